@@ -1,0 +1,16 @@
+//! idp-bridge: an OpenID Connect provider that wraps a legacy identity
+//! provider, so Auth0 can federate to it while the legacy IdP keeps checking
+//! passwords and issuing the access tokens legacy APIs accept.
+//!
+//! Layout, following the design:
+//! - [`config`]: the TOML file, `IDP_BRIDGE_*` overrides, secrets from env or files;
+//! - [`secret`]: secret newtypes (redacted `Debug`, constant-time equality);
+//! - [`legacy_token`]: the LT1 codec, the reference legacy token format;
+//! - [`upstream`]: the `LegacyIdp` trait and its adapters (`http`, `oauth2-password`, `command`);
+//! - [`reference`]: a reference legacy IdP and legacy API, for the demo and the tests only.
+
+pub mod config;
+pub mod legacy_token;
+pub mod reference;
+pub mod secret;
+pub mod upstream;

@@ -1,0 +1,609 @@
+//! The reference legacy IdP: a simulator of the kind of identity provider a
+//! company is migrating away from. It checks passwords against a users file
+//! (argon2 hashes) and issues LT1 tokens, and answers in several shapes so
+//! the bridge's adapters can be exercised against real HTTP:
+//!
+//! | endpoint | shape |
+//! |---|---|
+//! | `POST /api/v1/login` | JSON `{username, password}` → JSON token, refresh token and `user` |
+//! | `POST /api/v1/renew` | JSON `{refresh_token}` → same as login |
+//! | `GET /api/v1/me` | `Authorization: Bearer` → JSON profile |
+//! | `POST /legacy/login.do` | form `j_username`, `j_password`, `realm` → token in `X-Legacy-Token` |
+//! | `GET /legacy/profile` | `Authorization: Legacy <token>` → JSON profile (other field names) |
+//! | `POST /oauth/token` | OAuth 2.0 password and refresh grants |
+//! | `GET /oauth/userinfo` | `Authorization: Bearer` → OIDC-style profile |
+//! | `PUT /_control/faults` | inject latency and failures (simulator only) |
+//!
+//! Faults apply to every endpoint but `/_control` and `/healthz`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post, put};
+use axum::{Form, Json, Router};
+use base64::Engine as _;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::users::{User, Users};
+use crate::legacy_token::{Lt1Claims, Lt1Keys};
+use crate::upstream::now_unix;
+
+/// A failure the simulator can be told to produce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "mode", content = "value")]
+pub enum FaultMode {
+    /// Answer normally.
+    #[default]
+    None,
+    /// Answer every request with this status.
+    Status(u16),
+    /// Answer 200 with a body that is not what any adapter expects.
+    Garbage,
+    /// Answer 200 with a 1 MiB body.
+    Oversize,
+    /// Answer with a redirect elsewhere.
+    Redirect,
+}
+
+/// Injected faults: a delay before every answer, then a failure mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Faults {
+    /// Delay before answering, milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// What to answer.
+    #[serde(default, flatten)]
+    pub mode: FaultMode,
+}
+
+/// Settings of a simulator instance.
+#[derive(Debug, Clone)]
+pub struct LegacyIdpOptions {
+    /// The directory.
+    pub users: Users,
+    /// Keys the tokens are minted with.
+    pub keys: Lt1Keys,
+    /// Access token lifetime, seconds.
+    pub token_ttl: i64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_ttl: i64,
+    /// Scope written into tokens.
+    pub scope: String,
+    /// Realm required by `/legacy/login.do`.
+    pub realm: String,
+    /// OAuth client id accepted at `/oauth/token`.
+    pub oauth_client_id: String,
+    /// And its secret.
+    pub oauth_client_secret: String,
+}
+
+impl LegacyIdpOptions {
+    /// Demo defaults around a key set.
+    pub fn demo(keys: Lt1Keys) -> Self {
+        Self {
+            users: Users::demo(),
+            keys,
+            token_ttl: 3600,
+            refresh_ttl: 30 * 86_400,
+            scope: "orders.read orders.write".into(),
+            realm: "corp".into(),
+            oauth_client_id: "idp-bridge".into(),
+            oauth_client_secret: "legacy-client-secret".into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RefreshEntry {
+    username: String,
+    expires_at: i64,
+}
+
+/// A handle on a simulator: its router, its faults, its counters.
+#[derive(Debug, Clone)]
+pub struct LegacyIdp {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: LegacyIdpOptions,
+    faults: Mutex<Faults>,
+    refresh: Mutex<HashMap<String, RefreshEntry>>,
+    logins: std::sync::atomic::AtomicU64,
+}
+
+impl LegacyIdp {
+    /// A simulator with these settings.
+    pub fn new(options: LegacyIdpOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                options,
+                faults: Mutex::new(Faults::default()),
+                refresh: Mutex::new(HashMap::new()),
+                logins: std::sync::atomic::AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Sets the injected faults.
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .inner
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    /// Number of password checks answered (successful or not).
+    pub fn login_attempts(&self) -> u64 {
+        self.inner.logins.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Revokes every refresh token (simulates an upstream revocation).
+    pub fn revoke_all_refresh_tokens(&self) {
+        self.inner
+            .refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The HTTP interface.
+    pub fn router(&self) -> Router {
+        let faulty = Router::new()
+            .route("/api/v1/login", post(api_login))
+            .route("/api/v1/renew", post(api_renew))
+            .route("/api/v1/me", get(api_me))
+            .route("/legacy/login.do", post(legacy_login))
+            .route("/legacy/profile", get(legacy_profile))
+            .route("/oauth/token", post(oauth_token))
+            .route("/oauth/userinfo", get(oauth_userinfo))
+            .layer(middleware::from_fn_with_state(self.clone(), inject_faults));
+        Router::new()
+            .route(
+                "/_control/faults",
+                put(control_faults).get(control_faults_get),
+            )
+            .route("/healthz", get(|| async { "ok" }))
+            .merge(faulty)
+            .with_state(self.clone())
+    }
+
+    fn options(&self) -> &LegacyIdpOptions {
+        &self.inner.options
+    }
+
+    /// Checks a password off the async threads (argon2 is CPU work).
+    async fn check(&self, username: String, password: String) -> Result<User, StatusCode> {
+        self.inner
+            .logins
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let this = self.clone();
+        let user = tokio::task::spawn_blocking(move || {
+            this.options().users.verify(&username, &password).cloned()
+        })
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .ok_or(StatusCode::UNAUTHORIZED)?;
+        if user.locked {
+            return Err(StatusCode::LOCKED);
+        }
+        Ok(user)
+    }
+
+    /// Mints an access token and a refresh token for a user.
+    fn issue(&self, user: &User) -> Result<Issued, StatusCode> {
+        let opts = self.options();
+        let now = now_unix();
+        let mut attributes = Vec::new();
+        if let Some(name) = &user.name {
+            attributes.push(("name".to_owned(), name.clone()));
+        }
+        if let Some(email) = &user.email {
+            attributes.push(("email".to_owned(), email.clone()));
+        }
+        attributes.extend(user.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let claims = Lt1Claims {
+            sub: user.sub.clone(),
+            iat: now,
+            exp: now + opts.token_ttl,
+            scope: Some(opts.scope.clone()),
+            attributes,
+        };
+        let access_token = opts
+            .keys
+            .mint(&claims)
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let refresh_token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        self.inner
+            .refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                refresh_token.clone(),
+                RefreshEntry {
+                    username: user.username.clone(),
+                    expires_at: now + opts.refresh_ttl,
+                },
+            );
+        Ok(Issued {
+            access_token,
+            refresh_token,
+            expires_in: opts.token_ttl,
+            expires_at: claims.exp,
+        })
+    }
+
+    /// Renews with a refresh token; legacy IdPs of this kind keep the
+    /// refresh token and only mint a new access token.
+    fn renew(&self, refresh_token: &str) -> Result<(User, Issued), StatusCode> {
+        let username = {
+            let map = self
+                .inner
+                .refresh
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let entry = map.get(refresh_token).ok_or(StatusCode::UNAUTHORIZED)?;
+            if entry.expires_at < now_unix() {
+                return Err(StatusCode::UNAUTHORIZED);
+            }
+            entry.username.clone()
+        };
+        let user = self
+            .options()
+            .users
+            .get(&username)
+            .cloned()
+            .ok_or(StatusCode::UNAUTHORIZED)?;
+        if user.locked {
+            return Err(StatusCode::LOCKED);
+        }
+        let mut issued = self.issue(&user)?;
+        // Keep the refresh token the caller holds; drop the one just minted.
+        self.inner
+            .refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&issued.refresh_token);
+        issued.refresh_token = refresh_token.to_owned();
+        Ok((user, issued))
+    }
+
+    /// The user behind a valid access token.
+    fn user_for_token(&self, token: &str) -> Option<User> {
+        let claims = self.options().keys.validate(token, now_unix()).ok()?;
+        self.options().users.by_sub(&claims.sub).cloned()
+    }
+}
+
+struct Issued {
+    access_token: String,
+    refresh_token: String,
+    expires_in: i64,
+    expires_at: i64,
+}
+
+async fn inject_faults(State(idp): State<LegacyIdp>, request: Request, next: Next) -> Response {
+    let faults = idp
+        .inner
+        .faults
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    match faults.mode {
+        FaultMode::None => next.run(request).await,
+        FaultMode::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            (status, "simulated failure").into_response()
+        }
+        FaultMode::Garbage => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "<html>not json",
+        )
+            .into_response(),
+        FaultMode::Oversize => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            vec![b' '; 1 << 20],
+        )
+            .into_response(),
+        FaultMode::Redirect => Redirect::temporary("http://127.0.0.1:9/elsewhere").into_response(),
+    }
+}
+
+async fn control_faults(State(idp): State<LegacyIdp>, Json(faults): Json<Faults>) -> Json<Faults> {
+    idp.set_faults(faults.clone());
+    Json(faults)
+}
+
+async fn control_faults_get(State(idp): State<LegacyIdp>) -> Json<Faults> {
+    Json(
+        idp.inner
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+    )
+}
+
+fn profile_json(user: &User) -> Value {
+    let mut v =
+        json!({"id": user.sub, "username": user.username, "email": user.email, "name": user.name});
+    if let Value::Object(map) = &mut v {
+        for (k, val) in &user.attributes {
+            map.insert(k.clone(), Value::String(val.clone()));
+        }
+    }
+    v
+}
+
+fn error_json(status: StatusCode) -> Response {
+    let code = match status {
+        StatusCode::LOCKED => "account_locked",
+        StatusCode::UNAUTHORIZED => "invalid_credentials",
+        _ => "error",
+    };
+    (status, Json(json!({"error": code}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct ApiLogin {
+    username: String,
+    password: String,
+}
+
+async fn api_login(State(idp): State<LegacyIdp>, Json(body): Json<ApiLogin>) -> Response {
+    let user = match idp.check(body.username, body.password).await {
+        Ok(u) => u,
+        Err(status) => return error_json(status),
+    };
+    match idp.issue(&user) {
+        Ok(issued) => Json(json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "refresh_token": issued.refresh_token,
+            "user": profile_json(&user),
+        }))
+        .into_response(),
+        Err(status) => error_json(status),
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiRenew {
+    refresh_token: String,
+}
+
+async fn api_renew(State(idp): State<LegacyIdp>, Json(body): Json<ApiRenew>) -> Response {
+    match idp.renew(&body.refresh_token) {
+        Ok((user, issued)) => Json(json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "refresh_token": issued.refresh_token,
+            "user": profile_json(&user),
+        }))
+        .into_response(),
+        Err(status) => error_json(status),
+    }
+}
+
+fn token_with_scheme<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, token) = value.split_once(' ')?;
+    given.eq_ignore_ascii_case(scheme).then_some(token.trim())
+}
+
+fn unauthorized(scheme: &str) -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "invalid_token"})),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{scheme} error=\"invalid_token\"")) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+async fn api_me(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
+    match token_with_scheme(&headers, "Bearer").and_then(|t| idp.user_for_token(t)) {
+        Some(user) => Json(profile_json(&user)).into_response(),
+        None => unauthorized("Bearer"),
+    }
+}
+
+#[derive(Deserialize)]
+struct LegacyLoginForm {
+    j_username: String,
+    j_password: String,
+    realm: Option<String>,
+}
+
+async fn legacy_login(State(idp): State<LegacyIdp>, Form(form): Form<LegacyLoginForm>) -> Response {
+    if form.realm.as_deref() != Some(idp.options().realm.as_str()) {
+        return (StatusCode::BAD_REQUEST, "unknown realm").into_response();
+    }
+    let user = match idp.check(form.j_username, form.j_password).await {
+        Ok(u) => u,
+        Err(StatusCode::UNAUTHORIZED) => {
+            return (StatusCode::FORBIDDEN, "ACCESS DENIED").into_response();
+        }
+        Err(status) => return (status, "ACCOUNT LOCKED").into_response(),
+    };
+    match idp.issue(&user) {
+        Ok(issued) => {
+            let mut response = (StatusCode::OK, "OK").into_response();
+            let headers = response.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&issued.access_token) {
+                headers.insert("x-legacy-token", v);
+            }
+            headers.insert("x-legacy-expires", HeaderValue::from(issued.expires_at));
+            response
+        }
+        Err(status) => status.into_response(),
+    }
+}
+
+async fn legacy_profile(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
+    match token_with_scheme(&headers, "Legacy").and_then(|t| idp.user_for_token(t)) {
+        Some(user) => {
+            let mut v = json!({"uid": user.sub, "login": user.username, "mail": user.email, "displayName": user.name});
+            if let (Value::Object(map), Some(roles)) = (&mut v, user.attributes.get("roles")) {
+                map.insert("groups".into(), Value::String(roles.clone()));
+            }
+            Json(v).into_response()
+        }
+        None => unauthorized("Legacy"),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+fn client_ok(idp: &LegacyIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
+    let opts = idp.options();
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let (id, secret) = match basic {
+        Some(pair) => {
+            let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(id), decode(secret))
+        }
+        None => (
+            form.client_id.clone().unwrap_or_default(),
+            form.client_secret.clone().unwrap_or_default(),
+        ),
+    };
+    id == opts.oauth_client_id && secret == opts.oauth_client_secret
+}
+
+async fn oauth_token(
+    State(idp): State<LegacyIdp>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if !client_ok(&idp, &headers, &form) {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
+    }
+    let result = match form.grant_type.as_str() {
+        "password" => {
+            let (Some(u), Some(p)) = (form.username, form.password) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "username and password are required",
+                );
+            };
+            match idp.check(u, p).await {
+                Ok(user) => idp.issue(&user),
+                Err(status) => Err(status),
+            }
+        }
+        "refresh_token" => {
+            let Some(r) = form.refresh_token else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is required",
+                );
+            };
+            idp.renew(&r).map(|(_, issued)| issued)
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only password and refresh_token",
+            );
+        }
+    };
+    match result {
+        Ok(issued) => (
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({
+                "access_token": issued.access_token,
+                "token_type": "bearer",
+                "expires_in": issued.expires_in,
+                "refresh_token": issued.refresh_token,
+                "scope": idp.options().scope,
+            })),
+        )
+            .into_response(),
+        // Keycloak-style answers: a locked account is an invalid_grant whose
+        // description says so.
+        Err(StatusCode::LOCKED) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Account is locked",
+        ),
+        Err(StatusCode::UNAUTHORIZED) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Invalid user credentials",
+        ),
+        Err(_) => oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error",
+        ),
+    }
+}
+
+async fn oauth_userinfo(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
+    match token_with_scheme(&headers, "Bearer").and_then(|t| idp.user_for_token(t)) {
+        Some(user) => {
+            let mut v = json!({"sub": user.sub, "preferred_username": user.username, "email": user.email, "name": user.name});
+            if let Value::Object(map) = &mut v {
+                for (k, val) in &user.attributes {
+                    map.insert(k.clone(), Value::String(val.clone()));
+                }
+            }
+            Json(v).into_response()
+        }
+        None => unauthorized("Bearer"),
+    }
+}

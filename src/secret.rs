@@ -1,0 +1,180 @@
+//! Secret newtypes: values that must never reach a log line, an error body or
+//! `Debug` output.
+//!
+//! Each secret gets its own type (as openidconnect-rs does with
+//! `new_secret_type!`) so a password cannot be passed where a token is
+//! expected. The value is only reachable through an explicit `.secret()`, the
+//! `Debug` form is redacted, and equality is constant-time (`subtle`), never
+//! derived.
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// Declares a secret string newtype with a redacted `Debug`, an explicit
+/// accessor and constant-time comparison.
+macro_rules! secret_string {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct $name(Zeroizing<String>);
+
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(Zeroizing::new(value.into()))
+            }
+
+            /// The secret value. Every call site is a place where the secret
+            /// leaves its wrapper: keep them few and never log the result.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+
+            /// Constant-time comparison with another value of the same kind.
+            pub fn ct_eq(&self, other: &Self) -> bool {
+                self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(Self::new)
+            }
+        }
+    };
+}
+
+secret_string!(
+    /// A user's password, on its way to the legacy IdP.
+    Password
+);
+secret_string!(
+    /// An access token issued by the legacy IdP, carried verbatim.
+    LegacyAccessToken
+);
+secret_string!(
+    /// A refresh token issued by the legacy IdP.
+    LegacyRefreshToken
+);
+secret_string!(
+    /// A configured secret: a header value, an API key, a client secret.
+    SecretValue
+);
+
+/// A 32-byte symmetric key (AES-256). Zeroed on drop, never printed.
+#[derive(Clone)]
+pub struct Key32(Zeroizing<[u8; 32]>);
+
+impl Key32 {
+    /// Wraps raw key bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The raw key bytes.
+    pub fn secret(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parses a key given as 64 hex digits or as base64 (standard or
+    /// url-safe alphabet, padded or not) of exactly 32 bytes. The error never
+    /// echoes the input.
+    pub fn parse(text: &str) -> Result<Self, KeyParseError> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        let text = text.trim();
+        let (body, forced_hex) = if let Some(h) = text.strip_prefix("hex:") {
+            (h, Some(true))
+        } else if let Some(b) = text.strip_prefix("base64:") {
+            (b, Some(false))
+        } else {
+            (text, None)
+        };
+        let looks_hex = body.len() == 64 && body.bytes().all(|b| b.is_ascii_hexdigit());
+        let bytes: Zeroizing<Vec<u8>> =
+            if forced_hex == Some(true) || (forced_hex.is_none() && looks_hex) {
+                Zeroizing::new(hex::decode(body).map_err(|_| KeyParseError::NotHex)?)
+            } else {
+                let decoded = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+                    .iter()
+                    .find_map(|engine| engine.decode(body).ok())
+                    .ok_or(KeyParseError::NotHexOrBase64)?;
+                Zeroizing::new(decoded)
+            };
+        let array: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyParseError::WrongLength(bytes.len()))?;
+        Ok(Self::new(array))
+    }
+}
+
+impl std::fmt::Debug for Key32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key32([redacted])")
+    }
+}
+
+/// Why a key could not be parsed. Never contains key material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyParseError {
+    /// `hex:` prefix but not hex.
+    #[error("the key is not valid hex")]
+    NotHex,
+    /// Neither encoding.
+    #[error("the key is neither 64 hex digits nor base64")]
+    NotHexOrBase64,
+    /// Decoded, but not 32 bytes.
+    #[error("the key decodes to {0} bytes; AES-256 needs exactly 32")]
+    WrongLength(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let p = Password::new("hunter2");
+        assert_eq!(format!("{p:?}"), "Password([redacted])");
+        let k = Key32::new([7; 32]);
+        assert!(!format!("{k:?}").contains('7'));
+    }
+
+    #[test]
+    fn keys_parse_from_hex_and_base64_of_32_bytes() {
+        let hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        let from_hex = Key32::parse(hex).expect("hex key");
+        assert_eq!(from_hex.secret()[31], 0x1f);
+        let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let from_b64 = Key32::parse(b64).expect("base64 key");
+        assert_eq!(from_b64.secret(), from_hex.secret());
+        let b64url = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        assert_eq!(
+            Key32::parse(b64url).expect("unpadded").secret(),
+            from_hex.secret()
+        );
+        assert_eq!(
+            Key32::parse("AAEC").unwrap_err(),
+            KeyParseError::WrongLength(3)
+        );
+        assert_eq!(
+            Key32::parse("!!").unwrap_err(),
+            KeyParseError::NotHexOrBase64
+        );
+    }
+
+    #[test]
+    fn equality_is_by_value() {
+        assert!(LegacyAccessToken::new("a").ct_eq(&LegacyAccessToken::new("a")));
+        assert!(!LegacyAccessToken::new("a").ct_eq(&LegacyAccessToken::new("b")));
+    }
+}

@@ -1,0 +1,95 @@
+//! One bounded HTTP exchange with a legacy IdP: timeouts, no redirects, a
+//! cap on the answer's size, and failures sorted into [`UpstreamError`]
+//! classes without echoing URLs, bodies or credentials.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Request, StatusCode};
+
+use super::UpstreamError;
+
+/// A legacy IdP's answer, read whole but bounded.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, at most the configured size.
+    pub body: Bytes,
+}
+
+/// An HTTP client for one legacy IdP.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: Client,
+    max_bytes: usize,
+}
+
+impl Fetcher {
+    /// A client that times out, follows no redirects (a redirect from a
+    /// password API is a misconfiguration or an attack, never a login) and
+    /// reads at most `max_bytes` of any answer.
+    pub fn new(
+        timeout: Duration,
+        connect_timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Self, String> {
+        let client = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("idp-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { client, max_bytes })
+    }
+
+    /// The underlying client, for building requests.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Sends a request and reads the bounded answer.
+    pub async fn send(&self, request: Request) -> Result<Fetched, UpstreamError> {
+        let mut response = self.client.execute(request).await.map_err(classify)?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes as u64)
+        {
+            return Err(too_large(self.max_bytes));
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > self.max_bytes {
+                return Err(too_large(self.max_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: body.freeze(),
+        })
+    }
+}
+
+fn too_large(max: usize) -> UpstreamError {
+    UpstreamError::Protocol(format!("the answer is larger than {max} bytes"))
+}
+
+/// Sorts a transport failure. The URL is dropped: it may carry credentials.
+pub fn classify(error: reqwest::Error) -> UpstreamError {
+    let error = error.without_url();
+    if error.is_timeout() {
+        UpstreamError::Unavailable("timed out".into())
+    } else if error.is_connect() {
+        UpstreamError::Unavailable("could not connect".into())
+    } else if error.is_body() || error.is_decode() {
+        UpstreamError::Unavailable("the connection failed while reading the answer".into())
+    } else {
+        UpstreamError::Unavailable("the request failed".into())
+    }
+}

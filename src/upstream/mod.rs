@@ -1,0 +1,155 @@
+//! The legacy side: what the bridge needs from any legacy IdP, and the
+//! adapters that reach one.
+//!
+//! [`LegacyIdp`] is the whole contract: check a username and password and
+//! yield a [`LegacyGrant`]; renew a grant with its refresh token; optionally
+//! fetch a profile for a token. Adapters are chosen by configuration
+//! (`[upstream] adapter = ...`): [`http`] reaches a password API by
+//! configuration alone, [`oauth2_password`] speaks the OAuth 2.0 password
+//! grant, [`command`] runs a program for anything else.
+//!
+//! Nothing here assumes a token is LT1: legacy access tokens are opaque
+//! strings, passed on verbatim. Only the optional "expiry from the token"
+//! setting asks the LT1 codec, and only for LT1-shaped tokens.
+
+pub mod command;
+pub mod config;
+pub mod fetch;
+pub mod http;
+pub mod oauth2_password;
+pub mod pointer;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::legacy_token::Lt1Keys;
+use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
+
+pub use config::UpstreamConfig;
+
+/// What the legacy IdP says about a user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    /// The stable legacy user id.
+    pub subject: String,
+    /// The user's email address, when known.
+    pub email: Option<String>,
+    /// The user's display name, when known.
+    pub name: Option<String>,
+    /// Any further mapped attributes (roles, department, ...).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a successful login at the legacy IdP yields.
+#[derive(Debug, Clone)]
+pub struct LegacyGrant {
+    /// The legacy access token, verbatim.
+    pub access_token: LegacyAccessToken,
+    /// When the access token expires, unix seconds.
+    pub expires_at: i64,
+    /// The legacy refresh token, if the IdP issues one.
+    pub refresh_token: Option<LegacyRefreshToken>,
+    /// The user.
+    pub profile: Profile,
+}
+
+/// What a renewal yields: a new access token, perhaps a new refresh token
+/// (`None` means keep the old one), perhaps a fresh profile.
+#[derive(Debug, Clone)]
+pub struct RenewedGrant {
+    /// The new legacy access token, verbatim.
+    pub access_token: LegacyAccessToken,
+    /// When it expires, unix seconds.
+    pub expires_at: i64,
+    /// A replacement refresh token, when the IdP rotates them.
+    pub refresh_token: Option<LegacyRefreshToken>,
+    /// The profile, when the renewal answer carries one.
+    pub profile: Option<Profile>,
+}
+
+/// Why the legacy IdP did not give what was asked. The classes are kept
+/// apart because each gets a different answer: a form message, a lockout
+/// message, `temporarily_unavailable`, or an operator alert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// Wrong username or password, or (for renewal) a refresh token the IdP
+    /// refused. Deliberately does not say which.
+    #[error("the legacy IdP refused the credentials")]
+    InvalidCredentials,
+    /// The account exists but is locked or disabled.
+    #[error("the account is locked or disabled at the legacy IdP")]
+    Locked,
+    /// Timeout, connection refused, 5xx, throttled: try again later.
+    #[error("the legacy IdP is unavailable: {0}")]
+    Unavailable(String),
+    /// The IdP answered something we cannot use: unparseable body, missing
+    /// token, unexpected status, a redirect, an oversized answer.
+    #[error("the legacy IdP answered unexpectedly: {0}")]
+    Protocol(String),
+    /// The adapter has no path for this operation (for example no renew
+    /// endpoint is configured).
+    #[error("the legacy IdP adapter does not support {0}")]
+    Unsupported(&'static str),
+}
+
+impl UpstreamError {
+    /// A short, stable, secret-free name for logs and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Locked => "locked",
+            Self::Unavailable(_) => "unavailable",
+            Self::Protocol(_) => "protocol",
+            Self::Unsupported(_) => "unsupported",
+        }
+    }
+}
+
+/// The contract every legacy IdP adapter fulfils.
+#[async_trait]
+pub trait LegacyIdp: Send + Sync + std::fmt::Debug {
+    /// Checks a username and password; on success yields the legacy token,
+    /// its expiry, an optional refresh token and the user's profile.
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<LegacyGrant, UpstreamError>;
+
+    /// Renews a grant with its legacy refresh token.
+    /// [`UpstreamError::InvalidCredentials`] means the refresh token was refused.
+    async fn renew(
+        &self,
+        refresh_token: &LegacyRefreshToken,
+    ) -> Result<RenewedGrant, UpstreamError>;
+
+    /// Fetches the profile belonging to an access token.
+    async fn profile(&self, access_token: &LegacyAccessToken) -> Result<Profile, UpstreamError>;
+
+    /// Whether [`LegacyIdp::renew`] can work at all with this configuration.
+    fn can_renew(&self) -> bool;
+}
+
+/// Builds the configured adapter. `lt1` is the LT1 key set, used only when
+/// the adapter is told to read a token's expiry from the token itself.
+pub fn build(
+    config: &UpstreamConfig,
+    lt1: Option<Lt1Keys>,
+) -> Result<Arc<dyn LegacyIdp>, config::UpstreamConfigError> {
+    Ok(match config {
+        UpstreamConfig::Http(c) => Arc::new(http::HttpIdp::new(c.clone(), lt1)?),
+        UpstreamConfig::OAuth2Password(c) => {
+            Arc::new(oauth2_password::OAuth2PasswordIdp::new(c.clone())?)
+        }
+        UpstreamConfig::Command(c) => Arc::new(command::CommandIdp::new(c.clone())),
+    })
+}
+
+/// The current time in unix seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
