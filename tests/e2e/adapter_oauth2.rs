@@ -1,0 +1,138 @@
+//! The `oauth2-password` adapter against the reference legacy IdP's OAuth
+//! 2.0 token and userinfo endpoints.
+
+use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
+use idp_bridge::secret::{LegacyRefreshToken, Password};
+use idp_bridge::upstream::UpstreamError;
+
+use crate::support::{LegacyStack, adapter, closed_port_url};
+
+fn config(idp: &str, auth: &str, secret: &str) -> String {
+    format!(
+        r#"
+[upstream]
+adapter = "oauth2-password"
+[upstream.oauth2-password]
+token_url = "{idp}/oauth/token"
+userinfo_url = "{idp}/oauth/userinfo"
+client_id = "idp-bridge"
+client_secret = "{secret}"
+client_auth = "{auth}"
+scopes = ["openid"]
+timeout_ms = 800
+"#
+    )
+}
+
+#[tokio::test]
+async fn password_grant_logs_in_and_refresh_grant_renews() {
+    let stack = LegacyStack::spawn().await;
+    for auth in ["basic", "post"] {
+        let idp = adapter(&config(&stack.idp_url(), auth, "legacy-client-secret"));
+        let grant = idp
+            .authenticate("alice", &Password::new("correct-horse"))
+            .await
+            .unwrap_or_else(|e| panic!("{auth}: {e}"));
+        assert_eq!(grant.profile.subject, "u-1001");
+        assert_eq!(grant.profile.email.as_deref(), Some("alice@example.com"));
+        assert!(stack.api_accepts(grant.access_token.secret()).await);
+        let renewed = idp
+            .renew(&grant.refresh_token.expect("refresh"))
+            .await
+            .expect("renew");
+        assert!(stack.api_accepts(renewed.access_token.secret()).await);
+    }
+}
+
+#[tokio::test]
+async fn refusals_are_classified() {
+    let stack = LegacyStack::spawn().await;
+    let idp = adapter(&config(&stack.idp_url(), "basic", "legacy-client-secret"));
+    assert_eq!(
+        idp.authenticate("alice", &Password::new("nope"))
+            .await
+            .unwrap_err(),
+        UpstreamError::InvalidCredentials
+    );
+    assert_eq!(
+        idp.authenticate("mallory", &Password::new("locked-out"))
+            .await
+            .unwrap_err(),
+        UpstreamError::Locked
+    );
+    assert_eq!(
+        idp.renew(&LegacyRefreshToken::new("unknown"))
+            .await
+            .unwrap_err(),
+        UpstreamError::InvalidCredentials
+    );
+    let wrong_client = adapter(&config(&stack.idp_url(), "basic", "wrong-secret"));
+    assert!(matches!(
+        wrong_client
+            .authenticate("alice", &Password::new("correct-horse"))
+            .await
+            .unwrap_err(),
+        UpstreamError::Protocol(_)
+    ));
+}
+
+#[tokio::test]
+async fn outages_are_unavailable_and_garbage_is_a_protocol_error() {
+    let stack = LegacyStack::spawn().await;
+    let idp = adapter(&config(&stack.idp_url(), "basic", "legacy-client-secret"));
+    let password = Password::new("correct-horse");
+    let login = || idp.authenticate("alice", &password);
+
+    stack.idp.set_faults(Faults {
+        mode: FaultMode::Status(502),
+        ..Faults::default()
+    });
+    assert_eq!(
+        login().await.unwrap_err(),
+        UpstreamError::Unavailable("status 502".into())
+    );
+
+    stack.idp.set_faults(Faults {
+        latency_ms: 2000,
+        ..Faults::default()
+    });
+    assert_eq!(
+        login().await.unwrap_err(),
+        UpstreamError::Unavailable("timed out".into())
+    );
+
+    stack.idp.set_faults(Faults {
+        mode: FaultMode::Garbage,
+        ..Faults::default()
+    });
+    assert!(matches!(
+        login().await.unwrap_err(),
+        UpstreamError::Protocol(_)
+    ));
+
+    stack.idp.set_faults(Faults {
+        mode: FaultMode::Oversize,
+        ..Faults::default()
+    });
+    assert!(matches!(
+        login().await.unwrap_err(),
+        UpstreamError::Protocol(_)
+    ));
+
+    stack.idp.set_faults(Faults {
+        mode: FaultMode::Redirect,
+        ..Faults::default()
+    });
+    assert!(matches!(
+        login().await.unwrap_err(),
+        UpstreamError::Protocol(_)
+    ));
+
+    let down = adapter(&config(&closed_port_url().await, "basic", "s"));
+    assert_eq!(
+        down.authenticate("alice", &Password::new("x"))
+            .await
+            .unwrap_err(),
+        UpstreamError::Unavailable("could not connect".into())
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: one binary, one module per capability, everything over
+//! real HTTP on port 0 against the in-process reference legacy stack.
+
+mod adapter_command;
+mod adapter_http;
+mod adapter_oauth2;
+mod lt1_vectors;
+mod reference_stack;
+mod support;
