@@ -131,8 +131,7 @@ pub fn load_raw<T: DeserializeOwned>(
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError::one(format!("cannot read {}: {e}", path.display())))?;
             text.parse::<toml::Table>()
-                .map_err(|e| ConfigError::one(format!("{}: {}", path.display(), e.message())))
-                .and_then(|t| Ok::<_, ConfigError>(t))?
+                .map_err(|e| ConfigError::one(format!("{}: {}", path.display(), e.message())))?
         }
         None => toml::Table::new(),
     };

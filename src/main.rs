@@ -199,6 +199,7 @@ fn load_users(path: Option<&PathBuf>) -> Result<Users, String> {
     path.map_or_else(|| Ok(Users::demo()), |p| Users::load(p))
 }
 
+#[allow(clippy::too_many_lines)] // one arm per subcommand, each short
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::LegacyToken(LegacyTokenCommand::Mint {
@@ -232,16 +233,15 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::LegacyToken(LegacyTokenCommand::Inspect { keys, token, now }) => {
             let keys = keys.load()?;
-            let token = match token {
-                Some(t) => t,
-                None => {
-                    let mut text = String::new();
-                    std::io::stdin()
-                        .take(16 * 1024)
-                        .read_to_string(&mut text)
-                        .map_err(|e| e.to_string())?;
-                    text.trim().to_owned()
-                }
+            let token = if let Some(t) = token {
+                t
+            } else {
+                let mut text = String::new();
+                std::io::stdin()
+                    .take(16 * 1024)
+                    .read_to_string(&mut text)
+                    .map_err(|e| e.to_string())?;
+                text.trim().to_owned()
             };
             match keys.validate(&token, now.unwrap_or_else(now_unix)) {
                 Ok(claims) => {

@@ -275,7 +275,7 @@ impl LegacyIdp {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&issued.refresh_token);
-        issued.refresh_token = refresh_token.to_owned();
+        refresh_token.clone_into(&mut issued.refresh_token);
         Ok((user, issued))
     }
 

@@ -36,9 +36,10 @@ impl UpstreamConfigError {
 
 /// The chosen adapter with its settings.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once at start
 pub enum UpstreamConfig {
     /// A password API reached by configuration.
-    Http(HttpAdapterConfig),
+    Http(Box<HttpAdapterConfig>),
     /// An OAuth 2.0 password-grant server.
     OAuth2Password(OAuth2PasswordConfig),
     /// An external program.
@@ -74,7 +75,7 @@ impl<'de> Deserialize<'de> for UpstreamConfig {
             ))
         };
         Ok(match raw.adapter {
-            AdapterKind::Http => Self::Http(raw.http.ok_or_else(|| missing("http"))?),
+            AdapterKind::Http => Self::Http(Box::new(raw.http.ok_or_else(|| missing("http"))?)),
             AdapterKind::Oauth2Password => Self::OAuth2Password(
                 raw.oauth2_password
                     .ok_or_else(|| missing("oauth2-password"))?,

@@ -139,7 +139,7 @@ pub fn build(
     lt1: Option<Lt1Keys>,
 ) -> Result<Arc<dyn LegacyIdp>, config::UpstreamConfigError> {
     Ok(match config {
-        UpstreamConfig::Http(c) => Arc::new(http::HttpIdp::new(c.clone(), lt1)?),
+        UpstreamConfig::Http(c) => Arc::new(http::HttpIdp::new((**c).clone(), lt1)?),
         UpstreamConfig::OAuth2Password(c) => {
             Arc::new(oauth2_password::OAuth2PasswordIdp::new(c.clone())?)
         }

@@ -25,7 +25,13 @@ pub fn string_at(json: &Value, pointer: &str) -> Option<String> {
 /// The value at `pointer` as whole seconds: a JSON integer or a decimal string.
 pub fn seconds_at(json: &Value, pointer: &str) -> Option<i64> {
     match json.pointer(pointer)? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        // Fractional seconds are rounded down; out-of-range values are refused.
+        #[allow(clippy::cast_possible_truncation)]
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }

@@ -1,6 +1,8 @@
 //! End-to-end tests: one binary, one module per capability, everything over
 //! real HTTP on port 0 against the in-process reference legacy stack.
 
+#![allow(clippy::unwrap_used)]
+
 mod adapter_command;
 mod adapter_http;
 mod adapter_oauth2;
