@@ -347,3 +347,379 @@ mod tests {
         );
     }
 }
+
+/// The bridge's whole configuration file (`idp-bridge serve --config FILE`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    /// The issuer URL: exactly what `iss` says and discovery publishes.
+    pub issuer: url::Url,
+    /// Address to listen on (default `127.0.0.1:8080`; port 0 picks one).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Directory for the SQLite database and the generated storage key
+    /// (default `./idp-bridge-data`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The key sealing secrets at rest (64 hex digits or base64 of 32 bytes).
+    /// When absent, one is generated in `data_dir/storage.key` at first start.
+    pub storage_key: Option<SecretSource>,
+    /// Lifetimes.
+    #[serde(default)]
+    pub tokens: TokenSettings,
+    /// The login session.
+    #[serde(default)]
+    pub session: SessionSettings,
+    /// The login page's look.
+    #[serde(default)]
+    pub branding: Branding,
+    /// The relying parties (Auth0 connections) allowed to use the bridge.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// The legacy IdP adapter.
+    pub upstream: UpstreamConfig,
+    /// LT1 keys (optional; only for LT1-aware settings).
+    #[serde(default)]
+    pub legacy_token: LegacyTokenConfig,
+}
+
+/// `[tokens]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Authorization code lifetime, seconds (default 60; at most 60).
+    #[serde(default = "default_code_ttl")]
+    pub code_ttl_seconds: i64,
+    /// ID token lifetime, seconds (default 3600).
+    #[serde(default = "default_id_token_ttl")]
+    pub id_token_ttl_seconds: i64,
+    /// How long a login form stays usable, seconds (default 600).
+    #[serde(default = "default_login_ttl")]
+    pub login_ttl_seconds: i64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            code_ttl_seconds: default_code_ttl(),
+            id_token_ttl_seconds: default_id_token_ttl(),
+            login_ttl_seconds: default_login_ttl(),
+        }
+    }
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Inactivity expiry, seconds (default 1800).
+    pub idle_timeout_seconds: Option<i64>,
+    /// Force the cookie's `Secure` flag; default: on unless the issuer is
+    /// plain http on a loopback address.
+    pub secure_cookie: Option<bool>,
+}
+
+/// `[branding]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// Shown as the page title and heading.
+    #[serde(default = "default_org")]
+    pub organization: String,
+    /// What the username field is called ("Username", "Employee ID", ...).
+    #[serde(default = "default_username_label")]
+    pub username_label: String,
+    /// Optional help text under the form (plain text).
+    pub help_text: Option<String>,
+    /// Accent colour, a CSS hex colour such as `#0b5cad`.
+    #[serde(default = "default_accent")]
+    pub accent_color: String,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self {
+            organization: default_org(),
+            username_label: default_username_label(),
+            help_text: None,
+            accent_color: default_accent(),
+        }
+    }
+}
+
+/// `[[clients]]`: one relying party.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The client id.
+    pub id: String,
+    /// The secret, from env or a file (or literal, for tests).
+    pub secret: Option<SecretSource>,
+    /// Or only its hash: `sha256:<hex>` (for high-entropy generated secrets).
+    pub secret_hash: Option<String>,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Scopes the client may be granted (default openid, profile, email).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Refuse authorization requests without PKCE (default false: Auth0's
+    /// `oauth2` strategy does not always send it).
+    #[serde(default)]
+    pub require_pkce: bool,
+    /// Token endpoint authentication methods (default both secret methods).
+    #[serde(default = "default_auth_methods")]
+    pub token_endpoint_auth_methods: Vec<String>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("idp-bridge-data")
+}
+fn default_code_ttl() -> i64 {
+    60
+}
+fn default_id_token_ttl() -> i64 {
+    3600
+}
+fn default_login_ttl() -> i64 {
+    600
+}
+fn default_org() -> String {
+    "Sign in".into()
+}
+fn default_username_label() -> String {
+    "Username".into()
+}
+fn default_accent() -> String {
+    "#0b5cad".into()
+}
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into()]
+}
+fn default_auth_methods() -> Vec<String> {
+    vec!["client_secret_post".into(), "client_secret_basic".into()]
+}
+
+/// A client after validation: the secret reduced to its SHA-256.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client id.
+    pub id: String,
+    /// SHA-256 of the secret.
+    pub secret_sha256: [u8; 32],
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// PKCE required.
+    pub require_pkce: bool,
+    /// Allowed token endpoint auth methods.
+    pub auth_methods: Vec<String>,
+}
+
+/// The validated configuration the bridge runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Issuer, without a trailing slash.
+    pub issuer: String,
+    /// Listen address.
+    pub listen: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Storage key, if configured (else generated in the data dir).
+    pub storage_key: Option<Key32>,
+    /// Lifetimes.
+    pub tokens: TokenSettings,
+    /// Inactivity expiry of the login session, seconds.
+    pub session_idle_seconds: i64,
+    /// Whether the session cookie is `Secure`.
+    pub secure_cookie: bool,
+    /// Branding.
+    pub branding: Branding,
+    /// Clients by id.
+    pub clients: BTreeMap<String, Client>,
+    /// The upstream adapter settings.
+    pub upstream: UpstreamConfig,
+    /// LT1 keys, if any.
+    pub lt1: Option<Lt1Keys>,
+}
+
+impl Settings {
+    /// Loads `path` with the process environment and validates it.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let raw: BridgeConfig = load_raw(Some(path), &process_env())?;
+        Self::validate(raw)
+    }
+
+    /// Validates a raw configuration, reporting every problem at once.
+    pub fn validate(raw: BridgeConfig) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let issuer = raw.issuer.as_str().trim_end_matches('/').to_owned();
+        if raw.issuer.scheme() != "https" && !is_loopback(&raw.issuer) {
+            problems.push(
+                "issuer: must be https (plain http is allowed only on loopback addresses)"
+                    .to_owned(),
+            );
+        }
+        if raw.issuer.query().is_some() || raw.issuer.fragment().is_some() {
+            problems.push(
+                "issuer: must not have a query or fragment (OpenID Connect Discovery §3)"
+                    .to_owned(),
+            );
+        }
+        if !(1..=60).contains(&raw.tokens.code_ttl_seconds) {
+            problems.push("tokens.code_ttl_seconds: must be between 1 and 60".to_owned());
+        }
+        if raw.tokens.id_token_ttl_seconds < 60 {
+            problems.push("tokens.id_token_ttl_seconds: must be at least 60".to_owned());
+        }
+        let accent_ok = raw.branding.accent_color.len() == 7
+            && raw.branding.accent_color.starts_with('#')
+            && raw.branding.accent_color[1..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit());
+        if !accent_ok {
+            problems.push("branding.accent_color: must be a hex colour like #0b5cad".to_owned());
+        }
+        let storage_key = raw.storage_key.as_ref().and_then(|s| {
+            match s
+                .resolve()
+                .and_then(|v| Key32::parse(v.secret()).map_err(|e| e.to_string()))
+            {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    problems.push(format!("storage_key: {e}"));
+                    None
+                }
+            }
+        });
+        let mut clients = BTreeMap::new();
+        if raw.clients.is_empty() {
+            problems.push("clients: at least one [[clients]] entry is required".to_owned());
+        }
+        for (i, c) in raw.clients.iter().enumerate() {
+            match validate_client(c, i) {
+                Ok(client) => {
+                    if clients.insert(client.id.clone(), client).is_some() {
+                        problems.push(format!("clients[{i}].id: `{}` appears twice", c.id));
+                    }
+                }
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+        let lt1 = match raw.legacy_token.keys() {
+            Ok(k) => k,
+            Err(mut e) => {
+                problems.append(&mut e.problems);
+                None
+            }
+        };
+        if let Err(e) = crate::upstream::build(&raw.upstream, lt1.clone()) {
+            problems.push(e.to_string());
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let secure_cookie = raw
+            .session
+            .secure_cookie
+            .unwrap_or(!(raw.issuer.scheme() == "http" && is_loopback(&raw.issuer)));
+        Ok(Self {
+            issuer,
+            listen: raw.listen,
+            data_dir: raw.data_dir,
+            storage_key,
+            tokens: raw.tokens,
+            session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
+            secure_cookie,
+            branding: raw.branding,
+            clients,
+            upstream: raw.upstream,
+            lt1,
+        })
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
+    let key = format!("clients[{i}]");
+    let mut problems = Vec::new();
+    if c.id.is_empty() || c.id.contains(':') {
+        problems.push(format!(
+            "{key}.id: must be non-empty and contain no ':' (RFC 6749 §2.3.1)"
+        ));
+    }
+    let secret_sha256 = match (&c.secret, &c.secret_hash) {
+        (Some(s), None) => match s.resolve() {
+            Ok(v) if v.secret().len() >= 16 => Some(crate::crypto::sha256(v.secret().as_bytes())),
+            Ok(_) => {
+                problems.push(format!("{key}.secret: must be at least 16 characters"));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("{key}.secret: {e}"));
+                None
+            }
+        },
+        (None, Some(h)) => match h
+            .strip_prefix("sha256:")
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            Some(d) => Some(d),
+            None => {
+                problems.push(format!("{key}.secret_hash: must be sha256:<64 hex digits>"));
+                None
+            }
+        },
+        _ => {
+            problems.push(format!("{key}: give exactly one of secret or secret_hash"));
+            None
+        }
+    };
+    if c.redirect_uris.is_empty() {
+        problems.push(format!("{key}.redirect_uris: at least one is required"));
+    }
+    for (j, uri) in c.redirect_uris.iter().enumerate() {
+        match url::Url::parse(uri) {
+            Ok(u) if u.fragment().is_some() => problems.push(format!(
+                "{key}.redirect_uris[{j}]: must not have a fragment (RFC 6749 §3.1.2)"
+            )),
+            Ok(u) if u.scheme() != "https" && !is_loopback(&u) => {
+                problems.push(format!(
+                    "{key}.redirect_uris[{j}]: must be https (http only on loopback)"
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("{key}.redirect_uris[{j}]: {e}")),
+        }
+    }
+    for m in &c.token_endpoint_auth_methods {
+        if m != "client_secret_post" && m != "client_secret_basic" {
+            problems.push(format!(
+                "{key}.token_endpoint_auth_methods: `{m}` is not supported"
+            ));
+        }
+    }
+    match secret_sha256 {
+        Some(secret_sha256) if problems.is_empty() => Ok(Client {
+            id: c.id.clone(),
+            secret_sha256,
+            redirect_uris: c.redirect_uris.clone(),
+            scopes: c.scopes.clone(),
+            require_pkce: c.require_pkce,
+            auth_methods: c.token_endpoint_auth_methods.clone(),
+        }),
+        _ => Err(problems),
+    }
+}

@@ -7,10 +7,19 @@
 //! - [`secret`]: secret newtypes (redacted `Debug`, constant-time equality);
 //! - [`legacy_token`]: the LT1 codec, the reference legacy token format;
 //! - [`upstream`]: the `LegacyIdp` trait and its adapters (`http`, `oauth2-password`, `command`);
+//! - [`app`]: startup, router, state; [`provider`]: the OIDC endpoints; [`login`]: pages;
+//! - [`store`]: persistent state (SQLite); [`keys`]: ID token signing keys; [`crypto`]: sealing and hashing;
 //! - [`reference`]: a reference legacy IdP and legacy API, for the demo and the tests only.
 
+pub mod app;
 pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod keys;
 pub mod legacy_token;
+pub mod login;
+pub mod provider;
 pub mod reference;
 pub mod secret;
+pub mod store;
 pub mod upstream;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use idp_bridge::config::{self, LegacyConfig};
+use idp_bridge::app::App;
+use idp_bridge::config::{self, LegacyConfig, Settings};
+use idp_bridge::demo::Demo;
 use idp_bridge::legacy_token::{Lt1Claims, Lt1Keys};
 use idp_bridge::reference::legacy_idp::{Faults, LegacyIdp, LegacyIdpOptions};
 use idp_bridge::reference::users::{Users, hash_password};
@@ -27,6 +29,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the bridge.
+    Serve {
+        /// The config file.
+        #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a config file and report every problem at once.
+    CheckConfig {
+        /// The config file.
+        config: PathBuf,
+    },
+    /// Run the whole picture locally: legacy IdP and API, the bridge, and a
+    /// stand-in relying party playing Auth0.
+    Demo {
+        /// Where the stand-in relying party listens.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Data directory (default: a fresh temporary one).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Mint and inspect LT1 legacy tokens.
     #[command(subcommand)]
     LegacyToken(LegacyTokenCommand),
@@ -202,6 +225,48 @@ fn load_users(path: Option<&PathBuf>) -> Result<Users, String> {
 #[allow(clippy::too_many_lines)] // one arm per subcommand, each short
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
+        Command::Serve { config } => {
+            let settings = Settings::load(&config).map_err(|e| e.to_string())?;
+            runtime()?.block_on(async move {
+                let app = App::build(settings).await.map_err(|e| e.to_string())?;
+                tracing::info!(port = app.port(), "idp-bridge listening");
+                app.run_until_stopped().await.map_err(|e| e.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::CheckConfig { config } => match Settings::load(&config) {
+            Ok(settings) => {
+                println!(
+                    "{}: OK ({} client(s), issuer {})",
+                    config.display(),
+                    settings.clients.len(),
+                    settings.issuer
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprint!("{}: {e}", config.display());
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Demo { listen, data_dir } => {
+            let dir = data_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("idp-bridge-demo-{}", std::process::id()))
+            });
+            runtime()?.block_on(async move {
+                let demo = Demo::start(&listen, &dir).await?;
+                println!("idp-bridge demo is running.");
+                println!();
+                println!("  Open {} and click \"Log in\".", demo.rp_url);
+                println!("  Sign in as alice / correct-horse (or bob / battery-staple; mallory / locked-out is locked).");
+                println!();
+                println!("  bridge (issuer): {}", demo.issuer);
+                println!("  config:          {}", dir.join("bridge.toml").display());
+                println!("Press Ctrl-C to stop.");
+                demo.run_until(idp_bridge::app::shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Command::LegacyToken(LegacyTokenCommand::Mint {
             keys,
             sub,

@@ -22,7 +22,7 @@ pub mod pointer;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::legacy_token::Lt1Keys;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
@@ -30,7 +30,7 @@ use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 pub use config::UpstreamConfig;
 
 /// What the legacy IdP says about a user.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// The stable legacy user id.
     pub subject: String,

@@ -1,0 +1,248 @@
+//! Startup: `App::build(settings)` opens the store, loads the storage and
+//! signing keys, builds the upstream adapter, binds the listener (port 0
+//! works), and serves the router with graceful shutdown.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration as CookieDuration;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::Settings;
+use crate::crypto::StorageKey;
+use crate::keys::Keys;
+use crate::provider::{authorize, discovery, token, userinfo};
+use crate::secret::Key32;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{SessionBackend, Store};
+use crate::upstream::{self, LegacyIdp};
+
+/// Shared, cheaply cloned state; handlers take the parts they need.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Signing keys.
+    pub keys: Arc<Keys>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The legacy IdP adapter.
+    pub upstream: Arc<dyn LegacyIdp>,
+    /// Seals secrets at rest.
+    pub storage: StorageKey,
+}
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A problem with a named cause.
+    #[error("{0}")]
+    Message(String),
+}
+
+fn fail(context: &str, e: impl std::fmt::Display) -> StartError {
+    StartError::Message(format!("{context}: {e}"))
+}
+
+/// A built bridge, bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    /// Builds the bridge and binds `settings.listen`.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|e| fail(&format!("cannot listen on {}", settings.listen), e))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Builds the bridge on an already bound listener (tests bind port 0
+    /// first to know the issuer URL).
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
+        let storage_key = match &settings.storage_key {
+            Some(k) => k.clone(),
+            None => load_or_create_storage_key(&settings.data_dir.join("storage.key"))?,
+        };
+        let storage = StorageKey::new(&storage_key);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&settings.data_dir.join("bridge.db"))
+                .await
+                .map_err(|e| fail("cannot open the store", e))?,
+        );
+        let keys = Arc::new(
+            Keys::load_or_generate(store.as_ref(), &storage)
+                .await
+                .map_err(|e| fail("cannot load signing keys", e))?,
+        );
+        let upstream = upstream::build(&settings.upstream, settings.lt1.clone())
+            .map_err(|e| fail("upstream", e))?;
+        let state = AppState {
+            settings: Arc::new(settings),
+            keys,
+            store,
+            upstream,
+            storage,
+        };
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The router (for `oneshot` tests).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn load_or_create_storage_key(path: &Path) -> Result<Key32, StartError> {
+    if path.exists() {
+        let text = crate::config::read_secret_file(path).map_err(|e| fail("storage key", e))?;
+        return Key32::parse(&text)
+            .map_err(|e| fail(&format!("storage key {}", path.display()), e));
+    }
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| fail(&format!("cannot create {}", path.display()), e))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", hex::encode(raw)).as_bytes())
+        .map_err(|e| fail("storage key", e))?;
+    file.sync_all().map_err(|e| fail("storage key", e))?;
+    tracing::warn!(path = %path.display(), "generated a storage key; back it up: without it sealed tokens and keys cannot be read");
+    Ok(Key32::new(raw))
+}
+
+/// The bridge's routes and middleware.
+pub fn router(state: AppState) -> Router {
+    let settings = &state.settings;
+    let sessions = SessionManagerLayer::new(SessionBackend(state.store.clone()))
+        .with_name("idp_bridge_session")
+        .with_secure(settings.secure_cookie)
+        .with_http_only(true)
+        // Lax: the return from Auth0 and the top-level navigation into
+        // /authorize must carry the cookie.
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(CookieDuration::seconds(
+            settings.session_idle_seconds,
+        )));
+    let static_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+    let pages = Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/login", post(authorize::login_post))
+        .layer(sessions);
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::discovery_get))
+        .route("/jwks", get(discovery::jwks_get))
+        .route("/token", post(token::token_post))
+        .route("/userinfo", get(userinfo::userinfo_get).post(userinfo::userinfo_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/static/style.css", get(style_css))
+        .merge(pages)
+        .fallback_service(ServeDir::new(static_dir).append_index_html_on_directories(false))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The stylesheet is compiled in, so the binary runs from anywhere.
+async fn style_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/style.css"),
+    )
+}
+
+async fn readyz(State(store): State<Arc<dyn Store>>) -> impl IntoResponse {
+    match store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Small cryptographic helpers: random tokens, hashes for lookups, and the
+//! storage key that seals secrets at rest (legacy tokens, signing keys,
+//! transient login state).
+
+use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
+use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::secret::Key32;
+
+/// 256 bits of randomness, base64url: codes, refresh tokens, CSRF tokens.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256, for looking secrets up by hash without storing them.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Unpadded base64url.
+pub fn b64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// The key that seals secrets at rest (AES-256-GCM, random nonce, a purpose
+/// string as associated data so a value sealed for one use cannot be
+/// replayed as another).
+#[derive(Clone)]
+pub struct StorageKey(Aes256Gcm);
+
+impl std::fmt::Debug for StorageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StorageKey([redacted])")
+    }
+}
+
+impl StorageKey {
+    /// From raw key material.
+    pub fn new(key: &Key32) -> Self {
+        Self(Aes256Gcm::new(key.secret().into()))
+    }
+
+    /// Seals `plaintext` for `purpose`: `nonce || ciphertext || tag`.
+    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut out = nonce.to_vec();
+        // Encryption only fails for inputs beyond GCM's 64 GiB limit.
+        if let Ok(sealed) = self.0.encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: purpose.as_bytes(),
+            },
+        ) {
+            out.extend_from_slice(&sealed);
+        }
+        out
+    }
+
+    /// Opens a value sealed for `purpose`; `None` if tampered or misused.
+    pub fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(12);
+        self.0
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .ok()
+    }
+
+    /// Seals to a URL-safe string (for form fields and cookies).
+    pub fn seal_text(&self, purpose: &str, plaintext: &[u8]) -> String {
+        b64url(&self.seal(purpose, plaintext))
+    }
+
+    /// Opens a string made by [`Self::seal_text`].
+    pub fn open_text(&self, purpose: &str, sealed: &str) -> Option<Vec<u8>> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        self.open(purpose, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_for_their_purpose() {
+        let key = StorageKey::new(&Key32::new([3; 32]));
+        let sealed = key.seal("legacy-token", b"secret");
+        assert_eq!(
+            key.open("legacy-token", &sealed).as_deref(),
+            Some(&b"secret"[..])
+        );
+        assert_eq!(key.open("refresh-token", &sealed), None);
+        let text = key.seal_text("p", b"x");
+        assert_eq!(key.open_text("p", &text).as_deref(), Some(&b"x"[..]));
+        assert_eq!(key.open_text("p", "garbage"), None);
+    }
+}

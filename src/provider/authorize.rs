@@ -1,0 +1,491 @@
+//! The authorization endpoint and the login form's submission.
+//!
+//! `GET|POST /authorize` checks the client and the redirect URI first; until
+//! both are known good, errors are shown on the bridge's own page and never
+//! redirected (RFC 6749 §4.1.2.1). After that, errors redirect with `error`,
+//! `error_description`, `state` and `iss` (RFC 9207). A valid request renders
+//! the login form with the request sealed into it.
+//!
+//! `POST /login` checks the CSRF token and the sealed request, asks the
+//! legacy IdP, stores the grant and a single-use code in one transaction,
+//! cycles the session id, and redirects (303) back with `code`, `state`, `iss`.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use tracing::instrument;
+
+use super::split_scope;
+use crate::app::AppState;
+use crate::config::Client;
+use crate::crypto::{random_token, sha256};
+use crate::login::{LoginPage, error_page, render};
+use crate::secret::Password;
+use crate::store::{CodeRow, GrantRow};
+use crate::upstream::{UpstreamError, now_unix};
+
+const PENDING_PURPOSE: &str = "pending-login";
+const CSRF_KEY: &str = "csrf";
+const USER_KEY: &str = "user";
+
+/// An authorization request that passed validation, waiting for the login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The client.
+    pub client_id: String,
+    /// The exact redirect URI.
+    pub redirect_uri: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// `state`, echoed byte for byte.
+    pub state: Option<String>,
+    /// `nonce`, only if sent.
+    pub nonce: Option<String>,
+    /// S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Login hint, to prefill the username.
+    pub login_hint: Option<String>,
+    /// Until when the form may be submitted.
+    pub expires_at: i64,
+}
+
+/// Who is signed in, kept in the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// Legacy subject.
+    pub sub: String,
+    /// When they authenticated.
+    pub auth_time: i64,
+}
+
+/// Where an authorization request failed.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Before the redirect URI is trusted: shown on our page.
+    Page(&'static str),
+    /// After: redirected to the client.
+    Redirect {
+        /// The client's redirect URI.
+        redirect_uri: String,
+        /// RFC 6749 §4.1.2.1 error code.
+        error: &'static str,
+        /// Description.
+        description: &'static str,
+        /// `state` to echo.
+        state: Option<String>,
+    },
+}
+
+/// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2).
+pub fn validate(
+    params: &HashMap<String, String>,
+    clients: &std::collections::BTreeMap<String, Client>,
+    now: i64,
+    ttl: i64,
+) -> Result<PendingLogin, AuthorizeError> {
+    let get = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
+    let client = get("client_id")
+        .and_then(|id| clients.get(&id))
+        .ok_or(AuthorizeError::Page(
+            "The application that sent you here is not registered with this sign-in service.",
+        ))?;
+    let redirect_uri = get("redirect_uri")
+        .filter(|r| client.redirect_uris.iter().any(|allowed| allowed == r))
+        .ok_or(AuthorizeError::Page(
+            "The application that sent you here gave a return address that is not registered.",
+        ))?;
+    let state = params.get("state").cloned();
+    let fail = |error, description| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error,
+        description,
+        state: state.clone(),
+    };
+    match params.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        None | Some("") => return Err(fail("invalid_request", "response_type is required")),
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if let Some(mode) = get("response_mode") {
+        if mode != "query" {
+            return Err(fail(
+                "invalid_request",
+                "only response_mode=query is supported",
+            ));
+        }
+    }
+    if get("request").is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if get("request_uri").is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    let code_challenge = get("code_challenge");
+    match (&code_challenge, get("code_challenge_method").as_deref()) {
+        (None, None) if client.require_pkce => {
+            return Err(fail(
+                "invalid_request",
+                "PKCE (S256) is required for this client",
+            ));
+        }
+        (None, None) => {}
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        // RFC 7636 §4.3: a missing method means plain, which is refused.
+        (Some(_), None | Some("plain")) => {
+            return Err(fail(
+                "invalid_request",
+                "only the S256 code challenge method is supported",
+            ));
+        }
+        (Some(c), Some("S256")) => {
+            let well_formed = (43..=128).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed {
+                return Err(fail("invalid_request", "code_challenge is malformed"));
+            }
+        }
+        (Some(_), Some(_)) => {
+            return Err(fail("invalid_request", "unsupported code_challenge_method"));
+        }
+    }
+    // RFC 6749 §3.3: the server may grant fewer scopes than asked.
+    let scopes: Vec<String> = split_scope(params.get("scope").map_or("", String::as_str))
+        .into_iter()
+        .filter(|s| client.scopes.contains(s))
+        .collect();
+    Ok(PendingLogin {
+        client_id: client.id.clone(),
+        redirect_uri,
+        scopes,
+        state,
+        nonce: get("nonce"),
+        code_challenge,
+        login_hint: get("login_hint"),
+        expires_at: now + ttl,
+    })
+}
+
+/// Appends parameters to a redirect URI, keeping its own query.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.into()
+        }
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = Redirect::to(location).into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+}
+
+/// `GET /authorize`.
+pub async fn authorize_get(
+    state: State<AppState>,
+    session: Session,
+    axum::extract::Query(params): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    authorize(state, session, params).await
+}
+
+/// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
+pub async fn authorize_post(
+    state: State<AppState>,
+    session: Session,
+    Form(params): Form<HashMap<String, String>>,
+) -> Response {
+    authorize(state, session, params).await
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    session: Session,
+    params: HashMap<String, String>,
+) -> Response {
+    let settings = &state.settings;
+    match validate(
+        &params,
+        &settings.clients,
+        now_unix(),
+        settings.tokens.login_ttl_seconds,
+    ) {
+        Ok(pending) => {
+            let Ok(sealed) = serde_json::to_vec(&pending)
+                .map(|json| state.storage.seal_text(PENDING_PURPOSE, &json))
+            else {
+                return error_page(
+                    &settings.branding,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again.",
+                    "cannot encode the pending login",
+                );
+            };
+            let csrf = match csrf_token(&session).await {
+                Ok(t) => t,
+                Err(e) => {
+                    return error_page(
+                        &settings.branding,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Temporarily unavailable",
+                        "Please try again in a moment.",
+                        &e,
+                    );
+                }
+            };
+            login_form(
+                &state,
+                &sealed,
+                &csrf,
+                pending.login_hint.as_deref().unwrap_or(""),
+                None,
+                StatusCode::OK,
+            )
+        }
+        Err(AuthorizeError::Page(message)) => error_page(
+            &settings.branding,
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be used",
+            message,
+            "invalid authorization request",
+        ),
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state: st,
+        }) => {
+            let mut p = vec![("error", error), ("error_description", description)];
+            if let Some(s) = st.as_deref() {
+                p.push(("state", s));
+            }
+            p.push(("iss", &settings.issuer));
+            see_other(&redirect_with(&redirect_uri, &p))
+        }
+    }
+}
+
+async fn csrf_token(session: &Session) -> Result<String, String> {
+    if let Some(t) = session
+        .get::<String>(CSRF_KEY)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(t);
+    }
+    let t = random_token();
+    session
+        .insert(CSRF_KEY, &t)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(t)
+}
+
+fn login_form(
+    state: &AppState,
+    request: &str,
+    csrf: &str,
+    username: &str,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let b = &state.settings.branding;
+    render(
+        status,
+        &LoginPage {
+            organization: &b.organization,
+            accent_color: &b.accent_color,
+            username_label: &b.username_label,
+            help_text: b.help_text.as_deref(),
+            request,
+            csrf,
+            username,
+            message,
+        },
+    )
+}
+
+/// The login form's fields.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    request: String,
+    csrf: String,
+    username: String,
+    password: Password,
+}
+
+/// `POST /login`.
+#[instrument(skip_all, fields(client_id))]
+pub async fn login_post(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let branding = &state.settings.branding;
+    let expected = session.get::<String>(CSRF_KEY).await.ok().flatten();
+    let csrf_ok = expected.is_some_and(|e| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            e.as_bytes(),
+            form.csrf.as_bytes(),
+        ))
+    });
+    if !csrf_ok {
+        return error_page(
+            branding,
+            StatusCode::FORBIDDEN,
+            "Your sign-in session expired",
+            "Go back to the application and start signing in again.",
+            "CSRF token missing or wrong",
+        );
+    }
+    let pending: Option<PendingLogin> = state
+        .storage
+        .open_text(PENDING_PURPOSE, &form.request)
+        .and_then(|json| serde_json::from_slice(&json).ok());
+    let Some(pending) = pending.filter(|p| p.expires_at >= now_unix()) else {
+        return error_page(
+            branding,
+            StatusCode::BAD_REQUEST,
+            "This sign-in page expired",
+            "Go back to the application and start signing in again.",
+            "pending login missing, tampered or expired",
+        );
+    };
+    tracing::Span::current().record("client_id", pending.client_id.as_str());
+    let username = form.username.trim();
+    if username.is_empty()
+        || username.len() > 256
+        || form.password.secret().is_empty()
+        || form.password.secret().len() > 1024
+    {
+        return login_form(
+            &state,
+            &form.request,
+            &form.csrf,
+            username,
+            Some("Enter your username and password."),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let grant = match state.upstream.authenticate(username, &form.password).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::info!(outcome = e.class(), "login failed");
+            let (status, message) = match &e {
+                UpstreamError::InvalidCredentials => (
+                    StatusCode::UNAUTHORIZED,
+                    "The username or password is incorrect.",
+                ),
+                UpstreamError::Locked => (
+                    StatusCode::FORBIDDEN,
+                    "This account is locked or disabled. Contact your administrator.",
+                ),
+                UpstreamError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The sign-in service is temporarily unavailable. Please try again in a moment.",
+                ),
+                UpstreamError::Protocol(_) | UpstreamError::Unsupported(_) => {
+                    tracing::error!(error = %e, "legacy IdP answered unexpectedly");
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        "The sign-in service answered unexpectedly. Please try again later.",
+                    )
+                }
+            };
+            return login_form(
+                &state,
+                &form.request,
+                &form.csrf,
+                username,
+                Some(message),
+                status,
+            );
+        }
+    };
+    let now = now_unix();
+    let code = random_token();
+    let grant_id = random_token();
+    let token = grant.access_token.secret();
+    let row = GrantRow {
+        id: grant_id.clone(),
+        client_id: pending.client_id.clone(),
+        subject: grant.profile.subject.clone(),
+        scope: pending.scopes.join(" "),
+        profile_json: serde_json::to_string(&grant.profile).unwrap_or_default(),
+        token_hash: sha256(token.as_bytes()).to_vec(),
+        token_sealed: state.storage.seal("legacy-token", token.as_bytes()),
+        legacy_refresh_sealed: grant.refresh_token.as_ref().map(|r| {
+            state
+                .storage
+                .seal("legacy-refresh-token", r.secret().as_bytes())
+        }),
+        token_expires_at: grant.expires_at,
+        auth_time: now,
+        revoked: false,
+        created_at: now,
+    };
+    let code_row = CodeRow {
+        code_hash: sha256(code.as_bytes()).to_vec(),
+        grant_id,
+        client_id: pending.client_id.clone(),
+        redirect_uri: pending.redirect_uri.clone(),
+        nonce: pending.nonce.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        expires_at: now + state.settings.tokens.code_ttl_seconds,
+    };
+    if let Err(e) = state.store.insert_grant_with_code(&row, &code_row).await {
+        tracing::error!(error = %e, "cannot store the grant");
+        return login_form(
+            &state,
+            &form.request,
+            &form.csrf,
+            username,
+            Some("The sign-in service is temporarily unavailable. Please try again in a moment."),
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+    }
+    // A new session id after login (session fixation), a new CSRF token.
+    let _ = session.cycle_id().await;
+    let _ = session
+        .insert(
+            USER_KEY,
+            SessionUser {
+                sub: row.subject.clone(),
+                auth_time: now,
+            },
+        )
+        .await;
+    let _ = session.insert(CSRF_KEY, random_token()).await;
+    tracing::info!(outcome = "success", "login succeeded");
+    let mut p = vec![("code", code.as_str())];
+    if let Some(s) = pending.state.as_deref() {
+        p.push(("state", s));
+    }
+    p.push(("iss", &state.settings.issuer));
+    see_other(&redirect_with(&pending.redirect_uri, &p))
+}

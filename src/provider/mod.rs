@@ -1,0 +1,82 @@
+//! The OpenID Connect provider: discovery, JWKS, authorization, token and
+//! userinfo. Handlers are thin; the protocol rules live in plain functions.
+
+pub mod authorize;
+pub mod discovery;
+pub mod error;
+pub mod token;
+pub mod userinfo;
+
+use serde_json::{Map, Value};
+
+use crate::upstream::Profile;
+
+/// Splits a `scope` parameter on spaces and commas (Auth0 sends either),
+/// dropping empties and duplicates, keeping order.
+pub fn split_scope(scope: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scope.split([' ', ',']).filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    out
+}
+
+/// The claims a profile yields for the granted scopes: `profile` gives the
+/// name and further attributes, `email` the email.
+pub fn profile_claims(profile: &Profile, scopes: &[String]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    let has = |s: &str| scopes.iter().any(|g| g == s);
+    if has("profile") {
+        if let Some(name) = &profile.name {
+            claims.insert("name".into(), Value::String(name.clone()));
+        }
+        for (k, v) in &profile.attributes {
+            if !RESERVED_CLAIMS.contains(&k.as_str()) {
+                claims.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if has("email") {
+        if let Some(email) = &profile.email {
+            claims.insert("email".into(), Value::String(email.clone()));
+        }
+    }
+    claims
+}
+
+/// Claims a legacy attribute may never override.
+const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "c_hash",
+    "azp",
+    "acr",
+    "amr",
+    "sid",
+    "user_id",
+    "email",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_splits_on_spaces_and_commas() {
+        assert_eq!(
+            split_scope("openid,profile email  openid"),
+            ["openid", "profile", "email"]
+        );
+        assert!(split_scope(" , ").is_empty());
+    }
+}

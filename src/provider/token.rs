@@ -1,0 +1,297 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3): client authentication by
+//! `client_secret_post` or `client_secret_basic`, the `authorization_code`
+//! grant with PKCE, and the answer: the legacy token verbatim as the
+//! `access_token`, and an RS256 ID token when `openid` was granted.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+use tracing::instrument;
+
+use super::error::OAuthError;
+use super::{profile_claims, split_scope};
+use crate::app::AppState;
+use crate::config::Client;
+use crate::crypto::{b64url, sha256};
+use crate::store::Redeemed;
+use crate::upstream::{Profile, now_unix};
+
+/// Parses a form body, refusing repeated parameters (RFC 6749 §3.2).
+pub fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let mut map = Map::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if map
+            .insert(k.to_string(), Value::String(v.into_owned()))
+            .is_some()
+        {
+            return Err(OAuthError::invalid_request(format!(
+                "the parameter {k} appears more than once"
+            )));
+        }
+    }
+    Ok(map)
+}
+
+fn param<'a>(form: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    form.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Authenticates the client from the Basic header and/or the form.
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
+/// The same credentials in both places are accepted; different ones are not.
+pub fn authenticate_client<'a>(
+    headers: &HeaderMap,
+    form: &Map<String, Value>,
+    clients: &'a std::collections::BTreeMap<String, Client>,
+) -> Result<&'a Client, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(s, _)| s.eq_ignore_ascii_case("basic"))
+                .map(|(_, c)| c.trim().to_owned())
+        });
+    let basic_used = basic.is_some();
+    let from_basic = match basic {
+        Some(b) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .ok_or_else(|| OAuthError::invalid_client(true))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client(true))?;
+            let decode = |s: &str| {
+                form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            Some((decode(id), decode(secret)))
+        }
+        None => None,
+    };
+    let from_form = param(form, "client_secret").map(|s| {
+        (
+            param(form, "client_id").unwrap_or("").to_owned(),
+            s.to_owned(),
+        )
+    });
+    let (id, secret, method) = match (from_basic, from_form) {
+        (Some(b), Some(f)) => {
+            let same = b.0 == f.0 && bool::from(b.1.as_bytes().ct_eq(f.1.as_bytes()));
+            if !same {
+                return Err(OAuthError::invalid_client(true));
+            }
+            (b.0, b.1, "client_secret_basic")
+        }
+        (Some(b), None) => {
+            if param(form, "client_id").is_some_and(|id| id != b.0) {
+                return Err(OAuthError::invalid_client(true));
+            }
+            (b.0, b.1, "client_secret_basic")
+        }
+        (None, Some(f)) => (f.0, f.1, "client_secret_post"),
+        (None, None) => return Err(OAuthError::invalid_client(false)),
+    };
+    let client = clients
+        .get(&id)
+        .ok_or_else(|| OAuthError::invalid_client(basic_used))?;
+    let secret_ok: bool = sha256(secret.as_bytes())
+        .ct_eq(&client.secret_sha256)
+        .into();
+    // Both methods are checked in full even when one is not allowed, so the
+    // answer time does not tell which was wrong.
+    if !secret_ok || !client.auth_methods.iter().any(|m| m == method) {
+        return Err(OAuthError::invalid_client(basic_used));
+    }
+    Ok(client)
+}
+
+/// ID token claims (OIDC Core §2, §3.1.3.6).
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    #[serde(flatten)]
+    profile: Map<String, Value>,
+}
+
+/// `at_hash`: base64url of the left half of SHA-256 of the access token (RS256).
+pub fn at_hash(access_token: &str) -> String {
+    b64url(&sha256(access_token.as_bytes())[..16])
+}
+
+fn no_store(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `POST /token`.
+#[instrument(skip_all, fields(client_id, grant_type))]
+pub async fn token_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match token(&state, &headers, &body).await {
+        Ok(v) => no_store(axum::Json(v).into_response()),
+        Err(e) => {
+            tracing::info!(error = e.error, description = %e.description, "token request refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let form = parse_form(headers, body)?;
+    let client = authenticate_client(headers, &form, &state.settings.clients)?;
+    let span = tracing::Span::current();
+    span.record("client_id", client.id.as_str());
+    let grant_type = param(&form, "grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    span.record("grant_type", grant_type);
+    match grant_type {
+        "authorization_code" => authorization_code(state, client, &form).await,
+        _ => Err(OAuthError::unsupported_grant_type()),
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    form: &Map<String, Value>,
+) -> Result<Value, OAuthError> {
+    let code =
+        param(form, "code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let redirect_uri = param(form, "redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
+    let now = now_unix();
+    let row = match state.store.redeem_code(&sha256(code.as_bytes())).await? {
+        Redeemed::Fresh(row) => row,
+        Redeemed::Replayed { grant_id } => {
+            // RFC 6749 §4.1.2: a replayed code revokes what it issued.
+            state.store.revoke_grant(&grant_id).await?;
+            tracing::warn!(
+                event = "code_replay",
+                "authorization code replayed; grant revoked"
+            );
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ));
+        }
+        Redeemed::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid",
+            ));
+        }
+    };
+    if row.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if row.expires_at < now {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    if row.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&row.code_challenge, param(form, "code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = b64url(&sha256(verifier.as_bytes()));
+            if !well_formed || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code challenge",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge
+        // is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent for a code issued without a challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let grant = state
+        .store
+        .grant(&row.grant_id)
+        .await?
+        .filter(|g| !g.revoked)
+        .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
+    let token = state
+        .storage
+        .open("legacy-token", &grant.token_sealed)
+        .and_then(|t| String::from_utf8(t).ok())
+        .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
+    let scopes = split_scope(&grant.scope);
+    let mut answer = serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": (grant.token_expires_at - now).max(0),
+        "scope": grant.scope,
+    });
+    if scopes.iter().any(|s| s == "openid") {
+        let profile: Profile =
+            serde_json::from_str(&grant.profile_json).map_err(|e| OAuthError::server_error(&e))?;
+        let claims = IdTokenClaims {
+            iss: &state.settings.issuer,
+            sub: &grant.subject,
+            aud: &client.id,
+            exp: now + state.settings.tokens.id_token_ttl_seconds,
+            iat: now,
+            auth_time: grant.auth_time,
+            nonce: row.nonce.as_deref(),
+            at_hash: at_hash(&token),
+            profile: profile_claims(&profile, &scopes),
+        };
+        let id_token = state
+            .keys
+            .sign(&claims)
+            .map_err(|e| OAuthError::server_error(&e))?;
+        answer["id_token"] = Value::String(id_token);
+    }
+    tracing::info!(event = "token_issued", subject = %grant.subject, "tokens issued");
+    Ok(answer)
+}

@@ -1,0 +1,174 @@
+//! Persistent state behind one interface: signing keys, grants, codes and
+//! login sessions. SQLite (embedded) is the default backend; a PostgreSQL
+//! backend implements the same trait for clusters.
+//!
+//! Per login the bridge writes one grant and one code in a single
+//! transaction, and marks the code used when it is redeemed: transient state
+//! before the password check lives in a sealed form field, not in a row.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+/// A store failure (database down, disk full, corrupt row). Never holds a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// A signing key as stored.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm (RS256).
+    pub alg: String,
+    /// PKCS#1 DER of the private key, sealed under the storage key.
+    pub private_sealed: Vec<u8>,
+    /// The public JWK, JSON.
+    pub public_jwk: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A grant: the result of one login for one client.
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    /// Random id.
+    pub id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The legacy subject.
+    pub subject: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The profile, JSON.
+    pub profile_json: String,
+    /// SHA-256 of the legacy access token.
+    pub token_hash: Vec<u8>,
+    /// The legacy access token, sealed.
+    pub token_sealed: Vec<u8>,
+    /// The legacy refresh token, sealed.
+    pub legacy_refresh_sealed: Option<Vec<u8>>,
+    /// When the legacy access token expires, unix seconds.
+    pub token_expires_at: i64,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Revoked (for example by a replayed code).
+    pub revoked: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// An authorization code, by hash.
+#[derive(Debug, Clone)]
+pub struct CodeRow {
+    /// SHA-256 of the code.
+    pub code_hash: Vec<u8>,
+    /// The grant it redeems to.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI used at /authorize.
+    pub redirect_uri: String,
+    /// The nonce, only if one was sent.
+    pub nonce: Option<String>,
+    /// The S256 PKCE challenge, if any.
+    pub code_challenge: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// The outcome of redeeming a code.
+#[derive(Debug, Clone)]
+pub enum Redeemed {
+    /// First use: the code, now marked used.
+    Fresh(CodeRow),
+    /// Already used: a replay. The grant it issued should be revoked.
+    Replayed {
+        /// The grant the code had issued.
+        grant_id: String,
+    },
+    /// No such code.
+    Unknown,
+}
+
+/// Everything the bridge persists.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Is the database reachable?
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// All signing keys, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Adds a signing key.
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Stores a grant and its code together.
+    async fn insert_grant_with_code(
+        &self,
+        grant: &GrantRow,
+        code: &CodeRow,
+    ) -> Result<(), StoreError>;
+    /// Marks a code used and returns it, atomically: of concurrent
+    /// redemptions exactly one sees [`Redeemed::Fresh`].
+    async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError>;
+    /// A grant by id.
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
+    /// A grant by the SHA-256 of its legacy access token.
+    async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError>;
+    /// Revokes a grant.
+    async fn revoke_grant(&self, id: &str) -> Result<(), StoreError>;
+    /// Saves a login session (tower-sessions record as JSON).
+    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Loads a session that has not expired.
+    async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError>;
+    /// Deletes a session.
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// tower-sessions over any [`Store`].
+#[derive(Debug, Clone)]
+pub struct SessionBackend(pub std::sync::Arc<dyn Store>);
+
+#[async_trait]
+impl tower_sessions::SessionStore for SessionBackend {
+    async fn save(
+        &self,
+        record: &tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        let data = serde_json::to_string(record)
+            .map_err(|e| tower_sessions::session_store::Error::Encode(e.to_string()))?;
+        self.0
+            .save_session(
+                &record.id.to_string(),
+                &data,
+                record.expiry_date.unix_timestamp(),
+            )
+            .await
+            .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))
+    }
+
+    async fn load(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        let row = self
+            .0
+            .load_session(&id.to_string(), crate::upstream::now_unix())
+            .await
+            .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))?;
+        row.map(|data| {
+            serde_json::from_str(&data)
+                .map_err(|e| tower_sessions::session_store::Error::Decode(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn delete(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<()> {
+        self.0
+            .delete_session(&id.to_string())
+            .await
+            .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))
+    }
+}

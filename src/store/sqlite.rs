@@ -1,0 +1,230 @@
+//! The embedded SQLite store (sqlx, WAL mode, migrations at start). One file
+//! in the data directory; `synchronous=FULL` so a `kill -9` loses nothing
+//! that was acknowledged.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{CodeRow, GrantRow, Redeemed, Store, StoreError, StoredKey};
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(err)?;
+        Ok(Self { pool })
+    }
+}
+
+fn grant_from(row: &sqlx::sqlite::SqliteRow) -> Result<GrantRow, StoreError> {
+    Ok(GrantRow {
+        id: row.try_get("id").map_err(err)?,
+        client_id: row.try_get("client_id").map_err(err)?,
+        subject: row.try_get("subject").map_err(err)?,
+        scope: row.try_get("scope").map_err(err)?,
+        profile_json: row.try_get("profile_json").map_err(err)?,
+        token_hash: row.try_get("token_hash").map_err(err)?,
+        token_sealed: row.try_get("token_sealed").map_err(err)?,
+        legacy_refresh_sealed: row.try_get("legacy_refresh_sealed").map_err(err)?,
+        token_expires_at: row.try_get("token_expires_at").map_err(err)?,
+        auth_time: row.try_get("auth_time").map_err(err)?,
+        revoked: row.try_get::<i64, _>("revoked").map_err(err)? != 0,
+        created_at: row.try_get("created_at").map_err(err)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query("SELECT kid, alg, private_sealed, public_jwk, created_at FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredKey {
+                    kid: r.try_get("kid").map_err(err)?,
+                    alg: r.try_get("alg").map_err(err)?,
+                    private_sealed: r.try_get("private_sealed").map_err(err)?,
+                    public_jwk: r.try_get("public_jwk").map_err(err)?,
+                    created_at: r.try_get("created_at").map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.private_sealed)
+            .bind(&key.public_jwk)
+            .bind(key.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.subject)
+        .bind(&g.scope)
+        .bind(&g.profile_json)
+        .bind(&g.token_hash)
+        .bind(&g.token_sealed)
+        .bind(&g.legacy_refresh_sealed)
+        .bind(g.token_expires_at)
+        .bind(g.auth_time)
+        .bind(g.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        sqlx::query("INSERT INTO codes (code_hash, grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")
+            .bind(&c.code_hash)
+            .bind(&c.grant_id)
+            .bind(&c.client_id)
+            .bind(&c.redirect_uri)
+            .bind(&c.nonce)
+            .bind(&c.code_challenge)
+            .bind(c.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError> {
+        // One statement flips `used`, so of two concurrent redemptions only
+        // one gets a row back.
+        let fresh = sqlx::query(
+            "UPDATE codes SET used = 1 WHERE code_hash = ? AND used = 0 RETURNING grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        if let Some(r) = fresh {
+            return Ok(Redeemed::Fresh(CodeRow {
+                code_hash: code_hash.to_vec(),
+                grant_id: r.try_get("grant_id").map_err(err)?,
+                client_id: r.try_get("client_id").map_err(err)?,
+                redirect_uri: r.try_get("redirect_uri").map_err(err)?,
+                nonce: r.try_get("nonce").map_err(err)?,
+                code_challenge: r.try_get("code_challenge").map_err(err)?,
+                expires_at: r.try_get("expires_at").map_err(err)?,
+            }));
+        }
+        let used = sqlx::query("SELECT grant_id FROM codes WHERE code_hash = ?")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(match used {
+            Some(r) => Redeemed::Replayed {
+                grant_id: r.try_get("grant_id").map_err(err)?,
+            },
+            None => Redeemed::Unknown,
+        })
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM grants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM grants WHERE token_hash = ? ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at")
+            .bind(id)
+            .bind(data)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT data FROM sessions WHERE id = ? AND expires_at > ?")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| r.try_get("data").map_err(err)).transpose()
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
