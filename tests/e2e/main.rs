@@ -7,5 +7,7 @@ mod adapter_command;
 mod adapter_http;
 mod adapter_oauth2;
 mod lt1_vectors;
+mod oauth2_connection;
+mod oidc_connection;
 mod reference_stack;
 mod support;

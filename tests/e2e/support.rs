@@ -82,3 +82,242 @@ pub async fn closed_port_url() -> String {
     drop(listener);
     format!("http://{addr}")
 }
+
+/// Auth0's callback URL form, as registered for the tests' clients.
+pub const AUTH0_CALLBACK: &str = "https://example-tenant.us.auth0.com/login/callback";
+/// Secret of the `auth0-oidc` client: has characters that need
+/// form-urlencoding in HTTP Basic (RFC 6749 §2.3.1).
+pub const OIDC_SECRET: &str = "s3cret:with+special/chars&=%";
+/// Secret of the `auth0-oauth2` client.
+pub const OAUTH2_SECRET: &str = "oauth2-client-secret-0123456789";
+
+/// The bridge running on port 0 with a fresh data directory, in front of the
+/// reference legacy stack.
+pub struct TestApp {
+    pub issuer: String,
+    pub legacy: LegacyStack,
+    pub data_dir: tempfile::TempDir,
+    pub config_text: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The result of a browser login: where the bridge sent the browser.
+#[derive(Debug)]
+pub struct Callback {
+    pub location: url::Url,
+}
+
+impl Callback {
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.location.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+    pub fn code(&self) -> String {
+        self.param("code").unwrap_or_else(|| panic!("no code in {}", self.location))
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with("").await
+    }
+
+    /// Spawns with extra TOML appended to the standard test config.
+    pub async fn spawn_with(extra_toml: &str) -> Self {
+        let legacy = LegacyStack::spawn().await;
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+        let config_text = format!(
+            r#"
+issuer = "{issuer}"
+data_dir = "{data}"
+{extra_toml}
+
+[[clients]]
+id = "auth0-oidc"
+secret = "{OIDC_SECRET}"
+redirect_uris = ["{AUTH0_CALLBACK}", "https://login.example.com/login/callback"]
+
+[[clients]]
+id = "auth0-oauth2"
+secret = "{OAUTH2_SECRET}"
+redirect_uris = ["{AUTH0_CALLBACK}"]
+token_endpoint_auth_methods = ["client_secret_post"]
+
+[[clients]]
+id = "pkce-required"
+secret = "pkce-required-client-secret"
+redirect_uris = ["{AUTH0_CALLBACK}"]
+require_pkce = true
+
+[upstream]
+adapter = "http"
+[upstream.http]
+timeout_ms = 1000
+[upstream.http.login]
+url = "{idp}/api/v1/login"
+[upstream.http.renew]
+url = "{idp}/api/v1/renew"
+[upstream.http.claims]
+subject = "/user/id"
+email = "/user/email"
+name = "/user/name"
+extra = {{ roles = "/user/roles" }}
+"#,
+            data = data_dir.path().display(),
+            idp = legacy.idp_url(),
+        );
+        let mut app = Self {
+            issuer,
+            legacy,
+            data_dir,
+            config_text,
+            shutdown: None,
+            task: None,
+        };
+        app.start(listener).await;
+        app
+    }
+
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.data_dir.path().join("bridge.toml")
+    }
+
+    async fn start(&mut self, listener: tokio::net::TcpListener) {
+        std::fs::write(self.config_path(), &self.config_text).expect("write config");
+        let raw: idp_bridge::config::BridgeConfig = idp_bridge::config::load_raw(Some(&self.config_path()), &[]).expect("config parses");
+        let settings = idp_bridge::config::Settings::validate(raw).expect("config valid");
+        let app = idp_bridge::app::App::build_with_listener(settings, listener).await.expect("bridge builds");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.shutdown = Some(tx);
+        self.task = Some(tokio::spawn(async move {
+            let _ = app
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await;
+        }));
+    }
+
+    /// Stops the bridge and starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let addr = self.issuer.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind(&addr).await.expect("rebind the same port");
+        self.start(listener).await;
+    }
+
+    /// A browser: keeps cookies, follows no redirects.
+    pub fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// Standard authorization parameters for the `auth0-oidc` client.
+    pub fn params(&self) -> Vec<(String, String)> {
+        vec![
+            ("response_type".into(), "code".into()),
+            ("client_id".into(), "auth0-oidc".into()),
+            ("redirect_uri".into(), AUTH0_CALLBACK.into()),
+            ("scope".into(), "openid profile email".into()),
+            ("state".into(), "st-123".into()),
+        ]
+    }
+
+    pub fn authorize_url(&self, params: &[(String, String)]) -> String {
+        let mut url = url::Url::parse(&format!("{}/authorize", self.issuer)).expect("url");
+        url.query_pairs_mut().extend_pairs(params);
+        url.into()
+    }
+
+    /// GET /authorize in `browser`.
+    pub async fn authorize(&self, browser: &reqwest::Client, params: &[(String, String)]) -> reqwest::Response {
+        browser.get(self.authorize_url(params)).send().await.expect("authorize reachable")
+    }
+
+    /// Submits the login form found in `page_html`.
+    pub async fn submit_login(&self, browser: &reqwest::Client, page_html: &str, username: &str, password: &str) -> reqwest::Response {
+        let request = hidden_field(page_html, "request");
+        let csrf = hidden_field(page_html, "csrf");
+        browser
+            .post(format!("{}/login", self.issuer))
+            .form(&[("request", request.as_str()), ("csrf", csrf.as_str()), ("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("login reachable")
+    }
+
+    /// Authorize, log in as alice, and return where the browser was sent.
+    pub async fn login(&self, params: &[(String, String)]) -> Callback {
+        self.login_as(params, "alice", "correct-horse").await
+    }
+
+    pub async fn login_as(&self, params: &[(String, String)], user: &str, password: &str) -> Callback {
+        let browser = Self::browser();
+        let page = self.authorize(&browser, params).await;
+        assert_eq!(page.status(), 200, "login page");
+        let html = page.text().await.expect("html");
+        let response = self.submit_login(&browser, &html, user, password).await;
+        assert_eq!(response.status(), 303, "login redirects with 303");
+        let location = response.headers()["location"].to_str().expect("location").to_owned();
+        Callback {
+            location: url::Url::parse(&location).expect("absolute location"),
+        }
+    }
+
+    /// POST /token with a form (client_secret_post unless given otherwise).
+    pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .form(form)
+            .send()
+            .await
+            .expect("token reachable")
+    }
+
+    /// Redeems a code for `auth0-oidc` by client_secret_post.
+    pub async fn redeem(&self, code: &str) -> reqwest::Response {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", AUTH0_CALLBACK),
+            ("client_id", "auth0-oidc"),
+            ("client_secret", OIDC_SECRET),
+        ])
+        .await
+    }
+
+    pub async fn userinfo(&self, token: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}/userinfo", self.issuer))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("userinfo reachable")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// The value of a hidden input in a page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in the page")) + marker.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    html[start..end].to_owned()
+}
