@@ -487,7 +487,7 @@ fn default_login_ttl() -> i64 {
     600
 }
 fn default_org() -> String {
-    "Sign in".into()
+    "Single sign-on".into()
 }
 fn default_username_label() -> String {
     "Username".into()

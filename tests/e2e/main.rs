@@ -6,8 +6,10 @@
 mod adapter_command;
 mod adapter_http;
 mod adapter_oauth2;
+mod authorize_rules;
 mod lt1_vectors;
 mod oauth2_connection;
 mod oidc_connection;
 mod reference_stack;
 mod support;
+mod token_rules;

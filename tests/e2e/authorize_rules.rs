@@ -1,0 +1,162 @@
+//! `/authorize`: what is shown on the bridge's page, what is redirected,
+//! and what Auth0's requests need (long state, comma scopes, extra params).
+
+use crate::support::{AUTH0_CALLBACK, TestApp};
+
+fn set(params: &mut Vec<(String, String)>, key: &str, value: &str) {
+    params.retain(|(k, _)| k != key);
+    params.push((key.into(), value.into()));
+}
+
+fn remove(params: &mut Vec<(String, String)>, key: &str) {
+    params.retain(|(k, _)| k != key);
+}
+
+async fn redirect_error(app: &TestApp, params: &[(String, String)]) -> (String, Option<String>, Option<String>) {
+    let browser = TestApp::browser();
+    let response = app.authorize(&browser, params).await;
+    assert_eq!(response.status(), 303, "errors after the redirect URI is validated redirect");
+    let location = url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
+    assert!(location.as_str().starts_with(AUTH0_CALLBACK));
+    let get = |k: &str| location.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+    assert_eq!(get("iss").as_deref(), Some(app.issuer.as_str()), "iss on every authorization response");
+    (get("error").expect("error"), get("state"), get("error_description"))
+}
+
+async fn page_error(app: &TestApp, params: &[(String, String)]) -> String {
+    let response = app.authorize(&TestApp::browser(), params).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none(), "never redirected");
+    response.text().await.expect("html")
+}
+
+#[tokio::test]
+async fn unknown_client_is_an_error_page_not_a_redirect() {
+    let app = TestApp::spawn().await;
+    let mut params = app.params();
+    set(&mut params, "client_id", "nobody");
+    let html = page_error(&app, &params).await;
+    assert!(html.contains("not registered"), "{html}");
+    remove(&mut params, "client_id");
+    page_error(&app, &params).await;
+}
+
+#[tokio::test]
+async fn unregistered_redirect_uris_are_error_pages() {
+    let app = TestApp::spawn().await;
+    for bad in [
+        "https://evil.example.com/login/callback",
+        "https://example-tenant.us.auth0.com/login/callback/extra",
+        "https://example-tenant.us.auth0.com/login/callback?x=1",
+        "https://EXAMPLE-tenant.us.auth0.com/login/callback/",
+        "",
+    ] {
+        let mut params = app.params();
+        set(&mut params, "redirect_uri", bad);
+        let html = page_error(&app, &params).await;
+        assert!(html.contains("return address"), "{bad}: {html}");
+    }
+    let mut params = app.params();
+    remove(&mut params, "redirect_uri");
+    page_error(&app, &params).await;
+}
+
+#[tokio::test]
+async fn a_second_registered_redirect_uri_works_exactly() {
+    let app = TestApp::spawn().await;
+    let mut params = app.params();
+    set(&mut params, "redirect_uri", "https://login.example.com/login/callback");
+    let callback = app.login(&params).await;
+    assert!(callback.location.as_str().starts_with("https://login.example.com/login/callback?code="));
+}
+
+#[tokio::test]
+async fn wrong_response_type_redirects_with_the_error_and_state() {
+    let app = TestApp::spawn().await;
+    let mut params = app.params();
+    set(&mut params, "response_type", "token");
+    let (error, state, _) = redirect_error(&app, &params).await;
+    assert_eq!(error, "unsupported_response_type");
+    assert_eq!(state.as_deref(), Some("st-123"));
+    remove(&mut params, "response_type");
+    assert_eq!(redirect_error(&app, &params).await.0, "invalid_request");
+}
+
+#[tokio::test]
+async fn pkce_plain_and_malformed_challenges_are_refused() {
+    let app = TestApp::spawn().await;
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let mut params = app.params();
+    set(&mut params, "code_challenge", challenge);
+    set(&mut params, "code_challenge_method", "plain");
+    assert_eq!(redirect_error(&app, &params).await.0, "invalid_request");
+    remove(&mut params, "code_challenge_method");
+    assert_eq!(redirect_error(&app, &params).await.0, "invalid_request", "a missing method means plain");
+    set(&mut params, "code_challenge_method", "S256");
+    set(&mut params, "code_challenge", "short");
+    assert_eq!(redirect_error(&app, &params).await.0, "invalid_request");
+}
+
+#[tokio::test]
+async fn pkce_is_required_when_the_client_says_so() {
+    let app = TestApp::spawn().await;
+    let mut params = app.params();
+    set(&mut params, "client_id", "pkce-required");
+    let (error, _, description) = redirect_error(&app, &params).await;
+    assert_eq!(error, "invalid_request");
+    assert!(description.expect("description").contains("PKCE"));
+}
+
+#[tokio::test]
+async fn request_objects_are_refused_after_the_redirect_uri_is_validated() {
+    let app = TestApp::spawn().await;
+    let mut params = app.params();
+    set(&mut params, "request", "eyJhbGciOiJub25lIn0.e30.");
+    assert_eq!(redirect_error(&app, &params).await.0, "request_not_supported");
+    let mut params = app.params();
+    set(&mut params, "request_uri", "https://example.com/r");
+    assert_eq!(redirect_error(&app, &params).await.0, "request_uri_not_supported");
+}
+
+#[tokio::test]
+async fn a_long_state_is_echoed_byte_for_byte_and_unknown_params_are_ignored() {
+    let app = TestApp::spawn().await;
+    // Auth0 sends about 400 characters; go to 2 KB with characters that
+    // need encoding.
+    let state: String = "aZ09-._~+/=%&?#é ".chars().cycle().take(2048).collect();
+    let mut params = app.params();
+    set(&mut params, "state", &state);
+    set(&mut params, "connection", "legacy");
+    set(&mut params, "auth0Client", "eyJuYW1lIjoiYXV0aDAifQ");
+    set(&mut params, "scope", "openid,profile email,offline_access");
+    let callback = app.login(&params).await;
+    assert_eq!(callback.param("state").as_deref(), Some(state.as_str()));
+    let token: serde_json::Value = app.redeem(&callback.code()).await.json().await.expect("json");
+    assert_eq!(token["scope"], "openid profile email", "commas split; scopes the client may not have dropped");
+}
+
+#[tokio::test]
+async fn authorization_requests_may_be_posted() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let page = browser
+        .post(format!("{}/authorize", app.issuer))
+        .form(&app.params())
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let response = app.submit_login(&browser, &html, "alice", "correct-horse").await;
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn login_hint_prefills_the_username() {
+    let app = TestApp::spawn().await;
+    let mut params = app.params();
+    set(&mut params, "login_hint", "alice\"><script>");
+    let html = app.authorize(&TestApp::browser(), &params).await.text().await.expect("html");
+    assert!(html.contains("value=\"alice&#34;&#62;&#60;script&#62;\""), "escaped: {html}");
+    assert!(!html.contains("<script>"));
+}
