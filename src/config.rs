@@ -671,17 +671,16 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
                 None
             }
         },
-        (None, Some(h)) => match h
-            .strip_prefix("sha256:")
-            .and_then(|h| hex::decode(h).ok())
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        {
-            Some(d) => Some(d),
-            None => {
+        (None, Some(h)) => {
+            let digest = h
+                .strip_prefix("sha256:")
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            if digest.is_none() {
                 problems.push(format!("{key}.secret_hash: must be sha256:<64 hex digits>"));
-                None
             }
-        },
+            digest
+        }
         _ => {
             problems.push(format!("{key}: give exactly one of secret or secret_hash"));
             None

@@ -27,7 +27,7 @@ use crate::crypto::{random_token, sha256};
 use crate::login::{LoginPage, error_page, render};
 use crate::secret::Password;
 use crate::store::{CodeRow, GrantRow};
-use crate::upstream::{UpstreamError, now_unix};
+use crate::upstream::{LegacyGrant, UpstreamError, now_unix};
 
 const PENDING_PURPOSE: &str = "pending-login";
 const CSRF_KEY: &str = "csrf";
@@ -82,6 +82,7 @@ pub enum AuthorizeError {
 }
 
 /// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2).
+#[allow(clippy::implicit_hasher)] // axum hands us the default hasher
 pub fn validate(
     params: &HashMap<String, String>,
     clients: &std::collections::BTreeMap<String, Client>,
@@ -205,6 +206,7 @@ fn see_other(location: &str) -> Response {
 }
 
 /// `GET /authorize`.
+#[allow(clippy::implicit_hasher)]
 pub async fn authorize_get(
     state: State<AppState>,
     session: Session,
@@ -214,6 +216,7 @@ pub async fn authorize_get(
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
+#[allow(clippy::implicit_hasher)]
 pub async fn authorize_post(
     state: State<AppState>,
     session: Session,
@@ -330,6 +333,74 @@ fn login_form(
     )
 }
 
+/// What the person is told for each upstream failure class. Invalid
+/// credentials never say whether the user exists.
+fn failure_message(e: &UpstreamError) -> (StatusCode, &'static str) {
+    match e {
+        UpstreamError::InvalidCredentials => (
+            StatusCode::UNAUTHORIZED,
+            "The username or password is incorrect.",
+        ),
+        UpstreamError::Locked => (
+            StatusCode::FORBIDDEN,
+            "This account is locked or disabled. Contact your administrator.",
+        ),
+        UpstreamError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+        UpstreamError::Protocol(_) | UpstreamError::Unsupported(_) => {
+            tracing::error!(error = %e, "legacy IdP answered unexpectedly");
+            (
+                StatusCode::BAD_GATEWAY,
+                "The sign-in service answered unexpectedly. Please try again later.",
+            )
+        }
+    }
+}
+
+const UNAVAILABLE: &str =
+    "The sign-in service is temporarily unavailable. Please try again in a moment.";
+
+/// Stores the grant (the legacy token sealed, looked up by its hash) and a
+/// single-use code for it, in one transaction; returns the code.
+async fn issue_code(
+    state: &AppState,
+    pending: &PendingLogin,
+    grant: &LegacyGrant,
+    now: i64,
+) -> Result<String, crate::store::StoreError> {
+    let code = random_token();
+    let grant_id = random_token();
+    let token = grant.access_token.secret();
+    let row = GrantRow {
+        id: grant_id.clone(),
+        client_id: pending.client_id.clone(),
+        subject: grant.profile.subject.clone(),
+        scope: pending.scopes.join(" "),
+        profile_json: serde_json::to_string(&grant.profile).unwrap_or_default(),
+        token_hash: sha256(token.as_bytes()).to_vec(),
+        token_sealed: state.storage.seal("legacy-token", token.as_bytes()),
+        legacy_refresh_sealed: grant.refresh_token.as_ref().map(|r| {
+            state
+                .storage
+                .seal("legacy-refresh-token", r.secret().as_bytes())
+        }),
+        token_expires_at: grant.expires_at,
+        auth_time: now,
+        revoked: false,
+        created_at: now,
+    };
+    let code_row = CodeRow {
+        code_hash: sha256(code.as_bytes()).to_vec(),
+        grant_id,
+        client_id: pending.client_id.clone(),
+        redirect_uri: pending.redirect_uri.clone(),
+        nonce: pending.nonce.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        expires_at: now + state.settings.tokens.code_ttl_seconds,
+    };
+    state.store.insert_grant_with_code(&row, &code_row).await?;
+    Ok(code)
+}
+
 /// The login form's fields.
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -396,27 +467,7 @@ pub async fn login_post(
         Ok(g) => g,
         Err(e) => {
             tracing::info!(outcome = e.class(), "login failed");
-            let (status, message) = match &e {
-                UpstreamError::InvalidCredentials => (
-                    StatusCode::UNAUTHORIZED,
-                    "The username or password is incorrect.",
-                ),
-                UpstreamError::Locked => (
-                    StatusCode::FORBIDDEN,
-                    "This account is locked or disabled. Contact your administrator.",
-                ),
-                UpstreamError::Unavailable(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The sign-in service is temporarily unavailable. Please try again in a moment.",
-                ),
-                UpstreamError::Protocol(_) | UpstreamError::Unsupported(_) => {
-                    tracing::error!(error = %e, "legacy IdP answered unexpectedly");
-                    (
-                        StatusCode::BAD_GATEWAY,
-                        "The sign-in service answered unexpectedly. Please try again later.",
-                    )
-                }
-            };
+            let (status, message) = failure_message(&e);
             return login_form(
                 &state,
                 &form.request,
@@ -428,54 +479,27 @@ pub async fn login_post(
         }
     };
     let now = now_unix();
-    let code = random_token();
-    let grant_id = random_token();
-    let token = grant.access_token.secret();
-    let row = GrantRow {
-        id: grant_id.clone(),
-        client_id: pending.client_id.clone(),
-        subject: grant.profile.subject.clone(),
-        scope: pending.scopes.join(" "),
-        profile_json: serde_json::to_string(&grant.profile).unwrap_or_default(),
-        token_hash: sha256(token.as_bytes()).to_vec(),
-        token_sealed: state.storage.seal("legacy-token", token.as_bytes()),
-        legacy_refresh_sealed: grant.refresh_token.as_ref().map(|r| {
-            state
-                .storage
-                .seal("legacy-refresh-token", r.secret().as_bytes())
-        }),
-        token_expires_at: grant.expires_at,
-        auth_time: now,
-        revoked: false,
-        created_at: now,
+    let code = match issue_code(&state, &pending, &grant, now).await {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store the grant");
+            return login_form(
+                &state,
+                &form.request,
+                &form.csrf,
+                username,
+                Some(UNAVAILABLE),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+        }
     };
-    let code_row = CodeRow {
-        code_hash: sha256(code.as_bytes()).to_vec(),
-        grant_id,
-        client_id: pending.client_id.clone(),
-        redirect_uri: pending.redirect_uri.clone(),
-        nonce: pending.nonce.clone(),
-        code_challenge: pending.code_challenge.clone(),
-        expires_at: now + state.settings.tokens.code_ttl_seconds,
-    };
-    if let Err(e) = state.store.insert_grant_with_code(&row, &code_row).await {
-        tracing::error!(error = %e, "cannot store the grant");
-        return login_form(
-            &state,
-            &form.request,
-            &form.csrf,
-            username,
-            Some("The sign-in service is temporarily unavailable. Please try again in a moment."),
-            StatusCode::SERVICE_UNAVAILABLE,
-        );
-    }
     // A new session id after login (session fixation), a new CSRF token.
     let _ = session.cycle_id().await;
     let _ = session
         .insert(
             USER_KEY,
             SessionUser {
-                sub: row.subject.clone(),
+                sub: grant.profile.subject.clone(),
                 auth_time: now,
             },
         )

@@ -145,6 +145,32 @@ struct IdTokenClaims<'a> {
     profile: Map<String, Value>,
 }
 
+/// PKCE (RFC 7636 §4.6), and the downgrade rule of RFC 9700 §4.8.2: a
+/// verifier for a code issued without a challenge is refused.
+fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = b64url(&sha256(verifier.as_bytes()));
+            if well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code challenge",
+                ))
+            }
+        }
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent for a code issued without a challenge",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
 /// `at_hash`: base64url of the left half of SHA-256 of the access token (RS256).
 pub fn at_hash(access_token: &str) -> String {
     b64url(&sha256(access_token.as_bytes())[..16])
@@ -231,29 +257,7 @@ async fn authorization_code(
             "redirect_uri does not match the authorization request",
         ));
     }
-    match (&row.code_challenge, param(form, "code_verifier")) {
-        (Some(challenge), Some(verifier)) => {
-            let well_formed = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            let computed = b64url(&sha256(verifier.as_bytes()));
-            if !well_formed || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier does not match the code challenge",
-                ));
-            }
-        }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge
-        // is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent for a code issued without a challenge",
-            ));
-        }
-        (None, None) => {}
-    }
+    check_pkce(row.code_challenge.as_deref(), param(form, "code_verifier"))?;
     let grant = state
         .store
         .grant(&row.grant_id)

@@ -12,21 +12,45 @@ fn remove(params: &mut Vec<(String, String)>, key: &str) {
     params.retain(|(k, _)| k != key);
 }
 
-async fn redirect_error(app: &TestApp, params: &[(String, String)]) -> (String, Option<String>, Option<String>) {
+async fn redirect_error(
+    app: &TestApp,
+    params: &[(String, String)],
+) -> (String, Option<String>, Option<String>) {
     let browser = TestApp::browser();
     let response = app.authorize(&browser, params).await;
-    assert_eq!(response.status(), 303, "errors after the redirect URI is validated redirect");
-    let location = url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
+    assert_eq!(
+        response.status(),
+        303,
+        "errors after the redirect URI is validated redirect"
+    );
+    let location =
+        url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
     assert!(location.as_str().starts_with(AUTH0_CALLBACK));
-    let get = |k: &str| location.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
-    assert_eq!(get("iss").as_deref(), Some(app.issuer.as_str()), "iss on every authorization response");
-    (get("error").expect("error"), get("state"), get("error_description"))
+    let get = |k: &str| {
+        location
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(
+        get("iss").as_deref(),
+        Some(app.issuer.as_str()),
+        "iss on every authorization response"
+    );
+    (
+        get("error").expect("error"),
+        get("state"),
+        get("error_description"),
+    )
 }
 
 async fn page_error(app: &TestApp, params: &[(String, String)]) -> String {
     let response = app.authorize(&TestApp::browser(), params).await;
     assert_eq!(response.status(), 400);
-    assert!(response.headers().get("location").is_none(), "never redirected");
+    assert!(
+        response.headers().get("location").is_none(),
+        "never redirected"
+    );
     response.text().await.expect("html")
 }
 
@@ -65,9 +89,18 @@ async fn unregistered_redirect_uris_are_error_pages() {
 async fn a_second_registered_redirect_uri_works_exactly() {
     let app = TestApp::spawn().await;
     let mut params = app.params();
-    set(&mut params, "redirect_uri", "https://login.example.com/login/callback");
+    set(
+        &mut params,
+        "redirect_uri",
+        "https://login.example.com/login/callback",
+    );
     let callback = app.login(&params).await;
-    assert!(callback.location.as_str().starts_with("https://login.example.com/login/callback?code="));
+    assert!(
+        callback
+            .location
+            .as_str()
+            .starts_with("https://login.example.com/login/callback?code=")
+    );
 }
 
 #[tokio::test]
@@ -91,7 +124,11 @@ async fn pkce_plain_and_malformed_challenges_are_refused() {
     set(&mut params, "code_challenge_method", "plain");
     assert_eq!(redirect_error(&app, &params).await.0, "invalid_request");
     remove(&mut params, "code_challenge_method");
-    assert_eq!(redirect_error(&app, &params).await.0, "invalid_request", "a missing method means plain");
+    assert_eq!(
+        redirect_error(&app, &params).await.0,
+        "invalid_request",
+        "a missing method means plain"
+    );
     set(&mut params, "code_challenge_method", "S256");
     set(&mut params, "code_challenge", "short");
     assert_eq!(redirect_error(&app, &params).await.0, "invalid_request");
@@ -112,10 +149,16 @@ async fn request_objects_are_refused_after_the_redirect_uri_is_validated() {
     let app = TestApp::spawn().await;
     let mut params = app.params();
     set(&mut params, "request", "eyJhbGciOiJub25lIn0.e30.");
-    assert_eq!(redirect_error(&app, &params).await.0, "request_not_supported");
+    assert_eq!(
+        redirect_error(&app, &params).await.0,
+        "request_not_supported"
+    );
     let mut params = app.params();
     set(&mut params, "request_uri", "https://example.com/r");
-    assert_eq!(redirect_error(&app, &params).await.0, "request_uri_not_supported");
+    assert_eq!(
+        redirect_error(&app, &params).await.0,
+        "request_uri_not_supported"
+    );
 }
 
 #[tokio::test]
@@ -131,8 +174,16 @@ async fn a_long_state_is_echoed_byte_for_byte_and_unknown_params_are_ignored() {
     set(&mut params, "scope", "openid,profile email,offline_access");
     let callback = app.login(&params).await;
     assert_eq!(callback.param("state").as_deref(), Some(state.as_str()));
-    let token: serde_json::Value = app.redeem(&callback.code()).await.json().await.expect("json");
-    assert_eq!(token["scope"], "openid profile email", "commas split; scopes the client may not have dropped");
+    let token: serde_json::Value = app
+        .redeem(&callback.code())
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        token["scope"], "openid profile email",
+        "commas split; scopes the client may not have dropped"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +198,9 @@ async fn authorization_requests_may_be_posted() {
         .expect("reachable");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
-    let response = app.submit_login(&browser, &html, "alice", "correct-horse").await;
+    let response = app
+        .submit_login(&browser, &html, "alice", "correct-horse")
+        .await;
     assert_eq!(response.status(), 303);
 }
 
@@ -156,7 +209,15 @@ async fn login_hint_prefills_the_username() {
     let app = TestApp::spawn().await;
     let mut params = app.params();
     set(&mut params, "login_hint", "alice\"><script>");
-    let html = app.authorize(&TestApp::browser(), &params).await.text().await.expect("html");
-    assert!(html.contains("value=\"alice&#34;&#62;&#60;script&#62;\""), "escaped: {html}");
+    let html = app
+        .authorize(&TestApp::browser(), &params)
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("value=\"alice&#34;&#62;&#60;script&#62;\""),
+        "escaped: {html}"
+    );
     assert!(!html.contains("<script>"));
 }

@@ -27,18 +27,27 @@ type DiscoveredClient = openidconnect::core::CoreClient<
 >;
 
 async fn client(app: &TestApp) -> DiscoveredClient {
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).expect("issuer"), &http())
-        .await
-        .expect("discovery");
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new("auth0-oidc".into()), Some(ClientSecret::new(OIDC_SECRET.into())))
-        .set_redirect_uri(RedirectUrl::new(AUTH0_CALLBACK.into()).expect("redirect"))
-        .set_auth_type(AuthType::RequestBody);
-    client
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(app.issuer.clone()).expect("issuer"),
+        &http(),
+    )
+    .await
+    .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("auth0-oidc".into()),
+        Some(ClientSecret::new(OIDC_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(AUTH0_CALLBACK.into()).expect("redirect"))
+    .set_auth_type(AuthType::RequestBody)
 }
 
 /// Follows an authorization URL built by the client through the browser login.
 async fn browse(app: &TestApp, url: &url::Url) -> Callback {
-    let params: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let params: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     app.login(&params).await
 }
 
@@ -48,17 +57,32 @@ async fn oidc_connection_without_nonce_gets_a_valid_id_token_and_the_legacy_toke
     let client = client(&app).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (mut url, csrf, _nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
         .url();
     // Auth0's back channel sends no nonce unless configured to.
-    let kept: Vec<(String, String)> = url.query_pairs().filter(|(k, _)| k != "nonce").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "nonce")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     url.query_pairs_mut().clear().extend_pairs(kept);
     let callback = browse(&app, &url).await;
-    assert_eq!(callback.param("state").as_deref(), Some(csrf.secret().as_str()));
-    assert_eq!(callback.param("iss").as_deref(), Some(app.issuer.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        callback.param("state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    assert_eq!(
+        callback.param("iss").as_deref(),
+        Some(app.issuer.as_str()),
+        "RFC 9207 iss"
+    );
 
     let response = client
         .exchange_code(AuthorizationCode::new(callback.code()))
@@ -78,20 +102,33 @@ async fn oidc_connection_without_nonce_gets_a_valid_id_token_and_the_legacy_toke
     assert_eq!(claims.subject().as_str(), "u-1001");
     assert_eq!(claims.issuer().as_str(), app.issuer);
     assert!(claims.auth_time().is_some());
-    assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.com"));
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
     let expected_hash = AccessTokenHash::from_token(
         response.access_token(),
         id_token.signing_alg().expect("alg"),
         id_token.signing_key(&verifier).expect("key"),
     )
     .expect("hash");
-    assert_eq!(claims.access_token_hash(), Some(&expected_hash), "at_hash is correct");
+    assert_eq!(
+        claims.access_token_hash(),
+        Some(&expected_hash),
+        "at_hash is correct"
+    );
 
     let token = response.access_token().secret();
     assert!(token.starts_with("LT1."), "the legacy token, verbatim");
-    assert!(app.legacy.api_accepts(token).await, "the legacy API accepts it");
+    assert!(
+        app.legacy.api_accepts(token).await,
+        "the legacy API accepts it"
+    );
     let expires_in = response.expires_in().expect("expires_in").as_secs();
-    assert!((3500..=3600).contains(&expires_in), "from the legacy token's expiry: {expires_in}");
+    assert!(
+        (3500..=3600).contains(&expires_in),
+        "from the legacy token's expiry: {expires_in}"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +137,11 @@ async fn oidc_connection_with_nonce_gets_it_back() {
     let client = client(&app).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _csrf, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .set_pkce_challenge(challenge)
         .url();
     let callback = browse(&app, &url).await;
@@ -119,5 +160,8 @@ async fn oidc_connection_with_nonce_gets_it_back() {
     assert_eq!(claims.nonce().map(Nonce::secret), Some(nonce.secret()));
     assert_eq!(claims.audiences().len(), 1);
     assert_eq!(claims.audiences()[0].as_str(), "auth0-oidc");
-    assert!(claims.email().is_none(), "no email claim without the email scope");
+    assert!(
+        claims.email().is_none(),
+        "no email claim without the email scope"
+    );
 }

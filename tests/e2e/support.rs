@@ -110,10 +110,14 @@ pub struct Callback {
 
 impl Callback {
     pub fn param(&self, name: &str) -> Option<String> {
-        self.location.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        self.location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
     pub fn code(&self) -> String {
-        self.param("code").unwrap_or_else(|| panic!("no code in {}", self.location))
+        self.param("code")
+            .unwrap_or_else(|| panic!("no code in {}", self.location))
     }
 }
 
@@ -126,11 +130,14 @@ impl TestApp {
     pub async fn spawn_with(extra_toml: &str) -> Self {
         let legacy = LegacyStack::spawn().await;
         let data_dir = tempfile::tempdir().expect("data dir");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let issuer = format!("http://{}", listener.local_addr().expect("addr"));
         let config_text = format!(
             r#"
 issuer = "{issuer}"
+listen = "{listen}"
 data_dir = "{data}"
 {extra_toml}
 
@@ -167,6 +174,7 @@ extra = {{ roles = "/user/roles" }}
 "#,
             data = data_dir.path().display(),
             idp = legacy.idp_url(),
+            listen = issuer.trim_start_matches("http://"),
         );
         let mut app = Self {
             issuer,
@@ -186,9 +194,12 @@ extra = {{ roles = "/user/roles" }}
 
     async fn start(&mut self, listener: tokio::net::TcpListener) {
         std::fs::write(self.config_path(), &self.config_text).expect("write config");
-        let raw: idp_bridge::config::BridgeConfig = idp_bridge::config::load_raw(Some(&self.config_path()), &[]).expect("config parses");
+        let raw: idp_bridge::config::BridgeConfig =
+            idp_bridge::config::load_raw(Some(&self.config_path()), &[]).expect("config parses");
         let settings = idp_bridge::config::Settings::validate(raw).expect("config valid");
-        let app = idp_bridge::app::App::build_with_listener(settings, listener).await.expect("bridge builds");
+        let app = idp_bridge::app::App::build_with_listener(settings, listener)
+            .await
+            .expect("bridge builds");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(async move {
@@ -200,16 +211,23 @@ extra = {{ roles = "/user/roles" }}
         }));
     }
 
-    /// Stops the bridge and starts it again on the same port and data.
-    pub async fn restart(&mut self) {
+    /// Stops the in-process bridge (the legacy stack keeps running).
+    pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+
+    /// Stops the bridge and starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        self.stop().await;
         let addr = self.issuer.trim_start_matches("http://").to_owned();
-        let listener = tokio::net::TcpListener::bind(&addr).await.expect("rebind the same port");
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .expect("rebind the same port");
         self.start(listener).await;
     }
 
@@ -223,6 +241,7 @@ extra = {{ roles = "/user/roles" }}
     }
 
     /// Standard authorization parameters for the `auth0-oidc` client.
+    #[allow(clippy::unused_self)] // reads as app.params() beside app.login(...)
     pub fn params(&self) -> Vec<(String, String)> {
         vec![
             ("response_type".into(), "code".into()),
@@ -240,17 +259,36 @@ extra = {{ roles = "/user/roles" }}
     }
 
     /// GET /authorize in `browser`.
-    pub async fn authorize(&self, browser: &reqwest::Client, params: &[(String, String)]) -> reqwest::Response {
-        browser.get(self.authorize_url(params)).send().await.expect("authorize reachable")
+    pub async fn authorize(
+        &self,
+        browser: &reqwest::Client,
+        params: &[(String, String)],
+    ) -> reqwest::Response {
+        browser
+            .get(self.authorize_url(params))
+            .send()
+            .await
+            .expect("authorize reachable")
     }
 
     /// Submits the login form found in `page_html`.
-    pub async fn submit_login(&self, browser: &reqwest::Client, page_html: &str, username: &str, password: &str) -> reqwest::Response {
+    pub async fn submit_login(
+        &self,
+        browser: &reqwest::Client,
+        page_html: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let request = hidden_field(page_html, "request");
         let csrf = hidden_field(page_html, "csrf");
         browser
             .post(format!("{}/login", self.issuer))
-            .form(&[("request", request.as_str()), ("csrf", csrf.as_str()), ("username", username), ("password", password)])
+            .form(&[
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
             .send()
             .await
             .expect("login reachable")
@@ -261,14 +299,22 @@ extra = {{ roles = "/user/roles" }}
         self.login_as(params, "alice", "correct-horse").await
     }
 
-    pub async fn login_as(&self, params: &[(String, String)], user: &str, password: &str) -> Callback {
+    pub async fn login_as(
+        &self,
+        params: &[(String, String)],
+        user: &str,
+        password: &str,
+    ) -> Callback {
         let browser = Self::browser();
         let page = self.authorize(&browser, params).await;
         assert_eq!(page.status(), 200, "login page");
         let html = page.text().await.expect("html");
         let response = self.submit_login(&browser, &html, user, password).await;
         assert_eq!(response.status(), 303, "login redirects with 303");
-        let location = response.headers()["location"].to_str().expect("location").to_owned();
+        let location = response.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
         Callback {
             location: url::Url::parse(&location).expect("absolute location"),
         }
@@ -317,7 +363,10 @@ impl Drop for TestApp {
 /// The value of a hidden input in a page.
 pub fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in the page")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in the page"))
+        + marker.len();
     let end = html[start..].find('"').expect("closing quote") + start;
     html[start..end].to_owned()
 }

@@ -8,11 +8,16 @@ use crate::support::{AUTH0_CALLBACK, OAUTH2_SECRET, OIDC_SECRET, TestApp};
 fn basic(id: &str, secret: &str) -> String {
     // RFC 6749 §2.3.1: form-urlencode each part, then base64.
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
 }
 
 async fn post(app: &TestApp, auth: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = reqwest::Client::new().post(format!("{}/token", app.issuer)).form(form);
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/token", app.issuer))
+        .form(form);
     if let Some(a) = auth {
         request = request.header("authorization", a);
     }
@@ -36,7 +41,11 @@ async fn the_answer_carries_the_legacy_token_verbatim_and_no_store() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["token_type"], "Bearer");
     let token = body["access_token"].as_str().expect("token");
-    let claims = app.legacy.keys.validate(token, idp_bridge::upstream::now_unix()).expect("the legacy IdP's own LT1");
+    let claims = app
+        .legacy
+        .keys
+        .validate(token, idp_bridge::upstream::now_unix())
+        .expect("the legacy IdP's own LT1");
     assert_eq!(claims.sub, "u-1001");
     assert!(body["id_token"].as_str().is_some());
 }
@@ -45,7 +54,16 @@ async fn the_answer_carries_the_legacy_token_verbatim_and_no_store() {
 async fn client_secret_basic_with_special_characters_works() {
     let app = TestApp::spawn().await;
     let code = app.login(&app.params()).await.code();
-    let response = post(&app, Some(&basic("auth0-oidc", OIDC_SECRET)), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", AUTH0_CALLBACK)]).await;
+    let response = post(
+        &app,
+        Some(&basic("auth0-oidc", OIDC_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", AUTH0_CALLBACK),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -53,13 +71,33 @@ async fn client_secret_basic_with_special_characters_works() {
 async fn same_credentials_in_header_and_body_are_fine_different_ones_are_not() {
     let app = TestApp::spawn().await;
     let code = app.login(&app.params()).await.code();
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", AUTH0_CALLBACK), ("client_id", "auth0-oidc"), ("client_secret", OIDC_SECRET)];
-    assert_eq!(post(&app, Some(&basic("auth0-oidc", OIDC_SECRET)), &form).await.status(), 200);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", AUTH0_CALLBACK),
+        ("client_id", "auth0-oidc"),
+        ("client_secret", OIDC_SECRET),
+    ];
+    assert_eq!(
+        post(&app, Some(&basic("auth0-oidc", OIDC_SECRET)), &form)
+            .await
+            .status(),
+        200
+    );
 
     let code = app.login(&app.params()).await.code();
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", AUTH0_CALLBACK), ("client_id", "auth0-oidc"), ("client_secret", "another-secret")];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", AUTH0_CALLBACK),
+        ("client_id", "auth0-oidc"),
+        ("client_secret", "another-secret"),
+    ];
     let response = post(&app, Some(&basic("auth0-oidc", OIDC_SECRET)), &form).await;
-    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"idp-bridge\"");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"idp-bridge\""
+    );
     assert_eq!(error_of(response).await, (401, "invalid_client".into()));
 }
 
@@ -67,7 +105,11 @@ async fn same_credentials_in_header_and_body_are_fine_different_ones_are_not() {
 async fn wrong_or_missing_client_credentials_are_invalid_client() {
     let app = TestApp::spawn().await;
     let code = app.login(&app.params()).await.code();
-    let base = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", AUTH0_CALLBACK)];
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", AUTH0_CALLBACK),
+    ];
     let with = |id: &'static str, secret: &'static str| {
         let mut f = base.to_vec();
         f.push(("client_id", id));
@@ -75,12 +117,24 @@ async fn wrong_or_missing_client_credentials_are_invalid_client() {
         f
     };
     let response = post(&app, None, &with("auth0-oidc", "wrong")).await;
-    assert!(response.headers().get("www-authenticate").is_none(), "no Basic challenge when Basic was not used");
+    assert!(
+        response.headers().get("www-authenticate").is_none(),
+        "no Basic challenge when Basic was not used"
+    );
     assert_eq!(error_of(response).await, (401, "invalid_client".into()));
-    assert_eq!(error_of(post(&app, None, &with("nobody", "x")).await).await, (401, "invalid_client".into()));
-    assert_eq!(error_of(post(&app, None, &base).await).await, (401, "invalid_client".into()));
+    assert_eq!(
+        error_of(post(&app, None, &with("nobody", "x")).await).await,
+        (401, "invalid_client".into())
+    );
+    assert_eq!(
+        error_of(post(&app, None, &base).await).await,
+        (401, "invalid_client".into())
+    );
     let response = post(&app, Some(&basic("auth0-oidc", "wrong")), &base).await;
-    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"idp-bridge\"");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"idp-bridge\""
+    );
     assert_eq!(error_of(response).await.1, "invalid_client");
     // auth0-oauth2 allows only client_secret_post.
     let response = post(&app, Some(&basic("auth0-oauth2", OAUTH2_SECRET)), &base).await;
@@ -96,21 +150,45 @@ async fn replayed_code_is_rejected_and_revokes_the_grant() {
     let first: serde_json::Value = app.redeem(&code).await.json().await.expect("json");
     let token = first["access_token"].as_str().expect("token");
     assert_eq!(app.userinfo(token).await.status(), 200);
-    assert_eq!(error_of(app.redeem(&code).await).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        error_of(app.redeem(&code).await).await,
+        (400, "invalid_grant".into())
+    );
     let after = app.userinfo(token).await;
-    assert_eq!(after.status(), 401, "the first access token stops working at userinfo");
+    assert_eq!(
+        after.status(),
+        401,
+        "the first access token stops working at userinfo"
+    );
 }
 
 #[tokio::test]
 async fn code_for_another_client_or_redirect_uri_is_invalid_grant() {
     let app = TestApp::spawn().await;
     let code = app.login(&app.params()).await.code();
-    let other = post(&app, None, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", AUTH0_CALLBACK), ("client_id", "auth0-oauth2"), ("client_secret", OAUTH2_SECRET)]).await;
+    let other = post(
+        &app,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", AUTH0_CALLBACK),
+            ("client_id", "auth0-oauth2"),
+            ("client_secret", OAUTH2_SECRET),
+        ],
+    )
+    .await;
     assert_eq!(error_of(other).await, (400, "invalid_grant".into()));
 
     let code = app.login(&app.params()).await.code();
     let wrong_uri = app
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://login.example.com/login/callback"), ("client_id", "auth0-oidc"), ("client_secret", OIDC_SECRET)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://login.example.com/login/callback"),
+            ("client_id", "auth0-oidc"),
+            ("client_secret", OIDC_SECRET),
+        ])
         .await;
     assert_eq!(error_of(wrong_uri).await, (400, "invalid_grant".into()));
     let unknown = app.redeem("not-a-code").await;
@@ -122,7 +200,10 @@ async fn expired_code_is_invalid_grant() {
     let app = TestApp::spawn_with("[tokens]\ncode_ttl_seconds = 1\n").await;
     let code = app.login(&app.params()).await.code();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(error_of(app.redeem(&code).await).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        error_of(app.redeem(&code).await).await,
+        (400, "invalid_grant".into())
+    );
 }
 
 #[tokio::test]
@@ -136,7 +217,13 @@ async fn pkce_missing_wrong_and_downgrade_are_refused() {
     let redeem = |code: String, verifier: Option<&'static str>| {
         let app = &app;
         async move {
-            let mut form = vec![("grant_type", "authorization_code".to_owned()), ("code", code), ("redirect_uri", AUTH0_CALLBACK.to_owned()), ("client_id", "auth0-oidc".to_owned()), ("client_secret", OIDC_SECRET.to_owned())];
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", AUTH0_CALLBACK.to_owned()),
+                ("client_id", "auth0-oidc".to_owned()),
+                ("client_secret", OIDC_SECRET.to_owned()),
+            ];
             if let Some(v) = verifier {
                 form.push(("code_verifier", v.to_owned()));
             }
@@ -145,14 +232,30 @@ async fn pkce_missing_wrong_and_downgrade_are_refused() {
         }
     };
     let code = app.login(&params).await.code();
-    assert_eq!(error_of(redeem(code, None).await).await.1, "invalid_grant", "verifier missing");
+    assert_eq!(
+        error_of(redeem(code, None).await).await.1,
+        "invalid_grant",
+        "verifier missing"
+    );
     let code = app.login(&params).await.code();
-    assert_eq!(error_of(redeem(code, Some("wrong-verifier-wrong-verifier-wrong-verifier-x")).await).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(redeem(code, Some("wrong-verifier-wrong-verifier-wrong-verifier-x")).await)
+            .await
+            .1,
+        "invalid_grant"
+    );
     let code = app.login(&params).await.code();
-    assert_eq!(redeem(code, Some(verifier)).await.status(), 200, "the RFC 7636 example verifies");
+    assert_eq!(
+        redeem(code, Some(verifier)).await.status(),
+        200,
+        "the RFC 7636 example verifies"
+    );
     // Downgrade: a verifier for a code issued without a challenge.
     let code = app.login(&app.params()).await.code();
-    assert_eq!(error_of(redeem(code, Some(verifier)).await).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(redeem(code, Some(verifier)).await).await.1,
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
@@ -161,18 +264,33 @@ async fn malformed_requests_get_rfc_errors() {
     let auth = [("client_id", "auth0-oidc"), ("client_secret", OIDC_SECRET)];
     let mut form = auth.to_vec();
     form.push(("grant_type", "password"));
-    assert_eq!(error_of(app.token(&form).await).await, (400, "unsupported_grant_type".into()));
+    assert_eq!(
+        error_of(app.token(&form).await).await,
+        (400, "unsupported_grant_type".into())
+    );
     let mut form = auth.to_vec();
     form.push(("grant_type", "authorization_code"));
-    assert_eq!(error_of(app.token(&form).await).await, (400, "invalid_request".into()), "no code");
+    assert_eq!(
+        error_of(app.token(&form).await).await,
+        (400, "invalid_request".into()),
+        "no code"
+    );
     let dup = reqwest::Client::new()
         .post(format!("{}/token", app.issuer))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("grant_type=authorization_code&code=a&code=b&client_id=auth0-oidc&client_secret={}", form_urlencoded::byte_serialize(OIDC_SECRET.as_bytes()).collect::<String>()))
+        .body(format!(
+            "grant_type=authorization_code&code=a&code=b&client_id=auth0-oidc&client_secret={}",
+            form_urlencoded::byte_serialize(OIDC_SECRET.as_bytes()).collect::<String>()
+        ))
         .send()
         .await
         .expect("reachable");
     assert_eq!(error_of(dup).await, (400, "invalid_request".into()));
-    let json = reqwest::Client::new().post(format!("{}/token", app.issuer)).json(&serde_json::json!({"grant_type": "authorization_code"})).send().await.expect("reachable");
+    let json = reqwest::Client::new()
+        .post(format!("{}/token", app.issuer))
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .expect("reachable");
     assert_eq!(error_of(json).await, (400, "invalid_request".into()));
 }

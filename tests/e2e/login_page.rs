@@ -1,0 +1,228 @@
+//! The login page through a cookie-keeping browser: CSRF, the sealed
+//! request, messages for each failure class, cookie flags, session id
+//! cycling, security headers.
+
+use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
+
+use crate::support::{TestApp, hidden_field};
+
+async fn login_page(
+    app: &TestApp,
+    browser: &reqwest::Client,
+) -> (reqwest::header::HeaderMap, String) {
+    let response = app.authorize(browser, &app.params()).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    (headers, response.text().await.expect("html"))
+}
+
+#[tokio::test]
+async fn the_page_is_accessible_and_sent_with_security_headers() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let (headers, html) = login_page(&app, &browser).await;
+    assert!(
+        html.contains("<label for=\"username\">") && html.contains("<label for=\"password\">"),
+        "labelled fields"
+    );
+    assert!(html.contains("autocomplete=\"current-password\""));
+    assert!(html.contains("<html lang=\"en\">"));
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let cookie = headers["set-cookie"].to_str().expect("ascii");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http on loopback: no Secure flag"
+    );
+    let css = browser
+        .get(format!("{}/static/style.css", app.issuer))
+        .send()
+        .await
+        .expect("css");
+    assert_eq!(css.status(), 200);
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_login() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let (headers, html) = login_page(&app, &browser).await;
+    let before = headers["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let response = app
+        .submit_login(&browser, &html, "alice", "correct-horse")
+        .await;
+    assert_eq!(response.status(), 303);
+    let after = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    assert_ne!(before, after, "cycle_id after login");
+}
+
+#[tokio::test]
+async fn missing_or_wrong_csrf_is_refused() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let (_, html) = login_page(&app, &browser).await;
+    let request = hidden_field(&html, "request");
+    let post = |csrf: &'static str| {
+        browser
+            .post(format!("{}/login", app.issuer))
+            .form(&[
+                ("request", request.as_str()),
+                ("csrf", csrf),
+                ("username", "alice"),
+                ("password", "correct-horse"),
+            ])
+            .send()
+    };
+    assert_eq!(post("").await.expect("reachable").status(), 403);
+    assert_eq!(post("forged").await.expect("reachable").status(), 403);
+    // Another browser (no session cookie) with a valid-looking form.
+    let csrf = hidden_field(&html, "csrf");
+    let stranger = TestApp::browser()
+        .post(format!("{}/login", app.issuer))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "alice"),
+            ("password", "correct-horse"),
+        ])
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(stranger.status(), 403);
+    assert_eq!(
+        app.legacy.idp.login_attempts(),
+        0,
+        "no password check without a valid CSRF token"
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_request_is_refused() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let (_, html) = login_page(&app, &browser).await;
+    let mut request = hidden_field(&html, "request");
+    request.replace_range(10..11, if &request[10..11] == "A" { "B" } else { "A" });
+    let csrf = hidden_field(&html, "csrf");
+    let response = browser
+        .post(format!("{}/login", app.issuer))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "alice"),
+            ("password", "correct-horse"),
+        ])
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_message() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let (_, html) = login_page(&app, &browser).await;
+    let wrong = app.submit_login(&browser, &html, "alice", "nope").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong = wrong.text().await.expect("html");
+    let unknown = app
+        .submit_login(&browser, &html, "nobody", "nope")
+        .await
+        .text()
+        .await
+        .expect("html");
+    let message = "The username or password is incorrect.";
+    assert!(wrong.contains(message) && unknown.contains(message));
+    assert!(wrong.contains("value=\"alice\""), "the username is kept");
+    assert!(!wrong.contains("nope"), "the password is not echoed");
+    assert!(wrong.contains("role=\"alert\""));
+    // The re-shown form still works.
+    let ok = app
+        .submit_login(&browser, &wrong, "alice", "correct-horse")
+        .await;
+    assert_eq!(ok.status(), 303);
+}
+
+#[tokio::test]
+async fn a_locked_account_gets_its_own_message() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let (_, html) = login_page(&app, &browser).await;
+    let response = app
+        .submit_login(&browser, &html, "mallory", "locked-out")
+        .await;
+    assert_eq!(response.status(), 403);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("html")
+            .contains("locked or disabled")
+    );
+}
+
+#[tokio::test]
+async fn legacy_idp_down_or_slow_is_a_clear_page_and_nothing_is_issued() {
+    let app = TestApp::spawn().await;
+    for faults in [
+        Faults {
+            mode: FaultMode::Status(503),
+            ..Faults::default()
+        },
+        Faults {
+            latency_ms: 3000,
+            ..Faults::default()
+        },
+    ] {
+        let browser = TestApp::browser();
+        let (_, html) = login_page(&app, &browser).await;
+        app.legacy.idp.set_faults(faults);
+        let response = app
+            .submit_login(&browser, &html, "alice", "correct-horse")
+            .await;
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().get("location").is_none());
+        assert!(
+            response
+                .text()
+                .await
+                .expect("html")
+                .contains("temporarily unavailable")
+        );
+        app.legacy.idp.set_faults(Faults::default());
+    }
+    let garbage = TestApp::browser();
+    let (_, html) = login_page(&app, &garbage).await;
+    app.legacy.idp.set_faults(Faults {
+        mode: FaultMode::Garbage,
+        ..Faults::default()
+    });
+    let response = app
+        .submit_login(&garbage, &html, "alice", "correct-horse")
+        .await;
+    assert_eq!(response.status(), 502);
+}

@@ -1,0 +1,137 @@
+//! A restart loses nothing: a code issued before it is redeemable after it,
+//! a grant's token still works at userinfo, the signing key is the same —
+//! for a graceful restart and for `kill -9` of a real process.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn a_graceful_restart_keeps_codes_grants_and_keys() {
+    let mut app = TestApp::spawn().await;
+    let jwks_before: serde_json::Value = reqwest::get(format!("{}/jwks", app.issuer))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let code = app.login(&app.params()).await.code();
+    let other_code = app.login(&app.params()).await.code();
+    let token = app
+        .redeem(&other_code)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    app.restart().await;
+
+    let jwks_after: serde_json::Value = reqwest::get(format!("{}/jwks", app.issuer))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jwks_before, jwks_after, "same signing key");
+    assert_eq!(
+        app.redeem(&code).await.status(),
+        200,
+        "a code issued before the restart"
+    );
+    assert_eq!(
+        app.userinfo(&token).await.status(),
+        200,
+        "a grant issued before the restart"
+    );
+}
+
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_ready(issuer: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{issuer}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the bridge did not become ready");
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_code_grant_or_key() {
+    // The in-process app picks the port and writes the config; it is then
+    // stopped and a real process serves the same config and data.
+    let mut app = TestApp::spawn().await;
+    app.restart().await; // proves the port can be rebound
+    let config = app.config_path();
+    let issuer = app.issuer.clone();
+    app.stop().await;
+
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("IDP_BRIDGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(Child)
+            .expect("start the bridge")
+    };
+    let mut child = spawn();
+    wait_ready(&issuer).await;
+    let code = app.login(&app.params()).await.code();
+    let other = app.login(&app.params()).await.code();
+    let token = app
+        .redeem(&other)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let jwks: serde_json::Value = reqwest::get(format!("{issuer}/jwks"))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+
+    child.0.kill().expect("kill -9"); // SIGKILL: no graceful anything
+    let _ = child.0.wait();
+    drop(child);
+    let _child = spawn();
+    wait_ready(&issuer).await;
+
+    assert_eq!(
+        app.redeem(&code).await.status(),
+        200,
+        "the code survived kill -9"
+    );
+    assert_eq!(
+        app.userinfo(&token).await.status(),
+        200,
+        "the grant survived kill -9"
+    );
+    let after: serde_json::Value = reqwest::get(format!("{issuer}/jwks"))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jwks, after, "the key survived kill -9");
+}
