@@ -84,9 +84,12 @@ impl App {
         };
         let storage = StorageKey::new(&storage_key);
         let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&settings.data_dir.join("bridge.db"))
-                .await
-                .map_err(|e| fail("cannot open the store", e))?,
+            SqliteStore::open(
+                &settings.data_dir.join("bridge.db"),
+                settings.store.sqlite_full_sync,
+            )
+            .await
+            .map_err(|e| fail("cannot open the store", e))?,
         );
         let keys = Arc::new(
             Keys::load_or_generate(store.as_ref(), &storage)

@@ -364,6 +364,9 @@ pub struct BridgeConfig {
     /// The key sealing secrets at rest (64 hex digits or base64 of 32 bytes).
     /// When absent, one is generated in `data_dir/storage.key` at first start.
     pub storage_key: Option<SecretSource>,
+    /// The store.
+    #[serde(default)]
+    pub store: StoreSettings,
     /// Lifetimes.
     #[serde(default)]
     pub tokens: TokenSettings,
@@ -381,6 +384,16 @@ pub struct BridgeConfig {
     /// LT1 keys (optional; only for LT1-aware settings).
     #[serde(default)]
     pub legacy_token: LegacyTokenConfig,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// fsync every SQLite commit (default false: WAL already survives a
+    /// crash of the process; this also covers power loss).
+    #[serde(default)]
+    pub sqlite_full_sync: bool,
 }
 
 /// `[tokens]`.
@@ -530,6 +543,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Storage key, if configured (else generated in the data dir).
     pub storage_key: Option<Key32>,
+    /// Store settings.
+    pub store: StoreSettings,
     /// Lifetimes.
     pub tokens: TokenSettings,
     /// Inactivity expiry of the login session, seconds.
@@ -631,6 +646,7 @@ impl Settings {
             listen: raw.listen,
             data_dir: raw.data_dir,
             storage_key,
+            store: raw.store,
             tokens: raw.tokens,
             session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
             secure_cookie,

@@ -7,8 +7,10 @@ CREATE TABLE signing_keys (
     created_at INTEGER NOT NULL
 );
 
--- A grant: one successful login for one client. The legacy token is looked
--- up by its SHA-256 and stored only sealed.
+-- A grant: one successful login for one client, with the single-use
+-- authorization code that redeems it (one row, so a login is one INSERT and
+-- a redemption one UPDATE ... RETURNING). The legacy token is looked up by
+-- its SHA-256 and stored only sealed; the code only as its SHA-256.
 CREATE TABLE grants (
     id TEXT PRIMARY KEY NOT NULL,
     client_id TEXT NOT NULL,
@@ -21,23 +23,16 @@ CREATE TABLE grants (
     token_expires_at INTEGER NOT NULL,
     auth_time INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX grants_token_hash ON grants (token_hash);
-CREATE INDEX grants_token_expires_at ON grants (token_expires_at);
-
--- Authorization codes, by SHA-256; single use.
-CREATE TABLE codes (
-    code_hash BLOB PRIMARY KEY NOT NULL,
-    grant_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
-    client_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    code_hash BLOB NOT NULL UNIQUE,
     redirect_uri TEXT NOT NULL,
     nonce TEXT,
     code_challenge TEXT,
-    expires_at INTEGER NOT NULL,
-    used INTEGER NOT NULL DEFAULT 0
+    code_expires_at INTEGER NOT NULL,
+    code_used INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX codes_expires_at ON codes (expires_at);
+CREATE INDEX grants_token_hash ON grants (token_hash);
+CREATE INDEX grants_token_expires_at ON grants (token_expires_at);
 
 -- Login sessions (tower-sessions records as JSON).
 CREATE TABLE sessions (

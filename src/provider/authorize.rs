@@ -4,17 +4,19 @@
 //! both are known good, errors are shown on the bridge's own page and never
 //! redirected (RFC 6749 §4.1.2.1). After that, errors redirect with `error`,
 //! `error_description`, `state` and `iss` (RFC 9207). A valid request renders
-//! the login form with the request sealed into it.
+//! the login form with the request sealed into it and a double-submit CSRF
+//! cookie: nothing is written before the password check.
 //!
 //! `POST /login` checks the CSRF token and the sealed request, asks the
-//! legacy IdP, stores the grant and a single-use code in one transaction,
-//! cycles the session id, and redirects (303) back with `code`, `state`, `iss`.
+//! legacy IdP, stores the grant with its single-use code (one row), starts
+//! or cycles the login session (tower-sessions), and redirects (303) back
+//! with `code`, `state`, `iss`.
 
 use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -30,7 +32,6 @@ use crate::store::{CodeRow, GrantRow};
 use crate::upstream::{LegacyGrant, UpstreamError, now_unix};
 
 const PENDING_PURPOSE: &str = "pending-login";
-const CSRF_KEY: &str = "csrf";
 const USER_KEY: &str = "user";
 
 /// An authorization request that passed validation, waiting for the login.
@@ -209,25 +210,25 @@ fn see_other(location: &str) -> Response {
 #[allow(clippy::implicit_hasher)]
 pub async fn authorize_get(
     state: State<AppState>,
-    session: Session,
+    headers: HeaderMap,
     axum::extract::Query(params): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    authorize(state, session, params).await
+    authorize(state, &headers, params).await
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
 #[allow(clippy::implicit_hasher)]
 pub async fn authorize_post(
     state: State<AppState>,
-    session: Session,
+    headers: HeaderMap,
     Form(params): Form<HashMap<String, String>>,
 ) -> Response {
-    authorize(state, session, params).await
+    authorize(state, &headers, params).await
 }
 
 async fn authorize(
     State(state): State<AppState>,
-    session: Session,
+    headers: &HeaderMap,
     params: HashMap<String, String>,
 ) -> Response {
     let settings = &state.settings;
@@ -249,26 +250,22 @@ async fn authorize(
                     "cannot encode the pending login",
                 );
             };
-            let csrf = match csrf_token(&session).await {
-                Ok(t) => t,
-                Err(e) => {
-                    return error_page(
-                        &settings.branding,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Temporarily unavailable",
-                        "Please try again in a moment.",
-                        &e,
-                    );
-                }
-            };
-            login_form(
+            // Double-submit CSRF: a random cookie the form must echo. No
+            // row is written before the password check.
+            let existing = csrf_cookie(headers, state.settings.secure_cookie);
+            let csrf = existing.clone().unwrap_or_else(random_token);
+            let mut response = login_form(
                 &state,
                 &sealed,
                 &csrf,
                 pending.login_hint.as_deref().unwrap_or(""),
                 None,
                 StatusCode::OK,
-            )
+            );
+            if existing.is_none() {
+                set_csrf_cookie(&mut response, &csrf, state.settings.secure_cookie);
+            }
+            response
         }
         Err(AuthorizeError::Page(message)) => error_page(
             &settings.branding,
@@ -293,20 +290,43 @@ async fn authorize(
     }
 }
 
-async fn csrf_token(session: &Session) -> Result<String, String> {
-    if let Some(t) = session
-        .get::<String>(CSRF_KEY)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        return Ok(t);
+/// The CSRF cookie's name: `__Host-` when `Secure`, so no subdomain can
+/// plant one (RFC 6265bis §4.1.3.2).
+fn csrf_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-idp_bridge_csrf"
+    } else {
+        "idp_bridge_csrf"
     }
-    let t = random_token();
-    session
-        .insert(CSRF_KEY, &t)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(t)
+}
+
+/// The CSRF cookie's value, if the browser sent a well-formed one.
+fn csrf_cookie(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let name = csrf_cookie_name(secure);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn set_csrf_cookie(response: &mut Response, token: &str, secure: bool) {
+    let secure_attr = if secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax{secure_attr}",
+        csrf_cookie_name(secure)
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 fn login_form(
@@ -368,10 +388,9 @@ async fn issue_code(
     now: i64,
 ) -> Result<String, crate::store::StoreError> {
     let code = random_token();
-    let grant_id = random_token();
     let token = grant.access_token.secret();
     let row = GrantRow {
-        id: grant_id.clone(),
+        id: random_token(),
         client_id: pending.client_id.clone(),
         subject: grant.profile.subject.clone(),
         scope: pending.scopes.join(" "),
@@ -390,8 +409,6 @@ async fn issue_code(
     };
     let code_row = CodeRow {
         code_hash: sha256(code.as_bytes()).to_vec(),
-        grant_id,
-        client_id: pending.client_id.clone(),
         redirect_uri: pending.redirect_uri.clone(),
         nonce: pending.nonce.clone(),
         code_challenge: pending.code_challenge.clone(),
@@ -415,10 +432,11 @@ pub struct LoginForm {
 pub async fn login_post(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let branding = &state.settings.branding;
-    let expected = session.get::<String>(CSRF_KEY).await.ok().flatten();
+    let expected = csrf_cookie(&headers, state.settings.secure_cookie);
     let csrf_ok = expected.is_some_and(|e| {
         bool::from(subtle::ConstantTimeEq::ct_eq(
             e.as_bytes(),
@@ -493,7 +511,7 @@ pub async fn login_post(
             );
         }
     };
-    // A new session id after login (session fixation), a new CSRF token.
+    // A new session id after login (session fixation).
     let _ = session.cycle_id().await;
     let _ = session
         .insert(
@@ -504,7 +522,6 @@ pub async fn login_post(
             },
         )
         .await;
-    let _ = session.insert(CSRF_KEY, random_token()).await;
     tracing::info!(outcome = "success", "login succeeded");
     let mut p = vec![("code", code.as_str())];
     if let Some(s) = pending.state.as_deref() {

@@ -223,8 +223,8 @@ async fn authorization_code(
     let redirect_uri = param(form, "redirect_uri")
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
     let now = now_unix();
-    let row = match state.store.redeem_code(&sha256(code.as_bytes())).await? {
-        Redeemed::Fresh(row) => row,
+    let (row, grant) = match state.store.redeem_code(&sha256(code.as_bytes())).await? {
+        Redeemed::Fresh(code, grant) => (code, grant),
         Redeemed::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a replayed code revokes what it issued.
             state.store.revoke_grant(&grant_id).await?;
@@ -242,7 +242,7 @@ async fn authorization_code(
             ));
         }
     };
-    if row.client_id != client.id {
+    if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
         ));
@@ -258,12 +258,9 @@ async fn authorization_code(
         ));
     }
     check_pkce(row.code_challenge.as_deref(), param(form, "code_verifier"))?;
-    let grant = state
-        .store
-        .grant(&row.grant_id)
-        .await?
-        .filter(|g| !g.revoked)
-        .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
+    if grant.revoked {
+        return Err(OAuthError::invalid_grant("the grant was revoked"));
+    }
     let token = state
         .storage
         .open("legacy-token", &grant.token_sealed)

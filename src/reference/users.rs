@@ -113,7 +113,12 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=4096,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$W
 /// parameters (4 MiB, one pass) so the demo and benchmarks stay fast; a
 /// real IdP chooses its own.
 pub fn hash_password(password: &str) -> Result<String, String> {
-    let params = Params::new(4096, 1, 1, None).map_err(|e| e.to_string())?;
+    hash_password_with(password, 4096, 1)
+}
+
+/// Hashes with explicit argon2id memory (KiB) and passes.
+pub fn hash_password_with(password: &str, memory_kib: u32, passes: u32) -> Result<String, String> {
+    let params = Params::new(memory_kib, passes, 1, None).map_err(|e| e.to_string())?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let salt = SaltString::generate(&mut OsRng);
     argon

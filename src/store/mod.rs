@@ -2,9 +2,9 @@
 //! login sessions. SQLite (embedded) is the default backend; a PostgreSQL
 //! backend implements the same trait for clusters.
 //!
-//! Per login the bridge writes one grant and one code in a single
-//! transaction, and marks the code used when it is redeemed: transient state
-//! before the password check lives in a sealed form field, not in a row.
+//! Per login the bridge writes one row (the grant with its code) and updates
+//! it once when the code is redeemed; transient state before the password
+//! check lives in a sealed form field and a CSRF cookie, not in rows.
 
 pub mod sqlite;
 
@@ -59,15 +59,11 @@ pub struct GrantRow {
     pub created_at: i64,
 }
 
-/// An authorization code, by hash.
+/// An authorization code, by hash; stored with its grant.
 #[derive(Debug, Clone)]
 pub struct CodeRow {
     /// SHA-256 of the code.
     pub code_hash: Vec<u8>,
-    /// The grant it redeems to.
-    pub grant_id: String,
-    /// The client it was issued to.
-    pub client_id: String,
     /// The redirect URI used at /authorize.
     pub redirect_uri: String,
     /// The nonce, only if one was sent.
@@ -81,8 +77,8 @@ pub struct CodeRow {
 /// The outcome of redeeming a code.
 #[derive(Debug, Clone)]
 pub enum Redeemed {
-    /// First use: the code, now marked used.
-    Fresh(CodeRow),
+    /// First use: the code, now marked used, and its grant.
+    Fresh(CodeRow, GrantRow),
     /// Already used: a replay. The grant it issued should be revoked.
     Replayed {
         /// The grant the code had issued.
@@ -110,8 +106,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Marks a code used and returns it, atomically: of concurrent
     /// redemptions exactly one sees [`Redeemed::Fresh`].
     async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError>;
-    /// A grant by id.
-    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
     /// A grant by the SHA-256 of its legacy access token.
     async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError>;
     /// Revokes a grant.

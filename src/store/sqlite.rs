@@ -1,6 +1,16 @@
 //! The embedded SQLite store (sqlx, WAL mode, migrations at start). One file
-//! in the data directory; `synchronous=FULL` so a `kill -9` loses nothing
-//! that was acknowledged.
+//! in the data directory.
+//!
+//! Durability: in WAL mode a committed transaction is in the WAL file before
+//! the statement returns, so a crash of the process (`kill -9`) loses
+//! nothing acknowledged; `synchronous=NORMAL` skips the fsync per commit
+//! (the WAL is synced at checkpoints), so only a power loss or kernel crash
+//! could lose the last transactions. `[store] sqlite_full_sync = true` makes
+//! every commit fsync, for that case too, at a cost in throughput.
+//!
+//! SQLite has one writer at a time; writes go through a pool of one
+//! connection so they queue in the pool instead of sleeping in SQLite's busy
+//! handler, and reads use their own pool (WAL readers never block the writer).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,7 +24,10 @@ use super::{CodeRow, GrantRow, Redeemed, Store, StoreError, StoredKey};
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// One connection: every write.
     pool: SqlitePool,
+    /// Several connections: reads.
+    read: SqlitePool,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -23,24 +36,33 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    pub async fn open(path: &Path, full_sync: bool) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .map_err(err)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if full_sync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
             .map_err(err)?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .map_err(err)?;
-        Ok(Self { pool })
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(err)?;
+        Ok(Self { pool, read })
     }
 }
 
@@ -65,7 +87,7 @@ fn grant_from(row: &sqlx::sqlite::SqliteRow) -> Result<GrantRow, StoreError> {
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.read)
             .await
             .map_err(err)?;
         Ok(())
@@ -73,7 +95,7 @@ impl Store for SqliteStore {
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query("SELECT kid, alg, private_sealed, public_jwk, created_at FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await
             .map_err(err)?;
         rows.iter()
@@ -103,9 +125,9 @@ impl Store for SqliteStore {
     }
 
     async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
         sqlx::query(
-            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 0)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -118,64 +140,48 @@ impl Store for SqliteStore {
         .bind(g.token_expires_at)
         .bind(g.auth_time)
         .bind(g.created_at)
-        .execute(&mut *tx)
+        .bind(&c.code_hash)
+        .bind(&c.redirect_uri)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(c.expires_at)
+        .execute(&self.pool)
         .await
         .map_err(err)?;
-        sqlx::query("INSERT INTO codes (code_hash, grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")
-            .bind(&c.code_hash)
-            .bind(&c.grant_id)
-            .bind(&c.client_id)
-            .bind(&c.redirect_uri)
-            .bind(&c.nonce)
-            .bind(&c.code_challenge)
-            .bind(c.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)
+        Ok(())
     }
 
     async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError> {
-        // One statement flips `used`, so of two concurrent redemptions only
-        // one gets a row back.
+        // One statement flips `code_used`, so of two concurrent redemptions
+        // only one gets the row back.
         let fresh = sqlx::query(
-            "UPDATE codes SET used = 1 WHERE code_hash = ? AND used = 0 RETURNING grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at",
+            "UPDATE grants SET code_used = 1 WHERE code_hash = ? AND code_used = 0 RETURNING *",
         )
         .bind(code_hash)
         .fetch_optional(&self.pool)
         .await
         .map_err(err)?;
         if let Some(r) = fresh {
-            return Ok(Redeemed::Fresh(CodeRow {
+            let code = CodeRow {
                 code_hash: code_hash.to_vec(),
-                grant_id: r.try_get("grant_id").map_err(err)?,
-                client_id: r.try_get("client_id").map_err(err)?,
                 redirect_uri: r.try_get("redirect_uri").map_err(err)?,
                 nonce: r.try_get("nonce").map_err(err)?,
                 code_challenge: r.try_get("code_challenge").map_err(err)?,
-                expires_at: r.try_get("expires_at").map_err(err)?,
-            }));
+                expires_at: r.try_get("code_expires_at").map_err(err)?,
+            };
+            return Ok(Redeemed::Fresh(code, grant_from(&r)?));
         }
-        let used = sqlx::query("SELECT grant_id FROM codes WHERE code_hash = ?")
+        let used = sqlx::query("SELECT id FROM grants WHERE code_hash = ?")
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(err)?;
         Ok(match used {
             Some(r) => Redeemed::Replayed {
-                grant_id: r.try_get("grant_id").map_err(err)?,
+                grant_id: r.try_get("id").map_err(err)?,
             },
             None => Redeemed::Unknown,
         })
-    }
-
-    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM grants WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?;
-        row.as_ref().map(grant_from).transpose()
     }
 
     async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError> {
@@ -183,7 +189,7 @@ impl Store for SqliteStore {
             "SELECT * FROM grants WHERE token_hash = ? ORDER BY created_at DESC LIMIT 1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await
         .map_err(err)?;
         row.as_ref().map(grant_from).transpose()
@@ -213,7 +219,7 @@ impl Store for SqliteStore {
         let row = sqlx::query("SELECT data FROM sessions WHERE id = ? AND expires_at > ?")
             .bind(id)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await
             .map_err(err)?;
         row.map(|r| r.try_get("data").map_err(err)).transpose()

@@ -52,30 +52,39 @@ async fn the_page_is_accessible_and_sent_with_security_headers() {
     assert_eq!(css.status(), 200);
 }
 
+fn session_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("idp_bridge_session="))
+        .expect("a session cookie at login")
+        .to_owned()
+}
+
 #[tokio::test]
-async fn the_session_id_changes_at_login() {
+async fn login_starts_a_session_and_a_second_login_cycles_its_id() {
     let app = TestApp::spawn().await;
     let browser = TestApp::browser();
-    let (headers, html) = login_page(&app, &browser).await;
-    let before = headers["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
-    let response = app
+    let (_, html) = login_page(&app, &browser).await;
+    let first = app
         .submit_login(&browser, &html, "alice", "correct-horse")
         .await;
-    assert_eq!(response.status(), 303);
-    let after = response.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
-    assert_ne!(before, after, "cycle_id after login");
+    assert_eq!(first.status(), 303);
+    let first = session_cookie(&first);
+    assert!(
+        first.contains("HttpOnly") && first.contains("SameSite=Lax") && !first.contains("Secure"),
+        "{first}"
+    );
+    let (_, html) = login_page(&app, &browser).await;
+    let second = app
+        .submit_login(&browser, &html, "alice", "correct-horse")
+        .await;
+    assert_eq!(second.status(), 303);
+    let second = session_cookie(&second);
+    let id = |c: &str| c.split(';').next().expect("pair").to_owned();
+    assert_ne!(id(&first), id(&second), "cycle_id after login");
 }
 
 #[tokio::test]

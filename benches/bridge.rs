@@ -1,0 +1,404 @@
+//! `cargo bench --bench bridge`: complete logins per second (authorize →
+//! login form → token) against the in-process reference legacy IdP on
+//! SQLite, token endpoint latency at 32 concurrent requests, userinfo
+//! throughput, and the idle resident memory of a real `idp-bridge serve`.
+//!
+//! The load generator shares the machine (and its cores) with the bridge
+//! and the legacy IdP, so the figures are a floor. Each figure is the median
+//! of several rounds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use idp_bridge::app::App;
+use idp_bridge::config::{BridgeConfig, Settings};
+use idp_bridge::legacy_token::Lt1Keys;
+use idp_bridge::reference::RunningServer;
+use idp_bridge::reference::legacy_idp::{LegacyIdp, LegacyIdpOptions};
+use idp_bridge::secret::Key32;
+
+const CALLBACK: &str = "https://example-tenant.us.auth0.com/login/callback";
+const SECRET: &str = "bench-client-secret-0123456789";
+
+struct Setup {
+    issuer: String,
+    _idp: RunningServer,
+    _dir: tempfile::TempDir,
+}
+
+fn config_text(issuer: &str, listen: &str, data: &std::path::Path, idp: &str) -> String {
+    format!(
+        r#"
+issuer = "{issuer}"
+listen = "{listen}"
+data_dir = "{data}"
+[[clients]]
+id = "bench"
+secret = "{SECRET}"
+redirect_uris = ["{CALLBACK}"]
+[upstream]
+adapter = "http"
+[upstream.http.login]
+url = "{idp}/api/v1/login"
+[upstream.http.claims]
+subject = "/user/id"
+email = "/user/email"
+name = "/user/name"
+"#,
+        data = data.display()
+    )
+}
+
+async fn setup() -> Setup {
+    let keys = Lt1Keys::new(vec![("bench".into(), Key32::new([7; 32]))], None).expect("keys");
+    let mut options = LegacyIdpOptions::demo(keys);
+    if std::env::var("BENCH_DEMO_HASHES").is_err() {
+        // The simulator stands in for a remote legacy IdP whose password
+        // hashing is not the bridge's cost: give alice a cheap argon2id hash
+        // (8 KiB, 1 pass) so the bridge is what gets measured.
+        // BENCH_DEMO_HASHES=1 keeps the demo users' 4 MiB hashes.
+        let mut alice = options.users.get("alice").expect("alice").clone();
+        alice.password_hash =
+            idp_bridge::reference::users::hash_password_with("correct-horse", 8, 1).expect("hash");
+        options.users.insert(alice);
+    }
+    let idp = LegacyIdp::new(options);
+    let idp_server = RunningServer::bind("127.0.0.1:0", idp.router())
+        .await
+        .expect("idp");
+    let dir = tempfile::tempdir().expect("dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = format!("http://{addr}");
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(
+        &path,
+        config_text(&issuer, &addr.to_string(), dir.path(), &idp_server.url()),
+    )
+    .expect("config");
+    let raw: BridgeConfig = idp_bridge::config::load_raw(Some(&path), &[]).expect("config");
+    let app = App::build_with_listener(Settings::validate(raw).expect("valid"), listener)
+        .await
+        .expect("app");
+    tokio::spawn(app.run_until(std::future::pending()));
+    Setup {
+        issuer,
+        _idp: idp_server,
+        _dir: dir,
+    }
+}
+
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("field") + marker.len();
+    let end = html[start..].find('"').expect("quote") + start;
+    html[start..end].to_owned()
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// One complete login as a fresh browser (no cookie yet); returns the code.
+/// The session cookie is carried by hand so one connection pool serves
+/// every simulated browser (building a client per login would measure the
+/// load generator).
+async fn login_with(browser: &reqwest::Client, issuer: &str) -> String {
+    let page = browser
+        .get(format!("{issuer}/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "bench"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid profile email"),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let html = page.text().await.expect("html");
+    let response = browser
+        .post(format!("{issuer}/login"))
+        .header("cookie", cookie)
+        .form(&[
+            ("request", field(&html, "request")),
+            ("csrf", field(&html, "csrf")),
+            ("username", "alice".into()),
+            ("password", "correct-horse".into()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 303);
+    let location =
+        url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
+    location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("code")
+        .1
+        .into_owned()
+}
+
+async fn login(issuer: &str) -> String {
+    login_with(&browser(), issuer).await
+}
+
+async fn redeem(http: &reqwest::Client, issuer: &str, code: &str) -> String {
+    let response = http
+        .post(format!("{issuer}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", "bench"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// Runs `work` on `concurrency` tasks for `duration`; returns completions per second.
+async fn throughput<F, Fut>(concurrency: usize, duration: Duration, work: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let work = Arc::new(work);
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (work, done, stop) = (work.clone(), done.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    work().await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn token_latency(issuer: &str, concurrency: usize, requests: usize) -> (Duration, Duration) {
+    // Codes first (they live 60 s), then the token requests alone.
+    let codes = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(requests)));
+    let mut fill = Vec::new();
+    let http = browser();
+    for _ in 0..16 {
+        let (codes, issuer, http) = (codes.clone(), issuer.to_owned(), http.clone());
+        fill.push(tokio::spawn(async move {
+            loop {
+                if codes.lock().await.len() >= requests {
+                    break;
+                }
+                let code = login_with(&http, &issuer).await;
+                codes.lock().await.push(code);
+            }
+        }));
+    }
+    for f in fill {
+        let _ = f.await;
+    }
+    let http = reqwest::Client::new();
+    let latencies = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(requests)));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (codes, latencies, http, issuer) = (
+            codes.clone(),
+            latencies.clone(),
+            http.clone(),
+            issuer.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(code) = codes.lock().await.pop() else {
+                    break;
+                };
+                let t = Instant::now();
+                redeem(&http, &issuer, &code).await;
+                latencies.lock().await.push(t.elapsed());
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut l = latencies.lock().await.clone();
+    l.sort();
+    (percentile(&l, 0.5), percentile(&l, 0.99))
+}
+
+fn idle_rss_kib() -> Option<u64> {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/idp-bridge");
+    if !bin.exists() {
+        return None;
+    }
+    let dir = tempfile::tempdir().ok()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(
+        &path,
+        config_text(
+            &format!("http://127.0.0.1:{port}"),
+            &format!("127.0.0.1:{port}"),
+            dir.path(),
+            "http://127.0.0.1:9",
+        ),
+    )
+    .ok()?;
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("IDP_BRIDGE_LOG", "warn")
+        .spawn()
+        .ok()?;
+    let mut rss = None;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            std::thread::sleep(Duration::from_secs(1));
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+            rss = status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok());
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    rss
+}
+
+fn main() {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let s = setup().await;
+        let issuer = s.issuer.clone();
+        // Warm-up (first key generation is done at build; warm the pools).
+        for _ in 0..20 {
+            let code = login(&issuer).await;
+            redeem(&reqwest::Client::new(), &issuer, &code).await;
+        }
+
+        let mut logins = Vec::new();
+        for _ in 0..rounds {
+            let issuer = issuer.clone();
+            let http = browser();
+            let rate = throughput(64, Duration::from_secs(seconds), move || {
+                let (issuer, http) = (issuer.clone(), http.clone());
+                async move {
+                    let code = login_with(&http, &issuer).await;
+                    redeem(&http, &issuer, &code).await;
+                }
+            })
+            .await;
+            println!("  complete logins/s (64 concurrent browsers): {rate:.0}");
+            logins.push(rate);
+        }
+
+        let mut p50s = Vec::new();
+        let mut p99s = Vec::new();
+        for _ in 0..rounds {
+            let (p50, p99) = token_latency(&issuer, 32, 2000).await;
+            println!(
+                "  token endpoint at 32 concurrent: p50 {:.2} ms, p99 {:.2} ms",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+            p50s.push(p50.as_secs_f64() * 1e3);
+            p99s.push(p99.as_secs_f64() * 1e3);
+        }
+
+        let token = redeem(&reqwest::Client::new(), &issuer, &login(&issuer).await).await;
+        let mut userinfo = Vec::new();
+        for _ in 0..rounds {
+            let (issuer, token) = (issuer.clone(), token.clone());
+            let http = reqwest::Client::new();
+            let rate = throughput(32, Duration::from_secs(seconds), move || {
+                let (issuer, token, http) = (issuer.clone(), token.clone(), http.clone());
+                async move {
+                    let r = http
+                        .get(format!("{issuer}/userinfo"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("userinfo");
+                    assert_eq!(r.status(), 200);
+                    let _ = r.bytes().await;
+                }
+            })
+            .await;
+            println!("  userinfo requests/s (32 concurrent): {rate:.0}");
+            userinfo.push(rate);
+        }
+
+        println!();
+        println!("median of {rounds} rounds:");
+        println!("  complete logins/s:        {:.0}", median(logins));
+        println!(
+            "  token p50 / p99 (32 conc): {:.2} ms / {:.2} ms",
+            median(p50s),
+            median(p99s)
+        );
+        println!("  userinfo requests/s:       {:.0}", median(userinfo));
+    });
+    match idle_rss_kib() {
+        Some(kib) => println!(
+            "  idle RSS of `idp-bridge serve`: {:.1} MiB",
+            kib as f64 / 1024.0
+        ),
+        None => println!("  idle RSS: build the release binary first (cargo build --release)"),
+    }
+}
