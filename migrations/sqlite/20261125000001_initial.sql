@@ -29,7 +29,8 @@ CREATE TABLE grants (
     nonce TEXT,
     code_challenge TEXT,
     code_expires_at INTEGER NOT NULL,
-    code_used INTEGER NOT NULL DEFAULT 0
+    code_used INTEGER NOT NULL DEFAULT 0,
+    id_token_sealed BLOB
 );
 CREATE INDEX grants_token_hash ON grants (token_hash);
 CREATE INDEX grants_token_expires_at ON grants (token_expires_at);

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use tracing::instrument;
 
+use super::id_token::{self, IdTokenInput};
 use super::split_scope;
 use crate::app::AppState;
 use crate::config::Client;
@@ -407,8 +408,27 @@ async fn issue_code(
         revoked: false,
         created_at: now,
     };
+    let id_token = if pending.scopes.iter().any(|s| s == "openid") {
+        let input = IdTokenInput {
+            issuer: &state.settings.issuer,
+            client_id: &pending.client_id,
+            profile: &grant.profile,
+            scopes: &pending.scopes,
+            auth_time: now,
+            nonce: pending.nonce.as_deref(),
+            access_token: token,
+            now,
+            ttl: state.settings.tokens.id_token_ttl_seconds,
+        };
+        let signed = id_token::mint(&state.keys, &input)
+            .map_err(|e| crate::store::StoreError(format!("signing the ID token: {e}")))?;
+        Some(state.storage.seal("id-token", signed.as_bytes()))
+    } else {
+        None
+    };
     let code_row = CodeRow {
         code_hash: sha256(code.as_bytes()).to_vec(),
+        id_token_sealed: id_token,
         redirect_uri: pending.redirect_uri.clone(),
         nonce: pending.nonce.clone(),
         code_challenge: pending.code_challenge.clone(),

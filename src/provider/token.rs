@@ -8,18 +8,17 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use tracing::instrument;
 
 use super::error::OAuthError;
-use super::{profile_claims, split_scope};
+
 use crate::app::AppState;
 use crate::config::Client;
 use crate::crypto::{b64url, sha256};
 use crate::store::Redeemed;
-use crate::upstream::{Profile, now_unix};
+use crate::upstream::now_unix;
 
 /// Parses a form body, refusing repeated parameters (RFC 6749 §3.2).
 pub fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, OAuthError> {
@@ -129,22 +128,6 @@ pub fn authenticate_client<'a>(
     Ok(client)
 }
 
-/// ID token claims (OIDC Core §2, §3.1.3.6).
-#[derive(Serialize)]
-struct IdTokenClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: i64,
-    iat: i64,
-    auth_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<&'a str>,
-    at_hash: String,
-    #[serde(flatten)]
-    profile: Map<String, Value>,
-}
-
 /// PKCE (RFC 7636 §4.6), and the downgrade rule of RFC 9700 §4.8.2: a
 /// verifier for a code issued without a challenge is refused.
 fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
@@ -169,11 +152,6 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAu
         )),
         (None, None) => Ok(()),
     }
-}
-
-/// `at_hash`: base64url of the left half of SHA-256 of the access token (RS256).
-pub fn at_hash(access_token: &str) -> String {
-    b64url(&sha256(access_token.as_bytes())[..16])
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -266,31 +244,20 @@ async fn authorization_code(
         .open("legacy-token", &grant.token_sealed)
         .and_then(|t| String::from_utf8(t).ok())
         .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
-    let scopes = split_scope(&grant.scope);
     let mut answer = serde_json::json!({
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": (grant.token_expires_at - now).max(0),
         "scope": grant.scope,
     });
-    if scopes.iter().any(|s| s == "openid") {
-        let profile: Profile =
-            serde_json::from_str(&grant.profile_json).map_err(|e| OAuthError::server_error(&e))?;
-        let claims = IdTokenClaims {
-            iss: &state.settings.issuer,
-            sub: &grant.subject,
-            aud: &client.id,
-            exp: now + state.settings.tokens.id_token_ttl_seconds,
-            iat: now,
-            auth_time: grant.auth_time,
-            nonce: row.nonce.as_deref(),
-            at_hash: at_hash(&token),
-            profile: profile_claims(&profile, &scopes),
-        };
+    // The ID token was signed at login (so this endpoint stays fast) and
+    // sealed beside the code; it exists only when `openid` was granted.
+    if let Some(sealed) = &row.id_token_sealed {
         let id_token = state
-            .keys
-            .sign(&claims)
-            .map_err(|e| OAuthError::server_error(&e))?;
+            .storage
+            .open("id-token", sealed)
+            .and_then(|t| String::from_utf8(t).ok())
+            .ok_or_else(|| OAuthError::server_error(&"a sealed ID token does not open"))?;
         answer["id_token"] = Value::String(id_token);
     }
     tracing::info!(event = "token_issued", subject = %grant.subject, "tokens issued");

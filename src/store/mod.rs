@@ -72,6 +72,8 @@ pub struct CodeRow {
     pub code_challenge: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The ID token signed at login, sealed (when `openid` was granted).
+    pub id_token_sealed: Option<Vec<u8>>,
 }
 
 /// The outcome of redeeming a code.

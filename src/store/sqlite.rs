@@ -126,8 +126,8 @@ impl Store for SqliteStore {
 
     async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 0)",
+            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 0, ?)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -145,6 +145,7 @@ impl Store for SqliteStore {
         .bind(&c.nonce)
         .bind(&c.code_challenge)
         .bind(c.expires_at)
+        .bind(&c.id_token_sealed)
         .execute(&self.pool)
         .await
         .map_err(err)?;
@@ -168,6 +169,7 @@ impl Store for SqliteStore {
                 nonce: r.try_get("nonce").map_err(err)?,
                 code_challenge: r.try_get("code_challenge").map_err(err)?,
                 expires_at: r.try_get("code_expires_at").map_err(err)?,
+                id_token_sealed: r.try_get("id_token_sealed").map_err(err)?,
             };
             return Ok(Redeemed::Fresh(code, grant_from(&r)?));
         }
