@@ -201,7 +201,9 @@ where
     for t in tasks {
         let _ = t.await;
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let count = done.load(Ordering::Relaxed) as f64;
+    count / started.elapsed().as_secs_f64()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -209,8 +211,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+/// Nearest-rank percentile, `p` in percent.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    let i = (sorted.len().saturating_sub(1) * p + 50) / 100;
     sorted[i]
 }
 
@@ -260,7 +263,7 @@ async fn token_latency(issuer: &str, concurrency: usize, requests: usize) -> (Du
     }
     let mut l = latencies.lock().await.clone();
     l.sort();
-    (percentile(&l, 0.5), percentile(&l, 0.99))
+    (percentile(&l, 50), percentile(&l, 99))
 }
 
 fn idle_rss_kib() -> Option<u64> {
@@ -310,6 +313,7 @@ fn idle_rss_kib() -> Option<u64> {
     rss
 }
 
+#[allow(clippy::cast_precision_loss)] // printing MiB
 fn main() {
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()

@@ -214,7 +214,7 @@ pub async fn authorize_get(
     headers: HeaderMap,
     axum::extract::Query(params): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    authorize(state, &headers, params).await
+    authorize(&state, &headers, &params)
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
@@ -224,17 +224,17 @@ pub async fn authorize_post(
     headers: HeaderMap,
     Form(params): Form<HashMap<String, String>>,
 ) -> Response {
-    authorize(state, &headers, params).await
+    authorize(&state, &headers, &params)
 }
 
-async fn authorize(
-    State(state): State<AppState>,
+fn authorize(
+    State(state): &State<AppState>,
     headers: &HeaderMap,
-    params: HashMap<String, String>,
+    params: &HashMap<String, String>,
 ) -> Response {
     let settings = &state.settings;
     match validate(
-        &params,
+        params,
         &settings.clients,
         now_unix(),
         settings.tokens.login_ttl_seconds,
@@ -256,7 +256,7 @@ async fn authorize(
             let existing = csrf_cookie(headers, state.settings.secure_cookie);
             let csrf = existing.clone().unwrap_or_else(random_token);
             let mut response = login_form(
-                &state,
+                state,
                 &sealed,
                 &csrf,
                 pending.login_hint.as_deref().unwrap_or(""),

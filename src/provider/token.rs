@@ -202,7 +202,7 @@ async fn authorization_code(
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
     let now = now_unix();
     let (row, grant) = match state.store.redeem_code(&sha256(code.as_bytes())).await? {
-        Redeemed::Fresh(code, grant) => (code, grant),
+        Redeemed::Fresh(fresh) => *fresh,
         Redeemed::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a replayed code revokes what it issued.
             state.store.revoke_grant(&grant_id).await?;

@@ -80,7 +80,7 @@ pub struct CodeRow {
 #[derive(Debug, Clone)]
 pub enum Redeemed {
     /// First use: the code, now marked used, and its grant.
-    Fresh(CodeRow, GrantRow),
+    Fresh(Box<(CodeRow, GrantRow)>),
     /// Already used: a replay. The grant it issued should be revoked.
     Replayed {
         /// The grant the code had issued.

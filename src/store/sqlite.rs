@@ -171,7 +171,7 @@ impl Store for SqliteStore {
                 expires_at: r.try_get("code_expires_at").map_err(err)?,
                 id_token_sealed: r.try_get("id_token_sealed").map_err(err)?,
             };
-            return Ok(Redeemed::Fresh(code, grant_from(&r)?));
+            return Ok(Redeemed::Fresh(Box::new((code, grant_from(&r)?))));
         }
         let used = sqlx::query("SELECT id FROM grants WHERE code_hash = ?")
             .bind(code_hash)
