@@ -197,18 +197,43 @@ fn env_value(raw: &str) -> toml::Value {
 }
 
 fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
-    let (last, parents) = path.split_last().ok_or("empty key")?;
-    let mut current = table;
-    for segment in parents {
-        let entry = current
-            .entry(segment.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        current = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{segment}` is not a table"))?;
+    let (first, rest) = path.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
     }
-    current.insert(last.clone(), value);
-    Ok(())
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    insert_value(entry, first, rest, value)
+}
+
+/// Descends into a table by key or into an array by index (`CLIENTS__0__SECRET`).
+fn insert_value(
+    current: &mut toml::Value,
+    name: &str,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
+    match current {
+        toml::Value::Table(t) => insert_path(t, path, value),
+        toml::Value::Array(items) => {
+            let (index, rest) = path.split_first().ok_or("empty key")?;
+            let i: usize = index
+                .parse()
+                .map_err(|_| format!("`{name}` is an array: use an index after it"))?;
+            let item = items
+                .get_mut(i)
+                .ok_or_else(|| format!("`{name}` has no entry {i}"))?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                insert_value(item, index, rest, value)
+            }
+        }
+        _ => Err(format!("`{name}` is not a table")),
+    }
 }
 
 /// The environment of this process, for [`load_raw`].
@@ -302,6 +327,25 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("server.port"), "{text}");
         assert!(text.contains("IDP_BRIDGE_SERVER__PORT"), "{text}");
+    }
+
+    #[test]
+    fn env_overrides_reach_into_arrays_by_index() {
+        let f = file("[[clients]]\nid = \"a\"\n[[clients]]\nid = \"b\"\n");
+        let mut table: toml::Table = std::fs::read_to_string(f.path())
+            .expect("read")
+            .parse()
+            .expect("toml");
+        let env = vec![("IDP_BRIDGE_CLIENTS__1__ID".to_owned(), "c".to_owned())];
+        apply_env(&mut table, &env).expect("applies");
+        assert_eq!(table["clients"][1]["id"].as_str(), Some("c"));
+        let env = vec![("IDP_BRIDGE_CLIENTS__7__ID".to_owned(), "c".to_owned())];
+        assert!(
+            apply_env(&mut table, &env)
+                .unwrap_err()
+                .to_string()
+                .contains("no entry 7")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod adapter_command;
 mod adapter_http;
 mod adapter_oauth2;
 mod authorize_rules;
+mod cli;
 mod login_page;
 mod lt1_vectors;
 mod oauth2_connection;

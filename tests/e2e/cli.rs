@@ -1,0 +1,72 @@
+//! `check-config` on the shipped example and on a broken config.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_idp-bridge");
+
+#[test]
+fn the_example_config_checks_out() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let out = Command::new(BIN)
+        .args(["check-config", example])
+        .env(
+            "IDP_BRIDGE_STORAGE_KEY",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )
+        .env("AUTH0_OIDC_CLIENT_SECRET", "a-long-enough-client-secret")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK (2 client(s)"));
+}
+
+#[test]
+fn check_config_reports_every_problem_at_once_naming_keys() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+issuer = "http://bridge.example.com"
+[tokens]
+code_ttl_seconds = 600
+[branding]
+accent_color = "red"
+[[clients]]
+id = "a"
+secret = "short"
+redirect_uris = ["http://evil.example.com/cb"]
+[upstream]
+adapter = "http"
+[upstream.http.login]
+url = "https://legacy.example.com/login"
+[upstream.http.claims]
+subject = "no-slash"
+"#,
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .arg(&path)
+        .env("IDP_BRIDGE_LOG", "off")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "issuer",
+        "tokens.code_ttl_seconds",
+        "branding.accent_color",
+        "clients[0].secret",
+        "clients[0].redirect_uris[0]",
+        "upstream.http.claims.subject",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+    assert!(err.contains("6 problem(s)"), "{err}");
+    assert!(!err.contains("short"), "no secret echoed");
+}
