@@ -215,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/static/style.css", get(style_css))
+        .route("/branding.css", get(branding_css))
         .merge(pages)
         .fallback_service(ServeDir::new(static_dir).append_index_html_on_directories(false))
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -237,6 +238,21 @@ async fn style_css() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/style.css"),
+    )
+}
+
+/// The configured accent colour as a stylesheet: the CSP allows no inline
+/// styles, and the colour is validated as `#rrggbb` at start.
+async fn branding_css(State(settings): State<Arc<Settings>>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        format!(
+            ":root {{ --accent: {}; }}\n",
+            settings.branding.accent_color
+        ),
     )
 }
 

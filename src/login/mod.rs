@@ -15,8 +15,6 @@ use crate::config::Branding;
 pub struct LoginPage<'a> {
     /// Branding: heading.
     pub organization: &'a str,
-    /// Branding: colour.
-    pub accent_color: &'a str,
     /// Branding: username label.
     pub username_label: &'a str,
     /// Branding: help.
@@ -37,8 +35,6 @@ pub struct LoginPage<'a> {
 pub struct ErrorPage<'a> {
     /// Branding: heading.
     pub organization: &'a str,
-    /// Branding: colour.
-    pub accent_color: &'a str,
     /// The heading.
     pub heading: &'a str,
     /// The message.
@@ -72,7 +68,6 @@ pub fn error_page(
         status,
         &ErrorPage {
             organization: &branding.organization,
-            accent_color: &branding.accent_color,
             heading,
             message,
             request_id,

@@ -343,7 +343,6 @@ fn login_form(
         status,
         &LoginPage {
             organization: &b.organization,
-            accent_color: &b.accent_color,
             username_label: &b.username_label,
             help_text: b.help_text.as_deref(),
             request,

@@ -235,3 +235,21 @@ async fn legacy_idp_down_or_slow_is_a_clear_page_and_nothing_is_issued() {
         .await;
     assert_eq!(response.status(), 502);
 }
+
+#[tokio::test]
+async fn branding_reaches_the_page_without_inline_styles() {
+    let app = TestApp::spawn_with("[branding]\norganization = \"Example Corp\"\naccent_color = \"#123abc\"\nhelp_text = \"Call 1234\"\n").await;
+    let browser = TestApp::browser();
+    let (_, html) = login_page(&app, &browser).await;
+    assert!(html.contains("<h1>Example Corp</h1>") && html.contains("Call 1234"));
+    assert!(!html.contains("style=\""), "the CSP forbids inline styles");
+    let css = browser
+        .get(format!("{}/branding.css", app.issuer))
+        .send()
+        .await
+        .expect("css")
+        .text()
+        .await
+        .expect("text");
+    assert!(css.contains("--accent: #123abc"));
+}

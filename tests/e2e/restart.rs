@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::TestApp;
+use crate::support::{OIDC_SECRET, TestApp};
 
 #[tokio::test]
 async fn a_graceful_restart_keeps_codes_grants_and_keys() {
@@ -134,4 +134,64 @@ async fn kill_9_loses_no_code_grant_or_key() {
         .await
         .expect("json");
     assert_eq!(jwks, after, "the key survived kill -9");
+}
+
+#[tokio::test]
+async fn logs_of_a_full_flow_hold_no_secret() {
+    let mut app = TestApp::spawn().await;
+    app.stop().await;
+    let log_path = app.data_dir.path().join("bridge.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let _child = Child(
+        Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+            .args(["serve", "--config"])
+            .arg(app.config_path())
+            .env("IDP_BRIDGE_LOG", "debug")
+            .env("IDP_BRIDGE_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start the bridge"),
+    );
+    wait_ready(&app.issuer).await;
+    let callback = app.login(&app.params()).await;
+    let code = callback.code();
+    let answer: serde_json::Value = app.redeem(&code).await.json().await.expect("json");
+    let token = answer["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(app.userinfo(&token).await.status(), 200);
+    let browser = TestApp::browser();
+    let page = app
+        .authorize(&browser, &app.params())
+        .await
+        .text()
+        .await
+        .expect("html");
+    let refused = app
+        .submit_login(&browser, &page, "alice", "wrong-password-SECRET")
+        .await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        app.redeem(&code).await.status(),
+        400,
+        "replay, logged as an event"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    assert!(
+        logs.contains("login succeeded") && logs.contains("code_replay"),
+        "the flow was logged:\n{logs}"
+    );
+    let storage_key =
+        std::fs::read_to_string(app.data_dir.path().join("storage.key")).expect("key");
+    for (what, secret) in [
+        ("password", "correct-horse"),
+        ("wrong password", "wrong-password-SECRET"),
+        ("legacy token", token.as_str()),
+        ("client secret", OIDC_SECRET),
+        ("authorization code", code.as_str()),
+        ("storage key", storage_key.trim()),
+    ] {
+        assert!(!logs.contains(secret), "the {what} appears in the logs");
+    }
 }

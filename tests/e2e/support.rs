@@ -21,11 +21,18 @@ pub struct LegacyStack {
 
 impl LegacyStack {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with adjusted simulator options.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut LegacyIdpOptions)) -> Self {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let key_hex = hex::encode(raw);
         let keys = Lt1Keys::new(vec![("test".into(), Key32::new(raw))], None).expect("keys");
-        let idp = LegacyIdp::new(LegacyIdpOptions::demo(keys.clone()));
+        let mut options = LegacyIdpOptions::demo(keys.clone());
+        adjust(&mut options);
+        let idp = LegacyIdp::new(options);
         let idp_server = RunningServer::bind("127.0.0.1:0", idp.router())
             .await
             .expect("bind idp");
@@ -128,7 +135,12 @@ impl TestApp {
 
     /// Spawns with extra TOML appended to the standard test config.
     pub async fn spawn_with(extra_toml: &str) -> Self {
-        let legacy = LegacyStack::spawn().await;
+        Self::spawn_full(extra_toml, |_| {}).await
+    }
+
+    /// Spawns with extra TOML and adjusted simulator options.
+    pub async fn spawn_full(extra_toml: &str, adjust: impl FnOnce(&mut LegacyIdpOptions)) -> Self {
+        let legacy = LegacyStack::spawn_with(adjust).await;
         let data_dir = tempfile::tempdir().expect("data dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -66,6 +66,20 @@ async fn unknown_or_missing_tokens_get_invalid_token() {
 }
 
 #[tokio::test]
+async fn an_expired_legacy_token_is_refused_at_userinfo() {
+    let app = TestApp::spawn_full("", |o| o.token_ttl = 1).await;
+    let token = issued_token(&app).await;
+    assert_eq!(app.userinfo(&token).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = app.userinfo(&token).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+}
+
+#[tokio::test]
 async fn discovery_is_complete_for_auth0_and_small() {
     let app = TestApp::spawn().await;
     let response = reqwest::get(format!("{}/.well-known/openid-configuration", app.issuer))

@@ -1,0 +1,89 @@
+//! `idp-bridge demo` end to end: a browser clicks "Log in" on the stand-in
+//! relying party, signs in on the bridge, and lands on a page showing the
+//! verified ID token claims, the legacy token and the legacy API's answer.
+
+use crate::support::{TestApp, hidden_field};
+
+#[tokio::test]
+async fn the_demo_logs_a_person_in_and_shows_the_legacy_apis_answer() {
+    let dir = tempfile::tempdir().expect("dir");
+    let demo = idp_bridge::demo::Demo::start("127.0.0.1:0", dir.path())
+        .await
+        .expect("demo starts");
+    let rp = demo.rp_url.clone();
+    let issuer = demo.issuer.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(demo.run_until(async {
+        let _ = rx.await;
+    }));
+
+    let browser = TestApp::browser();
+    let home = browser
+        .get(&rp)
+        .send()
+        .await
+        .expect("rp")
+        .text()
+        .await
+        .expect("html");
+    assert!(home.contains("Log in"));
+    let to_bridge = browser
+        .get(format!("{rp}/login"))
+        .send()
+        .await
+        .expect("rp login");
+    let authorize = to_bridge.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(authorize.starts_with(&format!("{issuer}/authorize?")));
+    let page = browser
+        .get(&authorize)
+        .send()
+        .await
+        .expect("authorize")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("alice / correct-horse"),
+        "demo users are shown on the page"
+    );
+    let back = browser
+        .post(format!("{issuer}/login"))
+        .form(&[
+            ("request", hidden_field(&page, "request")),
+            ("csrf", hidden_field(&page, "csrf")),
+            ("username", "alice".into()),
+            ("password", "correct-horse".into()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(back.status(), 303);
+    let callback = back.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(callback.starts_with(&format!("{rp}/callback?")));
+    let result = browser
+        .get(&callback)
+        .send()
+        .await
+        .expect("callback")
+        .text()
+        .await
+        .expect("html");
+    assert!(result.contains("Signed in."), "{result}");
+    assert!(
+        result.contains("&quot;sub&quot;: &quot;u-1001&quot;"),
+        "claims shown"
+    );
+    assert!(result.contains("LT1.demo."), "the legacy token, untouched");
+    assert!(
+        result.contains("the legacy API accepted the token"),
+        "{result}"
+    );
+    let _ = tx.send(());
+    let _ = server.await;
+}
