@@ -21,7 +21,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::Keys;
-use crate::provider::{authorize, discovery, token, userinfo};
+use crate::provider::{authorize, discovery, revocation, token, userinfo};
 use crate::secret::Key32;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SessionBackend, Store};
@@ -133,15 +133,60 @@ impl App {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // Expired state is cleaned up in the background meanwhile.
+        let cleaner = tokio::spawn(cleanup_loop(
+            self.state.store.clone(),
+            self.state.settings.store.clone(),
+        ));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        cleaner.abort();
+        served
     }
 
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
+}
+
+/// Removes expired codes, grants, refresh tokens and sessions, in bounded
+/// batches so requests never wait long for the writer.
+async fn cleanup_loop(store: Arc<dyn Store>, settings: crate::config::StoreSettings) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(settings.cleanup_interval_seconds.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        cleanup_now(store.as_ref(), settings.cleanup_batch).await;
+    }
+}
+
+/// One cleanup pass: batches until a batch comes back short (at most 100).
+pub async fn cleanup_now(store: &dyn Store, batch: i64) -> crate::store::Cleaned {
+    let mut total = crate::store::Cleaned::default();
+    for _ in 0..100 {
+        match store.cleanup(crate::upstream::now_unix(), batch).await {
+            Ok(c) => {
+                total.grants += c.grants;
+                total.refresh_tokens += c.refresh_tokens;
+                total.sessions += c.sessions;
+                let full = i64::try_from(c.grants.max(c.refresh_tokens).max(c.sessions)).unwrap_or(i64::MAX) >= batch;
+                if !full {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cleanup failed; will retry");
+                break;
+            }
+        }
+    }
+    if total != crate::store::Cleaned::default() {
+        tracing::info!(grants = total.grants, refresh_tokens = total.refresh_tokens, sessions = total.sessions, "expired state removed");
+    }
+    total
 }
 
 /// Ctrl-C or SIGTERM.
@@ -211,6 +256,8 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/openid-configuration", get(discovery::discovery_get))
         .route("/jwks", get(discovery::jwks_get))
         .route("/token", post(token::token_post))
+        .route("/revoke", post(revocation::revoke_post))
+        .route("/introspect", post(revocation::introspect_post))
         .route("/userinfo", get(userinfo::userinfo_get).post(userinfo::userinfo_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

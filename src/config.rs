@@ -431,13 +431,37 @@ pub struct BridgeConfig {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// fsync every SQLite commit (default false: WAL already survives a
     /// crash of the process; this also covers power loss).
     #[serde(default)]
     pub sqlite_full_sync: bool,
+    /// Seconds between cleanup passes that remove expired codes, grants,
+    /// refresh tokens and sessions (default 60).
+    #[serde(default = "default_cleanup_interval")]
+    pub cleanup_interval_seconds: u64,
+    /// Rows removed per statement, so cleanup never holds the writer long (default 500).
+    #[serde(default = "default_cleanup_batch")]
+    pub cleanup_batch: i64,
+}
+
+fn default_cleanup_interval() -> u64 {
+    60
+}
+fn default_cleanup_batch() -> i64 {
+    500
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            sqlite_full_sync: false,
+            cleanup_interval_seconds: default_cleanup_interval(),
+            cleanup_batch: default_cleanup_batch(),
+        }
+    }
 }
 
 /// `[tokens]`.
@@ -526,6 +550,55 @@ pub struct ClientConfig {
     /// Token endpoint authentication methods (default both secret methods).
     #[serde(default = "default_auth_methods")]
     pub token_endpoint_auth_methods: Vec<String>,
+    /// Refresh tokens (issued when `offline_access` is in `scopes` and asked for).
+    #[serde(default)]
+    pub refresh_tokens: RefreshPolicy,
+}
+
+/// `[clients.refresh_tokens]`: how this client's refresh tokens behave.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshPolicy {
+    /// Each use returns a new refresh token and spends the old one (default
+    /// true). Auth0 Token Vault asks upstream providers not to rotate: set
+    /// false for a Token Vault connection.
+    #[serde(default = "default_true")]
+    pub rotation: bool,
+    /// A spent token used again within this many seconds gets the same
+    /// answer as the first use (concurrent refreshes); after it, reuse
+    /// revokes the whole family (default 5).
+    #[serde(default = "default_grace")]
+    pub reuse_grace_seconds: i64,
+    /// A family ends this long after the login, seconds (default 30 days).
+    #[serde(default = "default_absolute")]
+    pub absolute_lifetime_seconds: i64,
+    /// A family ends when unused this long, seconds (default 14 days).
+    #[serde(default = "default_idle")]
+    pub idle_lifetime_seconds: i64,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            rotation: true,
+            reuse_grace_seconds: default_grace(),
+            absolute_lifetime_seconds: default_absolute(),
+            idle_lifetime_seconds: default_idle(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_grace() -> i64 {
+    5
+}
+fn default_absolute() -> i64 {
+    30 * 86_400
+}
+fn default_idle() -> i64 {
+    14 * 86_400
 }
 
 fn default_listen() -> String {
@@ -574,6 +647,8 @@ pub struct Client {
     pub require_pkce: bool,
     /// Allowed token endpoint auth methods.
     pub auth_methods: Vec<String>,
+    /// Refresh token behaviour.
+    pub refresh: RefreshPolicy,
 }
 
 /// The validated configuration the bridge runs with.
@@ -763,6 +838,13 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
             Err(e) => problems.push(format!("{key}.redirect_uris[{j}]: {e}")),
         }
     }
+    let r = &c.refresh_tokens;
+    if !(0..=60).contains(&r.reuse_grace_seconds) {
+        problems.push(format!("{key}.refresh_tokens.reuse_grace_seconds: must be between 0 and 60"));
+    }
+    if r.absolute_lifetime_seconds < 60 || r.idle_lifetime_seconds < 60 {
+        problems.push(format!("{key}.refresh_tokens: lifetimes must be at least 60 seconds"));
+    }
     for m in &c.token_endpoint_auth_methods {
         if m != "client_secret_post" && m != "client_secret_basic" {
             problems.push(format!(
@@ -778,6 +860,7 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
             scopes: c.scopes.clone(),
             require_pkce: c.require_pkce,
             auth_methods: c.token_endpoint_auth_methods.clone(),
+            refresh: c.refresh_tokens.clone(),
         }),
         _ => Err(problems),
     }

@@ -20,6 +20,11 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// A 400 error with a given code.
+    pub fn new_static(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(error, StatusCode::BAD_REQUEST, description)
+    }
+
     fn new(error: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
         Self {
             error,

@@ -5,6 +5,8 @@ pub mod authorize;
 pub mod discovery;
 pub mod error;
 pub mod id_token;
+pub mod refresh;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;
 

@@ -187,6 +187,7 @@ async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Val
     span.record("grant_type", grant_type);
     match grant_type {
         "authorization_code" => authorization_code(state, client, &form).await,
+        "refresh_token" => super::refresh::grant(state, client, &form).await,
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }
@@ -259,6 +260,9 @@ async fn authorization_code(
             .and_then(|t| String::from_utf8(t).ok())
             .ok_or_else(|| OAuthError::server_error(&"a sealed ID token does not open"))?;
         answer["id_token"] = Value::String(id_token);
+    }
+    if super::refresh::wanted(state, &grant) {
+        answer["refresh_token"] = Value::String(super::refresh::issue(state, client, &grant, now).await?);
     }
     tracing::info!(event = "token_issued", subject = %grant.subject, "tokens issued");
     Ok(answer)

@@ -76,6 +76,100 @@ pub struct CodeRow {
     pub id_token_sealed: Option<Vec<u8>>,
 }
 
+/// The state of a refresh token row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshState {
+    /// Usable.
+    Active,
+    /// A renewal with it is in flight.
+    Rotating,
+    /// Rotated: its successor was issued.
+    Spent,
+    /// Revoked (directly, or with its family).
+    Revoked,
+}
+
+impl RefreshState {
+    /// The stored code.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Active => 0,
+            Self::Rotating => 1,
+            Self::Spent => 2,
+            Self::Revoked => 3,
+        }
+    }
+
+    /// From the stored code; unknown codes read as revoked.
+    pub fn from_code(code: i64) -> Self {
+        match code {
+            0 => Self::Active,
+            1 => Self::Rotating,
+            2 => Self::Spent,
+            _ => Self::Revoked,
+        }
+    }
+}
+
+/// A refresh token, by hash. Its family is its grant.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// The grant (family) it belongs to.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Scope granted with it.
+    pub scope: String,
+    /// Its state.
+    pub state: RefreshState,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The family's absolute end, unix seconds.
+    pub family_expires_at: i64,
+    /// Last use (for the idle lifetime), unix seconds.
+    pub last_used_at: i64,
+    /// When it was rotated.
+    pub rotated_at: Option<i64>,
+    /// Its successor, sealed (kept for the reuse grace period).
+    pub successor_sealed: Option<Vec<u8>>,
+}
+
+/// What a successful renewal changes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The refresh token used.
+    pub old_hash: Vec<u8>,
+    /// Its successor (`None` when rotation is off: the old one stays active).
+    pub successor: Option<RefreshRow>,
+    /// The successor's plaintext, sealed, for replays within the grace period.
+    pub successor_sealed: Option<Vec<u8>>,
+    /// The grant's new legacy access token: hash, sealed value, expiry.
+    pub token_hash: Vec<u8>,
+    /// Sealed new legacy access token.
+    pub token_sealed: Vec<u8>,
+    /// Its expiry.
+    pub token_expires_at: i64,
+    /// A new legacy refresh token, sealed, when the legacy IdP rotated it.
+    pub legacy_refresh_sealed: Option<Vec<u8>>,
+    /// The profile, when the renewal brought a fresh one.
+    pub profile_json: Option<String>,
+    /// Now.
+    pub now: i64,
+}
+
+/// How much a cleanup pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    /// Grants (with their codes and refresh tokens).
+    pub grants: u64,
+    /// Refresh tokens on their own (spent or expired, in live families).
+    pub refresh_tokens: u64,
+    /// Sessions.
+    pub sessions: u64,
+}
+
 /// The outcome of redeeming a code.
 #[derive(Debug, Clone)]
 pub enum Redeemed {
@@ -110,8 +204,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError>;
     /// A grant by the SHA-256 of its legacy access token.
     async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError>;
-    /// Revokes a grant.
+    /// Revokes a grant and every refresh token of its family.
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError>;
+    /// A grant by id.
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
+    /// Stores a new refresh token.
+    async fn insert_refresh(&self, row: &RefreshRow) -> Result<(), StoreError>;
+    /// A refresh token by hash.
+    async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError>;
+    /// Claims an active refresh token for a renewal (active → rotating).
+    /// Of concurrent claims exactly one returns true.
+    async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+    /// Gives a claimed token back (rotating → active) after a failed renewal.
+    async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError>;
+    /// Applies a successful renewal in one transaction.
+    async fn complete_rotation(&self, rotation: &Rotation) -> Result<(), StoreError>;
+    /// Removes up to `batch` expired or revoked rows of each kind.
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError>;
     /// Saves a login session (tower-sessions record as JSON).
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError>;
     /// Loads a session that has not expired.

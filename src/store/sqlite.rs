@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{CodeRow, GrantRow, Redeemed, Store, StoreError, StoredKey};
+use super::{Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoreError, StoredKey};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -64,6 +64,40 @@ impl SqliteStore {
             .map_err(err)?;
         Ok(Self { pool, read })
     }
+}
+
+async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(executor: E, r: &RefreshRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scope, state, created_at, family_expires_at, last_used_at, rotated_at, successor_sealed) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+    )
+    .bind(&r.token_hash)
+    .bind(&r.grant_id)
+    .bind(&r.client_id)
+    .bind(&r.scope)
+    .bind(r.state.code())
+    .bind(r.created_at)
+    .bind(r.family_expires_at)
+    .bind(r.last_used_at)
+    .execute(executor)
+    .await
+    .map_err(err)?;
+    Ok(())
+}
+
+fn refresh_from(row: &sqlx::sqlite::SqliteRow) -> Result<RefreshRow, StoreError> {
+    Ok(RefreshRow {
+        token_hash: row.try_get("token_hash").map_err(err)?,
+        grant_id: row.try_get("grant_id").map_err(err)?,
+        client_id: row.try_get("client_id").map_err(err)?,
+        scope: row.try_get("scope").map_err(err)?,
+        state: RefreshState::from_code(row.try_get("state").map_err(err)?),
+        created_at: row.try_get("created_at").map_err(err)?,
+        family_expires_at: row.try_get("family_expires_at").map_err(err)?,
+        last_used_at: row.try_get("last_used_at").map_err(err)?,
+        rotated_at: row.try_get("rotated_at").map_err(err)?,
+        successor_sealed: row.try_get("successor_sealed").map_err(err)?,
+    })
 }
 
 fn grant_from(row: &sqlx::sqlite::SqliteRow) -> Result<GrantRow, StoreError> {
@@ -198,12 +232,123 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?")
-            .bind(id)
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?").bind(id).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("UPDATE refresh_tokens SET state = 3 WHERE grant_id = ?").bind(id).execute(&mut *tx).await.map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM grants WHERE id = ?").bind(id).fetch_optional(&self.read).await.map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
+        insert_refresh_row(&self.pool, r).await
+    }
+
+    async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(refresh_from).transpose()
+    }
+
+    async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE refresh_tokens SET state = 1, last_used_at = ? WHERE token_hash = ? AND state = 0")
+            .bind(now)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refresh_tokens SET state = 0 WHERE token_hash = ? AND state = 1")
+            .bind(token_hash)
             .execute(&self.pool)
             .await
             .map_err(err)?;
         Ok(())
+    }
+
+    async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(
+            "UPDATE grants SET token_hash = ?, token_sealed = ?, token_expires_at = ?, \
+             legacy_refresh_sealed = COALESCE(?, legacy_refresh_sealed), profile_json = COALESCE(?, profile_json) \
+             WHERE id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = ?)",
+        )
+        .bind(&r.token_hash)
+        .bind(&r.token_sealed)
+        .bind(r.token_expires_at)
+        .bind(&r.legacy_refresh_sealed)
+        .bind(&r.profile_json)
+        .bind(&r.old_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        if let Some(successor) = &r.successor {
+            insert_refresh_row(&mut *tx, successor).await?;
+            sqlx::query("UPDATE refresh_tokens SET state = 2, rotated_at = ?, successor_sealed = ? WHERE token_hash = ?")
+                .bind(r.now)
+                .bind(&r.successor_sealed)
+                .bind(&r.old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        } else {
+            sqlx::query("UPDATE refresh_tokens SET state = 0, rotated_at = ?, last_used_at = ? WHERE token_hash = ?")
+                .bind(r.now)
+                .bind(r.now)
+                .bind(&r.old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let sessions = sqlx::query("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < ? LIMIT ?)")
+            .bind(now)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?
+            .rows_affected();
+        let refresh_tokens = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM refresh_tokens WHERE family_expires_at < ? OR state = 3 LIMIT ?)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        // A grant goes once its code can no longer be redeemed, its legacy
+        // token is expired or revoked, and no live refresh family needs it.
+        let grants = sqlx::query(
+            "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.code_expires_at < ?1 \
+             AND (g.revoked = 1 OR g.token_expires_at < ?1) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.state < 3 AND r.family_expires_at >= ?1) \
+             LIMIT ?2)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        Ok(Cleaned {
+            grants,
+            refresh_tokens,
+            sessions,
+        })
     }
 
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
