@@ -154,7 +154,9 @@ impl App {
 /// Removes expired codes, grants, refresh tokens and sessions, in bounded
 /// batches so requests never wait long for the writer.
 async fn cleanup_loop(store: Arc<dyn Store>, settings: crate::config::StoreSettings) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(settings.cleanup_interval_seconds.max(1)));
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(
+        settings.cleanup_interval_seconds.max(1),
+    ));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -171,7 +173,9 @@ pub async fn cleanup_now(store: &dyn Store, batch: i64) -> crate::store::Cleaned
                 total.grants += c.grants;
                 total.refresh_tokens += c.refresh_tokens;
                 total.sessions += c.sessions;
-                let full = i64::try_from(c.grants.max(c.refresh_tokens).max(c.sessions)).unwrap_or(i64::MAX) >= batch;
+                let full = i64::try_from(c.grants.max(c.refresh_tokens).max(c.sessions))
+                    .unwrap_or(i64::MAX)
+                    >= batch;
                 if !full {
                     break;
                 }
@@ -184,7 +188,12 @@ pub async fn cleanup_now(store: &dyn Store, batch: i64) -> crate::store::Cleaned
         }
     }
     if total != crate::store::Cleaned::default() {
-        tracing::info!(grants = total.grants, refresh_tokens = total.refresh_tokens, sessions = total.sessions, "expired state removed");
+        tracing::info!(
+            grants = total.grants,
+            refresh_tokens = total.refresh_tokens,
+            sessions = total.sessions,
+            "expired state removed"
+        );
     }
     total
 }

@@ -840,10 +840,14 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
     }
     let r = &c.refresh_tokens;
     if !(0..=60).contains(&r.reuse_grace_seconds) {
-        problems.push(format!("{key}.refresh_tokens.reuse_grace_seconds: must be between 0 and 60"));
+        problems.push(format!(
+            "{key}.refresh_tokens.reuse_grace_seconds: must be between 0 and 60"
+        ));
     }
     if r.absolute_lifetime_seconds < 60 || r.idle_lifetime_seconds < 60 {
-        problems.push(format!("{key}.refresh_tokens: lifetimes must be at least 60 seconds"));
+        problems.push(format!(
+            "{key}.refresh_tokens: lifetimes must be at least 60 seconds"
+        ));
     }
     for m in &c.token_endpoint_auth_methods {
         if m != "client_secret_post" && m != "client_secret_basic" {

@@ -36,11 +36,20 @@ const WAIT_FOR_ROTATION: Duration = Duration::from_secs(15);
 /// may have `offline_access` and asked for it, and the legacy grant can be
 /// renewed at all.
 pub fn wanted(state: &AppState, grant: &GrantRow) -> bool {
-    split_scope(&grant.scope).iter().any(|s| s == "offline_access") && state.upstream.can_renew() && grant.legacy_refresh_sealed.is_some()
+    split_scope(&grant.scope)
+        .iter()
+        .any(|s| s == "offline_access")
+        && state.upstream.can_renew()
+        && grant.legacy_refresh_sealed.is_some()
 }
 
 /// Issues the first refresh token of a grant's family.
-pub async fn issue(state: &AppState, client: &Client, grant: &GrantRow, now: i64) -> Result<String, OAuthError> {
+pub async fn issue(
+    state: &AppState,
+    client: &Client,
+    grant: &GrantRow,
+    now: i64,
+) -> Result<String, OAuthError> {
     let token = random_token();
     state
         .store
@@ -71,12 +80,19 @@ fn narrow(granted: &str, requested: Option<&str>) -> Result<Vec<String>, OAuthEr
     if requested.iter().all(|s| granted.contains(s)) {
         Ok(requested)
     } else {
-        Err(OAuthError::new_static("invalid_scope", "the requested scope exceeds what was granted"))
+        Err(OAuthError::new_static(
+            "invalid_scope",
+            "the requested scope exceeds what was granted",
+        ))
     }
 }
 
 /// The `refresh_token` grant.
-pub async fn grant(state: &AppState, client: &Client, form: &Map<String, Value>) -> Result<Value, OAuthError> {
+pub async fn grant(
+    state: &AppState,
+    client: &Client,
+    form: &Map<String, Value>,
+) -> Result<Value, OAuthError> {
     let presented = form
         .get("refresh_token")
         .and_then(Value::as_str)
@@ -93,18 +109,26 @@ pub async fn grant(state: &AppState, client: &Client, form: &Map<String, Value>)
             .await?
             .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
         if row.client_id != client.id {
-            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
         }
         let scopes = narrow(&row.scope, form.get("scope").and_then(Value::as_str))?;
         if row.family_expires_at < now || row.last_used_at + policy.idle_lifetime_seconds < now {
             return Err(OAuthError::invalid_grant("the refresh token has expired"));
         }
         match row.state {
-            RefreshState::Revoked => return Err(OAuthError::invalid_grant("the refresh token was revoked")),
+            RefreshState::Revoked => {
+                return Err(OAuthError::invalid_grant("the refresh token was revoked"));
+            }
             RefreshState::Active => {
                 // Rotation off: a use within the grace period of the last
                 // renewal returns that renewal instead of renewing again.
-                if !policy.rotation && row.rotated_at.is_some_and(|t| now - t <= policy.reuse_grace_seconds) {
+                if !policy.rotation
+                    && row
+                        .rotated_at
+                        .is_some_and(|t| now - t < policy.reuse_grace_seconds)
+                {
                     return answer(state, client, &row.grant_id, presented, &scopes).await;
                 }
                 if state.store.claim_refresh(&hash, now).await? {
@@ -113,34 +137,46 @@ pub async fn grant(state: &AppState, client: &Client, form: &Map<String, Value>)
             }
             RefreshState::Rotating => {}
             RefreshState::Spent => {
-                let within_grace = row.rotated_at.is_some_and(|t| now - t <= policy.reuse_grace_seconds);
+                let within_grace = row
+                    .rotated_at
+                    .is_some_and(|t| now - t < policy.reuse_grace_seconds);
                 let successor = row
                     .successor_sealed
                     .as_ref()
+                    .filter(|_| within_grace)
                     .and_then(|s| state.storage.open(SUCCESSOR_PURPOSE, s))
                     .and_then(|s| String::from_utf8(s).ok());
-                return match (within_grace, successor) {
-                    (true, Some(successor)) => answer(state, client, &row.grant_id, &successor, &scopes).await,
-                    _ => {
-                        // RFC 9700 §4.14.2: reuse of a rotated refresh token
-                        // means it leaked; end the family and its legacy grant.
-                        state.store.revoke_grant(&row.grant_id).await?;
-                        tracing::warn!(event = "refresh_token_reuse", client_id = %client.id, "spent refresh token reused; family revoked");
-                        Err(OAuthError::invalid_grant("the refresh token was already used"))
-                    }
-                };
+                if let Some(successor) = successor {
+                    return answer(state, client, &row.grant_id, &successor, &scopes).await;
+                }
+                // RFC 9700 §4.14.2: reuse of a rotated refresh token means it
+                // leaked; end the family and its legacy grant.
+                state.store.revoke_grant(&row.grant_id).await?;
+                tracing::warn!(event = "refresh_token_reuse", client_id = %client.id, "spent refresh token reused; family revoked");
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was already used",
+                ));
             }
         }
         // Another request holds the claim: wait for its outcome.
         if started.elapsed() > WAIT_FOR_ROTATION {
-            return Err(OAuthError::temporarily_unavailable("a renewal with this refresh token is still in progress"));
+            return Err(OAuthError::temporarily_unavailable(
+                "a renewal with this refresh token is still in progress",
+            ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
 /// Renews upstream with a claimed token and records the outcome.
-async fn renew(state: &AppState, client: &Client, row: &RefreshRow, presented: &str, scopes: &[String], now: i64) -> Result<Value, OAuthError> {
+async fn renew(
+    state: &AppState,
+    client: &Client,
+    row: &RefreshRow,
+    presented: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<Value, OAuthError> {
     let release = || async {
         let _ = state.store.release_refresh(&row.token_hash).await;
     };
@@ -160,7 +196,9 @@ async fn renew(state: &AppState, client: &Client, row: &RefreshRow, presented: &
         .map(LegacyRefreshToken::new)
     else {
         release().await;
-        return Err(OAuthError::invalid_grant("the legacy IdP issued no refresh token for this grant; sign in again"));
+        return Err(OAuthError::invalid_grant(
+            "the legacy IdP issued no refresh token for this grant; sign in again",
+        ));
     };
     let renewed = match state.upstream.renew(&legacy_refresh).await {
         Ok(r) => r,
@@ -169,7 +207,9 @@ async fn renew(state: &AppState, client: &Client, row: &RefreshRow, presented: &
             return Err(match e {
                 UpstreamError::InvalidCredentials | UpstreamError::Locked => {
                     state.store.revoke_grant(&grant.id).await?;
-                    OAuthError::invalid_grant("the legacy IdP refused to renew the grant; sign in again")
+                    OAuthError::invalid_grant(
+                        "the legacy IdP refused to renew the grant; sign in again",
+                    )
                 }
                 UpstreamError::Unsupported(_) => {
                     release().await;
@@ -177,12 +217,16 @@ async fn renew(state: &AppState, client: &Client, row: &RefreshRow, presented: &
                 }
                 UpstreamError::Unavailable(_) => {
                     release().await;
-                    OAuthError::temporarily_unavailable("the legacy IdP is unavailable; the refresh token stays valid, try again")
+                    OAuthError::temporarily_unavailable(
+                        "the legacy IdP is unavailable; the refresh token stays valid, try again",
+                    )
                 }
                 UpstreamError::Protocol(_) => {
                     tracing::error!(error = %e, "legacy IdP answered a renewal unexpectedly");
                     release().await;
-                    OAuthError::temporarily_unavailable("the legacy IdP answered unexpectedly; the refresh token stays valid")
+                    OAuthError::temporarily_unavailable(
+                        "the legacy IdP answered unexpectedly; the refresh token stays valid",
+                    )
                 }
             });
         }
@@ -203,15 +247,21 @@ async fn renew(state: &AppState, client: &Client, row: &RefreshRow, presented: &
             rotated_at: None,
             successor_sealed: None,
         }),
-        successor_sealed: successor.as_ref().map(|s| state.storage.seal(SUCCESSOR_PURPOSE, s.as_bytes())),
+        successor_sealed: successor
+            .as_ref()
+            .map(|s| state.storage.seal(SUCCESSOR_PURPOSE, s.as_bytes())),
         token_hash: sha256(token.as_bytes()).to_vec(),
         token_sealed: state.storage.seal("legacy-token", token.as_bytes()),
         token_expires_at: renewed.expires_at,
-        legacy_refresh_sealed: renewed
-            .refresh_token
+        legacy_refresh_sealed: renewed.refresh_token.as_ref().map(|r| {
+            state
+                .storage
+                .seal("legacy-refresh-token", r.secret().as_bytes())
+        }),
+        profile_json: renewed
+            .profile
             .as_ref()
-            .map(|r| state.storage.seal("legacy-refresh-token", r.secret().as_bytes())),
-        profile_json: renewed.profile.as_ref().and_then(|p| serde_json::to_string(p).ok()),
+            .and_then(|p| serde_json::to_string(p).ok()),
         now,
     };
     if let Err(e) = state.store.complete_rotation(&rotation).await {
@@ -224,7 +274,13 @@ async fn renew(state: &AppState, client: &Client, row: &RefreshRow, presented: &
 }
 
 /// The token answer from the grant's current legacy token.
-async fn answer(state: &AppState, client: &Client, grant_id: &str, refresh_token: &str, scopes: &[String]) -> Result<Value, OAuthError> {
+async fn answer(
+    state: &AppState,
+    client: &Client,
+    grant_id: &str,
+    refresh_token: &str,
+    scopes: &[String],
+) -> Result<Value, OAuthError> {
     let now = now_unix();
     let grant = state
         .store
@@ -245,7 +301,8 @@ async fn answer(state: &AppState, client: &Client, grant_id: &str, refresh_token
         "refresh_token": refresh_token,
     });
     if scopes.iter().any(|s| s == "openid") {
-        let profile: Profile = serde_json::from_str(&grant.profile_json).map_err(|e| OAuthError::server_error(&e))?;
+        let profile: Profile =
+            serde_json::from_str(&grant.profile_json).map_err(|e| OAuthError::server_error(&e))?;
         // OIDC Core §12.2: a refreshed ID token keeps `sub` and `auth_time`
         // and carries no nonce.
         let input = IdTokenInput {
@@ -259,7 +316,9 @@ async fn answer(state: &AppState, client: &Client, grant_id: &str, refresh_token
             now,
             ttl: state.settings.tokens.id_token_ttl_seconds,
         };
-        body["id_token"] = Value::String(id_token::mint(&state.keys, &input).map_err(|e| OAuthError::server_error(&e))?);
+        body["id_token"] = Value::String(
+            id_token::mint(&state.keys, &input).map_err(|e| OAuthError::server_error(&e))?,
+        );
     }
     Ok(body)
 }
@@ -270,8 +329,23 @@ mod tests {
 
     #[test]
     fn scope_may_narrow_but_not_widen() {
-        assert_eq!(narrow("openid profile offline_access", None).ok(), Some(vec!["openid".into(), "profile".into(), "offline_access".into()]));
-        assert_eq!(narrow("openid profile", Some("openid")).ok(), Some(vec!["openid".into()]));
-        assert_eq!(narrow("openid", Some("openid email")).map_err(|e| e.error).err(), Some("invalid_scope"));
+        assert_eq!(
+            narrow("openid profile offline_access", None).ok(),
+            Some(vec![
+                "openid".into(),
+                "profile".into(),
+                "offline_access".into()
+            ])
+        );
+        assert_eq!(
+            narrow("openid profile", Some("openid")).ok(),
+            Some(vec!["openid".into()])
+        );
+        assert_eq!(
+            narrow("openid", Some("openid email"))
+                .map_err(|e| e.error)
+                .err(),
+            Some("invalid_scope")
+        );
     }
 }

@@ -47,7 +47,9 @@ fn no_store(status: StatusCode, body: Option<Value>) -> Response {
         Some(b) => (status, axum::Json(b)).into_response(),
         None => status.into_response(),
     };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -61,7 +63,11 @@ fn token_param(form: &serde_json::Map<String, Value>) -> Result<String, OAuthErr
 
 /// `POST /revoke`.
 #[instrument(skip_all, fields(client_id))]
-pub async fn revoke_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match revoke(&state, &headers, &body).await {
         Ok(()) => no_store(StatusCode::OK, None),
         Err(e) => e.into_response(),
@@ -73,7 +79,13 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     let client = authenticate_client(headers, &form, &state.settings.clients)?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = token_param(&form)?;
-    let grant_id = match find(state, &token, form.get("token_type_hint").and_then(Value::as_str)).await? {
+    let grant_id = match find(
+        state,
+        &token,
+        form.get("token_type_hint").and_then(Value::as_str),
+    )
+    .await?
+    {
         Found::Refresh(row) => owned(client, &row.client_id).map(|()| row.grant_id)?,
         Found::Access(grant) => owned(client, &grant.client_id).map(|()| grant.id)?,
         // RFC 7009 §2.2: an invalid or unknown token is not an error.
@@ -89,20 +101,30 @@ fn owned(client: &Client, owner: &str) -> Result<(), OAuthError> {
     if owner == client.id {
         Ok(())
     } else {
-        Err(OAuthError::unauthorized_client("the token was not issued to this client"))
+        Err(OAuthError::unauthorized_client(
+            "the token was not issued to this client",
+        ))
     }
 }
 
 /// `POST /introspect`.
 #[instrument(skip_all, fields(client_id))]
-pub async fn introspect_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn introspect_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match introspect(&state, &headers, &body).await {
         Ok(v) => no_store(StatusCode::OK, Some(v)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+async fn introspect(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, OAuthError> {
     let form = parse_form(headers, body)?;
     let client = authenticate_client(headers, &form, &state.settings.clients)?;
     tracing::Span::current().record("client_id", client.id.as_str());
@@ -111,33 +133,50 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     let inactive = json!({"active": false});
     // RFC 7662 §2.2: anything unknown, expired, revoked or not the caller's
     // is simply inactive.
-    Ok(match find(state, &token, form.get("token_type_hint").and_then(Value::as_str)).await? {
-        Found::Refresh(row) if row.client_id == client.id => {
-            let exp = row.family_expires_at.min(row.last_used_at + client.refresh.idle_lifetime_seconds);
-            let live = matches!(row.state, RefreshState::Active | RefreshState::Rotating) && exp >= now;
-            match state.store.grant(&row.grant_id).await? {
-                Some(grant) if live && !grant.revoked => json!({
-                    "active": true,
-                    "token_type": "refresh_token",
-                    "client_id": row.client_id,
-                    "sub": grant.subject,
-                    "scope": row.scope,
-                    "exp": exp,
-                    "iat": row.created_at,
-                    "iss": state.settings.issuer,
-                }),
-                _ => inactive,
+    Ok(
+        match find(
+            state,
+            &token,
+            form.get("token_type_hint").and_then(Value::as_str),
+        )
+        .await?
+        {
+            Found::Refresh(row) if row.client_id == client.id => {
+                let exp = row
+                    .family_expires_at
+                    .min(row.last_used_at + client.refresh.idle_lifetime_seconds);
+                let live = matches!(row.state, RefreshState::Active | RefreshState::Rotating)
+                    && exp >= now;
+                match state.store.grant(&row.grant_id).await? {
+                    Some(grant) if live && !grant.revoked => json!({
+                        "active": true,
+                        "token_type": "refresh_token",
+                        "client_id": row.client_id,
+                        "sub": grant.subject,
+                        "scope": row.scope,
+                        "exp": exp,
+                        "iat": row.created_at,
+                        "iss": state.settings.issuer,
+                    }),
+                    _ => inactive,
+                }
             }
-        }
-        Found::Access(grant) if grant.client_id == client.id && !grant.revoked && grant.token_expires_at >= now => json!({
-            "active": true,
-            "token_type": "Bearer",
-            "client_id": grant.client_id,
-            "sub": grant.subject,
-            "scope": grant.scope,
-            "exp": grant.token_expires_at,
-            "iss": state.settings.issuer,
-        }),
-        _ => inactive,
-    })
+            Found::Access(grant)
+                if grant.client_id == client.id
+                    && !grant.revoked
+                    && grant.token_expires_at >= now =>
+            {
+                json!({
+                    "active": true,
+                    "token_type": "Bearer",
+                    "client_id": grant.client_id,
+                    "sub": grant.subject,
+                    "scope": grant.scope,
+                    "exp": grant.token_expires_at,
+                    "iss": state.settings.issuer,
+                })
+            }
+            _ => inactive,
+        },
+    )
 }

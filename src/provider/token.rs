@@ -262,7 +262,8 @@ async fn authorization_code(
         answer["id_token"] = Value::String(id_token);
     }
     if super::refresh::wanted(state, &grant) {
-        answer["refresh_token"] = Value::String(super::refresh::issue(state, client, &grant, now).await?);
+        answer["refresh_token"] =
+            Value::String(super::refresh::issue(state, client, &grant, now).await?);
     }
     tracing::info!(event = "token_issued", subject = %grant.subject, "tokens issued");
     Ok(answer)

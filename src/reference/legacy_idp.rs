@@ -118,6 +118,7 @@ struct Inner {
     faults: Mutex<Faults>,
     refresh: Mutex<HashMap<String, RefreshEntry>>,
     logins: std::sync::atomic::AtomicU64,
+    renewals: std::sync::atomic::AtomicU64,
 }
 
 impl LegacyIdp {
@@ -129,6 +130,7 @@ impl LegacyIdp {
                 faults: Mutex::new(Faults::default()),
                 refresh: Mutex::new(HashMap::new()),
                 logins: std::sync::atomic::AtomicU64::new(0),
+                renewals: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -145,6 +147,13 @@ impl LegacyIdp {
     /// Number of password checks answered (successful or not).
     pub fn login_attempts(&self) -> u64 {
         self.inner.logins.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Number of renewals answered (successful or not).
+    pub fn renewals(&self) -> u64 {
+        self.inner
+            .renewals
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Revokes every refresh token (simulates an upstream revocation).
@@ -247,6 +256,9 @@ impl LegacyIdp {
     /// Renews with a refresh token; legacy IdPs of this kind keep the
     /// refresh token and only mint a new access token.
     fn renew(&self, refresh_token: &str) -> Result<(User, Issued), StatusCode> {
+        self.inner
+            .renewals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let username = {
             let map = self
                 .inner

@@ -19,7 +19,10 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoreError, StoredKey};
+use super::{
+    Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoreError,
+    StoredKey,
+};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -66,7 +69,10 @@ impl SqliteStore {
     }
 }
 
-async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(executor: E, r: &RefreshRow) -> Result<(), StoreError> {
+async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    executor: E,
+    r: &RefreshRow,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scope, state, created_at, family_expires_at, last_used_at, rotated_at, successor_sealed) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
@@ -233,13 +239,25 @@ impl Store for SqliteStore {
 
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?").bind(id).execute(&mut *tx).await.map_err(err)?;
-        sqlx::query("UPDATE refresh_tokens SET state = 3 WHERE grant_id = ?").bind(id).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query("UPDATE refresh_tokens SET state = 3 WHERE grant_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         tx.commit().await.map_err(err)
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM grants WHERE id = ?").bind(id).fetch_optional(&self.read).await.map_err(err)?;
+        let row = sqlx::query("SELECT * FROM grants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(err)?;
         row.as_ref().map(grant_from).transpose()
     }
 

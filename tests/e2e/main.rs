@@ -14,6 +14,7 @@ mod lt1_vectors;
 mod oauth2_connection;
 mod oidc_connection;
 mod reference_stack;
+mod refresh;
 mod restart;
 mod support;
 mod token_rules;

@@ -95,6 +95,10 @@ pub const AUTH0_CALLBACK: &str = "https://example-tenant.us.auth0.com/login/call
 /// Secret of the `auth0-oidc` client: has characters that need
 /// form-urlencoding in HTTP Basic (RFC 6749 §2.3.1).
 pub const OIDC_SECRET: &str = "s3cret:with+special/chars&=%";
+/// Secret of the `refresher` client (offline_access, rotation, 1 s grace).
+pub const REFRESHER_SECRET: &str = "refresher-client-secret-0123";
+/// Secret of the `token-vault` client (offline_access, rotation off).
+pub const VAULT_SECRET: &str = "token-vault-client-secret-01";
 /// Secret of the `auth0-oauth2` client.
 pub const OAUTH2_SECRET: &str = "oauth2-client-secret-0123456789";
 
@@ -140,6 +144,16 @@ impl TestApp {
 
     /// Spawns with extra TOML and adjusted simulator options.
     pub async fn spawn_full(extra_toml: &str, adjust: impl FnOnce(&mut LegacyIdpOptions)) -> Self {
+        Self::spawn_edited(extra_toml, adjust, |t| t).await
+    }
+
+    /// Spawns with extra TOML, adjusted simulator options, and an edit of
+    /// the whole config text.
+    pub async fn spawn_edited(
+        extra_toml: &str,
+        adjust: impl FnOnce(&mut LegacyIdpOptions),
+        edit: impl FnOnce(String) -> String,
+    ) -> Self {
         let legacy = LegacyStack::spawn_with(adjust).await;
         let data_dir = tempfile::tempdir().expect("data dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -165,6 +179,20 @@ redirect_uris = ["{AUTH0_CALLBACK}"]
 token_endpoint_auth_methods = ["client_secret_post"]
 
 [[clients]]
+id = "refresher"
+secret = "{REFRESHER_SECRET}"
+redirect_uris = ["{AUTH0_CALLBACK}"]
+scopes = ["openid", "profile", "email", "offline_access"]
+refresh_tokens = {{ reuse_grace_seconds = 1 }}
+
+[[clients]]
+id = "token-vault"
+secret = "{VAULT_SECRET}"
+redirect_uris = ["{AUTH0_CALLBACK}"]
+scopes = ["openid", "offline_access"]
+refresh_tokens = {{ rotation = false }}
+
+[[clients]]
 id = "pkce-required"
 secret = "pkce-required-client-secret"
 redirect_uris = ["{AUTH0_CALLBACK}"]
@@ -188,6 +216,7 @@ extra = {{ roles = "/user/roles" }}
             idp = legacy.idp_url(),
             listen = issuer.trim_start_matches("http://"),
         );
+        let config_text = edit(config_text);
         let mut app = Self {
             issuer,
             legacy,
