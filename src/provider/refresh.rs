@@ -135,7 +135,12 @@ pub async fn grant(
                     return renew(state, client, &row, presented, &scopes, now).await;
                 }
             }
-            RefreshState::Rotating => {}
+            RefreshState::Rotating => {
+                if state.store.claim_refresh(&hash, now).await? {
+                    // The previous claim was abandoned (see STALE_CLAIM_SECONDS).
+                    return renew(state, client, &row, presented, &scopes, now).await;
+                }
+            }
             RefreshState::Spent => {
                 let within_grace = row
                     .rotated_at

@@ -76,6 +76,11 @@ pub struct CodeRow {
     pub id_token_sealed: Option<Vec<u8>>,
 }
 
+/// A renewal claim older than this is taken to be abandoned (its process
+/// died mid-renewal) and may be claimed again, so a crash never strands a
+/// refresh token. Longer than any upstream timeout.
+pub const STALE_CLAIM_SECONDS: i64 = 30;
+
 /// The state of a refresh token row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshState {
@@ -212,8 +217,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_refresh(&self, row: &RefreshRow) -> Result<(), StoreError>;
     /// A refresh token by hash.
     async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError>;
-    /// Claims an active refresh token for a renewal (active → rotating).
-    /// Of concurrent claims exactly one returns true.
+    /// Claims an active refresh token for a renewal (active → rotating), or
+    /// takes over a claim older than [`STALE_CLAIM_SECONDS`]. Of concurrent
+    /// claims exactly one returns true.
     async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError>;
     /// Gives a claimed token back (rotating → active) after a failed renewal.
     async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError>;

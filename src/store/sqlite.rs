@@ -275,12 +275,18 @@ impl Store for SqliteStore {
     }
 
     async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE refresh_tokens SET state = 1, last_used_at = ? WHERE token_hash = ? AND state = 0")
-            .bind(now)
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        // A claim older than STALE_CLAIM_SECONDS belonged to a renewal that
+        // never finished (the process died mid-way): it may be taken over.
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET state = 1, last_used_at = ?1 \
+             WHERE token_hash = ?2 AND (state = 0 OR (state = 1 AND last_used_at < ?1 - ?3))",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(super::STALE_CLAIM_SECONDS)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -609,3 +609,32 @@ async fn cleanup_removes_what_expired_and_nothing_else() {
     .await;
     assert_eq!(still.status(), 200, "nothing live was removed");
 }
+
+#[tokio::test]
+async fn a_renewal_abandoned_by_a_crash_does_not_strand_the_refresh_token() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "refresher", REFRESHER_SECRET, "openid offline_access").await;
+    // The state a kill -9 in the middle of a renewal leaves behind: the
+    // token claimed (state 1) long ago, no successor.
+    let db = app.data_dir.path().join("bridge.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open the real file");
+    let stale = idp_bridge::upstream::now_unix() - idp_bridge::store::STALE_CLAIM_SECONDS - 5;
+    let changed = sqlx::query("UPDATE refresh_tokens SET state = 1, last_used_at = ?")
+        .bind(stale)
+        .execute(&pool)
+        .await
+        .expect("update");
+    assert_eq!(changed.rows_affected(), 1);
+    pool.close().await;
+    let r = refresh(
+        &app,
+        "refresher",
+        REFRESHER_SECRET,
+        str_of(&t, "refresh_token"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200, "the abandoned claim is taken over");
+}
