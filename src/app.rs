@@ -83,14 +83,7 @@ impl App {
             None => load_or_create_storage_key(&settings.data_dir.join("storage.key"))?,
         };
         let storage = StorageKey::new(&storage_key);
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(
-                &settings.data_dir.join("bridge.db"),
-                settings.store.sqlite_full_sync,
-            )
-            .await
-            .map_err(|e| fail("cannot open the store", e))?,
-        );
+        let store = open_store(&settings).await?;
         let keys = Arc::new(
             Keys::load_or_generate(store.as_ref(), &storage)
                 .await
@@ -216,6 +209,39 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutting down");
+}
+
+/// SQLite in the data directory, or PostgreSQL when `[store] url` says so.
+async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
+    let url = match &settings.store.url {
+        Some(source) => Some(source.resolve().map_err(|e| fail("store.url", e))?),
+        None => None,
+    };
+    match url {
+        Some(url)
+            if url.secret().starts_with("postgres://")
+                || url.secret().starts_with("postgresql://") =>
+        {
+            let store = crate::store::postgres::PgStore::open(
+                url.secret(),
+                settings.store.schema.as_deref(),
+                settings.store.max_connections,
+            )
+            .await
+            .map_err(|e| fail("cannot open the PostgreSQL store", e))?;
+            Ok(Arc::new(store))
+        }
+        Some(_) => Err(StartError::Message(
+            "store.url: only postgres:// URLs are supported (leave it out for SQLite)".into(),
+        )),
+        None => {
+            let path = settings.data_dir.join("bridge.db");
+            let store = SqliteStore::open(&path, settings.store.sqlite_full_sync)
+                .await
+                .map_err(|e| fail("cannot open the store", e))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 fn load_or_create_storage_key(path: &Path) -> Result<Key32, StartError> {

@@ -434,6 +434,14 @@ pub struct BridgeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
+    /// `postgres://user@host/db` for PostgreSQL (several instances); absent
+    /// means the embedded SQLite file in `data_dir`.
+    pub url: Option<SecretSource>,
+    /// PostgreSQL schema to use (created if missing); default the search path.
+    pub schema: Option<String>,
+    /// PostgreSQL pool size per instance (default 10).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
     /// fsync every SQLite commit (default false: WAL already survives a
     /// crash of the process; this also covers power loss).
     #[serde(default)]
@@ -447,6 +455,9 @@ pub struct StoreSettings {
     pub cleanup_batch: i64,
 }
 
+fn default_max_connections() -> u32 {
+    10
+}
 fn default_cleanup_interval() -> u64 {
     60
 }
@@ -457,6 +468,9 @@ fn default_cleanup_batch() -> i64 {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
+            url: None,
+            schema: None,
+            max_connections: default_max_connections(),
             sqlite_full_sync: false,
             cleanup_interval_seconds: default_cleanup_interval(),
             cleanup_batch: default_cleanup_batch(),

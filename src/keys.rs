@@ -56,7 +56,7 @@ impl Keys {
                 .await
                 .map_err(|e| KeysError::Crypto(e.to_string()))??;
             let row = seal(&key, storage)?;
-            store.insert_signing_key(&row).await?;
+            store.insert_first_signing_key(&row).await?;
             stored = store.signing_keys().await?;
         }
         Self::from_stored(&stored, storage)

@@ -6,6 +6,8 @@
 //! it once when the code is redeemed; transient state before the password
 //! check lives in a sealed form field and a CSRF cookie, not in rows.
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -196,8 +198,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), StoreError>;
     /// All signing keys, oldest first.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
-    /// Adds a signing key.
-    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Adds the first signing key, only if there is none yet: of instances
+    /// starting together on an empty database, one key wins and all load it.
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
     /// Stores a grant and its code together.
     async fn insert_grant_with_code(
         &self,

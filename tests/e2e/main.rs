@@ -16,6 +16,7 @@ mod oidc_connection;
 mod reference_stack;
 mod refresh;
 mod restart;
+mod store_suite;
 mod support;
 mod token_rules;
 mod userinfo_and_discovery;

@@ -1,0 +1,357 @@
+//! The SQL both backends share: one implementation of [`Store`] written
+//! once, instantiated for SQLite and for PostgreSQL. Placeholders are `$n`,
+//! which both accept (SQLite reads them as named parameters numbered in
+//! order of first appearance). Each backend supplies `pool` (writes),
+//! `read` (reads), and the one operation that needs its own locking:
+//! `insert_first_key`.
+//!
+//! [`Store`]: super::Store
+
+/// Implements `Store` for `$ty`, a struct with `pool` and `read` pools of
+/// database `$db` whose rows are `$row`.
+macro_rules! sql_store {
+    ($ty:ty, $db:ty, $row:ty) => {
+async fn insert_key_if_none<'e, E: sqlx::Executor<'e, Database = $db>>(executor: E, key: &StoredKey) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at) \
+         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+    )
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(&key.private_sealed)
+    .bind(&key.public_jwk)
+    .bind(key.created_at)
+    .execute(executor)
+    .await
+    .map_err(err)?;
+    Ok(())
+}
+
+async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = $db>>(
+    executor: E,
+    r: &RefreshRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scope, state, created_at, family_expires_at, last_used_at, rotated_at, successor_sealed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)",
+    )
+    .bind(&r.token_hash)
+    .bind(&r.grant_id)
+    .bind(&r.client_id)
+    .bind(&r.scope)
+    .bind(r.state.code())
+    .bind(r.created_at)
+    .bind(r.family_expires_at)
+    .bind(r.last_used_at)
+    .execute(executor)
+    .await
+    .map_err(err)?;
+    Ok(())
+}
+
+fn refresh_from(row: &$row) -> Result<RefreshRow, StoreError> {
+    Ok(RefreshRow {
+        token_hash: row.try_get("token_hash").map_err(err)?,
+        grant_id: row.try_get("grant_id").map_err(err)?,
+        client_id: row.try_get("client_id").map_err(err)?,
+        scope: row.try_get("scope").map_err(err)?,
+        state: RefreshState::from_code(row.try_get("state").map_err(err)?),
+        created_at: row.try_get("created_at").map_err(err)?,
+        family_expires_at: row.try_get("family_expires_at").map_err(err)?,
+        last_used_at: row.try_get("last_used_at").map_err(err)?,
+        rotated_at: row.try_get("rotated_at").map_err(err)?,
+        successor_sealed: row.try_get("successor_sealed").map_err(err)?,
+    })
+}
+
+fn grant_from(row: &$row) -> Result<GrantRow, StoreError> {
+    Ok(GrantRow {
+        id: row.try_get("id").map_err(err)?,
+        client_id: row.try_get("client_id").map_err(err)?,
+        subject: row.try_get("subject").map_err(err)?,
+        scope: row.try_get("scope").map_err(err)?,
+        profile_json: row.try_get("profile_json").map_err(err)?,
+        token_hash: row.try_get("token_hash").map_err(err)?,
+        token_sealed: row.try_get("token_sealed").map_err(err)?,
+        legacy_refresh_sealed: row.try_get("legacy_refresh_sealed").map_err(err)?,
+        token_expires_at: row.try_get("token_expires_at").map_err(err)?,
+        auth_time: row.try_get("auth_time").map_err(err)?,
+        revoked: row.try_get::<i64, _>("revoked").map_err(err)? != 0,
+        created_at: row.try_get("created_at").map_err(err)?,
+    })
+}
+
+#[async_trait]
+impl $crate::store::Store for $ty {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query("SELECT kid, alg, private_sealed, public_jwk, created_at FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.read)
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredKey {
+                    kid: r.try_get("kid").map_err(err)?,
+                    alg: r.try_get("alg").map_err(err)?,
+                    private_sealed: r.try_get("private_sealed").map_err(err)?,
+                    public_jwk: r.try_get("public_jwk").map_err(err)?,
+                    created_at: r.try_get("created_at").map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.insert_first_key(key).await
+    }
+
+    async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.subject)
+        .bind(&g.scope)
+        .bind(&g.profile_json)
+        .bind(&g.token_hash)
+        .bind(&g.token_sealed)
+        .bind(&g.legacy_refresh_sealed)
+        .bind(g.token_expires_at)
+        .bind(g.auth_time)
+        .bind(g.created_at)
+        .bind(&c.code_hash)
+        .bind(&c.redirect_uri)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(c.expires_at)
+        .bind(&c.id_token_sealed)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError> {
+        // One statement flips `code_used`, so of two concurrent redemptions
+        // only one gets the row back.
+        let fresh = sqlx::query(
+            "UPDATE grants SET code_used = 1 WHERE code_hash = $1 AND code_used = 0 RETURNING *",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        if let Some(r) = fresh {
+            let code = CodeRow {
+                code_hash: code_hash.to_vec(),
+                redirect_uri: r.try_get("redirect_uri").map_err(err)?,
+                nonce: r.try_get("nonce").map_err(err)?,
+                code_challenge: r.try_get("code_challenge").map_err(err)?,
+                expires_at: r.try_get("code_expires_at").map_err(err)?,
+                id_token_sealed: r.try_get("id_token_sealed").map_err(err)?,
+            };
+            return Ok(Redeemed::Fresh(Box::new((code, grant_from(&r)?))));
+        }
+        let used = sqlx::query("SELECT id FROM grants WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(match used {
+            Some(r) => Redeemed::Replayed {
+                grant_id: r.try_get("id").map_err(err)?,
+            },
+            None => Redeemed::Unknown,
+        })
+    }
+
+    async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM grants WHERE token_hash = $1 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query("UPDATE refresh_tokens SET state = 3 WHERE grant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
+        insert_refresh_row(&self.pool, r).await
+    }
+
+    async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(refresh_from).transpose()
+    }
+
+    async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        // A claim older than STALE_CLAIM_SECONDS belonged to a renewal that
+        // never finished (the process died mid-way): it may be taken over.
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET state = 1, last_used_at = $1 \
+             WHERE token_hash = $2 AND (state = 0 OR (state = 1 AND last_used_at < $1 - $3))",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(super::STALE_CLAIM_SECONDS)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refresh_tokens SET state = 0 WHERE token_hash = $1 AND state = 1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(
+            "UPDATE grants SET token_hash = $1, token_sealed = $2, token_expires_at = $3, \
+             legacy_refresh_sealed = COALESCE($4, legacy_refresh_sealed), profile_json = COALESCE($5, profile_json) \
+             WHERE id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $6)",
+        )
+        .bind(&r.token_hash)
+        .bind(&r.token_sealed)
+        .bind(r.token_expires_at)
+        .bind(&r.legacy_refresh_sealed)
+        .bind(&r.profile_json)
+        .bind(&r.old_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        if let Some(successor) = &r.successor {
+            insert_refresh_row(&mut *tx, successor).await?;
+            sqlx::query("UPDATE refresh_tokens SET state = 2, rotated_at = $1, successor_sealed = $2 WHERE token_hash = $3")
+                .bind(r.now)
+                .bind(&r.successor_sealed)
+                .bind(&r.old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        } else {
+            sqlx::query("UPDATE refresh_tokens SET state = 0, rotated_at = $1, last_used_at = $2 WHERE token_hash = $3")
+                .bind(r.now)
+                .bind(r.now)
+                .bind(&r.old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let sessions = sqlx::query("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2)")
+            .bind(now)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?
+            .rows_affected();
+        let refresh_tokens = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM refresh_tokens WHERE family_expires_at < $1 OR state = 3 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        // A grant goes once its code can no longer be redeemed, its legacy
+        // token is expired or revoked, and no live refresh family needs it.
+        let grants = sqlx::query(
+            "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.code_expires_at < $1 \
+             AND (g.revoked = 1 OR g.token_expires_at < $1) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.state < 3 AND r.family_expires_at >= $1) \
+             LIMIT $2)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        Ok(Cleaned {
+            grants,
+            refresh_tokens,
+            sessions,
+        })
+    }
+
+    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at")
+            .bind(id)
+            .bind(data)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT data FROM sessions WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(err)?;
+        row.map(|r| r.try_get("data").map_err(err)).transpose()
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
+    };
+}
+
+pub(crate) use sql_store;

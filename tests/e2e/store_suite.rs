@@ -1,0 +1,353 @@
+//! One store test suite, run against both backends: the embedded SQLite file
+//! and the machine's PostgreSQL (each run in a fresh schema). Set
+//! `IDP_BRIDGE_TEST_PG_URL` to use another server than
+//! `postgres://root@127.0.0.1:5432/test`.
+
+use std::sync::Arc;
+
+use idp_bridge::store::postgres::PgStore;
+use idp_bridge::store::sqlite::SqliteStore;
+use idp_bridge::store::{
+    CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoredKey,
+};
+use idp_bridge::upstream::now_unix;
+
+pub fn pg_url() -> String {
+    std::env::var("IDP_BRIDGE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+}
+
+/// A fresh schema name for one test run.
+pub fn fresh_schema() -> String {
+    format!(
+        "idpb_t_{}",
+        idp_bridge::crypto::random_token()
+            .to_lowercase()
+            .replace(['-', '_'], "")[..16]
+            .to_owned()
+    )
+}
+
+/// Opens a PostgreSQL store in `schema`, failing with instructions when the
+/// server is missing.
+pub async fn pg_store(schema: &str) -> PgStore {
+    PgStore::open(&pg_url(), Some(schema), 10).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL is required at {} (start it: pg_ctlcluster <version> main start; or set IDP_BRIDGE_TEST_PG_URL): {e}", pg_url())
+    })
+}
+
+/// Drops a test schema.
+pub async fn drop_schema(schema: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(&pg_url()).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&pool)
+            .await;
+    }
+}
+
+struct Backend {
+    stores: Vec<Arc<dyn Store>>,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<String>,
+}
+
+impl Backend {
+    /// Two handles on one database (two "instances").
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("bridge.db");
+        let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, false).await.expect("sqlite"));
+        let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, false).await.expect("sqlite"));
+        Self {
+            stores: vec![a, b],
+            _dir: Some(dir),
+            schema: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let schema = fresh_schema();
+        let (a, b) = tokio::join!(pg_store(&schema), pg_store(&schema));
+        Self {
+            stores: vec![Arc::new(a), Arc::new(b)],
+            _dir: None,
+            schema: Some(schema),
+        }
+    }
+
+    fn a(&self) -> &dyn Store {
+        self.stores[0].as_ref()
+    }
+
+    async fn finish(self) {
+        if let Some(schema) = &self.schema {
+            drop_schema(schema).await;
+        }
+    }
+}
+
+fn grant(id: &str, now: i64) -> (GrantRow, CodeRow) {
+    (
+        GrantRow {
+            id: id.into(),
+            client_id: "c".into(),
+            subject: "u-1".into(),
+            scope: "openid offline_access".into(),
+            profile_json: r#"{"subject":"u-1","email":null,"name":null,"attributes":{}}"#.into(),
+            token_hash: format!("th-{id}").into_bytes(),
+            token_sealed: vec![1, 2, 3],
+            legacy_refresh_sealed: Some(vec![4]),
+            token_expires_at: now + 3600,
+            auth_time: now,
+            revoked: false,
+            created_at: now,
+        },
+        CodeRow {
+            code_hash: format!("ch-{id}").into_bytes(),
+            redirect_uri: "https://x/cb".into(),
+            nonce: None,
+            code_challenge: Some("c".into()),
+            expires_at: now + 60,
+            id_token_sealed: None,
+        },
+    )
+}
+
+fn refresh_row(hash: &str, grant_id: &str, now: i64) -> RefreshRow {
+    RefreshRow {
+        token_hash: hash.as_bytes().to_vec(),
+        grant_id: grant_id.into(),
+        client_id: "c".into(),
+        scope: "openid offline_access".into(),
+        state: RefreshState::Active,
+        created_at: now,
+        family_expires_at: now + 1000,
+        last_used_at: now,
+        rotated_at: None,
+        successor_sealed: None,
+    }
+}
+
+fn key(kid: &str) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        alg: "RS256".into(),
+        private_sealed: vec![9],
+        public_jwk: "{}".into(),
+        created_at: 1,
+    }
+}
+
+async fn a_code_is_redeemed_exactly_once_across_instances(b: Backend) {
+    let now = now_unix();
+    let (g, c) = grant("g1", now);
+    b.a().insert_grant_with_code(&g, &c).await.expect("insert");
+    let attempts = (0..8).map(|i| {
+        let store = b.stores[i % 2].clone();
+        let hash = c.code_hash.clone();
+        tokio::spawn(async move { store.redeem_code(&hash).await.expect("redeem") })
+    });
+    let mut fresh = 0;
+    for a in attempts {
+        match a.await.expect("task") {
+            Redeemed::Fresh(f) => {
+                fresh += 1;
+                assert_eq!(f.1.id, "g1");
+                assert_eq!(f.0.code_challenge.as_deref(), Some("c"));
+            }
+            Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "g1"),
+            Redeemed::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one redemption wins");
+    assert!(matches!(
+        b.a().redeem_code(b"nope").await.expect("ok"),
+        Redeemed::Unknown
+    ));
+    b.finish().await;
+}
+
+async fn instances_starting_together_end_with_one_signing_key(b: Backend) {
+    let (ka, kb) = (key("k-a"), key("k-b"));
+    let (x, y) = tokio::join!(b.stores[0].insert_first_signing_key(&ka), b.stores[1].insert_first_signing_key(&kb));
+    x.expect("a");
+    y.expect("b");
+    let keys = b.a().signing_keys().await.expect("keys");
+    assert_eq!(keys.len(), 1, "one key, not one each");
+    b.finish().await;
+}
+
+async fn a_refresh_token_is_claimed_once_and_rotation_spends_it(b: Backend) {
+    let now = now_unix();
+    let (g, c) = grant("g2", now);
+    b.a().insert_grant_with_code(&g, &c).await.expect("insert");
+    b.a()
+        .insert_refresh(&refresh_row("r1", "g2", now))
+        .await
+        .expect("refresh");
+    let claims = (0..6).map(|i| {
+        let store = b.stores[i % 2].clone();
+        tokio::spawn(async move { store.claim_refresh(b"r1", now).await.expect("claim") })
+    });
+    let mut won = 0;
+    for c in claims {
+        won += usize::from(c.await.expect("task"));
+    }
+    assert_eq!(won, 1);
+    let rotation = Rotation {
+        old_hash: b"r1".to_vec(),
+        successor: Some(refresh_row("r2", "g2", now)),
+        successor_sealed: Some(vec![7]),
+        token_hash: b"th-new".to_vec(),
+        token_sealed: vec![8],
+        token_expires_at: now + 10,
+        legacy_refresh_sealed: None,
+        profile_json: None,
+        now,
+    };
+    b.stores[1]
+        .complete_rotation(&rotation)
+        .await
+        .expect("rotate");
+    let old = b.a().refresh(b"r1").await.expect("read").expect("row");
+    assert_eq!(old.state, RefreshState::Spent);
+    assert_eq!(old.successor_sealed.as_deref(), Some(&[7u8][..]));
+    assert_eq!(
+        b.a()
+            .refresh(b"r2")
+            .await
+            .expect("read")
+            .expect("row")
+            .state,
+        RefreshState::Active
+    );
+    let g = b
+        .a()
+        .grant_by_token_hash(b"th-new")
+        .await
+        .expect("read")
+        .expect("grant moved to the new token");
+    assert_eq!(
+        g.legacy_refresh_sealed.as_deref(),
+        Some(&[4u8][..]),
+        "kept when the IdP did not rotate it"
+    );
+    b.a().revoke_grant("g2").await.expect("revoke");
+    assert_eq!(
+        b.a()
+            .refresh(b"r2")
+            .await
+            .expect("read")
+            .expect("row")
+            .state,
+        RefreshState::Revoked
+    );
+    assert!(
+        b.a()
+            .grant("g2")
+            .await
+            .expect("read")
+            .expect("grant")
+            .revoked
+    );
+    b.finish().await;
+}
+
+async fn sessions_round_trip_and_expire(b: Backend) {
+    let now = now_unix();
+    b.a()
+        .save_session("s1", "{\"a\":1}", now + 100)
+        .await
+        .expect("save");
+    b.a()
+        .save_session("s1", "{\"a\":2}", now + 100)
+        .await
+        .expect("upsert");
+    assert_eq!(
+        b.stores[1]
+            .load_session("s1", now)
+            .await
+            .expect("load")
+            .as_deref(),
+        Some("{\"a\":2}")
+    );
+    assert_eq!(
+        b.a().load_session("s1", now + 200).await.expect("load"),
+        None,
+        "expired"
+    );
+    b.a().delete_session("s1").await.expect("delete");
+    assert_eq!(b.a().load_session("s1", now).await.expect("load"), None);
+    b.finish().await;
+}
+
+async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
+    let now = now_unix();
+    let (mut dead, dead_code) = grant("dead", now - 7200);
+    dead.token_expires_at = now - 10;
+    let (dead, mut dead_code) = (dead, dead_code);
+    dead_code.expires_at = now - 3600;
+    b.a()
+        .insert_grant_with_code(&dead, &dead_code)
+        .await
+        .expect("insert");
+    let (live, live_code) = grant("live", now);
+    b.a()
+        .insert_grant_with_code(&live, &live_code)
+        .await
+        .expect("insert");
+    let (mut with_family, mut fam_code) = grant("family", now - 7200);
+    with_family.token_expires_at = now - 10;
+    fam_code.expires_at = now - 3600;
+    b.a()
+        .insert_grant_with_code(&with_family, &fam_code)
+        .await
+        .expect("insert");
+    b.a()
+        .insert_refresh(&refresh_row("rf", "family", now))
+        .await
+        .expect("refresh");
+    b.a()
+        .save_session("old", "{}", now - 1)
+        .await
+        .expect("session");
+    b.a()
+        .save_session("new", "{}", now + 100)
+        .await
+        .expect("session");
+    let cleaned = b.a().cleanup(now, 100).await.expect("cleanup");
+    assert_eq!((cleaned.grants, cleaned.sessions), (1, 1));
+    assert!(b.a().grant("dead").await.expect("read").is_none());
+    assert!(b.a().grant("live").await.expect("read").is_some());
+    assert!(
+        b.a().grant("family").await.expect("read").is_some(),
+        "a live refresh family keeps its grant"
+    );
+    assert!(
+        b.a()
+            .load_session("new", now)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    b.finish().await;
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::sqlite().await).await; })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::postgres().await).await; })*
+        }
+    };
+}
+
+both_backends!(
+    a_code_is_redeemed_exactly_once_across_instances,
+    instances_starting_together_end_with_one_signing_key,
+    a_refresh_token_is_claimed_once_and_rotation_spends_it,
+    sessions_round_trip_and_expire,
+    cleanup_removes_what_expired_and_nothing_else,
+);
