@@ -8,6 +8,7 @@ mod adapter_http;
 mod adapter_oauth2;
 mod authorize_rules;
 mod cli;
+mod cluster;
 mod demo;
 mod login_page;
 mod lt1_vectors;

@@ -169,7 +169,10 @@ async fn a_code_is_redeemed_exactly_once_across_instances(b: Backend) {
 
 async fn instances_starting_together_end_with_one_signing_key(b: Backend) {
     let (ka, kb) = (key("k-a"), key("k-b"));
-    let (x, y) = tokio::join!(b.stores[0].insert_first_signing_key(&ka), b.stores[1].insert_first_signing_key(&kb));
+    let (x, y) = tokio::join!(
+        b.stores[0].insert_first_signing_key(&ka),
+        b.stores[1].insert_first_signing_key(&kb)
+    );
     x.expect("a");
     y.expect("b");
     let keys = b.a().signing_keys().await.expect("keys");
