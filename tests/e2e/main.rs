@@ -9,6 +9,7 @@ mod adapter_oauth2;
 mod authorize_rules;
 mod cli;
 mod cluster;
+mod db_faults;
 mod demo;
 mod login_page;
 mod lt1_vectors;
