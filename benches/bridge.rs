@@ -27,12 +27,34 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-fn config_text(issuer: &str, listen: &str, data: &std::path::Path, idp: &str) -> String {
+/// `BENCH_STORE=postgres` runs on PostgreSQL (`BENCH_PG_URL`, default the
+/// machine's `postgres://root@127.0.0.1:5432/test`) in a fresh schema.
+fn store_section() -> String {
+    if std::env::var("BENCH_STORE").is_ok_and(|s| s == "postgres") {
+        let url = std::env::var("BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+        format!(
+            "[store]\nurl = \"{url}\"\nschema = \"idpb_bench_{}\"\nmax_connections = 16\n",
+            std::process::id()
+        )
+    } else {
+        String::new()
+    }
+}
+
+fn config_text(
+    issuer: &str,
+    listen: &str,
+    data: &std::path::Path,
+    idp: &str,
+    store: &str,
+) -> String {
     format!(
         r#"
 issuer = "{issuer}"
 listen = "{listen}"
 data_dir = "{data}"
+{store}
 [[clients]]
 id = "bench"
 secret = "{SECRET}"
@@ -46,7 +68,8 @@ subject = "/user/id"
 email = "/user/email"
 name = "/user/name"
 "#,
-        data = data.display()
+        data = data.display(),
+        store = store,
     )
 }
 
@@ -76,7 +99,13 @@ async fn setup() -> Setup {
     let path = dir.path().join("bridge.toml");
     std::fs::write(
         &path,
-        config_text(&issuer, &addr.to_string(), dir.path(), &idp_server.url()),
+        config_text(
+            &issuer,
+            &addr.to_string(),
+            dir.path(),
+            &idp_server.url(),
+            &store_section(),
+        ),
     )
     .expect("config");
     let raw: BridgeConfig = idp_bridge::config::load_raw(Some(&path), &[]).expect("config");
@@ -285,6 +314,7 @@ fn idle_rss_kib() -> Option<u64> {
             &format!("127.0.0.1:{port}"),
             dir.path(),
             "http://127.0.0.1:9",
+            "",
         ),
     )
     .ok()?;
@@ -398,6 +428,23 @@ fn main() {
         );
         println!("  userinfo requests/s:       {:.0}", median(userinfo));
     });
+    if std::env::var("BENCH_STORE").is_ok_and(|s| s == "postgres") {
+        println!("  store: PostgreSQL");
+        let url = std::env::var("BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+        runtime.block_on(async {
+            if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                let _ = sqlx::query(&format!(
+                    "DROP SCHEMA IF EXISTS idpb_bench_{} CASCADE",
+                    std::process::id()
+                ))
+                .execute(&pool)
+                .await;
+            }
+        });
+    } else {
+        println!("  store: SQLite");
+    }
     match idle_rss_kib() {
         Some(kib) => println!(
             "  idle RSS of `idp-bridge serve`: {:.1} MiB",

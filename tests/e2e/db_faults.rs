@@ -60,6 +60,7 @@ impl Proxy {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one outage, told in order
 async fn postgres_down_means_503_and_recovery_loses_nothing() {
     let proxy = Proxy::start().await;
     let legacy = LegacyStack::spawn().await;
