@@ -343,7 +343,7 @@ fn idle_rss_kib() -> Option<u64> {
     rss
 }
 
-#[allow(clippy::cast_precision_loss)] // printing MiB
+#[allow(clippy::cast_precision_loss, clippy::too_many_lines)] // printing MiB; one report, in order
 fn main() {
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
