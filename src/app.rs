@@ -78,11 +78,7 @@ impl App {
     ) -> Result<Self, StartError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
-        let storage_key = match &settings.storage_key {
-            Some(k) => k.clone(),
-            None => load_or_create_storage_key(&settings.data_dir.join("storage.key"))?,
-        };
-        let storage = StorageKey::new(&storage_key);
+        let storage = storage_key(&settings)?;
         let store = open_store(&settings).await?;
         let keys = Arc::new(
             Keys::load_or_generate(store.as_ref(), &storage)
@@ -131,16 +127,37 @@ impl App {
             self.state.store.clone(),
             self.state.settings.store.clone(),
         ));
+        let reloader = tokio::spawn(reload_keys_loop(self.state.clone()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         cleaner.abort();
+        reloader.abort();
         served
     }
 
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Re-reads the signing keys every `[keys] reload_interval_seconds`, so a
+/// rotation made through any instance is served by all of them.
+async fn reload_keys_loop(state: AppState) {
+    let every = std::time::Duration::from_secs(state.settings.keys.reload_interval_seconds.max(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state
+            .keys
+            .reload(state.store.as_ref(), &state.storage)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot reload signing keys; keeping the current ones");
+        }
     }
 }
 
@@ -212,7 +229,7 @@ pub async fn shutdown_signal() {
 }
 
 /// SQLite in the data directory, or PostgreSQL when `[store] url` says so.
-async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
     let url = match &settings.store.url {
         Some(source) => Some(source.resolve().map_err(|e| fail("store.url", e))?),
         None => None,
@@ -242,6 +259,17 @@ async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
             Ok(Arc::new(store))
         }
     }
+}
+
+/// The storage key: configured, or generated once in the data directory.
+pub fn storage_key(settings: &Settings) -> Result<StorageKey, StartError> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
+    let key = match &settings.storage_key {
+        Some(k) => k.clone(),
+        None => load_or_create_storage_key(&settings.data_dir.join("storage.key"))?,
+    };
+    Ok(StorageKey::new(&key))
 }
 
 fn load_or_create_storage_key(path: &Path) -> Result<Key32, StartError> {

@@ -411,6 +411,9 @@ pub struct BridgeConfig {
     /// The store.
     #[serde(default)]
     pub store: StoreSettings,
+    /// Signing keys.
+    #[serde(default)]
+    pub keys: KeySettings,
     /// Lifetimes.
     #[serde(default)]
     pub tokens: TokenSettings,
@@ -428,6 +431,36 @@ pub struct BridgeConfig {
     /// LT1 keys (optional; only for LT1-aware settings).
     #[serde(default)]
     pub legacy_token: LegacyTokenConfig,
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// How often each instance re-reads the signing keys from the store, so
+    /// a rotation reaches every instance (default 30 s).
+    #[serde(default = "default_reload")]
+    pub reload_interval_seconds: u64,
+    /// How long `keys rotate` publishes a new key before it signs (default
+    /// 600 s: past the reload interval and the JWKS cache time, 300 s).
+    #[serde(default = "default_activation_delay")]
+    pub activation_delay_seconds: i64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            reload_interval_seconds: default_reload(),
+            activation_delay_seconds: default_activation_delay(),
+        }
+    }
+}
+
+fn default_reload() -> u64 {
+    30
+}
+fn default_activation_delay() -> i64 {
+    600
 }
 
 /// `[store]`.
@@ -678,6 +711,8 @@ pub struct Settings {
     pub storage_key: Option<Key32>,
     /// Store settings.
     pub store: StoreSettings,
+    /// Key settings.
+    pub keys: KeySettings,
     /// Lifetimes.
     pub tokens: TokenSettings,
     /// Inactivity expiry of the login session, seconds.
@@ -780,6 +815,7 @@ impl Settings {
             data_dir: raw.data_dir,
             storage_key,
             store: raw.store,
+            keys: raw.keys,
             tokens: raw.tokens,
             session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
             secure_cookie,

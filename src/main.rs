@@ -50,6 +50,9 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Manage the ID token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Mint and inspect LT1 legacy tokens.
     #[command(subcommand)]
     LegacyToken(LegacyTokenCommand),
@@ -117,6 +120,27 @@ impl KeyArgs {
         }
         Lt1Keys::new(keys, self.mint_kid.as_deref()).map_err(|e| e.to_string())
     }
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Publish a new signing key now; it signs after the activation delay.
+    /// Works while the bridge serves: every instance picks it up within
+    /// `[keys] reload_interval_seconds`. Prunes keys whose tokens all expired.
+    Rotate {
+        /// The config file (for the store and the storage key).
+        #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+        config: PathBuf,
+        /// Seconds before the new key signs (default `[keys] activation_delay_seconds`).
+        #[arg(long)]
+        activation_delay_seconds: Option<i64>,
+    },
+    /// List the signing keys and their states.
+    List {
+        /// The config file.
+        #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +246,48 @@ fn load_users(path: Option<&PathBuf>) -> Result<Users, String> {
     path.map_or_else(|| Ok(Users::demo()), |p| Users::load(p))
 }
 
+fn keys(command: KeysCommand) -> Result<ExitCode, String> {
+    let (KeysCommand::Rotate { config, .. } | KeysCommand::List { config }) = &command;
+    let settings = Settings::load(config).map_err(|e| e.to_string())?;
+    runtime()?.block_on(async move {
+        let store = idp_bridge::app::open_store(&settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        let storage = idp_bridge::app::storage_key(&settings).map_err(|e| e.to_string())?;
+        match command {
+            KeysCommand::Rotate {
+                activation_delay_seconds,
+                ..
+            } => {
+                let delay =
+                    activation_delay_seconds.unwrap_or(settings.keys.activation_delay_seconds);
+                let (key, pruned) = idp_bridge::keys::rotate(
+                    store.as_ref(),
+                    &storage,
+                    delay,
+                    settings.tokens.id_token_ttl_seconds,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                println!(
+                    "published {} (signs from unix time {})",
+                    key.kid, key.activates_at
+                );
+                for kid in pruned {
+                    println!("pruned {kid}");
+                }
+            }
+            KeysCommand::List { .. } => {
+                let stored = store.signing_keys().await.map_err(|e| e.to_string())?;
+                for line in idp_bridge::keys::describe(&stored, idp_bridge::upstream::now_unix()) {
+                    println!("{line}");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 #[allow(clippy::too_many_lines)] // one arm per subcommand, each short
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
@@ -234,6 +300,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::Keys(command) => keys(command),
         Command::CheckConfig { config } => match Settings::load(&config) {
             Ok(settings) => {
                 println!(

@@ -49,6 +49,6 @@ pub async fn discovery_get(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn jwks_get(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.keys.jwks().clone()),
+        Json(state.keys.jwks()),
     )
 }

@@ -30,6 +30,8 @@ pub struct StoredKey {
     pub public_jwk: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// From when it signs, unix seconds (published in JWKS before that).
+    pub activates_at: i64,
 }
 
 /// A grant: the result of one login for one client.
@@ -201,6 +203,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Adds the first signing key, only if there is none yet: of instances
     /// starting together on an empty database, one key wins and all load it.
     async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Adds a signing key (rotation).
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Removes a signing key that no longer signs and whose tokens expired.
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
     /// Stores a grant and its code together.
     async fn insert_grant_with_code(
         &self,

@@ -13,14 +13,15 @@ macro_rules! sql_store {
     ($ty:ty, $db:ty, $row:ty) => {
 async fn insert_key_if_none<'e, E: sqlx::Executor<'e, Database = $db>>(executor: E, key: &StoredKey) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at) \
-         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+        "INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at, activates_at) \
+         SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
     )
     .bind(&key.kid)
     .bind(&key.alg)
     .bind(&key.private_sealed)
     .bind(&key.public_jwk)
     .bind(key.created_at)
+    .bind(key.activates_at)
     .execute(executor)
     .await
     .map_err(err)?;
@@ -89,7 +90,7 @@ impl $crate::store::Store for $ty {
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query("SELECT kid, alg, private_sealed, public_jwk, created_at FROM signing_keys ORDER BY created_at, kid")
+        let rows = sqlx::query("SELECT kid, alg, private_sealed, public_jwk, created_at, activates_at FROM signing_keys ORDER BY activates_at, created_at, kid")
             .fetch_all(&self.read)
             .await
             .map_err(err)?;
@@ -101,6 +102,7 @@ impl $crate::store::Store for $ty {
                     private_sealed: r.try_get("private_sealed").map_err(err)?,
                     public_jwk: r.try_get("public_jwk").map_err(err)?,
                     created_at: r.try_get("created_at").map_err(err)?,
+                    activates_at: r.try_get("activates_at").map_err(err)?,
                 })
             })
             .collect()
@@ -108,6 +110,27 @@ impl $crate::store::Store for $ty {
 
     async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         self.insert_first_key(key).await
+    }
+
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at, activates_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_sealed)
+        .bind(&key.public_jwk)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid).execute(&self.pool).await.map_err(err)?;
+        Ok(())
     }
 
     async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ pub fn free_port() -> u16 {
 /// A cluster: one issuer, instances on their own ports, one database.
 pub struct Cluster {
     pub issuer: String,
+    pub configs: Vec<std::path::PathBuf>,
     pub urls: Vec<String>,
     pub legacy: LegacyStack,
     pub schema: String,
@@ -50,6 +51,8 @@ issuer = "{issuer}"
 listen = "{listen}"
 data_dir = "{data}"
 storage_key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+[keys]
+reload_interval_seconds = 1
 [store]
 url = "{store_url}"
 schema = "{schema}"
@@ -113,6 +116,7 @@ impl Cluster {
         let issuer = format!("http://127.0.0.1:{}", ports[0]);
         let mut children = Vec::new();
         let mut urls = Vec::new();
+        let mut configs = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let path = dir.path().join(format!("bridge-{i}.toml"));
             let data = dir.path().join(format!("data-{i}"));
@@ -129,6 +133,7 @@ impl Cluster {
             )
             .expect("config");
             children.push(spawn_instance(&path));
+            configs.push(path);
             urls.push(format!("http://127.0.0.1:{port}"));
         }
         for url in &urls {
@@ -136,6 +141,7 @@ impl Cluster {
         }
         Self {
             issuer,
+            configs,
             urls,
             legacy,
             schema,
@@ -214,6 +220,10 @@ impl Cluster {
             ],
         )
         .await
+    }
+
+    pub fn config_path(&self, i: usize) -> std::path::PathBuf {
+        self.configs[i].clone()
     }
 
     pub async fn finish(self) {

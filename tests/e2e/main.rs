@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod db_faults;
 mod demo;
+mod key_rotation;
 mod login_page;
 mod lt1_vectors;
 mod oauth2_connection;

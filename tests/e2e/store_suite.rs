@@ -135,6 +135,7 @@ fn key(kid: &str) -> StoredKey {
         private_sealed: vec![9],
         public_jwk: "{}".into(),
         created_at: 1,
+        activates_at: 0,
     }
 }
 

@@ -1,0 +1,2 @@
+-- Two-phase key rotation: a key is published at once and signs from activates_at.
+ALTER TABLE signing_keys ADD COLUMN activates_at BIGINT NOT NULL DEFAULT 0;
