@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::store_suite::{drop_schema, fresh_schema, pg_url};
-use crate::support::{AUTH0_CALLBACK, LegacyStack, REFRESHER_SECRET, TestApp, hidden_field};
+use crate::support::{
+    AUTH0_CALLBACK, LegacyStack, REFRESHER_SECRET, TestApp, get_json, hidden_field,
+};
 
 pub struct Child(pub std::process::Child);
 impl Drop for Child {
@@ -321,14 +323,7 @@ async fn concurrent_refreshes_across_instances_follow_the_rotation_rules() {
 async fn futures_join(urls: &[String], path: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for url in urls {
-        out.push(
-            reqwest::get(format!("{url}{path}"))
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json"),
-        );
+        out.push(get_json(&format!("{url}{path}")).await);
     }
     out
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cluster::Cluster;
 use crate::store_suite::pg_url;
-use crate::support::TestApp;
+use crate::support::{TestApp, get_json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_idp-bridge");
 
@@ -34,12 +34,7 @@ fn rotate(config: &std::path::Path, delay: u32) -> String {
 }
 
 async fn kids(url: &str) -> Vec<String> {
-    let jwks: Value = reqwest::get(format!("{url}/jwks"))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks = get_json(&format!("{url}/jwks")).await;
     jwks["keys"]
         .as_array()
         .expect("keys")

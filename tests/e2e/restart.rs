@@ -5,17 +5,13 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{OIDC_SECRET, TestApp};
+use crate::cluster::{Child, spawn_instance, wait_ready};
+use crate::support::{OIDC_SECRET, TestApp, get_json};
 
 #[tokio::test]
 async fn a_graceful_restart_keeps_codes_grants_and_keys() {
     let mut app = TestApp::spawn().await;
-    let jwks_before: serde_json::Value = reqwest::get(format!("{}/jwks", app.issuer))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks_before: serde_json::Value = get_json(&format!("{}/jwks", app.issuer)).await;
     let code = app.login(&app.params()).await.code();
     let other_code = app.login(&app.params()).await.code();
     let token = app
@@ -30,12 +26,7 @@ async fn a_graceful_restart_keeps_codes_grants_and_keys() {
 
     app.restart().await;
 
-    let jwks_after: serde_json::Value = reqwest::get(format!("{}/jwks", app.issuer))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks_after: serde_json::Value = get_json(&format!("{}/jwks", app.issuer)).await;
     assert_eq!(jwks_before, jwks_after, "same signing key");
     assert_eq!(
         app.redeem(&code).await.status(),
@@ -49,27 +40,6 @@ async fn a_graceful_restart_keeps_codes_grants_and_keys() {
     );
 }
 
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_ready(issuer: &str) {
-    for _ in 0..100 {
-        if reqwest::get(format!("{issuer}/readyz"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the bridge did not become ready");
-}
-
 #[tokio::test]
 async fn kill_9_loses_no_code_grant_or_key() {
     // The in-process app picks the port and writes the config; it is then
@@ -80,17 +50,7 @@ async fn kill_9_loses_no_code_grant_or_key() {
     let issuer = app.issuer.clone();
     app.stop().await;
 
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("IDP_BRIDGE_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(Child)
-            .expect("start the bridge")
-    };
+    let spawn = || spawn_instance(&config);
     let mut child = spawn();
     wait_ready(&issuer).await;
     let code = app.login(&app.params()).await.code();
@@ -104,12 +64,7 @@ async fn kill_9_loses_no_code_grant_or_key() {
         .as_str()
         .expect("token")
         .to_owned();
-    let jwks: serde_json::Value = reqwest::get(format!("{issuer}/jwks"))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks: serde_json::Value = get_json(&format!("{issuer}/jwks")).await;
 
     child.0.kill().expect("kill -9"); // SIGKILL: no graceful anything
     let _ = child.0.wait();
@@ -127,12 +82,7 @@ async fn kill_9_loses_no_code_grant_or_key() {
         200,
         "the grant survived kill -9"
     );
-    let after: serde_json::Value = reqwest::get(format!("{issuer}/jwks"))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let after: serde_json::Value = get_json(&format!("{issuer}/jwks")).await;
     assert_eq!(jwks, after, "the key survived kill -9");
 }
 

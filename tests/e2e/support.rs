@@ -411,3 +411,13 @@ pub fn hidden_field(html: &str, name: &str) -> String {
     let end = html[start..].find('"').expect("closing quote") + start;
     html[start..end].to_owned()
 }
+
+/// GET a JSON document.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url)
+        .await
+        .expect("reachable")
+        .json()
+        .await
+        .expect("JSON")
+}
