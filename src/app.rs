@@ -11,7 +11,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -307,7 +306,6 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(CookieDuration::seconds(
             settings.session_idle_seconds,
         )));
-    let static_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
     let pages = Router::new()
         .route(
             "/authorize",
@@ -327,7 +325,6 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(style_css))
         .route("/branding.css", get(branding_css))
         .merge(pages)
-        .fallback_service(ServeDir::new(static_dir).append_index_html_on_directories(false))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
