@@ -127,7 +127,11 @@ impl App {
             self.state.settings.store.clone(),
         ));
         let reloader = tokio::spawn(reload_keys_loop(self.state.clone()));
-        let served = axum::serve(self.listener, self.router)
+        // The peer address feeds login throttling.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         cleaner.abort();

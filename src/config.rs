@@ -414,6 +414,9 @@ pub struct BridgeConfig {
     /// Signing keys.
     #[serde(default)]
     pub keys: KeySettings,
+    /// Login abuse protection.
+    #[serde(default)]
+    pub throttle: ThrottleSettings,
     /// Lifetimes.
     #[serde(default)]
     pub tokens: TokenSettings,
@@ -431,6 +434,65 @@ pub struct BridgeConfig {
     /// LT1 keys (optional; only for LT1-aware settings).
     #[serde(default)]
     pub legacy_token: LegacyTokenConfig,
+}
+
+/// `[throttle]`: growing delays and temporary lockouts after failed
+/// logins, per username and per client address. They protect accounts from
+/// guessing and the legacy IdP from being hammered through the bridge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Failures per username within the window before a lockout (default 5).
+    #[serde(default = "default_user_failures")]
+    pub max_failures_per_user: i64,
+    /// Failures per client address within the window before a lockout (default 50).
+    #[serde(default = "default_address_failures")]
+    pub max_failures_per_address: i64,
+    /// The counting window, seconds (default 900).
+    #[serde(default = "default_throttle_window")]
+    pub window_seconds: i64,
+    /// How long a lockout lasts, seconds (default 900).
+    #[serde(default = "default_throttle_window")]
+    pub lockout_seconds: i64,
+    /// Delay after the first failure, doubled for each further one (default 250 ms).
+    #[serde(default = "default_base_delay")]
+    pub base_delay_ms: u64,
+    /// The longest delay (default 4000 ms).
+    #[serde(default = "default_max_delay")]
+    pub max_delay_ms: u64,
+    /// Behind a load balancer: the header that carries the client address
+    /// (the last entry of `X-Forwarded-For`, say). Unset: the peer address.
+    pub client_address_header: Option<String>,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            max_failures_per_user: default_user_failures(),
+            max_failures_per_address: default_address_failures(),
+            window_seconds: default_throttle_window(),
+            lockout_seconds: default_throttle_window(),
+            base_delay_ms: default_base_delay(),
+            max_delay_ms: default_max_delay(),
+            client_address_header: None,
+        }
+    }
+}
+
+fn default_user_failures() -> i64 {
+    5
+}
+fn default_address_failures() -> i64 {
+    50
+}
+fn default_throttle_window() -> i64 {
+    900
+}
+fn default_base_delay() -> u64 {
+    250
+}
+fn default_max_delay() -> u64 {
+    4000
 }
 
 /// `[keys]`.
@@ -713,6 +775,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// Key settings.
     pub keys: KeySettings,
+    /// Login throttling.
+    pub throttle: ThrottleSettings,
     /// Lifetimes.
     pub tokens: TokenSettings,
     /// Inactivity expiry of the login session, seconds.
@@ -816,6 +880,7 @@ impl Settings {
             storage_key,
             store: raw.store,
             keys: raw.keys,
+            throttle: raw.throttle,
             tokens: raw.tokens,
             session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
             secure_cookie,

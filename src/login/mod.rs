@@ -3,6 +3,8 @@
 //! pending authorization request sealed under the storage key, so nothing is
 //! written before the password check.
 
+pub mod throttle;
+
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ use super::split_scope;
 use crate::app::AppState;
 use crate::config::Client;
 use crate::crypto::{random_token, sha256};
-use crate::login::{LoginPage, error_page, render};
+use crate::login::{LoginPage, error_page, render, throttle};
 use crate::secret::Password;
 use crate::store::{CodeRow, GrantRow};
 use crate::upstream::{LegacyGrant, UpstreamError, now_unix};
@@ -379,6 +379,99 @@ fn failure_message(e: &UpstreamError) -> (StatusCode, &'static str) {
 const UNAVAILABLE: &str =
     "The sign-in service is temporarily unavailable. Please try again in a moment.";
 
+/// The CSRF check and the sealed pending request: an error page if either fails.
+#[allow(clippy::result_large_err)] // the error is the page, answered at once
+fn check_submission(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &LoginForm,
+) -> Result<PendingLogin, Response> {
+    let branding = &state.settings.branding;
+    let expected = csrf_cookie(headers, state.settings.secure_cookie);
+    let csrf_ok = expected.is_some_and(|e| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            e.as_bytes(),
+            form.csrf.as_bytes(),
+        ))
+    });
+    if !csrf_ok {
+        return Err(error_page(
+            branding,
+            StatusCode::FORBIDDEN,
+            "Your sign-in session expired",
+            "Go back to the application and start signing in again.",
+            "CSRF token missing or wrong",
+        ));
+    }
+    state
+        .storage
+        .open_text(PENDING_PURPOSE, &form.request)
+        .and_then(|json| serde_json::from_slice::<PendingLogin>(&json).ok())
+        .filter(|p| p.expires_at >= now_unix())
+        .ok_or_else(|| {
+            error_page(
+                branding,
+                StatusCode::BAD_REQUEST,
+                "This sign-in page expired",
+                "Go back to the application and start signing in again.",
+                "pending login missing, tampered or expired",
+            )
+        })
+}
+
+/// Asks the legacy IdP unless the username or address is locked out;
+/// counts a wrong password and answers it after the growing delay.
+async fn authenticate_throttled(
+    state: &AppState,
+    keys: &throttle::Keys,
+    username: &str,
+    password: &Password,
+) -> Result<LegacyGrant, (StatusCode, String)> {
+    let store = state.store.as_ref();
+    let settings = &state.settings.throttle;
+    let lockout = |left| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            throttle::lockout_message(left),
+        )
+    };
+    match throttle::locked(store, keys, now_unix()).await {
+        Ok(None) => {}
+        Ok(Some(left)) => {
+            tracing::info!(outcome = "throttled", "login refused: locked out");
+            return Err(lockout(left));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the login throttle");
+            return Err((StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_owned()));
+        }
+    }
+    match state.upstream.authenticate(username, password).await {
+        Ok(grant) => {
+            if let Err(e) = throttle::succeeded(store, keys).await {
+                tracing::warn!(error = %e, "cannot clear the login throttle");
+            }
+            Ok(grant)
+        }
+        Err(e) => {
+            tracing::info!(outcome = e.class(), "login failed");
+            if e == UpstreamError::InvalidCredentials {
+                match throttle::failed(store, settings, keys, now_unix()).await {
+                    Ok((delay, locked_now)) => {
+                        tokio::time::sleep(delay).await;
+                        if locked_now {
+                            return Err(lockout(settings.lockout_seconds));
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot count a failed login"),
+                }
+            }
+            let (status, message) = failure_message(&e);
+            Err((status, message.to_owned()))
+        }
+    }
+}
+
 /// Stores the grant (the legacy token sealed, looked up by its hash) and a
 /// single-use code for it, in one transaction; returns the code.
 async fn issue_code(
@@ -451,83 +544,44 @@ pub struct LoginForm {
 pub async fn login_post(
     State(state): State<AppState>,
     session: Session,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let branding = &state.settings.branding;
-    let expected = csrf_cookie(&headers, state.settings.secure_cookie);
-    let csrf_ok = expected.is_some_and(|e| {
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            e.as_bytes(),
-            form.csrf.as_bytes(),
-        ))
-    });
-    if !csrf_ok {
-        return error_page(
-            branding,
-            StatusCode::FORBIDDEN,
-            "Your sign-in session expired",
-            "Go back to the application and start signing in again.",
-            "CSRF token missing or wrong",
-        );
-    }
-    let pending: Option<PendingLogin> = state
-        .storage
-        .open_text(PENDING_PURPOSE, &form.request)
-        .and_then(|json| serde_json::from_slice(&json).ok());
-    let Some(pending) = pending.filter(|p| p.expires_at >= now_unix()) else {
-        return error_page(
-            branding,
-            StatusCode::BAD_REQUEST,
-            "This sign-in page expired",
-            "Go back to the application and start signing in again.",
-            "pending login missing, tampered or expired",
-        );
+    let pending = match check_submission(&state, &headers, &form) {
+        Ok(p) => p,
+        Err(page) => return page,
     };
     tracing::Span::current().record("client_id", pending.client_id.as_str());
     let username = form.username.trim();
+    let form_with = |message: &str, status| {
+        login_form(
+            &state,
+            &form.request,
+            &form.csrf,
+            username,
+            Some(message),
+            status,
+        )
+    };
     if username.is_empty()
         || username.len() > 256
         || form.password.secret().is_empty()
         || form.password.secret().len() > 1024
     {
-        return login_form(
-            &state,
-            &form.request,
-            &form.csrf,
-            username,
-            Some("Enter your username and password."),
-            StatusCode::BAD_REQUEST,
-        );
+        return form_with("Enter your username and password.", StatusCode::BAD_REQUEST);
     }
-    let grant = match state.upstream.authenticate(username, &form.password).await {
+    let keys = throttle::Keys::new(username, &headers, peer, &state.settings.throttle);
+    let grant = match authenticate_throttled(&state, &keys, username, &form.password).await {
         Ok(g) => g,
-        Err(e) => {
-            tracing::info!(outcome = e.class(), "login failed");
-            let (status, message) = failure_message(&e);
-            return login_form(
-                &state,
-                &form.request,
-                &form.csrf,
-                username,
-                Some(message),
-                status,
-            );
-        }
+        Err((status, message)) => return form_with(&message, status),
     };
     let now = now_unix();
     let code = match issue_code(&state, &pending, &grant, now).await {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %e, "cannot store the grant");
-            return login_form(
-                &state,
-                &form.request,
-                &form.csrf,
-                username,
-                Some(UNAVAILABLE),
-                StatusCode::SERVICE_UNAVAILABLE,
-            );
+            return form_with(UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE);
         }
     };
     // A new session id after login (session fixation).

@@ -234,6 +234,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError>;
     /// Applies a successful renewal in one transaction.
     async fn complete_rotation(&self, rotation: &Rotation) -> Result<(), StoreError>;
+    /// The latest lockout end among `keys` (0 when none is locked).
+    async fn throttle_locked_until(&self, keys: &[String]) -> Result<i64, StoreError>;
+    /// Counts a failed login for `key` within a window of `window` seconds;
+    /// at `max` failures the key is locked for `lockout` seconds. Returns
+    /// the failures in the window and the lockout end.
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: i64,
+        window: i64,
+        max: i64,
+        lockout: i64,
+    ) -> Result<(i64, i64), StoreError>;
+    /// Forgets the failures of `key` (after a successful login).
+    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
     /// Removes up to `batch` expired or revoked rows of each kind.
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError>;
     /// Saves a login session (tower-sessions record as JSON).

@@ -337,11 +337,60 @@ impl $crate::store::Store for $ty {
         .await
         .map_err(err)?
         .rows_affected();
+        sqlx::query("DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE locked_until < $1 AND window_started_at < $1 - 86400 LIMIT $2)")
+            .bind(now)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         Ok(Cleaned {
             grants,
             refresh_tokens,
             sessions,
         })
+    }
+
+    async fn throttle_locked_until(&self, keys: &[String]) -> Result<i64, StoreError> {
+        let mut until = 0;
+        for key in keys {
+            let row = sqlx::query("SELECT locked_until FROM login_throttle WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(err)?;
+            if let Some(r) = row {
+                until = until.max(r.try_get::<i64, _>("locked_until").map_err(err)?);
+            }
+        }
+        Ok(until)
+    }
+
+    async fn throttle_fail(&self, key: &str, now: i64, window: i64, max: i64, lockout: i64) -> Result<(i64, i64), StoreError> {
+        // One upsert: a failure outside the window starts a new window.
+        let row = sqlx::query(
+            "INSERT INTO login_throttle (key, failures, window_started_at, locked_until) \
+             VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN $2 + $5 ELSE 0 END) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN login_throttle.window_started_at < $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+               window_started_at = CASE WHEN login_throttle.window_started_at < $2 - $3 THEN $2 ELSE login_throttle.window_started_at END, \
+               locked_until = CASE WHEN (CASE WHEN login_throttle.window_started_at < $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) >= $4 \
+                                   THEN $2 + $5 ELSE login_throttle.locked_until END \
+             RETURNING failures, locked_until",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window)
+        .bind(max)
+        .bind(lockout)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok((row.try_get("failures").map_err(err)?, row.try_get("locked_until").map_err(err)?))
+    }
+
+    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await.map_err(err)?;
+        Ok(())
     }
 
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {

@@ -21,5 +21,6 @@ mod refresh;
 mod restart;
 mod store_suite;
 mod support;
+mod throttle;
 mod token_rules;
 mod userinfo_and_discovery;
