@@ -337,6 +337,58 @@ async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
     b.finish().await;
 }
 
+async fn failed_logins_count_in_a_window_and_lock(b: Backend) {
+    let now = now_unix();
+    let k = "user:abc".to_owned();
+    assert_eq!(
+        b.a()
+            .throttle_fail(&k, now, 900, 3, 600)
+            .await
+            .expect("fail"),
+        (1, 0)
+    );
+    assert_eq!(
+        b.stores[1]
+            .throttle_fail(&k, now, 900, 3, 600)
+            .await
+            .expect("fail"),
+        (2, 0)
+    );
+    assert_eq!(
+        b.a()
+            .throttle_fail(&k, now, 900, 3, 600)
+            .await
+            .expect("fail"),
+        (3, now + 600),
+        "locked at the limit"
+    );
+    assert_eq!(
+        b.stores[1]
+            .throttle_locked_until(&[k.clone(), "addr:x".into()])
+            .await
+            .expect("read"),
+        now + 600
+    );
+    assert_eq!(
+        b.a()
+            .throttle_fail(&k, now + 1000, 900, 3, 600)
+            .await
+            .expect("fail")
+            .0,
+        1,
+        "a new window"
+    );
+    b.a().throttle_clear(&k).await.expect("clear");
+    assert_eq!(
+        b.a()
+            .throttle_locked_until(std::slice::from_ref(&k))
+            .await
+            .expect("read"),
+        0
+    );
+    b.finish().await;
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -354,4 +406,5 @@ both_backends!(
     a_refresh_token_is_claimed_once_and_rotation_spends_it,
     sessions_round_trip_and_expire,
     cleanup_removes_what_expired_and_nothing_else,
+    failed_logins_count_in_a_window_and_lock,
 );
