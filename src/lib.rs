@@ -12,6 +12,7 @@
 //! - [`reference`]: a reference legacy IdP and legacy API, for the demo and the tests only.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -438,7 +438,7 @@ async fn authenticate_throttled(
     match throttle::locked(store, keys, now_unix()).await {
         Ok(None) => {}
         Ok(Some(left)) => {
-            tracing::info!(outcome = "throttled", "login refused: locked out");
+            crate::audit!("login_failure", reason = "throttled");
             return Err(lockout(left));
         }
         Err(e) => {
@@ -454,7 +454,7 @@ async fn authenticate_throttled(
             Ok(grant)
         }
         Err(e) => {
-            tracing::info!(outcome = e.class(), "login failed");
+            crate::audit!("login_failure", reason = e.class());
             if e == UpstreamError::InvalidCredentials {
                 match throttle::failed(store, settings, keys, now_unix()).await {
                     Ok((delay, locked_now)) => {
@@ -595,7 +595,7 @@ pub async fn login_post(
             },
         )
         .await;
-    tracing::info!(outcome = "success", "login succeeded");
+    crate::audit!("login_success", subject = %grant.profile.subject);
     let mut p = vec![("code", code.as_str())];
     if let Some(s) = pending.state.as_deref() {
         p.push(("state", s));

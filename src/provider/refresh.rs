@@ -157,7 +157,7 @@ pub async fn grant(
                 // RFC 9700 §4.14.2: reuse of a rotated refresh token means it
                 // leaked; end the family and its legacy grant.
                 state.store.revoke_grant(&row.grant_id).await?;
-                tracing::warn!(event = "refresh_token_reuse", client_id = %client.id, "spent refresh token reused; family revoked");
+                tracing::warn!(target: "audit", event = "refresh_token_reuse", client_id = %client.id, "spent refresh token reused; family revoked");
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was already used",
                 ));
@@ -208,7 +208,7 @@ async fn renew(
     let renewed = match state.upstream.renew(&legacy_refresh).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::info!(outcome = e.class(), client_id = %client.id, "legacy renewal failed");
+            crate::audit!("token_refresh_failure", client_id = %client.id, reason = e.class());
             return Err(match e {
                 UpstreamError::InvalidCredentials | UpstreamError::Locked => {
                     state.store.revoke_grant(&grant.id).await?;
@@ -273,7 +273,7 @@ async fn renew(
         release().await;
         return Err(e.into());
     }
-    tracing::info!(event = "token_refreshed", client_id = %client.id, subject = %grant.subject, "legacy token renewed");
+    crate::audit!("token_refreshed", client_id = %client.id, subject = %grant.subject);
     let refresh_token = successor.as_deref().unwrap_or(presented);
     answer(state, client, &row.grant_id, refresh_token, scopes).await
 }

@@ -92,7 +92,7 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         Found::Nothing => return Ok(()),
     };
     state.store.revoke_grant(&grant_id).await?;
-    tracing::info!(event = "token_revoked", client_id = %client.id, "grant revoked by the client");
+    crate::audit!("token_revoked", client_id = %client.id);
     Ok(())
 }
 

@@ -207,10 +207,7 @@ async fn authorization_code(
         Redeemed::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a replayed code revokes what it issued.
             state.store.revoke_grant(&grant_id).await?;
-            tracing::warn!(
-                event = "code_replay",
-                "authorization code replayed; grant revoked"
-            );
+            tracing::warn!(target: "audit", event = "code_replay", client_id = %client.id, "authorization code replayed; grant revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
             ));
@@ -265,6 +262,6 @@ async fn authorization_code(
         answer["refresh_token"] =
             Value::String(super::refresh::issue(state, client, &grant, now).await?);
     }
-    tracing::info!(event = "token_issued", subject = %grant.subject, "tokens issued");
+    crate::audit!("token_issued", client_id = %client.id, subject = %grant.subject);
     Ok(answer)
 }

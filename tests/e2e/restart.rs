@@ -128,10 +128,32 @@ async fn logs_of_a_full_flow_hold_no_secret() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = std::fs::read_to_string(&log_path).expect("logs");
+    // Audit events: structured, on the `audit` target, inside a request span
+    // that names the request id and the client.
+    let events: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "audit")
+        .collect();
+    let find = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["fields"]["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in:\n{logs}"))
+    };
+    let success = find("login_success");
+    assert_eq!(success["fields"]["subject"], "u-1001");
+    let spans = success["spans"].to_string();
     assert!(
-        logs.contains("login succeeded") && logs.contains("code_replay"),
-        "the flow was logged:\n{logs}"
+        spans.contains("\"request_id\":\"") && spans.contains("auth0-oidc"),
+        "request id and client in the span: {spans}"
     );
+    assert_eq!(
+        find("login_failure")["fields"]["reason"],
+        "invalid_credentials"
+    );
+    assert_eq!(find("token_issued")["fields"]["client_id"], "auth0-oidc");
+    assert_eq!(find("code_replay")["fields"]["client_id"], "auth0-oidc");
     let storage_key =
         std::fs::read_to_string(app.data_dir.path().join("storage.key")).expect("key");
     for (what, secret) in [

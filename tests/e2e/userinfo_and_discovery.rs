@@ -136,11 +136,13 @@ async fn health_and_readiness() {
             .status(),
         200
     );
+    let ready = reqwest::get(format!("{}/readyz", app.issuer))
+        .await
+        .expect("up");
+    assert_eq!(ready.status(), 200);
     assert_eq!(
-        reqwest::get(format!("{}/readyz", app.issuer))
-            .await
-            .expect("up")
-            .status(),
-        200
+        ready.headers()["x-request-id"].len(),
+        36,
+        "every response names its request id"
     );
 }
