@@ -331,7 +331,8 @@ pub fn router(state: AppState) -> Router {
         .route("/branding.css", get(branding_css))
         .merge(pages)
         .layer(DefaultBodyLimit::max(64 * 1024))
-        .layer(SetResponseHeaderLayer::overriding(
+        // A handler may set a stricter policy of its own (form_post does).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
         ))

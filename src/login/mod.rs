@@ -45,6 +45,19 @@ pub struct ErrorPage<'a> {
     pub request_id: &'a str,
 }
 
+/// OAuth 2.0 Form Post Response Mode: an auto-submitting form to the
+/// client's redirect URI.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostPage<'a> {
+    /// The redirect URI.
+    pub action: &'a str,
+    /// The response parameters.
+    pub fields: &'a [(&'a str, &'a str)],
+    /// The CSP nonce allowing the one script.
+    pub nonce: &'a str,
+}
+
 /// Renders a template, or a plain 500 if rendering fails (never a panic).
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {

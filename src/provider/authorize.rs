@@ -52,6 +52,9 @@ pub struct PendingLogin {
     pub code_challenge: Option<String>,
     /// Login hint, to prefill the username.
     pub login_hint: Option<String>,
+    /// Answer with an auto-submitting form instead of a redirect.
+    #[serde(default)]
+    pub form_post: bool,
     /// Until when the form may be submitted.
     pub expires_at: i64,
 }
@@ -80,6 +83,8 @@ pub enum AuthorizeError {
         description: &'static str,
         /// `state` to echo.
         state: Option<String>,
+        /// Answer with form_post.
+        form_post: bool,
     },
 }
 
@@ -103,11 +108,13 @@ pub fn validate(
             "The application that sent you here gave a return address that is not registered.",
         ))?;
     let state = params.get("state").cloned();
+    let form_post = get("response_mode").as_deref() == Some("form_post");
     let fail = |error, description| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,
         description,
         state: state.clone(),
+        form_post,
     };
     match params.get("response_type").map(String::as_str) {
         Some("code") => {}
@@ -120,10 +127,10 @@ pub fn validate(
         }
     }
     if let Some(mode) = get("response_mode") {
-        if mode != "query" {
+        if mode != "query" && mode != "form_post" {
             return Err(fail(
                 "invalid_request",
-                "only response_mode=query is supported",
+                "response_mode must be query or form_post",
             ));
         }
     }
@@ -186,6 +193,7 @@ pub fn validate(
         nonce: get("nonce"),
         code_challenge,
         login_hint: get("login_hint"),
+        form_post,
         expires_at: now + ttl,
     })
 }
@@ -199,6 +207,38 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
         }
         Err(_) => redirect_uri.to_owned(),
     }
+}
+
+/// Sends the authorization response: a 303 redirect with the parameters in
+/// the query, or (response_mode=form_post) an auto-submitting form.
+fn respond(redirect_uri: &str, params: &[(&str, &str)], form_post: bool) -> Response {
+    if !form_post {
+        return see_other(&redirect_with(redirect_uri, params));
+    }
+    let nonce = random_token();
+    let mut response = render(
+        StatusCode::OK,
+        &crate::login::FormPostPage {
+            action: redirect_uri,
+            fields: params,
+            nonce: &nonce,
+        },
+    );
+    let origin = url::Url::parse(redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn see_other(location: &str) -> Response {
@@ -280,13 +320,14 @@ fn authorize(
             error,
             description,
             state: st,
+            form_post,
         }) => {
             let mut p = vec![("error", error), ("error_description", description)];
             if let Some(s) = st.as_deref() {
                 p.push(("state", s));
             }
             p.push(("iss", &settings.issuer));
-            see_other(&redirect_with(&redirect_uri, &p))
+            respond(&redirect_uri, &p, form_post)
         }
     }
 }
@@ -601,5 +642,5 @@ pub async fn login_post(
         p.push(("state", s));
     }
     p.push(("iss", &state.settings.issuer));
-    see_other(&redirect_with(&pending.redirect_uri, &p))
+    respond(&pending.redirect_uri, &p, pending.form_post)
 }

@@ -221,3 +221,70 @@ async fn login_hint_prefills_the_username() {
     );
     assert!(!html.contains("<script>"));
 }
+
+#[tokio::test]
+async fn form_post_answers_with_an_auto_submitting_form_under_a_nonce_csp() {
+    let app = TestApp::spawn().await;
+    let mut params = app.params();
+    set(&mut params, "response_mode", "form_post");
+    let browser = TestApp::browser();
+    let page = app
+        .authorize(&browser, &params)
+        .await
+        .text()
+        .await
+        .expect("html");
+    let response = app
+        .submit_login(&browser, &page, "alice", "correct-horse")
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "no redirect: the code travels in a POST body"
+    );
+    assert!(response.headers().get("location").is_none());
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'nonce-")
+            && csp.contains("form-action https://example-tenant.us.auth0.com"),
+        "{csp}"
+    );
+    let html = response.text().await.expect("html");
+    assert!(
+        html.contains(&format!(
+            "<form method=\"post\" action=\"{AUTH0_CALLBACK}\">"
+        )),
+        "{html}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .expect("nonce");
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap_or_else(|| panic!("no {name}")) + marker.len();
+        html[start..start + html[start..].find('"').expect("quote")].to_owned()
+    };
+    assert_eq!(field("state"), "st-123");
+    assert_eq!(
+        field("iss").replace("&#58;", ":").replace("&#47;", "/"),
+        app.issuer
+    );
+    assert_eq!(app.redeem(&field("code")).await.status(), 200);
+
+    set(&mut params, "response_type", "token");
+    let error = app.authorize(&TestApp::browser(), &params).await;
+    assert_eq!(error.status(), 200);
+    assert!(
+        error
+            .text()
+            .await
+            .expect("html")
+            .contains("name=\"error\" value=\"unsupported_response_type\"")
+    );
+}
