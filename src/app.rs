@@ -21,7 +21,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::Keys;
-use crate::provider::{authorize, discovery, revocation, token, userinfo};
+use crate::provider::{authorize, discovery, logout, revocation, token, userinfo};
 use crate::secret::Key32;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SessionBackend, Store};
@@ -317,6 +317,7 @@ pub fn router(state: AppState) -> Router {
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/login", post(authorize::login_post))
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .layer(sessions);
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery::discovery_get))

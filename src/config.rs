@@ -662,6 +662,9 @@ pub struct ClientConfig {
     /// Refresh tokens (issued when `offline_access` is in `scopes` and asked for).
     #[serde(default)]
     pub refresh_tokens: RefreshPolicy,
+    /// Exact URIs the client may send users to after logout.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// `[clients.refresh_tokens]`: how this client's refresh tokens behave.
@@ -758,6 +761,8 @@ pub struct Client {
     pub auth_methods: Vec<String>,
     /// Refresh token behaviour.
     pub refresh: RefreshPolicy,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The validated configuration the bridge runs with.
@@ -980,6 +985,7 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
             require_pkce: c.require_pkce,
             auth_methods: c.token_endpoint_auth_methods.clone(),
             refresh: c.refresh_tokens.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         }),
         _ => Err(problems),
     }

@@ -30,6 +30,7 @@ struct Loaded {
     kid: String,
     encoding: EncodingKey,
     jwks: Value,
+    decoding: Vec<(String, jsonwebtoken::DecodingKey)>,
 }
 
 /// The signing key in use and the public keys published.
@@ -122,6 +123,27 @@ impl Keys {
             .clone()
     }
 
+    /// Verifies a JWT this bridge signed (any published key) and returns its
+    /// claims. `exp` is not checked: an expired ID token is still a valid
+    /// logout hint (OIDC RP-Initiated Logout §2).
+    pub fn verify_own(&self, token: &str, issuer: &str) -> Option<Value> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (_, key) = loaded.decoding.iter().find(|(k, _)| *k == kid)?;
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<Value>(token, key, &validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+
     /// Signs claims as an RS256 JWT with the active kid.
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
         let loaded = self
@@ -145,10 +167,22 @@ fn load(stored: &[StoredKey], storage: &StorageKey, now: i64) -> Result<Loaded, 
         .iter()
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
         .collect();
+    let decoding = keys
+        .iter()
+        .filter_map(|jwk| {
+            let key = jsonwebtoken::DecodingKey::from_rsa_components(
+                jwk["n"].as_str()?,
+                jwk["e"].as_str()?,
+            )
+            .ok()?;
+            Some((jwk["kid"].as_str()?.to_owned(), key))
+        })
+        .collect();
     Ok(Loaded {
         kid: signing.kid.clone(),
         encoding: EncodingKey::from_rsa_der(&der),
         jwks: json!({ "keys": keys }),
+        decoding,
     })
 }
 

@@ -18,6 +18,7 @@ pub fn metadata(issuer: &str) -> Value {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "jwks_uri": format!("{issuer}/jwks"),
         "revocation_endpoint": format!("{issuer}/revoke"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],

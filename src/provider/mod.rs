@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod discovery;
 pub mod error;
 pub mod id_token;
+pub mod logout;
 pub mod refresh;
 pub mod revocation;
 pub mod token;

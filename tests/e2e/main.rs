@@ -13,6 +13,7 @@ mod db_faults;
 mod demo;
 mod key_rotation;
 mod login_page;
+mod logout;
 mod lt1_vectors;
 mod oauth2_connection;
 mod oidc_connection;

@@ -171,6 +171,7 @@ data_dir = "{data}"
 id = "auth0-oidc"
 secret = "{OIDC_SECRET}"
 redirect_uris = ["{AUTH0_CALLBACK}", "https://login.example.com/login/callback"]
+post_logout_redirect_uris = ["https://app.example.com/signed-out"]
 
 [[clients]]
 id = "auth0-oauth2"

@@ -1,0 +1,133 @@
+//! RP-initiated logout: the session ends; the user goes back only to a
+//! registered post-logout URI of the client named by a valid hint.
+
+use crate::support::TestApp;
+
+const SIGNED_OUT: &str = "https://app.example.com/signed-out";
+
+async fn signed_in(app: &TestApp) -> (reqwest::Client, String) {
+    let browser = TestApp::browser();
+    let page = app
+        .authorize(&browser, &app.params())
+        .await
+        .text()
+        .await
+        .expect("html");
+    let response = app
+        .submit_login(&browser, &page, "alice", "correct-horse")
+        .await;
+    let location =
+        url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("code")
+        .1
+        .into_owned();
+    let tokens: serde_json::Value = app.redeem(&code).await.json().await.expect("json");
+    (
+        browser,
+        tokens["id_token"].as_str().expect("id_token").to_owned(),
+    )
+}
+
+async fn logout(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    params: &[(&str, &str)],
+) -> reqwest::Response {
+    browser
+        .get(format!("{}/logout", app.issuer))
+        .query(params)
+        .send()
+        .await
+        .expect("logout")
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_returns_to_a_registered_uri_with_state() {
+    let app = TestApp::spawn().await;
+    let (browser, id_token) = signed_in(&app).await;
+    let response = logout(
+        &app,
+        &browser,
+        &[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+            ("state", "bye-1"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{SIGNED_OUT}?state=bye-1")
+    );
+    let cleared = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| {
+            c.starts_with("idp_bridge_session=") && (c.contains("Max-Age=0") || c.contains("1970"))
+        });
+    assert!(cleared, "the session cookie is removed");
+    let discovery: serde_json::Value =
+        crate::support::get_json(&format!("{}/.well-known/openid-configuration", app.issuer)).await;
+    assert_eq!(
+        discovery["end_session_endpoint"],
+        format!("{}/logout", app.issuer)
+    );
+}
+
+#[tokio::test]
+async fn logout_is_never_an_open_redirector() {
+    let app = TestApp::spawn().await;
+    let (browser, id_token) = signed_in(&app).await;
+    for params in [
+        vec![
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "https://evil.example.com/"),
+        ],
+        vec![("post_logout_redirect_uri", SIGNED_OUT)],
+        vec![
+            ("client_id", "auth0-oauth2"),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ],
+        vec![
+            ("id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.AAAA"),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ],
+        vec![
+            ("id_token_hint", id_token.as_str()),
+            ("client_id", "auth0-oauth2"),
+        ],
+    ] {
+        let response = logout(&app, &browser, &params).await;
+        assert_eq!(response.status(), 400, "{params:?}");
+        assert!(response.headers().get("location").is_none(), "{params:?}");
+    }
+    let plain = logout(&app, &browser, &[]).await;
+    assert_eq!(plain.status(), 200);
+    assert!(
+        plain
+            .text()
+            .await
+            .expect("html")
+            .contains("You are signed out")
+    );
+    let by_client = logout(
+        &app,
+        &browser,
+        &[
+            ("client_id", "auth0-oidc"),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        by_client.status(),
+        303,
+        "client_id alone may name the client"
+    );
+}
