@@ -55,6 +55,15 @@ pub struct PendingLogin {
     /// Answer with an auto-submitting form instead of a redirect.
     #[serde(default)]
     pub form_post: bool,
+    /// `prompt=none`: answer from the session or fail, never show a page.
+    #[serde(default)]
+    pub prompt_none: bool,
+    /// `max_age`, seconds.
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    /// The `sub` of a valid `id_token_hint`.
+    #[serde(default)]
+    pub hint_sub: Option<String>,
     /// Until when the form may be submitted.
     pub expires_at: i64,
 }
@@ -66,6 +75,9 @@ pub struct SessionUser {
     pub sub: String,
     /// When they authenticated.
     pub auth_time: i64,
+    /// The grant of that login: its legacy token serves `prompt=none`.
+    #[serde(default)]
+    pub grant_id: String,
 }
 
 /// Where an authorization request failed.
@@ -147,39 +159,31 @@ pub fn validate(
         ));
     }
     let code_challenge = get("code_challenge");
-    match (&code_challenge, get("code_challenge_method").as_deref()) {
-        (None, None) if client.require_pkce => {
-            return Err(fail(
-                "invalid_request",
-                "PKCE (S256) is required for this client",
-            ));
-        }
-        (None, None) => {}
-        (None, Some(_)) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            ));
-        }
-        // RFC 7636 §4.3: a missing method means plain, which is refused.
-        (Some(_), None | Some("plain")) => {
-            return Err(fail(
-                "invalid_request",
-                "only the S256 code challenge method is supported",
-            ));
-        }
-        (Some(c), Some("S256")) => {
-            let well_formed = (43..=128).contains(&c.len())
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !well_formed {
-                return Err(fail("invalid_request", "code_challenge is malformed"));
-            }
-        }
-        (Some(_), Some(_)) => {
-            return Err(fail("invalid_request", "unsupported code_challenge_method"));
-        }
+    if let Err(description) = pkce_request(
+        client,
+        code_challenge.as_deref(),
+        get("code_challenge_method").as_deref(),
+    ) {
+        return Err(fail("invalid_request", description));
     }
+    let prompts: Vec<&str> = params.get("prompt").map_or(Vec::new(), |p| {
+        p.split(' ').filter(|s| !s.is_empty()).collect()
+    });
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        // OIDC Core §3.1.2.1: none with anything else is an error.
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age =
+        match get("max_age") {
+            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                fail("invalid_request", "max_age must be a non-negative integer")
+            })?),
+            None => None,
+        };
     // RFC 6749 §3.3: the server may grant fewer scopes than asked.
     let scopes: Vec<String> = split_scope(params.get("scope").map_or("", String::as_str))
         .into_iter()
@@ -194,8 +198,38 @@ pub fn validate(
         code_challenge,
         login_hint: get("login_hint"),
         form_post,
+        prompt_none,
+        max_age,
+        hint_sub: None,
         expires_at: now + ttl,
     })
+}
+
+/// RFC 7636 §4.3 on the authorization request: S256 only (a missing method
+/// means plain, which is refused), a well-formed challenge, and PKCE when
+/// the client requires it.
+fn pkce_request(
+    client: &Client,
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Result<(), &'static str> {
+    match (challenge, method) {
+        (None, None) if client.require_pkce => Err("PKCE (S256) is required for this client"),
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err("code_challenge_method without code_challenge"),
+        (Some(_), None | Some("plain")) => Err("only the S256 code challenge method is supported"),
+        (Some(c), Some("S256")) => {
+            let well_formed = (43..=128).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if well_formed {
+                Ok(())
+            } else {
+                Err("code_challenge is malformed")
+            }
+        }
+        (Some(_), Some(_)) => Err("unsupported code_challenge_method"),
+    }
 }
 
 /// Appends parameters to a redirect URI, keeping its own query.
@@ -251,34 +285,60 @@ fn see_other(location: &str) -> Response {
 #[allow(clippy::implicit_hasher)]
 pub async fn authorize_get(
     state: State<AppState>,
+    session: Session,
     headers: HeaderMap,
     axum::extract::Query(params): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    authorize(&state, &headers, &params)
+    authorize(&state, &session, &headers, &params).await
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
 #[allow(clippy::implicit_hasher)]
 pub async fn authorize_post(
     state: State<AppState>,
+    session: Session,
     headers: HeaderMap,
     Form(params): Form<HashMap<String, String>>,
 ) -> Response {
-    authorize(&state, &headers, &params)
+    authorize(&state, &session, &headers, &params).await
 }
 
-fn authorize(
+async fn authorize(
     State(state): &State<AppState>,
+    session: &Session,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
 ) -> Response {
     let settings = &state.settings;
-    match validate(
+    let validated = validate(
         params,
         &settings.clients,
         now_unix(),
         settings.tokens.login_ttl_seconds,
-    ) {
+    )
+    .and_then(|p| check_hint(state, p, params.get("id_token_hint")));
+    match validated {
+        Ok(pending) if pending.prompt_none => match silent(state, session, &pending).await {
+            Ok(code) => {
+                let mut p = vec![("code", code.as_str())];
+                if let Some(s) = pending.state.as_deref() {
+                    p.push(("state", s));
+                }
+                p.push(("iss", &settings.issuer));
+                respond(&pending.redirect_uri, &p, pending.form_post)
+            }
+            Err(error) => {
+                let mut p = vec![
+                    ("error", error),
+                    ("error_description", "the user must sign in"),
+                ];
+                if let Some(s) = pending.state.as_deref() {
+                    p.push(("state", s));
+                }
+                p.push(("iss", &settings.issuer));
+                respond(&pending.redirect_uri, &p, pending.form_post)
+            }
+        },
         Ok(pending) => {
             let Ok(sealed) = serde_json::to_vec(&pending)
                 .map(|json| state.storage.seal_text(PENDING_PURPOSE, &json))
@@ -330,6 +390,92 @@ fn authorize(
             respond(&redirect_uri, &p, form_post)
         }
     }
+}
+
+/// Checks an `id_token_hint`: it must be an ID token this bridge issued
+/// (expired is fine); its `sub` must then match the session.
+fn check_hint(
+    state: &AppState,
+    mut pending: PendingLogin,
+    hint: Option<&String>,
+) -> Result<PendingLogin, AuthorizeError> {
+    let Some(hint) = hint.filter(|h| !h.is_empty()) else {
+        return Ok(pending);
+    };
+    match state
+        .keys
+        .verify_own(hint, &state.settings.issuer)
+        .and_then(|c| c["sub"].as_str().map(str::to_owned))
+    {
+        Some(sub) => {
+            pending.hint_sub = Some(sub);
+            Ok(pending)
+        }
+        None => Err(AuthorizeError::Redirect {
+            redirect_uri: pending.redirect_uri.clone(),
+            error: "invalid_request",
+            description: "id_token_hint is not an ID token this server issued",
+            state: pending.state.clone(),
+            form_post: pending.form_post,
+        }),
+    }
+}
+
+/// `prompt=none` (OIDC Core §3.1.2.1): a code from the existing session
+/// without any page, or `login_required`. The bridge cannot check a legacy
+/// password silently, so the session's own grant must still hold a live
+/// legacy token; the new grant shares it (without the legacy refresh token,
+/// which stays with the grant that logged in).
+async fn silent(
+    state: &AppState,
+    session: &Session,
+    pending: &PendingLogin,
+) -> Result<String, &'static str> {
+    let now = now_unix();
+    let user = session
+        .get::<SessionUser>(USER_KEY)
+        .await
+        .ok()
+        .flatten()
+        .ok_or("login_required")?;
+    if pending
+        .max_age
+        .is_some_and(|max| now - user.auth_time > max)
+    {
+        return Err("login_required");
+    }
+    if pending
+        .hint_sub
+        .as_ref()
+        .is_some_and(|sub| *sub != user.sub)
+    {
+        return Err("login_required");
+    }
+    let grant = state
+        .store
+        .grant(&user.grant_id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|g| !g.revoked && g.token_expires_at > now && g.subject == user.sub)
+        .ok_or("login_required")?;
+    let token = state
+        .storage
+        .open("legacy-token", &grant.token_sealed)
+        .and_then(|t| String::from_utf8(t).ok())
+        .ok_or("login_required")?;
+    let profile = serde_json::from_str(&grant.profile_json).map_err(|_| "login_required")?;
+    let legacy = LegacyGrant {
+        access_token: crate::secret::LegacyAccessToken::new(token),
+        expires_at: grant.token_expires_at,
+        refresh_token: None,
+        profile,
+    };
+    let (code, _) = issue_code(state, pending, &legacy, user.auth_time, now)
+        .await
+        .map_err(|_| "temporarily_unavailable")?;
+    crate::audit!("login_success", client_id = %pending.client_id, subject = %user.sub, reason = "session");
+    Ok(code)
 }
 
 /// The CSRF cookie's name: `__Host-` when `Secure`, so no subdomain can
@@ -519,12 +665,14 @@ async fn issue_code(
     state: &AppState,
     pending: &PendingLogin,
     grant: &LegacyGrant,
+    auth_time: i64,
     now: i64,
-) -> Result<String, crate::store::StoreError> {
+) -> Result<(String, String), crate::store::StoreError> {
     let code = random_token();
+    let grant_id = random_token();
     let token = grant.access_token.secret();
     let row = GrantRow {
-        id: random_token(),
+        id: grant_id.clone(),
         client_id: pending.client_id.clone(),
         subject: grant.profile.subject.clone(),
         scope: pending.scopes.join(" "),
@@ -537,7 +685,7 @@ async fn issue_code(
                 .seal("legacy-refresh-token", r.secret().as_bytes())
         }),
         token_expires_at: grant.expires_at,
-        auth_time: now,
+        auth_time,
         revoked: false,
         created_at: now,
     };
@@ -547,7 +695,7 @@ async fn issue_code(
             client_id: &pending.client_id,
             profile: &grant.profile,
             scopes: &pending.scopes,
-            auth_time: now,
+            auth_time,
             nonce: pending.nonce.as_deref(),
             access_token: token,
             now,
@@ -568,7 +716,7 @@ async fn issue_code(
         expires_at: now + state.settings.tokens.code_ttl_seconds,
     };
     state.store.insert_grant_with_code(&row, &code_row).await?;
-    Ok(code)
+    Ok((code, grant_id))
 }
 
 /// The login form's fields.
@@ -618,8 +766,8 @@ pub async fn login_post(
         Err((status, message)) => return form_with(&message, status),
     };
     let now = now_unix();
-    let code = match issue_code(&state, &pending, &grant, now).await {
-        Ok(code) => code,
+    let (code, grant_id) = match issue_code(&state, &pending, &grant, now, now).await {
+        Ok(issued) => issued,
         Err(e) => {
             tracing::error!(error = %e, "cannot store the grant");
             return form_with(UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE);
@@ -633,6 +781,7 @@ pub async fn login_post(
             SessionUser {
                 sub: grant.profile.subject.clone(),
                 auth_time: now,
+                grant_id,
             },
         )
         .await;
