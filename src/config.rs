@@ -665,6 +665,10 @@ pub struct ClientConfig {
     /// Exact URIs the client may send users to after logout.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// For `private_key_jwt`: the client's public keys as a JWK Set (JSON text).
+    pub jwks: Option<String>,
+    /// For `private_key_jwt`: the client's public key as PEM (RSA or EC P-256).
+    pub public_key_pem: Option<String>,
 }
 
 /// `[clients.refresh_tokens]`: how this client's refresh tokens behave.
@@ -749,8 +753,10 @@ fn default_auth_methods() -> Vec<String> {
 pub struct Client {
     /// The client id.
     pub id: String,
-    /// SHA-256 of the secret.
-    pub secret_sha256: [u8; 32],
+    /// SHA-256 of the secret (absent for a `private_key_jwt`-only client).
+    pub secret_sha256: Option<[u8; 32]>,
+    /// Public keys for `private_key_jwt`.
+    pub assertion_keys: Vec<AssertionKey>,
     /// Exact redirect URIs.
     pub redirect_uris: Vec<String>,
     /// Allowed scopes.
@@ -763,6 +769,59 @@ pub struct Client {
     pub refresh: RefreshPolicy,
     /// Exact post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+}
+
+/// A client's public key for `private_key_jwt`.
+#[derive(Clone)]
+pub struct AssertionKey {
+    /// Its `kid`, if the JWK had one.
+    pub kid: Option<String>,
+    /// Whether it is an EC key (ES256) rather than RSA (RS256, PS256).
+    pub ec: bool,
+    /// The verification key.
+    pub key: jsonwebtoken::DecodingKey,
+}
+
+impl fmt::Debug for AssertionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssertionKey")
+            .field("kid", &self.kid)
+            .field("ec", &self.ec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a client's `jwks` and `public_key_pem` into verification keys.
+fn assertion_keys(c: &ClientConfig) -> Result<Vec<AssertionKey>, String> {
+    let mut keys = Vec::new();
+    if let Some(text) = &c.jwks {
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_str(text).map_err(|e| format!("jwks: not a JWK Set: {e}"))?;
+        for jwk in &set.keys {
+            let ec = matches!(
+                jwk.algorithm,
+                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_)
+            );
+            let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| format!("jwks: {e}"))?;
+            keys.push(AssertionKey {
+                kid: jwk.common.key_id.clone(),
+                ec,
+                key,
+            });
+        }
+    }
+    if let Some(pem) = &c.public_key_pem {
+        let (key, ec) = match jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()) {
+            Ok(k) => (k, false),
+            Err(_) => (
+                jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes())
+                    .map_err(|_| "public_key_pem: not an RSA or EC public key".to_owned())?,
+                true,
+            ),
+        };
+        keys.push(AssertionKey { kid: None, ec, key });
+    }
+    Ok(keys)
 }
 
 /// The validated configuration the bridge runs with.
@@ -906,15 +965,14 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
-    let key = format!("clients[{i}]");
-    let mut problems = Vec::new();
-    if c.id.is_empty() || c.id.contains(':') {
-        problems.push(format!(
-            "{key}.id: must be non-empty and contain no ':' (RFC 6749 §2.3.1)"
-        ));
-    }
-    let secret_sha256 = match (&c.secret, &c.secret_hash) {
+/// The client's secret reduced to its SHA-256, or the problems with it.
+fn client_secret(
+    c: &ClientConfig,
+    key: &str,
+    wants_secret: bool,
+    problems: &mut Vec<String>,
+) -> Option<[u8; 32]> {
+    match (&c.secret, &c.secret_hash) {
         (Some(s), None) => match s.resolve() {
             Ok(v) if v.secret().len() >= 16 => Some(crate::crypto::sha256(v.secret().as_bytes())),
             Ok(_) => {
@@ -936,11 +994,52 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
             }
             digest
         }
-        _ => {
-            problems.push(format!("{key}: give exactly one of secret or secret_hash"));
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{key}: give one of secret or secret_hash, not both"
+            ));
             None
         }
+        (None, None) => {
+            if wants_secret {
+                problems.push(format!(
+                    "{key}: a client_secret_* method needs secret or secret_hash"
+                ));
+            }
+            None
+        }
+    }
+}
+
+fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
+    let key = format!("clients[{i}]");
+    let mut problems = Vec::new();
+    if c.id.is_empty() || c.id.contains(':') {
+        problems.push(format!(
+            "{key}.id: must be non-empty and contain no ':' (RFC 6749 §2.3.1)"
+        ));
+    }
+    let wants_secret = c
+        .token_endpoint_auth_methods
+        .iter()
+        .any(|m| m.starts_with("client_secret_"));
+    let wants_keys = c
+        .token_endpoint_auth_methods
+        .iter()
+        .any(|m| m == "private_key_jwt");
+    let secret_sha256 = client_secret(c, &key, wants_secret, &mut problems);
+    let keys = match assertion_keys(c) {
+        Ok(k) => k,
+        Err(e) => {
+            problems.push(format!("{key}.{e}"));
+            Vec::new()
+        }
     };
+    if wants_keys && keys.is_empty() && c.jwks.is_none() && c.public_key_pem.is_none() {
+        problems.push(format!(
+            "{key}: private_key_jwt needs jwks or public_key_pem"
+        ));
+    }
     if c.redirect_uris.is_empty() {
         problems.push(format!("{key}.redirect_uris: at least one is required"));
     }
@@ -970,23 +1069,24 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
         ));
     }
     for m in &c.token_endpoint_auth_methods {
-        if m != "client_secret_post" && m != "client_secret_basic" {
+        if m != "client_secret_post" && m != "client_secret_basic" && m != "private_key_jwt" {
             problems.push(format!(
                 "{key}.token_endpoint_auth_methods: `{m}` is not supported"
             ));
         }
     }
-    match secret_sha256 {
-        Some(secret_sha256) if problems.is_empty() => Ok(Client {
-            id: c.id.clone(),
-            secret_sha256,
-            redirect_uris: c.redirect_uris.clone(),
-            scopes: c.scopes.clone(),
-            require_pkce: c.require_pkce,
-            auth_methods: c.token_endpoint_auth_methods.clone(),
-            refresh: c.refresh_tokens.clone(),
-            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-        }),
-        _ => Err(problems),
+    if !problems.is_empty() {
+        return Err(problems);
     }
+    Ok(Client {
+        id: c.id.clone(),
+        secret_sha256,
+        assertion_keys: keys,
+        redirect_uris: c.redirect_uris.clone(),
+        scopes: c.scopes.clone(),
+        require_pkce: c.require_pkce,
+        auth_methods: c.token_endpoint_auth_methods.clone(),
+        refresh: c.refresh_tokens.clone(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+    })
 }

@@ -76,7 +76,7 @@ pub async fn revoke_post(
 
 async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
     let form = parse_form(headers, body)?;
-    let client = authenticate_client(headers, &form, &state.settings.clients)?;
+    let client = authenticate_client(state, headers, &form).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = token_param(&form)?;
     let grant_id = match find(
@@ -126,7 +126,7 @@ async fn introspect(
     body: &[u8],
 ) -> Result<Value, OAuthError> {
     let form = parse_form(headers, body)?;
-    let client = authenticate_client(headers, &form, &state.settings.clients)?;
+    let client = authenticate_client(state, headers, &form).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = token_param(&form)?;
     let now = now_unix();

@@ -57,7 +57,23 @@ fn param<'a>(form: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 /// Authenticates the client from the Basic header and/or the form.
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
 /// The same credentials in both places are accepted; different ones are not.
-pub fn authenticate_client<'a>(
+pub async fn authenticate_client<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    form: &Map<String, Value>,
+) -> Result<&'a Client, OAuthError> {
+    if form.contains_key("client_assertion_type") || form.contains_key("client_assertion") {
+        // RFC 6749 §2.3: one authentication method per request.
+        if headers.contains_key(header::AUTHORIZATION) || form.contains_key("client_secret") {
+            return Err(OAuthError::invalid_client(false));
+        }
+        return assertion_client(state, form).await;
+    }
+    secret_client(headers, form, &state.settings.clients)
+}
+
+/// `client_secret_basic` and `client_secret_post`.
+fn secret_client<'a>(
     headers: &HeaderMap,
     form: &Map<String, Value>,
     clients: &'a std::collections::BTreeMap<String, Client>,
@@ -117,9 +133,9 @@ pub fn authenticate_client<'a>(
     let client = clients
         .get(&id)
         .ok_or_else(|| OAuthError::invalid_client(basic_used))?;
-    let secret_ok: bool = sha256(secret.as_bytes())
-        .ct_eq(&client.secret_sha256)
-        .into();
+    let secret_ok: bool = client
+        .secret_sha256
+        .is_some_and(|expected| sha256(secret.as_bytes()).ct_eq(&expected).into());
     // Both methods are checked in full even when one is not allowed, so the
     // answer time does not tell which was wrong.
     if !secret_ok || !client.auth_methods.iter().any(|m| m == method) {
@@ -154,6 +170,82 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAu
     }
 }
 
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): a JWT signed with the
+/// client's key (RS256, PS256 or ES256), `iss` = `sub` = the client id, `aud`
+/// the token endpoint or the issuer, `exp` at most 60 s ahead, and a `jti`
+/// used once.
+async fn assertion_client<'a>(
+    state: &'a AppState,
+    form: &Map<String, Value>,
+) -> Result<&'a Client, OAuthError> {
+    use jsonwebtoken::Algorithm;
+    let fail = || OAuthError::invalid_client(false);
+    if param(form, "client_assertion_type") != Some(ASSERTION_TYPE) {
+        return Err(fail());
+    }
+    let jwt = param(form, "client_assertion").ok_or_else(fail)?;
+    let header = jsonwebtoken::decode_header(jwt).map_err(|_| fail())?;
+    let ec = match header.alg {
+        Algorithm::RS256 | Algorithm::PS256 => false,
+        Algorithm::ES256 => true,
+        _ => return Err(fail()),
+    };
+    // The client is named by client_id, or else by the assertion's issuer
+    // (read unverified only to pick the keys to verify it with).
+    let unverified_iss = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|c| c["iss"].as_str().map(str::to_owned));
+    let client_id = param(form, "client_id")
+        .map(str::to_owned)
+        .or(unverified_iss)
+        .ok_or_else(fail)?;
+    let client = state
+        .settings
+        .clients
+        .get(&client_id)
+        .filter(|c| c.auth_methods.iter().any(|m| m == "private_key_jwt"))
+        .ok_or_else(fail)?;
+    let issuer = &state.settings.issuer;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_issuer(&[&client.id]);
+    validation.sub = Some(client.id.clone());
+    validation.set_audience(&[format!("{issuer}/token"), issuer.clone()]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 5;
+    let claims = client
+        .assertion_keys
+        .iter()
+        .filter(|k| k.ec == ec)
+        .filter(|k| header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+        .find_map(|k| jsonwebtoken::decode::<Value>(jwt, &k.key, &validation).ok())
+        .ok_or_else(fail)?
+        .claims;
+    let now = now_unix();
+    let exp = claims["exp"].as_i64().ok_or_else(fail)?;
+    if exp > now + 60 {
+        return Err(fail());
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty())
+        .ok_or_else(fail)?;
+    let key = format!("{}:{}", client.id, b64url(&sha256(jti.as_bytes())));
+    if !state.store.use_assertion(&key, exp + 60).await? {
+        tracing::warn!(target: "audit", event = "client_assertion_replay", client_id = %client.id, "a client assertion was replayed");
+        return Err(fail());
+    }
+    Ok(client)
+}
+
 fn no_store(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -179,7 +271,7 @@ pub async fn token_post(
 
 async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let form = parse_form(headers, body)?;
-    let client = authenticate_client(headers, &form, &state.settings.clients)?;
+    let client = authenticate_client(state, headers, &form).await?;
     let span = tracing::Span::current();
     span.record("client_id", client.id.as_str());
     let grant_type = param(&form, "grant_type")

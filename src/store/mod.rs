@@ -249,6 +249,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(i64, i64), StoreError>;
     /// Forgets the failures of `key` (after a successful login).
     async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
+    /// Records a client assertion's `jti`; false when it was already used.
+    async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
     /// Removes up to `batch` expired or revoked rows of each kind.
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError>;
     /// Saves a login session (tower-sessions record as JSON).

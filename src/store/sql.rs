@@ -337,6 +337,12 @@ impl $crate::store::Store for $ty {
         .await
         .map_err(err)?
         .rows_affected();
+        sqlx::query("DELETE FROM client_assertions WHERE key IN (SELECT key FROM client_assertions WHERE expires_at < $1 LIMIT $2)")
+            .bind(now)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         sqlx::query("DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE locked_until < $1 AND window_started_at < $1 - 86400 LIMIT $2)")
             .bind(now)
             .bind(batch)
@@ -386,6 +392,16 @@ impl $crate::store::Store for $ty {
         .await
         .map_err(err)?;
         Ok((row.try_get("failures").map_err(err)?, row.try_get("locked_until").map_err(err)?))
+    }
+
+    async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO client_assertions (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {

@@ -17,6 +17,7 @@ mod logout;
 mod lt1_vectors;
 mod oauth2_connection;
 mod oidc_connection;
+mod private_key_jwt;
 mod prompt;
 mod reference_stack;
 mod refresh;

@@ -389,6 +389,26 @@ async fn failed_logins_count_in_a_window_and_lock(b: Backend) {
     b.finish().await;
 }
 
+async fn a_client_assertion_is_used_once_across_instances(b: Backend) {
+    let exp = now_unix() + 60;
+    let (x, y) = tokio::join!(
+        b.stores[0].use_assertion("c:jti-1", exp),
+        b.stores[1].use_assertion("c:jti-1", exp)
+    );
+    assert_eq!(
+        u8::from(x.expect("a")) + u8::from(y.expect("b")),
+        1,
+        "exactly one use wins"
+    );
+    assert!(
+        b.a()
+            .use_assertion("c:jti-2", exp)
+            .await
+            .expect("other jti")
+    );
+    b.finish().await;
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -407,4 +427,5 @@ both_backends!(
     sessions_round_trip_and_expire,
     cleanup_removes_what_expired_and_nothing_else,
     failed_logins_count_in_a_window_and_lock,
+    a_client_assertion_is_used_once_across_instances,
 );
