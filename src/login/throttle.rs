@@ -49,16 +49,25 @@ impl Keys {
             address: format!("addr:{address}"),
         }
     }
-
-    fn all(&self) -> [String; 2] {
-        [self.user.clone(), self.address.clone()]
-    }
 }
 
-/// Seconds left on a lockout of either key, if one is locked.
-pub async fn locked(store: &dyn Store, keys: &Keys, now: i64) -> Result<Option<i64>, StoreError> {
-    let until = store.throttle_locked_until(&keys.all()).await?;
-    Ok((until > now).then_some(until - now))
+/// What the store knows about an attempt's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing {
+    /// Seconds left on a lockout of either key, if one is locked.
+    pub locked_for: Option<i64>,
+    /// Whether the username has failures on record (to clear on success).
+    pub user_has_failures: bool,
+}
+
+/// Reads both keys in one query.
+pub async fn standing(store: &dyn Store, keys: &Keys, now: i64) -> Result<Standing, StoreError> {
+    let rows = store.throttle_rows(&keys.user, &keys.address).await?;
+    let until = rows.iter().map(|(_, u)| *u).max().unwrap_or(0);
+    Ok(Standing {
+        locked_for: (until > now).then_some(until - now),
+        user_has_failures: rows.iter().any(|(k, _)| *k == keys.user),
+    })
 }
 
 /// Counts a failure under both keys; returns how long to wait before
@@ -88,9 +97,17 @@ pub async fn failed(
     ))
 }
 
-/// A successful login forgets the username's failures.
-pub async fn succeeded(store: &dyn Store, keys: &Keys) -> Result<(), StoreError> {
-    store.throttle_clear(&keys.user).await
+/// A successful login forgets the username's failures (a write only when
+/// there are some).
+pub async fn succeeded(
+    store: &dyn Store,
+    keys: &Keys,
+    standing: Standing,
+) -> Result<(), StoreError> {
+    if standing.user_has_failures {
+        store.throttle_clear(&keys.user).await?;
+    }
+    Ok(())
 }
 
 /// What a locked-out person is told.

@@ -622,20 +622,20 @@ async fn authenticate_throttled(
             throttle::lockout_message(left),
         )
     };
-    match throttle::locked(store, keys, now_unix()).await {
-        Ok(None) => {}
-        Ok(Some(left)) => {
-            crate::audit!("login_failure", reason = "throttled");
-            return Err(lockout(left));
-        }
+    let standing = match throttle::standing(store, keys, now_unix()).await {
+        Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the login throttle");
             return Err((StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_owned()));
         }
+    };
+    if let Some(left) = standing.locked_for {
+        crate::audit!("login_failure", reason = "throttled");
+        return Err(lockout(left));
     }
     match state.upstream.authenticate(username, password).await {
         Ok(grant) => {
-            if let Err(e) = throttle::succeeded(store, keys).await {
+            if let Err(e) = throttle::succeeded(store, keys, standing).await {
                 tracing::warn!(error = %e, "cannot clear the login throttle");
             }
             Ok(grant)

@@ -234,8 +234,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError>;
     /// Applies a successful renewal in one transaction.
     async fn complete_rotation(&self, rotation: &Rotation) -> Result<(), StoreError>;
-    /// The latest lockout end among `keys` (0 when none is locked).
-    async fn throttle_locked_until(&self, keys: &[String]) -> Result<i64, StoreError>;
+    /// The throttle rows among `user` and `address`: (key, locked_until). One
+    /// read per login; most logins find none.
+    async fn throttle_rows(
+        &self,
+        user: &str,
+        address: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
     /// Counts a failed login for `key` within a window of `window` seconds;
     /// at `max` failures the key is locked for `lockout` seconds. Returns
     /// the failures in the window and the lockout end.

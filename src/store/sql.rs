@@ -356,19 +356,16 @@ impl $crate::store::Store for $ty {
         })
     }
 
-    async fn throttle_locked_until(&self, keys: &[String]) -> Result<i64, StoreError> {
-        let mut until = 0;
-        for key in keys {
-            let row = sqlx::query("SELECT locked_until FROM login_throttle WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(err)?;
-            if let Some(r) = row {
-                until = until.max(r.try_get::<i64, _>("locked_until").map_err(err)?);
-            }
-        }
-        Ok(until)
+    async fn throttle_rows(&self, user: &str, address: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT key, locked_until FROM login_throttle WHERE key = $1 OR key = $2")
+            .bind(user)
+            .bind(address)
+            .fetch_all(&self.read)
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("key").map_err(err)?, r.try_get("locked_until").map_err(err)?)))
+            .collect()
     }
 
     async fn throttle_fail(&self, key: &str, now: i64, window: i64, max: i64, lockout: i64) -> Result<(i64, i64), StoreError> {
