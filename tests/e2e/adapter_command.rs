@@ -48,18 +48,7 @@ async fn the_reference_program_logs_in_renews_and_fetches_profiles() {
     let profile = idp.profile(&renewed.access_token).await.expect("profile");
     assert_eq!(profile.email.as_deref(), Some("alice@example.com"));
 
-    assert_eq!(
-        idp.authenticate("alice", &Password::new("wrong"))
-            .await
-            .unwrap_err(),
-        UpstreamError::InvalidCredentials
-    );
-    assert_eq!(
-        idp.authenticate("mallory", &Password::new("locked-out"))
-            .await
-            .unwrap_err(),
-        UpstreamError::Locked
-    );
+    crate::support::assert_refusals(idp.as_ref()).await;
     assert_eq!(
         idp.renew(&LegacyRefreshToken::new("forged"))
             .await

@@ -48,18 +48,7 @@ async fn password_grant_logs_in_and_refresh_grant_renews() {
 async fn refusals_are_classified() {
     let stack = LegacyStack::spawn().await;
     let idp = adapter(&config(&stack.idp_url(), "basic", "legacy-client-secret"));
-    assert_eq!(
-        idp.authenticate("alice", &Password::new("nope"))
-            .await
-            .unwrap_err(),
-        UpstreamError::InvalidCredentials
-    );
-    assert_eq!(
-        idp.authenticate("mallory", &Password::new("locked-out"))
-            .await
-            .unwrap_err(),
-        UpstreamError::Locked
-    );
+    crate::support::assert_refusals(idp.as_ref()).await;
     assert_eq!(
         idp.renew(&LegacyRefreshToken::new("unknown"))
             .await

@@ -65,20 +65,9 @@ secret = "{REFRESHER_SECRET}"
 redirect_uris = ["{AUTH0_CALLBACK}"]
 scopes = ["openid", "profile", "email", "offline_access"]
 refresh_tokens = {{ reuse_grace_seconds = 2 }}
-[upstream]
-adapter = "http"
-[upstream.http]
-timeout_ms = 2000
-[upstream.http.login]
-url = "{idp}/api/v1/login"
-[upstream.http.renew]
-url = "{idp}/api/v1/renew"
-[upstream.http.claims]
-subject = "/user/id"
-email = "/user/email"
-name = "/user/name"
-"#,
-        data = data.display()
+{upstream}"#,
+        data = data.display(),
+        upstream = crate::support::reference_upstream(idp, 2000),
     )
 }
 

@@ -199,22 +199,10 @@ secret = "pkce-required-client-secret"
 redirect_uris = ["{AUTH0_CALLBACK}"]
 require_pkce = true
 
-[upstream]
-adapter = "http"
-[upstream.http]
-timeout_ms = 1000
-[upstream.http.login]
-url = "{idp}/api/v1/login"
-[upstream.http.renew]
-url = "{idp}/api/v1/renew"
-[upstream.http.claims]
-subject = "/user/id"
-email = "/user/email"
-name = "/user/name"
-extra = {{ roles = "/user/roles" }}
+{upstream}extra = {{ roles = "/user/roles" }}
 "#,
+            upstream = reference_upstream(&legacy.idp_url(), 1000),
             data = data_dir.path().display(),
-            idp = legacy.idp_url(),
             listen = issuer.trim_start_matches("http://"),
         );
         let config_text = edit(config_text);
@@ -421,4 +409,42 @@ pub async fn get_json(url: &str) -> serde_json::Value {
         .json()
         .await
         .expect("JSON")
+}
+
+/// The reference IdP's refusals, through any adapter: a wrong password is
+/// `InvalidCredentials`, the locked `mallory` is `Locked`.
+pub async fn assert_refusals(idp: &dyn upstream::LegacyIdp) {
+    use idp_bridge::secret::Password;
+    use idp_bridge::upstream::UpstreamError;
+    assert_eq!(
+        idp.authenticate("alice", &Password::new("wrong"))
+            .await
+            .unwrap_err(),
+        UpstreamError::InvalidCredentials
+    );
+    assert_eq!(
+        idp.authenticate("mallory", &Password::new("locked-out"))
+            .await
+            .unwrap_err(),
+        UpstreamError::Locked
+    );
+}
+
+/// The `[upstream]` section for the reference IdP's JSON API.
+pub fn reference_upstream(idp: &str, timeout_ms: u64) -> String {
+    format!(
+        r#"[upstream]
+adapter = "http"
+[upstream.http]
+timeout_ms = {timeout_ms}
+[upstream.http.login]
+url = "{idp}/api/v1/login"
+[upstream.http.renew]
+url = "{idp}/api/v1/renew"
+[upstream.http.claims]
+subject = "/user/id"
+email = "/user/email"
+name = "/user/name"
+"#
+    )
 }
