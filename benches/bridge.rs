@@ -59,15 +59,8 @@ data_dir = "{data}"
 id = "bench"
 secret = "{SECRET}"
 redirect_uris = ["{CALLBACK}"]
-[upstream]
-adapter = "http"
-[upstream.http.login]
-url = "{idp}/api/v1/login"
-[upstream.http.claims]
-subject = "/user/id"
-email = "/user/email"
-name = "/user/name"
-"#,
+{upstream}"#,
+        upstream = idp_bridge::reference::legacy_idp::upstream_toml(idp, 5000),
         data = data.display(),
         store = store,
     )

@@ -89,20 +89,9 @@ secret = "{client_secret}"
 redirect_uris = ["{redirect_uri}"]
 require_pkce = true
 
-[upstream]
-adapter = "http"
-[upstream.http.login]
-url = "{idp}/api/v1/login"
-[upstream.http.renew]
-url = "{idp}/api/v1/renew"
-[upstream.http.claims]
-subject = "/user/id"
-email = "/user/email"
-name = "/user/name"
-extra = {{ roles = "/user/roles" }}
-"#,
+{upstream}"#,
             data = data_dir.display(),
-            idp = idp_server.url(),
+            upstream = crate::reference::legacy_idp::upstream_toml(&idp_server.url(), 5000),
         );
         std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
         let settings = Settings::load(&config_path).map_err(|e| e.to_string())?;

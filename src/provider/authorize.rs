@@ -243,9 +243,21 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// Sends the authorization response: a 303 redirect with the parameters in
-/// the query, or (response_mode=form_post) an auto-submitting form.
-fn respond(redirect_uri: &str, params: &[(&str, &str)], form_post: bool) -> Response {
+/// Sends the authorization response — `params`, then `state` when the client
+/// sent one, then `iss` (RFC 9207) — as a 303 redirect with the parameters
+/// in the query, or (response_mode=form_post) an auto-submitting form.
+fn respond<'a>(
+    redirect_uri: &str,
+    mut params: Vec<(&'a str, &'a str)>,
+    state: Option<&'a str>,
+    issuer: &'a str,
+    form_post: bool,
+) -> Response {
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    let params = params.as_slice();
     if !form_post {
         return see_other(&redirect_with(redirect_uri, params));
     }
@@ -275,7 +287,8 @@ fn respond(redirect_uri: &str, params: &[(&str, &str)], form_post: bool) -> Resp
     response
 }
 
-fn see_other(location: &str) -> Response {
+/// A 303 See Other to `location`.
+pub(crate) fn see_other(location: &str) -> Response {
     let mut response = Redirect::to(location).into_response();
     *response.status_mut() = StatusCode::SEE_OTHER;
     response
@@ -319,25 +332,23 @@ async fn authorize(
     .and_then(|p| check_hint(state, p, params.get("id_token_hint")));
     match validated {
         Ok(pending) if pending.prompt_none => match silent(state, session, &pending).await {
-            Ok(code) => {
-                let mut p = vec![("code", code.as_str())];
-                if let Some(s) = pending.state.as_deref() {
-                    p.push(("state", s));
-                }
-                p.push(("iss", &settings.issuer));
-                respond(&pending.redirect_uri, &p, pending.form_post)
-            }
-            Err(error) => {
-                let mut p = vec![
+            Ok(code) => respond(
+                &pending.redirect_uri,
+                vec![("code", code.as_str())],
+                pending.state.as_deref(),
+                &settings.issuer,
+                pending.form_post,
+            ),
+            Err(error) => respond(
+                &pending.redirect_uri,
+                vec![
                     ("error", error),
                     ("error_description", "the user must sign in"),
-                ];
-                if let Some(s) = pending.state.as_deref() {
-                    p.push(("state", s));
-                }
-                p.push(("iss", &settings.issuer));
-                respond(&pending.redirect_uri, &p, pending.form_post)
-            }
+                ],
+                pending.state.as_deref(),
+                &settings.issuer,
+                pending.form_post,
+            ),
         },
         Ok(pending) => {
             let Ok(sealed) = serde_json::to_vec(&pending)
@@ -381,14 +392,13 @@ async fn authorize(
             description,
             state: st,
             form_post,
-        }) => {
-            let mut p = vec![("error", error), ("error_description", description)];
-            if let Some(s) = st.as_deref() {
-                p.push(("state", s));
-            }
-            p.push(("iss", &settings.issuer));
-            respond(&redirect_uri, &p, form_post)
-        }
+        }) => respond(
+            &redirect_uri,
+            vec![("error", error), ("error_description", description)],
+            st.as_deref(),
+            &settings.issuer,
+            form_post,
+        ),
     }
 }
 
@@ -786,10 +796,11 @@ pub async fn login_post(
         )
         .await;
     crate::audit!("login_success", subject = %grant.profile.subject);
-    let mut p = vec![("code", code.as_str())];
-    if let Some(s) = pending.state.as_deref() {
-        p.push(("state", s));
-    }
-    p.push(("iss", &state.settings.issuer));
-    respond(&pending.redirect_uri, &p, pending.form_post)
+    respond(
+        &pending.redirect_uri,
+        vec![("code", code.as_str())],
+        pending.state.as_deref(),
+        &state.settings.issuer,
+        pending.form_post,
+    )
 }

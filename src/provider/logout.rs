@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use tower_sessions::Session;
 
-use super::authorize::redirect_with;
+use super::authorize::{redirect_with, see_other};
 use crate::app::AppState;
 use crate::login::error_page;
 
@@ -91,9 +91,7 @@ async fn logout(state: &AppState, session: Session, params: &HashMap<String, Str
             if let Some(s) = get("state") {
                 p.push(("state", s.as_str()));
             }
-            let mut response = Redirect::to(&redirect_with(&uri, &p)).into_response();
-            *response.status_mut() = StatusCode::SEE_OTHER;
-            response
+            see_other(&redirect_with(&uri, &p))
         }
         None => error_page(
             branding,

@@ -35,6 +35,28 @@ use super::users::{User, Users};
 use crate::legacy_token::{Lt1Claims, Lt1Keys};
 use crate::upstream::now_unix;
 
+/// The `[upstream]` configuration that reaches this simulator's JSON API
+/// through the `http` adapter (used by the demo, the tests and the
+/// benchmark).
+pub fn upstream_toml(idp_url: &str, timeout_ms: u64) -> String {
+    format!(
+        r#"[upstream]
+adapter = "http"
+[upstream.http]
+timeout_ms = {timeout_ms}
+[upstream.http.login]
+url = "{idp_url}/api/v1/login"
+[upstream.http.renew]
+url = "{idp_url}/api/v1/renew"
+[upstream.http.claims]
+subject = "/user/id"
+email = "/user/email"
+name = "/user/name"
+extra = {{ roles = "/user/roles" }}
+"#
+    )
+}
+
 /// A failure the simulator can be told to produce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "mode", content = "value")]

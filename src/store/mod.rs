@@ -17,6 +17,12 @@ use async_trait::async_trait;
 #[error("store: {0}")]
 pub struct StoreError(pub String);
 
+/// Wraps a database error; its text names no secret (values are bound,
+/// never formatted into SQL).
+pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
 /// A signing key as stored.
 #[derive(Debug, Clone)]
 pub struct StoredKey {

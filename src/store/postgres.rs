@@ -22,9 +22,7 @@ pub struct PgStore {
     read: PgPool,
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
-}
+use super::err;
 
 /// A schema name we are willing to put in SQL: lower-case letters, digits, `_`.
 fn valid_schema(name: &str) -> bool {

@@ -32,9 +32,7 @@ pub struct SqliteStore {
     read: SqlitePool,
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
-}
+use super::err;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.

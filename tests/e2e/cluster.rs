@@ -67,7 +67,7 @@ scopes = ["openid", "profile", "email", "offline_access"]
 refresh_tokens = {{ reuse_grace_seconds = 2 }}
 {upstream}"#,
         data = data.display(),
-        upstream = crate::support::reference_upstream(idp, 2000),
+        upstream = idp_bridge::reference::legacy_idp::upstream_toml(idp, 2000),
     )
 }
 

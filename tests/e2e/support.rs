@@ -199,9 +199,8 @@ secret = "pkce-required-client-secret"
 redirect_uris = ["{AUTH0_CALLBACK}"]
 require_pkce = true
 
-{upstream}extra = {{ roles = "/user/roles" }}
-"#,
-            upstream = reference_upstream(&legacy.idp_url(), 1000),
+{upstream}"#,
+            upstream = idp_bridge::reference::legacy_idp::upstream_toml(&legacy.idp_url(), 1000),
             data = data_dir.path().display(),
             listen = issuer.trim_start_matches("http://"),
         );
@@ -428,23 +427,4 @@ pub async fn assert_refusals(idp: &dyn upstream::LegacyIdp) {
             .unwrap_err(),
         UpstreamError::Locked
     );
-}
-
-/// The `[upstream]` section for the reference IdP's JSON API.
-pub fn reference_upstream(idp: &str, timeout_ms: u64) -> String {
-    format!(
-        r#"[upstream]
-adapter = "http"
-[upstream.http]
-timeout_ms = {timeout_ms}
-[upstream.http.login]
-url = "{idp}/api/v1/login"
-[upstream.http.renew]
-url = "{idp}/api/v1/renew"
-[upstream.http.claims]
-subject = "/user/id"
-email = "/user/email"
-name = "/user/name"
-"#
-    )
 }
