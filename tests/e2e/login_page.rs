@@ -93,32 +93,23 @@ async fn missing_or_wrong_csrf_is_refused() {
     let browser = TestApp::browser();
     let (_, html) = login_page(&app, &browser).await;
     let request = hidden_field(&html, "request");
-    let post = |csrf: &'static str| {
-        browser
-            .post(format!("{}/login", app.issuer))
-            .form(&[
-                ("request", request.as_str()),
-                ("csrf", csrf),
-                ("username", "alice"),
-                ("password", "correct-horse"),
-            ])
-            .send()
-    };
-    assert_eq!(post("").await.expect("reachable").status(), 403);
-    assert_eq!(post("forged").await.expect("reachable").status(), 403);
+    for csrf in ["", "forged"] {
+        let response = app
+            .post_login(&browser, &request, csrf, "alice", "correct-horse")
+            .await;
+        assert_eq!(response.status(), 403);
+    }
     // Another browser (no session cookie) with a valid-looking form.
     let csrf = hidden_field(&html, "csrf");
-    let stranger = TestApp::browser()
-        .post(format!("{}/login", app.issuer))
-        .form(&[
-            ("request", request.as_str()),
-            ("csrf", csrf.as_str()),
-            ("username", "alice"),
-            ("password", "correct-horse"),
-        ])
-        .send()
-        .await
-        .expect("reachable");
+    let stranger = app
+        .post_login(
+            &TestApp::browser(),
+            &request,
+            &csrf,
+            "alice",
+            "correct-horse",
+        )
+        .await;
     assert_eq!(stranger.status(), 403);
     assert_eq!(
         app.legacy.idp.login_attempts(),
@@ -135,17 +126,9 @@ async fn a_tampered_request_is_refused() {
     let mut request = hidden_field(&html, "request");
     request.replace_range(10..11, if &request[10..11] == "A" { "B" } else { "A" });
     let csrf = hidden_field(&html, "csrf");
-    let response = browser
-        .post(format!("{}/login", app.issuer))
-        .form(&[
-            ("request", request.as_str()),
-            ("csrf", csrf.as_str()),
-            ("username", "alice"),
-            ("password", "correct-horse"),
-        ])
-        .send()
-        .await
-        .expect("reachable");
+    let response = app
+        .post_login(&browser, &request, &csrf, "alice", "correct-horse")
+        .await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
 }

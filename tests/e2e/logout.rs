@@ -7,15 +7,7 @@ const SIGNED_OUT: &str = "https://app.example.com/signed-out";
 
 async fn signed_in(app: &TestApp) -> (reqwest::Client, String) {
     let browser = TestApp::browser();
-    let page = app
-        .authorize(&browser, &app.params())
-        .await
-        .text()
-        .await
-        .expect("html");
-    let response = app
-        .submit_login(&browser, &page, "alice", "correct-horse")
-        .await;
+    let response = app.attempt_login(&browser, "alice", "correct-horse").await;
     let location =
         url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
     let code = location

@@ -110,14 +110,8 @@ async fn logs_of_a_full_flow_hold_no_secret() {
     let token = answer["access_token"].as_str().expect("token").to_owned();
     assert_eq!(app.userinfo(&token).await.status(), 200);
     let browser = TestApp::browser();
-    let page = app
-        .authorize(&browser, &app.params())
-        .await
-        .text()
-        .await
-        .expect("html");
     let refused = app
-        .submit_login(&browser, &page, "alice", "wrong-password-SECRET")
+        .attempt_login(&browser, "alice", "wrong-password-SECRET")
         .await;
     assert_eq!(refused.status(), 401);
     assert_eq!(

@@ -308,19 +308,53 @@ require_pkce = true
         username: &str,
         password: &str,
     ) -> reqwest::Response {
-        let request = hidden_field(page_html, "request");
-        let csrf = hidden_field(page_html, "csrf");
+        self.post_login(
+            browser,
+            &hidden_field(page_html, "request"),
+            &hidden_field(page_html, "csrf"),
+            username,
+            password,
+        )
+        .await
+    }
+
+    /// POST /login with explicit form fields (for tampering tests).
+    pub async fn post_login(
+        &self,
+        browser: &reqwest::Client,
+        request: &str,
+        csrf: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         browser
             .post(format!("{}/login", self.issuer))
             .form(&[
-                ("request", request.as_str()),
-                ("csrf", csrf.as_str()),
+                ("request", request),
+                ("csrf", csrf),
                 ("username", username),
                 ("password", password),
             ])
             .send()
             .await
             .expect("login reachable")
+    }
+
+    /// Opens the login page for the standard parameters in `browser` and
+    /// submits it; returns the bridge's answer.
+    pub async fn attempt_login(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = self
+            .authorize(browser, &self.params())
+            .await
+            .text()
+            .await
+            .expect("html");
+        self.submit_login(browser, &page, username, password).await
     }
 
     /// Authorize, log in as alice, and return where the browser was sent.
