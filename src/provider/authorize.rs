@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use tracing::instrument;
 
+use super::claims::{self, ClaimsError, RequestedClaims};
 use super::id_token::{self, IdTokenInput};
 use super::split_scope;
 use crate::app::AppState;
@@ -61,9 +62,13 @@ pub struct PendingLogin {
     /// `max_age`, seconds.
     #[serde(default)]
     pub max_age: Option<i64>,
-    /// The `sub` of a valid `id_token_hint`.
+    /// The subject the client asked for: the `sub` of a valid
+    /// `id_token_hint`, or a `claims` request's `sub` value.
     #[serde(default)]
     pub hint_sub: Option<String>,
+    /// Claims asked for one by one (`claims` parameter).
+    #[serde(default)]
+    pub claims: RequestedClaims,
     /// Until when the form may be submitted.
     pub expires_at: i64,
 }
@@ -184,6 +189,8 @@ pub fn validate(
             })?),
             None => None,
         };
+    let claims = claims_request(get("claims").as_deref(), client)
+        .map_err(|(error, description)| fail(error, description))?;
     // RFC 6749 §3.3: the server may grant fewer scopes than asked.
     let scopes: Vec<String> = split_scope(params.get("scope").map_or("", String::as_str))
         .into_iter()
@@ -200,9 +207,33 @@ pub fn validate(
         form_post,
         prompt_none,
         max_age,
-        hint_sub: None,
+        hint_sub: claims.subject,
+        claims: claims.requested,
         expires_at: now + ttl,
     })
+}
+
+/// The `claims` parameter, parsed for `client`; the error and description
+/// to redirect with when it is refused.
+fn claims_request(
+    text: Option<&str>,
+    client: &Client,
+) -> Result<claims::ClaimsRequest, (&'static str, &'static str)> {
+    let Some(text) = text else {
+        return Ok(claims::ClaimsRequest::default());
+    };
+    let request = claims::parse(text, &client.scopes)
+        .map_err(|ClaimsError::Malformed(why)| ("invalid_request", why))?;
+    if request.essential_acr {
+        // OIDC Core §5.5.1.1: an essential acr that cannot be met is a failed
+        // authentication; the bridge asserts none, so say so before asking
+        // for a password.
+        return Err((
+            "access_denied",
+            "the requested authentication context class cannot be met",
+        ));
+    }
+    Ok(request)
 }
 
 /// RFC 7636 §4.3 on the authorization request: S256 only (a missing method
@@ -412,23 +443,23 @@ fn check_hint(
     let Some(hint) = hint.filter(|h| !h.is_empty()) else {
         return Ok(pending);
     };
-    match state
+    let fail = |description| AuthorizeError::Redirect {
+        redirect_uri: pending.redirect_uri.clone(),
+        error: "invalid_request",
+        description,
+        state: pending.state.clone(),
+        form_post: pending.form_post,
+    };
+    let sub = state
         .keys
         .verify_own(hint, &state.settings.issuer)
         .and_then(|c| c["sub"].as_str().map(str::to_owned))
-    {
-        Some(sub) => {
-            pending.hint_sub = Some(sub);
-            Ok(pending)
-        }
-        None => Err(AuthorizeError::Redirect {
-            redirect_uri: pending.redirect_uri.clone(),
-            error: "invalid_request",
-            description: "id_token_hint is not an ID token this server issued",
-            state: pending.state.clone(),
-            form_post: pending.form_post,
-        }),
+        .ok_or_else(|| fail("id_token_hint is not an ID token this server issued"))?;
+    if pending.hint_sub.as_ref().is_some_and(|s| *s != sub) {
+        return Err(fail("id_token_hint and claims name different users"));
     }
+    pending.hint_sub = Some(sub);
+    Ok(pending)
 }
 
 /// `prompt=none` (OIDC Core §3.1.2.1): a code from the existing session
@@ -698,6 +729,7 @@ async fn issue_code(
         auth_time,
         revoked: false,
         created_at: now,
+        claims: pending.claims.to_stored(),
     };
     let id_token = if pending.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
@@ -705,6 +737,7 @@ async fn issue_code(
             client_id: &pending.client_id,
             profile: &grant.profile,
             scopes: &pending.scopes,
+            requested: &pending.claims.id_token,
             auth_time,
             nonce: pending.nonce.as_deref(),
             access_token: token,
@@ -775,6 +808,28 @@ pub async fn login_post(
         Ok(g) => g,
         Err((status, message)) => return form_with(&message, status),
     };
+    if pending
+        .hint_sub
+        .as_ref()
+        .is_some_and(|sub| *sub != grant.profile.subject)
+    {
+        // OIDC Core §3.1.2.1 (id_token_hint) and §5.5.1 (a sub value): never
+        // answer for a different user than the one asked for.
+        crate::audit!("login_failure", client_id = %pending.client_id, reason = "other_subject");
+        return respond(
+            &pending.redirect_uri,
+            vec![
+                ("error", "login_required"),
+                (
+                    "error_description",
+                    "the user who signed in is not the one requested",
+                ),
+            ],
+            pending.state.as_deref(),
+            &state.settings.issuer,
+            pending.form_post,
+        );
+    }
     let now = now_unix();
     let (code, grant_id) = match issue_code(&state, &pending, &grant, now, now).await {
         Ok(issued) => issued,

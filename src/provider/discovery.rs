@@ -33,7 +33,7 @@ pub fn metadata(issuer: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "email", "user_id"],
         "authorization_response_iss_parameter_supported": true,
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
     })

@@ -41,6 +41,8 @@ pub struct IdTokenInput<'a> {
     pub profile: &'a Profile,
     /// Granted scopes.
     pub scopes: &'a [String],
+    /// Claims asked for one by one for the ID token (`claims` parameter).
+    pub requested: &'a [String],
     /// When the user authenticated.
     pub auth_time: i64,
     /// The nonce, only if the client sent one.
@@ -64,6 +66,6 @@ pub fn mint(keys: &Keys, input: &IdTokenInput<'_>) -> Result<String, jsonwebtoke
         auth_time: input.auth_time,
         nonce: input.nonce,
         at_hash: at_hash(input.access_token),
-        profile: profile_claims(input.profile, input.scopes),
+        profile: profile_claims(input.profile, input.scopes, input.requested),
     })
 }

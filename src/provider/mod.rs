@@ -2,6 +2,7 @@
 //! userinfo. Handlers are thin; the protocol rules live in plain functions.
 
 pub mod authorize;
+pub mod claims;
 pub mod discovery;
 pub mod error;
 pub mod id_token;
@@ -27,9 +28,15 @@ pub fn split_scope(scope: &str) -> Vec<String> {
     out
 }
 
-/// The claims a profile yields for the granted scopes: `profile` gives the
-/// name and further attributes, `email` the email.
-pub fn profile_claims(profile: &Profile, scopes: &[String]) -> Map<String, Value> {
+/// The claims a profile yields for the granted scopes (`profile` gives the
+/// name and further attributes, `email` the email) plus those asked for
+/// one by one with the `claims` parameter (already limited to what the
+/// client may get, see [`claims`]).
+pub fn profile_claims(
+    profile: &Profile,
+    scopes: &[String],
+    requested: &[String],
+) -> Map<String, Value> {
     let mut claims = Map::new();
     let has = |s: &str| scopes.iter().any(|g| g == s);
     if has("profile") {
@@ -45,6 +52,17 @@ pub fn profile_claims(profile: &Profile, scopes: &[String]) -> Map<String, Value
     if has("email") {
         if let Some(email) = &profile.email {
             claims.insert("email".into(), Value::String(email.clone()));
+        }
+    }
+    for name in requested {
+        let value = match name.as_str() {
+            "name" => profile.name.clone().map(Value::String),
+            "email" => profile.email.clone().map(Value::String),
+            other if RESERVED_CLAIMS.contains(&other) => None,
+            other => profile.attributes.get(other).cloned(),
+        };
+        if let Some(value) = value {
+            claims.insert(name.clone(), value);
         }
     }
     claims

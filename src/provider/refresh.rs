@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::claims::RequestedClaims;
 use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
 use super::split_scope;
@@ -315,6 +316,7 @@ async fn answer(
             client_id: &client.id,
             profile: &profile,
             scopes,
+            requested: &RequestedClaims::from_stored(&grant.claims).id_token,
             auth_time: grant.auth_time,
             nonce: None,
             access_token: &token,

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::claims::RequestedClaims;
 use super::error::OAuthError;
 use super::{profile_claims, split_scope};
 use crate::app::AppState;
@@ -72,7 +73,8 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Result<Value, OAut
     }
     let profile: Profile =
         serde_json::from_str(&grant.profile_json).map_err(|e| OAuthError::server_error(&e))?;
-    let mut claims = profile_claims(&profile, &split_scope(&grant.scope));
+    let requested = RequestedClaims::from_stored(&grant.claims);
+    let mut claims = profile_claims(&profile, &split_scope(&grant.scope), &requested.userinfo);
     claims.insert("sub".into(), Value::String(grant.subject.clone()));
     claims.insert("user_id".into(), Value::String(grant.subject));
     Ok(Value::Object(claims))

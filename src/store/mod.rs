@@ -67,6 +67,8 @@ pub struct GrantRow {
     pub revoked: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// Claims asked for one by one (`claims` parameter), JSON; empty if none.
+    pub claims: String,
 }
 
 /// An authorization code, by hash; stored with its grant.

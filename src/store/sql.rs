@@ -79,6 +79,7 @@ fn grant_from(row: &$row) -> Result<GrantRow, StoreError> {
         auth_time: row.try_get("auth_time").map_err(err)?,
         revoked: row.try_get::<i64, _>("revoked").map_err(err)? != 0,
         created_at: row.try_get("created_at").map_err(err)?,
+        claims: row.try_get("claims").map_err(err)?,
     })
 }
 
@@ -135,8 +136,8 @@ impl $crate::store::Store for $ty {
 
     async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17)",
+            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17, $18)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -155,6 +156,7 @@ impl $crate::store::Store for $ty {
         .bind(&c.code_challenge)
         .bind(c.expires_at)
         .bind(&c.id_token_sealed)
+        .bind(&g.claims)
         .execute(&self.pool)
         .await
         .map_err(err)?;

@@ -1,6 +1,6 @@
 //! `prompt`, `max_age` and `id_token_hint` (OIDC Core §3.1.2.1).
 
-use crate::support::TestApp;
+use crate::support::{TestApp, jwt_claims as claims};
 
 fn param(location: &str, name: &str) -> Option<String> {
     url::Url::parse(location)
@@ -44,17 +44,6 @@ async fn sign_in(
         .json()
         .await
         .expect("json")
-}
-
-fn claims(id_token: &str) -> serde_json::Value {
-    use base64::Engine as _;
-    let payload = id_token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("b64"),
-    )
-    .expect("json")
 }
 
 #[tokio::test]

@@ -101,6 +101,7 @@ fn grant(id: &str, now: i64) -> (GrantRow, CodeRow) {
             auth_time: now,
             revoked: false,
             created_at: now,
+            claims: r#"{"userinfo":["email"]}"#.into(),
         },
         CodeRow {
             code_hash: format!("ch-{id}").into_bytes(),
@@ -155,6 +156,7 @@ async fn a_code_is_redeemed_exactly_once_across_instances(b: Backend) {
                 fresh += 1;
                 assert_eq!(f.1.id, "g1");
                 assert_eq!(f.0.code_challenge.as_deref(), Some("c"));
+                assert_eq!(f.1.claims, r#"{"userinfo":["email"]}"#, "claims kept");
             }
             Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "g1"),
             Redeemed::Unknown => panic!("the code exists"),

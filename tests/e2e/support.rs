@@ -434,6 +434,18 @@ pub fn hidden_field(html: &str, name: &str) -> String {
     html[start..end].to_owned()
 }
 
+/// The claims of a JWT, unverified (for tests that verify elsewhere).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("payload");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json")
+}
+
 /// GET a JSON document.
 pub async fn get_json(url: &str) -> serde_json::Value {
     reqwest::get(url)

@@ -112,6 +112,7 @@ async fn discovery_is_complete_for_auth0_and_small() {
             .contains(&"client_secret_post".into())
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["claims_parameter_supported"], true);
 
     let jwks: serde_json::Value = reqwest::get(doc["jwks_uri"].as_str().expect("jwks"))
         .await
