@@ -16,6 +16,8 @@ pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod legacy_token;
 pub mod login;

@@ -73,7 +73,7 @@ pub async fn authenticate_client<'a>(
 }
 
 /// `client_secret_basic` and `client_secret_post`.
-fn secret_client<'a>(
+pub(crate) fn secret_client<'a>(
     headers: &HeaderMap,
     form: &Map<String, Value>,
     clients: &'a std::collections::BTreeMap<String, Client>,
@@ -146,7 +146,10 @@ fn secret_client<'a>(
 
 /// PKCE (RFC 7636 §4.6), and the downgrade rule of RFC 9700 §4.8.2: a
 /// verifier for a code issued without a challenge is refused.
-fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+pub(crate) fn check_pkce(
+    challenge: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<(), OAuthError> {
     match (challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
             let well_formed = (43..=128).contains(&verifier.len())

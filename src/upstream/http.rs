@@ -101,8 +101,31 @@ impl HttpIdp {
         })
     }
 
-    /// Reads a login or renew answer: token, expiry, refresh token, and the
-    /// JSON body when there is one.
+    /// Reads a login or renew answer: its status sorted into a failure
+    /// class, then the token, expiry, refresh token, and the JSON body when
+    /// there is one.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn read_answer(
+        &self,
+        answer: &Fetched,
+    ) -> Result<
+        (
+            LegacyAccessToken,
+            i64,
+            Option<LegacyRefreshToken>,
+            Option<Value>,
+        ),
+        UpstreamError,
+    > {
+        classify_status(answer.status, &self.config.status)?;
+        self.read_token_answer(answer)
+    }
+
+    /// Where the profile is read from a JSON answer.
+    pub(crate) fn claims_config(&self) -> &super::config::ClaimsConfig {
+        &self.config.claims
+    }
+
     fn read_token_answer(
         &self,
         answer: &Fetched,
@@ -258,8 +281,7 @@ impl LegacyIdp for HttpIdp {
         ];
         let request = self.build(&self.login, &fields)?;
         let answer = self.fetch.send(request).await?;
-        classify_status(answer.status, &self.config.status)?;
-        let (access_token, expires_at, refresh_token, json) = self.read_token_answer(&answer)?;
+        let (access_token, expires_at, refresh_token, json) = self.read_answer(&answer)?;
         let profile = self.profile_for(&access_token, json.as_ref()).await?;
         Ok(LegacyGrant {
             access_token,
@@ -284,8 +306,7 @@ impl LegacyIdp for HttpIdp {
         )];
         let request = self.build(renew, &fields)?;
         let answer = self.fetch.send(request).await?;
-        classify_status(answer.status, &self.config.status)?;
-        let (access_token, expires_at, new_refresh, json) = self.read_token_answer(&answer)?;
+        let (access_token, expires_at, new_refresh, json) = self.read_answer(&answer)?;
         let profile = match (&self.config.profile, json.as_ref()) {
             (Some(endpoint), _) => Some(self.fetch_profile(endpoint, &access_token).await?),
             (None, Some(json)) => pointer::profile_from(json, &self.config.claims).ok(),

@@ -1,0 +1,6 @@
+//! cargo-fuzz target: see `idp_bridge::fuzzing::lt1`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _accepted = idp_bridge::fuzzing::lt1(data);
+});
