@@ -81,7 +81,7 @@ impl App {
         let storage = storage_key(&settings)?;
         let store = open_store(&settings).await?;
         let keys = Arc::new(
-            Keys::load_or_generate(store.as_ref(), &storage)
+            Keys::load_or_generate(store.as_ref(), &storage, &settings.id_token_algs())
                 .await
                 .map_err(|e| fail("cannot load signing keys", e))?,
         );

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::keys::SigningAlg;
 use crate::legacy_token::{DEFAULT_LEEWAY_SECONDS, Lt1Keys};
 use crate::secret::{Key32, SecretValue};
 use crate::upstream::UpstreamConfig;
@@ -669,6 +670,14 @@ pub struct ClientConfig {
     pub jwks: Option<String>,
     /// For `private_key_jwt`: the client's public key as PEM (RSA or EC P-256).
     pub public_key_pem: Option<String>,
+    /// How this client's ID tokens are signed: `RS256` (default) or `ES256`
+    /// (the OIDC Dynamic Client Registration metadata name).
+    #[serde(default = "default_id_token_alg")]
+    pub id_token_signed_response_alg: String,
+}
+
+fn default_id_token_alg() -> String {
+    "RS256".into()
 }
 
 /// `[clients.refresh_tokens]`: how this client's refresh tokens behave.
@@ -769,6 +778,8 @@ pub struct Client {
     pub refresh: RefreshPolicy,
     /// Exact post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    /// How its ID tokens are signed.
+    pub id_token_alg: SigningAlg,
 }
 
 /// A client's public key for `private_key_jwt`.
@@ -858,6 +869,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The ID token algorithms the clients use (each needs a signing key).
+    pub fn id_token_algs(&self) -> Vec<SigningAlg> {
+        let mut algs: Vec<SigningAlg> = self.clients.values().map(|c| c.id_token_alg).collect();
+        algs.sort_by_key(|a| a.as_str());
+        algs.dedup();
+        algs
+    }
+
     /// Loads `path` with the process environment and validates it.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let raw: BridgeConfig = load_raw(Some(path), &process_env())?;
@@ -1075,6 +1094,13 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
             ));
         }
     }
+    let id_token_alg = SigningAlg::parse(&c.id_token_signed_response_alg).unwrap_or_else(|| {
+        problems.push(format!(
+            "{key}.id_token_signed_response_alg: `{}` is not supported (RS256 or ES256)",
+            c.id_token_signed_response_alg
+        ));
+        SigningAlg::RS256
+    });
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -1088,5 +1114,6 @@ fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
         auth_methods: c.token_endpoint_auth_methods.clone(),
         refresh: c.refresh_tokens.clone(),
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        id_token_alg,
     })
 }

@@ -92,6 +92,7 @@ fn clients() -> &'static BTreeMap<String, Client> {
             auth_methods: vec!["client_secret_basic".into(), "client_secret_post".into()],
             refresh: RefreshPolicy::default(),
             post_logout_redirect_uris: Vec::new(),
+            id_token_alg: crate::keys::SigningAlg::RS256,
         };
         [
             client(

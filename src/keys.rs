@@ -1,22 +1,25 @@
-//! ID token signing keys: RSA-2048 (RS256), generated at first start, the
+//! ID token signing keys: RSA-2048 (RS256, the default, and what Auth0
+//! expects) and, for clients registered with `id_token_signed_response_alg
+//! = "ES256"`, ECDSA P-256 (ES256). Keys are generated at first start, the
 //! private part sealed at rest in the store, the public parts served as
 //! JWKS. Keys are loaded at start and reloaded from the store periodically,
 //! so a rotation made anywhere (`idp-bridge keys rotate`, on any instance's
 //! database) reaches every instance within the reload interval.
 //!
-//! Rotation is two-phase: a new key is stored with an activation time in the
-//! future; it is published in JWKS at once but signs nothing until it
-//! activates, so relying parties see it before they meet a token signed with
-//! it. Superseded keys stay published until every token they signed has
-//! expired, then `keys rotate` prunes them.
+//! Rotation is two-phase, per algorithm: a new key is stored with an
+//! activation time in the future; it is published in JWKS at once but signs
+//! nothing until it activates, so relying parties see it before they meet a
+//! token signed with it. Superseded keys stay published until every token
+//! they signed has expired, then `keys rotate` prunes them.
 
 use std::sync::RwLock;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -26,14 +29,54 @@ use crate::upstream::now_unix;
 
 const PURPOSE: &str = "signing-key";
 
-struct Loaded {
-    kid: String,
-    encoding: EncodingKey,
-    jwks: Value,
-    decoding: Vec<(String, jsonwebtoken::DecodingKey)>,
+/// An ID token signing algorithm the bridge offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over RSA-2048: the default.
+    #[default]
+    RS256,
+    /// ECDSA with P-256 and SHA-256: smaller tokens, far cheaper to sign.
+    ES256,
 }
 
-/// The signing key in use and the public keys published.
+impl SigningAlg {
+    /// Every algorithm, in the order discovery lists them.
+    pub const ALL: [Self; 2] = [Self::RS256, Self::ES256];
+
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+
+    /// The algorithm named `name`, if offered.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            Self::RS256 => Algorithm::RS256,
+            Self::ES256 => Algorithm::ES256,
+        }
+    }
+}
+
+struct Signer {
+    alg: SigningAlg,
+    kid: String,
+    encoding: EncodingKey,
+}
+
+struct Loaded {
+    signers: Vec<Signer>,
+    jwks: Value,
+    decoding: Vec<(String, Algorithm, DecodingKey)>,
+}
+
+/// The signing keys in use and the public keys published.
 pub struct Keys {
     loaded: RwLock<Loaded>,
 }
@@ -41,7 +84,7 @@ pub struct Keys {
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
-            .field("kid", &self.kid())
+            .field("kid", &self.kid(SigningAlg::RS256))
             .finish_non_exhaustive()
     }
 }
@@ -60,27 +103,44 @@ pub enum KeysError {
     Crypto(String),
 }
 
-/// The key that signs at `now`: the newest one already active, or, if none
-/// is active yet, the oldest.
-pub fn active(stored: &[StoredKey], now: i64) -> Option<&StoredKey> {
-    stored
-        .iter()
+/// The `alg` key that signs at `now`: the newest one already active, or, if
+/// none is active yet, the oldest.
+pub fn active(stored: &[StoredKey], alg: SigningAlg, now: i64) -> Option<&StoredKey> {
+    let of_alg = || stored.iter().filter(|k| k.alg == alg.as_str());
+    of_alg()
         .filter(|k| k.activates_at <= now)
         .max_by_key(|k| (k.activates_at, k.created_at))
-        .or_else(|| stored.iter().min_by_key(|k| (k.activates_at, k.created_at)))
+        .or_else(|| of_alg().min_by_key(|k| (k.activates_at, k.created_at)))
+}
+
+/// The algorithms that have keys in `stored`, RS256 always among them.
+fn algorithms_in(stored: &[StoredKey]) -> Vec<SigningAlg> {
+    SigningAlg::ALL
+        .into_iter()
+        .filter(|a| *a == SigningAlg::RS256 || stored.iter().any(|k| k.alg == a.as_str()))
+        .collect()
 }
 
 impl Keys {
-    /// Loads the keys from the store, generating the first one if there is
-    /// none (of instances starting together, one key wins).
+    /// Loads the keys from the store, generating the first key of RS256 and
+    /// of each algorithm in `wanted` that has none (of instances starting
+    /// together, one key per algorithm wins).
     pub async fn load_or_generate(
         store: &dyn Store,
         storage: &StorageKey,
+        wanted: &[SigningAlg],
     ) -> Result<Self, KeysError> {
         let mut stored = store.signing_keys().await?;
-        if stored.is_empty() {
-            let row = generate_sealed(storage, now_unix()).await?;
+        let missing: Vec<SigningAlg> = SigningAlg::ALL
+            .into_iter()
+            .filter(|a| *a == SigningAlg::RS256 || wanted.contains(a))
+            .filter(|a| !stored.iter().any(|k| k.alg == a.as_str()))
+            .collect();
+        for alg in &missing {
+            let row = generate_sealed(storage, *alg, now_unix()).await?;
             store.insert_first_signing_key(&row).await?;
+        }
+        if !missing.is_empty() {
             stored = store.signing_keys().await?;
         }
         Ok(Self {
@@ -88,20 +148,22 @@ impl Keys {
         })
     }
 
-    /// Re-reads the keys from the store and picks the active one again.
+    /// Re-reads the keys from the store and picks the active ones again.
     pub async fn reload(&self, store: &dyn Store, storage: &StorageKey) -> Result<(), KeysError> {
         let stored = store.signing_keys().await?;
         if stored.is_empty() {
             return Ok(());
         }
         let fresh = load(&stored, storage, now_unix())?;
-        if fresh.kid != self.kid() || fresh.jwks != self.jwks() {
-            tracing::info!(kid = %fresh.kid, keys = stored.len(), "signing keys reloaded");
-        }
-        *self
+        let kids = |l: &Loaded| l.signers.iter().map(|s| s.kid.clone()).collect::<Vec<_>>();
+        let mut loaded = self
             .loaded
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kids(&fresh) != kids(&loaded) || fresh.jwks != loaded.jwks {
+            tracing::info!(kids = ?kids(&fresh), keys = stored.len(), "signing keys reloaded");
+        }
+        *loaded = fresh;
         Ok(())
     }
 
@@ -114,18 +176,20 @@ impl Keys {
             .clone()
     }
 
-    /// The kid tokens are signed with.
-    pub fn kid(&self) -> String {
+    /// The kid `alg` tokens are signed with, if there is an `alg` key.
+    pub fn kid(&self, alg: SigningAlg) -> Option<String> {
         self.loaded
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .kid
-            .clone()
+            .signers
+            .iter()
+            .find(|s| s.alg == alg)
+            .map(|s| s.kid.clone())
     }
 
-    /// Verifies a JWT this bridge signed (any published key) and returns its
-    /// claims. `exp` is not checked: an expired ID token is still a valid
-    /// logout hint (OIDC RP-Initiated Logout §2).
+    /// Verifies a JWT this bridge signed (any published key, either
+    /// algorithm) and returns its claims. `exp` is not checked: an expired
+    /// ID token is still a valid logout hint (OIDC RP-Initiated Logout §2).
     pub fn verify_own(&self, token: &str, issuer: &str) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let kid = header.kid?;
@@ -133,8 +197,8 @@ impl Keys {
             .loaded
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (_, key) = loaded.decoding.iter().find(|(k, _)| *k == kid)?;
-        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        let (_, alg, key) = loaded.decoding.iter().find(|(k, _, _)| *k == kid)?;
+        let mut validation = jsonwebtoken::Validation::new(*alg);
         validation.validate_exp = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
@@ -144,129 +208,206 @@ impl Keys {
             .map(|d| d.claims)
     }
 
-    /// Signs claims as an RS256 JWT with the active kid.
-    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
+    /// Signs claims as a JWT with the active `alg` key.
+    pub fn sign<T: Serialize>(
+        &self,
+        alg: SigningAlg,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let loaded = self
             .loaded
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(loaded.kid.clone());
-        jsonwebtoken::encode(&header, claims, &loaded.encoding)
+        let signer = loaded
+            .signers
+            .iter()
+            .find(|s| s.alg == alg)
+            .ok_or(jsonwebtoken::errors::ErrorKind::InvalidAlgorithm)?;
+        let mut header = Header::new(alg.jwt());
+        header.kid = Some(signer.kid.clone());
+        jsonwebtoken::encode(&header, claims, &signer.encoding)
     }
 }
 
 fn load(stored: &[StoredKey], storage: &StorageKey, now: i64) -> Result<Loaded, KeysError> {
-    let signing = active(stored, now).ok_or_else(|| KeysError::Crypto("no signing key".into()))?;
-    let der = Zeroizing::new(
-        storage
-            .open(PURPOSE, &signing.private_sealed)
-            .ok_or_else(|| KeysError::Sealed(signing.kid.clone()))?,
-    );
+    let mut signers = Vec::new();
+    for alg in algorithms_in(stored) {
+        let key = active(stored, alg, now)
+            .ok_or_else(|| KeysError::Crypto(format!("no {} signing key", alg.as_str())))?;
+        let der = Zeroizing::new(
+            storage
+                .open(PURPOSE, &key.private_sealed)
+                .ok_or_else(|| KeysError::Sealed(key.kid.clone()))?,
+        );
+        let encoding = match alg {
+            SigningAlg::RS256 => EncodingKey::from_rsa_der(&der),
+            SigningAlg::ES256 => EncodingKey::from_ec_der(&der),
+        };
+        signers.push(Signer {
+            alg,
+            kid: key.kid.clone(),
+            encoding,
+        });
+    }
     let keys: Vec<Value> = stored
         .iter()
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
         .collect();
-    let decoding = keys
-        .iter()
-        .filter_map(|jwk| {
-            let key = jsonwebtoken::DecodingKey::from_rsa_components(
-                jwk["n"].as_str()?,
-                jwk["e"].as_str()?,
-            )
-            .ok()?;
-            Some((jwk["kid"].as_str()?.to_owned(), key))
-        })
-        .collect();
+    let decoding = keys.iter().filter_map(decoding_key).collect();
     Ok(Loaded {
-        kid: signing.kid.clone(),
-        encoding: EncodingKey::from_rsa_der(&der),
+        signers,
         jwks: json!({ "keys": keys }),
         decoding,
     })
 }
 
-/// Generates an RSA-2048 key (off the async threads) and seals it.
-pub async fn generate_sealed(
-    storage: &StorageKey,
-    activates_at: i64,
-) -> Result<StoredKey, KeysError> {
-    let key = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048))
-        .await
-        .map_err(|e| KeysError::Crypto(e.to_string()))?
-        .map_err(|e| KeysError::Crypto(e.to_string()))?;
-    seal(&key, storage, activates_at)
+/// A published JWK as a verification key.
+fn decoding_key(jwk: &Value) -> Option<(String, Algorithm, DecodingKey)> {
+    let kid = jwk["kid"].as_str()?.to_owned();
+    match jwk["kty"].as_str()? {
+        "RSA" => Some((
+            kid,
+            Algorithm::RS256,
+            DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?).ok()?,
+        )),
+        "EC" => Some((
+            kid,
+            Algorithm::ES256,
+            DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?).ok()?,
+        )),
+        _ => None,
+    }
 }
 
-fn seal(
-    key: &RsaPrivateKey,
+/// Generates a key of `alg` (off the async threads) and seals it.
+pub async fn generate_sealed(
     storage: &StorageKey,
+    alg: SigningAlg,
     activates_at: i64,
 ) -> Result<StoredKey, KeysError> {
-    let public = key.to_public_key();
-    let n = b64url(&public.n().to_bytes_be());
-    let e = b64url(&public.e().to_bytes_be());
+    let crypto = |e: &dyn std::fmt::Display| KeysError::Crypto(e.to_string());
+    let (private_der, jwk) = tokio::task::spawn_blocking(move || match alg {
+        SigningAlg::RS256 => rsa_key(),
+        SigningAlg::ES256 => ec_key(),
+    })
+    .await
+    .map_err(|e| crypto(&e))??;
     // RFC 7638 thumbprint as the kid: stable and unique per key.
-    let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-    let kid = b64url(&sha256(thumbprint_input.as_bytes()));
-    let jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e});
-    let der = key
-        .to_pkcs1_der()
-        .map_err(|e| KeysError::Crypto(e.to_string()))?;
+    let kid = b64url(&sha256(jwk.thumbprint_input.as_bytes()));
+    let mut public = jwk.public;
+    public["kid"] = Value::String(kid.clone());
     Ok(StoredKey {
         kid,
-        alg: "RS256".into(),
-        private_sealed: storage.seal(PURPOSE, der.as_bytes()),
-        public_jwk: jwk.to_string(),
+        alg: alg.as_str().into(),
+        private_sealed: storage.seal(PURPOSE, &private_der),
+        public_jwk: public.to_string(),
         created_at: now_unix(),
         activates_at,
     })
 }
 
-/// Keys no longer needed at `now`: superseded by a key that has been active
-/// for longer than `max_token_ttl`, so every token they signed has expired.
-pub fn prunable(stored: &[StoredKey], now: i64, max_token_ttl: i64) -> Vec<String> {
-    let Some(current) = active(stored, now) else {
-        return Vec::new();
-    };
-    stored
-        .iter()
-        .filter(|k| {
-            k.kid != current.kid
-                && (k.activates_at, k.created_at) < (current.activates_at, current.created_at)
-        })
-        .filter(|_| current.activates_at + max_token_ttl < now)
-        .map(|k| k.kid.clone())
-        .collect()
+/// A new key's public JWK (without its kid) and its RFC 7638 thumbprint input.
+struct PublicJwk {
+    public: Value,
+    thumbprint_input: String,
 }
 
-/// `idp-bridge keys rotate`: stores a new key that signs from
-/// `now + activation_delay` (published in JWKS at once), and prunes keys
-/// whose tokens have all expired. Returns the new key and the pruned kids.
+fn rsa_key() -> Result<(Zeroizing<Vec<u8>>, PublicJwk), KeysError> {
+    let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .map_err(|e| KeysError::Crypto(e.to_string()))?;
+    let public = key.to_public_key();
+    let n = b64url(&public.n().to_bytes_be());
+    let e = b64url(&public.e().to_bytes_be());
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|e| KeysError::Crypto(e.to_string()))?;
+    Ok((
+        Zeroizing::new(der.as_bytes().to_vec()),
+        PublicJwk {
+            thumbprint_input: format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
+            public: json!({"kty": "RSA", "use": "sig", "alg": "RS256", "n": n, "e": e}),
+        },
+    ))
+}
+
+fn ec_key() -> Result<(Zeroizing<Vec<u8>>, PublicJwk), KeysError> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|e| KeysError::Crypto(e.to_string()))?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|e| KeysError::Crypto(e.to_string()))?;
+    // An uncompressed SEC1 point: 0x04, then x and y, 32 bytes each.
+    let point = pair.public_key().as_ref();
+    let (x, y) = (b64url(&point[1..33]), b64url(&point[33..65]));
+    Ok((
+        Zeroizing::new(pkcs8.as_ref().to_vec()),
+        PublicJwk {
+            thumbprint_input: format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
+            public: json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "x": x, "y": y}),
+        },
+    ))
+}
+
+/// Keys no longer needed at `now`: superseded, within their algorithm, by a
+/// key that has been active for longer than `max_token_ttl`, so every token
+/// they signed has expired.
+pub fn prunable(stored: &[StoredKey], now: i64, max_token_ttl: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for alg in SigningAlg::ALL {
+        let Some(current) = active(stored, alg, now) else {
+            continue;
+        };
+        if current.activates_at + max_token_ttl >= now {
+            continue;
+        }
+        out.extend(
+            stored
+                .iter()
+                .filter(|k| k.alg == alg.as_str() && k.kid != current.kid)
+                .filter(|k| {
+                    (k.activates_at, k.created_at) < (current.activates_at, current.created_at)
+                })
+                .map(|k| k.kid.clone()),
+        );
+    }
+    out
+}
+
+/// `idp-bridge keys rotate`: stores a new key for every algorithm in use,
+/// each signing from `now + activation_delay` (published in JWKS at once),
+/// and prunes keys whose tokens have all expired. Returns the new keys and
+/// the pruned kids.
 pub async fn rotate(
     store: &dyn Store,
     storage: &StorageKey,
     activation_delay: i64,
     max_token_ttl: i64,
-) -> Result<(StoredKey, Vec<String>), KeysError> {
+) -> Result<(Vec<StoredKey>, Vec<String>), KeysError> {
     let now = now_unix();
-    let key = generate_sealed(storage, now + activation_delay.max(0)).await?;
-    store.insert_signing_key(&key).await?;
+    let mut added = Vec::new();
+    for alg in algorithms_in(&store.signing_keys().await?) {
+        let key = generate_sealed(storage, alg, now + activation_delay.max(0)).await?;
+        store.insert_signing_key(&key).await?;
+        added.push(key);
+    }
     let stored = store.signing_keys().await?;
     let pruned = prunable(&stored, now, max_token_ttl);
     for kid in &pruned {
         store.delete_signing_key(kid).await?;
     }
-    Ok((key, pruned))
+    Ok((added, pruned))
 }
 
-/// One line per key for `idp-bridge keys list`: kid, state, times.
+/// One line per key for `idp-bridge keys list`: kid, algorithm, state, times.
 pub fn describe(stored: &[StoredKey], now: i64) -> Vec<String> {
-    let current = active(stored, now).map(|k| k.kid.clone());
+    let signing: Vec<&str> = SigningAlg::ALL
+        .into_iter()
+        .filter_map(|alg| active(stored, alg, now).map(|k| k.kid.as_str()))
+        .collect();
     stored
         .iter()
         .map(|k| {
-            let state = if Some(&k.kid) == current.as_ref() {
+            let state = if signing.contains(&k.kid.as_str()) {
                 "signing"
             } else if k.activates_at > now {
                 "published, not yet signing"
@@ -299,10 +440,11 @@ mod tests {
     #[test]
     fn the_newest_active_key_signs_and_a_pending_one_waits() {
         let keys = [k("old", 0), k("new", 100)];
-        assert_eq!(active(&keys, 50).map(|k| k.kid.as_str()), Some("old"));
-        assert_eq!(active(&keys, 100).map(|k| k.kid.as_str()), Some("new"));
+        let rs = SigningAlg::RS256;
+        assert_eq!(active(&keys, rs, 50).map(|k| k.kid.as_str()), Some("old"));
+        assert_eq!(active(&keys, rs, 100).map(|k| k.kid.as_str()), Some("new"));
         assert_eq!(
-            active(&[k("future", 100)], 0).map(|k| k.kid.as_str()),
+            active(&[k("future", 100)], rs, 0).map(|k| k.kid.as_str()),
             Some("future"),
             "a lone key signs even before its time"
         );
@@ -316,5 +458,27 @@ mod tests {
             "tokens signed by old may still be valid"
         );
         assert_eq!(prunable(&keys, 100 + 3601, 3600), vec!["old".to_owned()]);
+    }
+
+    #[test]
+    fn each_algorithm_has_its_own_active_key_and_pruning() {
+        let mut ec_old = k("ec-old", 0);
+        ec_old.alg = "ES256".into();
+        let mut ec_new = k("ec-new", 5000);
+        ec_new.alg = "ES256".into();
+        let keys = [k("rsa", 0), ec_old, ec_new];
+        let at = |alg, now| active(&keys, alg, now).map(|k| k.kid.clone());
+        assert_eq!(at(SigningAlg::RS256, 6000).as_deref(), Some("rsa"));
+        assert_eq!(at(SigningAlg::ES256, 100).as_deref(), Some("ec-old"));
+        assert_eq!(at(SigningAlg::ES256, 6000).as_deref(), Some("ec-new"));
+        assert_eq!(
+            prunable(&keys, 5000 + 3601, 3600),
+            vec!["ec-old".to_owned()],
+            "the lone RSA key is never pruned by the EC rotation"
+        );
+        let lines = describe(&keys, 6000);
+        assert!(lines[0].contains("rsa  RS256  signing"), "{lines:?}");
+        assert!(lines[1].contains("retired"), "{lines:?}");
+        assert!(lines[2].contains("ec-new  ES256  signing"), "{lines:?}");
     }
 }

@@ -261,7 +261,7 @@ fn keys(command: KeysCommand) -> Result<ExitCode, String> {
             } => {
                 let delay =
                     activation_delay_seconds.unwrap_or(settings.keys.activation_delay_seconds);
-                let (key, pruned) = idp_bridge::keys::rotate(
+                let (added, pruned) = idp_bridge::keys::rotate(
                     store.as_ref(),
                     &storage,
                     delay,
@@ -269,10 +269,12 @@ fn keys(command: KeysCommand) -> Result<ExitCode, String> {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-                println!(
-                    "published {} (signs from unix time {})",
-                    key.kid, key.activates_at
-                );
+                for key in added {
+                    println!(
+                        "published {} {} (signs from unix time {})",
+                        key.alg, key.kid, key.activates_at
+                    );
+                }
                 for kid in pruned {
                     println!("pruned {kid}");
                 }

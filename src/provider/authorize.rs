@@ -733,6 +733,12 @@ async fn issue_code(
     };
     let id_token = if pending.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
+            alg: state
+                .settings
+                .clients
+                .get(&pending.client_id)
+                .map(|c| c.id_token_alg)
+                .unwrap_or_default(),
             issuer: &state.settings.issuer,
             client_id: &pending.client_id,
             profile: &grant.profile,

@@ -1,4 +1,5 @@
-//! ID tokens (OIDC Core §2, §3.1.3.6): RS256 with the current `kid`, `iss`
+//! ID tokens (OIDC Core §2, §3.1.3.6): RS256 (or ES256 for a client that
+//! registered it) with the current `kid`, `iss`
 //! exactly the issuer, `aud` the client, `nonce` only if one was sent, a
 //! correct `at_hash`, and profile claims by scope.
 
@@ -7,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::profile_claims;
 use crate::crypto::{b64url, sha256};
-use crate::keys::Keys;
+use crate::keys::{Keys, SigningAlg};
 use crate::upstream::Profile;
 
 /// ID token claims (OIDC Core §2, §3.1.3.6).
@@ -26,13 +27,16 @@ pub struct IdTokenClaims<'a> {
     profile: Map<String, Value>,
 }
 
-/// `at_hash`: base64url of the left half of SHA-256 of the access token (RS256).
+/// `at_hash`: base64url of the left half of SHA-256 of the access token
+/// (SHA-256 is the hash of both RS256 and ES256).
 pub fn at_hash(access_token: &str) -> String {
     b64url(&sha256(access_token.as_bytes())[..16])
 }
 
 /// What an ID token is minted from.
 pub struct IdTokenInput<'a> {
+    /// How the client wants it signed.
+    pub alg: SigningAlg,
     /// The issuer.
     pub issuer: &'a str,
     /// The client (audience).
@@ -57,15 +61,18 @@ pub struct IdTokenInput<'a> {
 
 /// Signs an ID token.
 pub fn mint(keys: &Keys, input: &IdTokenInput<'_>) -> Result<String, jsonwebtoken::errors::Error> {
-    keys.sign(&IdTokenClaims {
-        iss: input.issuer,
-        sub: &input.profile.subject,
-        aud: input.client_id,
-        exp: input.now + input.ttl,
-        iat: input.now,
-        auth_time: input.auth_time,
-        nonce: input.nonce,
-        at_hash: at_hash(input.access_token),
-        profile: profile_claims(input.profile, input.scopes, input.requested),
-    })
+    keys.sign(
+        input.alg,
+        &IdTokenClaims {
+            iss: input.issuer,
+            sub: &input.profile.subject,
+            aud: input.client_id,
+            exp: input.now + input.ttl,
+            iat: input.now,
+            auth_time: input.auth_time,
+            nonce: input.nonce,
+            at_hash: at_hash(input.access_token),
+            profile: profile_claims(input.profile, input.scopes, input.requested),
+        },
+    )
 }

@@ -312,6 +312,7 @@ async fn answer(
         // OIDC Core §12.2: a refreshed ID token keeps `sub` and `auth_time`
         // and carries no nonce.
         let input = IdTokenInput {
+            alg: client.id_token_alg,
             issuer: &state.settings.issuer,
             client_id: &client.id,
             profile: &profile,

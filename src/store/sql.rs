@@ -14,7 +14,7 @@ macro_rules! sql_store {
 async fn insert_key_if_none<'e, E: sqlx::Executor<'e, Database = $db>>(executor: E, key: &StoredKey) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at, activates_at) \
-         SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+         SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE alg = $2)",
     )
     .bind(&key.kid)
     .bind(&key.alg)

@@ -40,6 +40,7 @@ accent_color = "red"
 id = "a"
 secret = "short"
 redirect_uris = ["http://evil.example.com/cb"]
+id_token_signed_response_alg = "HS256"
 [upstream]
 adapter = "http"
 [upstream.http.login]
@@ -63,10 +64,11 @@ subject = "no-slash"
         "branding.accent_color",
         "clients[0].secret",
         "clients[0].redirect_uris[0]",
+        "clients[0].id_token_signed_response_alg",
         "upstream.http.claims.subject",
     ] {
         assert!(err.contains(key), "{key} missing from:\n{err}");
     }
-    assert!(err.contains("6 problem(s)"), "{err}");
+    assert!(err.contains("7 problem(s)"), "{err}");
     assert!(!err.contains("short"), "no secret echoed");
 }

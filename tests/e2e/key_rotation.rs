@@ -13,7 +13,8 @@ use crate::support::{TestApp, get_json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_idp-bridge");
 
-fn rotate(config: &std::path::Path, delay: u32) -> String {
+/// Runs `keys rotate`; returns the kid published for each algorithm, RS256 first.
+pub fn rotate_all(config: &std::path::Path, delay: u32) -> Vec<(String, String)> {
     let out = Command::new(BIN)
         .args(["keys", "rotate", "--config"])
         .arg(config)
@@ -27,13 +28,23 @@ fn rotate(config: &std::path::Path, delay: u32) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("utf8");
-    text.split_whitespace()
-        .nth(1)
-        .expect("published KID")
-        .to_owned()
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.strip_prefix("published ")?.split_whitespace();
+            Some((words.next()?.to_owned(), words.next()?.to_owned()))
+        })
+        .collect()
 }
 
-async fn kids(url: &str) -> Vec<String> {
+/// Runs `keys rotate`; returns the new RS256 kid.
+fn rotate(config: &std::path::Path, delay: u32) -> String {
+    let published = rotate_all(config, delay);
+    assert_eq!(published.len(), 1, "one algorithm in use: {published:?}");
+    assert_eq!(published[0].0, "RS256");
+    published[0].1.clone()
+}
+
+pub async fn kids(url: &str) -> Vec<String> {
     let jwks = get_json(&format!("{url}/jwks")).await;
     jwks["keys"]
         .as_array()
@@ -43,7 +54,7 @@ async fn kids(url: &str) -> Vec<String> {
         .collect()
 }
 
-fn kid_of(id_token: &str) -> String {
+pub fn kid_of(id_token: &str) -> String {
     jsonwebtoken::decode_header(id_token)
         .expect("header")
         .kid
@@ -56,7 +67,7 @@ async fn id_token(app: &TestApp) -> String {
     body["id_token"].as_str().expect("id_token").to_owned()
 }
 
-async fn eventually(mut check: impl AsyncFnMut() -> bool, within: Duration) -> bool {
+pub async fn eventually(mut check: impl AsyncFnMut() -> bool, within: Duration) -> bool {
     let started = std::time::Instant::now();
     while started.elapsed() < within {
         if check().await {

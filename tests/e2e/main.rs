@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod db_faults;
 mod demo;
+mod es256;
 mod fuzz_regressions;
 mod key_rotation;
 mod login_page;

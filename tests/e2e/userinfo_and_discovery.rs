@@ -99,7 +99,7 @@ async fn discovery_is_complete_for_auth0_and_small() {
     }
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "ES256"])
     );
     assert_eq!(
         doc["code_challenge_methods_supported"],
@@ -120,6 +120,11 @@ async fn discovery_is_complete_for_auth0_and_small() {
         .json()
         .await
         .expect("json");
+    assert_eq!(
+        jwks["keys"].as_array().map(Vec::len),
+        Some(1),
+        "no client asks for ES256 here: one RSA key"
+    );
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "RSA");
     assert_eq!(key["alg"], "RS256");
