@@ -3,6 +3,7 @@
 //! pending authorization request sealed under the storage key, so nothing is
 //! written before the password check.
 
+pub mod locale;
 pub mod throttle;
 
 use askama::Template;
@@ -15,6 +16,8 @@ use crate::config::Branding;
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
+    /// The page's texts in the negotiated language.
+    pub texts: &'a locale::Texts,
     /// Branding: heading.
     pub organization: &'a str,
     /// Branding: username label.

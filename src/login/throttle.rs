@@ -109,12 +109,3 @@ pub async fn succeeded(
     }
     Ok(())
 }
-
-/// What a locked-out person is told.
-pub fn lockout_message(seconds_left: i64) -> String {
-    let minutes = (seconds_left + 59) / 60;
-    format!(
-        "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
-        if minutes == 1 { "" } else { "s" }
-    )
-}

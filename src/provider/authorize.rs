@@ -28,6 +28,7 @@ use super::split_scope;
 use crate::app::AppState;
 use crate::config::Client;
 use crate::crypto::{random_token, sha256};
+use crate::login::locale::{Locale, Texts};
 use crate::login::{LoginPage, error_page, render, throttle};
 use crate::secret::Password;
 use crate::store::{CodeRow, GrantRow};
@@ -69,6 +70,9 @@ pub struct PendingLogin {
     /// Claims asked for one by one (`claims` parameter).
     #[serde(default)]
     pub claims: RequestedClaims,
+    /// The login page's language (`ui_locales`, else `Accept-Language`).
+    #[serde(default)]
+    pub locale: Locale,
     /// Until when the form may be submitted.
     pub expires_at: i64,
 }
@@ -209,6 +213,7 @@ pub fn validate(
         max_age,
         hint_sub: claims.subject,
         claims: claims.requested,
+        locale: Locale::default(),
         expires_at: now + ttl,
     })
 }
@@ -381,7 +386,13 @@ async fn authorize(
                 pending.form_post,
             ),
         },
-        Ok(pending) => {
+        Ok(mut pending) => {
+            pending.locale = Locale::negotiate(
+                params.get("ui_locales").map(String::as_str),
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            );
             let Ok(sealed) = serde_json::to_vec(&pending)
                 .map(|json| state.storage.seal_text(PENDING_PURPOSE, &json))
             else {
@@ -399,6 +410,7 @@ async fn authorize(
             let csrf = existing.clone().unwrap_or_else(random_token);
             let mut response = login_form(
                 state,
+                pending.locale,
                 &sealed,
                 &csrf,
                 pending.login_hint.as_deref().unwrap_or(""),
@@ -560,6 +572,7 @@ fn set_csrf_cookie(response: &mut Response, token: &str, secure: bool) {
 
 fn login_form(
     state: &AppState,
+    locale: Locale,
     request: &str,
     csrf: &str,
     username: &str,
@@ -567,11 +580,19 @@ fn login_form(
     status: StatusCode,
 ) -> Response {
     let b = &state.settings.branding;
+    let texts = locale.texts();
+    // An operator's own label stays as configured; the default is translated.
+    let username_label = if b.username_label == "Username" {
+        texts.username
+    } else {
+        &b.username_label
+    };
     render(
         status,
         &LoginPage {
+            texts,
             organization: &b.organization,
-            username_label: &b.username_label,
+            username_label,
             help_text: b.help_text.as_deref(),
             request,
             csrf,
@@ -583,29 +604,17 @@ fn login_form(
 
 /// What the person is told for each upstream failure class. Invalid
 /// credentials never say whether the user exists.
-fn failure_message(e: &UpstreamError) -> (StatusCode, &'static str) {
+fn failure_message(e: &UpstreamError, texts: &Texts) -> (StatusCode, &'static str) {
     match e {
-        UpstreamError::InvalidCredentials => (
-            StatusCode::UNAUTHORIZED,
-            "The username or password is incorrect.",
-        ),
-        UpstreamError::Locked => (
-            StatusCode::FORBIDDEN,
-            "This account is locked or disabled. Contact your administrator.",
-        ),
-        UpstreamError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+        UpstreamError::InvalidCredentials => (StatusCode::UNAUTHORIZED, texts.wrong_credentials),
+        UpstreamError::Locked => (StatusCode::FORBIDDEN, texts.locked),
+        UpstreamError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, texts.unavailable),
         UpstreamError::Protocol(_) | UpstreamError::Unsupported(_) => {
             tracing::error!(error = %e, "legacy IdP answered unexpectedly");
-            (
-                StatusCode::BAD_GATEWAY,
-                "The sign-in service answered unexpectedly. Please try again later.",
-            )
+            (StatusCode::BAD_GATEWAY, texts.unexpected)
         }
     }
 }
-
-const UNAVAILABLE: &str =
-    "The sign-in service is temporarily unavailable. Please try again in a moment.";
 
 /// The CSRF check and the sealed pending request: an error page if either fails.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
@@ -651,23 +660,22 @@ fn check_submission(
 /// counts a wrong password and answers it after the growing delay.
 async fn authenticate_throttled(
     state: &AppState,
+    locale: Locale,
     keys: &throttle::Keys,
     username: &str,
     password: &Password,
 ) -> Result<LegacyGrant, (StatusCode, String)> {
     let store = state.store.as_ref();
     let settings = &state.settings.throttle;
-    let lockout = |left| {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            throttle::lockout_message(left),
-        )
-    };
+    let lockout = |left| (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left));
     let standing = match throttle::standing(store, keys, now_unix()).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the login throttle");
-            return Err((StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_owned()));
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale.texts().unavailable.to_owned(),
+            ));
         }
     };
     if let Some(left) = standing.locked_for {
@@ -694,7 +702,7 @@ async fn authenticate_throttled(
                     Err(e) => tracing::error!(error = %e, "cannot count a failed login"),
                 }
             }
-            let (status, message) = failure_message(&e);
+            let (status, message) = failure_message(&e, locale.texts());
             Err((status, message.to_owned()))
         }
     }
@@ -792,9 +800,11 @@ pub async fn login_post(
     };
     tracing::Span::current().record("client_id", pending.client_id.as_str());
     let username = form.username.trim();
+    let texts = pending.locale.texts();
     let form_with = |message: &str, status| {
         login_form(
             &state,
+            pending.locale,
             &form.request,
             &form.csrf,
             username,
@@ -807,13 +817,15 @@ pub async fn login_post(
         || form.password.secret().is_empty()
         || form.password.secret().len() > 1024
     {
-        return form_with("Enter your username and password.", StatusCode::BAD_REQUEST);
+        return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
     let keys = throttle::Keys::new(username, &headers, peer, &state.settings.throttle);
-    let grant = match authenticate_throttled(&state, &keys, username, &form.password).await {
-        Ok(g) => g,
-        Err((status, message)) => return form_with(&message, status),
-    };
+    let grant =
+        match authenticate_throttled(&state, pending.locale, &keys, username, &form.password).await
+        {
+            Ok(g) => g,
+            Err((status, message)) => return form_with(&message, status),
+        };
     if pending
         .hint_sub
         .as_ref()
@@ -841,7 +853,7 @@ pub async fn login_post(
         Ok(issued) => issued,
         Err(e) => {
             tracing::error!(error = %e, "cannot store the grant");
-            return form_with(UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE);
+            return form_with(texts.unavailable, StatusCode::SERVICE_UNAVAILABLE);
         }
     };
     // A new session id after login (session fixation).

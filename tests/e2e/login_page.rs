@@ -236,3 +236,52 @@ async fn branding_reaches_the_page_without_inline_styles() {
         .expect("text");
     assert!(css.contains("--accent: #123abc"));
 }
+
+/// Opens the login page with extra authorization parameters and headers.
+async fn localized_page(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    ui_locales: Option<&str>,
+    accept_language: Option<&str>,
+) -> String {
+    let mut params = app.params();
+    if let Some(l) = ui_locales {
+        params.push(("ui_locales".into(), l.into()));
+    }
+    let mut request = browser.get(app.authorize_url(&params));
+    if let Some(a) = accept_language {
+        request = request.header("accept-language", a);
+    }
+    let response = request.send().await.expect("reachable");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("html")
+}
+
+#[tokio::test]
+async fn ui_locales_picks_the_language_and_the_messages_follow_it() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let page = localized_page(&app, &browser, Some("ja de-CH"), Some("fr")).await;
+    assert!(
+        page.contains("<html lang=\"de\">"),
+        "ui_locales beats Accept-Language"
+    );
+    for text in ["Anmelden", "Benutzername", "Passwort"] {
+        assert!(page.contains(text), "{text} missing");
+    }
+    let wrong = app.submit_login(&browser, &page, "alice", "wrong").await;
+    assert_eq!(wrong.status(), 401);
+    let again = wrong.text().await.expect("html");
+    assert!(
+        again.contains("Benutzername oder Passwort ist falsch.") && again.contains("lang=\"de\""),
+        "the failure message in the same language"
+    );
+
+    let french = localized_page(&app, &TestApp::browser(), None, Some("en;q=0.5, fr-CA")).await;
+    assert!(french.contains("<html lang=\"fr\">") && french.contains("Mot de passe"));
+    let fallback = localized_page(&app, &TestApp::browser(), Some("ja"), None).await;
+    assert!(
+        fallback.contains("<html lang=\"en\">") && fallback.contains("Password"),
+        "English when nothing matches"
+    );
+}
