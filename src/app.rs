@@ -331,7 +331,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(style_css))
         .route("/branding.css", get(branding_css))
         .merge(pages)
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_request_head))
         // A handler may set a stricter policy of its own (form_post does).
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -354,6 +355,44 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Largest request body any endpoint reads (forms and token requests are
+/// a few KiB at most).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request target: an authorization request with a long `state`,
+/// a `claims` request and a PKCE challenge stays far below it.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+/// Largest total of header names and values (the session and CSRF cookies
+/// are well under 1 KiB; proxies commonly allow 8 to 32 KiB).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses oversized request targets (414) and headers (431) before any
+/// handler or session lookup runs.
+async fn limit_request_head(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return (StatusCode::URI_TOO_LONG, "request target too long").into_response();
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// The stylesheet is compiled in, so the binary runs from anywhere.

@@ -15,6 +15,7 @@ mod demo;
 mod es256;
 mod fuzz_regressions;
 mod key_rotation;
+mod limits;
 mod login_page;
 mod logout;
 mod lt1_vectors;
