@@ -406,6 +406,11 @@ pub struct BridgeConfig {
     /// (default `./idp-bridge-data`).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// A connection must send a request's headers within this many
+    /// milliseconds (default 10000), so slow clients cannot hold
+    /// connections open (slowloris).
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
     /// The key sealing secrets at rest (64 hex digits or base64 of 32 bytes).
     /// When absent, one is generated in `data_dir/storage.key` at first start.
     pub storage_key: Option<SecretSource>,
@@ -744,6 +749,9 @@ fn default_login_ttl() -> i64 {
 fn default_org() -> String {
     "Single sign-on".into()
 }
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
 fn default_username_label() -> String {
     "Username".into()
 }
@@ -844,6 +852,8 @@ pub struct Settings {
     pub listen: String,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// How long a connection may take to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
     /// Storage key, if configured (else generated in the data dir).
     pub storage_key: Option<Key32>,
     /// Store settings.
@@ -905,6 +915,9 @@ impl Settings {
         if raw.tokens.id_token_ttl_seconds < 60 {
             problems.push("tokens.id_token_ttl_seconds: must be at least 60".to_owned());
         }
+        if !(100..=120_000).contains(&raw.header_read_timeout_ms) {
+            problems.push("header_read_timeout_ms: must be between 100 and 120000".to_owned());
+        }
         let accent_ok = raw.branding.accent_color.len() == 7
             && raw.branding.accent_color.starts_with('#')
             && raw.branding.accent_color[1..]
@@ -960,6 +973,7 @@ impl Settings {
             issuer,
             listen: raw.listen,
             data_dir: raw.data_dir,
+            header_read_timeout: std::time::Duration::from_millis(raw.header_read_timeout_ms),
             storage_key,
             store: raw.store,
             keys: raw.keys,

@@ -57,3 +57,37 @@ async fn oversized_bodies_targets_and_headers_are_refused() {
     assert_eq!(callback.param("state").map(|s| s.len()), Some(2048));
     assert_eq!(app.redeem(&callback.code()).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_client_that_dribbles_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = TestApp::spawn_with("header_read_timeout_ms = 500\n").await;
+    let addr = app.issuer.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: bridge\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(read.is_ok(), "the bridge closed the connection");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "within the header read timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("200 OK"),
+        "no answer to an unfinished request"
+    );
+    let ok = reqwest::get(format!("{}/healthz", app.issuer))
+        .await
+        .expect("reachable");
+    assert_eq!(ok.status(), 200, "others are served meanwhile");
+}
