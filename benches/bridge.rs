@@ -42,6 +42,11 @@ fn store_section() -> String {
     }
 }
 
+/// `BENCH_ALG=ES256` has the client take ES256 ID tokens (RS256 otherwise).
+fn id_token_alg() -> String {
+    std::env::var("BENCH_ALG").unwrap_or_else(|_| "RS256".into())
+}
+
 fn config_text(
     issuer: &str,
     listen: &str,
@@ -59,7 +64,9 @@ data_dir = "{data}"
 id = "bench"
 secret = "{SECRET}"
 redirect_uris = ["{CALLBACK}"]
+id_token_signed_response_alg = "{alg}"
 {upstream}"#,
+        alg = id_token_alg(),
         upstream = idp_bridge::reference::legacy_idp::upstream_toml(idp, 5000),
         data = data.display(),
         store = store,
