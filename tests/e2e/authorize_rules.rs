@@ -288,3 +288,46 @@ async fn form_post_answers_with_an_auto_submitting_form_under_a_nonce_csp() {
             .contains("name=\"error\" value=\"unsupported_response_type\"")
     );
 }
+
+/// oidcc-redirect-uri-query-OK / -query-added / -query-mismatch: a
+/// registered redirect URI with a query matches only exactly, and the
+/// response keeps its query.
+#[tokio::test]
+async fn a_redirect_uri_with_a_query_matches_exactly_and_keeps_its_query() {
+    const REGISTERED: &str = "https://rp.example.com/cb?tenant=acme";
+    let app = TestApp::spawn_with(&format!(
+        "[[clients]]\nid = \"rp-query\"\nsecret = \"rp-query-secret-0123456789\"\nredirect_uris = [\"{REGISTERED}\"]\n"
+    ))
+    .await;
+    let mut params = app.params();
+    set(&mut params, "client_id", "rp-query");
+    set(&mut params, "redirect_uri", REGISTERED);
+    let callback = app.login(&params).await;
+    assert!(
+        callback
+            .location
+            .as_str()
+            .starts_with("https://rp.example.com/cb?tenant=acme&code="),
+        "{}",
+        callback.location
+    );
+    let tokens = app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &callback.code()),
+            ("redirect_uri", REGISTERED),
+            ("client_id", "rp-query"),
+            ("client_secret", "rp-query-secret-0123456789"),
+        ])
+        .await;
+    assert_eq!(tokens.status(), 200);
+    for bad in [
+        "https://rp.example.com/cb?tenant=acme&extra=1",
+        "https://rp.example.com/cb?tenant=other",
+        "https://rp.example.com/cb",
+    ] {
+        set(&mut params, "redirect_uri", bad);
+        let html = page_error(&app, &params).await;
+        assert!(html.contains("return address"), "{bad}: {html}");
+    }
+}
