@@ -33,6 +33,15 @@ struct PreparedRequest {
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// What a login or renew answer yields: the token, its expiry (unix
+/// seconds), a refresh token, and the JSON body when there is one.
+type TokenAnswer = (
+    LegacyAccessToken,
+    i64,
+    Option<LegacyRefreshToken>,
+    Option<Value>,
+);
+
 /// The `http` adapter.
 #[derive(Debug)]
 pub struct HttpIdp {
@@ -104,19 +113,7 @@ impl HttpIdp {
     /// Reads a login or renew answer: its status sorted into a failure
     /// class, then the token, expiry, refresh token, and the JSON body when
     /// there is one.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn read_answer(
-        &self,
-        answer: &Fetched,
-    ) -> Result<
-        (
-            LegacyAccessToken,
-            i64,
-            Option<LegacyRefreshToken>,
-            Option<Value>,
-        ),
-        UpstreamError,
-    > {
+    pub(crate) fn read_answer(&self, answer: &Fetched) -> Result<TokenAnswer, UpstreamError> {
         classify_status(answer.status, &self.config.status)?;
         self.read_token_answer(answer)
     }
@@ -126,18 +123,7 @@ impl HttpIdp {
         &self.config.claims
     }
 
-    fn read_token_answer(
-        &self,
-        answer: &Fetched,
-    ) -> Result<
-        (
-            LegacyAccessToken,
-            i64,
-            Option<LegacyRefreshToken>,
-            Option<Value>,
-        ),
-        UpstreamError,
-    > {
+    fn read_token_answer(&self, answer: &Fetched) -> Result<TokenAnswer, UpstreamError> {
         let json: Option<Value> = serde_json::from_slice(&answer.body).ok();
         let response = &self.config.response;
         let token = match &response.token {

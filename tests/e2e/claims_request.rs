@@ -2,14 +2,13 @@
 //! ID token and at userinfo, limited to what the client may get, kept
 //! through refresh; `sub` values and essential `acr`; malformed requests.
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, RedirectUrl, TokenResponse,
-};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
-use crate::support::{AUTH0_CALLBACK, REFRESHER_SECRET, TestApp, VAULT_SECRET, jwt_claims};
+use crate::support::{
+    AUTH0_CALLBACK, REFRESHER_SECRET, TestApp, VAULT_SECRET, jwt_claims, oidc_client, oidc_http,
+};
 
 /// Authorization parameters for `client` with `scope` and a claims request.
 fn params(client: &str, scope: &str, claims: &str) -> Vec<(String, String)> {
@@ -59,23 +58,8 @@ async fn redirect_error(app: &TestApp, params: &[(String, String)]) -> (String, 
 #[tokio::test]
 async fn requested_claims_reach_the_verified_id_token_and_userinfo_and_survive_refresh() {
     let app = TestApp::spawn().await;
-    let http = openidconnect::reqwest::Client::builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let metadata = CoreProviderMetadata::discover_async(
-        IssuerUrl::new(app.issuer.clone()).expect("issuer"),
-        &http,
-    )
-    .await
-    .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("refresher".into()),
-        Some(ClientSecret::new(REFRESHER_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(AUTH0_CALLBACK.into()).expect("redirect"))
-    .set_auth_type(AuthType::RequestBody);
+    let http = oidc_http();
+    let client = oidc_client(&app, "refresher", REFRESHER_SECRET).await;
     // Only `openid` (and offline_access) by scope: email and roles in the
     // ID token, the name at userinfo, each by the claims parameter alone.
     let (url, _, nonce) = client
@@ -91,11 +75,7 @@ async fn requested_claims_reach_the_verified_id_token_and_userinfo_and_survive_r
                 "userinfo":{"name":null}}"#,
         )
         .url();
-    let params: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let code = app.login(&params).await.code();
+    let code = app.browse(&url).await.code();
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .expect("endpoint")

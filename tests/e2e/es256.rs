@@ -6,17 +6,14 @@
 
 use std::time::Duration;
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm};
 use openidconnect::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, Scope, TokenResponse,
 };
 use serde_json::Value;
 
 use crate::key_rotation::{eventually, kid_of, kids, rotate_all};
-use crate::support::{AUTH0_CALLBACK, TestApp, get_json};
+use crate::support::{AUTH0_CALLBACK, TestApp, get_json, oidc_client, oidc_http};
 
 const ES_SECRET: &str = "es256-client-secret-0123456789";
 
@@ -44,23 +41,8 @@ fn alg_of(jwt: &str) -> jsonwebtoken::Algorithm {
 #[tokio::test]
 async fn an_es256_client_gets_verifiable_es256_id_tokens_and_others_keep_rs256() {
     let app = spawn().await;
-    let http = openidconnect::reqwest::Client::builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let metadata = CoreProviderMetadata::discover_async(
-        IssuerUrl::new(app.issuer.clone()).expect("issuer"),
-        &http,
-    )
-    .await
-    .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("es-client".into()),
-        Some(ClientSecret::new(ES_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(AUTH0_CALLBACK.into()).expect("redirect"))
-    .set_auth_type(AuthType::RequestBody);
+    let http = oidc_http();
+    let client = oidc_client(&app, "es-client", ES_SECRET).await;
     let (url, _, nonce) = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -69,11 +51,7 @@ async fn an_es256_client_gets_verifiable_es256_id_tokens_and_others_keep_rs256()
         )
         .add_scope(Scope::new("offline_access".into()))
         .url();
-    let params: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let code = app.login(&params).await.code();
+    let code = app.browse(&url).await.code();
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .expect("endpoint")

@@ -2,59 +2,18 @@
 //! channel): discovery, `client_secret_post`, PKCE S256, strict ID token
 //! validation — first without a nonce (Auth0's default), then with one.
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    Scope, TokenResponse,
 };
 
-use crate::support::{AUTH0_CALLBACK, Callback, OIDC_SECRET, TestApp};
-
-fn http() -> openidconnect::reqwest::Client {
-    openidconnect::reqwest::Client::builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-type DiscoveredClient = openidconnect::core::CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
->;
-
-async fn client(app: &TestApp) -> DiscoveredClient {
-    let metadata = CoreProviderMetadata::discover_async(
-        IssuerUrl::new(app.issuer.clone()).expect("issuer"),
-        &http(),
-    )
-    .await
-    .expect("discovery");
-    CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("auth0-oidc".into()),
-        Some(ClientSecret::new(OIDC_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(AUTH0_CALLBACK.into()).expect("redirect"))
-    .set_auth_type(AuthType::RequestBody)
-}
-
-/// Follows an authorization URL built by the client through the browser login.
-async fn browse(app: &TestApp, url: &url::Url) -> Callback {
-    let params: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    app.login(&params).await
-}
+use crate::support::{OIDC_SECRET, TestApp, oidc_client, oidc_http};
 
 #[tokio::test]
 async fn oidc_connection_without_nonce_gets_a_valid_id_token_and_the_legacy_token() {
     let app = TestApp::spawn().await;
-    let client = client(&app).await;
+    let client = oidc_client(&app, "auth0-oidc", OIDC_SECRET).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (mut url, csrf, _nonce) = client
         .authorize_url(
@@ -73,7 +32,7 @@ async fn oidc_connection_without_nonce_gets_a_valid_id_token_and_the_legacy_toke
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     url.query_pairs_mut().clear().extend_pairs(kept);
-    let callback = browse(&app, &url).await;
+    let callback = app.browse(&url).await;
     assert_eq!(
         callback.param("state").as_deref(),
         Some(csrf.secret().as_str())
@@ -88,7 +47,7 @@ async fn oidc_connection_without_nonce_gets_a_valid_id_token_and_the_legacy_toke
         .exchange_code(AuthorizationCode::new(callback.code()))
         .expect("token endpoint")
         .set_pkce_verifier(verifier)
-        .request_async(&http())
+        .request_async(&oidc_http())
         .await
         .expect("code exchange");
     let id_token = response.id_token().expect("id_token for openid");
@@ -134,7 +93,7 @@ async fn oidc_connection_without_nonce_gets_a_valid_id_token_and_the_legacy_toke
 #[tokio::test]
 async fn oidc_connection_with_nonce_gets_it_back() {
     let app = TestApp::spawn().await;
-    let client = client(&app).await;
+    let client = oidc_client(&app, "auth0-oidc", OIDC_SECRET).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _csrf, nonce) = client
         .authorize_url(
@@ -144,12 +103,12 @@ async fn oidc_connection_with_nonce_gets_it_back() {
         )
         .set_pkce_challenge(challenge)
         .url();
-    let callback = browse(&app, &url).await;
+    let callback = app.browse(&url).await;
     let response = client
         .exchange_code(AuthorizationCode::new(callback.code()))
         .expect("token endpoint")
         .set_pkce_verifier(verifier)
-        .request_async(&http())
+        .request_async(&oidc_http())
         .await
         .expect("code exchange");
     let claims = response

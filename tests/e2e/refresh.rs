@@ -5,14 +5,15 @@
 use std::time::Duration;
 
 use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, RefreshToken, Scope, TokenResponse,
 };
 use serde_json::Value;
 
-use crate::support::{AUTH0_CALLBACK, OIDC_SECRET, REFRESHER_SECRET, TestApp, VAULT_SECRET};
+use crate::support::{
+    AUTH0_CALLBACK, OIDC_SECRET, REFRESHER_SECRET, TestApp, VAULT_SECRET, oidc_client, oidc_http,
+};
 
 /// Logs in for `client` with `scope` and redeems the code; returns the token answer.
 async fn tokens(app: &TestApp, client: &str, secret: &str, scope: &str) -> Value {
@@ -78,23 +79,8 @@ async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest:
 #[allow(clippy::too_many_lines)] // one story, told in order
 async fn full_lifecycle_with_the_openidconnect_client() {
     let app = TestApp::spawn().await;
-    let http = openidconnect::reqwest::Client::builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let metadata = CoreProviderMetadata::discover_async(
-        IssuerUrl::new(app.issuer.clone()).expect("issuer"),
-        &http,
-    )
-    .await
-    .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("refresher".into()),
-        Some(ClientSecret::new(REFRESHER_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(AUTH0_CALLBACK.into()).expect("redirect"))
-    .set_auth_type(AuthType::RequestBody);
+    let http = oidc_http();
+    let client = oidc_client(&app, "refresher", REFRESHER_SECRET).await;
     let (url, _, nonce) = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -103,11 +89,7 @@ async fn full_lifecycle_with_the_openidconnect_client() {
         )
         .add_scope(Scope::new("offline_access".into()))
         .url();
-    let params: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let code = app.login(&params).await.code();
+    let code = app.browse(&url).await.code();
     let first = client
         .exchange_code(AuthorizationCode::new(code))
         .expect("endpoint")

@@ -383,6 +383,16 @@ require_pkce = true
         }
     }
 
+    /// Follows an authorization URL (built by a client library) through
+    /// the browser login as alice.
+    pub async fn browse(&self, url: &url::Url) -> Callback {
+        let params: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        self.login(&params).await
+    }
+
     /// POST /token with a form (client_secret_post unless given otherwise).
     pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
         reqwest::Client::new()
@@ -432,6 +442,44 @@ pub fn hidden_field(html: &str, name: &str) -> String {
         + marker.len();
     let end = html[start..].find('"').expect("closing quote") + start;
     html[start..end].to_owned()
+}
+
+/// An HTTP client for the `openidconnect` crate (redirects not followed).
+pub fn oidc_http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::Client::builder()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// An `openidconnect` client configured from the bridge's discovery.
+pub type DiscoveredClient = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// Plays an Auth0 OIDC connection for `client_id`: discovery, then a
+/// client using `client_secret_post` and the standard callback.
+pub async fn oidc_client(app: &TestApp, client_id: &str, secret: &str) -> DiscoveredClient {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{AuthType, ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(app.issuer.clone()).expect("issuer"),
+        &oidc_http(),
+    )
+    .await
+    .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.into()),
+        Some(ClientSecret::new(secret.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(AUTH0_CALLBACK.into()).expect("redirect"))
+    .set_auth_type(AuthType::RequestBody)
 }
 
 /// The claims of a JWT, unverified (for tests that verify elsewhere).
