@@ -21,6 +21,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::Keys;
+use crate::metrics::Metrics;
 use crate::provider::{authorize, discovery, logout, revocation, token, userinfo};
 use crate::secret::Key32;
 use crate::store::sqlite::SqliteStore;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub upstream: Arc<dyn LegacyIdp>,
     /// Seals secrets at rest.
     pub storage: StorageKey,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why the bridge could not start.
@@ -57,6 +60,7 @@ fn fail(context: &str, e: impl std::fmt::Display) -> StartError {
 /// A built bridge, bound to its port, not yet serving.
 pub struct App {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
 }
@@ -85,18 +89,32 @@ impl App {
                 .await
                 .map_err(|e| fail("cannot load signing keys", e))?,
         );
-        let upstream = upstream::build(&settings.upstream, settings.lt1.clone())
-            .map_err(|e| fail("upstream", e))?;
+        let metrics = Arc::new(Metrics::new());
+        let upstream: Arc<dyn LegacyIdp> = Arc::new(crate::metrics::Timed::new(
+            upstream::build(&settings.upstream, settings.lt1.clone())
+                .map_err(|e| fail("upstream", e))?,
+            metrics.clone(),
+        ));
+        let metrics_listener = match &settings.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| fail(&format!("cannot listen on {addr} for metrics"), e))?,
+            ),
+            None => None,
+        };
         let state = AppState {
             settings: Arc::new(settings),
             keys,
             store,
             upstream,
             storage,
+            metrics,
         };
         let router = router(state.clone());
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             state,
         })
@@ -105,6 +123,13 @@ impl App {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// Where `/metrics` is served, when `[metrics] listen` is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The router (for `oneshot` tests).
@@ -128,6 +153,16 @@ impl App {
             self.state.settings.store.clone(),
         ));
         let reloader = tokio::spawn(reload_keys_loop(self.state.clone()));
+        let exporter = self.metrics_listener.map(|listener| {
+            let router = Router::new()
+                .route("/metrics", get(crate::metrics::metrics_get))
+                .with_state(self.state.metrics.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         let served = serve(
             self.listener,
             self.router,
@@ -137,6 +172,9 @@ impl App {
         .await;
         cleaner.abort();
         reloader.abort();
+        if let Some(exporter) = exporter {
+            exporter.abort();
+        }
         served
     }
 
@@ -398,6 +436,11 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(style_css))
         .route("/branding.css", get(branding_css))
         .merge(pages)
+        // After routing, so requests are counted under their route template.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track_http,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(limit_request_head))
         // A handler may set a stricter policy of its own (form_post does).

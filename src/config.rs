@@ -440,6 +440,18 @@ pub struct BridgeConfig {
     /// LT1 keys (optional; only for LT1-aware settings).
     #[serde(default)]
     pub legacy_token: LegacyTokenConfig,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: where `/metrics` is served, on its own listener so it is
+/// never exposed with the login page (default: not served).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address for the metrics listener, such as `127.0.0.1:9464`.
+    pub listen: Option<String>,
 }
 
 /// `[throttle]`: growing delays and temporary lockouts after failed
@@ -854,6 +866,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// How long a connection may take to send a request's headers.
     pub header_read_timeout: std::time::Duration,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<String>,
     /// Storage key, if configured (else generated in the data dir).
     pub storage_key: Option<Key32>,
     /// Store settings.
@@ -974,6 +988,7 @@ impl Settings {
             listen: raw.listen,
             data_dir: raw.data_dir,
             header_read_timeout: std::time::Duration::from_millis(raw.header_read_timeout_ms),
+            metrics_listen: raw.metrics.listen,
             storage_key,
             store: raw.store,
             keys: raw.keys,

@@ -21,6 +21,7 @@ pub mod fuzzing;
 pub mod keys;
 pub mod legacy_token;
 pub mod login;
+pub mod metrics;
 pub mod provider;
 pub mod reference;
 pub mod secret;

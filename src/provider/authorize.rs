@@ -527,7 +527,7 @@ async fn silent(
     let (code, _) = issue_code(state, pending, &legacy, user.auth_time, now)
         .await
         .map_err(|_| "temporarily_unavailable")?;
-    crate::audit!("login_success", client_id = %pending.client_id, subject = %user.sub, reason = "session");
+    crate::audit!(state.metrics, "login_success", reason = "session", client_id = %pending.client_id, subject = %user.sub);
     Ok(code)
 }
 
@@ -679,7 +679,7 @@ async fn authenticate_throttled(
         }
     };
     if let Some(left) = standing.locked_for {
-        crate::audit!("login_failure", reason = "throttled");
+        crate::audit!(state.metrics, "login_failure", reason = "throttled");
         return Err(lockout(left));
     }
     match state.upstream.authenticate(username, password).await {
@@ -690,7 +690,7 @@ async fn authenticate_throttled(
             Ok(grant)
         }
         Err(e) => {
-            crate::audit!("login_failure", reason = e.class());
+            crate::audit!(state.metrics, "login_failure", reason = e.class());
             if e == UpstreamError::InvalidCredentials {
                 match throttle::failed(store, settings, keys, now_unix()).await {
                     Ok((delay, locked_now)) => {
@@ -833,7 +833,7 @@ pub async fn login_post(
     {
         // OIDC Core §3.1.2.1 (id_token_hint) and §5.5.1 (a sub value): never
         // answer for a different user than the one asked for.
-        crate::audit!("login_failure", client_id = %pending.client_id, reason = "other_subject");
+        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %pending.client_id);
         return respond(
             &pending.redirect_uri,
             vec![
@@ -868,7 +868,7 @@ pub async fn login_post(
             },
         )
         .await;
-    crate::audit!("login_success", subject = %grant.profile.subject);
+    crate::audit!(state.metrics, "login_success", reason = "password", subject = %grant.profile.subject);
     respond(
         &pending.redirect_uri,
         vec![("code", code.as_str())],

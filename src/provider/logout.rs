@@ -84,7 +84,11 @@ async fn logout(state: &AppState, session: Session, params: &HashMap<String, Str
     if let Err(e) = session.flush().await {
         tracing::warn!(error = %e, "cannot end the login session");
     }
-    crate::audit!("logout", client_id = client_id.as_deref().unwrap_or(""));
+    crate::audit!(
+        state.metrics,
+        "logout",
+        client_id = client_id.as_deref().unwrap_or("")
+    );
     match destination {
         Some(uri) => {
             let mut p = Vec::new();

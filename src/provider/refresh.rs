@@ -158,7 +158,7 @@ pub async fn grant(
                 // RFC 9700 §4.14.2: reuse of a rotated refresh token means it
                 // leaked; end the family and its legacy grant.
                 state.store.revoke_grant(&row.grant_id).await?;
-                tracing::warn!(target: "audit", event = "refresh_token_reuse", client_id = %client.id, "spent refresh token reused; family revoked");
+                crate::audit_warn!(state.metrics, "refresh_token_reuse", "spent refresh token reused; family revoked", client_id = %client.id);
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was already used",
                 ));
@@ -209,7 +209,7 @@ async fn renew(
     let renewed = match state.upstream.renew(&legacy_refresh).await {
         Ok(r) => r,
         Err(e) => {
-            crate::audit!("token_refresh_failure", client_id = %client.id, reason = e.class());
+            crate::audit!(state.metrics, "token_refresh_failure", reason = e.class(), client_id = %client.id);
             return Err(match e {
                 UpstreamError::InvalidCredentials | UpstreamError::Locked => {
                     state.store.revoke_grant(&grant.id).await?;
@@ -274,7 +274,7 @@ async fn renew(
         release().await;
         return Err(e.into());
     }
-    crate::audit!("token_refreshed", client_id = %client.id, subject = %grant.subject);
+    crate::audit!(state.metrics, "token_refreshed", client_id = %client.id, subject = %grant.subject);
     let refresh_token = successor.as_deref().unwrap_or(presented);
     answer(state, client, &row.grant_id, refresh_token, scopes).await
 }

@@ -92,7 +92,7 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         Found::Nothing => return Ok(()),
     };
     state.store.revoke_grant(&grant_id).await?;
-    crate::audit!("token_revoked", client_id = %client.id);
+    crate::audit!(state.metrics, "token_revoked", client_id = %client.id);
     Ok(())
 }
 

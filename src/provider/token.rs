@@ -243,7 +243,7 @@ async fn assertion_client<'a>(
         .ok_or_else(fail)?;
     let key = format!("{}:{}", client.id, b64url(&sha256(jti.as_bytes())));
     if !state.store.use_assertion(&key, exp + 60).await? {
-        tracing::warn!(target: "audit", event = "client_assertion_replay", client_id = %client.id, "a client assertion was replayed");
+        crate::audit_warn!(state.metrics, "client_assertion_replay", "a client assertion was replayed", client_id = %client.id);
         return Err(fail());
     }
     Ok(client)
@@ -302,7 +302,7 @@ async fn authorization_code(
         Redeemed::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a replayed code revokes what it issued.
             state.store.revoke_grant(&grant_id).await?;
-            tracing::warn!(target: "audit", event = "code_replay", client_id = %client.id, "authorization code replayed; grant revoked");
+            crate::audit_warn!(state.metrics, "code_replay", "authorization code replayed; grant revoked", client_id = %client.id);
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
             ));
@@ -357,6 +357,6 @@ async fn authorization_code(
         answer["refresh_token"] =
             Value::String(super::refresh::issue(state, client, &grant, now).await?);
     }
-    crate::audit!("token_issued", client_id = %client.id, subject = %grant.subject);
+    crate::audit!(state.metrics, "token_issued", client_id = %client.id, subject = %grant.subject);
     Ok(answer)
 }

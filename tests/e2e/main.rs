@@ -19,6 +19,7 @@ mod limits;
 mod login_page;
 mod logout;
 mod lt1_vectors;
+mod metrics;
 mod oauth2_connection;
 mod oidc_connection;
 mod private_key_jwt;

@@ -109,6 +109,8 @@ pub struct TestApp {
     pub legacy: LegacyStack,
     pub data_dir: tempfile::TempDir,
     pub config_text: String,
+    /// `http://addr` of the metrics listener, when `[metrics] listen` is set.
+    pub metrics_url: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -210,6 +212,7 @@ require_pkce = true
             legacy,
             data_dir,
             config_text,
+            metrics_url: None,
             shutdown: None,
             task: None,
         };
@@ -229,6 +232,7 @@ require_pkce = true
         let app = idp_bridge::app::App::build_with_listener(settings, listener)
             .await
             .expect("bridge builds");
+        self.metrics_url = app.metrics_addr().map(|a| format!("http://{a}"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(async move {

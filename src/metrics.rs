@@ -1,0 +1,222 @@
+//! Prometheus metrics, served on their own listener (`[metrics] listen`,
+//! off by default) so they are never reachable where browsers and Auth0
+//! are: requests by route and status class with their latency, calls to the
+//! legacy IdP by operation and outcome with their latency, and a counter per
+//! audit event (logins by outcome, tokens issued and refreshed, code
+//! replays, refresh token reuse, revocations, logouts).
+//!
+//! Labels come from fixed sets (route templates, event names, failure
+//! classes), never from input, so the series stay bounded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
+use crate::upstream::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: &'static str,
+    reason: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// The bridge's metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http: HistogramFamily<HttpLabels>,
+    upstream: HistogramFamily<UpstreamLabels>,
+    events: Family<EventLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("idp_bridge");
+        let http = HistogramFamily::<HttpLabels>::new_with_constructor(latency_histogram);
+        let upstream = HistogramFamily::<UpstreamLabels>::new_with_constructor(latency_histogram);
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP requests by route template and status class",
+            http.clone(),
+        );
+        registry.register(
+            "upstream_request_duration_seconds",
+            "Calls to the legacy IdP by operation and outcome",
+            upstream.clone(),
+        );
+        registry.register(
+            "events",
+            "Audit events by name and reason class",
+            events.clone(),
+        );
+        Self {
+            registry,
+            http,
+            upstream,
+            events,
+        }
+    }
+
+    /// Counts an audit event (`reason` is "" when the event has none).
+    pub fn event(&self, event: &'static str, reason: &'static str) {
+        self.events
+            .get_or_create(&EventLabels { event, reason })
+            .inc();
+    }
+
+    fn upstream(&self, operation: &'static str, outcome: &'static str, took: Duration) {
+        self.upstream
+            .get_or_create(&UpstreamLabels { operation, outcome })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// Middleware: times each request under its route template.
+pub async fn track_http(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = match response.status().as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics
+        .http
+        .get_or_create(&HttpLabels { route, status })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics` on the metrics listener.
+pub async fn metrics_get(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}
+
+/// A legacy IdP adapter whose calls are timed by operation and outcome.
+pub struct Timed {
+    inner: Arc<dyn LegacyIdp>,
+    metrics: Arc<Metrics>,
+}
+
+impl Timed {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn LegacyIdp>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    fn record<T>(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        result: &Result<T, UpstreamError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => e.class(),
+        };
+        self.metrics.upstream(operation, outcome, started.elapsed());
+    }
+}
+
+impl std::fmt::Debug for Timed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timed").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl LegacyIdp for Timed {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<LegacyGrant, UpstreamError> {
+        let started = Instant::now();
+        let result = self.inner.authenticate(username, password).await;
+        self.record("authenticate", started, &result);
+        result
+    }
+
+    async fn renew(
+        &self,
+        refresh_token: &LegacyRefreshToken,
+    ) -> Result<RenewedGrant, UpstreamError> {
+        let started = Instant::now();
+        let result = self.inner.renew(refresh_token).await;
+        self.record("renew", started, &result);
+        result
+    }
+
+    async fn profile(&self, access_token: &LegacyAccessToken) -> Result<Profile, UpstreamError> {
+        let started = Instant::now();
+        let result = self.inner.profile(access_token).await;
+        self.record("profile", started, &result);
+        result
+    }
+
+    fn can_renew(&self) -> bool {
+        self.inner.can_renew()
+    }
+}
