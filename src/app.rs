@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
-use crate::provider::{authorize, discovery, logout, revocation, token, userinfo};
+use crate::provider::{authorize, discovery, logout, revocation, sign_in, token, userinfo};
 use crate::secret::Key32;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SessionBackend, Store};
@@ -421,7 +421,7 @@ pub fn router(state: AppState) -> Router {
             "/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
-        .route("/login", post(authorize::login_post))
+        .route("/login", post(sign_in::login_post))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .layer(sessions);
     Router::new()

@@ -9,6 +9,7 @@ pub mod id_token;
 pub mod logout;
 pub mod refresh;
 pub mod revocation;
+pub mod sign_in;
 pub mod token;
 pub mod userinfo;
 
