@@ -1,0 +1,335 @@
+//! Reading the file and the environment: `IDP_BRIDGE_*` overrides over the
+//! TOML, `_FILE` variables, and secrets written as `{ env = .. }` or
+//! `{ file = .. }`.
+//!
+//! Environment overrides name a key path with `__` between levels, upper
+//! case: `IDP_BRIDGE_UPSTREAM__HTTP__TIMEOUT_MS=3000` sets
+//! `upstream.http.timeout_ms`. A variable ending in `_FILE` reads the value
+//! from that file instead (for secrets mounted as files):
+//! `IDP_BRIDGE_UPSTREAM__HTTP__HEADERS__X-API-KEY_FILE=/run/secrets/key`.
+//! Values are read as TOML when they parse as a number, boolean or array,
+//! otherwise as a string; quote them (`'"123"'`) to force a string.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::secret::SecretValue;
+
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "IDP_BRIDGE_";
+
+/// Variables with the prefix that are not key overrides.
+const RESERVED_ENV: &[&str] = &[
+    "IDP_BRIDGE_CONFIG",
+    "IDP_BRIDGE_LOG",
+    "IDP_BRIDGE_LOG_FORMAT",
+];
+
+/// A secret given literally, from an environment variable, or from a file.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    /// `key = "value"`.
+    Literal(SecretValue),
+    /// `key = { env = "NAME" }`.
+    Env {
+        /// The variable to read.
+        env: String,
+    },
+    /// `key = { file = "/path" }`; one trailing newline is dropped.
+    File {
+        /// The file to read.
+        file: PathBuf,
+    },
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Literal(_) => f.write_str("Literal([redacted])"),
+            Self::Env { env } => write!(f, "Env({env})"),
+            Self::File { file } => write!(f, "File({})", file.display()),
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret. The error names the variable or file, never a value.
+    pub fn resolve(&self) -> Result<SecretValue, String> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Env { env } => std::env::var(env)
+                .map(SecretValue::new)
+                .map_err(|_| format!("the environment variable {env} is not set")),
+            Self::File { file } => read_secret_file(file).map(SecretValue::new),
+        }
+    }
+}
+
+/// Reads a secret file, dropping one trailing newline. The error names the file.
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    let mut text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
+/// Every problem found in a configuration, each naming its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "the configuration has {} problem(s):",
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    pub(super) fn one(problem: impl Into<String>) -> Self {
+        Self {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+/// Reads a TOML file (or nothing), applies the environment overrides in
+/// `env`, and deserializes into `T`. Errors name the key, and the variable
+/// when the bad value came from one.
+pub fn load_raw<T: DeserializeOwned>(
+    path: Option<&Path>,
+    env: &[(String, String)],
+) -> Result<T, ConfigError> {
+    let mut table = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::one(format!("cannot read {}: {e}", path.display())))?;
+            text.parse::<toml::Table>()
+                .map_err(|e| ConfigError::one(format!("{}: {}", path.display(), e.message())))?
+        }
+        None => toml::Table::new(),
+    };
+    let overridden = apply_env(&mut table, env)?;
+    let value = toml::Value::Table(table);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let key = e.path().to_string();
+        let source = overridden
+            .iter()
+            .find(|(path, _)| key == *path || key.starts_with(&format!("{path}.")))
+            .map(|(_, var)| format!(" (set by {var})"))
+            .unwrap_or_default();
+        let key = if key == "." {
+            "(top level)".to_owned()
+        } else {
+            key
+        };
+        ConfigError::one(format!("{key}{source}: {}", e.inner()))
+    })
+}
+
+/// Applies `IDP_BRIDGE_A__B=value` overrides; returns which key paths came
+/// from which variable.
+fn apply_env(
+    table: &mut toml::Table,
+    env: &[(String, String)],
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut overridden = Vec::new();
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if RESERVED_ENV.contains(&name.as_str()) || rest.is_empty() {
+            continue;
+        }
+        let (rest, value) = if let Some(key) = rest.strip_suffix("_FILE") {
+            let text = read_secret_file(Path::new(raw))
+                .map_err(|e| ConfigError::one(format!("{name}: {e}")))?;
+            (key, toml::Value::String(text))
+        } else {
+            (rest, env_value(raw))
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::one(format!(
+                "{name}: empty key segment in the variable name"
+            )));
+        }
+        insert_path(table, &path, value).map_err(|e| ConfigError::one(format!("{name}: {e}")))?;
+        overridden.push((path.join("."), name.clone()));
+    }
+    Ok(overridden)
+}
+
+/// An override's value: TOML when it is a number, boolean, array or inline
+/// table, otherwise the raw string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (first, rest) = path.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    insert_value(entry, first, rest, value)
+}
+
+/// Descends into a table by key or into an array by index (`CLIENTS__0__SECRET`).
+fn insert_value(
+    current: &mut toml::Value,
+    name: &str,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
+    match current {
+        toml::Value::Table(t) => insert_path(t, path, value),
+        toml::Value::Array(items) => {
+            let (index, rest) = path.split_first().ok_or("empty key")?;
+            let i: usize = index
+                .parse()
+                .map_err(|_| format!("`{name}` is an array: use an index after it"))?;
+            let item = items
+                .get_mut(i)
+                .ok_or_else(|| format!("`{name}` has no entry {i}"))?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                insert_value(item, index, rest, value)
+            }
+        }
+        _ => Err(format!("`{name}` is not a table")),
+    }
+}
+
+/// The environment of this process, for [`load_raw`].
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Demo {
+        server: Server,
+    }
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Server {
+        port: u16,
+        name: Option<String>,
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(f.path(), text).expect("write");
+        f
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_errors_name_the_variable() {
+        let f = file("[server]\nport = 80\n");
+        let env = vec![("IDP_BRIDGE_SERVER__PORT".to_owned(), "8080".to_owned())];
+        let cfg: Demo = load_raw(Some(f.path()), &env).expect("valid");
+        assert_eq!(cfg.server.port, 8080);
+
+        let env = vec![("IDP_BRIDGE_SERVER__PORT".to_owned(), "eighty".to_owned())];
+        let err = load_raw::<Demo>(Some(f.path()), &env).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("server.port"), "{text}");
+        assert!(text.contains("IDP_BRIDGE_SERVER__PORT"), "{text}");
+    }
+
+    #[test]
+    fn env_overrides_reach_into_arrays_by_index() {
+        let f = file("[[clients]]\nid = \"a\"\n[[clients]]\nid = \"b\"\n");
+        let mut table: toml::Table = std::fs::read_to_string(f.path())
+            .expect("read")
+            .parse()
+            .expect("toml");
+        let env = vec![("IDP_BRIDGE_CLIENTS__1__ID".to_owned(), "c".to_owned())];
+        apply_env(&mut table, &env).expect("applies");
+        assert_eq!(table["clients"][1]["id"].as_str(), Some("c"));
+        let env = vec![("IDP_BRIDGE_CLIENTS__7__ID".to_owned(), "c".to_owned())];
+        assert!(
+            apply_env(&mut table, &env)
+                .unwrap_err()
+                .to_string()
+                .contains("no entry 7")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let f = file("[server]\nport = 80\nprot = 1\n");
+        let err = load_raw::<Demo>(Some(f.path()), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn file_suffix_reads_the_value_from_a_file() {
+        let f = file("[server]\nport = 80\n");
+        let secret = file("from-file\n");
+        let env = vec![(
+            "IDP_BRIDGE_SERVER__NAME_FILE".to_owned(),
+            secret.path().display().to_string(),
+        )];
+        let cfg: Demo = load_raw(Some(f.path()), &env).expect("valid");
+        assert_eq!(cfg.server.name.as_deref(), Some("from-file"));
+    }
+
+    #[test]
+    fn secret_sources_resolve_from_file_and_report_missing_env() {
+        let secret = file("s3cret\n");
+        let src = SecretSource::File {
+            file: secret.path().to_owned(),
+        };
+        assert_eq!(src.resolve().expect("file").secret(), "s3cret");
+        let missing = SecretSource::Env {
+            env: "IDP_BRIDGE_TEST_SURELY_UNSET".into(),
+        };
+        assert!(
+            missing
+                .resolve()
+                .unwrap_err()
+                .contains("IDP_BRIDGE_TEST_SURELY_UNSET")
+        );
+        assert_eq!(
+            format!("{:?}", SecretSource::Literal(SecretValue::new("x"))),
+            "Literal([redacted])"
+        );
+    }
+}
