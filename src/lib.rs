@@ -8,8 +8,10 @@
 //! - [`legacy_token`]: the LT1 codec, the reference legacy token format;
 //! - [`upstream`]: the `LegacyIdp` trait and its adapters (`http`, `oauth2-password`, `command`);
 //! - [`app`]: startup, router, state; [`provider`]: the OIDC endpoints; [`login`]: pages;
-//! - [`store`]: persistent state (SQLite); [`keys`]: ID token signing keys; [`crypto`]: sealing and hashing;
-//! - [`reference`]: a reference legacy IdP and legacy API, for the demo and the tests only.
+//! - [`store`]: persistent state (SQLite or PostgreSQL); [`keys`]: ID token signing keys (RS256, ES256); [`crypto`]: sealing and hashing;
+//! - [`audit`]: audit events; [`metrics`]: Prometheus metrics on their own listener;
+//! - [`reference`]: a reference legacy IdP and legacy API, for the demo and the tests only;
+//! - `fuzzing`: the entry points of the cargo-fuzz targets under `fuzz/` (not API).
 
 pub mod app;
 pub mod audit;

@@ -1,7 +1,7 @@
 //! Configuration: one TOML file, then `IDP_BRIDGE_*` environment overrides
-//! ([`load`]), then validation into typed settings with errors that name the
+//! (`load`), then validation into typed settings with errors that name the
 //! key (and the environment variable, when the value came from one). The
-//! file's sections are here; the relying parties are in [`clients`].
+//! file's sections are here; the relying parties are in `clients`.
 
 mod clients;
 mod load;

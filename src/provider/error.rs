@@ -1,5 +1,5 @@
 //! Errors, one type per audience: [`OAuthError`] for the token and userinfo
-//! endpoints (RFC 6749 §5.2, RFC 6750 §3), [`AuthorizeError`] for the
+//! endpoints (RFC 6749 §5.2, RFC 6750 §3), [`super::authorize::AuthorizeError`] for the
 //! authorization endpoint (RFC 6749 §4.1.2.1), and pages for people.
 
 use axum::http::{HeaderValue, StatusCode, header};
