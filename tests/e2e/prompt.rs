@@ -169,3 +169,17 @@ async fn prompt_login_and_max_age_always_show_the_form() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_interactive_login_as_another_user_than_the_hint_gets_no_code() {
+    let app = TestApp::spawn().await;
+    let bob = sign_in(&app, &TestApp::browser(), "bob", "battery-staple").await;
+    let hint = bob["id_token"].as_str().expect("id_token");
+    let mut params = app.params();
+    params.push(("id_token_hint".into(), hint.into()));
+    let alice = app.login(&params).await;
+    assert_eq!(alice.param("error").as_deref(), Some("login_required"));
+    assert!(alice.param("code").is_none(), "no code for another user");
+    let again = app.login_as(&params, "bob", "battery-staple").await;
+    assert!(again.param("code").is_some(), "the hinted user gets a code");
+}
