@@ -2,12 +2,12 @@
 //! ID token and at userinfo, limited to what the client may get, kept
 //! through refresh; `sub` values and essential `acr`; malformed requests.
 
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, TokenResponse};
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
 use crate::support::{
     AUTH0_CALLBACK, REFRESHER_SECRET, TestApp, VAULT_SECRET, jwt_claims, oidc_client, oidc_http,
+    oidc_sign_in,
 };
 
 /// Authorization parameters for `client` with `scope` and a claims request.
@@ -62,26 +62,10 @@ async fn requested_claims_reach_the_verified_id_token_and_userinfo_and_survive_r
     let client = oidc_client(&app, "refresher", REFRESHER_SECRET).await;
     // Only `openid` (and offline_access) by scope: email and roles in the
     // ID token, the name at userinfo, each by the claims parameter alone.
-    let (url, _, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(openidconnect::Scope::new("offline_access".into()))
-        .add_extra_param(
-            "claims",
-            r#"{"id_token":{"email":{"essential":true},"roles":null,"nickname":null},
-                "userinfo":{"name":null}}"#,
-        )
-        .url();
-    let code = app.browse(&url).await.code();
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("endpoint")
-        .request_async(&http)
-        .await
-        .expect("exchange");
+    let claims = r#"{"id_token":{"email":{"essential":true},"roles":null,"nickname":null},
+                     "userinfo":{"name":null}}"#;
+    let (tokens, nonce) =
+        oidc_sign_in(&app, &client, &["offline_access"], &[("claims", claims)]).await;
     let id_token = tokens.id_token().expect("id token");
     let verified = id_token
         .claims(&client.id_token_verifier(), &nonce)

@@ -6,14 +6,12 @@
 
 use std::time::Duration;
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm};
-use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, Scope, TokenResponse,
-};
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
 use crate::key_rotation::{eventually, kid_of, kids, rotate_all};
-use crate::support::{AUTH0_CALLBACK, TestApp, get_json, oidc_client, oidc_http};
+use crate::support::{AUTH0_CALLBACK, TestApp, get_json, oidc_client, oidc_http, oidc_sign_in};
 
 const ES_SECRET: &str = "es256-client-secret-0123456789";
 
@@ -43,21 +41,7 @@ async fn an_es256_client_gets_verifiable_es256_id_tokens_and_others_keep_rs256()
     let app = spawn().await;
     let http = oidc_http();
     let client = oidc_client(&app, "es-client", ES_SECRET).await;
-    let (url, _, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("offline_access".into()))
-        .url();
-    let code = app.browse(&url).await.code();
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("endpoint")
-        .request_async(&http)
-        .await
-        .expect("exchange");
+    let (tokens, nonce) = oidc_sign_in(&app, &client, &["offline_access"], &[]).await;
     let verifier = client
         .id_token_verifier()
         .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);

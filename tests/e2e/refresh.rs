@@ -5,14 +5,12 @@
 use std::time::Duration;
 
 use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, RefreshToken, Scope, TokenResponse,
-};
+use openidconnect::{Nonce, OAuth2TokenResponse, RefreshToken, TokenResponse};
 use serde_json::Value;
 
 use crate::support::{
     AUTH0_CALLBACK, OIDC_SECRET, REFRESHER_SECRET, TestApp, VAULT_SECRET, oidc_client, oidc_http,
+    oidc_sign_in,
 };
 
 /// Logs in for `client` with `scope` and redeems the code; returns the token answer.
@@ -81,21 +79,7 @@ async fn full_lifecycle_with_the_openidconnect_client() {
     let app = TestApp::spawn().await;
     let http = oidc_http();
     let client = oidc_client(&app, "refresher", REFRESHER_SECRET).await;
-    let (url, _, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("offline_access".into()))
-        .url();
-    let code = app.browse(&url).await.code();
-    let first = client
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("endpoint")
-        .request_async(&http)
-        .await
-        .expect("exchange");
+    let (first, nonce) = oidc_sign_in(&app, &client, &["offline_access"], &[]).await;
     first
         .id_token()
         .expect("id token")

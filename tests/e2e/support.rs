@@ -486,6 +486,38 @@ pub async fn oidc_client(app: &TestApp, client_id: &str, secret: &str) -> Discov
     .set_auth_type(AuthType::RequestBody)
 }
 
+/// Signs alice in through `client` (a fresh nonce, the given extra scopes
+/// and parameters) and redeems the code; returns the answer and the nonce.
+pub async fn oidc_sign_in(
+    app: &TestApp,
+    client: &DiscoveredClient,
+    scopes: &[&str],
+    extra: &[(&str, &str)],
+) -> (openidconnect::core::CoreTokenResponse, openidconnect::Nonce) {
+    use openidconnect::core::CoreAuthenticationFlow;
+    use openidconnect::{AuthorizationCode, CsrfToken, Nonce, Scope};
+    let mut request = client.authorize_url(
+        CoreAuthenticationFlow::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in scopes {
+        request = request.add_scope(Scope::new((*scope).into()));
+    }
+    for (name, value) in extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    let (url, _, nonce) = request.url();
+    let code = app.browse(&url).await.code();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("endpoint")
+        .request_async(&oidc_http())
+        .await
+        .expect("exchange");
+    (tokens, nonce)
+}
+
 /// The claims of a JWT, unverified (for tests that verify elsewhere).
 pub fn jwt_claims(jwt: &str) -> serde_json::Value {
     use base64::Engine as _;
