@@ -24,15 +24,7 @@ fn params(client: &str, scope: &str, claims: &str) -> Vec<(String, String)> {
 
 /// Redeems `code` for `client` and returns the token answer.
 async fn redeem(app: &TestApp, client: &str, secret: &str, code: &str) -> Value {
-    let response = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", AUTH0_CALLBACK),
-            ("client_id", client),
-            ("client_secret", secret),
-        ])
-        .await;
+    let response = app.redeem_as(client, secret, code).await;
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
 }

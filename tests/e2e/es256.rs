@@ -114,13 +114,7 @@ async fn an_es256_id_token_is_a_valid_hint_and_its_key_survives_a_restart_and_ro
         .1
         .into_owned();
     let body: Value = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", AUTH0_CALLBACK),
-            ("client_id", "es-client"),
-            ("client_secret", ES_SECRET),
-        ])
+        .redeem_as("es-client", ES_SECRET, &code)
         .await
         .json()
         .await

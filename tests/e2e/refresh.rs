@@ -22,15 +22,7 @@ async fn tokens(app: &TestApp, client: &str, secret: &str, scope: &str) -> Value
         ("scope".into(), scope.into()),
     ];
     let code = app.login(&params).await.code();
-    let response = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", AUTH0_CALLBACK),
-            ("client_id", client),
-            ("client_secret", secret),
-        ])
-        .await;
+    let response = app.redeem_as(client, secret, &code).await;
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
 }

@@ -409,12 +409,17 @@ require_pkce = true
 
     /// Redeems a code for `auth0-oidc` by client_secret_post.
     pub async fn redeem(&self, code: &str) -> reqwest::Response {
+        self.redeem_as("auth0-oidc", OIDC_SECRET, code).await
+    }
+
+    /// Redeems a code for `client` by client_secret_post.
+    pub async fn redeem_as(&self, client: &str, secret: &str, code: &str) -> reqwest::Response {
         self.token(&[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", AUTH0_CALLBACK),
-            ("client_id", "auth0-oidc"),
-            ("client_secret", OIDC_SECRET),
+            ("client_id", client),
+            ("client_secret", secret),
         ])
         .await
     }
