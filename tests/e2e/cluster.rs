@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::store_suite::{drop_schema, fresh_schema, pg_url};
 use crate::support::{
-    AUTH0_CALLBACK, LegacyStack, REFRESHER_SECRET, TestApp, get_json, hidden_field,
+    AUTH0_CALLBACK, LegacyStack, REFRESHER_SECRET, TestApp, get_json, submit_login_at,
 };
 
 pub struct Child(pub std::process::Child);
@@ -159,17 +159,14 @@ impl Cluster {
             .text()
             .await
             .expect("html");
-        let response = browser
-            .post(format!("{}/login", self.urls[login_on]))
-            .form(&[
-                ("request", hidden_field(&page, "request")),
-                ("csrf", hidden_field(&page, "csrf")),
-                ("username", "alice".into()),
-                ("password", "correct-horse".into()),
-            ])
-            .send()
-            .await
-            .expect("login");
+        let response = submit_login_at(
+            &self.urls[login_on],
+            &browser,
+            &page,
+            "alice",
+            "correct-horse",
+        )
+        .await;
         assert_eq!(response.status(), 303, "login on instance {login_on}");
         let location =
             url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");

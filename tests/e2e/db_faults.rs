@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::cluster::{cluster_config, free_port, spawn_instance, wait_ready};
 use crate::store_suite::{drop_schema, fresh_schema};
-use crate::support::{AUTH0_CALLBACK, LegacyStack, REFRESHER_SECRET, TestApp, hidden_field};
+use crate::support::{AUTH0_CALLBACK, LegacyStack, REFRESHER_SECRET, TestApp, submit_login_at};
 
 /// A TCP proxy to PostgreSQL that can be cut and restored.
 struct Proxy {
@@ -103,17 +103,7 @@ async fn postgres_down_means_503_and_recovery_loses_nothing() {
                 .text()
                 .await
                 .expect("html");
-            browser
-                .post(format!("{url}/login"))
-                .form(&[
-                    ("request", hidden_field(&page, "request")),
-                    ("csrf", hidden_field(&page, "csrf")),
-                    ("username", "alice".into()),
-                    ("password", "correct-horse".into()),
-                ])
-                .send()
-                .await
-                .expect("login")
+            submit_login_at(&url, &browser, &page, "alice", "correct-horse").await
         }
     };
     let code_of = |r: &reqwest::Response| {

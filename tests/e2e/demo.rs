@@ -2,7 +2,7 @@
 //! relying party, signs in on the bridge, and lands on a page showing the
 //! verified ID token claims, the legacy token and the legacy API's answer.
 
-use crate::support::{TestApp, hidden_field};
+use crate::support::{TestApp, submit_login_at};
 
 #[tokio::test]
 async fn the_demo_logs_a_person_in_and_shows_the_legacy_apis_answer() {
@@ -49,17 +49,7 @@ async fn the_demo_logs_a_person_in_and_shows_the_legacy_apis_answer() {
         page.contains("alice / correct-horse"),
         "demo users are shown on the page"
     );
-    let back = browser
-        .post(format!("{issuer}/login"))
-        .form(&[
-            ("request", hidden_field(&page, "request")),
-            ("csrf", hidden_field(&page, "csrf")),
-            ("username", "alice".into()),
-            ("password", "correct-horse".into()),
-        ])
-        .send()
-        .await
-        .expect("login");
+    let back = submit_login_at(&issuer, &browser, &page, "alice", "correct-horse").await;
     assert_eq!(back.status(), 303);
     let callback = back.headers()["location"]
         .to_str()

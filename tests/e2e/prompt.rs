@@ -1,6 +1,6 @@
 //! `prompt`, `max_age` and `id_token_hint` (OIDC Core §3.1.2.1).
 
-use crate::support::{TestApp, jwt_claims as claims};
+use crate::support::{TestApp, jwt_claims as claims, location as location_of};
 
 fn param(location: &str, name: &str) -> Option<String> {
     url::Url::parse(location)
@@ -35,10 +35,7 @@ async fn sign_in(
         .await
         .expect("html");
     let response = app.submit_login(browser, &page, user, password).await;
-    let location = response.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let location = location_of(&response);
     app.redeem(&param(&location, "code").expect("code"))
         .await
         .json()
@@ -51,10 +48,7 @@ async fn prompt_none_without_a_session_is_login_required() {
     let app = TestApp::spawn().await;
     let response = authorize(&app, &TestApp::browser(), &[("prompt", "none")]).await;
     assert_eq!(response.status(), 303, "never a page");
-    let location = response.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let location = location_of(&response);
     assert_eq!(param(&location, "error").as_deref(), Some("login_required"));
     assert_eq!(param(&location, "state").as_deref(), Some("st-123"));
     assert_eq!(
@@ -81,10 +75,7 @@ async fn prompt_none_with_a_session_returns_a_code_for_the_same_login() {
     )
     .await;
     assert_eq!(response.status(), 303);
-    let location = response.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let location = location_of(&response);
     let code = param(&location, "code").unwrap_or_else(|| panic!("a code: {location}"));
     let second: serde_json::Value = app.redeem(&code).await.json().await.expect("json");
     assert_eq!(
@@ -114,10 +105,7 @@ async fn prompt_none_refuses_an_old_login_or_another_users_hint() {
         ],
     ] {
         let response = authorize(&app, &browser, &extra).await;
-        let location = response.headers()["location"]
-            .to_str()
-            .expect("ascii")
-            .to_owned();
+        let location = location_of(&response);
         assert_eq!(
             param(&location, "error").as_deref(),
             Some("login_required"),
@@ -133,19 +121,13 @@ async fn prompt_none_refuses_an_old_login_or_another_users_hint() {
         ],
     )
     .await;
-    let location = forged.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let location = location_of(&forged);
     assert_eq!(
         param(&location, "error").as_deref(),
         Some("invalid_request")
     );
     let mixed = authorize(&app, &browser, &[("prompt", "none login")]).await;
-    let location = mixed.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let location = location_of(&mixed);
     assert_eq!(
         param(&location, "error").as_deref(),
         Some("invalid_request")

@@ -312,14 +312,7 @@ require_pkce = true
         username: &str,
         password: &str,
     ) -> reqwest::Response {
-        self.post_login(
-            browser,
-            &hidden_field(page_html, "request"),
-            &hidden_field(page_html, "csrf"),
-            username,
-            password,
-        )
-        .await
+        submit_login_at(&self.issuer, browser, page_html, username, password).await
     }
 
     /// POST /login with explicit form fields (for tampering tests).
@@ -440,6 +433,36 @@ impl Drop for TestApp {
             task.abort();
         }
     }
+}
+
+/// Submits the login form found in `page_html` to the bridge at `issuer`
+/// (an in-process `TestApp` or a real process).
+pub async fn submit_login_at(
+    issuer: &str,
+    browser: &reqwest::Client,
+    page_html: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    browser
+        .post(format!("{issuer}/login"))
+        .form(&[
+            ("request", hidden_field(page_html, "request").as_str()),
+            ("csrf", hidden_field(page_html, "csrf").as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("login reachable")
+}
+
+/// Where a redirect points.
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"]
+        .to_str()
+        .expect("ascii location")
+        .to_owned()
 }
 
 /// The value of a hidden input in a page.
