@@ -28,8 +28,41 @@ pub fn b64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }
 
-/// The key that seals secrets at rest (AES-256-GCM, random nonce, a purpose
-/// string as associated data so a value sealed for one use cannot be
+/// What a sealed value is for; its label is the AEAD's associated data, so
+/// a value sealed for one use cannot be opened as another. The labels are
+/// stored with every sealed value: never change one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A validated authorization request, carried in the login form.
+    PendingLogin,
+    /// A legacy access token at rest.
+    LegacyToken,
+    /// A legacy refresh token at rest.
+    LegacyRefreshToken,
+    /// An ID token signed at login, kept beside its code.
+    IdToken,
+    /// A rotated refresh token's successor, kept for the reuse grace period.
+    RefreshSuccessor,
+    /// A signing key's private half.
+    SigningKey,
+}
+
+impl Purpose {
+    /// The associated-data label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::PendingLogin => "pending-login",
+            Self::LegacyToken => "legacy-token",
+            Self::LegacyRefreshToken => "legacy-refresh-token",
+            Self::IdToken => "id-token",
+            Self::RefreshSuccessor => "refresh-successor",
+            Self::SigningKey => "signing-key",
+        }
+    }
+}
+
+/// The key that seals secrets at rest (AES-256-GCM, random nonce, a
+/// [`Purpose`] label as associated data so a value sealed for one use cannot be
 /// replayed as another).
 #[derive(Clone)]
 pub struct StorageKey(Aes256Gcm);
@@ -47,7 +80,7 @@ impl StorageKey {
     }
 
     /// Seals `plaintext` for `purpose`: `nonce || ciphertext || tag`.
-    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, purpose: Purpose, plaintext: &[u8]) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let mut out = nonce.to_vec();
         // Encryption only fails for inputs beyond GCM's 64 GiB limit.
@@ -55,7 +88,7 @@ impl StorageKey {
             &nonce,
             Payload {
                 msg: plaintext,
-                aad: purpose.as_bytes(),
+                aad: purpose.label().as_bytes(),
             },
         ) {
             out.extend_from_slice(&sealed);
@@ -64,7 +97,7 @@ impl StorageKey {
     }
 
     /// Opens a value sealed for `purpose`; `None` if tampered or misused.
-    pub fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    pub fn open(&self, purpose: Purpose, sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < 12 + 16 {
             return None;
         }
@@ -74,19 +107,19 @@ impl StorageKey {
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: body,
-                    aad: purpose.as_bytes(),
+                    aad: purpose.label().as_bytes(),
                 },
             )
             .ok()
     }
 
     /// Seals to a URL-safe string (for form fields and cookies).
-    pub fn seal_text(&self, purpose: &str, plaintext: &[u8]) -> String {
+    pub fn seal_text(&self, purpose: Purpose, plaintext: &[u8]) -> String {
         b64url(&self.seal(purpose, plaintext))
     }
 
     /// Opens a string made by [`Self::seal_text`].
-    pub fn open_text(&self, purpose: &str, sealed: &str) -> Option<Vec<u8>> {
+    pub fn open_text(&self, purpose: Purpose, sealed: &str) -> Option<Vec<u8>> {
         let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
         self.open(purpose, &bytes)
     }
@@ -99,14 +132,17 @@ mod tests {
     #[test]
     fn sealed_values_open_only_for_their_purpose() {
         let key = StorageKey::new(&Key32::new([3; 32]));
-        let sealed = key.seal("legacy-token", b"secret");
+        let sealed = key.seal(Purpose::LegacyToken, b"secret");
         assert_eq!(
-            key.open("legacy-token", &sealed).as_deref(),
+            key.open(Purpose::LegacyToken, &sealed).as_deref(),
             Some(&b"secret"[..])
         );
-        assert_eq!(key.open("refresh-token", &sealed), None);
-        let text = key.seal_text("p", b"x");
-        assert_eq!(key.open_text("p", &text).as_deref(), Some(&b"x"[..]));
-        assert_eq!(key.open_text("p", "garbage"), None);
+        assert_eq!(key.open(Purpose::LegacyRefreshToken, &sealed), None);
+        let text = key.seal_text(Purpose::PendingLogin, b"x");
+        assert_eq!(
+            key.open_text(Purpose::PendingLogin, &text).as_deref(),
+            Some(&b"x"[..])
+        );
+        assert_eq!(key.open_text(Purpose::PendingLogin, "garbage"), None);
     }
 }

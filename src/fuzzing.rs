@@ -14,10 +14,13 @@ use std::sync::OnceLock;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use bytes::Bytes;
 
-use crate::config::{Client, RefreshPolicy};
+use crate::config::{AuthMethod, Client, RefreshPolicy};
 use crate::crypto::sha256;
 use crate::legacy_token::{Lt1Error, Lt1Keys, kid_of, looks_like_lt1};
-use crate::provider::{authorize, claims, token};
+use crate::login::locale::Locale;
+use crate::login::pending::PendingLogin;
+use crate::provider::form::FormParams;
+use crate::provider::{authorize, claims, client_auth, token};
 use crate::secret::Key32;
 use crate::upstream::config::HttpAdapterConfig;
 use crate::upstream::fetch::Fetched;
@@ -93,7 +96,7 @@ fn clients() -> &'static BTreeMap<String, Client> {
             ],
             scopes: scopes.iter().map(|&s| s.to_owned()).collect(),
             require_pkce: pkce,
-            auth_methods: vec!["client_secret_basic".into(), "client_secret_post".into()],
+            auth_methods: vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
             refresh: RefreshPolicy::default(),
             post_logout_redirect_uris: Vec::new(),
             id_token_alg: crate::keys::SigningAlg::RS256,
@@ -143,10 +146,13 @@ pub fn authorize_request(data: &[u8]) -> bool {
                     .iter()
                     .any(|s| s == if c == "email" { "email" } else { "profile" })
             }));
-            let json = serde_json::to_vec(&pending).expect("serializes");
-            let back: authorize::PendingLogin =
-                serde_json::from_slice(&json).expect("deserializes");
-            assert_eq!(back.redirect_uri, pending.redirect_uri);
+            let sealed = PendingLogin {
+                request: pending.clone(),
+                locale: Locale::default(),
+            };
+            let json = serde_json::to_vec(&sealed).expect("serializes");
+            let back: PendingLogin = serde_json::from_slice(&json).expect("deserializes");
+            assert_eq!(back.request.redirect_uri, pending.redirect_uri);
             true
         }
         Err(authorize::AuthorizeError::Redirect {
@@ -183,12 +189,12 @@ pub fn token_request(data: &[u8]) -> bool {
             headers.insert(header::AUTHORIZATION, value);
         }
     }
-    let Ok(form) = token::parse_form(&headers, body) else {
+    let Ok(form) = FormParams::parse(&headers, body) else {
         return false;
     };
-    let param = |k: &str| form.get(k).and_then(|v| v.as_str());
+    let param = |k: &str| form.get(k);
     let _ = token::check_pkce(param("code_challenge"), param("code_verifier"));
-    let Ok(client) = token::secret_client(&headers, &form, clients()) else {
+    let Ok(client) = client_auth::secret_client(&headers, &form, clients()) else {
         return false;
     };
     let secret = match client.id.as_str() {

@@ -1,8 +1,8 @@
 //! ID token signing keys: RSA-2048 (RS256, the default, and what Auth0
 //! expects) and, for clients registered with `id_token_signed_response_alg
-//! = "ES256"`, ECDSA P-256 (ES256). Keys are generated at first start, the
+//! = "ES256"`, ECDSA P-256 (ES256). SigningKeys are generated at first start, the
 //! private part sealed at rest in the store, the public parts served as
-//! JWKS. Keys are loaded at start and reloaded from the store periodically,
+//! JWKS. SigningKeys are loaded at start and reloaded from the store periodically,
 //! so a rotation made anywhere (`idp-bridge keys rotate`, on any instance's
 //! database) reaches every instance within the reload interval.
 //!
@@ -23,11 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::crypto::{StorageKey, b64url, sha256};
+use crate::clock::now_unix;
+use crate::crypto::{Purpose, StorageKey, b64url, sha256};
 use crate::store::{Store, StoreError, StoredKey};
-use crate::upstream::now_unix;
-
-const PURPOSE: &str = "signing-key";
 
 /// An ID token signing algorithm the bridge offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -77,13 +75,13 @@ struct Loaded {
 }
 
 /// The signing keys in use and the public keys published.
-pub struct Keys {
+pub struct SigningKeys {
     loaded: RwLock<Loaded>,
 }
 
-impl std::fmt::Debug for Keys {
+impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys")
+        f.debug_struct("SigningKeys")
             .field("kid", &self.kid(SigningAlg::RS256))
             .finish_non_exhaustive()
     }
@@ -121,7 +119,7 @@ fn algorithms_in(stored: &[StoredKey]) -> Vec<SigningAlg> {
         .collect()
 }
 
-impl Keys {
+impl SigningKeys {
     /// Loads the keys from the store, generating the first key of RS256 and
     /// of each algorithm in `wanted` that has none (of instances starting
     /// together, one key per algorithm wins).
@@ -236,7 +234,7 @@ fn load(stored: &[StoredKey], storage: &StorageKey, now: i64) -> Result<Loaded, 
             .ok_or_else(|| KeysError::Crypto(format!("no {} signing key", alg.as_str())))?;
         let der = Zeroizing::new(
             storage
-                .open(PURPOSE, &key.private_sealed)
+                .open(Purpose::SigningKey, &key.private_sealed)
                 .ok_or_else(|| KeysError::Sealed(key.kid.clone()))?,
         );
         let encoding = match alg {
@@ -299,7 +297,7 @@ pub async fn generate_sealed(
     Ok(StoredKey {
         kid,
         alg: alg.as_str().into(),
-        private_sealed: storage.seal(PURPOSE, &private_der),
+        private_sealed: storage.seal(Purpose::SigningKey, &private_der),
         public_jwk: public.to_string(),
         created_at: now_unix(),
         activates_at,
@@ -348,7 +346,7 @@ fn ec_key() -> Result<(Zeroizing<Vec<u8>>, PublicJwk), KeysError> {
     ))
 }
 
-/// Keys no longer needed at `now`: superseded, within their algorithm, by a
+/// SigningKeys no longer needed at `now`: superseded, within their algorithm, by a
 /// key that has been active for longer than `max_token_ttl`, so every token
 /// they signed has expired.
 pub fn prunable(stored: &[StoredKey], now: i64, max_token_ttl: i64) -> Vec<String> {

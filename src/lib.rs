@@ -15,17 +15,28 @@
 
 pub mod app;
 pub mod audit;
+pub mod background;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grant;
+pub mod html;
 pub mod keys;
 pub mod legacy_token;
 pub mod login;
 pub mod metrics;
+pub mod middleware;
+pub mod net;
+pub mod ops;
 pub mod provider;
 pub mod reference;
 pub mod secret;
+pub mod server;
+pub mod startup;
+pub mod state;
 pub mod store;
 pub mod upstream;

@@ -7,6 +7,10 @@
 //! `Debug` form is redacted, and equality is constant-time (`subtle`), never
 //! derived.
 
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -135,6 +139,60 @@ pub enum KeyParseError {
     /// Decoded, but not 32 bytes.
     #[error("the key decodes to {0} bytes; AES-256 needs exactly 32")]
     WrongLength(usize),
+}
+
+/// A secret given literally, from an environment variable, or from a file.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    /// `key = "value"`.
+    Literal(SecretValue),
+    /// `key = { env = "NAME" }`.
+    Env {
+        /// The variable to read.
+        env: String,
+    },
+    /// `key = { file = "/path" }`; one trailing newline is dropped.
+    File {
+        /// The file to read.
+        file: PathBuf,
+    },
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Literal(_) => f.write_str("Literal([redacted])"),
+            Self::Env { env } => write!(f, "Env({env})"),
+            Self::File { file } => write!(f, "File({})", file.display()),
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret. The error names the variable or file, never a value.
+    pub fn resolve(&self) -> Result<SecretValue, String> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Env { env } => std::env::var(env)
+                .map(SecretValue::new)
+                .map_err(|_| format!("the environment variable {env} is not set")),
+            Self::File { file } => read_secret_file(file).map(SecretValue::new),
+        }
+    }
+}
+
+/// Reads a secret file, dropping one trailing newline. The error names the file.
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    let mut text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

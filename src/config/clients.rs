@@ -6,8 +6,9 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::{SecretSource, is_loopback};
 use crate::keys::SigningAlg;
+use crate::net::is_loopback;
+use crate::secret::SecretSource;
 
 /// `[[clients]]`: one relying party.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +105,46 @@ fn default_auth_methods() -> Vec<String> {
     vec!["client_secret_post".into(), "client_secret_basic".into()]
 }
 
+/// How a client authenticates at the token, revocation and introspection
+/// endpoints (OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// The secret in the form body.
+    ClientSecretPost,
+    /// The secret in a Basic `Authorization` header (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// A JWT signed with the client's key (RFC 7523).
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    /// Every method, in the order discovery lists them.
+    pub const ALL: [Self; 3] = [
+        Self::ClientSecretPost,
+        Self::ClientSecretBasic,
+        Self::PrivateKeyJwt,
+    ];
+
+    /// The registered name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    /// The method of a registered name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Whether it authenticates with a shared secret.
+    pub const fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretPost | Self::ClientSecretBasic)
+    }
+}
+
 /// A client after validation: the secret reduced to its SHA-256.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -120,7 +161,7 @@ pub struct Client {
     /// PKCE required.
     pub require_pkce: bool,
     /// Allowed token endpoint auth methods.
-    pub auth_methods: Vec<String>,
+    pub auth_methods: Vec<AuthMethod>,
     /// Refresh token behaviour.
     pub refresh: RefreshPolicy,
     /// Exact post-logout redirect URIs.
@@ -285,11 +326,13 @@ pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<
             "{key}.refresh_tokens: lifetimes must be at least 60 seconds"
         ));
     }
+    let mut auth_methods = Vec::new();
     for m in &c.token_endpoint_auth_methods {
-        if m != "client_secret_post" && m != "client_secret_basic" && m != "private_key_jwt" {
-            problems.push(format!(
+        match AuthMethod::parse(m) {
+            Some(method) => auth_methods.push(method),
+            None => problems.push(format!(
                 "{key}.token_endpoint_auth_methods: `{m}` is not supported"
-            ));
+            )),
         }
     }
     let id_token_alg = SigningAlg::parse(&c.id_token_signed_response_alg).unwrap_or_else(|| {
@@ -309,7 +352,7 @@ pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<
         redirect_uris: c.redirect_uris.clone(),
         scopes: c.scopes.clone(),
         require_pkce: c.require_pkce,
-        auth_methods: c.token_endpoint_auth_methods.clone(),
+        auth_methods,
         refresh: c.refresh_tokens.clone(),
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         id_token_alg,

@@ -11,12 +11,11 @@
 //! otherwise as a string; quote them (`'"123"'`) to force a string.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::secret::SecretValue;
+use crate::secret::read_secret_file;
 
 /// Prefix of every environment override.
 pub const ENV_PREFIX: &str = "IDP_BRIDGE_";
@@ -27,60 +26,6 @@ const RESERVED_ENV: &[&str] = &[
     "IDP_BRIDGE_LOG",
     "IDP_BRIDGE_LOG_FORMAT",
 ];
-
-/// A secret given literally, from an environment variable, or from a file.
-#[derive(Clone, Deserialize)]
-#[serde(untagged)]
-pub enum SecretSource {
-    /// `key = "value"`.
-    Literal(SecretValue),
-    /// `key = { env = "NAME" }`.
-    Env {
-        /// The variable to read.
-        env: String,
-    },
-    /// `key = { file = "/path" }`; one trailing newline is dropped.
-    File {
-        /// The file to read.
-        file: PathBuf,
-    },
-}
-
-impl fmt::Debug for SecretSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Literal(_) => f.write_str("Literal([redacted])"),
-            Self::Env { env } => write!(f, "Env({env})"),
-            Self::File { file } => write!(f, "File({})", file.display()),
-        }
-    }
-}
-
-impl SecretSource {
-    /// Reads the secret. The error names the variable or file, never a value.
-    pub fn resolve(&self) -> Result<SecretValue, String> {
-        match self {
-            Self::Literal(v) => Ok(v.clone()),
-            Self::Env { env } => std::env::var(env)
-                .map(SecretValue::new)
-                .map_err(|_| format!("the environment variable {env} is not set")),
-            Self::File { file } => read_secret_file(file).map(SecretValue::new),
-        }
-    }
-}
-
-/// Reads a secret file, dropping one trailing newline. The error names the file.
-pub fn read_secret_file(path: &Path) -> Result<String, String> {
-    let mut text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    Ok(text)
-}
 
 /// Every problem found in a configuration, each naming its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +183,8 @@ pub fn process_env() -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::{SecretSource, SecretValue};
+    use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -7,8 +7,8 @@ mod clients;
 mod load;
 
 use clients::validate_client;
-pub use clients::{AssertionKey, Client, ClientConfig, RefreshPolicy};
-pub use load::{ConfigError, ENV_PREFIX, SecretSource, load_raw, process_env, read_secret_file};
+pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
+pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,8 @@ use serde::Deserialize;
 
 use crate::keys::SigningAlg;
 use crate::legacy_token::{DEFAULT_LEEWAY_SECONDS, Lt1Keys};
-use crate::secret::Key32;
+use crate::net::is_loopback;
+use crate::secret::{Key32, SecretSource};
 use crate::upstream::UpstreamConfig;
 
 /// `[legacy_token]`: the LT1 keys the bridge (and the reference stack) use.
@@ -507,14 +508,5 @@ impl Settings {
             upstream: raw.upstream,
             lt1,
         })
-    }
-}
-
-pub(crate) fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }

@@ -1,94 +1,54 @@
-//! The login pages: the form (askama templates extending `base.html`), its
-//! CSRF token in the session, and the error page. The form carries the
-//! pending authorization request sealed under the storage key, so nothing is
-//! written before the password check.
+//! The browser side of signing in: everything that needs a cookie, a page
+//! or a person. `/authorize` shows the form ([`authorize`]), `POST /login`
+//! checks the password ([`submit`]), `/logout` ends the session
+//! ([`logout`]). It owns the sealed pending request ([`pending`]), the
+//! double-submit CSRF cookie ([`csrf`]), the login session ([`session`]),
+//! the pages and their languages ([`pages`], [`locale`]) and login
+//! throttling ([`throttle`]).
+//!
+//! It depends on [`crate::provider`] for the protocol (validating the
+//! request, issuing the code, shaping the authorization response); the
+//! provider never depends back on it.
 
+pub mod authorize;
+pub mod csrf;
 pub mod locale;
+pub mod logout;
+pub mod pages;
+pub mod pending;
+pub mod session;
+pub mod submit;
 pub mod throttle;
 
-use askama::Template;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::Router;
+use axum::routing::{get, post};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration as CookieDuration;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::config::Branding;
+use crate::state::AppState;
+use crate::store::SessionBackend;
 
-/// The login form.
-#[derive(Template)]
-#[template(path = "login.html")]
-pub struct LoginPage<'a> {
-    /// The page's texts in the negotiated language.
-    pub texts: &'a locale::Texts,
-    /// Branding: heading.
-    pub organization: &'a str,
-    /// Branding: username label.
-    pub username_label: &'a str,
-    /// Branding: help.
-    pub help_text: Option<&'a str>,
-    /// The sealed pending request.
-    pub request: &'a str,
-    /// The CSRF token.
-    pub csrf: &'a str,
-    /// Prefilled username.
-    pub username: &'a str,
-    /// A message after a failed attempt.
-    pub message: Option<&'a str>,
-}
-
-/// The error page: a heading, a message for people, a reference for operators.
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage<'a> {
-    /// Branding: heading.
-    pub organization: &'a str,
-    /// The heading.
-    pub heading: &'a str,
-    /// The message.
-    pub message: &'a str,
-    /// A reference to find the log line.
-    pub request_id: &'a str,
-}
-
-/// OAuth 2.0 Form Post Response Mode: an auto-submitting form to the
-/// client's redirect URI.
-#[derive(Template)]
-#[template(path = "form_post.html")]
-pub struct FormPostPage<'a> {
-    /// The redirect URI.
-    pub action: &'a str,
-    /// The response parameters.
-    pub fields: &'a [(&'a str, &'a str)],
-    /// The CSP nonce allowing the one script.
-    pub nonce: &'a str,
-}
-
-/// Renders a template, or a plain 500 if rendering fails (never a panic).
-pub fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
-}
-
-/// An error page with a fresh reference, the cause logged beside it.
-pub fn error_page(
-    branding: &Branding,
-    status: StatusCode,
-    heading: &str,
-    message: &str,
-    cause: &str,
-) -> Response {
-    let request_id = &crate::crypto::random_token()[..12];
-    tracing::warn!(request_id, status = status.as_u16(), cause, "error page");
-    render(
-        status,
-        &ErrorPage {
-            organization: &branding.organization,
-            heading,
-            message,
-            request_id,
-        },
-    )
+/// The browser's routes, under the login session: authorization, the
+/// login form's submission, and logout.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let settings = &state.settings;
+    let sessions = SessionManagerLayer::new(SessionBackend(state.store.clone()))
+        .with_name("idp_bridge_session")
+        .with_secure(settings.secure_cookie)
+        .with_http_only(true)
+        // Lax: the return from Auth0 and the top-level navigation into
+        // /authorize must carry the cookie.
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(CookieDuration::seconds(
+            settings.session_idle_seconds,
+        )));
+    Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/login", post(submit::login_post))
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .layer(sessions)
 }

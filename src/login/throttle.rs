@@ -13,18 +13,18 @@ use crate::config::ThrottleSettings;
 use crate::crypto::{b64url, sha256};
 use crate::store::{Store, StoreError};
 
-/// The keys a login attempt is counted under: the username (hashed, case
+/// The counters a login attempt is counted under: the username (hashed, case
 /// folded) and the client address.
 #[derive(Debug, Clone)]
-pub struct Keys {
+pub struct Counters {
     /// `user:<hash>`.
     pub user: String,
     /// `addr:<ip>`.
     pub address: String,
 }
 
-impl Keys {
-    /// Keys for `username` from the request's client address.
+impl Counters {
+    /// Counters for `username` from the request's client address.
     pub fn new(
         username: &str,
         headers: &HeaderMap,
@@ -61,12 +61,18 @@ pub struct Standing {
 }
 
 /// Reads both keys in one query.
-pub async fn standing(store: &dyn Store, keys: &Keys, now: i64) -> Result<Standing, StoreError> {
-    let rows = store.throttle_rows(&keys.user, &keys.address).await?;
+pub async fn standing(
+    store: &dyn Store,
+    counters: &Counters,
+    now: i64,
+) -> Result<Standing, StoreError> {
+    let rows = store
+        .throttle_rows(&counters.user, &counters.address)
+        .await?;
     let until = rows.iter().map(|(_, u)| *u).max().unwrap_or(0);
     Ok(Standing {
         locked_for: (until > now).then_some(until - now),
-        user_has_failures: rows.iter().any(|(k, _)| *k == keys.user),
+        user_has_failures: rows.iter().any(|(k, _)| *k == counters.user),
     })
 }
 
@@ -75,16 +81,22 @@ pub async fn standing(store: &dyn Store, keys: &Keys, now: i64) -> Result<Standi
 pub async fn failed(
     store: &dyn Store,
     settings: &ThrottleSettings,
-    keys: &Keys,
+    counters: &Counters,
     now: i64,
 ) -> Result<(Duration, bool), StoreError> {
     let w = settings.window_seconds;
     let l = settings.lockout_seconds;
     let (user_failures, user_until) = store
-        .throttle_fail(&keys.user, now, w, settings.max_failures_per_user, l)
+        .throttle_fail(&counters.user, now, w, settings.max_failures_per_user, l)
         .await?;
     let (_, address_until) = store
-        .throttle_fail(&keys.address, now, w, settings.max_failures_per_address, l)
+        .throttle_fail(
+            &counters.address,
+            now,
+            w,
+            settings.max_failures_per_address,
+            l,
+        )
         .await?;
     let exponent = u32::try_from(user_failures.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
     let delay = settings
@@ -101,11 +113,11 @@ pub async fn failed(
 /// there are some).
 pub async fn succeeded(
     store: &dyn Store,
-    keys: &Keys,
+    counters: &Counters,
     standing: Standing,
 ) -> Result<(), StoreError> {
     if standing.user_has_failures {
-        store.throttle_clear(&keys.user).await?;
+        store.throttle_clear(&counters.user).await?;
     }
     Ok(())
 }

@@ -1,39 +1,24 @@
-//! The authorization endpoint.
-//!
-//! `GET|POST /authorize` checks the client and the redirect URI first; until
-//! both are known good, errors are shown on the bridge's own page and never
-//! redirected (RFC 6749 §4.1.2.1). After that, errors redirect with `error`,
-//! `error_description`, `state` and `iss` (RFC 9207). A valid request renders
-//! the login form with the request sealed into it and a double-submit CSRF
-//! cookie: nothing is written before the password check. `prompt=none` is
-//! answered from the session without a page. The form's submission is
-//! [`super::sign_in`].
+//! The authorization request's rules (RFC 6749 §4.1.1, RFC 7636, OIDC Core
+//! §3.1.2), without HTTP: [`validate`] checks the client and the redirect
+//! URI first; until both are known good, errors are [`AuthorizeError::Page`],
+//! shown on the bridge's own page and never redirected (RFC 6749 §4.1.2.1).
+//! After that, errors are [`AuthorizeError::Redirect`], sent back through
+//! [`super::response`] with `error`, `error_description`, `state` and `iss`.
+//! A valid request becomes an [`AuthorizationRequest`], which the browser
+//! side (`crate::login`) carries through the login form.
 
 use std::collections::HashMap;
 
-use axum::Form;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
-use tower_sessions::Session;
 
 use super::claims::{self, ClaimsError, RequestedClaims};
-use super::sign_in::{csrf_cookie, issue_code, login_form, set_csrf_cookie};
 use super::split_scope;
-use crate::app::AppState;
 use crate::config::Client;
-use crate::crypto::random_token;
-use crate::login::locale::Locale;
-use crate::login::{error_page, render};
-use crate::upstream::{LegacyGrant, now_unix};
-
-pub(super) const PENDING_PURPOSE: &str = "pending-login";
-pub(super) const USER_KEY: &str = "user";
+use crate::keys::SigningKeys;
 
 /// An authorization request that passed validation, waiting for the login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingLogin {
+pub struct AuthorizationRequest {
     /// The client.
     pub client_id: String,
     /// The exact redirect URI.
@@ -64,23 +49,8 @@ pub struct PendingLogin {
     /// Claims asked for one by one (`claims` parameter).
     #[serde(default)]
     pub claims: RequestedClaims,
-    /// The login page's language (`ui_locales`, else `Accept-Language`).
-    #[serde(default)]
-    pub locale: Locale,
     /// Until when the form may be submitted.
     pub expires_at: i64,
-}
-
-/// Who is signed in, kept in the session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionUser {
-    /// Legacy subject.
-    pub sub: String,
-    /// When they authenticated.
-    pub auth_time: i64,
-    /// The grant of that login: its legacy token serves `prompt=none`.
-    #[serde(default)]
-    pub grant_id: String,
 }
 
 /// Where an authorization request failed.
@@ -110,7 +80,7 @@ pub fn validate(
     clients: &std::collections::BTreeMap<String, Client>,
     now: i64,
     ttl: i64,
-) -> Result<PendingLogin, AuthorizeError> {
+) -> Result<AuthorizationRequest, AuthorizeError> {
     let get = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
     let client = get("client_id")
         .and_then(|id| clients.get(&id))
@@ -194,7 +164,7 @@ pub fn validate(
         .into_iter()
         .filter(|s| client.scopes.contains(s))
         .collect();
-    Ok(PendingLogin {
+    Ok(AuthorizationRequest {
         client_id: client.id.clone(),
         redirect_uri,
         scopes,
@@ -207,7 +177,6 @@ pub fn validate(
         max_age,
         hint_sub: claims.subject,
         claims: claims.requested,
-        locale: Locale::default(),
         expires_at: now + ttl,
     })
 }
@@ -262,190 +231,14 @@ fn pkce_request(
     }
 }
 
-/// Appends parameters to a redirect URI, keeping its own query.
-pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
-    match url::Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(params);
-            url.into()
-        }
-        Err(_) => redirect_uri.to_owned(),
-    }
-}
-
-/// Sends the authorization response — `params`, then `state` when the client
-/// sent one, then `iss` (RFC 9207) — as a 303 redirect with the parameters
-/// in the query, or (response_mode=form_post) an auto-submitting form.
-pub(super) fn respond<'a>(
-    redirect_uri: &str,
-    mut params: Vec<(&'a str, &'a str)>,
-    state: Option<&'a str>,
-    issuer: &'a str,
-    form_post: bool,
-) -> Response {
-    if let Some(s) = state {
-        params.push(("state", s));
-    }
-    params.push(("iss", issuer));
-    let params = params.as_slice();
-    if !form_post {
-        return see_other(&redirect_with(redirect_uri, params));
-    }
-    let nonce = random_token();
-    let mut response = render(
-        StatusCode::OK,
-        &crate::login::FormPostPage {
-            action: redirect_uri,
-            fields: params,
-            nonce: &nonce,
-        },
-    );
-    let origin = url::Url::parse(redirect_uri)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
-    let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
-    );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// A 303 See Other to `location`.
-pub(crate) fn see_other(location: &str) -> Response {
-    let mut response = Redirect::to(location).into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    response
-}
-
-/// `GET /authorize`.
-#[allow(clippy::implicit_hasher)]
-pub async fn authorize_get(
-    state: State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    axum::extract::Query(params): axum::extract::Query<HashMap<String, String>>,
-) -> Response {
-    authorize(&state, &session, &headers, &params).await
-}
-
-/// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
-#[allow(clippy::implicit_hasher)]
-pub async fn authorize_post(
-    state: State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(params): Form<HashMap<String, String>>,
-) -> Response {
-    authorize(&state, &session, &headers, &params).await
-}
-
-async fn authorize(
-    State(state): &State<AppState>,
-    session: &Session,
-    headers: &HeaderMap,
-    params: &HashMap<String, String>,
-) -> Response {
-    let settings = &state.settings;
-    let validated = validate(
-        params,
-        &settings.clients,
-        now_unix(),
-        settings.tokens.login_ttl_seconds,
-    )
-    .and_then(|p| check_hint(state, p, params.get("id_token_hint")));
-    match validated {
-        Ok(pending) if pending.prompt_none => match silent(state, session, &pending).await {
-            Ok(code) => respond(
-                &pending.redirect_uri,
-                vec![("code", code.as_str())],
-                pending.state.as_deref(),
-                &settings.issuer,
-                pending.form_post,
-            ),
-            Err(error) => respond(
-                &pending.redirect_uri,
-                vec![
-                    ("error", error),
-                    ("error_description", "the user must sign in"),
-                ],
-                pending.state.as_deref(),
-                &settings.issuer,
-                pending.form_post,
-            ),
-        },
-        Ok(mut pending) => {
-            pending.locale = Locale::negotiate(
-                params.get("ui_locales").map(String::as_str),
-                headers
-                    .get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok()),
-            );
-            let Ok(sealed) = serde_json::to_vec(&pending)
-                .map(|json| state.storage.seal_text(PENDING_PURPOSE, &json))
-            else {
-                return error_page(
-                    &settings.branding,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "Please try again.",
-                    "cannot encode the pending login",
-                );
-            };
-            // Double-submit CSRF: a random cookie the form must echo. No
-            // row is written before the password check.
-            let existing = csrf_cookie(headers, state.settings.secure_cookie);
-            let csrf = existing.clone().unwrap_or_else(random_token);
-            let mut response = login_form(
-                state,
-                pending.locale,
-                &sealed,
-                &csrf,
-                pending.login_hint.as_deref().unwrap_or(""),
-                None,
-                StatusCode::OK,
-            );
-            if existing.is_none() {
-                set_csrf_cookie(&mut response, &csrf, state.settings.secure_cookie);
-            }
-            response
-        }
-        Err(AuthorizeError::Page(message)) => error_page(
-            &settings.branding,
-            StatusCode::BAD_REQUEST,
-            "This sign-in request cannot be used",
-            message,
-            "invalid authorization request",
-        ),
-        Err(AuthorizeError::Redirect {
-            redirect_uri,
-            error,
-            description,
-            state: st,
-            form_post,
-        }) => respond(
-            &redirect_uri,
-            vec![("error", error), ("error_description", description)],
-            st.as_deref(),
-            &settings.issuer,
-            form_post,
-        ),
-    }
-}
-
 /// Checks an `id_token_hint`: it must be an ID token this bridge issued
 /// (expired is fine); its `sub` must then match the session.
-fn check_hint(
-    state: &AppState,
-    mut pending: PendingLogin,
+pub fn check_hint(
+    keys: &SigningKeys,
+    issuer: &str,
+    mut pending: AuthorizationRequest,
     hint: Option<&String>,
-) -> Result<PendingLogin, AuthorizeError> {
+) -> Result<AuthorizationRequest, AuthorizeError> {
     let Some(hint) = hint.filter(|h| !h.is_empty()) else {
         return Ok(pending);
     };
@@ -456,9 +249,8 @@ fn check_hint(
         state: pending.state.clone(),
         form_post: pending.form_post,
     };
-    let sub = state
-        .keys
-        .verify_own(hint, &state.settings.issuer)
+    let sub = keys
+        .verify_own(hint, issuer)
         .and_then(|c| c["sub"].as_str().map(str::to_owned))
         .ok_or_else(|| fail("id_token_hint is not an ID token this server issued"))?;
     if pending.hint_sub.as_ref().is_some_and(|s| *s != sub) {
@@ -466,61 +258,4 @@ fn check_hint(
     }
     pending.hint_sub = Some(sub);
     Ok(pending)
-}
-
-/// `prompt=none` (OIDC Core §3.1.2.1): a code from the existing session
-/// without any page, or `login_required`. The bridge cannot check a legacy
-/// password silently, so the session's own grant must still hold a live
-/// legacy token; the new grant shares it (without the legacy refresh token,
-/// which stays with the grant that logged in).
-async fn silent(
-    state: &AppState,
-    session: &Session,
-    pending: &PendingLogin,
-) -> Result<String, &'static str> {
-    let now = now_unix();
-    let user = session
-        .get::<SessionUser>(USER_KEY)
-        .await
-        .ok()
-        .flatten()
-        .ok_or("login_required")?;
-    if pending
-        .max_age
-        .is_some_and(|max| now - user.auth_time > max)
-    {
-        return Err("login_required");
-    }
-    if pending
-        .hint_sub
-        .as_ref()
-        .is_some_and(|sub| *sub != user.sub)
-    {
-        return Err("login_required");
-    }
-    let grant = state
-        .store
-        .grant(&user.grant_id)
-        .await
-        .ok()
-        .flatten()
-        .filter(|g| !g.revoked && g.token_expires_at > now && g.subject == user.sub)
-        .ok_or("login_required")?;
-    let token = state
-        .storage
-        .open("legacy-token", &grant.token_sealed)
-        .and_then(|t| String::from_utf8(t).ok())
-        .ok_or("login_required")?;
-    let profile = serde_json::from_str(&grant.profile_json).map_err(|_| "login_required")?;
-    let legacy = LegacyGrant {
-        access_token: crate::secret::LegacyAccessToken::new(token),
-        expires_at: grant.token_expires_at,
-        refresh_token: None,
-        profile,
-    };
-    let (code, _) = issue_code(state, pending, &legacy, user.auth_time, now)
-        .await
-        .map_err(|_| "temporarily_unavailable")?;
-    crate::audit!(state.metrics, "login_success", reason = "session", client_id = %pending.client_id, subject = %user.sub);
-    Ok(code)
 }

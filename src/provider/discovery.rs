@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The discovery document for `issuer`.
 pub fn metadata(issuer: &str) -> Value {

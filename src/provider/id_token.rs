@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::profile_claims;
 use crate::crypto::{b64url, sha256};
-use crate::keys::{Keys, SigningAlg};
+use crate::keys::{SigningAlg, SigningKeys};
 use crate::upstream::Profile;
 
 /// ID token claims (OIDC Core §2, §3.1.3.6).
@@ -60,7 +60,10 @@ pub struct IdTokenInput<'a> {
 }
 
 /// Signs an ID token.
-pub fn mint(keys: &Keys, input: &IdTokenInput<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+pub fn mint(
+    keys: &SigningKeys,
+    input: &IdTokenInput<'_>,
+) -> Result<String, jsonwebtoken::errors::Error> {
     keys.sign(
         input.alg,
         &IdTokenClaims {

@@ -3,19 +3,43 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod client_auth;
+pub mod code;
 pub mod discovery;
 pub mod error;
+pub mod form;
 pub mod id_token;
-pub mod logout;
+pub mod messages;
 pub mod refresh;
+pub mod response;
 pub mod revocation;
-pub mod sign_in;
 pub mod token;
 pub mod userinfo;
 
+use axum::Router;
+use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
+use crate::state::AppState;
 use crate::upstream::Profile;
+
+/// The provider's routes that need no browser session: discovery, JWKS,
+/// token, revocation, introspection and userinfo.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::discovery_get),
+        )
+        .route("/jwks", get(discovery::jwks_get))
+        .route("/token", post(token::token_post))
+        .route("/revoke", post(revocation::revoke_post))
+        .route("/introspect", post(revocation::introspect_post))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+        )
+}
 
 /// Splits a `scope` parameter on spaces and commas (Auth0 sends either),
 /// dropping empties and duplicates, keeping order.

@@ -16,20 +16,18 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
-
 use super::claims::RequestedClaims;
 use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
+use super::messages::TokenResponse;
 use super::split_scope;
-use crate::app::AppState;
+use crate::clock::now_unix;
 use crate::config::Client;
-use crate::crypto::{random_token, sha256};
-use crate::secret::LegacyRefreshToken;
+use crate::crypto::{Purpose, random_token, sha256};
+use crate::grant::{self, SealedTokens};
+use crate::state::AppState;
 use crate::store::{GrantRow, RefreshRow, RefreshState, Rotation};
-use crate::upstream::{Profile, UpstreamError, now_unix};
-
-const SUCCESSOR_PURPOSE: &str = "refresh-successor";
+use crate::upstream::{Profile, UpstreamError};
 /// How long a request waits for a concurrent renewal of the same token.
 const WAIT_FOR_ROTATION: Duration = Duration::from_secs(15);
 
@@ -92,13 +90,9 @@ fn narrow(granted: &str, requested: Option<&str>) -> Result<Vec<String>, OAuthEr
 pub async fn grant(
     state: &AppState,
     client: &Client,
-    form: &Map<String, Value>,
-) -> Result<Value, OAuthError> {
-    let presented = form
-        .get("refresh_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    presented: &str,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     let hash = sha256(presented.as_bytes());
     let now = now_unix();
     let policy = &client.refresh;
@@ -114,7 +108,7 @@ pub async fn grant(
                 "the refresh token was issued to another client",
             ));
         }
-        let scopes = narrow(&row.scope, form.get("scope").and_then(Value::as_str))?;
+        let scopes = narrow(&row.scope, requested_scope)?;
         if row.family_expires_at < now || row.last_used_at + policy.idle_lifetime_seconds < now {
             return Err(OAuthError::invalid_grant("the refresh token has expired"));
         }
@@ -150,7 +144,7 @@ pub async fn grant(
                     .successor_sealed
                     .as_ref()
                     .filter(|_| within_grace)
-                    .and_then(|s| state.storage.open(SUCCESSOR_PURPOSE, s))
+                    .and_then(|s| state.storage.open(Purpose::RefreshSuccessor, s))
                     .and_then(|s| String::from_utf8(s).ok());
                 if let Some(successor) = successor {
                     return answer(state, client, &row.grant_id, &successor, &scopes).await;
@@ -182,7 +176,7 @@ async fn renew(
     presented: &str,
     scopes: &[String],
     now: i64,
-) -> Result<Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let release = || async {
         let _ = state.store.release_refresh(&row.token_hash).await;
     };
@@ -194,13 +188,7 @@ async fn renew(
             return Err(e.into());
         }
     };
-    let Some(legacy_refresh) = grant
-        .legacy_refresh_sealed
-        .as_ref()
-        .and_then(|s| state.storage.open("legacy-refresh-token", s))
-        .and_then(|s| String::from_utf8(s).ok())
-        .map(LegacyRefreshToken::new)
-    else {
+    let Some(legacy_refresh) = grant::refresh_token(&state.storage, &grant) else {
         release().await;
         return Err(OAuthError::invalid_grant(
             "the legacy IdP issued no refresh token for this grant; sign in again",
@@ -238,7 +226,7 @@ async fn renew(
         }
     };
     let successor = client.refresh.rotation.then(random_token);
-    let token = renewed.access_token.secret();
+    let sealed = SealedTokens::of_renewal(&state.storage, &renewed);
     let rotation = Rotation {
         old_hash: row.token_hash.clone(),
         successor: successor.as_ref().map(|s| RefreshRow {
@@ -255,15 +243,11 @@ async fn renew(
         }),
         successor_sealed: successor
             .as_ref()
-            .map(|s| state.storage.seal(SUCCESSOR_PURPOSE, s.as_bytes())),
-        token_hash: sha256(token.as_bytes()).to_vec(),
-        token_sealed: state.storage.seal("legacy-token", token.as_bytes()),
+            .map(|s| state.storage.seal(Purpose::RefreshSuccessor, s.as_bytes())),
+        token_hash: sealed.token_hash,
+        token_sealed: sealed.token_sealed,
         token_expires_at: renewed.expires_at,
-        legacy_refresh_sealed: renewed.refresh_token.as_ref().map(|r| {
-            state
-                .storage
-                .seal("legacy-refresh-token", r.secret().as_bytes())
-        }),
+        legacy_refresh_sealed: sealed.refresh_sealed,
         profile_json: renewed
             .profile
             .as_ref()
@@ -286,7 +270,7 @@ async fn answer(
     grant_id: &str,
     refresh_token: &str,
     scopes: &[String],
-) -> Result<Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let now = now_unix();
     let grant = state
         .store
@@ -294,19 +278,9 @@ async fn answer(
         .await?
         .filter(|g| !g.revoked)
         .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
-    let token = state
-        .storage
-        .open("legacy-token", &grant.token_sealed)
-        .and_then(|t| String::from_utf8(t).ok())
+    let token = grant::access_token(&state.storage, &grant)
         .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
-    let mut body = json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": (grant.token_expires_at - now).max(0),
-        "scope": scopes.join(" "),
-        "refresh_token": refresh_token,
-    });
-    if scopes.iter().any(|s| s == "openid") {
+    let id_token = if scopes.iter().any(|s| s == "openid") {
         let profile: Profile =
             serde_json::from_str(&grant.profile_json).map_err(|e| OAuthError::server_error(&e))?;
         // OIDC Core §12.2: a refreshed ID token keeps `sub` and `auth_time`
@@ -320,14 +294,17 @@ async fn answer(
             requested: &RequestedClaims::from_stored(&grant.claims).id_token,
             auth_time: grant.auth_time,
             nonce: None,
-            access_token: &token,
+            access_token: token.secret(),
             now,
             ttl: state.settings.tokens.id_token_ttl_seconds,
         };
-        body["id_token"] = Value::String(
-            id_token::mint(&state.keys, &input).map_err(|e| OAuthError::server_error(&e))?,
-        );
-    }
+        Some(id_token::mint(&state.keys, &input).map_err(|e| OAuthError::server_error(&e))?)
+    } else {
+        None
+    };
+    let mut body = TokenResponse::bearer(token, grant.token_expires_at, now, scopes.join(" "));
+    body.refresh_token = Some(refresh_token.to_owned());
+    body.id_token = id_token;
     Ok(body)
 }
 

@@ -8,16 +8,19 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tracing::instrument;
 
+use super::client_auth::authenticate_client;
 use super::error::OAuthError;
-use super::token::{authenticate_client, parse_form};
-use crate::app::AppState;
+use super::form::FormParams;
+use super::messages::Introspection;
+use crate::clock::now_unix;
 use crate::config::Client;
 use crate::crypto::sha256;
+use crate::grant::token_hash;
+use crate::state::AppState;
 use crate::store::{GrantRow, RefreshRow, RefreshState};
-use crate::upstream::now_unix;
 
 /// The token a request names, resolved.
 enum Found {
@@ -27,22 +30,25 @@ enum Found {
 }
 
 async fn find(state: &AppState, token: &str, hint: Option<&str>) -> Result<Found, OAuthError> {
-    let hash = sha256(token.as_bytes());
+    // Refresh tokens are the bridge's own; access tokens are legacy tokens,
+    // found by the grant's hash of them.
+    let refresh_hash = sha256(token.as_bytes());
+    let access_hash = token_hash(token);
     // The hint only orders the lookups (RFC 7009 §2.1).
     let refresh_first = hint != Some("access_token");
     for refresh in [refresh_first, !refresh_first] {
         if refresh {
-            if let Some(row) = state.store.refresh(&hash).await? {
+            if let Some(row) = state.store.refresh(&refresh_hash).await? {
                 return Ok(Found::Refresh(row));
             }
-        } else if let Some(grant) = state.store.grant_by_token_hash(&hash).await? {
+        } else if let Some(grant) = state.store.grant_by_token_hash(&access_hash).await? {
             return Ok(Found::Access(grant));
         }
     }
     Ok(Found::Nothing)
 }
 
-fn no_store(status: StatusCode, body: Option<Value>) -> Response {
+fn no_store(status: StatusCode, body: Option<impl Serialize>) -> Response {
     let mut response = match body {
         Some(b) => (status, axum::Json(b)).into_response(),
         None => status.into_response(),
@@ -53,14 +59,6 @@ fn no_store(status: StatusCode, body: Option<Value>) -> Response {
     response
 }
 
-fn token_param(form: &serde_json::Map<String, Value>) -> Result<String, OAuthError> {
-    form.get("token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))
-}
-
 /// `POST /revoke`.
 #[instrument(skip_all, fields(client_id))]
 pub async fn revoke_post(
@@ -69,23 +67,17 @@ pub async fn revoke_post(
     body: Bytes,
 ) -> Response {
     match revoke(&state, &headers, &body).await {
-        Ok(()) => no_store(StatusCode::OK, None),
+        Ok(()) => no_store(StatusCode::OK, None::<()>),
         Err(e) => e.into_response(),
     }
 }
 
 async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
-    let form = parse_form(headers, body)?;
+    let form = FormParams::parse(headers, body)?;
     let client = authenticate_client(state, headers, &form).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
-    let token = token_param(&form)?;
-    let grant_id = match find(
-        state,
-        &token,
-        form.get("token_type_hint").and_then(Value::as_str),
-    )
-    .await?
-    {
+    let token = form.require("token")?;
+    let grant_id = match find(state, token, form.get("token_type_hint")).await? {
         Found::Refresh(row) => owned(client, &row.client_id).map(|()| row.grant_id)?,
         Found::Access(grant) => owned(client, &grant.client_id).map(|()| grant.id)?,
         // RFC 7009 §2.2: an invalid or unknown token is not an error.
@@ -124,23 +116,17 @@ async fn introspect(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, OAuthError> {
-    let form = parse_form(headers, body)?;
+) -> Result<Introspection, OAuthError> {
+    let form = FormParams::parse(headers, body)?;
     let client = authenticate_client(state, headers, &form).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
-    let token = token_param(&form)?;
+    let token = form.require("token")?;
     let now = now_unix();
-    let inactive = json!({"active": false});
+    let inactive = Introspection::inactive();
     // RFC 7662 §2.2: anything unknown, expired, revoked or not the caller's
     // is simply inactive.
     Ok(
-        match find(
-            state,
-            &token,
-            form.get("token_type_hint").and_then(Value::as_str),
-        )
-        .await?
-        {
+        match find(state, token, form.get("token_type_hint")).await? {
             Found::Refresh(row) if row.client_id == client.id => {
                 let exp = row
                     .family_expires_at
@@ -148,16 +134,16 @@ async fn introspect(
                 let live = matches!(row.state, RefreshState::Active | RefreshState::Rotating)
                     && exp >= now;
                 match state.store.grant(&row.grant_id).await? {
-                    Some(grant) if live && !grant.revoked => json!({
-                        "active": true,
-                        "token_type": "refresh_token",
-                        "client_id": row.client_id,
-                        "sub": grant.subject,
-                        "scope": row.scope,
-                        "exp": exp,
-                        "iat": row.created_at,
-                        "iss": state.settings.issuer,
-                    }),
+                    Some(grant) if live && !grant.revoked => Introspection {
+                        active: true,
+                        token_type: Some("refresh_token"),
+                        client_id: Some(row.client_id),
+                        sub: Some(grant.subject),
+                        scope: Some(row.scope),
+                        exp: Some(exp),
+                        iat: Some(row.created_at),
+                        iss: Some(state.settings.issuer.clone()),
+                    },
                     _ => inactive,
                 }
             }
@@ -166,15 +152,16 @@ async fn introspect(
                     && !grant.revoked
                     && grant.token_expires_at >= now =>
             {
-                json!({
-                    "active": true,
-                    "token_type": "Bearer",
-                    "client_id": grant.client_id,
-                    "sub": grant.subject,
-                    "scope": grant.scope,
-                    "exp": grant.token_expires_at,
-                    "iss": state.settings.issuer,
-                })
+                Introspection {
+                    active: true,
+                    token_type: Some("Bearer"),
+                    client_id: Some(grant.client_id),
+                    sub: Some(grant.subject),
+                    scope: Some(grant.scope),
+                    exp: Some(grant.token_expires_at),
+                    iat: None,
+                    iss: Some(state.settings.issuer.clone()),
+                }
             }
             _ => inactive,
         },

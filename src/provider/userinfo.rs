@@ -11,9 +11,10 @@ use serde_json::Value;
 use super::claims::RequestedClaims;
 use super::error::OAuthError;
 use super::{profile_claims, split_scope};
-use crate::app::AppState;
-use crate::crypto::sha256;
-use crate::upstream::{Profile, now_unix};
+use crate::clock::now_unix;
+use crate::grant::token_hash;
+use crate::state::AppState;
+use crate::upstream::Profile;
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -62,7 +63,7 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Result<Value, OAut
     })?;
     let grant = state
         .store
-        .grant_by_token_hash(&sha256(token.as_bytes()))
+        .grant_by_token_hash(&token_hash(&token))
         .await?
         .ok_or_else(|| OAuthError::invalid_token("the access token is unknown"))?;
     if grant.revoked {

@@ -9,8 +9,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::clock::now_unix;
 use crate::legacy_token::Lt1Keys;
-use crate::upstream::now_unix;
 
 /// The legacy API's router, validating with `keys`.
 pub fn router(keys: Lt1Keys) -> Router {

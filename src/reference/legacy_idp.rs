@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::users::{User, Users};
+use crate::clock::now_unix;
 use crate::legacy_token::{Lt1Claims, Lt1Keys};
-use crate::upstream::now_unix;
 
 /// The `[upstream]` configuration that reaches this simulator's JSON API
 /// through the `http` adapter (used by the demo, the tests and the

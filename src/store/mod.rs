@@ -302,7 +302,7 @@ impl tower_sessions::SessionStore for SessionBackend {
     ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
         let row = self
             .0
-            .load_session(&id.to_string(), crate::upstream::now_unix())
+            .load_session(&id.to_string(), crate::clock::now_unix())
             .await
             .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))?;
         row.map(|data| {

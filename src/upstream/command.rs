@@ -37,7 +37,8 @@ use tracing::instrument;
 
 use super::config::CommandConfig;
 use super::http::check_token;
-use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, now_unix};
+use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError};
+use crate::clock::now_unix;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 
 /// Exit code: the credentials were refused.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::SecretSource;
+use crate::secret::SecretSource;
 
 /// A problem in the upstream settings, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,9 +19,10 @@ use super::config::{
     TokenLocation, UpstreamConfigError,
 };
 use super::fetch::{Fetched, Fetcher};
-use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, now_unix, pointer};
-use crate::config::SecretSource;
+use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, pointer};
+use crate::clock::now_unix;
 use crate::legacy_token::{Lt1Keys, looks_like_lt1};
+use crate::secret::SecretSource;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password, SecretValue};
 
 /// A request template with its secrets resolved once, at start.

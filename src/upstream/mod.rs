@@ -146,10 +146,3 @@ pub fn build(
         UpstreamConfig::Command(c) => Arc::new(command::CommandIdp::new(c.clone())),
     })
 }
-
-/// The current time in unix seconds.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}

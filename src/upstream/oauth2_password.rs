@@ -22,7 +22,8 @@ use tracing::instrument;
 use super::config::{ClientAuth, OAuth2PasswordConfig, UpstreamConfigError};
 use super::fetch::Fetcher;
 use super::http::check_token;
-use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, now_unix, pointer};
+use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, pointer};
+use crate::clock::now_unix;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 
 type TokenClient =

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use idp_bridge::clock::now_unix;
 use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
 use idp_bridge::secret::{LegacyRefreshToken, Password};
-use idp_bridge::upstream::{UpstreamError, now_unix};
+use idp_bridge::upstream::UpstreamError;
 
 use crate::support::{LegacyStack, adapter, closed_port_url};
 

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
+use idp_bridge::clock::now_unix;
 use idp_bridge::store::postgres::PgStore;
 use idp_bridge::store::sqlite::SqliteStore;
 use idp_bridge::store::{
     CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoredKey,
 };
-use idp_bridge::upstream::now_unix;
 
 pub fn pg_url() -> String {
     std::env::var("IDP_BRIDGE_TEST_PG_URL")

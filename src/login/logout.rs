@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use tower_sessions::Session;
 
-use super::authorize::{redirect_with, see_other};
-use crate::app::AppState;
-use crate::login::error_page;
+use super::pages::error_page;
+use crate::provider::response::{redirect_with, see_other};
+use crate::state::AppState;
 
 /// `GET /logout`.
 #[allow(clippy::implicit_hasher)]

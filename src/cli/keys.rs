@@ -1,0 +1,77 @@
+//! `idp-bridge keys`: rotate and list the ID token signing keys in the
+//! store a config file names, while instances serve from it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use super::support::runtime;
+use crate::config::Settings;
+
+/// The `keys` subcommands.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Publish a new signing key now; it signs after the activation delay.
+    /// Works while the bridge serves: every instance picks it up within
+    /// `[keys] reload_interval_seconds`. Prunes keys whose tokens all expired.
+    Rotate {
+        /// The config file (for the store and the storage key).
+        #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+        config: PathBuf,
+        /// Seconds before the new key signs (default `[keys] activation_delay_seconds`).
+        #[arg(long)]
+        activation_delay_seconds: Option<i64>,
+    },
+    /// List the signing keys and their states.
+    List {
+        /// The config file.
+        #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// Runs a `keys` command.
+pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
+    let (KeysCommand::Rotate { config, .. } | KeysCommand::List { config }) = &command;
+    let settings = Settings::load(config).map_err(|e| e.to_string())?;
+    runtime()?.block_on(async move {
+        let store = crate::startup::open_store(&settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        let storage = crate::startup::storage_key(&settings).map_err(|e| e.to_string())?;
+        match command {
+            KeysCommand::Rotate {
+                activation_delay_seconds,
+                ..
+            } => {
+                let delay =
+                    activation_delay_seconds.unwrap_or(settings.keys.activation_delay_seconds);
+                let (added, pruned) = crate::keys::rotate(
+                    store.as_ref(),
+                    &storage,
+                    delay,
+                    settings.tokens.id_token_ttl_seconds,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                for key in added {
+                    println!(
+                        "published {} {} (signs from unix time {})",
+                        key.alg, key.kid, key.activates_at
+                    );
+                }
+                for kid in pruned {
+                    println!("pruned {kid}");
+                }
+            }
+            KeysCommand::List { .. } => {
+                let stored = store.signing_keys().await.map_err(|e| e.to_string())?;
+                for line in crate::keys::describe(&stored, crate::clock::now_unix()) {
+                    println!("{line}");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,127 @@
+//! The command line: the `clap` grammar and one function per command, so
+//! `main.rs` only parses and reports. Each command's body lives beside its
+//! arguments (`keys`, `lt1`, `reference`); the short ones are here.
+
+pub mod keys;
+pub mod lt1;
+pub mod reference;
+mod support;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::demo::Demo;
+use support::runtime;
+
+/// `idp-bridge` and its commands.
+#[derive(Parser)]
+#[command(
+    name = "idp-bridge",
+    version,
+    about = "An OpenID Connect provider that wraps a legacy IdP for Auth0"
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the bridge.
+    Serve {
+        /// The config file.
+        #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a config file and report every problem at once.
+    CheckConfig {
+        /// The config file.
+        config: PathBuf,
+    },
+    /// Run the whole picture locally: legacy IdP and API, the bridge, and a
+    /// stand-in relying party playing Auth0.
+    Demo {
+        /// Where the stand-in relying party listens.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Data directory (default: a fresh temporary one).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manage the ID token signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Mint and inspect LT1 legacy tokens.
+    #[command(subcommand)]
+    LegacyToken(lt1::LegacyTokenCommand),
+    /// The reference legacy stack (for demos and tests, never production).
+    #[command(subcommand)]
+    Reference(reference::ReferenceCommand),
+}
+
+/// Runs one command; `Err` is a message for the operator (exit code 2).
+pub fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Serve { config } => serve(&config),
+        Command::CheckConfig { config } => Ok(check_config(&config)),
+        Command::Demo { listen, data_dir } => demo(&listen, data_dir),
+        Command::Keys(command) => keys::run(command),
+        Command::LegacyToken(command) => lt1::run(command),
+        Command::Reference(command) => reference::run(command),
+    }
+}
+
+fn serve(config: &std::path::Path) -> Result<ExitCode, String> {
+    let settings = Settings::load(config).map_err(|e| e.to_string())?;
+    runtime()?.block_on(async move {
+        let app = App::build(settings).await.map_err(|e| e.to_string())?;
+        tracing::info!(port = app.port(), "idp-bridge listening");
+        app.run_until_stopped().await.map_err(|e| e.to_string())?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn check_config(config: &std::path::Path) -> ExitCode {
+    match Settings::load(config) {
+        Ok(settings) => {
+            println!(
+                "{}: OK ({} client(s), issuer {})",
+                config.display(),
+                settings.clients.len(),
+                settings.issuer
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{}: {e}", config.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn demo(listen: &str, data_dir: Option<PathBuf>) -> Result<ExitCode, String> {
+    let dir = data_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("idp-bridge-demo-{}", std::process::id()))
+    });
+    runtime()?.block_on(async move {
+        let demo = Demo::start(listen, &dir).await?;
+        println!("idp-bridge demo is running.");
+        println!();
+        println!("  Open {} and click \"Log in\".", demo.rp_url);
+        println!(
+            "  Sign in as alice / correct-horse (or bob / battery-staple; mallory / locked-out is locked)."
+        );
+        println!();
+        println!("  bridge (issuer): {}", demo.issuer);
+        println!("  config:          {}", dir.join("bridge.toml").display());
+        println!("Press Ctrl-C to stop.");
+        demo.run_until(crate::server::shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

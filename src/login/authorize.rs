@@ -1,0 +1,217 @@
+//! `GET|POST /authorize`, the browser's entry. The request is checked by
+//! [`crate::provider::authorize`]; a valid one renders the login form with
+//! the request sealed into it ([`super::pending`]) and a double-submit CSRF
+//! cookie ([`super::csrf`]): nothing is written before the password check.
+//! `prompt=none` is answered from the login session without a page. The
+//! form's submission is [`super::submit`].
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use tower_sessions::Session;
+
+use super::locale::Locale;
+use super::pages::{FormContent, error_page, login_form};
+use super::pending::PendingLogin;
+use super::{csrf, session};
+use crate::clock::now_unix;
+use crate::crypto::random_token;
+use crate::grant;
+use crate::provider::authorize::{AuthorizationRequest, AuthorizeError, check_hint, validate};
+use crate::provider::code::issue_code;
+use crate::provider::response::respond;
+use crate::state::AppState;
+use crate::upstream::LegacyGrant;
+
+/// `GET /authorize`.
+#[allow(clippy::implicit_hasher)]
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    authorize(&state, &session, &headers, &params).await
+}
+
+/// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
+#[allow(clippy::implicit_hasher)]
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(params): Form<HashMap<String, String>>,
+) -> Response {
+    authorize(&state, &session, &headers, &params).await
+}
+
+async fn authorize(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Response {
+    let settings = &state.settings;
+    let validated = validate(
+        params,
+        &settings.clients,
+        now_unix(),
+        settings.tokens.login_ttl_seconds,
+    )
+    .and_then(|p| {
+        check_hint(
+            &state.keys,
+            &settings.issuer,
+            p,
+            params.get("id_token_hint"),
+        )
+    });
+    match validated {
+        Ok(request) if request.prompt_none => {
+            let (params, error) = match silent(state, session, &request).await {
+                Ok(code) => (vec![("code", code)], None),
+                Err(error) => (Vec::new(), Some(error)),
+            };
+            let mut answer: Vec<(&str, &str)> =
+                params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            if let Some(error) = error {
+                answer.push(("error", error));
+                answer.push(("error_description", "the user must sign in"));
+            }
+            respond(
+                &request.redirect_uri,
+                answer,
+                request.state.as_deref(),
+                &settings.issuer,
+                request.form_post,
+            )
+        }
+        Ok(request) => {
+            let locale = Locale::negotiate(
+                params.get("ui_locales").map(String::as_str),
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            show_form(state, headers, &PendingLogin { request, locale })
+        }
+        Err(AuthorizeError::Page(message)) => error_page(
+            &settings.branding,
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be used",
+            message,
+            "invalid authorization request",
+        ),
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state: st,
+            form_post,
+        }) => respond(
+            &redirect_uri,
+            vec![("error", error), ("error_description", description)],
+            st.as_deref(),
+            &settings.issuer,
+            form_post,
+        ),
+    }
+}
+
+/// The login form for a valid request, with the CSRF cookie when the
+/// browser has none yet.
+fn show_form(state: &AppState, headers: &HeaderMap, pending: &PendingLogin) -> Response {
+    let settings = &state.settings;
+    let sealed = match pending.seal(&state.storage) {
+        Ok(sealed) => sealed,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the pending login");
+            return error_page(
+                &settings.branding,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again.",
+                "cannot encode the pending login",
+            );
+        }
+    };
+    // Double-submit CSRF: a random cookie the form must echo. No row is
+    // written before the password check.
+    let existing = csrf::from_request(headers, settings.secure_cookie);
+    let token = existing.clone().unwrap_or_else(random_token);
+    let content = FormContent {
+        locale: pending.locale,
+        request: &sealed,
+        csrf: &token,
+        username: pending.request.login_hint.as_deref().unwrap_or(""),
+        message: None,
+    };
+    let mut response = login_form(&settings.branding, &content, StatusCode::OK);
+    if existing.is_none() {
+        csrf::set(&mut response, &token, settings.secure_cookie);
+    }
+    response
+}
+
+/// `prompt=none` (OIDC Core §3.1.2.1): a code from the existing session
+/// without any page, or `login_required`. The bridge cannot check a legacy
+/// password silently, so the session's own grant must still hold a live
+/// legacy token; the new grant shares it (without the legacy refresh token,
+/// which stays with the grant that logged in). A store that cannot answer is
+/// `temporarily_unavailable`, not a reason to ask for a login.
+async fn silent(
+    state: &AppState,
+    session: &Session,
+    request: &AuthorizationRequest,
+) -> Result<String, &'static str> {
+    let now = now_unix();
+    let user = session::user(session)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot read the login session");
+            "temporarily_unavailable"
+        })?
+        .ok_or("login_required")?;
+    if request
+        .max_age
+        .is_some_and(|max| now - user.auth_time > max)
+    {
+        return Err("login_required");
+    }
+    if request
+        .hint_sub
+        .as_ref()
+        .is_some_and(|sub| *sub != user.sub)
+    {
+        return Err("login_required");
+    }
+    let grant = state
+        .store
+        .grant(&user.grant_id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot read the session's grant");
+            "temporarily_unavailable"
+        })?
+        .filter(|g| !g.revoked && g.token_expires_at > now && g.subject == user.sub)
+        .ok_or("login_required")?;
+    let token = grant::access_token(&state.storage, &grant).ok_or("login_required")?;
+    let profile = serde_json::from_str(&grant.profile_json).map_err(|_| "login_required")?;
+    let legacy = LegacyGrant {
+        access_token: token,
+        expires_at: grant.token_expires_at,
+        refresh_token: None,
+        profile,
+    };
+    let issued = issue_code(state, request, &legacy, user.auth_time, now)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot store the grant");
+            "temporarily_unavailable"
+        })?;
+    crate::audit!(state.metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
+    Ok(issued.code)
+}

@@ -1,0 +1,221 @@
+//! `POST /login`, the login form's submission: the CSRF token and the
+//! sealed pending request are checked, the password goes to the legacy IdP
+//! (throttled per username and address, [`super::throttle`]), the grant is
+//! stored with its single-use code ([`crate::provider::code`]), the login
+//! session starts with a new id, and the browser is sent back (303) with
+//! `code`, `state`, `iss`.
+
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use tower_sessions::Session;
+use tracing::instrument;
+
+use super::locale::{Locale, Texts};
+use super::pages::{FormContent, error_page, login_form};
+use super::pending::PendingLogin;
+use super::session::SessionUser;
+use super::{csrf, session, throttle};
+use crate::clock::now_unix;
+use crate::provider::code::issue_code;
+use crate::provider::response::respond;
+use crate::secret::Password;
+use crate::state::AppState;
+use crate::upstream::{LegacyGrant, UpstreamError};
+
+/// The login form's fields.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    request: String,
+    csrf: String,
+    username: String,
+    password: Password,
+}
+
+/// What the person is told for each upstream failure class. Invalid
+/// credentials never say whether the user exists.
+fn failure_message(e: &UpstreamError, texts: &Texts) -> (StatusCode, &'static str) {
+    match e {
+        UpstreamError::InvalidCredentials => (StatusCode::UNAUTHORIZED, texts.wrong_credentials),
+        UpstreamError::Locked => (StatusCode::FORBIDDEN, texts.locked),
+        UpstreamError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, texts.unavailable),
+        UpstreamError::Protocol(_) | UpstreamError::Unsupported(_) => {
+            tracing::error!(error = %e, "legacy IdP answered unexpectedly");
+            (StatusCode::BAD_GATEWAY, texts.unexpected)
+        }
+    }
+}
+
+/// The CSRF check and the sealed pending request: an error page if either fails.
+#[allow(clippy::result_large_err)] // the error is the page, answered at once
+fn check_submission(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &LoginForm,
+) -> Result<PendingLogin, Response> {
+    let branding = &state.settings.branding;
+    let cookie = csrf::from_request(headers, state.settings.secure_cookie);
+    if !csrf::matches(cookie.as_deref(), &form.csrf) {
+        return Err(error_page(
+            branding,
+            StatusCode::FORBIDDEN,
+            "Your sign-in session expired",
+            "Go back to the application and start signing in again.",
+            "CSRF token missing or wrong",
+        ));
+    }
+    PendingLogin::open(&state.storage, &form.request).ok_or_else(|| {
+        error_page(
+            branding,
+            StatusCode::BAD_REQUEST,
+            "This sign-in page expired",
+            "Go back to the application and start signing in again.",
+            "pending login missing, tampered or expired",
+        )
+    })
+}
+
+/// Asks the legacy IdP unless the username or address is locked out;
+/// counts a wrong password and answers it after the growing delay.
+async fn authenticate_throttled(
+    state: &AppState,
+    locale: Locale,
+    counters: &throttle::Counters,
+    username: &str,
+    password: &Password,
+) -> Result<LegacyGrant, (StatusCode, String)> {
+    let store = state.store.as_ref();
+    let settings = &state.settings.throttle;
+    let lockout = |left| (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left));
+    let standing = match throttle::standing(store, counters, now_unix()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the login throttle");
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale.texts().unavailable.to_owned(),
+            ));
+        }
+    };
+    if let Some(left) = standing.locked_for {
+        crate::audit!(state.metrics, "login_failure", reason = "throttled");
+        return Err(lockout(left));
+    }
+    match state.upstream.authenticate(username, password).await {
+        Ok(grant) => {
+            if let Err(e) = throttle::succeeded(store, counters, standing).await {
+                tracing::warn!(error = %e, "cannot clear the login throttle");
+            }
+            Ok(grant)
+        }
+        Err(e) => {
+            crate::audit!(state.metrics, "login_failure", reason = e.class());
+            if e == UpstreamError::InvalidCredentials {
+                match throttle::failed(store, settings, counters, now_unix()).await {
+                    Ok((delay, locked_now)) => {
+                        tokio::time::sleep(delay).await;
+                        if locked_now {
+                            return Err(lockout(settings.lockout_seconds));
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot count a failed login"),
+                }
+            }
+            let (status, message) = failure_message(&e, locale.texts());
+            Err((status, message.to_owned()))
+        }
+    }
+}
+
+/// `POST /login`.
+#[instrument(skip_all, fields(client_id))]
+pub async fn login_post(
+    State(state): State<AppState>,
+    session: Session,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let pending = match check_submission(&state, &headers, &form) {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let request = &pending.request;
+    tracing::Span::current().record("client_id", request.client_id.as_str());
+    let username = form.username.trim();
+    let texts = pending.locale.texts();
+    let form_with = |message: &str, status| {
+        let content = FormContent {
+            locale: pending.locale,
+            request: &form.request,
+            csrf: &form.csrf,
+            username,
+            message: Some(message),
+        };
+        login_form(&state.settings.branding, &content, status)
+    };
+    if username.is_empty()
+        || username.len() > 256
+        || form.password.secret().is_empty()
+        || form.password.secret().len() > 1024
+    {
+        return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
+    }
+    let counters = throttle::Counters::new(username, &headers, peer, &state.settings.throttle);
+    let grant =
+        match authenticate_throttled(&state, pending.locale, &counters, username, &form.password)
+            .await
+        {
+            Ok(g) => g,
+            Err((status, message)) => return form_with(&message, status),
+        };
+    if request
+        .hint_sub
+        .as_ref()
+        .is_some_and(|sub| *sub != grant.profile.subject)
+    {
+        // OIDC Core §3.1.2.1 (id_token_hint) and §5.5.1 (a sub value): never
+        // answer for a different user than the one asked for.
+        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id);
+        return respond(
+            &request.redirect_uri,
+            vec![
+                ("error", "login_required"),
+                (
+                    "error_description",
+                    "the user who signed in is not the one requested",
+                ),
+            ],
+            request.state.as_deref(),
+            &state.settings.issuer,
+            request.form_post,
+        );
+    }
+    let now = now_unix();
+    let issued = match issue_code(&state, request, &grant, now, now).await {
+        Ok(issued) => issued,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store the grant");
+            return form_with(texts.unavailable, StatusCode::SERVICE_UNAVAILABLE);
+        }
+    };
+    let user = SessionUser {
+        sub: grant.profile.subject.clone(),
+        auth_time: now,
+        grant_id: issued.grant_id,
+    };
+    if let Err(e) = session::sign_in(&session, user).await {
+        // The code is valid; only prompt=none and logout lack a session.
+        tracing::warn!(error = %e, "cannot start the login session");
+    }
+    crate::audit!(state.metrics, "login_success", reason = "password", subject = %grant.profile.subject);
+    respond(
+        &request.redirect_uri,
+        vec![("code", issued.code.as_str())],
+        request.state.as_deref(),
+        &state.settings.issuer,
+        request.form_post,
+    )
+}

@@ -1,0 +1,85 @@
+//! Issuing an authorization code for a completed login: the grant (its
+//! legacy tokens sealed by [`crate::grant`]) and its single-use code are
+//! stored in one transaction, with the ID token signed now so the token
+//! endpoint stays fast. Redemption is [`super::token`].
+
+use super::authorize::AuthorizationRequest;
+use super::id_token::{self, IdTokenInput};
+use crate::crypto::{Purpose, random_token, sha256};
+use crate::grant::SealedTokens;
+use crate::state::AppState;
+use crate::store::{CodeRow, GrantRow, StoreError};
+use crate::upstream::LegacyGrant;
+
+/// A code just issued, and the grant it redeems into.
+#[derive(Debug)]
+pub struct Issued {
+    /// The authorization code, for the redirect.
+    pub code: String,
+    /// The grant's id, for the login session.
+    pub grant_id: String,
+}
+
+/// Stores the grant (the legacy token sealed, looked up by its hash) and a
+/// single-use code for it, in one transaction; returns the code.
+pub async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    grant: &LegacyGrant,
+    auth_time: i64,
+    now: i64,
+) -> Result<Issued, StoreError> {
+    let code = random_token();
+    let grant_id = random_token();
+    let sealed = SealedTokens::of_login(&state.storage, grant);
+    let row = GrantRow {
+        id: grant_id.clone(),
+        client_id: request.client_id.clone(),
+        subject: grant.profile.subject.clone(),
+        scope: request.scopes.join(" "),
+        profile_json: serde_json::to_string(&grant.profile).unwrap_or_default(),
+        token_hash: sealed.token_hash,
+        token_sealed: sealed.token_sealed,
+        legacy_refresh_sealed: sealed.refresh_sealed,
+        token_expires_at: grant.expires_at,
+        auth_time,
+        revoked: false,
+        created_at: now,
+        claims: request.claims.to_stored(),
+    };
+    let id_token = if request.scopes.iter().any(|s| s == "openid") {
+        let input = IdTokenInput {
+            alg: state
+                .settings
+                .clients
+                .get(&request.client_id)
+                .map(|c| c.id_token_alg)
+                .unwrap_or_default(),
+            issuer: &state.settings.issuer,
+            client_id: &request.client_id,
+            profile: &grant.profile,
+            scopes: &request.scopes,
+            requested: &request.claims.id_token,
+            auth_time,
+            nonce: request.nonce.as_deref(),
+            access_token: grant.access_token.secret(),
+            now,
+            ttl: state.settings.tokens.id_token_ttl_seconds,
+        };
+        let signed = id_token::mint(&state.keys, &input)
+            .map_err(|e| StoreError(format!("signing the ID token: {e}")))?;
+        Some(state.storage.seal(Purpose::IdToken, signed.as_bytes()))
+    } else {
+        None
+    };
+    let code_row = CodeRow {
+        code_hash: sha256(code.as_bytes()).to_vec(),
+        id_token_sealed: id_token,
+        redirect_uri: request.redirect_uri.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        expires_at: now + state.settings.tokens.code_ttl_seconds,
+    };
+    state.store.insert_grant_with_code(&row, &code_row).await?;
+    Ok(Issued { code, grant_id })
+}

@@ -1,0 +1,93 @@
+//! What the bridge opens before it serves, shared by `serve` and the
+//! commands that work on the same data (`keys`): the store chosen by
+//! `[store] url`, and the storage key, configured or generated once in the
+//! data directory. Each failure names its cause for the operator.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::crypto::StorageKey;
+use crate::secret::Key32;
+use crate::store::Store;
+use crate::store::postgres::PgStore;
+use crate::store::sqlite::SqliteStore;
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A problem with a named cause.
+    #[error("{0}")]
+    Message(String),
+}
+
+/// A start error: what was being done, then why it failed.
+pub(crate) fn fail(context: &str, e: impl std::fmt::Display) -> StartError {
+    StartError::Message(format!("{context}: {e}"))
+}
+
+/// SQLite in the data directory, or PostgreSQL when `[store] url` says so.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
+    let url = match &settings.store.url {
+        Some(source) => Some(source.resolve().map_err(|e| fail("store.url", e))?),
+        None => None,
+    };
+    match url {
+        Some(url)
+            if url.secret().starts_with("postgres://")
+                || url.secret().starts_with("postgresql://") =>
+        {
+            let store = PgStore::open(
+                url.secret(),
+                settings.store.schema.as_deref(),
+                settings.store.max_connections,
+            )
+            .await
+            .map_err(|e| fail("cannot open the PostgreSQL store", e))?;
+            Ok(Arc::new(store))
+        }
+        Some(_) => Err(StartError::Message(
+            "store.url: only postgres:// URLs are supported (leave it out for SQLite)".into(),
+        )),
+        None => {
+            let path = settings.data_dir.join("bridge.db");
+            let store = SqliteStore::open(&path, settings.store.sqlite_full_sync)
+                .await
+                .map_err(|e| fail("cannot open the store", e))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The storage key: configured, or generated once in the data directory.
+pub fn storage_key(settings: &Settings) -> Result<StorageKey, StartError> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
+    let key = match &settings.storage_key {
+        Some(k) => k.clone(),
+        None => load_or_create_storage_key(&settings.data_dir.join("storage.key"))?,
+    };
+    Ok(StorageKey::new(&key))
+}
+
+fn load_or_create_storage_key(path: &Path) -> Result<Key32, StartError> {
+    if path.exists() {
+        let text = crate::secret::read_secret_file(path).map_err(|e| fail("storage key", e))?;
+        return Key32::parse(&text)
+            .map_err(|e| fail(&format!("storage key {}", path.display()), e));
+    }
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| fail(&format!("cannot create {}", path.display()), e))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", hex::encode(raw)).as_bytes())
+        .map_err(|e| fail("storage key", e))?;
+    file.sync_all().map_err(|e| fail("storage key", e))?;
+    tracing::warn!(path = %path.display(), "generated a storage key; back it up: without it sealed tokens and keys cannot be read");
+    Ok(Key32::new(raw))
+}

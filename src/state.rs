@@ -1,0 +1,32 @@
+//! The shared state every handler draws from: cheap clones of the
+//! validated settings, the signing keys, the store, the legacy IdP adapter,
+//! the storage key and the metrics. `FromRef` lets a handler ask for just the
+//! part it uses (`State<Arc<dyn Store>>`), and tests build it without HTTP.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::config::Settings;
+use crate::crypto::StorageKey;
+use crate::keys::SigningKeys;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::upstream::LegacyIdp;
+
+/// Shared, cheaply cloned state; handlers take the parts they need.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Signing keys.
+    pub keys: Arc<SigningKeys>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The legacy IdP adapter.
+    pub upstream: Arc<dyn LegacyIdp>,
+    /// Seals secrets at rest.
+    pub storage: StorageKey,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
