@@ -1,8 +1,8 @@
 //! ID token signing keys: RSA-2048 (RS256, the default, and what Auth0
 //! expects) and, for clients registered with `id_token_signed_response_alg
-//! = "ES256"`, ECDSA P-256 (ES256). SigningKeys are generated at first start, the
+//! = "ES256"`, ECDSA P-256 (ES256). Keys are generated at first start, the
 //! private part sealed at rest in the store, the public parts served as
-//! JWKS. SigningKeys are loaded at start and reloaded from the store periodically,
+//! JWKS. Keys are loaded at start and reloaded from the store periodically,
 //! so a rotation made anywhere (`idp-bridge keys rotate`, on any instance's
 //! database) reaches every instance within the reload interval.
 //!

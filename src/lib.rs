@@ -34,6 +34,7 @@ pub mod net;
 pub mod ops;
 pub mod provider;
 pub mod reference;
+pub mod refusal;
 pub mod secret;
 pub mod server;
 pub mod startup;

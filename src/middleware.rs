@@ -1,7 +1,8 @@
 //! The layers every answer passes through, outermost last: a request id
 //! (kept from a proxy's `x-request-id`) in the trace span and the answer;
-//! security headers; limits on the request target, headers and body;
-//! request metrics by route template.
+//! security headers; limits on the request target, headers and body; the
+//! one log line of each refusal ([`crate::refusal`]); request metrics by
+//! route template.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -11,6 +12,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::refusal::Refusal;
 use crate::state::AppState;
 
 /// Largest request body any endpoint reads (forms and token requests are
@@ -32,6 +34,8 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             crate::metrics::track_http,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Inside the request span, so each refusal's line carries its ids.
+        .layer(axum::middleware::from_fn(log_refusal))
         .layer(axum::middleware::from_fn(limit_request_head))
         // A handler may set a stricter policy of its own (form_post does).
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -54,6 +58,50 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Logs the [`Refusal`] a handler attached, once: server errors at `error`,
+/// error pages at `warn`, protocol refusals (a client's mistake) at `info`.
+async fn log_refusal(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    if let Some(r) = response.extensions().get::<Refusal>() {
+        let status = response.status().as_u16();
+        let cause = r.cause.as_deref().unwrap_or("");
+        let reference = r.reference.as_deref().unwrap_or("");
+        let (code, description) = (r.code, r.description.as_str());
+        if response.status().is_server_error() {
+            tracing::error!(
+                status,
+                code,
+                description,
+                cause,
+                reference,
+                "request failed"
+            );
+        } else if code == "error_page" {
+            tracing::warn!(
+                status,
+                code,
+                description,
+                cause,
+                reference,
+                "request refused"
+            );
+        } else {
+            tracing::info!(
+                status,
+                code,
+                description,
+                cause,
+                reference,
+                "request refused"
+            );
+        }
+    }
+    response
 }
 
 /// Refuses oversized request targets (414) and headers (431) before any

@@ -128,13 +128,12 @@ fn show_form(state: &AppState, headers: &HeaderMap, pending: &PendingLogin) -> R
     let sealed = match pending.seal(&state.storage) {
         Ok(sealed) => sealed,
         Err(e) => {
-            tracing::error!(error = %e, "cannot encode the pending login");
             return error_page(
                 &settings.branding,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "Please try again.",
-                "cannot encode the pending login",
+                &format!("cannot encode the pending login: {e}"),
             );
         }
     };

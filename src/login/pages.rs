@@ -10,6 +10,7 @@ use axum::response::Response;
 use super::locale::{self, Locale};
 use crate::config::Branding;
 use crate::html::render;
+use crate::refusal::Refusal;
 
 /// The login form.
 #[derive(Template)]
@@ -47,7 +48,8 @@ pub struct ErrorPage<'a> {
     pub request_id: &'a str,
 }
 
-/// An error page with a fresh reference, the cause logged beside it.
+/// An error page with a fresh reference; the cause is logged beside it by
+/// the middleware, never shown.
 pub fn error_page(
     branding: &Branding,
     status: StatusCode,
@@ -56,8 +58,7 @@ pub fn error_page(
     cause: &str,
 ) -> Response {
     let request_id = &crate::crypto::random_token()[..12];
-    tracing::warn!(request_id, status = status.as_u16(), cause, "error page");
-    render(
+    let mut response = render(
         status,
         &ErrorPage {
             organization: &branding.organization,
@@ -65,7 +66,15 @@ pub fn error_page(
             message,
             request_id,
         },
-    )
+    );
+    Refusal {
+        code: "error_page",
+        description: heading.to_owned(),
+        cause: Some(cause.to_owned()),
+        reference: Some(request_id.to_owned()),
+    }
+    .attach(&mut response);
+    response
 }
 
 /// What the login form shows besides the branding.

@@ -6,41 +6,86 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::refusal::Refusal;
+
+/// The error codes the provider answers with (RFC 6749 §5.2, RFC 6750 §3.1,
+/// RFC 7009 §2.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is malformed.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// The code or refresh token is invalid, expired, revoked or another's.
+    InvalidGrant,
+    /// The client may not do this.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// The scope exceeds what was granted.
+    InvalidScope,
+    /// The bridge or the legacy IdP cannot answer now; try again.
+    TemporarilyUnavailable,
+    /// An internal error (the cause is in the log).
+    ServerError,
+    /// The Bearer token is missing, unknown, expired or revoked.
+    InvalidToken,
+}
+
+impl ErrorCode {
+    /// The registered name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError => "server_error",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+}
+
 /// An error answered as RFC 6749 §5.2 JSON.
 #[derive(Debug, Clone)]
 pub struct OAuthError {
     /// The error code.
-    pub error: &'static str,
+    pub error: ErrorCode,
     /// A human-readable description (never a secret or an internal cause).
     pub description: String,
     /// The HTTP status.
     pub status: StatusCode,
     /// `WWW-Authenticate` to send, if any.
     pub challenge: Option<String>,
+    /// The internal cause, logged (once, by the middleware), never sent.
+    pub cause: Option<String>,
 }
 
 impl OAuthError {
-    /// A 400 error with a given code.
-    pub fn new_static(error: &'static str, description: impl Into<String>) -> Self {
-        Self::new(error, StatusCode::BAD_REQUEST, description)
-    }
-
-    fn new(error: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
+    fn new(error: ErrorCode, status: StatusCode, description: impl Into<String>) -> Self {
         Self {
             error,
             description: description.into(),
             status,
             challenge: None,
+            cause: None,
         }
+    }
+    /// `invalid_scope` (RFC 6749 §5.2).
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidScope, StatusCode::BAD_REQUEST, d)
     }
     /// `invalid_request`.
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::InvalidRequest, StatusCode::BAD_REQUEST, d)
     }
     /// `invalid_client`, 401; with a Basic challenge when Basic was used.
     pub fn invalid_client(basic_used: bool) -> Self {
         let mut e = Self::new(
-            "invalid_client",
+            ErrorCode::InvalidClient,
             StatusCode::UNAUTHORIZED,
             "client authentication failed",
         );
@@ -51,16 +96,16 @@ impl OAuthError {
     }
     /// `invalid_grant`.
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::InvalidGrant, StatusCode::BAD_REQUEST, d)
     }
     /// `unauthorized_client`.
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::UnauthorizedClient, StatusCode::BAD_REQUEST, d)
     }
     /// `unsupported_grant_type`.
     pub fn unsupported_grant_type() -> Self {
         Self::new(
-            "unsupported_grant_type",
+            ErrorCode::UnsupportedGrantType,
             StatusCode::BAD_REQUEST,
             "this grant type is not supported",
         )
@@ -68,23 +113,24 @@ impl OAuthError {
     /// `temporarily_unavailable`, 503.
     pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
         Self::new(
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             StatusCode::SERVICE_UNAVAILABLE,
             d,
         )
     }
     /// `server_error`, 500; the cause goes to the log, not the body.
     pub fn server_error(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            "server_error",
+        let mut e = Self::new(
+            ErrorCode::ServerError,
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error",
-        )
+        );
+        e.cause = Some(cause.to_string());
+        e
     }
     /// RFC 6750 §3: `invalid_token`, 401, with a Bearer challenge.
     pub fn invalid_token(d: impl Into<String>) -> Self {
-        let mut e = Self::new("invalid_token", StatusCode::UNAUTHORIZED, d);
+        let mut e = Self::new(ErrorCode::InvalidToken, StatusCode::UNAUTHORIZED, d);
         e.challenge = Some("Bearer error=\"invalid_token\"".into());
         e
     }
@@ -92,7 +138,7 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "error_description": self.description});
+        let body = json!({"error": self.error.as_str(), "error_description": self.description});
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -100,13 +146,22 @@ impl IntoResponse for OAuthError {
         if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, c);
         }
+        Refusal {
+            code: self.error.as_str(),
+            description: self.description,
+            cause: self.cause,
+            reference: None,
+        }
+        .attach(&mut response);
         response
     }
 }
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store unavailable");
-        Self::temporarily_unavailable("the bridge's store is unavailable; try again")
+        let mut error =
+            Self::temporarily_unavailable("the bridge's store is unavailable; try again");
+        error.cause = Some(format!("store unavailable: {e}"));
+        error
     }
 }

@@ -79,8 +79,7 @@ fn narrow(granted: &str, requested: Option<&str>) -> Result<Vec<String>, OAuthEr
     if requested.iter().all(|s| granted.contains(s)) {
         Ok(requested)
     } else {
-        Err(OAuthError::new_static(
-            "invalid_scope",
+        Err(OAuthError::invalid_scope(
             "the requested scope exceeds what was granted",
         ))
     }
@@ -328,7 +327,7 @@ mod tests {
         );
         assert_eq!(
             narrow("openid", Some("openid email"))
-                .map_err(|e| e.error)
+                .map_err(|e| e.error.as_str())
                 .err(),
             Some("invalid_scope")
         );

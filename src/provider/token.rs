@@ -105,10 +105,7 @@ pub async fn token_post(
 ) -> Response {
     match token(&state, &headers, &body).await {
         Ok(v) => no_store(axum::Json(v).into_response()),
-        Err(e) => {
-            tracing::info!(error = e.error, description = %e.description, "token request refused");
-            e.into_response()
-        }
+        Err(e) => e.into_response(),
     }
 }
 

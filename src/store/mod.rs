@@ -1,5 +1,6 @@
-//! Persistent state behind one interface: signing keys, grants, codes and
-//! login sessions. SQLite (embedded) is the default backend; a PostgreSQL
+//! Persistent state behind one interface: signing keys, grants, codes,
+//! refresh-token families, login sessions, login throttling and used client
+//! assertions. SQLite (embedded) is the default backend; a PostgreSQL
 //! backend implements the same trait for clusters.
 //!
 //! Per login the bridge writes one row (the grant with its code) and updates
@@ -28,9 +29,10 @@ pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
 pub struct StoredKey {
     /// Key id.
     pub kid: String,
-    /// Algorithm (RS256).
+    /// Algorithm (`RS256` or `ES256`).
     pub alg: String,
-    /// PKCS#1 DER of the private key, sealed under the storage key.
+    /// The private key's DER (PKCS#1 for RSA, PKCS#8 for P-256), sealed
+    /// under the storage key.
     pub private_sealed: Vec<u8>,
     /// The public JWK, JSON.
     pub public_jwk: String,

@@ -1,0 +1,26 @@
+//! What an answer refused and why, for the one log line the middleware
+//! writes about it ([`crate::middleware`]). Handlers and error types attach a
+//! [`Refusal`] to the response instead of logging where the error is built,
+//! so every refusal is logged exactly once, inside the request's span (with
+//! its request id and client id), and the cause never reaches the body.
+//! A leaf: it depends on nothing in the crate.
+
+/// A refusal's log record, carried in the response's extensions.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The error code or page kind (`invalid_grant`, `error_page`).
+    pub code: &'static str,
+    /// What the client or person was told.
+    pub description: String,
+    /// The internal cause, for operators only (never a secret).
+    pub cause: Option<String>,
+    /// A reference shown to the person, to find this line.
+    pub reference: Option<String>,
+}
+
+impl Refusal {
+    /// Attaches the refusal to `response`.
+    pub fn attach(self, response: &mut axum::response::Response) {
+        response.extensions_mut().insert(self);
+    }
+}
