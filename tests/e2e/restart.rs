@@ -161,3 +161,69 @@ async fn logs_of_a_full_flow_hold_no_secret() {
         assert!(!logs.contains(secret), "the {what} appears in the logs");
     }
 }
+
+#[tokio::test]
+async fn each_refusal_is_logged_once_with_its_code_and_no_secret() {
+    let mut app = TestApp::spawn().await;
+    app.stop().await;
+    let log_path = app.data_dir.path().join("refusals.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let _child = Child(
+        Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+            .args(["serve", "--config"])
+            .arg(app.config_path())
+            .env("IDP_BRIDGE_LOG", "info")
+            .env("IDP_BRIDGE_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start the bridge"),
+    );
+    wait_ready(&app.issuer).await;
+    let unknown_code = "an-unknown-code-SECRET";
+    assert_eq!(app.redeem(unknown_code).await.status(), 400);
+    assert_eq!(app.userinfo("an-unknown-token-SECRET").await.status(), 401);
+    let page = reqwest::get(format!("{}/authorize?client_id=nobody", app.issuer))
+        .await
+        .expect("authorize");
+    assert_eq!(page.status(), 400);
+    let page = page.text().await.expect("page");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    let refusals: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| {
+            l["fields"]["message"] == "request refused"
+                || l["fields"]["message"] == "request failed"
+        })
+        .collect();
+    let with_code = |code: &str| {
+        refusals
+            .iter()
+            .filter(|r| r["fields"]["code"] == code)
+            .collect::<Vec<_>>()
+    };
+    let grant = with_code("invalid_grant");
+    assert_eq!(grant.len(), 1, "one line for the refused code:\n{logs}");
+    assert_eq!(
+        grant[0]["fields"]["description"],
+        "the authorization code is invalid"
+    );
+    assert!(
+        grant[0]["span"]["request_id"].is_string(),
+        "inside the request span: {}",
+        grant[0]
+    );
+    assert_eq!(with_code("invalid_token").len(), 1, "{logs}");
+    let pages = with_code("error_page");
+    assert_eq!(pages.len(), 1, "{logs}");
+    let reference = pages[0]["fields"]["reference"].as_str().expect("reference");
+    assert!(
+        page.contains(reference),
+        "the page shows the logged reference"
+    );
+    assert_eq!(pages[0]["fields"]["cause"], "invalid authorization request");
+    assert!(!logs.contains("SECRET"), "no presented secret in the logs");
+}
