@@ -131,7 +131,12 @@ pub fn authorize_request(data: &[u8]) -> bool {
     if let Some(text) = params.get("claims") {
         let _ = claims::parse(text, &[]);
     }
-    match authorize::validate(&params, clients(), 0, 600) {
+    match authorize::validate(
+        &authorize::AuthorizationParams::from_map(&params),
+        clients(),
+        0,
+        600,
+    ) {
         Ok(pending) => {
             assert!(registered(&pending.client_id, &pending.redirect_uri));
             assert_eq!(pending.state, params.get("state").cloned());

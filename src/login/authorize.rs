@@ -20,7 +20,9 @@ use super::{csrf, session};
 use crate::clock::now_unix;
 use crate::crypto::random_token;
 use crate::grant;
-use crate::provider::authorize::{AuthorizationRequest, AuthorizeError, check_hint, validate};
+use crate::provider::authorize::{
+    AuthorizationParams, AuthorizationRequest, AuthorizeError, check_hint, validate,
+};
 use crate::provider::code::issue_code;
 use crate::provider::response::respond;
 use crate::state::AppState;
@@ -55,8 +57,9 @@ async fn authorize(
     params: &HashMap<String, String>,
 ) -> Response {
     let settings = &state.settings;
+    let params = AuthorizationParams::from_map(params);
     let validated = validate(
-        params,
+        &params,
         &settings.clients,
         now_unix(),
         settings.tokens.login_ttl_seconds,
@@ -66,7 +69,7 @@ async fn authorize(
             &state.keys,
             &settings.issuer,
             p,
-            params.get("id_token_hint"),
+            params.id_token_hint.as_deref(),
         )
     });
     match validated {
@@ -91,7 +94,7 @@ async fn authorize(
         }
         Ok(request) => {
             let locale = Locale::negotiate(
-                params.get("ui_locales").map(String::as_str),
+                params.ui_locales.as_deref(),
                 headers
                     .get(header::ACCEPT_LANGUAGE)
                     .and_then(|v| v.to_str().ok()),

@@ -16,6 +16,81 @@ use super::split_scope;
 use crate::config::Client;
 use crate::keys::SigningKeys;
 
+/// The authorization request's parameters as sent (RFC 6749 §4.1.1, RFC
+/// 7636 §4.3, OIDC Core §3.1.2.1, OIDC Core §5.5); unknown parameters are
+/// ignored, as Auth0 expects. `None` is absent; `Some("")` is sent empty
+/// (which counts as absent, RFC 6749 §3.1, except where noted).
+#[derive(Default, Clone, Deserialize)]
+pub struct AuthorizationParams {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `redirect_uri`.
+    pub redirect_uri: Option<String>,
+    /// `response_type` (empty is "missing").
+    pub response_type: Option<String>,
+    /// `response_mode`.
+    pub response_mode: Option<String>,
+    /// `scope`, split on spaces and commas.
+    pub scope: Option<String>,
+    /// `state`, echoed byte for byte, even empty.
+    pub state: Option<String>,
+    /// `nonce`.
+    pub nonce: Option<String>,
+    /// `code_challenge`.
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method`.
+    pub code_challenge_method: Option<String>,
+    /// `prompt`.
+    pub prompt: Option<String>,
+    /// `max_age`.
+    pub max_age: Option<String>,
+    /// `claims` (JSON).
+    pub claims: Option<String>,
+    /// `request` (refused).
+    pub request: Option<String>,
+    /// `request_uri` (refused).
+    pub request_uri: Option<String>,
+    /// `login_hint`.
+    pub login_hint: Option<String>,
+    /// `id_token_hint`.
+    pub id_token_hint: Option<String>,
+    /// `ui_locales`.
+    pub ui_locales: Option<String>,
+}
+
+impl AuthorizationParams {
+    /// From the query or form, as axum parses it (the last of a repeated
+    /// parameter wins).
+    #[allow(clippy::implicit_hasher)] // axum hands us the default hasher
+    pub fn from_map(map: &HashMap<String, String>) -> Self {
+        let get = |k: &str| map.get(k).cloned();
+        Self {
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            response_type: get("response_type"),
+            response_mode: get("response_mode"),
+            scope: get("scope"),
+            state: get("state"),
+            nonce: get("nonce"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            prompt: get("prompt"),
+            max_age: get("max_age"),
+            claims: get("claims"),
+            request: get("request"),
+            request_uri: get("request_uri"),
+            login_hint: get("login_hint"),
+            id_token_hint: get("id_token_hint"),
+            ui_locales: get("ui_locales"),
+        }
+    }
+}
+
+/// A parameter's value unless absent or empty.
+fn given(value: Option<&String>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).cloned()
+}
+
 /// An authorization request that passed validation, waiting for the login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
@@ -74,26 +149,24 @@ pub enum AuthorizeError {
 }
 
 /// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2).
-#[allow(clippy::implicit_hasher)] // axum hands us the default hasher
 pub fn validate(
-    params: &HashMap<String, String>,
+    params: &AuthorizationParams,
     clients: &std::collections::BTreeMap<String, Client>,
     now: i64,
     ttl: i64,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
-    let get = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
-    let client = get("client_id")
+    let client = given(params.client_id.as_ref())
         .and_then(|id| clients.get(&id))
         .ok_or(AuthorizeError::Page(
             "The application that sent you here is not registered with this sign-in service.",
         ))?;
-    let redirect_uri = get("redirect_uri")
+    let redirect_uri = given(params.redirect_uri.as_ref())
         .filter(|r| client.redirect_uris.iter().any(|allowed| allowed == r))
         .ok_or(AuthorizeError::Page(
             "The application that sent you here gave a return address that is not registered.",
         ))?;
-    let state = params.get("state").cloned();
-    let form_post = get("response_mode").as_deref() == Some("form_post");
+    let state = params.state.clone();
+    let form_post = params.response_mode.as_deref() == Some("form_post");
     let fail = |error, description| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,
@@ -101,7 +174,7 @@ pub fn validate(
         state: state.clone(),
         form_post,
     };
-    match params.get("response_type").map(String::as_str) {
+    match params.response_type.as_deref() {
         Some("code") => {}
         None | Some("") => return Err(fail("invalid_request", "response_type is required")),
         Some(_) => {
@@ -111,7 +184,7 @@ pub fn validate(
             ));
         }
     }
-    if let Some(mode) = get("response_mode") {
+    if let Some(mode) = given(params.response_mode.as_ref()) {
         if mode != "query" && mode != "form_post" {
             return Err(fail(
                 "invalid_request",
@@ -119,27 +192,27 @@ pub fn validate(
             ));
         }
     }
-    if get("request").is_some() {
+    if given(params.request.as_ref()).is_some() {
         return Err(fail(
             "request_not_supported",
             "request objects are not supported",
         ));
     }
-    if get("request_uri").is_some() {
+    if given(params.request_uri.as_ref()).is_some() {
         return Err(fail(
             "request_uri_not_supported",
             "request_uri is not supported",
         ));
     }
-    let code_challenge = get("code_challenge");
+    let code_challenge = given(params.code_challenge.as_ref());
     if let Err(description) = pkce_request(
         client,
         code_challenge.as_deref(),
-        get("code_challenge_method").as_deref(),
+        given(params.code_challenge_method.as_ref()).as_deref(),
     ) {
         return Err(fail("invalid_request", description));
     }
-    let prompts: Vec<&str> = params.get("prompt").map_or(Vec::new(), |p| {
+    let prompts: Vec<&str> = params.prompt.as_ref().map_or(Vec::new(), |p| {
         p.split(' ').filter(|s| !s.is_empty()).collect()
     });
     let prompt_none = prompts.contains(&"none");
@@ -151,16 +224,16 @@ pub fn validate(
         ));
     }
     let max_age =
-        match get("max_age") {
+        match given(params.max_age.as_ref()) {
             Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
                 fail("invalid_request", "max_age must be a non-negative integer")
             })?),
             None => None,
         };
-    let claims = claims_request(get("claims").as_deref(), client)
+    let claims = claims_request(given(params.claims.as_ref()).as_deref(), client)
         .map_err(|(error, description)| fail(error, description))?;
     // RFC 6749 §3.3: the server may grant fewer scopes than asked.
-    let scopes: Vec<String> = split_scope(params.get("scope").map_or("", String::as_str))
+    let scopes: Vec<String> = split_scope(params.scope.as_deref().unwrap_or(""))
         .into_iter()
         .filter(|s| client.scopes.contains(s))
         .collect();
@@ -169,9 +242,9 @@ pub fn validate(
         redirect_uri,
         scopes,
         state,
-        nonce: get("nonce"),
+        nonce: given(params.nonce.as_ref()),
         code_challenge,
-        login_hint: get("login_hint"),
+        login_hint: given(params.login_hint.as_ref()),
         form_post,
         prompt_none,
         max_age,
@@ -237,7 +310,7 @@ pub fn check_hint(
     keys: &SigningKeys,
     issuer: &str,
     mut pending: AuthorizationRequest,
-    hint: Option<&String>,
+    hint: Option<&str>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let Some(hint) = hint.filter(|h| !h.is_empty()) else {
         return Ok(pending);

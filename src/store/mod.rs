@@ -25,7 +25,7 @@ pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// A signing key as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredKey {
     /// Key id.
     pub kid: String,
@@ -130,8 +130,14 @@ impl RefreshState {
     }
 }
 
+impl From<i64> for RefreshState {
+    fn from(code: i64) -> Self {
+        Self::from_code(code)
+    }
+}
+
 /// A refresh token, by hash. Its family is its grant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshRow {
     /// SHA-256 of the token.
     pub token_hash: Vec<u8>,
@@ -142,6 +148,7 @@ pub struct RefreshRow {
     /// Scope granted with it.
     pub scope: String,
     /// Its state.
+    #[sqlx(try_from = "i64")]
     pub state: RefreshState,
     /// Unix seconds.
     pub created_at: i64,

@@ -10,9 +10,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
-use super::{
-    Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, StoreError, StoredKey,
-};
+use super::{Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey};
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]

@@ -50,21 +50,9 @@ async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = $db>>(
     Ok(())
 }
 
-fn refresh_from(row: &$row) -> Result<RefreshRow, StoreError> {
-    Ok(RefreshRow {
-        token_hash: row.try_get("token_hash").map_err(err)?,
-        grant_id: row.try_get("grant_id").map_err(err)?,
-        client_id: row.try_get("client_id").map_err(err)?,
-        scope: row.try_get("scope").map_err(err)?,
-        state: RefreshState::from_code(row.try_get("state").map_err(err)?),
-        created_at: row.try_get("created_at").map_err(err)?,
-        family_expires_at: row.try_get("family_expires_at").map_err(err)?,
-        last_used_at: row.try_get("last_used_at").map_err(err)?,
-        rotated_at: row.try_get("rotated_at").map_err(err)?,
-        successor_sealed: row.try_get("successor_sealed").map_err(err)?,
-    })
-}
-
+/// A grant from its row. Written out because `revoked` is an integer in
+/// both schemas and `sqlx::FromRow` cannot turn it into a `bool` for
+/// PostgreSQL; every other row type derives `FromRow`.
 fn grant_from(row: &$row) -> Result<GrantRow, StoreError> {
     Ok(GrantRow {
         id: row.try_get("id").map_err(err)?,
@@ -91,22 +79,10 @@ impl $crate::store::Store for $ty {
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query("SELECT kid, alg, private_sealed, public_jwk, created_at, activates_at FROM signing_keys ORDER BY activates_at, created_at, kid")
+        sqlx::query_as::<_, StoredKey>("SELECT kid, alg, private_sealed, public_jwk, created_at, activates_at FROM signing_keys ORDER BY activates_at, created_at, kid")
             .fetch_all(&self.read)
             .await
-            .map_err(err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredKey {
-                    kid: r.try_get("kid").map_err(err)?,
-                    alg: r.try_get("alg").map_err(err)?,
-                    private_sealed: r.try_get("private_sealed").map_err(err)?,
-                    public_jwk: r.try_get("public_jwk").map_err(err)?,
-                    created_at: r.try_get("created_at").map_err(err)?,
-                    activates_at: r.try_get("activates_at").map_err(err)?,
-                })
-            })
-            .collect()
+            .map_err(err)
     }
 
     async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
@@ -237,12 +213,11 @@ impl $crate::store::Store for $ty {
     }
 
     async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+        sqlx::query_as::<_, RefreshRow>("SELECT * FROM refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.read)
             .await
-            .map_err(err)?;
-        row.as_ref().map(refresh_from).transpose()
+            .map_err(err)
     }
 
     async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {

@@ -19,9 +19,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{
-    Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, StoreError, StoredKey,
-};
+use super::{Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
