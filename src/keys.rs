@@ -14,6 +14,7 @@
 
 use std::sync::RwLock;
 
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use rsa::RsaPrivateKey;
@@ -70,7 +71,7 @@ struct Signer {
 
 struct Loaded {
     signers: Vec<Signer>,
-    jwks: Value,
+    jwks: JwkSet,
     decoding: Vec<(String, Algorithm, DecodingKey)>,
 }
 
@@ -166,7 +167,7 @@ impl SigningKeys {
     }
 
     /// The JWK Set document.
-    pub fn jwks(&self) -> Value {
+    pub fn jwks(&self) -> JwkSet {
         self.loaded
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -247,34 +248,32 @@ fn load(stored: &[StoredKey], storage: &StorageKey, now: i64) -> Result<Loaded, 
             encoding,
         });
     }
-    let keys: Vec<Value> = stored
+    let keys: Vec<Jwk> = stored
         .iter()
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
         .collect();
     let decoding = keys.iter().filter_map(decoding_key).collect();
     Ok(Loaded {
         signers,
-        jwks: json!({ "keys": keys }),
+        jwks: JwkSet { keys },
         decoding,
     })
 }
 
 /// A published JWK as a verification key.
-fn decoding_key(jwk: &Value) -> Option<(String, Algorithm, DecodingKey)> {
-    let kid = jwk["kid"].as_str()?.to_owned();
-    match jwk["kty"].as_str()? {
-        "RSA" => Some((
-            kid,
-            Algorithm::RS256,
-            DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?).ok()?,
-        )),
-        "EC" => Some((
-            kid,
-            Algorithm::ES256,
-            DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?).ok()?,
-        )),
-        _ => None,
-    }
+/// A published key's kid, algorithm and verification key; `None` for a
+/// key of a kind the bridge does not sign with.
+fn decoding_key(jwk: &Jwk) -> Option<(String, Algorithm, DecodingKey)> {
+    let alg = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+        _ => return None,
+    };
+    Some((
+        jwk.common.key_id.clone()?,
+        alg,
+        DecodingKey::from_jwk(jwk).ok()?,
+    ))
 }
 
 /// Generates a key of `alg` (off the async threads) and seals it.
@@ -346,7 +345,7 @@ fn ec_key() -> Result<(Zeroizing<Vec<u8>>, PublicJwk), KeysError> {
     ))
 }
 
-/// SigningKeys no longer needed at `now`: superseded, within their algorithm, by a
+/// Keys no longer needed at `now`: superseded, within their algorithm, by a
 /// key that has been active for longer than `max_token_ttl`, so every token
 /// they signed has expired.
 pub fn prunable(stored: &[StoredKey], now: i64, max_token_ttl: i64) -> Vec<String> {
