@@ -2,16 +2,23 @@
 //! provider, so Auth0 can federate to it while the legacy IdP keeps checking
 //! passwords and issuing the access tokens legacy APIs accept.
 //!
-//! Layout, following the design:
-//! - [`config`]: the TOML file, `IDP_BRIDGE_*` overrides, secrets from env or files;
-//! - [`secret`]: secret newtypes (redacted `Debug`, constant-time equality);
-//! - [`legacy_token`]: the LT1 codec, the reference legacy token format;
-//! - [`upstream`]: the `LegacyIdp` trait and its adapters (`http`, `oauth2-password`, `command`);
-//! - [`app`]: startup, router, state; [`provider`]: the OIDC endpoints; [`login`]: pages;
-//! - [`store`]: persistent state (SQLite or PostgreSQL); [`keys`]: ID token signing keys (RS256, ES256); [`crypto`]: sealing and hashing;
-//! - [`audit`]: audit events; [`metrics`]: Prometheus metrics on their own listener;
-//! - [`reference`]: a reference legacy IdP and legacy API, for the demo and the tests only;
-//! - `fuzzing`: the entry points of the cargo-fuzz targets under `fuzz/` (not API).
+//! Data flows one way, from the HTTP edge down to the leaves (see
+//! `docs/ARCHITECTURE.md` for each module's rules):
+//! - the edge: [`cli`] (the commands), [`app`] (assembly), [`server`] (accept
+//!   loop), [`middleware`], [`ops`] (health, readiness, stylesheets),
+//!   [`state`], [`startup`] (store and storage key), [`background`], [`demo`];
+//! - the browser: [`login`] (authorize page, form, CSRF, session, logout),
+//!   which uses
+//! - the protocol: [`provider`] (authorization rules, codes, token, refresh,
+//!   revocation, introspection, userinfo, discovery, ID tokens), which uses
+//! - the domain: [`grant`] (the legacy tokens at rest), [`upstream`] (the
+//!   `LegacyIdp` trait and adapters), [`store`] (SQLite or PostgreSQL),
+//!   [`keys`] (signing keys, JWKS), [`config`], [`audit`](mod@audit), [`metrics`];
+//! - the leaves: [`crypto`] (sealing and hashing), [`legacy_token`] (LT1),
+//!   [`secret`] (secret types), [`clock`], [`net`], [`html`], [`refusal`].
+//!
+//! [`reference`](mod@reference) is a legacy IdP and legacy API for the demo and the tests
+//! only; `fuzzing` holds the cargo-fuzz entry points (not API).
 
 pub mod app;
 pub mod audit;

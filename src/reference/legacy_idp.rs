@@ -15,6 +15,11 @@
 //! | `PUT /_control/faults` | inject latency and failures (simulator only) |
 //!
 //! Faults apply to every endpoint but `/_control` and `/healthz`.
+//!
+//! It runs past 500 lines because it is one simulated server: each endpoint
+//! is a short handler over the same users, tokens and faults, and a reader
+//! checking what a test's legacy IdP does wants them in one place. It is
+//! never used by a production path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -5,6 +5,11 @@
 //! token and the profile are found in the answer, and which statuses mean
 //! "wrong password", "locked" or "unavailable". See `[upstream.http]` in the
 //! README.
+//!
+//! It runs past 500 lines because building a request and reading its answer
+//! follow the same configuration keys and are read side by side; the shared
+//! limits (no redirects, size cap, timeouts) are in `fetch`, the JSON
+//! pointers in `pointer`.
 
 use std::time::Duration;
 
