@@ -17,6 +17,7 @@ use super::locale::{Locale, Texts};
 use super::pages::{FormContent, error_page, login_form};
 use super::pending::PendingLogin;
 use super::session::SessionUser;
+use super::throttle::Reserved;
 use super::{csrf, session, throttle};
 use crate::clock::now_unix;
 use crate::provider::code::issue_code;
@@ -77,8 +78,11 @@ fn check_submission(
     })
 }
 
-/// Asks the legacy IdP unless the username or address is locked out;
-/// counts a wrong password and answers it after the growing delay.
+/// Asks the legacy IdP with an attempt reserved under the username's and
+/// the address's counters ([`throttle`]); a refused reservation never
+/// reaches it. Every failure with a credential in it (wrong password,
+/// locked account, throttled) is answered after the same delay for its
+/// count, so timing tells nothing.
 async fn authenticate_throttled(
     state: &AppState,
     locale: Locale,
@@ -89,44 +93,71 @@ async fn authenticate_throttled(
     let store = state.store.as_ref();
     let settings = &state.settings.throttle;
     let lockout = |left| (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left));
-    let standing = match throttle::standing(store, counters, now_unix()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the login throttle");
-            return Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale.texts().unavailable.to_owned(),
-            ));
-        }
-    };
-    if let Some(left) = standing.locked_for {
-        crate::audit!(state.metrics, "login_failure", reason = "throttled");
-        return Err(lockout(left));
-    }
-    match state.upstream.authenticate(username, password).await {
-        Ok(grant) => {
-            if let Err(e) = throttle::succeeded(store, counters, standing).await {
-                tracing::warn!(error = %e, "cannot clear the login throttle");
+    let (attempt, address_attempt) =
+        match throttle::reserve(store, settings, counters, now_unix()).await {
+            Ok(Reserved::Go {
+                attempt,
+                address_attempt,
+            }) => (attempt, address_attempt),
+            Ok(Reserved::Refused {
+                locked_for,
+                attempt,
+            }) => {
+                crate::audit!(state.metrics, "login_failure", reason = "throttled");
+                tokio::time::sleep(throttle::delay(settings, attempt)).await;
+                return Err(lockout(locked_for));
             }
-            Ok(grant)
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reserve a login attempt");
+                return Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    locale.texts().unavailable.to_owned(),
+                ));
+            }
+        };
+    let outcome = state.upstream.authenticate(username, password).await;
+    let settled = match &outcome {
+        Ok(_) => throttle::settle(store, counters, true).await,
+        Err(UpstreamError::InvalidCredentials) => {
+            crate::audit!(
+                state.metrics,
+                "login_failure",
+                reason = "invalid_credentials"
+            );
+            match throttle::failed(
+                store,
+                settings,
+                counters,
+                (attempt, address_attempt),
+                now_unix(),
+            )
+            .await
+            {
+                Ok(locked_now) => {
+                    tokio::time::sleep(throttle::delay(settings, attempt)).await;
+                    if locked_now {
+                        return Err(lockout(settings.lockout_seconds));
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
         }
         Err(e) => {
             crate::audit!(state.metrics, "login_failure", reason = e.class());
-            if e == UpstreamError::InvalidCredentials {
-                match throttle::failed(store, settings, counters, now_unix()).await {
-                    Ok((delay, locked_now)) => {
-                        tokio::time::sleep(delay).await;
-                        if locked_now {
-                            return Err(lockout(settings.lockout_seconds));
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot count a failed login"),
-                }
+            if *e == UpstreamError::Locked {
+                tokio::time::sleep(throttle::delay(settings, attempt)).await;
             }
-            let (status, message) = failure_message(&e, locale.texts());
-            Err((status, message.to_owned()))
+            throttle::settle(store, counters, false).await
         }
+    };
+    if let Err(e) = settled {
+        tracing::error!(error = %e, "cannot settle a login attempt");
     }
+    outcome.map_err(|e| {
+        let (status, message) = failure_message(&e, locale.texts());
+        (status, message.to_owned())
+    })
 }
 
 /// `POST /login`.

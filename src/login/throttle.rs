@@ -1,8 +1,11 @@
-//! Login throttling: failed logins are counted per username and per client
-//! address in the store (so every instance sees them); each failure is
-//! answered after a growing delay, and past the limit the key is locked for
-//! a while. The answer is the same whether or not the account exists, and
-//! a locked key never reaches the legacy IdP.
+//! Login throttling: attempts are counted per username and per client
+//! address in the store (so every instance sees them). Each attempt is
+//! reserved atomically *before* the legacy IdP is asked and given back
+//! unless it was a wrong password, so concurrent guesses cannot slip past
+//! the limit between a check and a count. Each failure is answered after a
+//! growing delay, the same for every kind of failure; past the limit the key
+//! is locked for a while. The answer is the same whether or not the account
+//! exists, and a locked key never reaches the legacy IdP.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,73 +54,113 @@ impl Counters {
     }
 }
 
-/// What the store knows about an attempt's keys.
-#[derive(Debug, Clone, Copy)]
-pub struct Standing {
-    /// Seconds left on a lockout of either key, if one is locked.
-    pub locked_for: Option<i64>,
-    /// Whether the username has failures on record (to clear on success).
-    pub user_has_failures: bool,
+/// What a reservation allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// The attempt may reach the legacy IdP; it is the username's
+    /// `attempt`-th in the window.
+    Go {
+        /// The username's count, this attempt included.
+        attempt: i64,
+        /// The address's count, this attempt included.
+        address_attempt: i64,
+    },
+    /// Locked, or past a limit while earlier attempts are still out: the
+    /// legacy IdP is not asked.
+    Refused {
+        /// Seconds until the person may try again.
+        locked_for: i64,
+        /// The username's count (for the answer's delay).
+        attempt: i64,
+    },
 }
 
-/// Reads both keys in one query.
-pub async fn standing(
-    store: &dyn Store,
-    counters: &Counters,
-    now: i64,
-) -> Result<Standing, StoreError> {
-    let rows = store
-        .throttle_rows(&counters.user, &counters.address)
-        .await?;
-    let until = rows.iter().map(|(_, u)| *u).max().unwrap_or(0);
-    Ok(Standing {
-        locked_for: (until > now).then_some(until - now),
-        user_has_failures: rows.iter().any(|(k, _)| *k == counters.user),
-    })
-}
-
-/// Counts a failure under both keys; returns how long to wait before
-/// answering, and whether a lockout just began.
-pub async fn failed(
+/// Reserves the attempt under both counters before the legacy IdP is
+/// asked, so however many attempts arrive at once, on however many
+/// instances, at most the configured number per username and per address
+/// reach it. A refused attempt gives its reservation back at once.
+pub async fn reserve(
     store: &dyn Store,
     settings: &ThrottleSettings,
     counters: &Counters,
     now: i64,
-) -> Result<(Duration, bool), StoreError> {
-    let w = settings.window_seconds;
-    let l = settings.lockout_seconds;
-    let (user_failures, user_until) = store
-        .throttle_fail(&counters.user, now, w, settings.max_failures_per_user, l)
-        .await?;
-    let (_, address_until) = store
-        .throttle_fail(
+) -> Result<Reserved, StoreError> {
+    let counts = store
+        .throttle_reserve(
+            &counters.user,
             &counters.address,
             now,
-            w,
-            settings.max_failures_per_address,
-            l,
+            settings.window_seconds,
         )
         .await?;
-    let exponent = u32::try_from(user_failures.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    let delay = settings
-        .base_delay_ms
-        .saturating_mul(1u64 << exponent)
-        .min(settings.max_delay_ms);
-    Ok((
-        Duration::from_millis(delay),
-        user_until > now || address_until > now,
-    ))
+    let of = |key: &str| counts.iter().find(|c| c.key == key);
+    let user = of(&counters.user).map_or(0, |c| c.attempts);
+    let address = of(&counters.address).map_or(0, |c| c.attempts);
+    let locked_until = counts.iter().map(|c| c.locked_until).max().unwrap_or(0);
+    if locked_until > now {
+        // A locked key counted nothing: there is nothing to give back.
+        return Ok(Reserved::Refused {
+            locked_for: locked_until - now,
+            attempt: user,
+        });
+    }
+    if user > settings.max_failures_per_user || address > settings.max_failures_per_address {
+        store
+            .throttle_release([&counters.user, &counters.address], None)
+            .await?;
+        return Ok(Reserved::Refused {
+            locked_for: settings.lockout_seconds,
+            attempt: user,
+        });
+    }
+    Ok(Reserved::Go {
+        attempt: user,
+        address_attempt: address,
+    })
 }
 
-/// A successful login forgets the username's failures (a write only when
-/// there are some).
-pub async fn succeeded(
+/// How long a failed attempt waits before it is answered: the same for a
+/// wrong password, a locked account and a throttled attempt at the same
+/// count, growing with the username's count.
+pub fn delay(settings: &ThrottleSettings, attempt: i64) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    Duration::from_millis(
+        settings
+            .base_delay_ms
+            .saturating_mul(1u64 << exponent)
+            .min(settings.max_delay_ms),
+    )
+}
+
+/// A wrong password: the reservation stays counted, and a counter that
+/// reached its limit is locked. Returns whether a lockout began.
+pub async fn failed(
+    store: &dyn Store,
+    settings: &ThrottleSettings,
+    counters: &Counters,
+    (attempt, address_attempt): (i64, i64),
+    now: i64,
+) -> Result<bool, StoreError> {
+    let until = now + settings.lockout_seconds;
+    store
+        .throttle_lock(&counters.user, settings.max_failures_per_user, until)
+        .await?;
+    store
+        .throttle_lock(&counters.address, settings.max_failures_per_address, until)
+        .await?;
+    Ok(attempt >= settings.max_failures_per_user
+        || address_attempt >= settings.max_failures_per_address)
+}
+
+/// Anything but a wrong password gives the reservations back; a successful
+/// login also forgets the username's failures.
+pub async fn settle(
     store: &dyn Store,
     counters: &Counters,
-    standing: Standing,
+    success: bool,
 ) -> Result<(), StoreError> {
-    if standing.user_has_failures {
-        store.throttle_clear(&counters.user).await?;
-    }
-    Ok(())
+    let forget = success.then_some(counters.user.as_str());
+    store
+        .throttle_release([&counters.user, &counters.address], forget)
+        .await
 }

@@ -185,6 +185,18 @@ pub struct Rotation {
     pub now: i64,
 }
 
+/// A login-throttle counter after a reservation.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ThrottleCount {
+    /// `user:<hash>` or `addr:<ip>`.
+    pub key: String,
+    /// Attempts counted in the window, the one just reserved included.
+    #[sqlx(rename = "failures")]
+    pub attempts: i64,
+    /// Until when the key is locked (unix seconds; 0 or past: not locked).
+    pub locked_until: i64,
+}
+
 /// How much a cleanup pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleaned {
@@ -251,26 +263,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError>;
     /// Applies a successful renewal in one transaction.
     async fn complete_rotation(&self, rotation: &Rotation) -> Result<(), StoreError>;
-    /// The throttle rows among `user` and `address`: (key, locked_until). One
-    /// read per login; most logins find none.
-    async fn throttle_rows(
+    /// Reserves one login attempt under the username's and the address's
+    /// counters, in one statement, before the legacy IdP is asked: each key's
+    /// count goes up atomically, so of any number of concurrent attempts on
+    /// any instance each sees its own count (this attempt included). A key
+    /// still locked at `now` is not counted; a lockout that has ended, or a
+    /// window older than `window` seconds, starts a new count. Returns one
+    /// [`ThrottleCount`] per key.
+    async fn throttle_reserve(
         &self,
         user: &str,
         address: &str,
-    ) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Counts a failed login for `key` within a window of `window` seconds;
-    /// at `max` failures the key is locked for `lockout` seconds. Returns
-    /// the failures in the window and the lockout end.
-    async fn throttle_fail(
-        &self,
-        key: &str,
         now: i64,
         window: i64,
-        max: i64,
-        lockout: i64,
-    ) -> Result<(i64, i64), StoreError>;
-    /// Forgets the failures of `key` (after a successful login).
-    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
+    ) -> Result<Vec<ThrottleCount>, StoreError>;
+    /// Settles reserved attempts that were not wrong passwords: each of
+    /// `keys` gives one back, and `forget` (a username after a successful
+    /// login) drops to zero.
+    async fn throttle_release(
+        &self,
+        keys: [&str; 2],
+        forget: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// After a wrong password: locks `key` until `until` when its count has
+    /// reached `max`.
+    async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError>;
     /// Records a client assertion's `jti`; false when it was already used.
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
     /// Removes up to `batch` expired or revoked rows of each kind.

@@ -333,39 +333,54 @@ impl $crate::store::Store for $ty {
         })
     }
 
-    async fn throttle_rows(&self, user: &str, address: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT key, locked_until FROM login_throttle WHERE key = $1 OR key = $2")
-            .bind(user)
-            .bind(address)
-            .fetch_all(&self.read)
-            .await
-            .map_err(err)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("key").map_err(err)?, r.try_get("locked_until").map_err(err)?)))
-            .collect()
-    }
-
-    async fn throttle_fail(&self, key: &str, now: i64, window: i64, max: i64, lockout: i64) -> Result<(i64, i64), StoreError> {
-        // One upsert: a failure outside the window starts a new window.
-        let row = sqlx::query(
+    async fn throttle_reserve(&self, user: &str, address: &str, now: i64, window: i64) -> Result<Vec<ThrottleCount>, StoreError> {
+        // Every SET expression reads the row as it was: a live lockout keeps
+        // everything; an ended lockout or an old window starts afresh.
+        sqlx::query_as::<_, ThrottleCount>(
             "INSERT INTO login_throttle (key, failures, window_started_at, locked_until) \
-             VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN $2 + $5 ELSE 0 END) \
+             VALUES ($1, 1, $3, 0), ($2, 1, $3, 0) \
              ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN login_throttle.window_started_at < $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END, \
-               window_started_at = CASE WHEN login_throttle.window_started_at < $2 - $3 THEN $2 ELSE login_throttle.window_started_at END, \
-               locked_until = CASE WHEN (CASE WHEN login_throttle.window_started_at < $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) >= $4 \
-                                   THEN $2 + $5 ELSE login_throttle.locked_until END \
-             RETURNING failures, locked_until",
+               failures = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.failures \
+                               WHEN login_throttle.locked_until > 0 OR login_throttle.window_started_at < $3 - $4 THEN 1 \
+                               ELSE login_throttle.failures + 1 END, \
+               window_started_at = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.window_started_at \
+                               WHEN login_throttle.locked_until > 0 OR login_throttle.window_started_at < $3 - $4 THEN $3 \
+                               ELSE login_throttle.window_started_at END, \
+               locked_until = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.locked_until ELSE 0 END \
+             RETURNING key, failures, locked_until",
         )
-        .bind(key)
+        .bind(user)
+        .bind(address)
         .bind(now)
         .bind(window)
-        .bind(max)
-        .bind(lockout)
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)
+    }
+
+    async fn throttle_release(&self, keys: [&str; 2], forget: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE login_throttle SET failures = CASE WHEN key = $3 OR failures <= 0 THEN 0 ELSE failures - 1 END \
+             WHERE key = $1 OR key = $2",
+        )
+        .bind(keys[0])
+        .bind(keys[1])
+        .bind(forget.unwrap_or(""))
+        .execute(&self.pool)
         .await
         .map_err(err)?;
-        Ok((row.try_get("failures").map_err(err)?, row.try_get("locked_until").map_err(err)?))
+        Ok(())
+    }
+
+    async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE login_throttle SET locked_until = $3 WHERE key = $1 AND failures >= $2 AND locked_until < $3")
+            .bind(key)
+            .bind(max)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
@@ -376,11 +391,6 @@ impl $crate::store::Store for $ty {
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
-    }
-
-    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await.map_err(err)?;
-        Ok(())
     }
 
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {

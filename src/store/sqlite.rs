@@ -19,7 +19,10 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey};
+use super::{
+    Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey,
+    ThrottleCount,
+};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use idp_bridge::store::postgres::PgStore;
 use idp_bridge::store::sqlite::SqliteStore;
 use idp_bridge::store::{
     CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoredKey,
+    ThrottleCount,
 };
 
 pub fn pg_url() -> String {
@@ -341,49 +342,102 @@ async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
 
 async fn failed_logins_count_in_a_window_and_lock(b: Backend) {
     let now = now_unix();
-    let k = "user:abc".to_owned();
+    let (user, addr) = ("user:abc", "addr:x");
+    let count = |counts: &[ThrottleCount], key: &str| {
+        counts
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| (c.attempts, c.locked_until))
+            .expect("both keys come back")
+    };
+    let first = b
+        .a()
+        .throttle_reserve(user, addr, now, 900)
+        .await
+        .expect("reserve");
+    assert_eq!(count(&first, user), (1, 0));
+    assert_eq!(count(&first, addr), (1, 0));
+    let second = b.stores[1]
+        .throttle_reserve(user, addr, now, 900)
+        .await
+        .expect("reserve on the other instance");
+    assert_eq!(count(&second, user), (2, 0), "counted across instances");
+    // A success gives the address its reservation back and forgets the user.
+    b.a()
+        .throttle_release([user, addr], Some(user))
+        .await
+        .expect("release");
+    let third = b
+        .a()
+        .throttle_reserve(user, addr, now, 900)
+        .await
+        .expect("reserve");
+    assert_eq!(count(&third, user), (1, 0), "the user was forgotten");
+    assert_eq!(count(&third, addr), (2, 0), "one reservation given back");
+    b.a()
+        .throttle_reserve(user, addr, now, 900)
+        .await
+        .expect("reserve");
+    b.a()
+        .throttle_reserve(user, addr, now, 900)
+        .await
+        .expect("reserve");
+    b.a().throttle_lock(user, 3, now + 600).await.expect("lock");
+    let locked = b.stores[1]
+        .throttle_reserve(user, addr, now + 1, 900)
+        .await
+        .expect("reserve");
     assert_eq!(
-        b.a()
-            .throttle_fail(&k, now, 900, 3, 600)
-            .await
-            .expect("fail"),
-        (1, 0)
-    );
-    assert_eq!(
-        b.stores[1]
-            .throttle_fail(&k, now, 900, 3, 600)
-            .await
-            .expect("fail"),
-        (2, 0)
-    );
-    assert_eq!(
-        b.a()
-            .throttle_fail(&k, now, 900, 3, 600)
-            .await
-            .expect("fail"),
+        count(&locked, user),
         (3, now + 600),
-        "locked at the limit"
+        "locked at the limit; a locked key counts nothing"
     );
+    let after = b
+        .a()
+        .throttle_reserve(user, addr, now + 601, 900)
+        .await
+        .expect("reserve");
     assert_eq!(
-        b.stores[1].throttle_rows(&k, "addr:x").await.expect("read"),
-        vec![(k.clone(), now + 600)]
+        count(&after, user),
+        (1, 0),
+        "an ended lockout starts afresh"
     );
+    let later = b
+        .a()
+        .throttle_reserve(user, "addr:y", now + 2000, 900)
+        .await
+        .expect("reserve");
+    assert_eq!(count(&later, user).0, 1, "a new window");
+    b.finish().await;
+}
+
+async fn concurrent_reservations_each_get_their_own_count(b: Backend) {
+    let now = now_unix();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = b.stores[i % 2].clone();
+            tokio::spawn(async move {
+                let counts = store
+                    .throttle_reserve("user:burst", "addr:burst", now, 900)
+                    .await
+                    .expect("reserve");
+                counts
+                    .iter()
+                    .find(|c| c.key == "user:burst")
+                    .map(|c| c.attempts)
+                    .expect("user key")
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.expect("task"));
+    }
+    seen.sort_unstable();
     assert_eq!(
-        b.a()
-            .throttle_fail(&k, now + 1000, 900, 3, 600)
-            .await
-            .expect("fail")
-            .0,
-        1,
-        "a new window"
-    );
-    b.a().throttle_clear(&k).await.expect("clear");
-    assert!(
-        b.a()
-            .throttle_rows(&k, "addr:x")
-            .await
-            .expect("read")
-            .is_empty()
+        seen,
+        (1..=40).collect::<Vec<i64>>(),
+        "no two concurrent attempts share a count"
     );
     b.finish().await;
 }
@@ -426,5 +480,6 @@ both_backends!(
     sessions_round_trip_and_expire,
     cleanup_removes_what_expired_and_nothing_else,
     failed_logins_count_in_a_window_and_lock,
+    concurrent_reservations_each_get_their_own_count,
     a_client_assertion_is_used_once_across_instances,
 );
