@@ -127,7 +127,7 @@ impl App {
         let served = crate::server::serve(
             self.listener,
             self.router,
-            self.state.settings.header_read_timeout,
+            self.state.settings.limits,
             shutdown,
         )
         .await;

@@ -34,6 +34,11 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             crate::metrics::track_http,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Before any handler: the whole body within its deadline, or 408.
+        .layer(axum::middleware::from_fn_with_state(
+            state.settings.limits.body_read_timeout,
+            read_body,
+        ))
         // Inside the request span, so each refusal's line carries its ids.
         .layer(axum::middleware::from_fn(log_refusal))
         .layer(axum::middleware::from_fn(limit_request_head))
@@ -102,6 +107,40 @@ async fn log_refusal(
         }
     }
     response
+}
+
+/// Reads the whole request body (at most [`MAX_BODY_BYTES`]) within
+/// `deadline` of its headers. A client that announces a body and stalls, or
+/// trickles it, is answered 408 and its connection closed, instead of
+/// holding a connection, a task and its buffers for ever (hyper times out
+/// headers only). Every handler reads its body whole anyway.
+async fn read_body(
+    axum::extract::State(deadline): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Ok(Err(_)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            "request body too large",
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "request body not received in time",
+        )
+            .into_response(),
+    }
 }
 
 /// Refuses oversized request targets (414) and headers (431) before any

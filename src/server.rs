@@ -3,17 +3,82 @@
 //! browsers and Auth0 over HTTP/1.1) with a header read timeout
 //! (`axum::serve` sets no timer, so a client could hold a connection open by
 //! sending its headers a byte at a time), a bounded read buffer, the peer
-//! address for login throttling, and a graceful shutdown that lets requests
-//! in flight finish (for at most 30 s).
+//! address for login throttling, caps on open connections (in total and
+//! per address, so stalled clients cannot exhaust file descriptors or
+//! memory), and a graceful shutdown that lets requests in flight finish (for
+//! at most 30 s). The body's own deadline is a middleware
+//! (`crate::middleware`), since hyper has none.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use tokio::net::TcpListener;
+
+use crate::config::ConnectionLimits;
+
+/// Open connections, in total and by peer address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+    /// When a refusal was last logged (unix seconds), so a flood is one line.
+    last_logged: i64,
+}
+
+/// One admitted connection; dropping it frees its place.
+struct Admitted {
+    open: Arc<Mutex<Open>>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.by_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Admits a connection from `ip` if both caps allow it.
+fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &ConnectionLimits) -> Option<Admitted> {
+    let mut state = open.lock().unwrap_or_else(PoisonError::into_inner);
+    let from_ip = state.by_address.get(&ip).copied().unwrap_or(0);
+    if state.total >= limits.max_connections || from_ip >= limits.max_per_address {
+        let now = crate::clock::now_unix();
+        if now > state.last_logged {
+            state.last_logged = now;
+            tracing::warn!(
+                open = state.total,
+                from_address = from_ip,
+                address = %ip,
+                "connection refused: too many open connections"
+            );
+        }
+        return None;
+    }
+    state.total += 1;
+    *state.by_address.entry(ip).or_insert(0) += 1;
+    Some(Admitted {
+        open: open.clone(),
+        ip,
+    })
+}
+
+/// What a refused connection is told before it is closed.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 30\r\nretry-after: 1\r\n\r\ntoo many connections; retry.\r\n";
 
 /// Serves `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    header_read_timeout: std::time::Duration,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,11 +87,13 @@ pub async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        // Also the idle limit between requests on a kept-alive connection.
+        .header_read_timeout(limits.header_read_timeout)
         // Requests beyond this much head are answered 431 by hyper.
         .max_buf_size(64 * 1024);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let open = Arc::new(Mutex::new(Open::default()));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -39,6 +106,15 @@ pub async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(admitted) = admit(&open, peer.ip(), &limits) else {
+            // A fresh socket's send buffer takes these few bytes at once,
+            // so one non-blocking write says why; never wait on a client
+            // that is being refused.
+            if let Ok(mut socket) = stream.into_std() {
+                let _ = std::io::Write::write(&mut socket, TOO_MANY);
+            }
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let service = router.clone().map_request(
@@ -55,6 +131,7 @@ pub async fn serve(
         );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
+            let _admitted = admitted;
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended");
             }

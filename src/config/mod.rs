@@ -99,6 +99,21 @@ pub struct BridgeConfig {
     /// connections open (slowloris).
     #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
+    /// A request's body must arrive in full within this many milliseconds
+    /// of its headers (default 10000): a client that announces a body and
+    /// stalls is answered 408 and cut off.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Open connections at most (default 10000); past it a new connection
+    /// is answered 503 and closed, so stalled clients cannot exhaust file
+    /// descriptors. Keep it below the process's file limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open connections from one address at most (default 1000). Behind a
+    /// load balancer every connection comes from it: raise this to
+    /// `max_connections` there.
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
     /// The key sealing secrets at rest (64 hex digits or base64 of 32 bytes).
     /// When absent, one is generated in `data_dir/storage.key` at first start.
     pub storage_key: Option<SecretSource>,
@@ -142,6 +157,42 @@ fn default_data_dir() -> PathBuf {
 fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_connections_per_address() -> usize {
+    1_000
+}
+
+/// The accept loop's timeouts and caps, each problem named by its key.
+fn check_connection_limits(raw: &BridgeConfig, problems: &mut Vec<String>) {
+    if !(100..=120_000).contains(&raw.header_read_timeout_ms) {
+        problems.push("header_read_timeout_ms: must be between 100 and 120000".to_owned());
+    }
+    if !(100..=120_000).contains(&raw.body_read_timeout_ms) {
+        problems.push("body_read_timeout_ms: must be between 100 and 120000".to_owned());
+    }
+    if raw.max_connections == 0 {
+        problems.push("max_connections: must be at least 1".to_owned());
+    }
+    if raw.max_connections_per_address == 0 {
+        problems.push("max_connections_per_address: must be at least 1".to_owned());
+    }
+}
+
+/// How long a connection may take and how many there may be.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// How long a connection may take to send a request's headers, and how
+    /// long it may sit idle between requests.
+    pub header_read_timeout: std::time::Duration,
+    /// How long a request's body may take to arrive, in full.
+    pub body_read_timeout: std::time::Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Open connections from one address at most.
+    pub max_per_address: usize,
+}
 
 /// The validated configuration the bridge runs with.
 #[derive(Debug, Clone)]
@@ -152,8 +203,8 @@ pub struct Settings {
     pub listen: String,
     /// Data directory.
     pub data_dir: PathBuf,
-    /// How long a connection may take to send a request's headers.
-    pub header_read_timeout: std::time::Duration,
+    /// Timeouts and caps of the accept loop.
+    pub limits: ConnectionLimits,
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<String>,
     /// Storage key, if configured (else generated in the data dir).
@@ -217,9 +268,7 @@ impl Settings {
         if raw.tokens.id_token_ttl_seconds < 60 {
             problems.push("tokens.id_token_ttl_seconds: must be at least 60".to_owned());
         }
-        if !(100..=120_000).contains(&raw.header_read_timeout_ms) {
-            problems.push("header_read_timeout_ms: must be between 100 and 120000".to_owned());
-        }
+        check_connection_limits(&raw, &mut problems);
         let accent_ok = raw.branding.accent_color.len() == 7
             && raw.branding.accent_color.starts_with('#')
             && raw.branding.accent_color[1..]
@@ -275,7 +324,12 @@ impl Settings {
             issuer,
             listen: raw.listen,
             data_dir: raw.data_dir,
-            header_read_timeout: std::time::Duration::from_millis(raw.header_read_timeout_ms),
+            limits: ConnectionLimits {
+                header_read_timeout: std::time::Duration::from_millis(raw.header_read_timeout_ms),
+                body_read_timeout: std::time::Duration::from_millis(raw.body_read_timeout_ms),
+                max_connections: raw.max_connections,
+                max_per_address: raw.max_connections_per_address.min(raw.max_connections),
+            },
             metrics_listen: raw.metrics.listen,
             storage_key,
             store: raw.store,

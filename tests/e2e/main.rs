@@ -10,6 +10,7 @@ mod authorize_rules;
 mod claims_request;
 mod cli;
 mod cluster;
+mod connections;
 mod db_faults;
 mod demo;
 mod es256;
