@@ -21,7 +21,7 @@ use crate::config::Client;
 use crate::crypto::{Purpose, b64url, sha256};
 use crate::grant;
 use crate::state::AppState;
-use crate::store::Redeemed;
+use crate::store::{CodeClaim, CodeRow, Redeemed};
 
 /// A token request after client authentication, by grant type.
 #[derive(Debug)]
@@ -62,15 +62,35 @@ impl<'a> TokenRequest<'a> {
     }
 }
 
+/// RFC 7636 §4.1: 43 to 128 unreserved characters.
+fn well_formed_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// Why a claim on the client's own unused code did not match, in the order
+/// RFC 6749 §4.1.3 lists the checks.
+fn mismatch(row: &CodeRow, redirect_uri: &str, verifier: Option<&str>, now: i64) -> OAuthError {
+    if row.expires_at < now {
+        return OAuthError::invalid_grant("the authorization code has expired");
+    }
+    if row.redirect_uri != redirect_uri {
+        return OAuthError::invalid_grant("redirect_uri does not match the authorization request");
+    }
+    match check_pkce(row.code_challenge.as_deref(), verifier) {
+        Err(e) => e,
+        Ok(()) => OAuthError::invalid_grant("the authorization code is invalid"),
+    }
+}
+
 /// PKCE (RFC 7636 §4.6), and the downgrade rule of RFC 9700 §4.8.2: a
 /// verifier for a code issued without a challenge is refused.
 pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
-            let well_formed = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let well_formed = well_formed_verifier(verifier);
             let computed = b64url(&sha256(verifier.as_bytes()));
             if well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
                 Ok(())
@@ -142,8 +162,32 @@ async fn authorization_code(
     code_verifier: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = now_unix();
-    let (row, grant) = match state.store.redeem_code(&sha256(code.as_bytes())).await? {
+    // The code is spent only by a claim that matches it in full, so a
+    // wrong redirect_uri or verifier, or another client, burns nothing.
+    let challenge = code_verifier.map(|v| {
+        if well_formed_verifier(v) {
+            b64url(&sha256(v.as_bytes()))
+        } else {
+            // Matches no stored challenge; explained below.
+            String::new()
+        }
+    });
+    let claim = CodeClaim {
+        client_id: &client.id,
+        redirect_uri,
+        challenge: challenge.as_deref(),
+        now,
+    };
+    let (row, grant) = match state
+        .store
+        .redeem_code(&sha256(code.as_bytes()), &claim)
+        .await?
+    {
         Redeemed::Fresh(fresh) => *fresh,
+        Redeemed::Mismatch(unspent) => {
+            let (row, _) = *unspent;
+            return Err(mismatch(&row, redirect_uri, code_verifier, now));
+        }
         Redeemed::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a replayed code revokes what it issued.
             state.store.revoke_grant(&grant_id).await?;
@@ -152,28 +196,13 @@ async fn authorization_code(
                 "the authorization code was already used",
             ));
         }
+        // Another client's code reads exactly as an unknown one.
         Redeemed::Unknown => {
             return Err(OAuthError::invalid_grant(
                 "the authorization code is invalid",
             ));
         }
     };
-    if grant.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
-        ));
-    }
-    if row.expires_at < now {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code has expired",
-        ));
-    }
-    if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    check_pkce(row.code_challenge.as_deref(), code_verifier)?;
     if grant.revoked {
         return Err(OAuthError::invalid_grant("the grant was revoked"));
     }

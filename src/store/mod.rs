@@ -213,13 +213,33 @@ pub struct Cleaned {
 pub enum Redeemed {
     /// First use: the code, now marked used, and its grant.
     Fresh(Box<(CodeRow, GrantRow)>),
-    /// Already used: a replay. The grant it issued should be revoked.
+    /// The claimant's code, unused, but the claim does not match it
+    /// (redirect URI, PKCE or expiry): it stays unused, so a mistaken or
+    /// forged attempt cannot burn the rightful client's code.
+    Mismatch(Box<(CodeRow, GrantRow)>),
+    /// Already used, by the claimant: a replay. The grant it issued should
+    /// be revoked.
     Replayed {
         /// The grant the code had issued.
         grant_id: String,
     },
-    /// No such code.
+    /// No such code, or another client's: the same answer, so a client
+    /// learns nothing about codes that are not its own.
     Unknown,
+}
+
+/// What a client presents with a code; all of it must match for the code
+/// to be spent (RFC 6749 §4.1.3, RFC 7636 §4.6).
+#[derive(Debug, Clone)]
+pub struct CodeClaim<'a> {
+    /// The authenticated client.
+    pub client_id: &'a str,
+    /// The `redirect_uri` sent with the code.
+    pub redirect_uri: &'a str,
+    /// The S256 of a well-formed `code_verifier` (`None`: none was sent).
+    pub challenge: Option<&'a str>,
+    /// Now: an expired code does not match.
+    pub now: i64,
 }
 
 /// Everything the bridge persists.
@@ -242,9 +262,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         grant: &GrantRow,
         code: &CodeRow,
     ) -> Result<(), StoreError>;
-    /// Marks a code used and returns it, atomically: of concurrent
-    /// redemptions exactly one sees [`Redeemed::Fresh`].
-    async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError>;
+    /// Marks a code used and returns it, atomically and only when `claim`
+    /// matches it in full: of concurrent redemptions exactly one sees
+    /// [`Redeemed::Fresh`]. A claim that does not match leaves the code
+    /// unused; another client's claim reads as [`Redeemed::Unknown`].
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        claim: &CodeClaim<'_>,
+    ) -> Result<Redeemed, StoreError>;
     /// A grant by the SHA-256 of its legacy access token.
     async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError>;
     /// Revokes a grant and every refresh token of its family.

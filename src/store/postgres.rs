@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
 use super::{
-    Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey,
+    Cleaned, CodeClaim, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey,
     ThrottleCount,
 };
 

@@ -50,6 +50,19 @@ async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = $db>>(
     Ok(())
 }
 
+/// The code and the grant of a `grants` row.
+fn code_and_grant(code_hash: &[u8], r: &$row) -> Result<(CodeRow, GrantRow), StoreError> {
+    let code = CodeRow {
+        code_hash: code_hash.to_vec(),
+        redirect_uri: r.try_get("redirect_uri").map_err(err)?,
+        nonce: r.try_get("nonce").map_err(err)?,
+        code_challenge: r.try_get("code_challenge").map_err(err)?,
+        expires_at: r.try_get("code_expires_at").map_err(err)?,
+        id_token_sealed: r.try_get("id_token_sealed").map_err(err)?,
+    };
+    Ok((code, grant_from(r)?))
+}
+
 /// A grant from its row. Written out because `revoked` is an integer in
 /// both schemas and `sqlx::FromRow` cannot turn it into a `bool` for
 /// PostgreSQL; every other row type derives `FromRow`.
@@ -139,38 +152,44 @@ impl $crate::store::Store for $ty {
         Ok(())
     }
 
-    async fn redeem_code(&self, code_hash: &[u8]) -> Result<Redeemed, StoreError> {
-        // One statement flips `code_used`, so of two concurrent redemptions
-        // only one gets the row back.
+    async fn redeem_code(&self, code_hash: &[u8], claim: &CodeClaim<'_>) -> Result<Redeemed, StoreError> {
+        // One statement flips `code_used` only for a claim that matches in
+        // full, so of two concurrent redemptions only one gets the row back,
+        // and a mismatched claim spends nothing.
         let fresh = sqlx::query(
-            "UPDATE grants SET code_used = 1 WHERE code_hash = $1 AND code_used = 0 RETURNING *",
+            "UPDATE grants SET code_used = 1 WHERE code_hash = $1 AND code_used = 0 \
+             AND client_id = $2 AND redirect_uri = $3 AND code_expires_at >= $4 \
+             AND ((code_challenge IS NULL AND CAST($5 AS TEXT) IS NULL) OR code_challenge = CAST($5 AS TEXT)) \
+             RETURNING *",
         )
         .bind(code_hash)
+        .bind(claim.client_id)
+        .bind(claim.redirect_uri)
+        .bind(claim.now)
+        .bind(claim.challenge)
         .fetch_optional(&self.pool)
         .await
         .map_err(err)?;
         if let Some(r) = fresh {
-            let code = CodeRow {
-                code_hash: code_hash.to_vec(),
-                redirect_uri: r.try_get("redirect_uri").map_err(err)?,
-                nonce: r.try_get("nonce").map_err(err)?,
-                code_challenge: r.try_get("code_challenge").map_err(err)?,
-                expires_at: r.try_get("code_expires_at").map_err(err)?,
-                id_token_sealed: r.try_get("id_token_sealed").map_err(err)?,
-            };
-            return Ok(Redeemed::Fresh(Box::new((code, grant_from(&r)?))));
+            return Ok(Redeemed::Fresh(Box::new(code_and_grant(code_hash, &r)?)));
         }
-        let used = sqlx::query("SELECT id FROM grants WHERE code_hash = $1")
+        // Why not: read the row to tell a replay from a mismatch.
+        let row = sqlx::query("SELECT * FROM grants WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(err)?;
-        Ok(match used {
-            Some(r) => Redeemed::Replayed {
-                grant_id: r.try_get("id").map_err(err)?,
-            },
-            None => Redeemed::Unknown,
-        })
+        let Some(r) = row else {
+            return Ok(Redeemed::Unknown);
+        };
+        let (code, grant) = code_and_grant(code_hash, &r)?;
+        if grant.client_id != claim.client_id {
+            return Ok(Redeemed::Unknown);
+        }
+        if r.try_get::<i64, _>("code_used").map_err(err)? != 0 {
+            return Ok(Redeemed::Replayed { grant_id: grant.id });
+        }
+        Ok(Redeemed::Mismatch(Box::new((code, grant))))
     }
 
     async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError> {

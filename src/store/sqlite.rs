@@ -20,7 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Cleaned, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey,
+    Cleaned, CodeClaim, CodeRow, GrantRow, Redeemed, RefreshRow, Rotation, StoreError, StoredKey,
     ThrottleCount,
 };
 

@@ -9,7 +9,7 @@ use idp_bridge::clock::now_unix;
 use idp_bridge::store::postgres::PgStore;
 use idp_bridge::store::sqlite::SqliteStore;
 use idp_bridge::store::{
-    CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoredKey,
+    CodeClaim, CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoredKey,
     ThrottleCount,
 };
 
@@ -148,7 +148,15 @@ async fn a_code_is_redeemed_exactly_once_across_instances(b: Backend) {
     let attempts = (0..8).map(|i| {
         let store = b.stores[i % 2].clone();
         let hash = c.code_hash.clone();
-        tokio::spawn(async move { store.redeem_code(&hash).await.expect("redeem") })
+        tokio::spawn(async move {
+            let claim = CodeClaim {
+                client_id: "c",
+                redirect_uri: "https://x/cb",
+                challenge: Some("c"),
+                now,
+            };
+            store.redeem_code(&hash, &claim).await.expect("redeem")
+        })
     });
     let mut fresh = 0;
     for a in attempts {
@@ -161,11 +169,23 @@ async fn a_code_is_redeemed_exactly_once_across_instances(b: Backend) {
             }
             Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "g1"),
             Redeemed::Unknown => panic!("the code exists"),
+            Redeemed::Mismatch(_) => panic!("the claim matches"),
         }
     }
     assert_eq!(fresh, 1, "exactly one redemption wins");
     assert!(matches!(
-        b.a().redeem_code(b"nope").await.expect("ok"),
+        b.a()
+            .redeem_code(
+                b"nope",
+                &CodeClaim {
+                    client_id: "c",
+                    redirect_uri: "https://x/cb",
+                    challenge: None,
+                    now,
+                },
+            )
+            .await
+            .expect("ok"),
         Redeemed::Unknown
     ));
     b.finish().await;

@@ -294,3 +294,74 @@ async fn malformed_requests_get_rfc_errors() {
         .expect("reachable");
     assert_eq!(error_of(json).await, (400, "invalid_request".into()));
 }
+
+/// The `error_description` of a refusal.
+async fn description_of(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["error_description"].as_str().unwrap_or("").to_owned()
+}
+
+/// Redeems `code` as `client` with `redirect_uri` and `verifier`.
+async fn redeem_with(
+    app: &TestApp,
+    (client, secret): (&str, &str),
+    redirect_uri: &str,
+    verifier: &str,
+    code: &str,
+) -> reqwest::Response {
+    app.token(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("client_id", client),
+        ("client_secret", secret),
+        ("code_verifier", verifier),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn a_failed_redemption_burns_nothing_and_another_client_learns_nothing() {
+    let app = TestApp::spawn().await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let mut params = app.params();
+    params.push((
+        "code_challenge".into(),
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+    ));
+    params.push(("code_challenge_method".into(), "S256".into()));
+    let code = app.login(&params).await.code();
+    let owner = ("auth0-oidc", OIDC_SECRET);
+    let other = ("auth0-oauth2", OAUTH2_SECRET);
+    // A wrong redirect URI, a wrong verifier: refused, the code unspent.
+    let wrong_uri = redeem_with(&app, owner, "https://elsewhere.example/cb", verifier, &code).await;
+    assert_eq!(error_of(wrong_uri).await.1, "invalid_grant");
+    let wrong_verifier = redeem_with(
+        &app,
+        owner,
+        AUTH0_CALLBACK,
+        "wrong-verifier-wrong-verifier-wrong-verifier-x",
+        &code,
+    )
+    .await;
+    assert_eq!(
+        description_of(wrong_verifier).await,
+        "code_verifier does not match the code challenge"
+    );
+    // Another client: the same answer as a code that does not exist.
+    let theirs = redeem_with(&app, other, AUTH0_CALLBACK, verifier, &code).await;
+    let unknown = redeem_with(&app, other, AUTH0_CALLBACK, verifier, "no-such-code").await;
+    let (status, text) = (theirs.status(), description_of(theirs).await);
+    assert_eq!(status, unknown.status());
+    assert_eq!(text, description_of(unknown).await, "nothing learned");
+    // The rightful redemption still succeeds, and nothing was revoked.
+    let answer = redeem_with(&app, owner, AUTH0_CALLBACK, verifier, &code).await;
+    assert_eq!(answer.status(), 200, "the code was not burned");
+    let body: serde_json::Value = answer.json().await.expect("json");
+    let token = body["access_token"].as_str().expect("token");
+    assert_eq!(app.userinfo(token).await.status(), 200, "nothing revoked");
+    // Another client replaying the spent code revokes nothing either.
+    let replay = redeem_with(&app, other, AUTH0_CALLBACK, verifier, &code).await;
+    assert_eq!(error_of(replay).await.1, "invalid_grant");
+    assert_eq!(app.userinfo(token).await.status(), 200);
+}
