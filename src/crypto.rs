@@ -113,6 +113,49 @@ impl StorageKey {
             .ok()
     }
 
+    /// Seals `plaintext` for `purpose`, bound to `binding` (a value the
+    /// same client must present again, such as its CSRF cookie): it opens
+    /// only with the same binding.
+    pub fn seal_text_bound(&self, purpose: Purpose, binding: &[u8], plaintext: &[u8]) -> String {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut out = nonce.to_vec();
+        let aad = bound_aad(purpose, binding);
+        if let Ok(sealed) = self.0.encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        ) {
+            out.extend_from_slice(&sealed);
+        }
+        b64url(&out)
+    }
+
+    /// Opens a string made by [`Self::seal_text_bound`] with the same binding.
+    pub fn open_text_bound(
+        &self,
+        purpose: Purpose,
+        binding: &[u8],
+        sealed: &str,
+    ) -> Option<Vec<u8>> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, body) = bytes.split_at(12);
+        let aad = bound_aad(purpose, binding);
+        self.0
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: &aad,
+                },
+            )
+            .ok()
+    }
+
     /// Seals to a URL-safe string (for form fields and cookies).
     pub fn seal_text(&self, purpose: Purpose, plaintext: &[u8]) -> String {
         b64url(&self.seal(purpose, plaintext))
@@ -123,6 +166,15 @@ impl StorageKey {
         let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
         self.open(purpose, &bytes)
     }
+}
+
+/// The associated data of a bound value: the purpose, a separator no label
+/// contains, then the binding.
+fn bound_aad(purpose: Purpose, binding: &[u8]) -> Vec<u8> {
+    let mut aad = purpose.label().as_bytes().to_vec();
+    aad.push(0);
+    aad.extend_from_slice(binding);
+    aad
 }
 
 #[cfg(test)]
@@ -144,5 +196,17 @@ mod tests {
             Some(&b"x"[..])
         );
         assert_eq!(key.open_text(Purpose::PendingLogin, "garbage"), None);
+        let bound = key.seal_text_bound(Purpose::PendingLogin, b"cookie-a", b"x");
+        assert_eq!(
+            key.open_text_bound(Purpose::PendingLogin, b"cookie-a", &bound)
+                .as_deref(),
+            Some(&b"x"[..])
+        );
+        assert_eq!(
+            key.open_text_bound(Purpose::PendingLogin, b"cookie-b", &bound),
+            None,
+            "another binding"
+        );
+        assert_eq!(key.open_text(Purpose::PendingLogin, &bound), None);
     }
 }

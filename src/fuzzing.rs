@@ -152,6 +152,7 @@ pub fn authorize_request(data: &[u8]) -> bool {
                     .any(|s| s == if c == "email" { "email" } else { "profile" })
             }));
             let sealed = PendingLogin {
+                id: "fuzz".into(),
                 request: pending.clone(),
                 locale: Locale::default(),
             };

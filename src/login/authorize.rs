@@ -99,7 +99,12 @@ async fn authorize(
                     .get(header::ACCEPT_LANGUAGE)
                     .and_then(|v| v.to_str().ok()),
             );
-            show_form(state, headers, &PendingLogin { request, locale })
+            let pending = PendingLogin {
+                id: random_token(),
+                request,
+                locale,
+            };
+            show_form(state, headers, &pending)
         }
         Err(AuthorizeError::Page(message)) => error_page(
             &settings.branding,
@@ -128,7 +133,12 @@ async fn authorize(
 /// browser has none yet.
 fn show_form(state: &AppState, headers: &HeaderMap, pending: &PendingLogin) -> Response {
     let settings = &state.settings;
-    let sealed = match pending.seal(&state.storage) {
+    // Double-submit CSRF: a random cookie the form must echo, and the one
+    // the sealed request is bound to. No row is written before the password
+    // check.
+    let existing = csrf::from_request(headers, settings.secure_cookie);
+    let token = existing.clone().unwrap_or_else(random_token);
+    let sealed = match pending.seal(&state.storage, &token) {
         Ok(sealed) => sealed,
         Err(e) => {
             return error_page(
@@ -140,10 +150,6 @@ fn show_form(state: &AppState, headers: &HeaderMap, pending: &PendingLogin) -> R
             );
         }
     };
-    // Double-submit CSRF: a random cookie the form must echo. No row is
-    // written before the password check.
-    let existing = csrf::from_request(headers, settings.secure_cookie);
-    let token = existing.clone().unwrap_or_else(random_token);
     let content = FormContent {
         locale: pending.locale,
         request: &sealed,
@@ -208,12 +214,14 @@ async fn silent(
         refresh_token: None,
         profile,
     };
-    let issued = issue_code(state, request, &legacy, user.auth_time, now)
+    let issued = issue_code(state, request, &legacy, None, (user.auth_time, now))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot store the grant");
             "temporarily_unavailable"
-        })?;
+        })?
+        // Without a login form there is nothing to have been spent.
+        .ok_or("temporarily_unavailable")?;
     crate::audit!(state.metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
     Ok(issued.code)
 }

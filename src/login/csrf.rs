@@ -2,7 +2,9 @@
 //! sets a random cookie (unless the browser has one) and puts the same
 //! value in the form; `POST /login` accepts the form only when both match,
 //! compared in constant time. The cookie is `__Host-` when `Secure`, so no
-//! subdomain can plant one (RFC 6265bis §4.1.3.2).
+//! subdomain can plant one (RFC 6265bis §4.1.3.2), the sealed request is
+//! bound to it ([`super::pending`]), and a post that the browser marks as
+//! coming from another site is refused whatever its cookie.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
@@ -47,6 +49,24 @@ pub fn set(response: &mut Response, token: &str, secure: bool) {
         .build();
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Whether the browser says the form was posted from another site: Fetch
+/// Metadata's `Sec-Fetch-Site`, or an `Origin` other than the issuer's.
+/// (`Origin: null` is what browsers send for the bridge's own form under
+/// `Referrer-Policy: no-referrer`, so it is not a refusal.)
+pub fn cross_site(headers: &HeaderMap, issuer: &str) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match origin {
+        None | Some("null") => false,
+        Some(origin) => url::Url::parse(issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .is_ok_and(|own| own != origin),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::provider::code::issue_code;
 use crate::provider::response::respond;
 use crate::secret::Password;
 use crate::state::AppState;
+use crate::store::LoginOnce;
 use crate::upstream::{LegacyGrant, UpstreamError};
 
 /// The login form's fields.
@@ -57,6 +58,15 @@ fn check_submission(
     form: &LoginForm,
 ) -> Result<PendingLogin, Response> {
     let branding = &state.settings.branding;
+    if csrf::cross_site(headers, &state.settings.issuer) {
+        return Err(error_page(
+            branding,
+            StatusCode::FORBIDDEN,
+            "Your sign-in session expired",
+            "Go back to the application and start signing in again.",
+            "login form posted from another site",
+        ));
+    }
     let cookie = csrf::from_request(headers, state.settings.secure_cookie);
     if !csrf::matches(cookie.as_deref(), &form.csrf) {
         return Err(error_page(
@@ -67,7 +77,8 @@ fn check_submission(
             "CSRF token missing or wrong",
         ));
     }
-    PendingLogin::open(&state.storage, &form.request).ok_or_else(|| {
+    let cookie = cookie.unwrap_or_default();
+    PendingLogin::open(&state.storage, &cookie, &form.request).ok_or_else(|| {
         error_page(
             branding,
             StatusCode::BAD_REQUEST,
@@ -225,8 +236,22 @@ pub async fn login_post(
         );
     }
     let now = now_unix();
-    let issued = match issue_code(&state, request, &grant, now, now).await {
-        Ok(issued) => issued,
+    let login = LoginOnce {
+        id: pending.id.clone(),
+        expires_at: request.expires_at,
+    };
+    let issued = match issue_code(&state, request, &grant, Some(login), (now, now)).await {
+        Ok(Some(issued)) => issued,
+        Ok(None) => {
+            crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);
+            return error_page(
+                &state.settings.branding,
+                StatusCode::BAD_REQUEST,
+                "This sign-in page was already used",
+                "Go back to the application and start signing in again.",
+                "login form replayed after a successful sign-in",
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot store the grant");
             return form_with(texts.unavailable, StatusCode::SERVICE_UNAVAILABLE);

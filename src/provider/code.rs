@@ -8,7 +8,7 @@ use super::id_token::{self, IdTokenInput};
 use crate::crypto::{Purpose, random_token, sha256};
 use crate::grant::SealedTokens;
 use crate::state::AppState;
-use crate::store::{CodeRow, GrantRow, StoreError};
+use crate::store::{CodeRow, GrantRow, LoginOnce, StoreError};
 use crate::upstream::LegacyGrant;
 
 /// A code just issued, and the grant it redeems into.
@@ -21,14 +21,15 @@ pub struct Issued {
 }
 
 /// Stores the grant (the legacy token sealed, looked up by its hash) and a
-/// single-use code for it, in one transaction; returns the code.
+/// single-use code for it, in one row; returns the code, or `None` when
+/// `login` (the form it answers) already yielded one.
 pub async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     grant: &LegacyGrant,
-    auth_time: i64,
-    now: i64,
-) -> Result<Issued, StoreError> {
+    login: Option<LoginOnce>,
+    (auth_time, now): (i64, i64),
+) -> Result<Option<Issued>, StoreError> {
     let code = random_token();
     let grant_id = random_token();
     let sealed = SealedTokens::of_login(&state.storage, grant);
@@ -79,7 +80,10 @@ pub async fn issue_code(
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         expires_at: now + state.settings.tokens.code_ttl_seconds,
+        login,
     };
-    state.store.insert_grant_with_code(&row, &code_row).await?;
-    Ok(Issued { code, grant_id })
+    if !state.store.insert_grant_with_code(&row, &code_row).await? {
+        return Ok(None);
+    }
+    Ok(Some(Issued { code, grant_id }))
 }

@@ -88,6 +88,19 @@ pub struct CodeRow {
     pub expires_at: i64,
     /// The ID token signed at login, sealed (when `openid` was granted).
     pub id_token_sealed: Option<Vec<u8>>,
+    /// The login form this code answers, so one form yields at most one
+    /// code (`None` for `prompt=none`).
+    pub login: Option<LoginOnce>,
+}
+
+/// A rendered login form's identity, spent by the code it yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginOnce {
+    /// The form's random id (sealed in the form).
+    pub id: String,
+    /// Until when the form could be submitted: the grant is kept at least
+    /// that long, so the id cannot be spent twice.
+    pub expires_at: i64,
 }
 
 /// A renewal claim older than this is taken to be abandoned (its process
@@ -256,12 +269,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
     /// Removes a signing key that no longer signs and whose tokens expired.
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
-    /// Stores a grant and its code together.
+    /// Stores a grant and its code together, in one row (one write per
+    /// login); `false`, storing nothing, when the code's login form already
+    /// yielded a code.
     async fn insert_grant_with_code(
         &self,
         grant: &GrantRow,
         code: &CodeRow,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Marks a code used and returns it, atomically and only when `claim`
     /// matches it in full: of concurrent redemptions exactly one sees
     /// [`Redeemed::Fresh`]. A claim that does not match leaves the code

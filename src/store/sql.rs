@@ -59,6 +59,10 @@ fn code_and_grant(code_hash: &[u8], r: &$row) -> Result<(CodeRow, GrantRow), Sto
         code_challenge: r.try_get("code_challenge").map_err(err)?,
         expires_at: r.try_get("code_expires_at").map_err(err)?,
         id_token_sealed: r.try_get("id_token_sealed").map_err(err)?,
+        login: match (r.try_get::<Option<String>, _>("login_id").map_err(err)?, r.try_get::<Option<i64>, _>("login_expires_at").map_err(err)?) {
+            (Some(id), Some(expires_at)) => Some(LoginOnce { id, expires_at }),
+            _ => None,
+        },
     };
     Ok((code, grant_from(r)?))
 }
@@ -123,10 +127,13 @@ impl $crate::store::Store for $ty {
         Ok(())
     }
 
-    async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17, $18)",
+    async fn insert_grant_with_code(&self, g: &GrantRow, c: &CodeRow) -> Result<bool, StoreError> {
+        // A second code from one login form meets the unique login_id and
+        // stores nothing.
+        let done = sqlx::query(
+            "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims, login_id, login_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17, $18, $19, $20) \
+             ON CONFLICT (login_id) DO NOTHING",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -146,10 +153,12 @@ impl $crate::store::Store for $ty {
         .bind(c.expires_at)
         .bind(&c.id_token_sealed)
         .bind(&g.claims)
+        .bind(c.login.as_ref().map(|l| l.id.as_str()))
+        .bind(c.login.as_ref().map(|l| l.expires_at))
         .execute(&self.pool)
         .await
         .map_err(err)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn redeem_code(&self, code_hash: &[u8], claim: &CodeClaim<'_>) -> Result<Redeemed, StoreError> {
@@ -320,10 +329,12 @@ impl $crate::store::Store for $ty {
         .map_err(err)?
         .rows_affected();
         // A grant goes once its code can no longer be redeemed, its legacy
-        // token is expired or revoked, and no live refresh family needs it.
+        // token is expired or revoked, no live refresh family needs it, and
+        // the login form that made it has expired (so it cannot be reused).
         let grants = sqlx::query(
             "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.code_expires_at < $1 \
              AND (g.revoked = 1 OR g.token_expires_at < $1) \
+             AND (g.login_expires_at IS NULL OR g.login_expires_at < $1) \
              AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.state < 3 AND r.family_expires_at >= $1) \
              LIMIT $2)",
         )

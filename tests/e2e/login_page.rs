@@ -285,3 +285,102 @@ async fn ui_locales_picks_the_language_and_the_messages_follow_it() {
         "English when nothing matches"
     );
 }
+
+#[tokio::test]
+async fn a_login_form_signs_in_once() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let (_, html) = login_page(&app, &browser).await;
+    let first = app
+        .submit_login(&browser, &html, "alice", "correct-horse")
+        .await;
+    assert_eq!(first.status(), 303, "the first submission signs in");
+    for _ in 0..2 {
+        let again = app
+            .submit_login(&browser, &html, "alice", "correct-horse")
+            .await;
+        assert_eq!(again.status(), 400, "the same form cannot sign in again");
+        assert!(again.headers().get("location").is_none(), "no second code");
+        assert!(
+            again
+                .text()
+                .await
+                .expect("html")
+                .contains("This sign-in page was already used")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_form_rendered_for_one_browser_does_not_open_in_another() {
+    let app = TestApp::spawn().await;
+    let (victim, attacker) = (TestApp::browser(), TestApp::browser());
+    let (_, victims_page) = login_page(&app, &victim).await;
+    let (_, attackers_page) = login_page(&app, &attacker).await;
+    // The attacker's own cookie and CSRF field, with the victim's request.
+    let response = app
+        .post_login(
+            &attacker,
+            &hidden_field(&victims_page, "request"),
+            &hidden_field(&attackers_page, "csrf"),
+            "alice",
+            "correct-horse",
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        400,
+        "bound to the other browser's cookie"
+    );
+    assert_eq!(app.legacy.idp.login_attempts(), 0, "no password check");
+    // The victim's own form still works.
+    let ok = app
+        .submit_login(&victim, &victims_page, "alice", "correct-horse")
+        .await;
+    assert_eq!(ok.status(), 303);
+}
+
+#[tokio::test]
+async fn a_post_from_another_site_is_refused_whatever_its_cookie() {
+    let app = TestApp::spawn().await;
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://attacker.example"),
+    ] {
+        let browser = TestApp::browser();
+        let (_, html) = login_page(&app, &browser).await;
+        let response = browser
+            .post(format!("{}/login", app.issuer))
+            .header(name, value)
+            .form(&[
+                ("request", hidden_field(&html, "request").as_str()),
+                ("csrf", hidden_field(&html, "csrf").as_str()),
+                ("username", "alice"),
+                ("password", "correct-horse"),
+            ])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 403, "{name}: {value}");
+    }
+    assert_eq!(app.legacy.idp.login_attempts(), 0);
+    // The bridge's own page posts with Origin: null (no-referrer) or its own
+    // origin, marked same-origin: accepted.
+    let browser = TestApp::browser();
+    let (_, html) = login_page(&app, &browser).await;
+    let response = browser
+        .post(format!("{}/login", app.issuer))
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", "null")
+        .form(&[
+            ("request", hidden_field(&html, "request").as_str()),
+            ("csrf", hidden_field(&html, "csrf").as_str()),
+            ("username", "alice"),
+            ("password", "correct-horse"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 303);
+}

@@ -522,7 +522,7 @@ async fn revocation_of_either_token_ends_the_grant_and_only_the_owner_may_revoke
 #[tokio::test]
 async fn cleanup_removes_what_expired_and_nothing_else() {
     let app = TestApp::spawn_full(
-        "[store]\ncleanup_interval_seconds = 1\n[tokens]\ncode_ttl_seconds = 1\n[session]\nidle_timeout_seconds = 1\n",
+        "[store]\ncleanup_interval_seconds = 1\n[tokens]\ncode_ttl_seconds = 1\nlogin_ttl_seconds = 2\n[session]\nidle_timeout_seconds = 1\n",
         |o| o.token_ttl = 1,
     )
     .await;

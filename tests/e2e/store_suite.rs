@@ -9,8 +9,8 @@ use idp_bridge::clock::now_unix;
 use idp_bridge::store::postgres::PgStore;
 use idp_bridge::store::sqlite::SqliteStore;
 use idp_bridge::store::{
-    CodeClaim, CodeRow, GrantRow, Redeemed, RefreshRow, RefreshState, Rotation, Store, StoredKey,
-    ThrottleCount,
+    CodeClaim, CodeRow, GrantRow, LoginOnce, Redeemed, RefreshRow, RefreshState, Rotation, Store,
+    StoredKey, ThrottleCount,
 };
 
 pub fn pg_url() -> String {
@@ -111,6 +111,7 @@ fn grant(id: &str, now: i64) -> (GrantRow, CodeRow) {
             code_challenge: Some("c".into()),
             expires_at: now + 60,
             id_token_sealed: None,
+            login: None,
         },
     )
 }
@@ -431,6 +432,43 @@ async fn failed_logins_count_in_a_window_and_lock(b: Backend) {
     b.finish().await;
 }
 
+async fn one_login_form_yields_one_grant_across_instances(b: Backend) {
+    let now = now_unix();
+    let form = LoginOnce {
+        id: "form-1".into(),
+        expires_at: now + 600,
+    };
+    let (g1, mut c1) = grant("once-1", now);
+    let (g2, mut c2) = grant("once-2", now);
+    c1.login = Some(form.clone());
+    c2.login = Some(form);
+    let (x, y) = tokio::join!(
+        b.stores[0].insert_grant_with_code(&g1, &c1),
+        b.stores[1].insert_grant_with_code(&g2, &c2)
+    );
+    assert_eq!(
+        u8::from(x.expect("a")) + u8::from(y.expect("b")),
+        1,
+        "exactly one grant per login form"
+    );
+    let (g3, c3) = grant("once-3", now);
+    let (g4, c4) = grant("once-4", now);
+    assert!(
+        b.a()
+            .insert_grant_with_code(&g3, &c3)
+            .await
+            .expect("no form")
+    );
+    assert!(
+        b.a()
+            .insert_grant_with_code(&g4, &c4)
+            .await
+            .expect("no form"),
+        "grants without a form never collide"
+    );
+    b.finish().await;
+}
+
 async fn concurrent_reservations_each_get_their_own_count(b: Backend) {
     let now = now_unix();
     let tasks: Vec<_> = (0..40)
@@ -501,5 +539,6 @@ both_backends!(
     cleanup_removes_what_expired_and_nothing_else,
     failed_logins_count_in_a_window_and_lock,
     concurrent_reservations_each_get_their_own_count,
+    one_login_form_yields_one_grant_across_instances,
     a_client_assertion_is_used_once_across_instances,
 );
