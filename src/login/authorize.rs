@@ -167,8 +167,11 @@ fn show_form(state: &AppState, headers: &HeaderMap, pending: &PendingLogin) -> R
 /// `prompt=none` (OIDC Core §3.1.2.1): a code from the existing session
 /// without any page, or `login_required`. The bridge cannot check a legacy
 /// password silently, so the session's own grant must still hold a live
-/// legacy token; the new grant shares it (without the legacy refresh token,
-/// which stays with the grant that logged in). A store that cannot answer is
+/// legacy token, and it must be the same client's: a legacy token never
+/// passes from one client to another. The new grant shares the token
+/// (without the legacy refresh token, which stays with the grant that logged
+/// in); revoking either revokes the token for both (see
+/// [`crate::store::Store::revoke_grant`]). A store that cannot answer is
 /// `temporarily_unavailable`, not a reason to ask for a login.
 async fn silent(
     state: &AppState,
@@ -205,6 +208,7 @@ async fn silent(
             "temporarily_unavailable"
         })?
         .filter(|g| !g.revoked && g.token_expires_at > now && g.subject == user.sub)
+        .filter(|g| g.client_id == request.client_id)
         .ok_or("login_required")?;
     let token = grant::access_token(&state.storage, &grant).ok_or("login_required")?;
     let profile = serde_json::from_str(&grant.profile_json).map_err(|_| "login_required")?;

@@ -29,7 +29,15 @@ enum Found {
     Nothing,
 }
 
-async fn find(state: &AppState, token: &str, hint: Option<&str>) -> Result<Found, OAuthError> {
+/// Finds `token` for `client`. A legacy token held by several grants is
+/// the caller's own grant when it holds one (so ownership never depends on
+/// which grant happens to be newest), else the newest.
+async fn find(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<Found, OAuthError> {
     // Refresh tokens are the bridge's own; access tokens are legacy tokens,
     // found by the grant's hash of them.
     let refresh_hash = sha256(token.as_bytes());
@@ -41,8 +49,12 @@ async fn find(state: &AppState, token: &str, hint: Option<&str>) -> Result<Found
             if let Some(row) = state.store.refresh(&refresh_hash).await? {
                 return Ok(Found::Refresh(row));
             }
-        } else if let Some(grant) = state.store.grant_by_token_hash(&access_hash).await? {
-            return Ok(Found::Access(grant));
+        } else {
+            let grants = state.store.grants_by_token_hash(&access_hash).await?;
+            let position = grants.iter().position(|g| g.client_id == client.id);
+            if let Some(grant) = grants.into_iter().nth(position.unwrap_or(0)) {
+                return Ok(Found::Access(grant));
+            }
         }
     }
     Ok(Found::Nothing)
@@ -77,7 +89,7 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     let client = authenticate_client(state, headers, &form).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
-    let grant_id = match find(state, token, form.get("token_type_hint")).await? {
+    let grant_id = match find(state, client, token, form.get("token_type_hint")).await? {
         Found::Refresh(row) => owned(client, &row.client_id).map(|()| row.grant_id)?,
         Found::Access(grant) => owned(client, &grant.client_id).map(|()| grant.id)?,
         // RFC 7009 §2.2: an invalid or unknown token is not an error.
@@ -126,7 +138,7 @@ async fn introspect(
     // RFC 7662 §2.2: anything unknown, expired, revoked or not the caller's
     // is simply inactive.
     Ok(
-        match find(state, token, form.get("token_type_hint")).await? {
+        match find(state, client, token, form.get("token_type_hint")).await? {
             Found::Refresh(row) if row.client_id == client.id => {
                 let exp = row
                     .family_expires_at

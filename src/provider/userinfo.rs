@@ -63,8 +63,11 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Result<Value, OAut
     })?;
     let grant = state
         .store
-        .grant_by_token_hash(&token_hash(&token))
+        .grants_by_token_hash(&token_hash(&token))
         .await?
+        // Live first: every grant holding the token is revoked together.
+        .into_iter()
+        .next()
         .ok_or_else(|| OAuthError::invalid_token("the access token is unknown"))?;
     if grant.revoked {
         return Err(OAuthError::invalid_token("the access token was revoked"));

@@ -286,9 +286,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         code_hash: &[u8],
         claim: &CodeClaim<'_>,
     ) -> Result<Redeemed, StoreError>;
-    /// A grant by the SHA-256 of its legacy access token.
-    async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError>;
-    /// Revokes a grant and every refresh token of its family.
+    /// Every grant holding the legacy access token with this SHA-256:
+    /// live ones first, then the newest (by time, then id). Usually one; a
+    /// client's `prompt=none` grants share its session's token, and a legacy
+    /// IdP may hand one token to two logins.
+    async fn grants_by_token_hash(&self, token_hash: &[u8]) -> Result<Vec<GrantRow>, StoreError>;
+    /// Revokes a grant, every grant holding the same legacy access token
+    /// (the token is what is presented, so it dies for all of them), and
+    /// every refresh token of their families, in one transaction.
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError>;
     /// A grant by id.
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;

@@ -201,25 +201,28 @@ impl $crate::store::Store for $ty {
         Ok(Redeemed::Mismatch(Box::new((code, grant))))
     }
 
-    async fn grant_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<GrantRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM grants WHERE token_hash = $1 ORDER BY created_at DESC LIMIT 1",
+    async fn grants_by_token_hash(&self, token_hash: &[u8]) -> Result<Vec<GrantRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM grants WHERE token_hash = $1 ORDER BY revoked, created_at DESC, id",
         )
         .bind(token_hash)
-        .fetch_optional(&self.read)
+        .fetch_all(&self.read)
         .await
         .map_err(err)?;
-        row.as_ref().map(grant_from).transpose()
+        rows.iter().map(grant_from).collect()
     }
 
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        sqlx::query("UPDATE refresh_tokens SET state = 3 WHERE grant_id = $1")
+        sqlx::query(
+            "UPDATE refresh_tokens SET state = 3 WHERE grant_id IN \
+             (SELECT id FROM grants WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1))",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)")
             .bind(id)
             .execute(&mut *tx)
             .await

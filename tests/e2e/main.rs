@@ -28,6 +28,7 @@ mod prompt;
 mod reference_stack;
 mod refresh;
 mod restart;
+mod shared_token;
 mod store_suite;
 mod support;
 mod throttle;
