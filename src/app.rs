@@ -41,8 +41,6 @@ impl App {
         settings: Settings,
         listener: TcpListener,
     ) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
         let storage = storage_key(&settings)?;
         let store = open_store(&settings).await?;
         let keys = Arc::new(

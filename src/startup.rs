@@ -50,19 +50,78 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartErro
             "store.url: only postgres:// URLs are supported (leave it out for SQLite)".into(),
         )),
         None => {
+            // Made private by `storage_key`, which runs first.
+            std::fs::create_dir_all(&settings.data_dir)
+                .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
             let path = settings.data_dir.join("bridge.db");
+            private_file(&path)?;
             let store = SqliteStore::open(&path, settings.store.sqlite_full_sync)
                 .await
                 .map_err(|e| fail("cannot open the store", e))?;
+            // SQLite gives its WAL and shared-memory files the database's
+            // mode; files left by an older version are tightened here too.
+            for suffix in ["-wal", "-shm"] {
+                let side = settings.data_dir.join(format!("bridge.db{suffix}"));
+                if side.exists() {
+                    restrict(&side, 0o600)?;
+                }
+            }
             Ok(Arc::new(store))
         }
     }
 }
 
+/// Creates the data directory private (0700), whatever the umask: it holds
+/// the database (session ids, sealed tokens) and perhaps the storage key. A
+/// directory the operator made is left as it is, with a warning when others
+/// may read it (it may be shared, such as `.`).
+pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+    if dir.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            if std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                tracing::warn!(path = %dir.display(), "the data directory is open to other users; chmod 700 it");
+            }
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| fail(&format!("cannot create {}", dir.display()), e))?;
+    restrict(dir, 0o700)
+}
+
+/// Creates `path` empty and private (0600) if it does not exist, else makes
+/// it private: SQLite then opens it as a new database, with that mode.
+fn private_file(path: &Path) -> Result<(), StartError> {
+    if !path.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(path)
+            .map_err(|e| fail(&format!("cannot create {}", path.display()), e))?;
+    }
+    restrict(path, 0o600)
+}
+
+/// Sets `path`'s permission bits (on Unix; elsewhere a no-op).
+fn restrict(path: &Path, mode: u32) -> Result<(), StartError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| fail(&format!("cannot restrict {}", path.display()), e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
 /// The storage key: configured, or generated once in the data directory.
 pub fn storage_key(settings: &Settings) -> Result<StorageKey, StartError> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
+    prepare_data_dir(&settings.data_dir)?;
     let key = match &settings.storage_key {
         Some(k) => k.clone(),
         None => load_or_create_storage_key(&settings.data_dir.join("storage.key"))?,
@@ -72,6 +131,7 @@ pub fn storage_key(settings: &Settings) -> Result<StorageKey, StartError> {
 
 fn load_or_create_storage_key(path: &Path) -> Result<Key32, StartError> {
     if path.exists() {
+        restrict(path, 0o600)?;
         let text = crate::secret::read_secret_file(path).map_err(|e| fail("storage key", e))?;
         return Key32::parse(&text)
             .map_err(|e| fail(&format!("storage key {}", path.display()), e));

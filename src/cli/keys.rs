@@ -36,10 +36,11 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
     let (KeysCommand::Rotate { config, .. } | KeysCommand::List { config }) = &command;
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
+        // The storage key first: it makes a new data directory private.
+        let storage = crate::startup::storage_key(&settings).map_err(|e| e.to_string())?;
         let store = crate::startup::open_store(&settings)
             .await
             .map_err(|e| e.to_string())?;
-        let storage = crate::startup::storage_key(&settings).map_err(|e| e.to_string())?;
         match command {
             KeysCommand::Rotate {
                 activation_delay_seconds,

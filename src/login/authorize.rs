@@ -5,10 +5,7 @@
 //! `prompt=none` is answered from the login session without a page. The
 //! form's submission is [`super::submit`].
 
-use std::collections::HashMap;
-
-use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use tower_sessions::Session;
@@ -29,35 +26,39 @@ use crate::state::AppState;
 use crate::upstream::LegacyGrant;
 
 /// `GET /authorize`.
-#[allow(clippy::implicit_hasher)]
 pub async fn authorize_get(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    authorize(&state, &session, &headers, &params).await
+    let params = AuthorizationParams::from_raw(query.unwrap_or_default().as_bytes());
+    authorize(&state, &session, &headers, params).await
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
-#[allow(clippy::implicit_hasher)]
 pub async fn authorize_post(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Form(params): Form<HashMap<String, String>>,
+    RawForm(body): RawForm,
 ) -> Response {
-    authorize(&state, &session, &headers, &params).await
+    authorize(
+        &state,
+        &session,
+        &headers,
+        AuthorizationParams::from_raw(&body),
+    )
+    .await
 }
 
 async fn authorize(
     state: &AppState,
     session: &Session,
     headers: &HeaderMap,
-    params: &HashMap<String, String>,
+    params: AuthorizationParams,
 ) -> Response {
     let settings = &state.settings;
-    let params = AuthorizationParams::from_map(params);
     let validated = validate(
         &params,
         &settings.clients,

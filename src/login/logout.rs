@@ -3,16 +3,23 @@
 //! `post_logout_redirect_uri` registered for the client named by a valid
 //! `id_token_hint` (or `client_id`), with `state`; anything else gets the
 //! bridge's own page, so the endpoint is never an open redirector.
+//!
+//! Without a valid `id_token_hint` the user is asked first (RP-Initiated
+//! Logout §2): a `GET` shows a confirmation whose form posts the request
+//! back, and only a same-origin `POST` ends the session, so another site
+//! cannot sign a user out with a link or an image.
 
 use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tower_sessions::Session;
 
-use super::pages::error_page;
+use super::csrf;
+use super::pages::{LogoutPage, error_page};
+use crate::html::render;
 use crate::provider::response::{redirect_with, see_other};
 use crate::state::AppState;
 
@@ -21,9 +28,10 @@ use crate::state::AppState;
 pub async fn logout_get(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    logout(&state, session, &params).await
+    logout(&state, session, &headers, &params, false).await
 }
 
 /// `POST /logout`.
@@ -31,12 +39,19 @@ pub async fn logout_get(
 pub async fn logout_post(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     Form(params): Form<HashMap<String, String>>,
 ) -> Response {
-    logout(&state, session, &params).await
+    logout(&state, session, &headers, &params, true).await
 }
 
-async fn logout(state: &AppState, session: Session, params: &HashMap<String, String>) -> Response {
+async fn logout(
+    state: &AppState,
+    session: Session,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    posted: bool,
+) -> Response {
     let branding = &state.settings.branding;
     let get = |k: &str| params.get(k).filter(|v| !v.is_empty());
     let refuse = |message: &str| {
@@ -59,11 +74,11 @@ async fn logout(state: &AppState, session: Session, params: &HashMap<String, Str
         },
         None => None,
     };
-    let client_id = match (hinted_client, get("client_id")) {
-        (Some(h), Some(c)) if &h != c => {
+    let client_id = match (&hinted_client, get("client_id")) {
+        (Some(h), Some(c)) if h != c => {
             return refuse("The sign-out request names two different applications.");
         }
-        (Some(h), _) => Some(h),
+        (Some(h), _) => Some(h.clone()),
         (None, c) => c.cloned(),
     };
     let destination = match get("post_logout_redirect_uri") {
@@ -81,6 +96,20 @@ async fn logout(state: &AppState, session: Session, params: &HashMap<String, Str
         }
         None => None,
     };
+    if hinted_client.is_none() {
+        if !posted {
+            return confirm(state, params);
+        }
+        if csrf::cross_site(headers, &state.settings.issuer) {
+            return error_page(
+                branding,
+                StatusCode::FORBIDDEN,
+                "This sign-out request cannot be used",
+                "Another site asked to sign you out. Nothing was changed.",
+                "logout without a hint posted from another site",
+            );
+        }
+    }
     if let Err(e) = session.flush().await {
         tracing::warn!(error = %e, "cannot end the login session");
     }
@@ -105,4 +134,25 @@ async fn logout(state: &AppState, session: Session, params: &HashMap<String, Str
             "logged out",
         ),
     }
+}
+
+/// The confirmation page: the request's own parameters, posted back.
+#[allow(clippy::implicit_hasher)]
+fn confirm(state: &AppState, params: &HashMap<String, String>) -> Response {
+    let fields: Vec<(&str, &str)> = [
+        "client_id",
+        "post_logout_redirect_uri",
+        "state",
+        "ui_locales",
+    ]
+    .into_iter()
+    .filter_map(|k| params.get(k).map(|v| (k, v.as_str())))
+    .collect();
+    render(
+        StatusCode::OK,
+        &LogoutPage {
+            organization: &state.settings.branding.organization,
+            fields: &fields,
+        },
+    )
 }

@@ -34,7 +34,13 @@ use crate::store::SessionBackend;
 pub fn routes(state: &AppState) -> Router<AppState> {
     let settings = &state.settings;
     let sessions = SessionManagerLayer::new(SessionBackend(state.store.clone()))
-        .with_name("idp_bridge_session")
+        // `__Host-` when Secure: no subdomain can set or shadow it
+        // (RFC 6265bis §4.1.3.2); it needs Path=/ and no Domain, as here.
+        .with_name(if settings.secure_cookie {
+            "__Host-idp_bridge_session"
+        } else {
+            "idp_bridge_session"
+        })
         .with_secure(settings.secure_cookie)
         .with_http_only(true)
         // Lax: the return from Auth0 and the top-level navigation into

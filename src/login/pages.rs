@@ -48,6 +48,16 @@ pub struct ErrorPage<'a> {
     pub request_id: &'a str,
 }
 
+/// The logout confirmation: a same-origin form that posts the request back.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    /// Branding: heading.
+    pub organization: &'a str,
+    /// The logout request's parameters, posted back as they came.
+    pub fields: &'a [(&'a str, &'a str)],
+}
+
 /// An error page with a fresh reference; the cause is logged beside it by
 /// the middleware, never shown.
 pub fn error_page(

@@ -56,6 +56,10 @@ pub struct AuthorizationParams {
     pub id_token_hint: Option<String>,
     /// `ui_locales`.
     pub ui_locales: Option<String>,
+    /// `state` was sent but is not UTF-8 once decoded, so it could not be
+    /// echoed byte for byte (RFC 6749 §A.5 allows only printable ASCII).
+    #[serde(skip)]
+    pub state_not_utf8: bool,
 }
 
 impl AuthorizationParams {
@@ -82,8 +86,35 @@ impl AuthorizationParams {
             login_hint: get("login_hint"),
             id_token_hint: get("id_token_hint"),
             ui_locales: get("ui_locales"),
+            state_not_utf8: false,
         }
     }
+
+    /// From a raw query string or form body: as [`Self::from_map`], and
+    /// noting a `state` whose bytes are not UTF-8 (which the map holds with
+    /// U+FFFD in place of them).
+    pub fn from_raw(raw: &[u8]) -> Self {
+        let map: HashMap<String, String> = form_urlencoded::parse(raw).into_owned().collect();
+        let mut params = Self::from_map(&map);
+        params.state_not_utf8 = raw
+            .split(|b| *b == b'&')
+            .filter_map(|pair| {
+                let mut parts = pair.splitn(2, |b| *b == b'=');
+                Some((parts.next()?, parts.next().unwrap_or_default()))
+            })
+            .filter(|(name, _)| decoded(name) == b"state")
+            .any(|(_, value)| std::str::from_utf8(&decoded(value)).is_err());
+        params
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name or value.
+fn decoded(raw: &[u8]) -> Vec<u8> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_encoding::percent_decode(&plus_as_space).collect()
 }
 
 /// A parameter's value unless absent or empty.
@@ -165,8 +196,18 @@ pub fn validate(
         .ok_or(AuthorizeError::Page(
             "The application that sent you here gave a return address that is not registered.",
         ))?;
-    let state = params.state.clone();
     let form_post = params.response_mode.as_deref() == Some("form_post");
+    if params.state_not_utf8 {
+        // Refused, without a state: a lossy copy would not be the client's.
+        return Err(AuthorizeError::Redirect {
+            redirect_uri,
+            error: "invalid_request",
+            description: "state must be UTF-8 (RFC 6749 allows printable ASCII)",
+            state: None,
+            form_post,
+        });
+    }
+    let state = params.state.clone();
     let fail = |error, description| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,
@@ -174,36 +215,7 @@ pub fn validate(
         state: state.clone(),
         form_post,
     };
-    match params.response_type.as_deref() {
-        Some("code") => {}
-        None | Some("") => return Err(fail("invalid_request", "response_type is required")),
-        Some(_) => {
-            return Err(fail(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            ));
-        }
-    }
-    if let Some(mode) = given(params.response_mode.as_ref()) {
-        if mode != "query" && mode != "form_post" {
-            return Err(fail(
-                "invalid_request",
-                "response_mode must be query or form_post",
-            ));
-        }
-    }
-    if given(params.request.as_ref()).is_some() {
-        return Err(fail(
-            "request_not_supported",
-            "request objects are not supported",
-        ));
-    }
-    if given(params.request_uri.as_ref()).is_some() {
-        return Err(fail(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        ));
-    }
+    response_shape(params).map_err(|(error, description)| fail(error, description))?;
     let code_challenge = given(params.code_challenge.as_ref());
     if let Err(description) = pkce_request(
         client,
@@ -252,6 +264,34 @@ pub fn validate(
         claims: claims.requested,
         expires_at: now + ttl,
     })
+}
+
+/// What may be asked for: `response_type=code`, a `response_mode` of
+/// `query` or `form_post`, and no request object (by value or reference).
+fn response_shape(params: &AuthorizationParams) -> Result<(), (&'static str, &'static str)> {
+    match params.response_type.as_deref() {
+        Some("code") => {}
+        None | Some("") => return Err(("invalid_request", "response_type is required")),
+        Some(_) => {
+            return Err((
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if given(params.response_mode.as_ref()).is_some_and(|m| m != "query" && m != "form_post") {
+        return Err((
+            "invalid_request",
+            "response_mode must be query or form_post",
+        ));
+    }
+    if given(params.request.as_ref()).is_some() {
+        return Err(("request_not_supported", "request objects are not supported"));
+    }
+    if given(params.request_uri.as_ref()).is_some() {
+        return Err(("request_uri_not_supported", "request_uri is not supported"));
+    }
+    Ok(())
 }
 
 /// The `claims` parameter, parsed for `client`; the error and description

@@ -80,7 +80,10 @@ pub enum FaultMode {
 }
 
 /// Injected faults: a delay before every answer, then a failure mode.
+/// Either part may be left out: `{"latency_ms":2000}` only slows answers,
+/// `{"mode":"status","value":503}` only fails them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(try_from = "FaultsWire")]
 pub struct Faults {
     /// Delay before answering, milliseconds.
     #[serde(default)]
@@ -88,6 +91,42 @@ pub struct Faults {
     /// What to answer.
     #[serde(default, flatten)]
     pub mode: FaultMode,
+}
+
+/// `Faults` as written: serde cannot default a flattened tagged enum whose
+/// tag is absent, so the mode is read by hand.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsWire {
+    #[serde(default)]
+    latency_ms: u64,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    value: Option<u16>,
+}
+
+impl TryFrom<FaultsWire> for Faults {
+    type Error = String;
+
+    fn try_from(w: FaultsWire) -> Result<Self, String> {
+        let mode = match (w.mode.as_deref(), w.value) {
+            (None | Some("none"), None) => FaultMode::None,
+            (Some("status"), Some(status)) => FaultMode::Status(status),
+            (Some("garbage"), None) => FaultMode::Garbage,
+            (Some("oversize"), None) => FaultMode::Oversize,
+            (Some("redirect"), None) => FaultMode::Redirect,
+            (mode, value) => {
+                return Err(format!(
+                    "unknown fault mode {mode:?} with value {value:?} (none, status+value, garbage, oversize, redirect)"
+                ));
+            }
+        };
+        Ok(Self {
+            latency_ms: w.latency_ms,
+            mode,
+        })
+    }
 }
 
 /// Settings of a simulator instance.
@@ -644,5 +683,24 @@ async fn oauth_userinfo(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Res
             Json(v).into_response()
         }
         None => unauthorized("Bearer"),
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_fault_examples_parse() {
+        let latency: Faults = serde_json::from_str(r#"{"latency_ms":2000}"#).expect("latency");
+        assert_eq!(latency.latency_ms, 2000);
+        assert_eq!(latency.mode, FaultMode::None);
+        let status: Faults =
+            serde_json::from_str(r#"{"mode":"status","value":503}"#).expect("status");
+        assert_eq!(status.mode, FaultMode::Status(503));
+        let back: Faults =
+            serde_json::from_str(&serde_json::to_string(&status).expect("json")).expect("again");
+        assert_eq!(back, status);
+        assert!(serde_json::from_str::<Faults>(r#"{"mode":"bogus"}"#).is_err());
     }
 }

@@ -331,3 +331,46 @@ async fn a_redirect_uri_with_a_query_matches_exactly_and_keeps_its_query() {
         assert!(html.contains("return address"), "{bad}: {html}");
     }
 }
+
+#[tokio::test]
+async fn a_state_that_is_not_utf8_is_refused_not_mangled() {
+    let app = TestApp::spawn().await;
+    let browser = TestApp::browser();
+    let query = |state: &str| {
+        format!(
+            "{}/authorize?response_type=code&client_id=auth0-oidc&redirect_uri={}&scope=openid&state={state}",
+            app.issuer,
+            form_urlencoded::byte_serialize(AUTH0_CALLBACK.as_bytes()).collect::<String>()
+        )
+    };
+    let bad = browser
+        .get(query("ab%FF%FEcd"))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(bad.status(), 303, "after the redirect URI: a redirect");
+    let location = bad.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let pairs: Vec<(String, String)> = url::Url::parse(&location)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert!(
+        pairs.contains(&("error".into(), "invalid_request".into())),
+        "{location}"
+    );
+    assert!(
+        !pairs.iter().any(|(k, _)| k == "state"),
+        "no lossy copy of the state: {location}"
+    );
+    // UTF-8 beyond ASCII is echoed exactly (and by form post too).
+    let page = browser
+        .get(query("%C3%A9t%C3%A9"))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(page.status(), 200, "a valid request shows the form");
+}

@@ -99,27 +99,78 @@ async fn logout_is_never_an_open_redirector() {
         assert_eq!(response.status(), 400, "{params:?}");
         assert!(response.headers().get("location").is_none(), "{params:?}");
     }
+    // Without a hint the user is asked first; only a same-origin POST
+    // signs out (RP-Initiated Logout §2).
     let plain = logout(&app, &browser, &[]).await;
     assert_eq!(plain.status(), 200);
+    assert!(plain.text().await.expect("html").contains("Sign out?"));
+    let signed_out = post_logout(&app, &browser, &[]).await;
+    assert_eq!(signed_out.status(), 200);
     assert!(
-        plain
+        signed_out
             .text()
             .await
             .expect("html")
             .contains("You are signed out")
     );
-    let by_client = logout(
-        &app,
-        &browser,
-        &[
-            ("client_id", "auth0-oidc"),
-            ("post_logout_redirect_uri", SIGNED_OUT),
-        ],
-    )
-    .await;
+    let params = [
+        ("client_id", "auth0-oidc"),
+        ("post_logout_redirect_uri", SIGNED_OUT),
+    ];
+    let asked = logout(&app, &browser, &params).await;
+    assert_eq!(asked.status(), 200, "a confirmation, not a redirect");
+    let page = asked.text().await.expect("html");
+    assert!(page.contains(SIGNED_OUT), "the form posts the request back");
+    let by_client = post_logout(&app, &browser, &params).await;
     assert_eq!(
         by_client.status(),
         303,
         "client_id alone may name the client"
+    );
+}
+
+async fn post_logout(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    params: &[(&str, &str)],
+) -> reqwest::Response {
+    browser
+        .post(format!("{}/logout", app.issuer))
+        .header("sec-fetch-site", "same-origin")
+        .form(params)
+        .send()
+        .await
+        .expect("logout")
+}
+
+#[tokio::test]
+async fn another_site_cannot_sign_a_user_out() {
+    let app = TestApp::spawn().await;
+    let (browser, id_token) = signed_in(&app).await;
+    // A link or an image: GET without a hint only asks.
+    let asked = logout(&app, &browser, &[]).await;
+    assert_eq!(asked.status(), 200);
+    // A cross-site form post without a hint is refused.
+    let forged = browser
+        .post(format!("{}/logout", app.issuer))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("state", "x")])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(forged.status(), 403);
+    // The session survived both: prompt=none still answers from it.
+    let mut params = app.params();
+    params.push(("prompt".into(), "none".into()));
+    let silent = app.authorize(&browser, &params).await;
+    let location = crate::support::location(&silent);
+    assert!(location.contains("code="), "still signed in: {location}");
+    // With a valid hint, a GET signs out at once.
+    let out = logout(&app, &browser, &[("id_token_hint", &id_token)]).await;
+    assert!(
+        out.text()
+            .await
+            .expect("html")
+            .contains("You are signed out")
     );
 }

@@ -227,3 +227,68 @@ async fn each_refusal_is_logged_once_with_its_code_and_no_secret() {
     assert_eq!(pages[0]["fields"]["cause"], "invalid authorization request");
     assert!(!logs.contains("SECRET"), "no presented secret in the logs");
 }
+
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut app = TestApp::spawn().await;
+    app.stop().await;
+    let data = app.data_dir.path().join("fresh");
+    let config = app.data_dir.path().join("fresh.toml");
+    let text = app.config_text.replace(
+        &format!("data_dir = \"{}\"", app.data_dir.path().display()),
+        &format!("data_dir = \"{}\"", data.display()),
+    );
+    assert_ne!(text, app.config_text, "the data_dir line was found");
+    std::fs::write(&config, text).expect("config");
+    let _child = Child(
+        Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("IDP_BRIDGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start"),
+    );
+    wait_ready(&app.issuer).await;
+    let code = app.login(&app.params()).await.code();
+    assert_eq!(app.redeem(&code).await.status(), 200);
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for file in ["bridge.db", "bridge.db-wal", "storage.key"] {
+        let path = data.join(file);
+        assert_eq!(mode(&path), 0o600, "{file}");
+    }
+}
+
+#[tokio::test]
+async fn under_https_the_session_cookie_is_host_prefixed() {
+    let app = TestApp::spawn_with("[session]\nsecure_cookie = true\n").await;
+    let browser = TestApp::browser();
+    let answer = app.attempt_login(&browser, "alice", "correct-horse").await;
+    assert_eq!(answer.status(), 303);
+    let cookies: Vec<String> = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.contains("idp_bridge_session="))
+        .unwrap_or_else(|| panic!("a session cookie: {cookies:?}"));
+    assert!(
+        session.starts_with("__Host-idp_bridge_session=")
+            && session.contains("Secure")
+            && session.contains("Path=/")
+            && !session.contains("Domain"),
+        "{session}"
+    );
+}
