@@ -10,6 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::auth0::Auth0Verifier;
 use crate::background::{cleanup_loop, reload_keys_loop};
 use crate::config::Settings;
 use crate::keys::SigningKeys;
@@ -62,7 +63,14 @@ impl App {
             ),
             None => None,
         };
+        let auth0 = match &settings.token_exchange {
+            Some(config) => Some(Arc::new(
+                Auth0Verifier::new(config).map_err(|e| fail("token_exchange", e))?,
+            )),
+            None => None,
+        };
         let state = AppState {
+            auth0,
             settings: Arc::new(settings),
             keys,
             store,

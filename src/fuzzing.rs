@@ -100,6 +100,7 @@ fn clients() -> &'static BTreeMap<String, Client> {
             refresh: RefreshPolicy::default(),
             post_logout_redirect_uris: Vec::new(),
             id_token_alg: crate::keys::SigningAlg::RS256,
+            exchange: None,
         };
         [
             client(

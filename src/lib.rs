@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod auth0;
 pub mod background;
 pub mod cli;
 pub mod clock;

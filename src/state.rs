@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::auth0::Auth0Verifier;
 use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::SigningKeys;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub storage: StorageKey,
     /// Counters and latencies for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Verifies Auth0 access tokens, when token exchange is configured.
+    pub auth0: Option<Arc<Auth0Verifier>>,
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::exchange::ExchangePolicy;
 use crate::keys::SigningAlg;
 use crate::net::is_loopback;
 use crate::secret::SecretSource;
@@ -46,6 +47,9 @@ pub struct ClientConfig {
     /// (the OIDC Dynamic Client Registration metadata name).
     #[serde(default = "default_id_token_alg")]
     pub id_token_signed_response_alg: String,
+    /// Token exchange (RFC 8693): the Auth0 audiences and scopes this
+    /// client may exchange for legacy tokens; absent: it may not.
+    pub token_exchange: Option<ExchangePolicy>,
 }
 
 fn default_id_token_alg() -> String {
@@ -168,6 +172,8 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// How its ID tokens are signed.
     pub id_token_alg: SigningAlg,
+    /// What it may exchange, if anything (RFC 8693).
+    pub exchange: Option<ExchangePolicy>,
 }
 
 /// A client's public key for `private_key_jwt`.
@@ -356,5 +362,6 @@ pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<
         refresh: c.refresh_tokens.clone(),
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         id_token_alg,
+        exchange: c.token_exchange.clone(),
     })
 }

@@ -7,11 +7,13 @@
 //! `clients`.
 
 mod clients;
+mod exchange;
 mod load;
 mod sections;
 
 use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
+pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
     Branding, KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings,
@@ -146,6 +148,8 @@ pub struct BridgeConfig {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Token exchange (RFC 8693): Auth0 access tokens for legacy tokens.
+    pub token_exchange: Option<TokenExchangeConfig>,
 }
 
 fn default_listen() -> String {
@@ -162,6 +166,29 @@ fn default_max_connections() -> usize {
 }
 fn default_max_connections_per_address() -> usize {
     1_000
+}
+
+/// `[token_exchange]`, and clients that would exchange without it.
+fn check_token_exchange(
+    raw: &BridgeConfig,
+    can_mint: bool,
+    problems: &mut Vec<String>,
+) -> Option<TokenExchange> {
+    if raw.token_exchange.is_none() {
+        for c in raw.clients.iter().filter(|c| c.token_exchange.is_some()) {
+            problems.push(format!(
+                "clients `{}`.token_exchange: needs a [token_exchange] section naming the Auth0 issuers",
+                c.id
+            ));
+        }
+    }
+    match raw.token_exchange.as_ref()?.validate(can_mint) {
+        Ok(t) => Some(t),
+        Err(mut p) => {
+            problems.append(&mut p);
+            None
+        }
+    }
 }
 
 /// The accept loop's timeouts and caps, each problem named by its key.
@@ -229,6 +256,8 @@ pub struct Settings {
     pub upstream: UpstreamConfig,
     /// LT1 keys, if any.
     pub lt1: Option<Lt1Keys>,
+    /// Token exchange, when configured.
+    pub token_exchange: Option<TokenExchange>,
 }
 
 impl Settings {
@@ -310,6 +339,7 @@ impl Settings {
                 None
             }
         };
+        let token_exchange = check_token_exchange(&raw, lt1.is_some(), &mut problems);
         if let Err(e) = crate::upstream::build(&raw.upstream, lt1.clone()) {
             problems.push(e.to_string());
         }
@@ -342,6 +372,7 @@ impl Settings {
             clients,
             upstream: raw.upstream,
             lt1,
+            token_exchange,
         })
     }
 }

@@ -40,8 +40,9 @@ pub struct ProviderMetadata {
     pub response_types_supported: [&'static str; 1],
     /// `query` and `form_post`.
     pub response_modes_supported: [&'static str; 2],
-    /// `authorization_code` and `refresh_token`.
-    pub grant_types_supported: [&'static str; 2],
+    /// `authorization_code`, `refresh_token`, and token exchange when
+    /// configured.
+    pub grant_types_supported: Vec<&'static str>,
     /// `public`.
     pub subject_types_supported: [&'static str; 1],
     /// The ID token algorithms.
@@ -66,8 +67,13 @@ pub struct ProviderMetadata {
     pub request_uri_parameter_supported: bool,
 }
 
-/// The discovery document for `issuer`.
-pub fn metadata(issuer: &str) -> ProviderMetadata {
+/// The discovery document for `issuer`; `exchange` when token exchange is
+/// configured.
+pub fn metadata(issuer: &str, exchange: bool) -> ProviderMetadata {
+    let mut grant_types = vec!["authorization_code", "refresh_token"];
+    if exchange {
+        grant_types.push(super::exchange::GRANT_TYPE);
+    }
     let auth_methods: Vec<&'static str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     ProviderMetadata {
         issuer: issuer.to_owned(),
@@ -82,7 +88,7 @@ pub fn metadata(issuer: &str) -> ProviderMetadata {
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),
         response_types_supported: ["code"],
         response_modes_supported: ["query", "form_post"],
-        grant_types_supported: ["authorization_code", "refresh_token"],
+        grant_types_supported: grant_types,
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
         scopes_supported: ["openid", "profile", "email", "offline_access"],
@@ -113,7 +119,10 @@ pub fn metadata(issuer: &str) -> ProviderMetadata {
 pub async fn discovery_get(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(metadata(&state.settings.issuer)),
+        Json(metadata(
+            &state.settings.issuer,
+            state.settings.token_exchange.is_some(),
+        )),
     )
 }
 

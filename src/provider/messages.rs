@@ -62,6 +62,41 @@ fn legacy_token<S: serde::Serializer>(token: &LegacyAccessToken, s: S) -> Result
     s.serialize_str(token.secret())
 }
 
+/// A token exchange answer (RFC 8693 §2.2.1): the legacy token as an
+/// access token, no refresh token.
+#[derive(Serialize)]
+pub struct ExchangeResponse {
+    /// The legacy access token.
+    #[serde(serialize_with = "legacy_token")]
+    pub access_token: LegacyAccessToken,
+    /// Always `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: &'static str,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the legacy token expires (never negative).
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for ExchangeResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeResponse")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExchangeResponse {
+    /// The answer for `access_token`, valid until `expires_at`.
+    pub fn new(access_token: LegacyAccessToken, expires_at: i64, now: i64) -> Self {
+        Self {
+            access_token,
+            issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
+            token_type: "Bearer",
+            expires_in: (expires_at - now).max(0),
+        }
+    }
+}
+
 /// An introspection answer (RFC 7662 §2.2): `{"active": false}` for
 /// anything unknown, expired, revoked or not the caller's.
 #[derive(Debug, Serialize)]

@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod code;
 pub mod discovery;
 pub mod error;
+pub mod exchange;
 pub mod form;
 pub mod id_token;
 pub mod messages;

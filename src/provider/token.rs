@@ -1,7 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3): the client authenticated
 //! ([`super::client_auth`]), the request read into a [`TokenRequest`], and
 //! the grant answered: `authorization_code` here (PKCE, single use, a
-//! replay revokes), `refresh_token` in [`super::refresh`]. The answer is a
+//! replay revokes), `refresh_token` in [`super::refresh`], token exchange
+//! in [`super::exchange`]. The answer is a
 //! [`TokenResponse`] with the legacy token verbatim as the `access_token`,
 //! and the ID token signed at login when `openid` was granted.
 
@@ -14,8 +15,9 @@ use tracing::instrument;
 
 use super::client_auth::authenticate_client;
 use super::error::OAuthError;
+use super::exchange::{self, ExchangeRequest};
 use super::form::FormParams;
-use super::messages::TokenResponse;
+use super::messages::{ExchangeResponse, TokenResponse};
 use crate::clock::now_unix;
 use crate::config::Client;
 use crate::crypto::{Purpose, b64url, sha256};
@@ -42,6 +44,8 @@ pub enum TokenRequest<'a> {
         /// A narrower scope, if asked for.
         scope: Option<&'a str>,
     },
+    /// RFC 8693 §2.1.
+    TokenExchange(ExchangeRequest<'a>),
 }
 
 impl<'a> TokenRequest<'a> {
@@ -57,6 +61,12 @@ impl<'a> TokenRequest<'a> {
                 refresh_token: form.require("refresh_token")?,
                 scope: form.get("scope"),
             }),
+            exchange::GRANT_TYPE => Ok(Self::TokenExchange(ExchangeRequest {
+                subject_token: form.require("subject_token")?,
+                subject_token_type: form.require("subject_token_type")?,
+                requested_token_type: form.get("requested_token_type"),
+                actor_token: form.contains("actor_token"),
+            })),
             _ => Err(OAuthError::unsupported_grant_type()),
         }
     }
@@ -124,16 +134,19 @@ pub async fn token_post(
     body: Bytes,
 ) -> Response {
     match token(&state, &headers, &body).await {
-        Ok(v) => no_store(axum::Json(v).into_response()),
+        Ok(Answer::Tokens(v)) => no_store(axum::Json(v).into_response()),
+        Ok(Answer::Exchanged(v)) => no_store(axum::Json(v).into_response()),
         Err(e) => e.into_response(),
     }
 }
 
-async fn token(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<TokenResponse, OAuthError> {
+/// A successful answer of any grant.
+enum Answer {
+    Tokens(TokenResponse),
+    Exchanged(ExchangeResponse),
+}
+
+async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Answer, OAuthError> {
     let form = FormParams::parse(headers, body)?;
     let client = authenticate_client(state, headers, &form).await?;
     let span = tracing::Span::current();
@@ -146,11 +159,18 @@ async fn token(
             code,
             redirect_uri,
             code_verifier,
-        } => authorization_code(state, client, code, redirect_uri, code_verifier).await,
+        } => authorization_code(state, client, code, redirect_uri, code_verifier)
+            .await
+            .map(Answer::Tokens),
         TokenRequest::RefreshToken {
             refresh_token,
             scope,
-        } => super::refresh::grant(state, client, refresh_token, scope).await,
+        } => super::refresh::grant(state, client, refresh_token, scope)
+            .await
+            .map(Answer::Tokens),
+        TokenRequest::TokenExchange(request) => exchange::exchange(state, client, &request)
+            .await
+            .map(Answer::Exchanged),
     }
 }
 

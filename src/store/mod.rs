@@ -198,6 +198,21 @@ pub struct Rotation {
     pub now: i64,
 }
 
+/// A grant's renewed legacy token, sealed.
+#[derive(Debug, Clone)]
+pub struct GrantRenewal {
+    /// SHA-256 of the new access token.
+    pub token_hash: Vec<u8>,
+    /// The new access token, sealed.
+    pub token_sealed: Vec<u8>,
+    /// Its expiry.
+    pub token_expires_at: i64,
+    /// A rotated refresh token, sealed (`None`: keep the old one).
+    pub legacy_refresh_sealed: Option<Vec<u8>>,
+    /// A fresh profile, JSON.
+    pub profile_json: Option<String>,
+}
+
 /// A login-throttle counter after a reservation.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ThrottleCount {
@@ -297,6 +312,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError>;
     /// A grant by id.
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
+    /// The user's grant to exchange from: not revoked, with a legacy token
+    /// live at `now` or a legacy refresh token to renew it; the one whose
+    /// token lives longest, then the newest.
+    async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError>;
+    /// Claims the renewal of a grant whose legacy token has expired, until
+    /// `until`: of concurrent claimants on any instance exactly one gets
+    /// true, none once the token was renewed, and a claim whose lease ran
+    /// out may be taken over.
+    async fn claim_grant_renewal(&self, id: &str, now: i64, until: i64)
+    -> Result<bool, StoreError>;
+    /// Stores a renewed legacy token (and a rotated refresh token, a fresh
+    /// profile) and ends the claim; with `renewed` `None`, only ends it.
+    async fn finish_grant_renewal(
+        &self,
+        id: &str,
+        renewed: Option<&GrantRenewal>,
+    ) -> Result<(), StoreError>;
     /// Stores a new refresh token.
     async fn insert_refresh(&self, row: &RefreshRow) -> Result<(), StoreError>;
     /// A refresh token by hash.

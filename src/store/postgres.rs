@@ -11,8 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
 use super::{
-    Cleaned, CodeClaim, CodeRow, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation, StoreError,
-    StoredKey, ThrottleCount,
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
+    StoreError, StoredKey, ThrottleCount,
 };
 
 /// The PostgreSQL store.

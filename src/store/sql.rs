@@ -239,6 +239,63 @@ impl $crate::store::Store for $ty {
         row.as_ref().map(grant_from).transpose()
     }
 
+    async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM grants WHERE subject = $1 AND revoked = 0 \
+             AND (token_expires_at > $2 OR legacy_refresh_sealed IS NOT NULL) \
+             ORDER BY token_expires_at DESC, created_at DESC, id LIMIT 1",
+        )
+        .bind(subject)
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn claim_grant_renewal(&self, id: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET renewing_until = $3 WHERE id = $1 AND revoked = 0 \
+             AND token_expires_at <= $2 AND (renewing_until IS NULL OR renewing_until < $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_grant_renewal(&self, id: &str, renewed: Option<&GrantRenewal>) -> Result<(), StoreError> {
+        match renewed {
+            None => {
+                sqlx::query("UPDATE grants SET renewing_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+            }
+            Some(r) => {
+                sqlx::query(
+                    "UPDATE grants SET token_hash = $2, token_sealed = $3, token_expires_at = $4, \
+                     legacy_refresh_sealed = COALESCE($5, legacy_refresh_sealed), \
+                     profile_json = COALESCE($6, profile_json), renewing_until = NULL WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&r.token_hash)
+                .bind(&r.token_sealed)
+                .bind(r.token_expires_at)
+                .bind(&r.legacy_refresh_sealed)
+                .bind(&r.profile_json)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
         insert_refresh_row(&self.pool, r).await
     }

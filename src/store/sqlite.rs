@@ -20,8 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Cleaned, CodeClaim, CodeRow, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation, StoreError,
-    StoredKey, ThrottleCount,
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
+    StoreError, StoredKey, ThrottleCount,
 };
 
 /// The SQLite store.

@@ -32,5 +32,6 @@ mod shared_token;
 mod store_suite;
 mod support;
 mod throttle;
+mod token_exchange;
 mod token_rules;
 mod userinfo_and_discovery;

@@ -1,0 +1,357 @@
+//! Verifying Auth0 access tokens for token exchange, and mapping an Auth0
+//! user to a legacy subject.
+//!
+//! A token is accepted only when, in this order: its header names RS256 or
+//! PS256 (never `none` or HS*, so a token "signed" with the public key as an
+//! HMAC secret is refused before any key is touched) and a `typ` of `JWT` or
+//! `at+jwt`; its `iss` is one of the configured Auth0 issuers, exactly
+//! (`https://TENANT/` with the slash); its `kid` is in that tenant's JWKS —
+//! fetched on first use and fetched again, at most once per
+//! `jwks_min_refresh_seconds`, when an unknown `kid` appears, so a key
+//! rotation at Auth0 needs no restart; the signature verifies; `exp` and
+//! `nbf` hold with 60 s of leeway; and it is a user's token, not a
+//! machine-to-machine one (`gty` of `client-credentials`, a `sub` ending in
+//! `@clients`, a `sub` equal to `azp` or `client_id`). Audiences and scopes
+//! are the caller's policy and are returned for it to check.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+use crate::config::TokenExchange;
+
+/// Why an Auth0 token was refused; the variants follow the checks' order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Auth0Error {
+    /// Not a JWT, or a claim is missing or of the wrong type.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// An algorithm other than RS256 or PS256, or one its key does not allow.
+    #[error("algorithm not accepted")]
+    Algorithm,
+    /// A `typ` other than `JWT` or `at+jwt`.
+    #[error("token type not accepted")]
+    Type,
+    /// An issuer that is not configured.
+    #[error("issuer not accepted")]
+    Issuer,
+    /// A `kid` the tenant's JWKS does not have.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    Signature,
+    /// Past `exp` (with leeway).
+    #[error("expired")]
+    Expired,
+    /// Before `nbf` (with leeway).
+    #[error("not yet valid")]
+    NotYetValid,
+    /// A machine-to-machine token, by the marker named.
+    #[error("machine-to-machine token ({0})")]
+    MachineToMachine(&'static str),
+    /// The tenant's JWKS could not be fetched.
+    #[error("the Auth0 JWKS is unavailable: {0}")]
+    JwksUnavailable(String),
+}
+
+impl Auth0Error {
+    /// A fixed class for metrics and audit labels.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::Algorithm => "algorithm",
+            Self::Type => "type",
+            Self::Issuer => "issuer",
+            Self::UnknownKey => "unknown_key",
+            Self::Signature => "signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::MachineToMachine(_) => "machine_to_machine",
+            Self::JwksUnavailable(_) => "jwks_unavailable",
+        }
+    }
+}
+
+/// A verified Auth0 access token.
+#[derive(Debug, Clone)]
+pub struct Auth0Token {
+    /// The Auth0 user id.
+    pub sub: String,
+    /// `aud`, as a list.
+    pub audiences: Vec<String>,
+    /// `scope` (space-separated) and `permissions` together.
+    pub scopes: Vec<String>,
+    /// Expiry, unix seconds.
+    pub exp: i64,
+    /// Every claim.
+    pub claims: Value,
+}
+
+/// One tenant (an accepted issuer) and its cached keys.
+struct Tenant {
+    issuer: String,
+    jwks_uri: String,
+    keys: RwLock<HashMap<String, (Option<Algorithm>, DecodingKey)>>,
+    /// When the JWKS was last fetched; also serializes fetches.
+    fetched: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Verifies Auth0 access tokens against the configured tenants.
+pub struct Auth0Verifier {
+    tenants: Vec<Tenant>,
+    connections: Vec<String>,
+    subject_claim: Option<String>,
+    min_refresh: Duration,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Auth0Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth0Verifier")
+            .field(
+                "issuers",
+                &self.tenants.iter().map(|t| &t.issuer).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest JWKS document read (Auth0's is about 3 KiB).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+impl Auth0Verifier {
+    /// A verifier for the configured tenants.
+    pub fn new(config: &TokenExchange) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.jwks_timeout)
+            .build()
+            .map_err(|e| format!("cannot build the JWKS client: {e}"))?;
+        Ok(Self {
+            tenants: config
+                .issuers
+                .iter()
+                .map(|issuer| Tenant {
+                    issuer: issuer.clone(),
+                    jwks_uri: format!("{issuer}.well-known/jwks.json"),
+                    keys: RwLock::new(HashMap::new()),
+                    fetched: tokio::sync::Mutex::new(None),
+                })
+                .collect(),
+            connections: config.connections.clone(),
+            subject_claim: config.subject_claim.clone(),
+            min_refresh: config.jwks_min_refresh,
+            http,
+        })
+    }
+
+    /// Verifies `token` (see the module doc for the checks).
+    pub async fn verify(&self, token: &str) -> Result<Auth0Token, Auth0Error> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| Auth0Error::Malformed("not a JWT"))?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
+            return Err(Auth0Error::Algorithm);
+        }
+        let typ_ok = header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("jwt") || t.eq_ignore_ascii_case("at+jwt"));
+        if !typ_ok {
+            return Err(Auth0Error::Type);
+        }
+        let kid = header.kid.ok_or(Auth0Error::Malformed("no kid"))?;
+        // Read unverified only to pick the tenant whose keys must verify it.
+        let issuer = unverified_issuer(token).ok_or(Auth0Error::Malformed("no iss"))?;
+        let tenant = self
+            .tenants
+            .iter()
+            .find(|t| t.issuer == issuer)
+            .ok_or(Auth0Error::Issuer)?;
+        let (key_alg, key) = self.key(tenant, &kid).await?;
+        if key_alg.is_some_and(|a| a != header.alg) {
+            return Err(Auth0Error::Algorithm);
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&tenant.issuer]);
+        validation.validate_aud = false;
+        validation.validate_nbf = true;
+        validation.leeway = 60;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Auth0Error::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => Auth0Error::NotYetValid,
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => Auth0Error::Signature,
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => Auth0Error::Issuer,
+                _ => Auth0Error::Malformed("claims"),
+            })?
+            .claims;
+        let sub = claims["sub"]
+            .as_str()
+            .ok_or(Auth0Error::Malformed("sub"))?
+            .to_owned();
+        machine_markers(&claims, &sub)?;
+        Ok(Auth0Token {
+            audiences: strings(&claims["aud"]),
+            scopes: claims["scope"]
+                .as_str()
+                .unwrap_or("")
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .chain(strings(&claims["permissions"]))
+                .collect(),
+            exp: claims["exp"].as_i64().unwrap_or(0),
+            sub,
+            claims,
+        })
+    }
+
+    /// The legacy subject of a verified token: the configured claim, else
+    /// the id inside `oauth2|CONNECTION|ID` or `oidc|CONNECTION|ID` for a
+    /// configured connection.
+    pub fn legacy_subject(&self, token: &Auth0Token) -> Option<String> {
+        if let Some(claim) = &self.subject_claim {
+            match &token.claims[claim] {
+                Value::String(s) if !s.is_empty() => return Some(s.clone()),
+                Value::Number(n) => return Some(n.to_string()),
+                _ => {}
+            }
+        }
+        let mut parts = token.sub.splitn(3, '|');
+        let (strategy, connection, id) = (parts.next()?, parts.next()?, parts.next()?);
+        (matches!(strategy, "oauth2" | "oidc")
+            && self.connections.iter().any(|c| c == connection)
+            && !id.is_empty())
+        .then(|| id.to_owned())
+    }
+
+    /// The tenant's key `kid`, fetching the JWKS on first use, or again
+    /// for an unknown `kid` once the least refresh interval has passed.
+    async fn key(
+        &self,
+        tenant: &Tenant,
+        kid: &str,
+    ) -> Result<(Option<Algorithm>, DecodingKey), Auth0Error> {
+        if let Some(found) = cached(tenant, kid) {
+            return Ok(found);
+        }
+        let mut fetched = tenant.fetched.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(found) = cached(tenant, kid) {
+            return Ok(found);
+        }
+        if fetched.is_some_and(|at| at.elapsed() < self.min_refresh) {
+            return Err(Auth0Error::UnknownKey);
+        }
+        let keys = self.fetch(tenant).await?;
+        *fetched = Some(Instant::now());
+        tracing::info!(issuer = %tenant.issuer, keys = keys.len(), "Auth0 JWKS fetched");
+        *tenant
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+        cached(tenant, kid).ok_or(Auth0Error::UnknownKey)
+    }
+
+    async fn fetch(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<HashMap<String, (Option<Algorithm>, DecodingKey)>, Auth0Error> {
+        let unavailable = |why: String| Auth0Error::JwksUnavailable(why);
+        let response = self
+            .http
+            .get(&tenant.jwks_uri)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(unavailable(format!("status {}", response.status())));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| unavailable(e.without_url().to_string()))?;
+        if body.len() > MAX_JWKS_BYTES {
+            return Err(unavailable("the JWKS is too large".into()));
+        }
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not a JWKS: {e}")))?;
+        Ok(set
+            .keys
+            .iter()
+            .filter(|k| matches!(k.algorithm, AlgorithmParameters::RSA(_)))
+            .filter_map(|k| {
+                let kid = k.common.key_id.clone()?;
+                let alg = match k.common.key_algorithm {
+                    Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
+                    Some(KeyAlgorithm::PS256) => Some(Algorithm::PS256),
+                    None => None,
+                    // A key meant for another algorithm verifies nothing here.
+                    Some(_) => return None,
+                };
+                Some((kid, (alg, DecodingKey::from_jwk(k).ok()?)))
+            })
+            .collect())
+    }
+}
+
+fn cached(tenant: &Tenant, kid: &str) -> Option<(Option<Algorithm>, DecodingKey)> {
+    tenant
+        .keys
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(kid)
+        .cloned()
+}
+
+/// Auth0's machine-to-machine markers (client-credentials grants).
+fn machine_markers(claims: &Value, sub: &str) -> Result<(), Auth0Error> {
+    if strings(&claims["gty"])
+        .iter()
+        .any(|g| g == "client-credentials")
+    {
+        return Err(Auth0Error::MachineToMachine("gty"));
+    }
+    if sub.ends_with("@clients") {
+        return Err(Auth0Error::MachineToMachine("sub@clients"));
+    }
+    if [&claims["azp"], &claims["client_id"]]
+        .iter()
+        .any(|c| c.as_str() == Some(sub))
+    {
+        return Err(Auth0Error::MachineToMachine("sub is the client"));
+    }
+    Ok(())
+}
+
+/// A claim that is a string or an array of strings, as a list.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `iss` of a JWT's payload, unverified.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("iss")?
+        .as_str()
+        .map(str::to_owned)
+}

@@ -1,0 +1,412 @@
+//! Token exchange (RFC 8693) against a test Auth0 tenant: a JWKS on port 0,
+//! access tokens signed with the tenant's test keys, and a key rotation.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::get;
+use idp_bridge::reference::RunningServer;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+const AUDIENCE: &str = "https://orders.example.com";
+const EXCHANGER_SECRET: &str = "exchanger-client-secret-0123456";
+const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// One signing key of the test tenant.
+struct TenantKey {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+    public_der: Vec<u8>,
+}
+
+fn tenant_key(kid: &str) -> TenantKey {
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
+    let b64 = |b: &[u8]| idp_bridge::crypto::b64url(b);
+    let public = key.to_public_key();
+    let der = key.to_pkcs1_der().expect("der");
+    TenantKey {
+        kid: kid.into(),
+        encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+        jwk: json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+                    "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())}),
+        public_der: rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_der(&public)
+            .expect("public der")
+            .as_bytes()
+            .to_vec(),
+    }
+}
+
+/// A test Auth0 tenant: its issuer (with the trailing slash) and JWKS.
+struct Tenant {
+    issuer: String,
+    published: Arc<Mutex<Vec<Value>>>,
+    keys: Vec<TenantKey>,
+    _server: RunningServer,
+}
+
+impl Tenant {
+    async fn start() -> Self {
+        let first = tenant_key("k1");
+        let published = Arc::new(Mutex::new(vec![first.jwk.clone()]));
+        let jwks = published.clone();
+        let router = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let keys = jwks.lock().expect("lock").clone();
+                async move { axum::Json(json!({ "keys": keys })) }
+            }),
+        );
+        let server = RunningServer::bind("127.0.0.1:0", router)
+            .await
+            .expect("tenant");
+        Self {
+            issuer: format!("{}/", server.url()),
+            published,
+            keys: vec![first],
+            _server: server,
+        }
+    }
+
+    /// Auth0 rotates: a new key is published and signs from now on.
+    fn rotate(&mut self, kid: &str) {
+        let key = tenant_key(kid);
+        self.published.lock().expect("lock").push(key.jwk.clone());
+        self.keys.push(key);
+    }
+
+    fn newest(&self) -> &TenantKey {
+        self.keys.last().expect("a key")
+    }
+
+    /// A user's access token for the orders API with `changes` applied.
+    fn token(&self, changes: &[(&str, Value)]) -> String {
+        let now = idp_bridge::clock::now_unix();
+        let mut claims = json!({
+            "iss": self.issuer,
+            "sub": "oidc|legacy|u-1001",
+            "aud": [AUDIENCE, format!("{}userinfo", self.issuer)],
+            "iat": now,
+            "exp": now + 600,
+            "azp": "spa-client-id",
+            "scope": "openid read:orders",
+        });
+        for (k, v) in changes {
+            if v.is_null() {
+                claims.as_object_mut().expect("object").remove(*k);
+            } else {
+                claims[*k] = v.clone();
+            }
+        }
+        let key = self.newest();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("at+jwt".into());
+        jsonwebtoken::encode(&header, &claims, &key.encoding).expect("sign")
+    }
+}
+
+async fn bridge(tenant: &Tenant, extra: &str) -> TestApp {
+    let section = format!(
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\njwks_min_refresh_seconds = 0\n{extra}",
+        tenant.issuer
+    );
+    TestApp::spawn_edited(&section, |_| {}, |text| text + &exchanger_client()).await
+}
+
+fn exchanger_client() -> String {
+    format!(
+        "\n[[clients]]\nid = \"exchanger\"\nsecret = \"{EXCHANGER_SECRET}\"\nredirect_uris = [\"https://app.example.com/cb\"]\ntoken_endpoint_auth_methods = [\"client_secret_basic\", \"client_secret_post\"]\ntoken_exchange = {{ audiences = [\"{AUDIENCE}\"], scopes = [\"read:orders\"] }}\n"
+    )
+}
+
+async fn exchange_as(app: &TestApp, client: (&str, &str), token: &str) -> reqwest::Response {
+    app.token(&[
+        ("grant_type", GRANT),
+        ("client_id", client.0),
+        ("client_secret", client.1),
+        ("subject_token", token),
+        ("subject_token_type", ACCESS),
+    ])
+    .await
+}
+
+async fn exchange(app: &TestApp, token: &str) -> reqwest::Response {
+    exchange_as(app, ("exchanger", EXCHANGER_SECRET), token).await
+}
+
+/// Signs alice in through the bridge; her legacy token.
+async fn signed_in(app: &TestApp) -> String {
+    let code = app.login(&app.params()).await.code();
+    let answer: Value = app.redeem(&code).await.json().await.expect("json");
+    answer["access_token"].as_str().expect("token").to_owned()
+}
+
+async fn refusal(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("json");
+    (status, body["error"].as_str().unwrap_or("").to_owned())
+}
+
+#[tokio::test]
+async fn an_auth0_token_becomes_the_users_legacy_token_verbatim() {
+    let tenant = Tenant::start().await;
+    let app = bridge(&tenant, "").await;
+    let legacy = signed_in(&app).await;
+    let answer = exchange(&app, &tenant.token(&[])).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(body["access_token"], legacy.as_str(), "verbatim");
+    assert_eq!(body["issued_token_type"], ACCESS);
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_i64().is_some_and(|e| e > 0));
+    assert!(body.get("refresh_token").is_none());
+    assert!(
+        app.legacy.api_accepts(&legacy).await,
+        "the legacy API takes it"
+    );
+    let discovery: Value =
+        crate::support::get_json(&format!("{}/.well-known/openid-configuration", app.issuer)).await;
+    assert!(
+        discovery["grant_types_supported"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|t| t == GRANT))
+    );
+}
+
+#[tokio::test]
+async fn every_unacceptable_auth0_token_is_refused() {
+    let tenant = Tenant::start().await;
+    let app = bridge(&tenant, "").await;
+    let _ = signed_in(&app).await;
+    let key = tenant.newest();
+    let now = idp_bridge::clock::now_unix();
+    let unsigned = {
+        let b64 = |v: &Value| idp_bridge::crypto::b64url(v.to_string().as_bytes());
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT", "kid": key.kid})),
+            b64(
+                &json!({"iss": tenant.issuer, "sub": "oidc|legacy|u-1001", "aud": AUDIENCE, "exp": now + 600})
+            )
+        )
+    };
+    let hs256_with_the_public_key = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(
+            &header,
+            &json!({"iss": tenant.issuer, "sub": "oidc|legacy|u-1001", "aud": AUDIENCE,
+                    "exp": now + 600, "scope": "read:orders"}),
+            &EncodingKey::from_secret(&key.public_der),
+        )
+        .expect("hs256")
+    };
+    let no_slash = tenant.issuer.trim_end_matches('/').to_owned();
+    let cases: Vec<(&str, String)> = vec![
+        ("alg none", unsigned),
+        ("HS256 keyed with the public key", hs256_with_the_public_key),
+        (
+            "iss without its trailing slash",
+            tenant.token(&[("iss", json!(no_slash))]),
+        ),
+        (
+            "another issuer",
+            tenant.token(&[("iss", json!("https://evil.example/"))]),
+        ),
+        (
+            "aud as a string",
+            tenant.token(&[("aud", json!("https://other.example.com"))]),
+        ),
+        (
+            "aud as an array",
+            tenant.token(&[("aud", json!(["https://a.example", "https://b.example"]))]),
+        ),
+        ("expired", tenant.token(&[("exp", json!(now - 120))])),
+        ("not yet valid", tenant.token(&[("nbf", json!(now + 600))])),
+        (
+            "a missing scope",
+            tenant.token(&[("scope", json!("openid"))]),
+        ),
+        (
+            "gty client-credentials",
+            tenant.token(&[("gty", json!("client-credentials"))]),
+        ),
+        (
+            "sub@clients",
+            tenant.token(&[("sub", json!("abc@clients"))]),
+        ),
+        (
+            "sub is the client",
+            tenant.token(&[("sub", json!("spa-client-id"))]),
+        ),
+        (
+            "a connection not configured",
+            tenant.token(&[("sub", json!("oidc|other|u-1001"))]),
+        ),
+        ("an unknown kid", {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some("never-published".into());
+            header.typ = Some("JWT".into());
+            jsonwebtoken::encode(
+                &header,
+                &json!({"iss": tenant.issuer, "sub": "oidc|legacy|u-1001", "aud": AUDIENCE,
+                        "exp": now + 600, "scope": "read:orders"}),
+                &key.encoding,
+            )
+            .expect("sign")
+        }),
+        ("not a JWT", "not-a-jwt".into()),
+    ];
+    for (what, token) in cases {
+        let (status, error) = refusal(exchange(&app, &token).await).await;
+        assert_eq!((status, error.as_str()), (400, "invalid_request"), "{what}");
+    }
+    // A client that may not exchange, and a wrong secret.
+    let (status, error) = refusal(
+        exchange_as(
+            &app,
+            ("auth0-oidc", crate::support::OIDC_SECRET),
+            &tenant.token(&[]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, error.as_str()), (400, "unauthorized_client"));
+    let (status, _) =
+        refusal(exchange_as(&app, ("exchanger", "wrong"), &tenant.token(&[])).await).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn a_user_without_a_legacy_session_or_with_a_revoked_grant_gets_invalid_grant() {
+    let tenant = Tenant::start().await;
+    let app = bridge(&tenant, "").await;
+    let (_, error) = refusal(exchange(&app, &tenant.token(&[])).await).await;
+    assert_eq!(error, "invalid_grant", "never signed in through the bridge");
+    let legacy = signed_in(&app).await;
+    assert_eq!(exchange(&app, &tenant.token(&[])).await.status(), 200);
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/revoke", app.issuer))
+        .form(&[
+            ("client_id", "auth0-oidc"),
+            ("client_secret", crate::support::OIDC_SECRET),
+            ("token", legacy.as_str()),
+        ])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    let (_, error) = refusal(exchange(&app, &tenant.token(&[])).await).await;
+    assert_eq!(error, "invalid_grant", "a revoked grant is no source");
+}
+
+#[tokio::test]
+async fn an_auth0_key_rotation_needs_no_restart() {
+    let mut tenant = Tenant::start().await;
+    let app = bridge(&tenant, "").await;
+    let _ = signed_in(&app).await;
+    assert_eq!(exchange(&app, &tenant.token(&[])).await.status(), 200);
+    tenant.rotate("k2");
+    assert_eq!(
+        exchange(&app, &tenant.token(&[])).await.status(),
+        200,
+        "the new kid was fetched"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges() {
+    let tenant = Tenant::start().await;
+    let section = format!(
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\n",
+        tenant.issuer
+    );
+    let app =
+        TestApp::spawn_edited(&section, |o| o.token_ttl = 1, |t| t + &exchanger_client()).await;
+    // A login whose legacy IdP issues a refresh token (offline_access).
+    let params: Vec<(String, String)> = vec![
+        ("response_type".into(), "code".into()),
+        ("client_id".into(), "refresher".into()),
+        ("redirect_uri".into(), crate::support::AUTH0_CALLBACK.into()),
+        ("scope".into(), "openid offline_access".into()),
+    ];
+    let code = app.login(&params).await.code();
+    let first: Value = app
+        .redeem_as("refresher", crate::support::REFRESHER_SECRET, &code)
+        .await
+        .json()
+        .await
+        .expect("json");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = app.legacy.idp.renewals();
+    let token = tenant.token(&[]);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (issuer, token) = (app.issuer.clone(), token.clone());
+            tokio::spawn(async move {
+                let answer = reqwest::Client::new()
+                    .post(format!("{issuer}/token"))
+                    .form(&[
+                        ("grant_type", GRANT),
+                        ("client_id", "exchanger"),
+                        ("client_secret", EXCHANGER_SECRET),
+                        ("subject_token", token.as_str()),
+                        ("subject_token_type", ACCESS),
+                    ])
+                    .send()
+                    .await
+                    .expect("exchange");
+                assert_eq!(answer.status(), 200);
+                let body: Value = answer.json().await.expect("json");
+                body["access_token"].as_str().expect("token").to_owned()
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.expect("task"));
+    }
+    assert_eq!(
+        app.legacy.idp.renewals() - before,
+        1,
+        "one renewal upstream"
+    );
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "one renewed token for all"
+    );
+    assert_ne!(tokens[0], first["access_token"].as_str().expect("first"));
+    assert!(app.legacy.api_accepts(&tokens[0]).await);
+}
+
+#[tokio::test]
+async fn a_user_without_a_grant_gets_a_minted_lt1_token_when_configured() {
+    let tenant = Tenant::start().await;
+    let mut app = bridge(&tenant, "").await;
+    let mint = format!(
+        "\n[legacy_token.keys]\ntest = \"{}\"\n[token_exchange.mint_lt1]\nttl_seconds = 600\nscope = \"orders\"\n",
+        app.legacy.key_hex
+    );
+    app.config_text += &mint;
+    app.restart().await;
+    let answer = exchange(&app, &tenant.token(&[("sub", json!("oidc|legacy|u-1002"))])).await;
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.expect("json");
+    let minted = body["access_token"].as_str().expect("token");
+    let claims = app
+        .legacy
+        .keys
+        .validate(minted, idp_bridge::clock::now_unix())
+        .expect("an LT1 token the legacy API's key validates");
+    assert_eq!(claims.sub, "u-1002");
+    assert!(app.legacy.api_accepts(minted).await);
+}
