@@ -219,4 +219,11 @@ impl LegacyIdp for Timed {
     fn can_renew(&self) -> bool {
         self.inner.can_renew()
     }
+
+    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+        let started = Instant::now();
+        let result = self.inner.mint(subject).await;
+        self.record("mint", started, &result);
+        result
+    }
 }

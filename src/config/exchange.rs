@@ -28,6 +28,10 @@ pub struct TokenExchangeConfig {
     /// Timeout of a JWKS fetch (default 5000).
     #[serde(default = "default_jwks_timeout")]
     pub jwks_timeout_ms: u64,
+    /// Ask the legacy IdP's adapter for a token for a user without a live
+    /// grant (the `command` adapter's `mint` action) before minting LT1.
+    #[serde(default)]
+    pub mint_upstream: bool,
     /// Mint an LT1 token (with `[legacy_token]`'s mint key) for a user
     /// without a live grant.
     #[serde(default)]
@@ -79,6 +83,8 @@ pub struct TokenExchange {
     pub jwks_min_refresh: std::time::Duration,
     /// JWKS fetch timeout.
     pub jwks_timeout: std::time::Duration,
+    /// Minting through the adapter, if allowed.
+    pub mint_upstream: bool,
     /// LT1 minting, if allowed.
     pub mint_lt1: Option<MintLt1Config>,
 }
@@ -130,6 +136,7 @@ impl TokenExchangeConfig {
             subject_claim: self.subject_claim.clone(),
             jwks_min_refresh: std::time::Duration::from_secs(self.jwks_min_refresh_seconds),
             jwks_timeout: std::time::Duration::from_millis(self.jwks_timeout_ms.max(100)),
+            mint_upstream: self.mint_upstream,
             mint_lt1: self.mint_lt1.clone(),
         })
     }

@@ -9,9 +9,10 @@
 //! audiences and all its scopes, and names a legacy subject
 //! (`invalid_request`); then the legacy token comes from the user's live
 //! grant (renewed upstream, once however many exchanges ask at the same
-//! moment on any instance, when its token has expired), else is minted as
-//! LT1 when configured, else the answer is `invalid_grant`: the user has no
-//! legacy session. A revoked grant is never a source.
+//! moment on any instance, when its token has expired), else is minted —
+//! by the adapter (`mint_upstream`, the `command` adapter's `mint`) or as
+//! LT1 — when configured, else the answer is `invalid_grant`: the user has
+//! no legacy session. A revoked grant is never a source.
 
 use std::time::Duration;
 
@@ -173,6 +174,9 @@ async fn legacy_token(
             }
         }
     }
+    if let Some(minted) = mint_upstream(state, subject).await? {
+        return Ok(minted);
+    }
     if let Some(minted) = mint(state, subject, now)? {
         return Ok(minted);
     }
@@ -264,6 +268,41 @@ async fn renew_claimed(
                     Err(error)
                 }
             }
+        }
+    }
+}
+
+/// Asks the adapter for a token for `subject` when `mint_upstream` is set;
+/// `None` when it has no such user or cannot mint.
+async fn mint_upstream(
+    state: &AppState,
+    subject: &str,
+) -> Result<Option<(LegacyAccessToken, i64, Source)>, OAuthError> {
+    if !state
+        .settings
+        .token_exchange
+        .as_ref()
+        .is_some_and(|t| t.mint_upstream)
+    {
+        return Ok(None);
+    }
+    match state.upstream.mint(subject).await {
+        Ok(minted) => Ok(Some((
+            minted.access_token,
+            minted.expires_at,
+            Source::Minted,
+        ))),
+        Err(
+            UpstreamError::InvalidCredentials
+            | UpstreamError::Locked
+            | UpstreamError::Unsupported(_),
+        ) => Ok(None),
+        Err(e) => {
+            let mut error = OAuthError::temporarily_unavailable(
+                "the legacy IdP cannot issue the user's token now; try again",
+            );
+            error.cause = Some(e.to_string());
+            Err(error)
         }
     }
 }

@@ -55,6 +55,12 @@ pub fn run(users: &Users, keys: &Lt1Keys, input: &mut impl Read, output: &mut im
             },
             Err(_) => return EXIT_INVALID_CREDENTIALS,
         },
+        // A token for a user without their password (token exchange).
+        "mint" => match users.by_sub(&field("subject")) {
+            Some(user) if !user.locked => grant(keys, user),
+            Some(_) => return EXIT_LOCKED,
+            None => return EXIT_INVALID_CREDENTIALS,
+        },
         _ => Some(json!({"status": "unsupported"})),
     };
     match answer {

@@ -9,6 +9,7 @@
 //! {"version":1,"action":"authenticate","username":"alice","password":"..."}
 //! {"version":1,"action":"renew","refresh_token":"..."}
 //! {"version":1,"action":"profile","access_token":"..."}
+//! {"version":1,"action":"mint","subject":"u-1"}
 //! ```
 //!
 //! and reads one JSON answer from its stdout:
@@ -263,5 +264,20 @@ impl LegacyIdp for CommandIdp {
 
     fn can_renew(&self) -> bool {
         true
+    }
+
+    #[instrument(skip_all, fields(adapter = "command"))]
+    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+        let request = json!({"version": 1, "action": "mint", "subject": subject});
+        let mut answer = self.run(request).await?;
+        Self::check_status(&answer)?;
+        let (access_token, expires_at, refresh_token) = self.token_parts(&mut answer)?;
+        let profile = answer.profile.take().map(profile_of).transpose()?;
+        Ok(RenewedGrant {
+            access_token,
+            expires_at,
+            refresh_token,
+            profile,
+        })
     }
 }

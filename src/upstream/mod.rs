@@ -130,6 +130,14 @@ pub trait LegacyIdp: Send + Sync + std::fmt::Debug {
 
     /// Whether [`LegacyIdp::renew`] can work at all with this configuration.
     fn can_renew(&self) -> bool;
+
+    /// Issues a legacy token for `subject` without a password, for token
+    /// exchange when the user has no live grant (a legacy "token for user"
+    /// operation). [`UpstreamError::InvalidCredentials`] means no such user.
+    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+        let _ = subject;
+        Err(UpstreamError::Unsupported("minting"))
+    }
 }
 
 /// Builds the configured adapter. `lt1` is the LT1 key set, used only when

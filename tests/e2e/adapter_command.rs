@@ -48,6 +48,17 @@ async fn the_reference_program_logs_in_renews_and_fetches_profiles() {
     let profile = idp.profile(&renewed.access_token).await.expect("profile");
     assert_eq!(profile.email.as_deref(), Some("alice@example.com"));
 
+    let minted = idp
+        .mint("u-1002")
+        .await
+        .expect("a token for bob, no password");
+    assert!(stack.api_accepts(minted.access_token.secret()).await);
+    assert_eq!(
+        idp.mint("u-nobody").await.unwrap_err(),
+        UpstreamError::InvalidCredentials,
+        "no such user"
+    );
+
     crate::support::assert_refusals(idp.as_ref()).await;
     assert_eq!(
         idp.renew(&LegacyRefreshToken::new("forged"))

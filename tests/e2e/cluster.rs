@@ -100,7 +100,18 @@ pub async fn wait_ready(url: &str) {
 impl Cluster {
     /// Starts `n` instances at the same moment on an empty schema.
     pub async fn start(n: usize, store_url: &str) -> Self {
-        let legacy = LegacyStack::spawn().await;
+        Self::start_with(n, store_url, "", |_| {}).await
+    }
+
+    /// As [`Self::start`], with `extra` appended to each config and the
+    /// simulator adjusted.
+    pub async fn start_with(
+        n: usize,
+        store_url: &str,
+        extra: &str,
+        adjust: impl FnOnce(&mut idp_bridge::reference::legacy_idp::LegacyIdpOptions),
+    ) -> Self {
+        let legacy = LegacyStack::spawn_with(adjust).await;
         let dir = tempfile::tempdir().expect("dir");
         let schema = fresh_schema();
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -120,7 +131,7 @@ impl Cluster {
                     &legacy.idp_url(),
                     store_url,
                     &schema,
-                ),
+                ) + extra,
             )
             .expect("config");
             children.push(spawn_instance(&path));

@@ -410,3 +410,95 @@ async fn a_user_without_a_grant_gets_a_minted_lt1_token_when_configured() {
     assert_eq!(claims.sub, "u-1002");
     assert!(app.legacy.api_accepts(minted).await);
 }
+
+#[tokio::test]
+async fn the_command_adapter_mints_for_a_user_without_a_grant() {
+    let tenant = Tenant::start().await;
+    let mut app = bridge(&tenant, "mint_upstream = true\n").await;
+    let start = app
+        .config_text
+        .find("\n[upstream]")
+        .expect("upstream section");
+    let end = app
+        .config_text
+        .find("\n[[clients]]\nid = \"exchanger\"")
+        .expect("exchanger");
+    let command = format!(
+        "\n[upstream]\nadapter = \"command\"\n[upstream.command]\nprogram = \"{}\"\nargs = [\"reference\", \"legacy-command\"]\nenv = {{ LT1_KEYS = \"test={}\" }}\ntimeout_ms = 5000\n",
+        env!("CARGO_BIN_EXE_idp-bridge"),
+        app.legacy.key_hex
+    );
+    app.config_text.replace_range(start..end, &command);
+    app.restart().await;
+    let answer = exchange(&app, &tenant.token(&[("sub", json!("oidc|legacy|u-1002"))])).await;
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.expect("json");
+    let minted = body["access_token"].as_str().expect("token");
+    assert!(
+        app.legacy.api_accepts(minted).await,
+        "minted by the command"
+    );
+    let (_, error) = refusal(
+        exchange(
+            &app,
+            &tenant.token(&[("sub", json!("oidc|legacy|u-nobody"))]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(error, "invalid_grant", "no such legacy user");
+}
+
+#[tokio::test]
+async fn two_instances_on_postgresql_renew_once_and_give_the_same_token() {
+    use crate::cluster::Cluster;
+    let tenant = Tenant::start().await;
+    let extra = format!(
+        "\n[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\n{}",
+        tenant.issuer,
+        exchanger_client()
+    );
+    let c = Cluster::start_with(2, &crate::store_suite::pg_url(), &extra, |o| {
+        o.token_ttl = 1
+    })
+    .await;
+    let code = c.login(0, 1).await;
+    assert_eq!(c.redeem(1, &code).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = c.legacy.idp.renewals();
+    let token = tenant.token(&[]);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (url, token) = (c.urls[i % 2].clone(), token.clone());
+            tokio::spawn(async move {
+                let answer = reqwest::Client::new()
+                    .post(format!("{url}/token"))
+                    .form(&[
+                        ("grant_type", GRANT),
+                        ("client_id", "exchanger"),
+                        ("client_secret", EXCHANGER_SECRET),
+                        ("subject_token", token.as_str()),
+                        ("subject_token_type", ACCESS),
+                    ])
+                    .send()
+                    .await
+                    .expect("exchange");
+                assert_eq!(answer.status(), 200);
+                let body: Value = answer.json().await.expect("json");
+                body["access_token"].as_str().expect("token").to_owned()
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.expect("task"));
+    }
+    assert_eq!(
+        c.legacy.idp.renewals() - before,
+        1,
+        "one renewal across both instances"
+    );
+    assert!(tokens.iter().all(|t| *t == tokens[0]));
+    assert!(c.legacy.api_accepts(&tokens[0]).await);
+    c.finish().await;
+}
