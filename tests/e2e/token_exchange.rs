@@ -459,7 +459,7 @@ async fn two_instances_on_postgresql_renew_once_and_give_the_same_token() {
         exchanger_client()
     );
     let c = Cluster::start_with(2, &crate::store_suite::pg_url(), &extra, |o| {
-        o.token_ttl = 1
+        o.token_ttl = 1;
     })
     .await;
     let code = c.login(0, 1).await;
