@@ -11,7 +11,8 @@
 //!   which uses
 //! - the protocol: [`provider`] (authorization rules, codes, token, refresh,
 //!   revocation, introspection, userinfo, discovery, ID tokens), which uses
-//! - the domain: [`grant`] (the legacy tokens at rest), [`upstream`] (the
+//! - the domain: [`auth0`] (verifying Auth0 access tokens), [`grant`] (the
+//!   legacy tokens at rest), [`upstream`] (the
 //!   `LegacyIdp` trait and adapters), [`store`] (SQLite or PostgreSQL),
 //!   [`keys`] (signing keys, JWKS), [`config`], [`audit`](mod@audit), [`metrics`];
 //! - the leaves: [`crypto`] (sealing and hashing), [`legacy_token`] (LT1),
