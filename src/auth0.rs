@@ -19,7 +19,7 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
@@ -197,6 +197,10 @@ impl Auth0Verifier {
             .ok_or(Auth0Error::Malformed("sub"))?
             .to_owned();
         machine_markers(&claims, &sub)?;
+        if claims.get("nonce").is_some() || claims.get("at_hash").is_some() {
+            // An ID token (typ JWT too): never an access token to exchange.
+            return Err(Auth0Error::Malformed("an ID token, not an access token"));
+        }
         Ok(Auth0Token {
             audiences: strings(&claims["aud"]),
             scopes: claims["scope"]
@@ -219,9 +223,13 @@ impl Auth0Verifier {
     pub fn legacy_subject(&self, token: &Auth0Token) -> Option<String> {
         if let Some(claim) = &self.subject_claim {
             match &token.claims[claim] {
+                Value::Null => {}
                 Value::String(s) if !s.is_empty() => return Some(s.clone()),
-                Value::Number(n) => return Some(n.to_string()),
-                _ => {}
+                // Integers only: a float or a rounded large number would
+                // name another user.
+                Value::Number(n) if n.is_u64() || n.is_i64() => return Some(n.to_string()),
+                // Present but unusable: refused, never a fallback.
+                _ => return None,
             }
         }
         let mut parts = token.sub.splitn(3, '|');
@@ -250,8 +258,10 @@ impl Auth0Verifier {
         if fetched.is_some_and(|at| at.elapsed() < self.min_refresh) {
             return Err(Auth0Error::UnknownKey);
         }
-        let keys = self.fetch(tenant).await?;
+        // The attempt counts, success or not: a failing JWKS endpoint is
+        // asked at most once per interval, not once per forged token.
         *fetched = Some(Instant::now());
+        let keys = self.fetch(tenant).await?;
         tracing::info!(issuer = %tenant.issuer, keys = keys.len(), "Auth0 JWKS fetched");
         *tenant
             .keys
@@ -274,6 +284,12 @@ impl Auth0Verifier {
         if !response.status().is_success() {
             return Err(unavailable(format!("status {}", response.status())));
         }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+        {
+            return Err(unavailable("the JWKS is too large".into()));
+        }
         let body = response
             .bytes()
             .await
@@ -281,10 +297,19 @@ impl Auth0Verifier {
         if body.len() > MAX_JWKS_BYTES {
             return Err(unavailable("the JWKS is too large".into()));
         }
-        let set: JwkSet =
-            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not a JWKS: {e}")))?;
-        Ok(set
-            .keys
+        let set: Value =
+            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
+        let keys = set["keys"]
+            .as_array()
+            .ok_or_else(|| unavailable("no `keys` array".into()))?;
+        // Each key on its own: one of a kind this crate cannot read (an
+        // encryption key, another curve) must not hide the others.
+        let keys: Vec<Jwk> = keys
+            .iter()
+            .filter(|k| k["use"].is_null() || k["use"] == "sig")
+            .filter_map(|k| serde_json::from_value(k.clone()).ok())
+            .collect();
+        Ok(keys
             .iter()
             .filter(|k| matches!(k.algorithm, AlgorithmParameters::RSA(_)))
             .filter_map(|k| {

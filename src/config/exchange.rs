@@ -25,6 +25,15 @@ pub struct TokenExchangeConfig {
     /// unknown `kid` (default 30).
     #[serde(default = "default_jwks_min_refresh")]
     pub jwks_min_refresh_seconds: u64,
+    /// How long after a sign-in its legacy token may still be renewed for
+    /// exchanges (default 43200, 12 hours): a login nobody uses any more
+    /// is not kept alive by exchanges for ever.
+    #[serde(default = "default_max_session")]
+    pub max_session_seconds: i64,
+    /// A legacy token with less left than this is renewed before it is
+    /// handed out, when it can be (default 10).
+    #[serde(default = "default_renew_skew")]
+    pub renew_skew_seconds: i64,
     /// Timeout of a JWKS fetch (default 5000).
     #[serde(default = "default_jwks_timeout")]
     pub jwks_timeout_ms: u64,
@@ -66,6 +75,12 @@ fn default_jwks_min_refresh() -> u64 {
 fn default_jwks_timeout() -> u64 {
     5000
 }
+fn default_renew_skew() -> i64 {
+    10
+}
+fn default_max_session() -> i64 {
+    43_200
+}
 fn default_mint_ttl() -> i64 {
     3600
 }
@@ -83,6 +98,10 @@ pub struct TokenExchange {
     pub jwks_min_refresh: std::time::Duration,
     /// JWKS fetch timeout.
     pub jwks_timeout: std::time::Duration,
+    /// How long after a sign-in its token may be renewed for exchanges.
+    pub max_session_seconds: i64,
+    /// Renew a token with less than this left.
+    pub renew_skew_seconds: i64,
     /// Minting through the adapter, if allowed.
     pub mint_upstream: bool,
     /// LT1 minting, if allowed.
@@ -124,8 +143,25 @@ impl TokenExchangeConfig {
         if self.mint_lt1.is_some() && !has_mint_key {
             problems.push("token_exchange.mint_lt1: needs [legacy_token] keys to mint with".into());
         }
-        if self.mint_lt1.as_ref().is_some_and(|m| m.ttl_seconds < 60) {
-            problems.push("token_exchange.mint_lt1.ttl_seconds: must be at least 60".into());
+        if self
+            .mint_lt1
+            .as_ref()
+            .is_some_and(|m| !(60..=7 * 86_400).contains(&m.ttl_seconds))
+        {
+            problems
+                .push("token_exchange.mint_lt1.ttl_seconds: must be between 60 and 604800".into());
+        }
+        if self.jwks_min_refresh_seconds == 0 {
+            problems.push(
+                "token_exchange.jwks_min_refresh_seconds: must be at least 1 (it bounds fetches forged tokens can cause)"
+                    .into(),
+            );
+        }
+        if !(0..=300).contains(&self.renew_skew_seconds) {
+            problems.push("token_exchange.renew_skew_seconds: must be between 0 and 300".into());
+        }
+        if self.max_session_seconds < 60 {
+            problems.push("token_exchange.max_session_seconds: must be at least 60".into());
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -136,6 +172,8 @@ impl TokenExchangeConfig {
             subject_claim: self.subject_claim.clone(),
             jwks_min_refresh: std::time::Duration::from_secs(self.jwks_min_refresh_seconds),
             jwks_timeout: std::time::Duration::from_millis(self.jwks_timeout_ms.max(100)),
+            max_session_seconds: self.max_session_seconds,
+            renew_skew_seconds: self.renew_skew_seconds,
             mint_upstream: self.mint_upstream,
             mint_lt1: self.mint_lt1.clone(),
         })

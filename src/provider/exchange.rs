@@ -39,8 +39,7 @@ const WAIT_FOR_RENEWAL: Duration = Duration::from_secs(15);
 /// How long a renewal claim holds (longer than any upstream timeout).
 const RENEWAL_LEASE_SECONDS: i64 = 30;
 
-/// A token exchange request's parameters.
-#[derive(Debug)]
+/// A token exchange request's parameters (its `Debug` shows no token).
 pub struct ExchangeRequest<'a> {
     /// The Auth0 access token.
     pub subject_token: &'a str,
@@ -50,6 +49,15 @@ pub struct ExchangeRequest<'a> {
     pub requested_token_type: Option<&'a str>,
     /// `actor_token` was sent (delegation is not supported).
     pub actor_token: bool,
+}
+
+impl std::fmt::Debug for ExchangeRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeRequest")
+            .field("subject_token_type", &self.subject_token_type)
+            .field("requested_token_type", &self.requested_token_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where an exchanged legacy token came from (an audit label).
@@ -80,7 +88,10 @@ pub async fn exchange(
         crate::audit!(state.metrics, "token_exchange_failure", reason = reason, client_id = %client.id);
         error
     };
-    let (Some(policy), Some(verifier)) = (&client.exchange, &state.auth0) else {
+    let Some(verifier) = &state.auth0 else {
+        return Err(OAuthError::unsupported_grant_type());
+    };
+    let Some(policy) = &client.exchange else {
         return Err(refuse(
             "client_not_allowed",
             OAuthError::unauthorized_client("this client may not exchange tokens"),
@@ -155,24 +166,65 @@ pub async fn exchange(
     Ok(ExchangeResponse::new(legacy, expires_at, now_unix()))
 }
 
-/// The user's legacy token: from a live grant (renewed once when expired),
-/// else minted, else `invalid_grant`.
+/// The user's legacy token: from a live grant (renewed once when it
+/// expires within the skew), else minted, else `invalid_grant`. A grant the
+/// legacy IdP refuses to renew is revoked and yields nothing, not a minted
+/// token.
 async fn legacy_token(
     state: &AppState,
     subject: &str,
 ) -> Result<(LegacyAccessToken, i64, Source), OAuthError> {
     let now = now_unix();
+    let no_session = || {
+        OAuthError::invalid_grant(
+            "the user has no legacy session at the bridge; they must sign in through it first",
+        )
+    };
     if let Some(grant) = state.store.live_grant(subject, now).await? {
-        if grant.token_expires_at > now {
-            let token = grant::access_token(&state.storage, &grant)
+        let live = |g: &GrantRow,
+                    by: i64|
+         -> Result<Option<(LegacyAccessToken, i64, Source)>, OAuthError> {
+            if g.token_expires_at <= by {
+                return Ok(None);
+            }
+            let token = grant::access_token(&state.storage, g)
                 .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
-            return Ok((token, grant.token_expires_at, Source::Grant));
+            Ok(Some((token, g.token_expires_at, Source::Grant)))
+        };
+        let (skew, max_age) = state
+            .settings
+            .token_exchange
+            .as_ref()
+            .map_or((0, 0), |t| (t.renew_skew_seconds, t.max_session_seconds));
+        if let Some(fresh) = live(&grant, now + skew)? {
+            return Ok(fresh);
         }
-        if state.upstream.can_renew() {
-            if let Some(renewed) = renew(state, &grant).await? {
-                return Ok(renewed);
+        let renewable = state.upstream.can_renew()
+            && grant.legacy_refresh_sealed.is_some()
+            && now - grant.auth_time <= max_age;
+        if renewable {
+            match renew(state, &grant).await? {
+                Renewal::Renewed(renewed) => return Ok(renewed),
+                Renewal::Refused => return Err(no_session()),
+                Renewal::Impossible => {}
             }
         }
+        // Not renewable now, but not expired yet either.
+        if let Some(still) = live(&grant, now)? {
+            return Ok(still);
+        }
+    }
+    // Revocation stops exchanges: a user whose newest grant was revoked (by
+    // the legacy IdP refusing a renewal, a replayed code, a revocation) is
+    // not minted for either; only one who never signed in, or whose grants
+    // merely expired, is.
+    if state
+        .store
+        .newest_grant(subject)
+        .await?
+        .is_some_and(|g| g.revoked)
+    {
+        return Err(no_session());
     }
     if let Some(minted) = mint_upstream(state, subject).await? {
         return Ok(minted);
@@ -180,38 +232,60 @@ async fn legacy_token(
     if let Some(minted) = mint(state, subject, now)? {
         return Ok(minted);
     }
-    Err(OAuthError::invalid_grant(
-        "the user has no legacy session at the bridge; they must sign in through it first",
-    ))
+    Err(no_session())
 }
 
-/// Renews an expired grant's legacy token, or waits for the exchange that
-/// is renewing it. `None` when it cannot be renewed (refused upstream, no
-/// refresh token).
-async fn renew(
-    state: &AppState,
-    grant: &GrantRow,
-) -> Result<Option<(LegacyAccessToken, i64, Source)>, OAuthError> {
+/// What a renewal came to.
+enum Renewal {
+    /// A token: renewed here, or by the exchange that held the claim.
+    Renewed((LegacyAccessToken, i64, Source)),
+    /// The legacy IdP ended the session: the grant is revoked.
+    Refused,
+    /// Nothing to renew with (no refresh token, the adapter cannot).
+    Impossible,
+}
+
+/// Renews a grant's legacy token, or waits for the exchange that is
+/// renewing it.
+async fn renew(state: &AppState, grant: &GrantRow) -> Result<Renewal, OAuthError> {
     let started = std::time::Instant::now();
     loop {
         let now = now_unix();
         if state
             .store
-            .claim_grant_renewal(&grant.id, now, now + RENEWAL_LEASE_SECONDS)
+            .claim_grant_renewal(
+                &grant.id,
+                &grant.token_hash,
+                now,
+                now + RENEWAL_LEASE_SECONDS,
+            )
             .await?
         {
-            return renew_claimed(state, grant).await;
+            // On its own task: a client that hangs up must not drop a
+            // renewal the legacy IdP has already answered (it may have
+            // rotated the refresh token).
+            let (state, id) = (state.clone(), grant.id.clone());
+            return tokio::spawn(async move { renew_claimed(&state, &id).await })
+                .await
+                .map_err(|e| OAuthError::server_error(&e))?;
         }
-        // Claimed elsewhere, renewed meanwhile, or revoked: look again.
+        // Claimed elsewhere, renewed meanwhile, or revoked: look again. A
+        // token other than the one seen is the renewal's, however short.
         match state.store.grant(&grant.id).await? {
-            Some(g) if !g.revoked && g.token_expires_at > now => {
+            Some(g)
+                if !g.revoked && g.token_hash != grant.token_hash && g.token_expires_at > now =>
+            {
                 let token = grant::access_token(&state.storage, &g).ok_or_else(|| {
                     OAuthError::server_error(&"a sealed legacy token does not open")
                 })?;
-                return Ok(Some((token, g.token_expires_at, Source::Renewed)));
+                return Ok(Renewal::Renewed((
+                    token,
+                    g.token_expires_at,
+                    Source::Renewed,
+                )));
             }
             Some(g) if !g.revoked => {}
-            _ => return Ok(None),
+            _ => return Ok(Renewal::Refused),
         }
         if started.elapsed() > WAIT_FOR_RENEWAL {
             return Err(OAuthError::temporarily_unavailable(
@@ -222,13 +296,19 @@ async fn renew(
     }
 }
 
-async fn renew_claimed(
-    state: &AppState,
-    grant: &GrantRow,
-) -> Result<Option<(LegacyAccessToken, i64, Source)>, OAuthError> {
-    let Some(refresh) = grant::refresh_token(&state.storage, grant) else {
-        state.store.finish_grant_renewal(&grant.id, None).await?;
-        return Ok(None);
+/// Renews with the claim held, from the grant as it is now.
+async fn renew_claimed(state: &AppState, id: &str) -> Result<Renewal, OAuthError> {
+    let grant = match state.store.grant(id).await {
+        Ok(Some(g)) if !g.revoked => g,
+        Ok(_) => return Ok(Renewal::Refused),
+        Err(e) => {
+            let _ = state.store.finish_grant_renewal(id, None).await;
+            return Err(e.into());
+        }
+    };
+    let Some(refresh) = grant::refresh_token(&state.storage, &grant) else {
+        state.store.finish_grant_renewal(id, None).await?;
+        return Ok(Renewal::Impossible);
     };
     match state.upstream.renew(&refresh).await {
         Ok(renewed) => {
@@ -243,32 +323,38 @@ async fn renew_claimed(
                     .as_ref()
                     .and_then(|p| serde_json::to_string(p).ok()),
             };
-            state
-                .store
-                .finish_grant_renewal(&grant.id, Some(&row))
-                .await?;
-            Ok(Some((
+            if !state.store.finish_grant_renewal(id, Some(&row)).await? {
+                // Revoked while the legacy IdP answered: nothing to hand out.
+                return Ok(Renewal::Refused);
+            }
+            Ok(Renewal::Renewed((
                 renewed.access_token,
                 renewed.expires_at,
                 Source::Renewed,
             )))
         }
-        Err(e) => {
-            state.store.finish_grant_renewal(&grant.id, None).await?;
-            match e {
-                // The legacy IdP ended the session: like no session at all.
-                UpstreamError::InvalidCredentials
-                | UpstreamError::Locked
-                | UpstreamError::Unsupported(_) => Ok(None),
-                UpstreamError::Unavailable(_) | UpstreamError::Protocol(_) => {
-                    let mut error = OAuthError::temporarily_unavailable(
-                        "the legacy IdP cannot renew the user's token now; try again",
-                    );
-                    error.cause = Some(e.to_string());
-                    Err(error)
-                }
+        Err(e) => match e {
+            // The legacy IdP ended the session: so does the bridge, as the
+            // refresh grant does.
+            UpstreamError::InvalidCredentials | UpstreamError::Locked => {
+                state.store.revoke_grant(id).await?;
+                state.store.finish_grant_renewal(id, None).await?;
+                crate::audit!(state.metrics, "token_refresh_failure", reason = e.class());
+                Ok(Renewal::Refused)
             }
-        }
+            UpstreamError::Unsupported(_) => {
+                state.store.finish_grant_renewal(id, None).await?;
+                Ok(Renewal::Impossible)
+            }
+            UpstreamError::Unavailable(_) | UpstreamError::Protocol(_) => {
+                state.store.finish_grant_renewal(id, None).await?;
+                let mut error = OAuthError::temporarily_unavailable(
+                    "the legacy IdP cannot renew the user's token now; try again",
+                );
+                error.cause = Some(e.to_string());
+                Err(error)
+            }
+        },
     }
 }
 

@@ -25,8 +25,8 @@ use crate::grant;
 use crate::state::AppState;
 use crate::store::{CodeClaim, CodeRow, Redeemed};
 
-/// A token request after client authentication, by grant type.
-#[derive(Debug)]
+/// A token request after client authentication, by grant type (its
+/// `Debug` names the grant type only: the fields are credentials).
 pub enum TokenRequest<'a> {
     /// RFC 6749 §4.1.3.
     AuthorizationCode {
@@ -46,6 +46,16 @@ pub enum TokenRequest<'a> {
     },
     /// RFC 8693 §2.1.
     TokenExchange(ExchangeRequest<'a>),
+}
+
+impl std::fmt::Debug for TokenRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AuthorizationCode { .. } => "TokenRequest::AuthorizationCode",
+            Self::RefreshToken { .. } => "TokenRequest::RefreshToken",
+            Self::TokenExchange(_) => "TokenRequest::TokenExchange",
+        })
+    }
 }
 
 impl<'a> TokenRequest<'a> {

@@ -316,19 +316,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// live at `now` or a legacy refresh token to renew it; the one whose
     /// token lives longest, then the newest.
     async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError>;
-    /// Claims the renewal of a grant whose legacy token has expired, until
+    /// The user's newest grant, revoked or not.
+    async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError>;
+    /// Claims the renewal of a grant's legacy token `seen` (its hash), until
     /// `until`: of concurrent claimants on any instance exactly one gets
-    /// true, none once the token was renewed, and a claim whose lease ran
-    /// out may be taken over.
-    async fn claim_grant_renewal(&self, id: &str, now: i64, until: i64)
-    -> Result<bool, StoreError>;
+    /// true, none once that token was replaced or while one of the grant's
+    /// refresh tokens is renewing it, and a claim whose lease ran out may be
+    /// taken over.
+    async fn claim_grant_renewal(
+        &self,
+        id: &str,
+        seen: &[u8],
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
     /// Stores a renewed legacy token (and a rotated refresh token, a fresh
     /// profile) and ends the claim; with `renewed` `None`, only ends it.
+    /// `false` when the grant was revoked meanwhile (nothing stored).
     async fn finish_grant_renewal(
         &self,
         id: &str,
         renewed: Option<&GrantRenewal>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Stores a new refresh token.
     async fn insert_refresh(&self, row: &RefreshRow) -> Result<(), StoreError>;
     /// A refresh token by hash.

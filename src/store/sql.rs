@@ -253,47 +253,57 @@ impl $crate::store::Store for $ty {
         row.as_ref().map(grant_from).transpose()
     }
 
-    async fn claim_grant_renewal(&self, id: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+    async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM grants WHERE subject = $1 ORDER BY created_at DESC, id LIMIT 1")
+            .bind(subject)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn claim_grant_renewal(&self, id: &str, seen: &[u8], now: i64, until: i64) -> Result<bool, StoreError> {
+        // Not while a refresh token of the grant holds its own (fresh)
+        // claim: one renewal of a legacy refresh token at a time.
         let done = sqlx::query(
-            "UPDATE grants SET renewing_until = $3 WHERE id = $1 AND revoked = 0 \
-             AND token_expires_at <= $2 AND (renewing_until IS NULL OR renewing_until < $2)",
+            "UPDATE grants SET renewing_until = $4 WHERE id = $1 AND revoked = 0 \
+             AND token_hash = $3 AND (renewing_until IS NULL OR renewing_until < $2) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = $1 AND r.state = 1 AND r.last_used_at >= $2 - $5)",
         )
         .bind(id)
         .bind(now)
+        .bind(seen)
         .bind(until)
+        .bind(super::STALE_CLAIM_SECONDS)
         .execute(&self.pool)
         .await
         .map_err(err)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn finish_grant_renewal(&self, id: &str, renewed: Option<&GrantRenewal>) -> Result<(), StoreError> {
-        match renewed {
-            None => {
-                sqlx::query("UPDATE grants SET renewing_until = NULL WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(err)?;
-            }
-            Some(r) => {
-                sqlx::query(
-                    "UPDATE grants SET token_hash = $2, token_sealed = $3, token_expires_at = $4, \
-                     legacy_refresh_sealed = COALESCE($5, legacy_refresh_sealed), \
-                     profile_json = COALESCE($6, profile_json), renewing_until = NULL WHERE id = $1",
-                )
+    async fn finish_grant_renewal(&self, id: &str, renewed: Option<&GrantRenewal>) -> Result<bool, StoreError> {
+        let done = match renewed {
+            None => sqlx::query("UPDATE grants SET renewing_until = NULL WHERE id = $1")
                 .bind(id)
-                .bind(&r.token_hash)
-                .bind(&r.token_sealed)
-                .bind(r.token_expires_at)
-                .bind(&r.legacy_refresh_sealed)
-                .bind(&r.profile_json)
                 .execute(&self.pool)
                 .await
-                .map_err(err)?;
-            }
-        }
-        Ok(())
+                .map_err(err)?,
+            Some(r) => sqlx::query(
+                "UPDATE grants SET token_hash = $2, token_sealed = $3, token_expires_at = $4, \
+                 legacy_refresh_sealed = COALESCE($5, legacy_refresh_sealed), \
+                 profile_json = COALESCE($6, profile_json), renewing_until = NULL WHERE id = $1 AND revoked = 0",
+            )
+            .bind(id)
+            .bind(&r.token_hash)
+            .bind(&r.token_sealed)
+            .bind(r.token_expires_at)
+            .bind(&r.legacy_refresh_sealed)
+            .bind(&r.profile_json)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?,
+        };
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
@@ -313,7 +323,8 @@ impl $crate::store::Store for $ty {
         // never finished (the process died mid-way): it may be taken over.
         let done = sqlx::query(
             "UPDATE refresh_tokens SET state = 1, last_used_at = $1 \
-             WHERE token_hash = $2 AND (state = 0 OR (state = 1 AND last_used_at < $1 - $3))",
+             WHERE token_hash = $2 AND (state = 0 OR (state = 1 AND last_used_at < $1 - $3)) \
+             AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.renewing_until >= $1)",
         )
         .bind(now)
         .bind(token_hash)

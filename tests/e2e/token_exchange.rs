@@ -74,10 +74,21 @@ impl Tenant {
         }
     }
 
-    /// Auth0 rotates: a new key is published and signs from now on.
+    /// Auth0 rotates: a new key is published and signs from now on (beside
+    /// keys of kinds the bridge cannot use, which must not hide it).
     fn rotate(&mut self, kid: &str) {
         let key = tenant_key(kid);
-        self.published.lock().expect("lock").push(key.jwk.clone());
+        let mut published = self.published.lock().expect("lock");
+        published.push(
+            json!({"kty": "RSA", "use": "enc", "kid": "enc-1", "alg": "RSA-OAEP-384",
+                              "n": key.jwk["n"], "e": key.jwk["e"]}),
+        );
+        published.push(
+            json!({"kty": "EC", "crv": "P-521", "kid": "ec-1", "alg": "ES512",
+                              "x": "AQ", "y": "AQ"}),
+        );
+        published.push(key.jwk.clone());
+        drop(published);
         self.keys.push(key);
     }
 
@@ -114,7 +125,7 @@ impl Tenant {
 
 async fn bridge(tenant: &Tenant, extra: &str) -> TestApp {
     let section = format!(
-        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\njwks_min_refresh_seconds = 0\n{extra}",
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\njwks_min_refresh_seconds = 1\n{extra}",
         tenant.issuer
     );
     TestApp::spawn_edited(&section, |_| {}, |text| text + &exchanger_client()).await
@@ -182,6 +193,7 @@ async fn an_auth0_token_becomes_the_users_legacy_token_verbatim() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one list of cases, read top to bottom
 async fn every_unacceptable_auth0_token_is_refused() {
     let tenant = Tenant::start().await;
     let app = bridge(&tenant, "").await;
@@ -265,6 +277,7 @@ async fn every_unacceptable_auth0_token_is_refused() {
             .expect("sign")
         }),
         ("not a JWT", "not-a-jwt".into()),
+        ("an ID token", tenant.token(&[("nonce", json!("n-1"))])),
     ];
     for (what, token) in cases {
         let (status, error) = refusal(exchange(&app, &token).await).await;
@@ -316,6 +329,8 @@ async fn an_auth0_key_rotation_needs_no_restart() {
     let _ = signed_in(&app).await;
     assert_eq!(exchange(&app, &tenant.token(&[])).await.status(), 200);
     tenant.rotate("k2");
+    // An unknown kid refetches at most once per jwks_min_refresh_seconds.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         exchange(&app, &tenant.token(&[])).await.status(),
         200,
@@ -327,7 +342,7 @@ async fn an_auth0_key_rotation_needs_no_restart() {
 async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges() {
     let tenant = Tenant::start().await;
     let section = format!(
-        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\n",
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n",
         tenant.issuer
     );
     let app =
@@ -454,7 +469,7 @@ async fn two_instances_on_postgresql_renew_once_and_give_the_same_token() {
     use crate::cluster::Cluster;
     let tenant = Tenant::start().await;
     let extra = format!(
-        "\n[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\n{}",
+        "\n[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n{}",
         tenant.issuer,
         exchanger_client()
     );
@@ -501,4 +516,36 @@ async fn two_instances_on_postgresql_renew_once_and_give_the_same_token() {
     assert!(tokens.iter().all(|t| *t == tokens[0]));
     assert!(c.legacy.api_accepts(&tokens[0]).await);
     c.finish().await;
+}
+
+#[tokio::test]
+async fn a_renewal_the_legacy_idp_refuses_ends_the_grant_and_mints_nothing() {
+    let tenant = Tenant::start().await;
+    let section = format!(
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n",
+        tenant.issuer
+    );
+    let mut app =
+        TestApp::spawn_edited(&section, |o| o.token_ttl = 1, |t| t + &exchanger_client()).await;
+    let mint = format!(
+        "\n[legacy_token.keys]\ntest = \"{}\"\n[token_exchange.mint_lt1]\nttl_seconds = 600\n",
+        app.legacy.key_hex
+    );
+    app.config_text += &mint;
+    app.restart().await;
+    let _ = signed_in(&app).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.legacy.idp.revoke_all_refresh_tokens();
+    let before = app.legacy.idp.renewals();
+    let (_, error) = refusal(exchange(&app, &tenant.token(&[])).await).await;
+    assert_eq!(
+        error, "invalid_grant",
+        "refused upstream: no session, no minted token"
+    );
+    let (_, again) = refusal(exchange(&app, &tenant.token(&[])).await).await;
+    assert_eq!(again, "invalid_grant");
+    assert!(
+        app.legacy.idp.renewals() - before <= 1,
+        "the refused grant was revoked, not asked again"
+    );
 }
