@@ -1,7 +1,9 @@
 //! `cargo bench --bench bridge`: complete logins per second (authorize →
 //! login form → token) against the in-process reference legacy IdP on
 //! SQLite, token endpoint latency at 32 concurrent requests, userinfo
-//! throughput, and the idle resident memory of a real `idp-bridge serve`.
+//! throughput, token exchanges (RFC 8693) for a user with a live grant
+//! against a test Auth0 tenant, and the idle resident memory of a real
+//! `idp-bridge serve`.
 //!
 //! The load generator shares the machine (and its cores) with the bridge
 //! and the legacy IdP, so the figures are a floor. Each figure is the median
@@ -23,8 +25,55 @@ const SECRET: &str = "bench-client-secret-0123456789";
 
 struct Setup {
     issuer: String,
+    /// An Auth0-shaped access token for alice, signed by the test tenant.
+    auth0_token: String,
+    /// The tenant's public key, for timing one RS256 verification.
+    auth0_key: jsonwebtoken::DecodingKey,
     _idp: RunningServer,
+    _tenant: RunningServer,
     _dir: tempfile::TempDir,
+}
+
+const EXCHANGER_SECRET: &str = "bench-exchanger-secret-0123456";
+const ORDERS: &str = "https://orders.example.com";
+
+/// A test Auth0 tenant: a JWKS on port 0 and one RS256 key; returns the
+/// server, its issuer, a token for alice, and the public key.
+async fn tenant() -> (RunningServer, String, String, jsonwebtoken::DecodingKey) {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
+    let public = key.to_public_key();
+    let (n, e) = (
+        idp_bridge::crypto::b64url(&public.n().to_bytes_be()),
+        idp_bridge::crypto::b64url(&public.e().to_bytes_be()),
+    );
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "t1", "n": n, "e": e}]});
+    let router = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let server = RunningServer::bind("127.0.0.1:0", router)
+        .await
+        .expect("tenant");
+    let issuer = format!("{}/", server.url());
+    let now = idp_bridge::clock::now_unix();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("t1".into());
+    header.typ = Some("at+jwt".into());
+    let der = key.to_pkcs1_der().expect("der");
+    let token = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"iss": issuer, "sub": "oidc|legacy|u-1001", "aud": ORDERS,
+                            "iat": now, "exp": now + 3600, "scope": "read:orders"}),
+        &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+    )
+    .expect("sign");
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(&n, &e).expect("key");
+    (server, issuer, token, decoding)
 }
 
 /// `BENCH_STORE=postgres` runs on PostgreSQL (`BENCH_PG_URL`, default the
@@ -51,7 +100,7 @@ fn config_text(
     issuer: &str,
     listen: &str,
     data: &std::path::Path,
-    idp: &str,
+    (idp, tenant): (&str, &str),
     store: &str,
 ) -> String {
     format!(
@@ -65,6 +114,14 @@ id = "bench"
 secret = "{SECRET}"
 redirect_uris = ["{CALLBACK}"]
 id_token_signed_response_alg = "{alg}"
+[[clients]]
+id = "exchanger"
+secret = "{EXCHANGER_SECRET}"
+redirect_uris = ["https://orders.example.com/unused"]
+token_exchange = {{ audiences = ["{ORDERS}"] }}
+[token_exchange]
+issuers = ["{tenant}"]
+connections = ["legacy"]
 {upstream}"#,
         alg = id_token_alg(),
         upstream = idp_bridge::reference::legacy_idp::upstream_toml(idp, 5000),
@@ -87,6 +144,7 @@ async fn setup() -> Setup {
         options.users.insert(alice);
     }
     let idp = LegacyIdp::new(options);
+    let (tenant_server, tenant_issuer, auth0_token, auth0_key) = tenant().await;
     let idp_server = RunningServer::bind("127.0.0.1:0", idp.router())
         .await
         .expect("idp");
@@ -103,7 +161,7 @@ async fn setup() -> Setup {
             &issuer,
             &addr.to_string(),
             dir.path(),
-            &idp_server.url(),
+            (&idp_server.url(), &tenant_issuer),
             &store_section(),
         ),
     )
@@ -115,7 +173,10 @@ async fn setup() -> Setup {
     tokio::spawn(app.run_until(std::future::pending()));
     Setup {
         issuer,
+        auth0_token,
+        auth0_key,
         _idp: idp_server,
+        _tenant: tenant_server,
         _dir: dir,
     }
 }
@@ -295,6 +356,37 @@ async fn token_latency(issuer: &str, concurrency: usize, requests: usize) -> (Du
     (percentile(&l, 50), percentile(&l, 99))
 }
 
+/// Microseconds for one RS256 verification of `token` (median of 5 runs of 200).
+fn rs256_verify_micros(token: &str, key: &jsonwebtoken::DecodingKey) -> f64 {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_aud = false;
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        for _ in 0..200 {
+            let _ = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
+                .expect("verifies");
+        }
+        runs.push(started.elapsed().as_secs_f64() * 1e6 / 200.0);
+    }
+    median(runs)
+}
+
+/// This process's user and system CPU time, seconds (Linux `/proc`).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn idle_rss_kib() -> Option<u64> {
     let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/idp-bridge");
     if !bin.exists() {
@@ -313,7 +405,7 @@ fn idle_rss_kib() -> Option<u64> {
             &format!("http://127.0.0.1:{port}"),
             &format!("127.0.0.1:{port}"),
             dir.path(),
-            "http://127.0.0.1:9",
+            ("http://127.0.0.1:9", "http://127.0.0.1:9/"),
             "",
         ),
     )
@@ -418,6 +510,43 @@ fn main() {
             userinfo.push(rate);
         }
 
+        // Token exchange for alice, who has a live grant from the login above.
+        let verify_us = rs256_verify_micros(&s.auth0_token, &s.auth0_key);
+        let mut exchanges = Vec::new();
+        let mut cpu_per = Vec::new();
+        for _ in 0..rounds {
+            let (issuer, token) = (issuer.clone(), s.auth0_token.clone());
+            let http = reqwest::Client::new();
+            let cpu_before = process_cpu_seconds();
+            let started = Instant::now();
+            let rate = throughput(32, Duration::from_secs(seconds), move || {
+                let (issuer, token, http) = (issuer.clone(), token.clone(), http.clone());
+                async move {
+                    let r = http
+                        .post(format!("{issuer}/token"))
+                        .basic_auth("exchanger", Some(EXCHANGER_SECRET))
+                        .form(&[
+                            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+                            ("subject_token", token.as_str()),
+                        ])
+                        .send()
+                        .await
+                        .expect("exchange");
+                    assert_eq!(r.status(), 200);
+                    let _ = r.bytes().await;
+                }
+            })
+            .await;
+            let cpu = process_cpu_seconds() - cpu_before;
+            let per = cpu / (rate * started.elapsed().as_secs_f64()) * 1e6;
+            println!(
+                "  token exchanges/s (32 concurrent): {rate:.0}, process CPU per exchange (bridge + load generator): {per:.0} µs"
+            );
+            exchanges.push(rate);
+            cpu_per.push(per);
+        }
+
         println!();
         println!("median of {rounds} rounds:");
         println!("  complete logins/s:        {:.0}", median(logins));
@@ -427,6 +556,11 @@ fn main() {
             median(p99s)
         );
         println!("  userinfo requests/s:       {:.0}", median(userinfo));
+        println!(
+            "  token exchanges/s:         {:.0} ({:.0} µs CPU per exchange, bridge and load generator together; one RS256 verification: {verify_us:.0} µs)",
+            median(exchanges),
+            median(cpu_per)
+        );
     });
     if std::env::var("BENCH_STORE").is_ok_and(|s| s == "postgres") {
         println!("  store: PostgreSQL");
