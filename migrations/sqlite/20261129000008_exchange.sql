@@ -2,4 +2,4 @@
 -- legacy token is renewed by one claimant at a time (a lease, so a claim
 -- whose process died is taken over).
 ALTER TABLE grants ADD COLUMN renewing_until INTEGER;
-CREATE INDEX grants_subject ON grants (subject);
+CREATE INDEX grants_subject ON grants (subject, token_expires_at);

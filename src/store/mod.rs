@@ -314,7 +314,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
     /// The user's grant to exchange from: not revoked, with a legacy token
     /// live at `now` or a legacy refresh token to renew it; the one whose
-    /// token lives longest, then the newest.
+    /// token lives longest (read straight off the `(subject,
+    /// token_expires_at)` index, however many grants the user has).
     async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError>;
     /// The user's newest grant, revoked or not.
     async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError>;

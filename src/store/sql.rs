@@ -243,7 +243,7 @@ impl $crate::store::Store for $ty {
         let row = sqlx::query(
             "SELECT * FROM grants WHERE subject = $1 AND revoked = 0 \
              AND (token_expires_at > $2 OR legacy_refresh_sealed IS NOT NULL) \
-             ORDER BY token_expires_at DESC, created_at DESC, id LIMIT 1",
+             ORDER BY token_expires_at DESC LIMIT 1",
         )
         .bind(subject)
         .bind(now)
