@@ -56,6 +56,10 @@ pub struct MintLt1Config {
     pub ttl_seconds: i64,
     /// The `scope` written into minted tokens.
     pub scope: Option<String>,
+    /// Further claims written into every minted token (the claims
+    /// template), such as `{ aud = "orders", realm = "corp" }`.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
 }
 
 /// A client's `token_exchange`: what it may exchange.

@@ -412,7 +412,11 @@ fn mint(
             iat: now,
             exp,
             scope: config.scope.clone(),
-            attributes: Vec::new(),
+            attributes: config
+                .claims
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
         .map_err(|e| OAuthError::server_error(&e))?;
     Ok(Some((LegacyAccessToken::new(token), exp, Source::Minted)))

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `POST /api/v1/login` | JSON `{username, password}` → JSON token, refresh token and `user` |
 //! | `POST /api/v1/renew` | JSON `{refresh_token}` → same as login |
+//! | `POST /api/v1/token-for-user` | JSON `{subject}` with `X-Api-Key: reference-mint-key` → same as login (token exchange's minting) |
 //! | `GET /api/v1/me` | `Authorization: Bearer` → JSON profile |
 //! | `POST /legacy/login.do` | form `j_username`, `j_password`, `realm` → token in `X-Legacy-Token` |
 //! | `GET /legacy/profile` | `Authorization: Legacy <token>` → JSON profile (other field names) |
@@ -236,6 +237,7 @@ impl LegacyIdp {
         let faulty = Router::new()
             .route("/api/v1/login", post(api_login))
             .route("/api/v1/renew", post(api_renew))
+            .route("/api/v1/token-for-user", post(api_token_for_user))
             .route("/api/v1/me", get(api_me))
             .route("/legacy/login.do", post(legacy_login))
             .route("/legacy/profile", get(legacy_profile))
@@ -465,6 +467,43 @@ async fn api_login(State(idp): State<LegacyIdp>, Json(body): Json<ApiLogin>) -> 
 #[derive(Deserialize)]
 struct ApiRenew {
     refresh_token: String,
+}
+
+/// The API key the simulator's "token for user" endpoint wants.
+pub const MINT_API_KEY: &str = "reference-mint-key";
+
+#[derive(Deserialize)]
+struct ApiTokenForUser {
+    subject: String,
+}
+
+async fn api_token_for_user(
+    State(idp): State<LegacyIdp>,
+    headers: HeaderMap,
+    Json(body): Json<ApiTokenForUser>,
+) -> Response {
+    let key_ok = headers
+        .get("x-api-key")
+        .is_some_and(|k| k.as_bytes() == MINT_API_KEY.as_bytes());
+    if !key_ok {
+        return error_json(StatusCode::FORBIDDEN);
+    }
+    let Some(user) = idp.options().users.by_sub(&body.subject).cloned() else {
+        return error_json(StatusCode::UNAUTHORIZED);
+    };
+    if user.locked {
+        return error_json(StatusCode::LOCKED);
+    }
+    match idp.issue(&user) {
+        Ok(issued) => Json(json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "user": profile_json(&user),
+        }))
+        .into_response(),
+        Err(status) => error_json(status),
+    }
 }
 
 async fn api_renew(State(idp): State<LegacyIdp>, Json(body): Json<ApiRenew>) -> Response {

@@ -135,6 +135,9 @@ pub struct HttpRequestConfig {
     /// Field carrying the refresh token (renew; default `refresh_token`).
     #[serde(default = "default_refresh_field")]
     pub refresh_token_field: String,
+    /// Field carrying the legacy subject (mint; default `subject`).
+    #[serde(default = "default_subject_field")]
+    pub subject_field: String,
     /// Static fields added to the body (a realm, a client id, a client secret).
     #[serde(default)]
     pub extra_fields: BTreeMap<String, SecretSource>,
@@ -286,6 +289,10 @@ pub struct HttpAdapterConfig {
     pub profile: Option<ProfileEndpointConfig>,
     /// Optional renew request (refresh token in `refresh_token_field`).
     pub renew: Option<HttpRequestConfig>,
+    /// Optional "token for user" request, for token exchange's
+    /// `mint_upstream`: the subject in `subject_field`, answered like a
+    /// login. Protect it at the legacy IdP (an API key in `headers`).
+    pub mint: Option<HttpRequestConfig>,
     /// Status code meanings.
     #[serde(default)]
     pub status: StatusConfig,
@@ -381,6 +388,9 @@ fn default_password_field() -> String {
 }
 fn default_refresh_field() -> String {
     "refresh_token".into()
+}
+fn default_subject_field() -> String {
+    "subject".into()
 }
 #[allow(clippy::unnecessary_wraps)]
 fn default_expires_in_pointer() -> Option<String> {

@@ -56,6 +56,7 @@ pub struct HttpIdp {
     lt1: Option<Lt1Keys>,
     login: PreparedRequest,
     renew: Option<PreparedRequest>,
+    mint: Option<PreparedRequest>,
     profile_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -72,6 +73,11 @@ impl HttpIdp {
             .renew
             .as_ref()
             .map(|r| prepare(r, &common, &format!("{base}.renew")))
+            .transpose()?;
+        let mint = config
+            .mint
+            .as_ref()
+            .map(|r| prepare(r, &common, &format!("{base}.mint")))
             .transpose()?;
         let profile_headers = match &config.profile {
             Some(p) => {
@@ -112,6 +118,7 @@ impl HttpIdp {
             lt1,
             login,
             renew,
+            mint,
             profile_headers,
         })
     }
@@ -324,6 +331,27 @@ impl LegacyIdp for HttpIdp {
 
     fn can_renew(&self) -> bool {
         self.renew.is_some()
+    }
+
+    #[instrument(skip_all, fields(adapter = "http"))]
+    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+        let mint = self
+            .mint
+            .as_ref()
+            .ok_or(UpstreamError::Unsupported("minting"))?;
+        let fields = [(mint.config.subject_field.as_str(), subject)];
+        let request = self.build(mint, &fields)?;
+        let answer = self.fetch.send(request).await?;
+        let (access_token, expires_at, refresh_token, json) = self.read_answer(&answer)?;
+        let profile = json
+            .as_ref()
+            .and_then(|json| pointer::profile_from(json, &self.config.claims).ok());
+        Ok(RenewedGrant {
+            access_token,
+            expires_at,
+            refresh_token,
+            profile,
+        })
     }
 }
 

@@ -408,7 +408,7 @@ async fn a_user_without_a_grant_gets_a_minted_lt1_token_when_configured() {
     let tenant = Tenant::start().await;
     let mut app = bridge(&tenant, "").await;
     let mint = format!(
-        "\n[legacy_token.keys]\ntest = \"{}\"\n[token_exchange.mint_lt1]\nttl_seconds = 600\nscope = \"orders\"\n",
+        "\n[legacy_token.keys]\ntest = \"{}\"\n[token_exchange.mint_lt1]\nttl_seconds = 600\nscope = \"orders\"\nclaims = {{ realm = \"corp\" }}\n",
         app.legacy.key_hex
     );
     app.config_text += &mint;
@@ -423,6 +423,11 @@ async fn a_user_without_a_grant_gets_a_minted_lt1_token_when_configured() {
         .validate(minted, idp_bridge::clock::now_unix())
         .expect("an LT1 token the legacy API's key validates");
     assert_eq!(claims.sub, "u-1002");
+    assert_eq!(
+        claims.attribute("realm"),
+        Some("corp"),
+        "the claims template"
+    );
     assert!(app.legacy.api_accepts(minted).await);
 }
 
@@ -548,4 +553,34 @@ async fn a_renewal_the_legacy_idp_refuses_ends_the_grant_and_mints_nothing() {
         app.legacy.idp.renewals() - before <= 1,
         "the refused grant was revoked, not asked again"
     );
+}
+
+#[tokio::test]
+async fn the_http_adapter_mints_through_a_token_for_user_endpoint() {
+    let tenant = Tenant::start().await;
+    let mut app = bridge(&tenant, "mint_upstream = true\n").await;
+    let mint = format!(
+        "\n[upstream.http.mint]\nurl = \"{}/api/v1/token-for-user\"\nheaders = {{ X-Api-Key = \"{}\" }}\n",
+        app.legacy.idp_url(),
+        idp_bridge::reference::legacy_idp::MINT_API_KEY
+    );
+    app.config_text += &mint;
+    app.restart().await;
+    let answer = exchange(&app, &tenant.token(&[("sub", json!("oidc|legacy|u-1002"))])).await;
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.expect("json");
+    let minted = body["access_token"].as_str().expect("token");
+    assert!(
+        app.legacy.api_accepts(minted).await,
+        "minted by the legacy IdP"
+    );
+    let (_, error) = refusal(
+        exchange(
+            &app,
+            &tenant.token(&[("sub", json!("oidc|legacy|u-nobody"))]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(error, "invalid_grant", "no such legacy user");
 }
