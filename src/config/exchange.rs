@@ -71,6 +71,10 @@ pub struct ExchangePolicy {
     /// Scopes the Auth0 token must carry (all of them).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The legacy APIs this client may name as `audience` or `resource`
+    /// (RFC 8693 §2.1); a request naming any other is `invalid_target`.
+    #[serde(default)]
+    pub targets: Vec<String>,
 }
 
 fn default_jwks_min_refresh() -> u64 {

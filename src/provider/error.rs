@@ -30,6 +30,9 @@ pub enum ErrorCode {
     ServerError,
     /// The Bearer token is missing, unknown, expired or revoked.
     InvalidToken,
+    /// RFC 8693 §2.2.2: a target (`audience`, `resource`) the server will
+    /// not issue for.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -45,6 +48,7 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }
@@ -73,6 +77,10 @@ impl OAuthError {
             challenge: None,
             cause: None,
         }
+    }
+    /// `invalid_target` (RFC 8693 §2.2.2).
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, StatusCode::BAD_REQUEST, d)
     }
     /// `invalid_scope` (RFC 6749 §5.2).
     pub fn invalid_scope(d: impl Into<String>) -> Self {

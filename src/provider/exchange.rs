@@ -49,6 +49,8 @@ pub struct ExchangeRequest<'a> {
     pub requested_token_type: Option<&'a str>,
     /// `actor_token` was sent (delegation is not supported).
     pub actor_token: bool,
+    /// `audience` and `resource`, where the token will be used.
+    pub targets: Vec<&'a str>,
 }
 
 impl std::fmt::Debug for ExchangeRequest<'_> {
@@ -119,6 +121,17 @@ pub async fn exchange(
             "request",
             OAuthError::invalid_request("only an access token can be issued"),
         ));
+    }
+    if let Some(target) = request
+        .targets
+        .iter()
+        .find(|t| !policy.targets.iter().any(|allowed| allowed == *t))
+    {
+        let mut error = OAuthError::invalid_target(
+            "the bridge issues the user's legacy token only for the targets configured for this client",
+        );
+        error.cause = Some(format!("target not configured: {target}"));
+        return Err(refuse("target", error));
     }
     let token = verifier.verify(request.subject_token).await.map_err(|e| {
         let class = e.class();

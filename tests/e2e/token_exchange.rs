@@ -133,7 +133,7 @@ async fn bridge(tenant: &Tenant, extra: &str) -> TestApp {
 
 fn exchanger_client() -> String {
     format!(
-        "\n[[clients]]\nid = \"exchanger\"\nsecret = \"{EXCHANGER_SECRET}\"\nredirect_uris = [\"https://app.example.com/cb\"]\ntoken_endpoint_auth_methods = [\"client_secret_basic\", \"client_secret_post\"]\ntoken_exchange = {{ audiences = [\"{AUDIENCE}\"], scopes = [\"read:orders\"] }}\n"
+        "\n[[clients]]\nid = \"exchanger\"\nsecret = \"{EXCHANGER_SECRET}\"\nredirect_uris = [\"https://app.example.com/cb\"]\ntoken_endpoint_auth_methods = [\"client_secret_basic\", \"client_secret_post\"]\ntoken_exchange = {{ audiences = [\"{AUDIENCE}\"], scopes = [\"read:orders\"], targets = [\"https://legacy-orders.example.com\"] }}\n"
     )
 }
 
@@ -583,4 +583,38 @@ async fn the_http_adapter_mints_through_a_token_for_user_endpoint() {
     )
     .await;
     assert_eq!(error, "invalid_grant", "no such legacy user");
+}
+
+#[tokio::test]
+async fn a_target_the_client_may_not_name_is_invalid_target() {
+    let tenant = Tenant::start().await;
+    let app = bridge(&tenant, "").await;
+    let _ = signed_in(&app).await;
+    let with_target = |name: &'static str, value: &'static str| {
+        let token = tenant.token(&[]);
+        let app = &app;
+        async move {
+            app.token(&[
+                ("grant_type", GRANT),
+                ("client_id", "exchanger"),
+                ("client_secret", EXCHANGER_SECRET),
+                ("subject_token", token.as_str()),
+                ("subject_token_type", ACCESS),
+                (name, value),
+            ])
+            .await
+        }
+    };
+    let (status, error) =
+        refusal(with_target("audience", "https://elsewhere.example.com").await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_target"));
+    let (_, error) = refusal(with_target("resource", "https://elsewhere.example.com").await).await;
+    assert_eq!(error, "invalid_target");
+    assert_eq!(
+        with_target("resource", "https://legacy-orders.example.com")
+            .await
+            .status(),
+        200,
+        "a configured target"
+    );
 }
