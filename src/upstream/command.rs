@@ -170,6 +170,21 @@ impl CommandIdp {
         }
     }
 
+    /// Runs `request` and reads a token answer (`renew`, `mint`): the
+    /// token, its expiry, a refresh token and a profile if given.
+    async fn token_answer(&self, request: Value) -> Result<RenewedGrant, UpstreamError> {
+        let mut answer = self.run(request).await?;
+        Self::check_status(&answer)?;
+        let (access_token, expires_at, refresh_token) = self.token_parts(&mut answer)?;
+        let profile = answer.profile.take().map(profile_of).transpose()?;
+        Ok(RenewedGrant {
+            access_token,
+            expires_at,
+            refresh_token,
+            profile,
+        })
+    }
+
     fn token_parts(
         &self,
         answer: &mut Answer,
@@ -241,16 +256,7 @@ impl LegacyIdp for CommandIdp {
     ) -> Result<RenewedGrant, UpstreamError> {
         let request =
             json!({"version": 1, "action": "renew", "refresh_token": refresh_token.secret()});
-        let mut answer = self.run(request).await?;
-        Self::check_status(&answer)?;
-        let (access_token, expires_at, refresh_token) = self.token_parts(&mut answer)?;
-        let profile = answer.profile.take().map(profile_of).transpose()?;
-        Ok(RenewedGrant {
-            access_token,
-            expires_at,
-            refresh_token,
-            profile,
-        })
+        self.token_answer(request).await
     }
 
     #[instrument(skip_all, fields(adapter = "command"))]
@@ -269,15 +275,6 @@ impl LegacyIdp for CommandIdp {
     #[instrument(skip_all, fields(adapter = "command"))]
     async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
         let request = json!({"version": 1, "action": "mint", "subject": subject});
-        let mut answer = self.run(request).await?;
-        Self::check_status(&answer)?;
-        let (access_token, expires_at, refresh_token) = self.token_parts(&mut answer)?;
-        let profile = answer.profile.take().map(profile_of).transpose()?;
-        Ok(RenewedGrant {
-            access_token,
-            expires_at,
-            refresh_token,
-            profile,
-        })
+        self.token_answer(request).await
     }
 }

@@ -1,14 +1,8 @@
 //! `prompt`, `max_age` and `id_token_hint` (OIDC Core §3.1.2.1).
 
-use crate::support::{TestApp, jwt_claims as claims, location as location_of};
-
-fn param(location: &str, name: &str) -> Option<String> {
-    url::Url::parse(location)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
+use crate::support::{
+    TestApp, jwt_claims as claims, location as location_of, query_param as param,
+};
 
 async fn authorize(
     app: &TestApp,

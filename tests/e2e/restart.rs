@@ -86,23 +86,28 @@ async fn kill_9_loses_no_code_grant_or_key() {
     assert_eq!(jwks, after, "the key survived kill -9");
 }
 
-#[tokio::test]
-async fn logs_of_a_full_flow_hold_no_secret() {
-    let mut app = TestApp::spawn().await;
-    app.stop().await;
-    let log_path = app.data_dir.path().join("bridge.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let _child = Child(
+/// A real `idp-bridge serve` on `config`, logging JSON at `level` to `log`.
+fn serve_logging_json(config: &std::path::Path, log: &std::path::Path, level: &str) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    Child(
         Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
             .args(["serve", "--config"])
-            .arg(app.config_path())
-            .env("IDP_BRIDGE_LOG", "debug")
+            .arg(config)
+            .env("IDP_BRIDGE_LOG", level)
             .env("IDP_BRIDGE_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start the bridge"),
-    );
+    )
+}
+
+#[tokio::test]
+async fn logs_of_a_full_flow_hold_no_secret() {
+    let mut app = TestApp::spawn().await;
+    app.stop().await;
+    let log_path = app.data_dir.path().join("bridge.log");
+    let _child = serve_logging_json(&app.config_path(), &log_path, "debug");
     wait_ready(&app.issuer).await;
     let callback = app.login(&app.params()).await;
     let code = callback.code();
@@ -167,18 +172,7 @@ async fn each_refusal_is_logged_once_with_its_code_and_no_secret() {
     let mut app = TestApp::spawn().await;
     app.stop().await;
     let log_path = app.data_dir.path().join("refusals.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let _child = Child(
-        Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
-            .args(["serve", "--config"])
-            .arg(app.config_path())
-            .env("IDP_BRIDGE_LOG", "info")
-            .env("IDP_BRIDGE_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start the bridge"),
-    );
+    let _child = serve_logging_json(&app.config_path(), &log_path, "info");
     wait_ready(&app.issuer).await;
     let unknown_code = "an-unknown-code-SECRET";
     assert_eq!(app.redeem(unknown_code).await.status(), 400);

@@ -9,15 +9,7 @@
 
 use std::time::Duration;
 
-use crate::support::{AUTH0_CALLBACK, REFRESHER_SECRET, TestApp, location};
-
-fn param(location: &str, name: &str) -> Option<String> {
-    url::Url::parse(location)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
+use crate::support::{AUTH0_CALLBACK, REFRESHER_SECRET, TestApp, location, query_param as param};
 
 fn params(client: &str, prompt_none: bool) -> Vec<(String, String)> {
     let mut p: Vec<(String, String)> = vec![

@@ -465,6 +465,15 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// A query parameter of a redirect's location.
+pub fn query_param(location: &str, name: &str) -> Option<String> {
+    url::Url::parse(location)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The value of a hidden input in a page.
 pub fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");

@@ -165,6 +165,37 @@ async fn refusal(response: reqwest::Response) -> (u16, String) {
     (status, body["error"].as_str().unwrap_or("").to_owned())
 }
 
+/// `n` exchanges of `token` at once, spread over `urls`; the legacy tokens.
+async fn concurrent_exchanges(urls: &[String], token: &str, n: usize) -> Vec<String> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (url, token) = (urls[i % urls.len()].clone(), token.to_owned());
+            tokio::spawn(async move {
+                let answer = reqwest::Client::new()
+                    .post(format!("{url}/token"))
+                    .form(&[
+                        ("grant_type", GRANT),
+                        ("client_id", "exchanger"),
+                        ("client_secret", EXCHANGER_SECRET),
+                        ("subject_token", token.as_str()),
+                        ("subject_token_type", ACCESS),
+                    ])
+                    .send()
+                    .await
+                    .expect("exchange");
+                assert_eq!(answer.status(), 200);
+                let body: Value = answer.json().await.expect("json");
+                body["access_token"].as_str().expect("token").to_owned()
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.expect("task"));
+    }
+    tokens
+}
+
 #[tokio::test]
 async fn an_auth0_token_becomes_the_users_legacy_token_verbatim() {
     let tenant = Tenant::start().await;
@@ -363,33 +394,8 @@ async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges(
         .expect("json");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let before = app.legacy.idp.renewals();
-    let token = tenant.token(&[]);
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let (issuer, token) = (app.issuer.clone(), token.clone());
-            tokio::spawn(async move {
-                let answer = reqwest::Client::new()
-                    .post(format!("{issuer}/token"))
-                    .form(&[
-                        ("grant_type", GRANT),
-                        ("client_id", "exchanger"),
-                        ("client_secret", EXCHANGER_SECRET),
-                        ("subject_token", token.as_str()),
-                        ("subject_token_type", ACCESS),
-                    ])
-                    .send()
-                    .await
-                    .expect("exchange");
-                assert_eq!(answer.status(), 200);
-                let body: Value = answer.json().await.expect("json");
-                body["access_token"].as_str().expect("token").to_owned()
-            })
-        })
-        .collect();
-    let mut tokens = Vec::new();
-    for t in tasks {
-        tokens.push(t.await.expect("task"));
-    }
+    let tokens =
+        concurrent_exchanges(std::slice::from_ref(&app.issuer), &tenant.token(&[]), 50).await;
     assert_eq!(
         app.legacy.idp.renewals() - before,
         1,
@@ -486,33 +492,7 @@ async fn two_instances_on_postgresql_renew_once_and_give_the_same_token() {
     assert_eq!(c.redeem(1, &code).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let before = c.legacy.idp.renewals();
-    let token = tenant.token(&[]);
-    let tasks: Vec<_> = (0..40)
-        .map(|i| {
-            let (url, token) = (c.urls[i % 2].clone(), token.clone());
-            tokio::spawn(async move {
-                let answer = reqwest::Client::new()
-                    .post(format!("{url}/token"))
-                    .form(&[
-                        ("grant_type", GRANT),
-                        ("client_id", "exchanger"),
-                        ("client_secret", EXCHANGER_SECRET),
-                        ("subject_token", token.as_str()),
-                        ("subject_token_type", ACCESS),
-                    ])
-                    .send()
-                    .await
-                    .expect("exchange");
-                assert_eq!(answer.status(), 200);
-                let body: Value = answer.json().await.expect("json");
-                body["access_token"].as_str().expect("token").to_owned()
-            })
-        })
-        .collect();
-    let mut tokens = Vec::new();
-    for t in tasks {
-        tokens.push(t.await.expect("task"));
-    }
+    let tokens = concurrent_exchanges(&c.urls, &tenant.token(&[]), 40).await;
     assert_eq!(
         c.legacy.idp.renewals() - before,
         1,
