@@ -119,6 +119,15 @@ async fn read_body(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // Nothing to wait for (a GET, say): no timer, no copy.
+    let headers = request.headers();
+    let bodiless = !headers.contains_key(header::TRANSFER_ENCODING)
+        && headers
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+    if bodiless {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(bytes)) => {
