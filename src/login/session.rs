@@ -29,7 +29,7 @@ pub async fn user(
 
 /// Starts the signed-in session: a new session id first (session fixation),
 /// then the user.
-pub async fn sign_in(
+pub async fn start(
     session: &Session,
     user: SessionUser,
 ) -> Result<(), tower_sessions::session::Error> {

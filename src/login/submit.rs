@@ -262,7 +262,7 @@ pub async fn login_post(
         auth_time: now,
         grant_id: issued.grant_id,
     };
-    if let Err(e) = session::sign_in(&session, user).await {
+    if let Err(e) = session::start(&session, user).await {
         // The code is valid; only prompt=none and logout lack a session.
         tracing::warn!(error = %e, "cannot start the login session");
     }
