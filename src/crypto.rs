@@ -155,17 +155,6 @@ impl StorageKey {
             )
             .ok()
     }
-
-    /// Seals to a URL-safe string (for form fields and cookies).
-    pub fn seal_text(&self, purpose: Purpose, plaintext: &[u8]) -> String {
-        b64url(&self.seal(purpose, plaintext))
-    }
-
-    /// Opens a string made by [`Self::seal_text`].
-    pub fn open_text(&self, purpose: Purpose, sealed: &str) -> Option<Vec<u8>> {
-        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-        self.open(purpose, &bytes)
-    }
 }
 
 /// The associated data of a bound value: the purpose, a separator no label
@@ -190,12 +179,10 @@ mod tests {
             Some(&b"secret"[..])
         );
         assert_eq!(key.open(Purpose::LegacyRefreshToken, &sealed), None);
-        let text = key.seal_text(Purpose::PendingLogin, b"x");
         assert_eq!(
-            key.open_text(Purpose::PendingLogin, &text).as_deref(),
-            Some(&b"x"[..])
+            key.open_text_bound(Purpose::PendingLogin, b"", "garbage"),
+            None
         );
-        assert_eq!(key.open_text(Purpose::PendingLogin, "garbage"), None);
         let bound = key.seal_text_bound(Purpose::PendingLogin, b"cookie-a", b"x");
         assert_eq!(
             key.open_text_bound(Purpose::PendingLogin, b"cookie-a", &bound)
@@ -207,6 +194,10 @@ mod tests {
             None,
             "another binding"
         );
-        assert_eq!(key.open_text(Purpose::PendingLogin, &bound), None);
+        assert_eq!(
+            key.open_text_bound(Purpose::LegacyToken, b"cookie-a", &bound),
+            None,
+            "another purpose"
+        );
     }
 }
