@@ -81,55 +81,19 @@ impl StorageKey {
 
     /// Seals `plaintext` for `purpose`: `nonce || ciphertext || tag`.
     pub fn seal(&self, purpose: Purpose, plaintext: &[u8]) -> Vec<u8> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let mut out = nonce.to_vec();
-        // Encryption only fails for inputs beyond GCM's 64 GiB limit.
-        if let Ok(sealed) = self.0.encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad: purpose.label().as_bytes(),
-            },
-        ) {
-            out.extend_from_slice(&sealed);
-        }
-        out
+        self.seal_with(purpose.label().as_bytes(), plaintext)
     }
 
     /// Opens a value sealed for `purpose`; `None` if tampered or misused.
     pub fn open(&self, purpose: Purpose, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 12 + 16 {
-            return None;
-        }
-        let (nonce, body) = sealed.split_at(12);
-        self.0
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: body,
-                    aad: purpose.label().as_bytes(),
-                },
-            )
-            .ok()
+        self.open_with(purpose.label().as_bytes(), sealed)
     }
 
     /// Seals `plaintext` for `purpose`, bound to `binding` (a value the
-    /// same client must present again, such as its CSRF cookie): it opens
-    /// only with the same binding.
+    /// same client must present again, such as its CSRF cookie), as a
+    /// URL-safe string: it opens only with the same binding.
     pub fn seal_text_bound(&self, purpose: Purpose, binding: &[u8], plaintext: &[u8]) -> String {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let mut out = nonce.to_vec();
-        let aad = bound_aad(purpose, binding);
-        if let Ok(sealed) = self.0.encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad: &aad,
-            },
-        ) {
-            out.extend_from_slice(&sealed);
-        }
-        b64url(&out)
+        b64url(&self.seal_with(&bound_aad(purpose, binding), plaintext))
     }
 
     /// Opens a string made by [`Self::seal_text_bound`] with the same binding.
@@ -140,19 +104,32 @@ impl StorageKey {
         sealed: &str,
     ) -> Option<Vec<u8>> {
         let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-        if bytes.len() < 12 + 16 {
+        self.open_with(&bound_aad(purpose, binding), &bytes)
+    }
+
+    fn seal_with(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut out = nonce.to_vec();
+        // Encryption only fails for inputs beyond GCM's 64 GiB limit.
+        if let Ok(sealed) = self.0.encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        ) {
+            out.extend_from_slice(&sealed);
+        }
+        out
+    }
+
+    fn open_with(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 12 + 16 {
             return None;
         }
-        let (nonce, body) = bytes.split_at(12);
-        let aad = bound_aad(purpose, binding);
+        let (nonce, body) = sealed.split_at(12);
         self.0
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: body,
-                    aad: &aad,
-                },
-            )
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad })
             .ok()
     }
 }
