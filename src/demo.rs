@@ -72,7 +72,8 @@ impl Demo {
         );
         let client_secret = random_token();
         let redirect_uri = format!("http://{rp_addr}/callback");
-        std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+        // Private from the start: it will hold the storage key and a client secret.
+        crate::startup::prepare_data_dir(data_dir).map_err(|e| e.to_string())?;
         let config_path = data_dir.join("bridge.toml");
         let config = format!(
             r#"# Written by `idp-bridge demo`.
