@@ -380,6 +380,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
     /// Removes up to `batch` expired or revoked rows of each kind.
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError>;
+    /// Stores a new login session; `false`, storing nothing, when its id is
+    /// taken.
+    async fn insert_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
     /// Saves a login session (tower-sessions record as JSON).
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError>;
     /// Loads a session that has not expired.
@@ -394,6 +402,32 @@ pub struct SessionBackend(pub std::sync::Arc<dyn Store>);
 
 #[async_trait]
 impl tower_sessions::SessionStore for SessionBackend {
+    /// A new session: one insert that never overwrites another's id (a
+    /// collision draws a new id), so the login's session write is a single
+    /// statement.
+    async fn create(
+        &self,
+        record: &mut tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        loop {
+            let data = serde_json::to_string(&*record)
+                .map_err(|e| tower_sessions::session_store::Error::Encode(e.to_string()))?;
+            let inserted = self
+                .0
+                .insert_session(
+                    &record.id.to_string(),
+                    &data,
+                    record.expiry_date.unix_timestamp(),
+                )
+                .await
+                .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))?;
+            if inserted {
+                return Ok(());
+            }
+            record.id = tower_sessions::session::Id::default();
+        }
+    }
+
     async fn save(
         &self,
         record: &tower_sessions::session::Record,

@@ -494,6 +494,17 @@ impl $crate::store::Store for $ty {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn insert_session(&self, id: &str, data: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(data)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at")
             .bind(id)

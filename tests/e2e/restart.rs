@@ -153,6 +153,10 @@ async fn logs_of_a_full_flow_hold_no_secret() {
     );
     assert_eq!(find("token_issued")["fields"]["client_id"], "auth0-oidc");
     assert_eq!(find("code_replay")["fields"]["client_id"], "auth0-oidc");
+    assert!(
+        !logs.contains("SessionStore::create"),
+        "sessions are created by the store's own insert, not the default"
+    );
     let storage_key =
         std::fs::read_to_string(app.data_dir.path().join("storage.key")).expect("key");
     for (what, secret) in [

@@ -285,6 +285,27 @@ async fn a_refresh_token_is_claimed_once_and_rotation_spends_it(b: Backend) {
 
 async fn sessions_round_trip_and_expire(b: Backend) {
     let now = now_unix();
+    assert!(
+        b.a()
+            .insert_session("fresh", "{\"a\":0}", now + 100)
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !b.stores[1]
+            .insert_session("fresh", "{\"a\":9}", now + 100)
+            .await
+            .expect("insert"),
+        "a new session never overwrites another's id"
+    );
+    assert_eq!(
+        b.a()
+            .load_session("fresh", now)
+            .await
+            .expect("load")
+            .as_deref(),
+        Some("{\"a\":0}")
+    );
     b.a()
         .save_session("s1", "{\"a\":1}", now + 100)
         .await
