@@ -191,8 +191,25 @@ fn check_token_exchange(
     }
 }
 
-/// The accept loop's timeouts and caps, each problem named by its key.
+/// An address to bind: `host:port` with a port a socket can have, so a typo
+/// fails the config check instead of the start.
+fn check_address(key: &str, value: &str, problems: &mut Vec<String>) {
+    let port_ok = value
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !port_ok {
+        problems.push(format!(
+            "{key}: `{value}` is not host:port with a port from 0 to 65535"
+        ));
+    }
+}
+
+/// The accept loop's address, timeouts and caps, each problem named by its key.
 fn check_connection_limits(raw: &BridgeConfig, problems: &mut Vec<String>) {
+    check_address("listen", &raw.listen, problems);
+    if let Some(metrics) = &raw.metrics.listen {
+        check_address("metrics.listen", metrics, problems);
+    }
     if !(100..=120_000).contains(&raw.header_read_timeout_ms) {
         problems.push("header_read_timeout_ms: must be between 100 and 120000".to_owned());
     }

@@ -25,6 +25,21 @@ pub struct UpstreamConfigError {
     pub problem: String,
 }
 
+/// Checks that `url` (the value of `key`) is an http(s) URL with a host,
+/// so a typo such as `htp:/legacy` fails at start, not at the first login.
+pub(crate) fn check_http_url(url: &Url, key: &str) -> Result<(), UpstreamConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(UpstreamConfigError::new(
+            key,
+            format!(
+                "must be an http:// or https:// URL with a host (got scheme `{}`)",
+                url.scheme()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl UpstreamConfigError {
     pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {

@@ -81,6 +81,7 @@ impl HttpIdp {
             .transpose()?;
         let profile_headers = match &config.profile {
             Some(p) => {
+                super::config::check_http_url(&p.url, &format!("{base}.profile.url"))?;
                 let mut headers = common.clone();
                 headers.extend(resolve_headers(
                     &p.headers,
@@ -439,6 +440,7 @@ fn prepare(
 ) -> Result<PreparedRequest, UpstreamConfigError> {
     let method = Method::try_from(config.method.as_str())
         .map_err(|_| UpstreamConfigError::new(format!("{key}.method"), "not an HTTP method"))?;
+    super::config::check_http_url(&config.url, &format!("{key}.url"))?;
     let mut headers = common.to_vec();
     headers.extend(resolve_headers(&config.headers, &format!("{key}.headers"))?);
     let extra_fields = config

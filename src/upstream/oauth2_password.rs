@@ -41,6 +41,8 @@ impl OAuth2PasswordIdp {
     /// Checks the settings, resolves the client secret and builds the client.
     pub fn new(config: OAuth2PasswordConfig) -> Result<Self, UpstreamConfigError> {
         let key = "upstream.oauth2-password";
+        super::config::check_http_url(&config.token_url, &format!("{key}.token_url"))?;
+        super::config::check_http_url(&config.userinfo_url, &format!("{key}.userinfo_url"))?;
         let mut client = BasicClient::new(ClientId::new(config.client_id.clone()))
             .set_token_uri(TokenUrl::from_url(config.token_url.clone()))
             .set_auth_type(match config.client_auth {

@@ -72,3 +72,47 @@ subject = "no-slash"
     assert!(err.contains("7 problem(s)"), "{err}");
     assert!(!err.contains("short"), "no secret echoed");
 }
+
+#[test]
+fn check_config_catches_an_impossible_port_and_non_http_upstream_urls() {
+    let dir = tempfile::tempdir().expect("dir");
+    let check = |upstream_url: &str| {
+        let path = dir.path().join("typos.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+issuer = "http://127.0.0.1:8080"
+listen = "127.0.0.1:99999"
+[[clients]]
+id = "a"
+secret = "a-long-enough-client-secret"
+redirect_uris = ["https://example.us.auth0.com/login/callback"]
+[upstream]
+adapter = "http"
+[upstream.http.login]
+url = "{upstream_url}"
+[upstream.http.claims]
+subject = "/id"
+"#
+            ),
+        )
+        .expect("write");
+        let out = Command::new(BIN)
+            .args(["check-config"])
+            .arg(&path)
+            .env("IDP_BRIDGE_LOG", "off")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for url in [
+        "htp:/legacy example/login",
+        "ftp://legacy.example.com/login",
+    ] {
+        let err = check(url);
+        assert!(err.contains("listen: `127.0.0.1:99999`"), "{err}");
+        assert!(err.contains("upstream.http.login.url"), "{url}: {err}");
+    }
+}
