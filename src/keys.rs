@@ -395,7 +395,15 @@ pub async fn rotate(
     Ok((added, pruned))
 }
 
-/// One line per key for `idp-bridge keys list`: kid, algorithm, state, times.
+/// A unix time as RFC 3339 UTC, for people (`2026-11-29T21:00:00Z`).
+fn rfc3339(unix: i64) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// One line per key for `idp-bridge keys list`: kid, algorithm, state, and
+/// when it was made and signs (RFC 3339, UTC).
 pub fn describe(stored: &[StoredKey], now: i64) -> Vec<String> {
     let signing: Vec<&str> = SigningAlg::ALL
         .into_iter()
@@ -413,7 +421,10 @@ pub fn describe(stored: &[StoredKey], now: i64) -> Vec<String> {
             };
             format!(
                 "{}  {}  {state}  created {}  activates {}",
-                k.kid, k.alg, k.created_at, k.activates_at
+                k.kid,
+                k.alg,
+                rfc3339(k.created_at),
+                rfc3339(k.activates_at)
             )
         })
         .collect()
@@ -477,5 +488,9 @@ mod tests {
         assert!(lines[0].contains("rsa  RS256  signing"), "{lines:?}");
         assert!(lines[1].contains("retired"), "{lines:?}");
         assert!(lines[2].contains("ec-new  ES256  signing"), "{lines:?}");
+        assert!(
+            lines[0].contains("activates 1970-01-01T00:00:00Z"),
+            "times for people: {lines:?}"
+        );
     }
 }

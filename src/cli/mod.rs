@@ -106,6 +106,9 @@ fn check_config(config: &std::path::Path) -> ExitCode {
 }
 
 fn demo(listen: &str, data_dir: Option<PathBuf>) -> Result<ExitCode, String> {
+    // A directory of our own making (it holds a storage key and a client
+    // secret) is removed when the demo stops; one the user named is kept.
+    let ours = data_dir.is_none();
     let dir = data_dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("idp-bridge-demo-{}", std::process::id()))
     });
@@ -121,7 +124,13 @@ fn demo(listen: &str, data_dir: Option<PathBuf>) -> Result<ExitCode, String> {
         println!("  bridge (issuer): {}", demo.issuer);
         println!("  config:          {}", dir.join("bridge.toml").display());
         println!("Press Ctrl-C to stop.");
-        demo.run_until(crate::server::shutdown_signal()).await?;
+        let ran = demo.run_until(crate::server::shutdown_signal()).await;
+        if ours {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!("idp-bridge: cannot remove {}: {e}", dir.display());
+            }
+        }
+        ran?;
         Ok(ExitCode::SUCCESS)
     })
 }

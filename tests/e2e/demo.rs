@@ -77,3 +77,37 @@ async fn the_demo_logs_a_person_in_and_shows_the_legacy_apis_answer() {
     let _ = tx.send(());
     let _ = server.await;
 }
+
+#[test]
+fn the_demo_removes_the_folder_it_made_when_it_stops() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("TMPDIR", tmp.path())
+        .env("IDP_BRIDGE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo");
+    let dir = tmp.path().join(format!("idp-bridge-demo-{}", child.id()));
+    let stdout = child.stdout.take().expect("stdout");
+    let ready = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("Press Ctrl-C"));
+    assert!(ready, "the demo started");
+    assert!(
+        dir.join("storage.key").exists(),
+        "it made {}",
+        dir.display()
+    );
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "a clean stop: {status}");
+    assert!(!dir.exists(), "the demo's folder is gone");
+}
