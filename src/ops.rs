@@ -1,6 +1,6 @@
-//! Endpoints for operators and the page's assets: `/healthz` (the process
-//! answers), `/readyz` (the store answers), the compiled-in stylesheet and
-//! the branding stylesheet.
+//! Endpoints for operators and the page's assets: `/` (what this is),
+//! `/healthz` (the process answers), `/readyz` (the store answers), the
+//! compiled-in stylesheet and the branding stylesheet.
 
 use std::sync::Arc;
 
@@ -17,10 +17,23 @@ use crate::store::Store;
 /// The operator and asset routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(root_get))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz_get))
         .route("/static/style.css", get(style_css_get))
         .route("/branding.css", get(branding_css_get))
+}
+
+/// `/`: what this is and where its metadata is, for a person or a probe
+/// that lands here (an empty 404 says nothing).
+async fn root_get(State(settings): State<Arc<Settings>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "idp-bridge: an OpenID Connect provider for {}.\nIssuer: {}\nMetadata: {}/.well-known/openid-configuration\n",
+            settings.branding.organization, settings.issuer, settings.issuer
+        ),
+    )
 }
 
 /// The stylesheet is compiled in, so the binary runs from anywhere.

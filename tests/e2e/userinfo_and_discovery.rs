@@ -152,3 +152,17 @@ async fn health_and_readiness() {
         "every response names its request id"
     );
 }
+
+#[tokio::test]
+async fn the_root_says_what_this_is_and_where_its_metadata_is() {
+    let app = TestApp::spawn().await;
+    let root = reqwest::get(format!("{}/", app.issuer))
+        .await
+        .expect("root");
+    assert_eq!(root.status(), 200);
+    let text = root.text().await.expect("text");
+    assert!(
+        text.contains(&format!("{}/.well-known/openid-configuration", app.issuer)),
+        "{text}"
+    );
+}
