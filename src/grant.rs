@@ -9,7 +9,7 @@
 
 use crate::crypto::{Purpose, StorageKey, sha256};
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken};
-use crate::store::GrantRow;
+use crate::store::{GrantRenewal, GrantRow};
 use crate::upstream::{LegacyGrant, RenewedGrant};
 
 /// The lookup hash of a presented or stored legacy access token.
@@ -56,6 +56,22 @@ impl SealedTokens {
             &renewed.access_token,
             renewed.refresh_token.as_ref(),
         )
+    }
+}
+
+/// What a renewal changes on its grant: the new tokens sealed, their
+/// expiry, and a fresh profile when the answer carried one.
+pub fn renewal(storage: &StorageKey, renewed: &RenewedGrant) -> GrantRenewal {
+    let sealed = SealedTokens::of_renewal(storage, renewed);
+    GrantRenewal {
+        token_hash: sealed.token_hash,
+        token_sealed: sealed.token_sealed,
+        token_expires_at: renewed.expires_at,
+        legacy_refresh_sealed: sealed.refresh_sealed,
+        profile_json: renewed
+            .profile
+            .as_ref()
+            .and_then(|p| serde_json::to_string(p).ok()),
     }
 }
 

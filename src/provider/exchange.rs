@@ -20,11 +20,11 @@ use super::error::OAuthError;
 use super::messages::ExchangeResponse;
 use crate::clock::now_unix;
 use crate::config::Client;
-use crate::grant::{self, SealedTokens};
+use crate::grant;
 use crate::legacy_token::Lt1Claims;
 use crate::secret::LegacyAccessToken;
 use crate::state::AppState;
-use crate::store::{GrantRenewal, GrantRow};
+use crate::store::GrantRow;
 use crate::upstream::UpstreamError;
 
 /// The token type URIs of RFC 8693 §3.
@@ -325,17 +325,7 @@ async fn renew_claimed(state: &AppState, id: &str) -> Result<Renewal, OAuthError
     };
     match state.upstream.renew(&refresh).await {
         Ok(renewed) => {
-            let sealed = SealedTokens::of_renewal(&state.storage, &renewed);
-            let row = GrantRenewal {
-                token_hash: sealed.token_hash,
-                token_sealed: sealed.token_sealed,
-                token_expires_at: renewed.expires_at,
-                legacy_refresh_sealed: sealed.refresh_sealed,
-                profile_json: renewed
-                    .profile
-                    .as_ref()
-                    .and_then(|p| serde_json::to_string(p).ok()),
-            };
+            let row = grant::renewal(&state.storage, &renewed);
             if !state.store.finish_grant_renewal(id, Some(&row)).await? {
                 // Revoked while the legacy IdP answered: nothing to hand out.
                 return Ok(Renewal::Refused);

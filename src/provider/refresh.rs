@@ -24,7 +24,7 @@ use super::split_scope;
 use crate::clock::now_unix;
 use crate::config::Client;
 use crate::crypto::{Purpose, random_token, sha256};
-use crate::grant::{self, SealedTokens};
+use crate::grant;
 use crate::state::AppState;
 use crate::store::{GrantRow, RefreshRow, RefreshState, Rotation};
 use crate::upstream::{Profile, UpstreamError};
@@ -225,7 +225,7 @@ async fn renew(
         }
     };
     let successor = client.refresh.rotation.then(random_token);
-    let sealed = SealedTokens::of_renewal(&state.storage, &renewed);
+    let renewal = grant::renewal(&state.storage, &renewed);
     let rotation = Rotation {
         old_hash: row.token_hash.clone(),
         successor: successor.as_ref().map(|s| RefreshRow {
@@ -243,14 +243,11 @@ async fn renew(
         successor_sealed: successor
             .as_ref()
             .map(|s| state.storage.seal(Purpose::RefreshSuccessor, s.as_bytes())),
-        token_hash: sealed.token_hash,
-        token_sealed: sealed.token_sealed,
-        token_expires_at: renewed.expires_at,
-        legacy_refresh_sealed: sealed.refresh_sealed,
-        profile_json: renewed
-            .profile
-            .as_ref()
-            .and_then(|p| serde_json::to_string(p).ok()),
+        token_hash: renewal.token_hash,
+        token_sealed: renewal.token_sealed,
+        token_expires_at: renewal.token_expires_at,
+        legacy_refresh_sealed: renewal.legacy_refresh_sealed,
+        profile_json: renewal.profile_json,
         now,
     };
     if let Err(e) = state.store.complete_rotation(&rotation).await {

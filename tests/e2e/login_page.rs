@@ -340,6 +340,29 @@ async fn a_form_rendered_for_one_browser_does_not_open_in_another() {
     assert_eq!(ok.status(), 303);
 }
 
+/// Submits the form in `html` as alice, with extra request `headers`.
+async fn post_with_headers(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    html: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = browser.post(format!("{}/login", app.issuer));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .form(&[
+            ("request", hidden_field(html, "request").as_str()),
+            ("csrf", hidden_field(html, "csrf").as_str()),
+            ("username", "alice"),
+            ("password", "correct-horse"),
+        ])
+        .send()
+        .await
+        .expect("login")
+}
+
 #[tokio::test]
 async fn a_post_from_another_site_is_refused_whatever_its_cookie() {
     let app = TestApp::spawn().await;
@@ -350,18 +373,7 @@ async fn a_post_from_another_site_is_refused_whatever_its_cookie() {
     ] {
         let browser = TestApp::browser();
         let (_, html) = login_page(&app, &browser).await;
-        let response = browser
-            .post(format!("{}/login", app.issuer))
-            .header(name, value)
-            .form(&[
-                ("request", hidden_field(&html, "request").as_str()),
-                ("csrf", hidden_field(&html, "csrf").as_str()),
-                ("username", "alice"),
-                ("password", "correct-horse"),
-            ])
-            .send()
-            .await
-            .expect("login");
+        let response = post_with_headers(&app, &browser, &html, &[(name, value)]).await;
         assert_eq!(response.status(), 403, "{name}: {value}");
     }
     assert_eq!(app.legacy.idp.login_attempts(), 0);
@@ -369,18 +381,12 @@ async fn a_post_from_another_site_is_refused_whatever_its_cookie() {
     // origin, marked same-origin: accepted.
     let browser = TestApp::browser();
     let (_, html) = login_page(&app, &browser).await;
-    let response = browser
-        .post(format!("{}/login", app.issuer))
-        .header("sec-fetch-site", "same-origin")
-        .header("origin", "null")
-        .form(&[
-            ("request", hidden_field(&html, "request").as_str()),
-            ("csrf", hidden_field(&html, "csrf").as_str()),
-            ("username", "alice"),
-            ("password", "correct-horse"),
-        ])
-        .send()
-        .await
-        .expect("login");
+    let response = post_with_headers(
+        &app,
+        &browser,
+        &html,
+        &[("sec-fetch-site", "same-origin"), ("origin", "null")],
+    )
+    .await;
     assert_eq!(response.status(), 303);
 }
