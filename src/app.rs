@@ -13,8 +13,11 @@ use tokio::net::TcpListener;
 use crate::auth0::Auth0Verifier;
 use crate::background::{cleanup_loop, reload_keys_loop};
 use crate::config::Settings;
+use crate::gateway::Gateway;
 use crate::keys::SigningKeys;
+use crate::legacy_source::LegacySource;
 use crate::metrics::Metrics;
+use crate::server::Protocols;
 use crate::startup::{StartError, fail, open_store, storage_key};
 use crate::state::AppState;
 use crate::upstream::{self, LegacyIdp};
@@ -22,6 +25,7 @@ use crate::upstream::{self, LegacyIdp};
 /// A built bridge, bound to its port, not yet serving.
 pub struct App {
     listener: TcpListener,
+    gateway: Option<(TcpListener, Arc<Gateway>)>,
     metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
@@ -69,8 +73,38 @@ impl App {
             )),
             None => None,
         };
+        let legacy = settings.token_exchange.as_ref().map(|config| {
+            Arc::new(LegacySource::new(
+                store.clone(),
+                storage.clone(),
+                upstream.clone(),
+                metrics.clone(),
+                config.clone(),
+                settings.lt1.clone(),
+            ))
+        });
+        let gateway = match (&settings.gateway, &auth0, &legacy) {
+            (Some(config), Some(verifier), Some(source)) => {
+                let listener = TcpListener::bind(&config.listen).await.map_err(|e| {
+                    fail(
+                        &format!("cannot listen on {} for the gateway", config.listen),
+                        e,
+                    )
+                })?;
+                let gateway = Gateway::new(
+                    config.clone(),
+                    verifier.clone(),
+                    source.clone(),
+                    metrics.clone(),
+                )
+                .map_err(|e| fail("gateway", e))?;
+                Some((listener, Arc::new(gateway)))
+            }
+            _ => None,
+        };
         let state = AppState {
             auth0,
+            legacy,
             settings: Arc::new(settings),
             keys,
             store,
@@ -81,6 +115,7 @@ impl App {
         let router = router(state.clone());
         Ok(Self {
             listener,
+            gateway,
             metrics_listener,
             router,
             state,
@@ -97,6 +132,16 @@ impl App {
         self.metrics_listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where the gateway listens, when `[gateway]` is set.
+    pub fn gateway_addr(&self) -> Option<std::net::SocketAddr> {
+        self.gateway.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The gateway, when `[gateway]` is set.
+    pub fn gateway(&self) -> Option<&Arc<Gateway>> {
+        self.gateway.as_ref().map(|(_, g)| g)
     }
 
     /// The router (for `oneshot` tests).
@@ -130,13 +175,44 @@ impl App {
                 }
             })
         });
-        let served = crate::server::serve(
+        // One stop signal for both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let limits = self.state.settings.limits;
+        let gateway = self.gateway.map(|(listener, gateway)| {
+            let watcher = tokio::spawn(gateway.watch_revocations());
+            let served = tokio::spawn(crate::server::serve(
+                listener,
+                gateway.router(),
+                limits,
+                Protocols::Http1And2,
+                until_stopped(),
+            ));
+            (watcher, served)
+        });
+        let provider = crate::server::serve(
             self.listener,
             self.router,
-            self.state.settings.limits,
-            shutdown,
-        )
-        .await;
+            limits,
+            Protocols::Http1,
+            until_stopped(),
+        );
+        let signal = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        let (served, ()) = tokio::join!(provider, signal);
+        if let Some((watcher, gateway_served)) = gateway {
+            watcher.abort();
+            if let Ok(Err(e)) = gateway_served.await {
+                tracing::error!(error = %e, "the gateway listener failed");
+            }
+        }
         cleaner.abort();
         reloader.abort();
         if let Some(exporter) = exporter {

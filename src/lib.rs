@@ -10,9 +10,12 @@
 //! - the browser: [`login`] (authorize page, form, CSRF, session, logout),
 //!   which uses
 //! - the protocol: [`provider`] (authorization rules, codes, token, refresh,
-//!   revocation, introspection, userinfo, discovery, ID tokens), which uses
-//! - the domain: [`auth0`] (verifying Auth0 access tokens), [`grant`] (the
-//!   legacy tokens at rest), [`upstream`] (the
+//!   token exchange, revocation, introspection, userinfo, discovery, ID
+//!   tokens) and [`gateway`] (the reverse proxy swapping Auth0 tokens for
+//!   legacy ones, on its own listener), which use
+//! - the domain: [`auth0`] (verifying Auth0 access tokens),
+//!   [`legacy_source`] (a user's legacy token for exchange and the gateway),
+//!   [`grant`] (the legacy tokens at rest), [`upstream`] (the
 //!   `LegacyIdp` trait and adapters), [`store`] (SQLite or PostgreSQL),
 //!   [`keys`] (signing keys, JWKS), [`config`], [`audit`](mod@audit), [`metrics`];
 //! - the leaves: [`crypto`] (sealing and hashing), [`legacy_token`] (LT1),
@@ -32,9 +35,11 @@ pub mod crypto;
 pub mod demo;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gateway;
 pub mod grant;
 pub mod html;
 pub mod keys;
+pub mod legacy_source;
 pub mod legacy_token;
 pub mod login;
 pub mod metrics;

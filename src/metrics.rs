@@ -38,6 +38,23 @@ struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GatewayLabels {
+    route: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GatewayUpstreamLabels {
+    route: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     event: &'static str,
     reason: &'static str,
@@ -57,6 +74,9 @@ pub struct Metrics {
     http: HistogramFamily<HttpLabels>,
     upstream: HistogramFamily<UpstreamLabels>,
     events: Family<EventLabels, Counter>,
+    gateway: HistogramFamily<GatewayLabels>,
+    gateway_upstream: HistogramFamily<GatewayUpstreamLabels>,
+    gateway_cache: Family<CacheLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -87,11 +107,33 @@ impl Metrics {
             "Audit events by name and reason class",
             events.clone(),
         );
+        let gateway = HistogramFamily::<GatewayLabels>::new_with_constructor(latency_histogram);
+        let gateway_upstream =
+            HistogramFamily::<GatewayUpstreamLabels>::new_with_constructor(latency_histogram);
+        let gateway_cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "gateway_request_duration_seconds",
+            "Gateway requests by route prefix and status class",
+            gateway.clone(),
+        );
+        registry.register(
+            "gateway_upstream_duration_seconds",
+            "Gateway calls to legacy APIs (to response headers) by route prefix and outcome",
+            gateway_upstream.clone(),
+        );
+        registry.register(
+            "gateway_cache",
+            "Gateway token cache: hits, misses, and lookups of a legacy token (one per miss, however many requests wait on it)",
+            gateway_cache.clone(),
+        );
         Self {
             registry,
             http,
             upstream,
             events,
+            gateway,
+            gateway_upstream,
+            gateway_cache,
         }
     }
 
@@ -99,6 +141,34 @@ impl Metrics {
     pub fn event(&self, event: &'static str, reason: &'static str) {
         self.events
             .get_or_create(&EventLabels { event, reason })
+            .inc();
+    }
+
+    /// Times a gateway request under its route prefix and status class.
+    pub fn gateway_request(&self, route: &str, status: u16, took: Duration) {
+        self.gateway
+            .get_or_create(&GatewayLabels {
+                route: route.to_owned(),
+                status: status_class(status),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Times a gateway call to a legacy API (`outcome`: a status class,
+    /// `connect`, `timeout`, `error`).
+    pub fn gateway_upstream(&self, route: &str, outcome: &'static str, took: Duration) {
+        self.gateway_upstream
+            .get_or_create(&GatewayUpstreamLabels {
+                route: route.to_owned(),
+                outcome,
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a gateway cache outcome (`hit`, `miss`, `lookup`).
+    pub fn gateway_cache(&self, outcome: &'static str) {
+        self.gateway_cache
+            .get_or_create(&CacheLabels { outcome })
             .inc();
     }
 
@@ -130,17 +200,23 @@ pub async fn track_http(
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = match response.status().as_u16() {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
+    let status = status_class(response.status().as_u16());
     metrics
         .http
         .get_or_create(&HttpLabels { route, status })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// A status code's class, as a label.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
 }
 
 /// `GET /metrics` on the metrics listener.

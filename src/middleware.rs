@@ -12,7 +12,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::refusal::Refusal;
 use crate::state::AppState;
 
 /// Largest request body any endpoint reads (forms and token requests are
@@ -40,7 +39,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             read_body,
         ))
         // Inside the request span, so each refusal's line carries its ids.
-        .layer(axum::middleware::from_fn(log_refusal))
+        .layer(axum::middleware::from_fn(crate::refusal::log_refusal))
         .layer(axum::middleware::from_fn(limit_request_head))
         // A handler may set a stricter policy of its own (form_post does).
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -63,50 +62,6 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-}
-
-/// Logs the [`Refusal`] a handler attached, once: server errors at `error`,
-/// error pages at `warn`, protocol refusals (a client's mistake) at `info`.
-async fn log_refusal(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let response = next.run(request).await;
-    if let Some(r) = response.extensions().get::<Refusal>() {
-        let status = response.status().as_u16();
-        let cause = r.cause.as_deref().unwrap_or("");
-        let reference = r.reference.as_deref().unwrap_or("");
-        let (code, description) = (r.code, r.description.as_str());
-        if response.status().is_server_error() {
-            tracing::error!(
-                status,
-                code,
-                description,
-                cause,
-                reference,
-                "request failed"
-            );
-        } else if code == "error_page" {
-            tracing::warn!(
-                status,
-                code,
-                description,
-                cause,
-                reference,
-                "request refused"
-            );
-        } else {
-            tracing::info!(
-                status,
-                code,
-                description,
-                cause,
-                reference,
-                "request refused"
-            );
-        }
-    }
-    response
 }
 
 /// Reads the whole request body (at most [`MAX_BODY_BYTES`]) within

@@ -3,7 +3,8 @@
 //! [`Refusal`] to the response instead of logging where the error is built,
 //! so every refusal is logged exactly once, inside the request's span (with
 //! its request id and client id), and the cause never reaches the body.
-//! A leaf: it depends on nothing in the crate.
+//! [`log_refusal`] is that middleware's one line (the provider and the
+//! gateway share it). A leaf: it depends on nothing in the crate.
 
 /// A refusal's log record, carried in the response's extensions.
 #[derive(Debug, Clone)]
@@ -23,4 +24,48 @@ impl Refusal {
     pub fn attach(self, response: &mut axum::response::Response) {
         response.extensions_mut().insert(self);
     }
+}
+
+/// Logs the [`Refusal`] a handler attached, once: server errors at `error`,
+/// error pages at `warn`, protocol refusals (a client's mistake) at `info`.
+pub async fn log_refusal(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    if let Some(r) = response.extensions().get::<Refusal>() {
+        let status = response.status().as_u16();
+        let cause = r.cause.as_deref().unwrap_or("");
+        let reference = r.reference.as_deref().unwrap_or("");
+        let (code, description) = (r.code, r.description.as_str());
+        if response.status().is_server_error() {
+            tracing::error!(
+                status,
+                code,
+                description,
+                cause,
+                reference,
+                "request failed"
+            );
+        } else if code == "error_page" {
+            tracing::warn!(
+                status,
+                code,
+                description,
+                cause,
+                reference,
+                "request refused"
+            );
+        } else {
+            tracing::info!(
+                status,
+                code,
+                description,
+                cause,
+                reference,
+                "request refused"
+            );
+        }
+    }
+    response
 }

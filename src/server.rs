@@ -1,6 +1,8 @@
-//! The accept loop and its limits: hyper's HTTP/1.1 (as `axum::serve`, no
-//! HTTP/2: the bridge sits behind a TLS proxy or is reached directly by
-//! browsers and Auth0 over HTTP/1.1) with a header read timeout
+//! The accept loop and its limits: hyper's HTTP/1.1 — and HTTP/2 (prior
+//! knowledge, h2c) for the gateway, whose API clients may speak it; the
+//! provider sits behind a TLS proxy or is reached directly by browsers and
+//! Auth0 over HTTP/1.1 — with upgrades (the gateway passes WebSockets
+//! through), a header read timeout
 //! (`axum::serve` sets no timer, so a client could hold a connection open by
 //! sending its headers a byte at a time), a bounded read buffer, the peer
 //! address for login throttling, caps on open connections (in total and
@@ -74,23 +76,44 @@ fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &ConnectionLimits) -> Opti
 /// What a refused connection is told before it is closed.
 const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 30\r\nretry-after: 1\r\n\r\ntoo many connections; retry.\r\n";
 
+/// Which HTTP versions a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocols {
+    /// HTTP/1.1 only (the provider).
+    Http1,
+    /// HTTP/1.1 and HTTP/2 with prior knowledge (the gateway).
+    Http1And2,
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    protocols: Protocols,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tower::ServiceExt as _;
 
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if protocols == Protocols::Http1 {
+        builder = builder.http1_only();
+    }
     builder
+        .http1()
         .timer(TokioTimer::new())
         // Also the idle limit between requests on a kept-alive connection.
         .header_read_timeout(limits.header_read_timeout)
         // Requests beyond this much head are answered 431 by hyper.
         .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        // A peer that stops answering pings is dropped.
+        .keep_alive_interval(std::time::Duration::from_secs(30))
+        .max_header_list_size(64 * 1024);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let open = Arc::new(Mutex::new(Open::default()));
@@ -125,10 +148,12 @@ pub async fn serve(
                 request.map(axum::body::Body::new)
             },
         );
-        let connection = builder.serve_connection(
-            TokioIo::new(stream),
-            hyper_util::service::TowerToHyperService::new(service),
-        );
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _admitted = admitted;

@@ -11,6 +11,7 @@ use crate::auth0::Auth0Verifier;
 use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::SigningKeys;
+use crate::legacy_source::LegacySource;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::upstream::LegacyIdp;
@@ -32,4 +33,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Verifies Auth0 access tokens, when token exchange is configured.
     pub auth0: Option<Arc<Auth0Verifier>>,
+    /// Finds a user's legacy token, when token exchange is configured.
+    pub legacy: Option<Arc<LegacySource>>,
 }

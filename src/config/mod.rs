@@ -8,12 +8,14 @@
 
 mod clients;
 mod exchange;
+mod gateway;
 mod load;
 mod sections;
 
 use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
+pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
     Branding, KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings,
@@ -150,6 +152,8 @@ pub struct BridgeConfig {
     pub metrics: MetricsConfig,
     /// Token exchange (RFC 8693): Auth0 access tokens for legacy tokens.
     pub token_exchange: Option<TokenExchangeConfig>,
+    /// The gateway: a reverse proxy swapping Auth0 tokens for legacy ones.
+    pub gateway: Option<GatewayConfig>,
 }
 
 fn default_listen() -> String {
@@ -191,24 +195,26 @@ fn check_token_exchange(
     }
 }
 
-/// An address to bind: `host:port` with a port a socket can have, so a typo
-/// fails the config check instead of the start.
-fn check_address(key: &str, value: &str, problems: &mut Vec<String>) {
-    let port_ok = value
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !port_ok {
-        problems.push(format!(
-            "{key}: `{value}` is not host:port with a port from 0 to 65535"
-        ));
+/// `[gateway]`, which needs `[token_exchange]` for its Auth0 tenants.
+fn check_gateway(raw: &BridgeConfig, problems: &mut Vec<String>) -> Option<Gateway> {
+    let gateway = raw.gateway.as_ref()?;
+    if raw.token_exchange.is_none() {
+        problems.push(
+            "gateway: needs a [token_exchange] section naming the Auth0 issuers and connections"
+                .to_owned(),
+        );
     }
+    gateway
+        .validate(&raw.listen)
+        .map_err(|mut p| problems.append(&mut p))
+        .ok()
 }
 
 /// The accept loop's address, timeouts and caps, each problem named by its key.
 fn check_connection_limits(raw: &BridgeConfig, problems: &mut Vec<String>) {
-    check_address("listen", &raw.listen, problems);
+    crate::net::check_address("listen", &raw.listen, problems);
     if let Some(metrics) = &raw.metrics.listen {
-        check_address("metrics.listen", metrics, problems);
+        crate::net::check_address("metrics.listen", metrics, problems);
     }
     if !(100..=120_000).contains(&raw.header_read_timeout_ms) {
         problems.push("header_read_timeout_ms: must be between 100 and 120000".to_owned());
@@ -275,6 +281,8 @@ pub struct Settings {
     pub lt1: Option<Lt1Keys>,
     /// Token exchange, when configured.
     pub token_exchange: Option<TokenExchange>,
+    /// The gateway, when configured.
+    pub gateway: Option<Gateway>,
 }
 
 impl Settings {
@@ -357,6 +365,7 @@ impl Settings {
             }
         };
         let token_exchange = check_token_exchange(&raw, lt1.is_some(), &mut problems);
+        let gateway = check_gateway(&raw, &mut problems);
         if let Err(e) = crate::upstream::build(&raw.upstream, lt1.clone()) {
             problems.push(e.to_string());
         }
@@ -390,6 +399,7 @@ impl Settings {
             upstream: raw.upstream,
             lt1,
             token_exchange,
+            gateway,
         })
     }
 }

@@ -7,25 +7,17 @@
 //! subject and asks for nothing but an access token (`invalid_request`); the
 //! Auth0 token verifies ([`crate::auth0`]), carries one of the client's
 //! audiences and all its scopes, and names a legacy subject
-//! (`invalid_request`); then the legacy token comes from the user's live
-//! grant (renewed upstream, once however many exchanges ask at the same
-//! moment on any instance, when its token has expired), else is minted —
-//! by the adapter (`mint_upstream`, the `command` adapter's `mint`) or as
-//! LT1 — when configured, else the answer is `invalid_grant`: the user has
-//! no legacy session. A revoked grant is never a source.
-
-use std::time::Duration;
+//! (`invalid_request`); then the legacy token comes from
+//! [`crate::legacy_source`] (the user's live grant, renewed when due, else
+//! a minted token when configured), else the answer is `invalid_grant`: the
+//! user has no legacy session.
 
 use super::error::OAuthError;
 use super::messages::ExchangeResponse;
 use crate::clock::now_unix;
 use crate::config::Client;
-use crate::grant;
-use crate::legacy_token::Lt1Claims;
-use crate::secret::LegacyAccessToken;
+use crate::legacy_source::SourceError;
 use crate::state::AppState;
-use crate::store::GrantRow;
-use crate::upstream::UpstreamError;
 
 /// The token type URIs of RFC 8693 §3.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -33,11 +25,6 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 /// The grant type.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-
-/// How long an exchange waits for a concurrent renewal of the same grant.
-const WAIT_FOR_RENEWAL: Duration = Duration::from_secs(15);
-/// How long a renewal claim holds (longer than any upstream timeout).
-const RENEWAL_LEASE_SECONDS: i64 = 30;
 
 /// A token exchange request's parameters (its `Debug` shows no token).
 pub struct ExchangeRequest<'a> {
@@ -62,24 +49,6 @@ impl std::fmt::Debug for ExchangeRequest<'_> {
     }
 }
 
-/// Where an exchanged legacy token came from (an audit label).
-#[derive(Debug, Clone, Copy)]
-enum Source {
-    Grant,
-    Renewed,
-    Minted,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Grant => "grant",
-            Self::Renewed => "renewed",
-            Self::Minted => "minted",
-        }
-    }
-}
-
 /// The token exchange grant.
 pub async fn exchange(
     state: &AppState,
@@ -90,7 +59,7 @@ pub async fn exchange(
         crate::audit!(state.metrics, "token_exchange_failure", reason = reason, client_id = %client.id);
         error
     };
-    let Some(verifier) = &state.auth0 else {
+    let (Some(verifier), Some(source)) = (&state.auth0, &state.legacy) else {
         return Err(OAuthError::unsupported_grant_type());
     };
     let Some(policy) = &client.exchange else {
@@ -165,262 +134,38 @@ pub async fn exchange(
             OAuthError::invalid_request("the Auth0 user is not from a configured connection"),
         )
     })?;
-    let (legacy, expires_at, source) = legacy_token(state, &subject).await.map_err(|e| {
-        refuse(
-            if e.error == super::error::ErrorCode::InvalidGrant {
-                "no_legacy_session"
-            } else {
-                "unavailable"
-            },
-            e,
-        )
-    })?;
-    crate::audit!(state.metrics, "token_exchanged", reason = source.as_str(), client_id = %client.id, subject = %subject);
-    Ok(ExchangeResponse::new(legacy, expires_at, now_unix()))
+    let sourced = source
+        .token_for(&subject)
+        .await
+        .map_err(|e| refuse(source_class(&e), source_error(e)))?;
+    crate::audit!(state.metrics, "token_exchanged", reason = sourced.origin.as_str(), client_id = %client.id, subject = %subject);
+    Ok(ExchangeResponse::new(
+        sourced.token,
+        sourced.expires_at,
+        now_unix(),
+    ))
 }
 
-/// The user's legacy token: from a live grant (renewed once when it
-/// expires within the skew), else minted, else `invalid_grant`. A grant the
-/// legacy IdP refuses to renew is revoked and yields nothing, not a minted
-/// token.
-async fn legacy_token(
-    state: &AppState,
-    subject: &str,
-) -> Result<(LegacyAccessToken, i64, Source), OAuthError> {
-    let now = now_unix();
-    let no_session = || {
-        OAuthError::invalid_grant(
+/// The audit class of a source failure.
+fn source_class(e: &SourceError) -> &'static str {
+    match e {
+        SourceError::NoSession => "no_legacy_session",
+        SourceError::Unavailable { .. } => "unavailable",
+        SourceError::Internal(_) => "internal",
+    }
+}
+
+/// The token endpoint's answer to a source failure.
+fn source_error(e: SourceError) -> OAuthError {
+    match e {
+        SourceError::NoSession => OAuthError::invalid_grant(
             "the user has no legacy session at the bridge; they must sign in through it first",
-        )
-    };
-    if let Some(grant) = state.store.live_grant(subject, now).await? {
-        let live = |g: &GrantRow,
-                    by: i64|
-         -> Result<Option<(LegacyAccessToken, i64, Source)>, OAuthError> {
-            if g.token_expires_at <= by {
-                return Ok(None);
-            }
-            let token = grant::access_token(&state.storage, g)
-                .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
-            Ok(Some((token, g.token_expires_at, Source::Grant)))
-        };
-        let (skew, max_age) = state
-            .settings
-            .token_exchange
-            .as_ref()
-            .map_or((0, 0), |t| (t.renew_skew_seconds, t.max_session_seconds));
-        if let Some(fresh) = live(&grant, now + skew)? {
-            return Ok(fresh);
+        ),
+        SourceError::Unavailable { what, cause } => {
+            let mut error = OAuthError::temporarily_unavailable(format!("{what}; try again"));
+            error.cause = Some(cause);
+            error
         }
-        let renewable = state.upstream.can_renew()
-            && grant.legacy_refresh_sealed.is_some()
-            && now - grant.auth_time <= max_age;
-        if renewable {
-            match renew(state, &grant).await? {
-                Renewal::Renewed(renewed) => return Ok(renewed),
-                Renewal::Refused => return Err(no_session()),
-                Renewal::Impossible => {}
-            }
-        }
-        // Not renewable now, but not expired yet either.
-        if let Some(still) = live(&grant, now)? {
-            return Ok(still);
-        }
+        SourceError::Internal(cause) => OAuthError::server_error(&cause),
     }
-    // Revocation stops exchanges: a user whose newest grant was revoked (by
-    // the legacy IdP refusing a renewal, a replayed code, a revocation) is
-    // not minted for either; only one who never signed in, or whose grants
-    // merely expired, is.
-    if state
-        .store
-        .newest_grant(subject)
-        .await?
-        .is_some_and(|g| g.revoked)
-    {
-        return Err(no_session());
-    }
-    if let Some(minted) = mint_upstream(state, subject).await? {
-        return Ok(minted);
-    }
-    if let Some(minted) = mint(state, subject, now)? {
-        return Ok(minted);
-    }
-    Err(no_session())
-}
-
-/// What a renewal came to.
-enum Renewal {
-    /// A token: renewed here, or by the exchange that held the claim.
-    Renewed((LegacyAccessToken, i64, Source)),
-    /// The legacy IdP ended the session: the grant is revoked.
-    Refused,
-    /// Nothing to renew with (no refresh token, the adapter cannot).
-    Impossible,
-}
-
-/// Renews a grant's legacy token, or waits for the exchange that is
-/// renewing it.
-async fn renew(state: &AppState, grant: &GrantRow) -> Result<Renewal, OAuthError> {
-    let started = std::time::Instant::now();
-    loop {
-        let now = now_unix();
-        if state
-            .store
-            .claim_grant_renewal(
-                &grant.id,
-                &grant.token_hash,
-                now,
-                now + RENEWAL_LEASE_SECONDS,
-            )
-            .await?
-        {
-            // On its own task: a client that hangs up must not drop a
-            // renewal the legacy IdP has already answered (it may have
-            // rotated the refresh token).
-            let (state, id) = (state.clone(), grant.id.clone());
-            return tokio::spawn(async move { renew_claimed(&state, &id).await })
-                .await
-                .map_err(|e| OAuthError::server_error(&e))?;
-        }
-        // Claimed elsewhere, renewed meanwhile, or revoked: look again. A
-        // token other than the one seen is the renewal's, however short.
-        match state.store.grant(&grant.id).await? {
-            Some(g)
-                if !g.revoked && g.token_hash != grant.token_hash && g.token_expires_at > now =>
-            {
-                let token = grant::access_token(&state.storage, &g).ok_or_else(|| {
-                    OAuthError::server_error(&"a sealed legacy token does not open")
-                })?;
-                return Ok(Renewal::Renewed((
-                    token,
-                    g.token_expires_at,
-                    Source::Renewed,
-                )));
-            }
-            Some(g) if !g.revoked => {}
-            _ => return Ok(Renewal::Refused),
-        }
-        if started.elapsed() > WAIT_FOR_RENEWAL {
-            return Err(OAuthError::temporarily_unavailable(
-                "the user's legacy token is being renewed; try again",
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// Renews with the claim held, from the grant as it is now.
-async fn renew_claimed(state: &AppState, id: &str) -> Result<Renewal, OAuthError> {
-    let grant = match state.store.grant(id).await {
-        Ok(Some(g)) if !g.revoked => g,
-        Ok(_) => return Ok(Renewal::Refused),
-        Err(e) => {
-            let _ = state.store.finish_grant_renewal(id, None).await;
-            return Err(e.into());
-        }
-    };
-    let Some(refresh) = grant::refresh_token(&state.storage, &grant) else {
-        state.store.finish_grant_renewal(id, None).await?;
-        return Ok(Renewal::Impossible);
-    };
-    match state.upstream.renew(&refresh).await {
-        Ok(renewed) => {
-            let row = grant::renewal(&state.storage, &renewed);
-            if !state.store.finish_grant_renewal(id, Some(&row)).await? {
-                // Revoked while the legacy IdP answered: nothing to hand out.
-                return Ok(Renewal::Refused);
-            }
-            Ok(Renewal::Renewed((
-                renewed.access_token,
-                renewed.expires_at,
-                Source::Renewed,
-            )))
-        }
-        Err(e) => match e {
-            // The legacy IdP ended the session: so does the bridge, as the
-            // refresh grant does.
-            UpstreamError::InvalidCredentials | UpstreamError::Locked => {
-                state.store.revoke_grant(id).await?;
-                state.store.finish_grant_renewal(id, None).await?;
-                crate::audit!(state.metrics, "token_refresh_failure", reason = e.class());
-                Ok(Renewal::Refused)
-            }
-            UpstreamError::Unsupported(_) => {
-                state.store.finish_grant_renewal(id, None).await?;
-                Ok(Renewal::Impossible)
-            }
-            UpstreamError::Unavailable(_) | UpstreamError::Protocol(_) => {
-                state.store.finish_grant_renewal(id, None).await?;
-                let mut error = OAuthError::temporarily_unavailable(
-                    "the legacy IdP cannot renew the user's token now; try again",
-                );
-                error.cause = Some(e.to_string());
-                Err(error)
-            }
-        },
-    }
-}
-
-/// Asks the adapter for a token for `subject` when `mint_upstream` is set;
-/// `None` when it has no such user or cannot mint.
-async fn mint_upstream(
-    state: &AppState,
-    subject: &str,
-) -> Result<Option<(LegacyAccessToken, i64, Source)>, OAuthError> {
-    if !state
-        .settings
-        .token_exchange
-        .as_ref()
-        .is_some_and(|t| t.mint_upstream)
-    {
-        return Ok(None);
-    }
-    match state.upstream.mint(subject).await {
-        Ok(minted) => Ok(Some((
-            minted.access_token,
-            minted.expires_at,
-            Source::Minted,
-        ))),
-        Err(
-            UpstreamError::InvalidCredentials
-            | UpstreamError::Locked
-            | UpstreamError::Unsupported(_),
-        ) => Ok(None),
-        Err(e) => {
-            let mut error = OAuthError::temporarily_unavailable(
-                "the legacy IdP cannot issue the user's token now; try again",
-            );
-            error.cause = Some(e.to_string());
-            Err(error)
-        }
-    }
-}
-
-/// Mints an LT1 token for `subject` when `[token_exchange.mint_lt1]` is set.
-fn mint(
-    state: &AppState,
-    subject: &str,
-    now: i64,
-) -> Result<Option<(LegacyAccessToken, i64, Source)>, OAuthError> {
-    let (Some(exchange), Some(keys)) = (&state.settings.token_exchange, &state.settings.lt1) else {
-        return Ok(None);
-    };
-    let Some(config) = &exchange.mint_lt1 else {
-        return Ok(None);
-    };
-    let exp = now + config.ttl_seconds;
-    let token = keys
-        .mint(&Lt1Claims {
-            sub: subject.to_owned(),
-            iat: now,
-            exp,
-            scope: config.scope.clone(),
-            attributes: config
-                .claims
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        })
-        .map_err(|e| OAuthError::server_error(&e))?;
-    Ok(Some((LegacyAccessToken::new(token), exp, Source::Minted)))
 }

@@ -186,6 +186,7 @@ struct Inner {
     refresh: Mutex<HashMap<String, RefreshEntry>>,
     logins: std::sync::atomic::AtomicU64,
     renewals: std::sync::atomic::AtomicU64,
+    mints: std::sync::atomic::AtomicU64,
 }
 
 impl LegacyIdp {
@@ -198,6 +199,7 @@ impl LegacyIdp {
                 refresh: Mutex::new(HashMap::new()),
                 logins: std::sync::atomic::AtomicU64::new(0),
                 renewals: std::sync::atomic::AtomicU64::new(0),
+                mints: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -221,6 +223,11 @@ impl LegacyIdp {
         self.inner
             .renewals
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Number of tokens minted through `token-for-user` (answered or not).
+    pub fn mints(&self) -> u64 {
+        self.inner.mints.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Revokes every refresh token (simulates an upstream revocation).
@@ -488,6 +495,9 @@ async fn api_token_for_user(
     if !key_ok {
         return error_json(StatusCode::FORBIDDEN);
     }
+    idp.inner
+        .mints
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Some(user) = idp.options().users.by_sub(&body.subject).cloned() else {
         return error_json(StatusCode::UNAUTHORIZED);
     };

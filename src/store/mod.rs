@@ -308,8 +308,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn grants_by_token_hash(&self, token_hash: &[u8]) -> Result<Vec<GrantRow>, StoreError>;
     /// Revokes a grant, every grant holding the same legacy access token
     /// (the token is what is presented, so it dies for all of them), and
-    /// every refresh token of their families, in one transaction.
+    /// every refresh token of their families, in one transaction, and records
+    /// the revocation for the gateways (`revocations_since`).
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError>;
+    /// The subjects whose grants were revoked at or after `since` (unix
+    /// seconds), each with its latest revocation time; kept an hour.
+    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError>;
     /// A grant by id.
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
     /// The user's grant to exchange from: not revoked, with a legacy token

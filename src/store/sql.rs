@@ -222,12 +222,31 @@ impl $crate::store::Store for $ty {
         .execute(&mut *tx)
         .await
         .map_err(err)?;
+        sqlx::query(
+            "INSERT INTO revocations (subject, revoked_at) SELECT DISTINCT subject, $2 FROM grants \
+             WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)",
+        )
+        .bind(id)
+        .bind(crate::clock::now_unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
         sqlx::query("UPDATE grants SET revoked = 1 WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)")
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)
+    }
+
+    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT subject, MAX(revoked_at) FROM revocations WHERE revoked_at >= $1 GROUP BY subject",
+        )
+        .bind(since)
+        .fetch_all(&self.read)
+        .await
+        .map_err(err)
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
@@ -415,6 +434,11 @@ impl $crate::store::Store for $ty {
         .await
         .map_err(err)?
         .rows_affected();
+        sqlx::query("DELETE FROM revocations WHERE revoked_at < $1 - 3600")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         sqlx::query("DELETE FROM client_assertions WHERE key IN (SELECT key FROM client_assertions WHERE expires_at < $1 LIMIT $2)")
             .bind(now)
             .bind(batch)

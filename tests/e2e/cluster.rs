@@ -33,6 +33,8 @@ pub struct Cluster {
     pub issuer: String,
     pub configs: Vec<std::path::PathBuf>,
     pub urls: Vec<String>,
+    /// Each instance's gateway, when `extra` has `{GATEWAY_PORT}`.
+    pub gateway_urls: Vec<String>,
     pub legacy: LegacyStack,
     pub schema: String,
     _dir: tempfile::TempDir,
@@ -103,8 +105,9 @@ impl Cluster {
         Self::start_with(n, store_url, "", |_| {}).await
     }
 
-    /// As [`Self::start`], with `extra` appended to each config and the
-    /// simulator adjusted.
+    /// As [`Self::start`], with `extra` appended to each config (with
+    /// `{GATEWAY_PORT}` a free port per instance and `{LEGACY_API}` the
+    /// reference legacy API) and the simulator adjusted.
     pub async fn start_with(
         n: usize,
         store_url: &str,
@@ -119,7 +122,13 @@ impl Cluster {
         let mut children = Vec::new();
         let mut urls = Vec::new();
         let mut configs = Vec::new();
+        let mut gateway_urls = Vec::new();
         for (i, port) in ports.iter().enumerate() {
+            let gateway_port = free_port();
+            let extra = extra
+                .replace("{GATEWAY_PORT}", &gateway_port.to_string())
+                .replace("{LEGACY_API}", &legacy.api_server.url());
+            gateway_urls.push(format!("http://127.0.0.1:{gateway_port}"));
             let path = dir.path().join(format!("bridge-{i}.toml"));
             let data = dir.path().join(format!("data-{i}"));
             std::fs::write(
@@ -131,7 +140,7 @@ impl Cluster {
                     &legacy.idp_url(),
                     store_url,
                     &schema,
-                ) + extra,
+                ) + &extra,
             )
             .expect("config");
             children.push(spawn_instance(&path));
@@ -145,6 +154,7 @@ impl Cluster {
             issuer,
             configs,
             urls,
+            gateway_urls,
             legacy,
             schema,
             _dir: dir,

@@ -15,6 +15,7 @@ mod db_faults;
 mod demo;
 mod es256;
 mod fuzz_regressions;
+mod gateway;
 mod key_rotation;
 mod limits;
 mod login_page;

@@ -111,6 +111,9 @@ pub struct TestApp {
     pub config_text: String,
     /// `http://addr` of the metrics listener, when `[metrics] listen` is set.
     pub metrics_url: Option<String>,
+    /// `http://addr` of the gateway, when `[gateway]` is set.
+    pub gateway_url: Option<String>,
+    metrics: Option<Arc<idp_bridge::metrics::Metrics>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -206,13 +209,16 @@ require_pkce = true
             data = data_dir.path().display(),
             listen = issuer.trim_start_matches("http://"),
         );
-        let config_text = edit(config_text);
+        // `{LEGACY_API}` in the extra text is the reference legacy API.
+        let config_text = edit(config_text).replace("{LEGACY_API}", &legacy.api_server.url());
         let mut app = Self {
             issuer,
             legacy,
             data_dir,
             config_text,
             metrics_url: None,
+            gateway_url: None,
+            metrics: None,
             shutdown: None,
             task: None,
         };
@@ -233,6 +239,8 @@ require_pkce = true
             .await
             .expect("bridge builds");
         self.metrics_url = app.metrics_addr().map(|a| format!("http://{a}"));
+        self.gateway_url = app.gateway_addr().map(|a| format!("http://{a}"));
+        self.metrics = Some(app.state().metrics.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(async move {
@@ -242,6 +250,14 @@ require_pkce = true
                 })
                 .await;
         }));
+    }
+
+    /// The metrics as `/metrics` would show them now.
+    pub fn metrics_text(&self) -> String {
+        self.metrics
+            .as_ref()
+            .map(|m| m.render())
+            .unwrap_or_default()
     }
 
     /// Stops the in-process bridge (the legacy stack keeps running).

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::support::TestApp;
 
-const AUDIENCE: &str = "https://orders.example.com";
+pub const AUDIENCE: &str = "https://orders.example.com";
 const EXCHANGER_SECRET: &str = "exchanger-client-secret-0123456";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -44,15 +44,15 @@ fn tenant_key(kid: &str) -> TenantKey {
 }
 
 /// A test Auth0 tenant: its issuer (with the trailing slash) and JWKS.
-struct Tenant {
-    issuer: String,
+pub struct Tenant {
+    pub issuer: String,
     published: Arc<Mutex<Vec<Value>>>,
     keys: Vec<TenantKey>,
     _server: RunningServer,
 }
 
 impl Tenant {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let first = tenant_key("k1");
         let published = Arc::new(Mutex::new(vec![first.jwk.clone()]));
         let jwks = published.clone();
@@ -97,7 +97,7 @@ impl Tenant {
     }
 
     /// A user's access token for the orders API with `changes` applied.
-    fn token(&self, changes: &[(&str, Value)]) -> String {
+    pub fn token(&self, changes: &[(&str, Value)]) -> String {
         let now = idp_bridge::clock::now_unix();
         let mut claims = json!({
             "iss": self.issuer,

@@ -1,0 +1,284 @@
+//! `[gateway]`: a reverse proxy on its own listener in front of legacy
+//! APIs, swapping a user's Auth0 access token for their legacy token. Its
+//! routes (path prefix → upstream base URL, the Auth0 audience and scopes
+//! the route requires, how the legacy token is sent), the proxies whose
+//! forwarding headers are trusted, the timeouts and the cache.
+
+use serde::Deserialize;
+
+/// `[gateway]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Listen address, never the provider's (`127.0.0.1:8081`).
+    pub listen: String,
+    /// Addresses or networks (`10.0.0.0/8`) whose `X-Forwarded-*` headers
+    /// are believed; from anyone else they are replaced.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Connecting to an upstream, milliseconds (default 2000): past it, 502.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// From the request sent to the upstream's response headers,
+    /// milliseconds (default 30000): past it, 504.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_ms: u64,
+    /// The longest pause in a body, either way, milliseconds (default
+    /// 60000): past it the transfer is cut.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// Idle pooled upstream connections kept per host (default 64).
+    #[serde(default = "default_pool_per_host")]
+    pub pool_max_idle_per_host: usize,
+    /// Tokens kept in the cache at most (default 10000); the least recently
+    /// used go first.
+    #[serde(default = "default_cache_entries")]
+    pub cache_max_entries: u64,
+    /// A cached token is dropped this long before the earlier of the Auth0
+    /// token's and the legacy token's expiry (default 30).
+    #[serde(default = "default_cache_skew")]
+    pub cache_skew_seconds: i64,
+    /// How often the store is asked for revocations, milliseconds (default
+    /// 2000): a revocation at any bridge reaches this gateway within this
+    /// (plus one query).
+    #[serde(default = "default_revocation_poll")]
+    pub revocation_poll_ms: u64,
+    /// The routes; the longest matching prefix wins.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[[gateway.routes]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The path prefix (`/orders`), matched on whole segments.
+    pub prefix: String,
+    /// The legacy API's base URL (`http://orders.internal:8080/api`).
+    pub upstream: url::Url,
+    /// Remove the prefix before appending the path to the base URL
+    /// (default true).
+    #[serde(default = "default_true")]
+    pub strip_prefix: bool,
+    /// The Auth0 API audiences accepted on this route (one is enough).
+    pub audiences: Vec<String>,
+    /// Scopes the Auth0 token must carry (all of them).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The header carrying the legacy token (default `Authorization`).
+    #[serde(default = "default_header")]
+    pub header: String,
+    /// The scheme before the token (default `Bearer`; empty for the token
+    /// alone).
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_header() -> String {
+    "Authorization".into()
+}
+fn default_scheme() -> String {
+    "Bearer".into()
+}
+fn default_connect_timeout() -> u64 {
+    2000
+}
+fn default_response_timeout() -> u64 {
+    30_000
+}
+fn default_idle_timeout() -> u64 {
+    60_000
+}
+fn default_pool_per_host() -> usize {
+    64
+}
+fn default_cache_entries() -> u64 {
+    10_000
+}
+fn default_cache_skew() -> i64 {
+    30
+}
+fn default_revocation_poll() -> u64 {
+    2000
+}
+
+/// `[gateway]` validated.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// Listen address.
+    pub listen: String,
+    /// Trusted proxies.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Upstream connect timeout.
+    pub connect_timeout: std::time::Duration,
+    /// Upstream response-header timeout.
+    pub response_timeout: std::time::Duration,
+    /// Body idle timeout.
+    pub idle_timeout: std::time::Duration,
+    /// Idle pooled connections per host.
+    pub pool_max_idle_per_host: usize,
+    /// Cache size.
+    pub cache_max_entries: u64,
+    /// Cache skew, seconds.
+    pub cache_skew_seconds: i64,
+    /// Revocation poll interval.
+    pub revocation_poll: std::time::Duration,
+    /// Routes, longest prefix first.
+    pub routes: Vec<Route>,
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The prefix, without a trailing slash (`""` for the root).
+    pub prefix: String,
+    /// The upstream base URL.
+    pub upstream: url::Url,
+    /// Whether the prefix is removed.
+    pub strip_prefix: bool,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// Required scopes.
+    pub scopes: Vec<String>,
+    /// The legacy token's header.
+    pub header: http::HeaderName,
+    /// Its scheme, empty for none.
+    pub scheme: String,
+}
+
+impl GatewayConfig {
+    /// Validates the section; `listen` is the provider's, which the
+    /// gateway must not share.
+    pub fn validate(&self, provider_listen: &str) -> Result<Gateway, Vec<String>> {
+        let mut problems = Vec::new();
+        if self.listen == provider_listen {
+            problems.push(
+                "gateway.listen: must differ from `listen` (the gateway has its own listener)"
+                    .into(),
+            );
+        }
+        crate::net::check_address("gateway.listen", &self.listen, &mut problems);
+        let mut trusted = Vec::new();
+        for (i, p) in self.trusted_proxies.iter().enumerate() {
+            let parsed = p
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => trusted.push(net),
+                Err(_) => problems.push(format!(
+                    "gateway.trusted_proxies[{i}]: `{p}` is not an address or a network like 10.0.0.0/8"
+                )),
+            }
+        }
+        for (key, value) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("response_timeout_ms", self.response_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("revocation_poll_ms", self.revocation_poll_ms),
+        ] {
+            if !(10..=3_600_000).contains(&value) {
+                problems.push(format!(
+                    "gateway.{key}: must be between 10 and 3600000 milliseconds"
+                ));
+            }
+        }
+        if !(0..=3600).contains(&self.cache_skew_seconds) {
+            problems.push("gateway.cache_skew_seconds: must be between 0 and 3600".into());
+        }
+        if self.routes.is_empty() {
+            problems.push("gateway.routes: at least one [[gateway.routes]] is required".into());
+        }
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            match r.validate(i) {
+                Ok(route) => {
+                    if routes.iter().any(|o: &Route| o.prefix == route.prefix) {
+                        problems.push(format!(
+                            "gateway.routes[{i}].prefix: `{}` appears twice",
+                            r.prefix
+                        ));
+                    }
+                    routes.push(route);
+                }
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        Ok(Gateway {
+            listen: self.listen.clone(),
+            trusted_proxies: trusted,
+            connect_timeout: std::time::Duration::from_millis(self.connect_timeout_ms),
+            response_timeout: std::time::Duration::from_millis(self.response_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(self.idle_timeout_ms),
+            pool_max_idle_per_host: self.pool_max_idle_per_host,
+            cache_max_entries: self.cache_max_entries.max(1),
+            cache_skew_seconds: self.cache_skew_seconds,
+            revocation_poll: std::time::Duration::from_millis(self.revocation_poll_ms),
+            routes,
+        })
+    }
+}
+
+impl RouteConfig {
+    fn validate(&self, i: usize) -> Result<Route, Vec<String>> {
+        let key = format!("gateway.routes[{i}]");
+        let mut problems = Vec::new();
+        let prefix = self.prefix.trim_end_matches('/');
+        if !self.prefix.starts_with('/')
+            || self.prefix.contains(['?', '#', '%'])
+            || self.prefix.split('/').any(|s| s == "." || s == "..")
+        {
+            problems.push(format!(
+                "{key}.prefix: must be a plain path starting with `/` (`/orders`)"
+            ));
+        }
+        let u = &self.upstream;
+        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+            problems.push(format!(
+                "{key}.upstream: must be an http(s) URL with a host"
+            ));
+        }
+        if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+            problems.push(format!(
+                "{key}.upstream: must have no query, fragment or credentials"
+            ));
+        }
+        if self.audiences.is_empty() {
+            problems.push(format!(
+                "{key}.audiences: name the Auth0 API audience(s) this route accepts"
+            ));
+        }
+        let header = http::HeaderName::from_bytes(self.header.as_bytes()).ok();
+        if header.is_none() {
+            problems.push(format!(
+                "{key}.header: `{}` is not a header name",
+                self.header
+            ));
+        }
+        if self
+            .scheme
+            .contains(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        {
+            problems.push(format!(
+                "{key}.scheme: letters, digits and `-` only (or empty)"
+            ));
+        }
+        match (problems.is_empty(), header) {
+            (true, Some(header)) => Ok(Route {
+                prefix: prefix.to_owned(),
+                upstream: self.upstream.clone(),
+                strip_prefix: self.strip_prefix,
+                audiences: self.audiences.clone(),
+                scopes: self.scopes.clone(),
+                header,
+                scheme: self.scheme.clone(),
+            }),
+            _ => Err(problems),
+        }
+    }
+}

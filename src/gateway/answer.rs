@@ -1,0 +1,184 @@
+//! The gateway's refusals (RFC 6750 §3 for tokens, RFC 9110 for the
+//! proxy's own failures): each one a status, a `WWW-Authenticate` challenge
+//! where a token is at fault, a JSON body with no upstream detail, a
+//! [`Refusal`] for the one log line, and an audit event by reason class.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use crate::refusal::Refusal;
+
+/// The realm named in challenges.
+const REALM: &str = "idp-bridge";
+
+/// Why the gateway did not forward a request.
+#[derive(Debug)]
+pub enum Refused {
+    /// No route has this path's prefix.
+    NoRoute,
+    /// A malformed request: a token in the query string, two
+    /// `Authorization` headers, a dot-segment in the path.
+    InvalidRequest(&'static str),
+    /// No Bearer token at all (RFC 6750 §3.1: no error code then).
+    NoToken,
+    /// The Auth0 token is not acceptable here.
+    InvalidToken {
+        /// For the client.
+        description: &'static str,
+        /// Why, for the log.
+        cause: String,
+        /// The reason class (audit, metrics).
+        class: &'static str,
+    },
+    /// A scope the route requires is missing.
+    InsufficientScope(String),
+    /// The user has no legacy session at the bridge.
+    NoSession,
+    /// The token cannot be checked or looked up now (Auth0's keys, the
+    /// store, the legacy IdP).
+    Unavailable(String),
+    /// The legacy API cannot be reached or broke the exchange.
+    BadGateway(String),
+    /// The legacy API did not answer in time.
+    GatewayTimeout(String),
+}
+
+impl Refused {
+    /// The reason class: a fixed label for audit and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "no_route",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::NoToken => "no_token",
+            Self::InvalidToken { class, .. } => class,
+            Self::InsufficientScope(_) => "scope",
+            Self::NoSession => "no_legacy_session",
+            Self::Unavailable(_) => "unavailable",
+            Self::BadGateway(_) => "bad_gateway",
+            Self::GatewayTimeout(_) => "gateway_timeout",
+        }
+    }
+}
+
+/// A refusal's status, error code, description, challenge and cause.
+type Parts = (
+    StatusCode,
+    &'static str,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+impl Refused {
+    fn parts(self) -> Parts {
+        match self {
+            Self::NoRoute => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no route for this path".into(),
+                None,
+                None,
+            ),
+            Self::InvalidRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                why.into(),
+                Some(format!(
+                    "Bearer realm=\"{REALM}\", error=\"invalid_request\", error_description=\"{why}\""
+                )),
+                None,
+            ),
+            Self::NoToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "an Auth0 access token is required (Authorization: Bearer)".into(),
+                Some(format!("Bearer realm=\"{REALM}\"")),
+                None,
+            ),
+            Self::InvalidToken {
+                description, cause, ..
+            } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                description.into(),
+                Some(format!(
+                    "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{description}\""
+                )),
+                Some(cause),
+            ),
+            Self::InsufficientScope(scope) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "the access token lacks a scope this API requires".into(),
+                Some(format!(
+                    "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\""
+                )),
+                None,
+            ),
+            Self::NoSession => {
+                let why = "the user has no legacy session at the bridge; sign in through it again";
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    why.into(),
+                    Some(format!(
+                        "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{why}\""
+                    )),
+                    None,
+                )
+            }
+            Self::Unavailable(cause) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token cannot be checked now; try again".into(),
+                None,
+                Some(cause),
+            ),
+            Self::BadGateway(cause) => (
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                "the API behind the gateway cannot be reached".into(),
+                None,
+                Some(cause),
+            ),
+            Self::GatewayTimeout(cause) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "gateway_timeout",
+                "the API behind the gateway did not answer in time".into(),
+                None,
+                Some(cause),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let (status, code, description, challenge, cause) = self.parts();
+        let mut response = (
+            status,
+            axum::Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response();
+        if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Refusal {
+            code,
+            description,
+            cause,
+            reference: None,
+        }
+        .attach(&mut response);
+        response
+    }
+}

@@ -1,0 +1,362 @@
+//! The gateway: a reverse proxy, on its own listener, in front of legacy
+//! APIs that accept only the legacy token. A client sends the Auth0 access
+//! token it already has; the gateway verifies it as token exchange does
+//! ([`crate::auth0`]), checks the route's audience and scopes, finds the
+//! user's legacy token from the same sources ([`crate::legacy_source`],
+//! cached in [`cache`]), and forwards the request with the legacy token in
+//! place of the Auth0 token ([`forward`]): the Auth0 token never reaches
+//! the legacy API. This is the "phantom token" pattern, for a legacy token.
+//!
+//! Per request, in order: a route by longest path prefix (404); a path
+//! with a dot-segment or an encoded slash, a token in the query string, or
+//! two `Authorization` headers (400 `invalid_request`); no Bearer token (401
+//! with a bare challenge, RFC 6750 §3.1); a token that does not verify or
+//! is not for the route's audience (401 `invalid_token`); a missing scope
+//! (403 `insufficient_scope`); no legacy session (401 `invalid_token`,
+//! saying so); Auth0's keys, the store or the legacy IdP down (503); the
+//! legacy API unreachable (502) or slow (504), with no upstream detail in
+//! the body. Each refusal is logged once and audited by reason class.
+
+pub mod answer;
+pub mod cache;
+pub mod forward;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Version, header};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use self::answer::Refused;
+use self::cache::{Entry, TokenCache, Verified};
+use self::forward::{ForwardError, UpstreamClient};
+use crate::auth0::{Auth0Error, Auth0Verifier};
+use crate::config::Route;
+use crate::crypto::sha256;
+use crate::legacy_source::{LegacySource, SourceError};
+use crate::metrics::Metrics;
+
+/// The gateway: its routes, verifier, token source, cache and client.
+pub struct Gateway {
+    config: crate::config::Gateway,
+    verifier: Arc<Auth0Verifier>,
+    source: Arc<LegacySource>,
+    cache: Arc<TokenCache>,
+    client: UpstreamClient,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listen", &self.config.listen)
+            .field("routes", &self.config.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway over the bridge's verifier and legacy token source.
+    pub fn new(
+        config: crate::config::Gateway,
+        verifier: Arc<Auth0Verifier>,
+        source: Arc<LegacySource>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        let client = forward::client(&config)?;
+        let cache = Arc::new(TokenCache::new(
+            config.cache_max_entries,
+            config.cache_skew_seconds,
+            metrics.clone(),
+        ));
+        Ok(Self {
+            config,
+            verifier,
+            source,
+            cache,
+            client,
+            metrics,
+        })
+    }
+
+    /// The token cache.
+    pub fn cache(&self) -> &Arc<TokenCache> {
+        &self.cache
+    }
+
+    /// The revocation watcher, to run beside the listener.
+    pub fn watch_revocations(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        cache::watch_revocations(
+            self.cache.clone(),
+            self.source.clone(),
+            self.config.revocation_poll,
+        )
+    }
+
+    /// Every request goes to one handler, inside a request span with an id
+    /// (kept from `x-request-id`, forwarded upstream, sent back).
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .fallback(handle)
+            .with_state(self)
+            .layer(axum::middleware::from_fn(crate::refusal::log_refusal))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("gateway", method = %request.method(), path = %request.uri().path(), request_id)
+            }))
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    }
+
+    /// The route for `path`: the longest prefix matching whole segments.
+    fn route_for(&self, path: &str) -> Option<&Route> {
+        self.config.routes.iter().find(|r| {
+            r.prefix.is_empty()
+                || path
+                    .strip_prefix(r.prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
+    /// The entry for `token` on `route`: from the cache, or verified and
+    /// looked up (once for concurrent misses); the route's audience and
+    /// scopes checked either way.
+    async fn authorize(&self, route: &Route, token: &str) -> Result<Arc<Entry>, Refused> {
+        let key = sha256(token.as_bytes());
+        if let Some(entry) = self.cache.get(&key).await {
+            check_route(route, &entry.audiences, &entry.scopes)?;
+            return Ok(entry);
+        }
+        let verified = self.verifier.verify(token).await.map_err(|e| match e {
+            Auth0Error::JwksUnavailable(cause) => {
+                Refused::Unavailable(format!("Auth0 JWKS: {cause}"))
+            }
+            e => Refused::InvalidToken {
+                description: "the access token is not acceptable",
+                cause: e.to_string(),
+                class: e.class(),
+            },
+        })?;
+        check_route(route, &verified.audiences, &verified.scopes)?;
+        let subject =
+            self.verifier
+                .legacy_subject(&verified)
+                .ok_or_else(|| Refused::InvalidToken {
+                    description: "the user is not from a connection the bridge serves",
+                    cause: "no legacy subject in the token".into(),
+                    class: "subject",
+                })?;
+        let verified = Verified {
+            subject,
+            audiences: verified.audiences,
+            scopes: verified.scopes,
+            exp: verified.exp,
+        };
+        self.cache
+            .load(key, verified, &self.source)
+            .await
+            .map_err(|e| match e.as_ref() {
+                SourceError::NoSession => Refused::NoSession,
+                SourceError::Unavailable { what, cause } => {
+                    Refused::Unavailable(format!("{what}: {cause}"))
+                }
+                SourceError::Internal(cause) => Refused::Unavailable(format!("internal: {cause}")),
+            })
+    }
+
+    /// Checks, authorizes and forwards one request.
+    async fn proxy(
+        &self,
+        route: &Route,
+        peer: SocketAddr,
+        request: Request,
+    ) -> Result<Response, Refused> {
+        check_path(request.uri().path())?;
+        if request
+            .uri()
+            .query()
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
+        {
+            return Err(Refused::InvalidRequest(
+                "a token in the query string is refused; send it in the Authorization header",
+            ));
+        }
+        let token = bearer(&request)?;
+        let entry = self.authorize(route, token).await?;
+        let legacy = legacy_header(route, &entry)?;
+        let upgrade = forward::upgrade_of(&request);
+        let (mut parts, body) = request.into_parts();
+        let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        forward::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::AUTHORIZATION);
+        parts.headers.remove(header::HOST);
+        let ip = forward::peer_ip(peer);
+        let trusted = self.config.trusted_proxies.iter().any(|n| n.contains(&ip));
+        forward::set_forwarded(&mut parts.headers, ip, trusted, host);
+        parts.headers.insert(route.header.clone(), legacy);
+        parts.uri = forward::target(route, parts.uri.path(), parts.uri.query())
+            .map_err(|e| Refused::BadGateway(format!("cannot build the upstream URL: {e}")))?;
+        parts.version = Version::HTTP_11;
+        let body = Body::new(tower_http::timeout::TimeoutBody::new(
+            self.config.idle_timeout,
+            body,
+        ));
+        let started = Instant::now();
+        let result = forward::send(
+            &self.client,
+            Request::from_parts(parts, body),
+            upgrade,
+            (self.config.response_timeout, self.config.idle_timeout),
+        )
+        .await;
+        let outcome = match &result {
+            Ok(r) => crate::metrics::status_class(r.status().as_u16()),
+            Err(e) => e.outcome(),
+        };
+        self.metrics
+            .gateway_upstream(route_label(route), outcome, started.elapsed());
+        result.map_err(|e| match e {
+            ForwardError::Connect(cause) | ForwardError::Broken(cause) => {
+                Refused::BadGateway(cause)
+            }
+            ForwardError::Timeout(cause) => Refused::GatewayTimeout(cause),
+        })
+    }
+}
+
+/// The one handler.
+async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let Some(route) = gateway.route_for(request.uri().path()) else {
+        return refuse(&gateway.metrics, "", Refused::NoRoute);
+    };
+    let label = route_label(route);
+    let response = match gateway.proxy(route, peer, request).await {
+        Ok(response) => response,
+        Err(refused) => refuse(&gateway.metrics, label, refused),
+    };
+    gateway
+        .metrics
+        .gateway_request(label, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Audits and answers a refusal.
+fn refuse(metrics: &Metrics, route: &str, refused: Refused) -> Response {
+    crate::audit!(
+        metrics,
+        "gateway_refusal",
+        reason = refused.class(),
+        route = route
+    );
+    refused.into_response()
+}
+
+fn route_label(route: &Route) -> &str {
+    if route.prefix.is_empty() {
+        "/"
+    } else {
+        &route.prefix
+    }
+}
+
+/// The route's audience (any one) and scopes (all).
+fn check_route(route: &Route, audiences: &[String], scopes: &[String]) -> Result<(), Refused> {
+    if !audiences.iter().any(|a| route.audiences.contains(a)) {
+        return Err(Refused::InvalidToken {
+            description: "the access token is not for this API",
+            cause: format!("audiences {audiences:?} are not the route's"),
+            class: "audience",
+        });
+    }
+    if !route.scopes.iter().all(|s| scopes.contains(s)) {
+        return Err(Refused::InsufficientScope(route.scopes.join(" ")));
+    }
+    Ok(())
+}
+
+/// Refuses paths a legacy API might resolve outside the route: dot-segments
+/// (plain or percent-encoded) and encoded slashes or backslashes.
+fn check_path(path: &str) -> Result<(), Refused> {
+    let lower = path.to_ascii_lowercase();
+    let bad = lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains('\\')
+        || lower.split('/').any(|segment| {
+            let decoded = segment.replace("%2e", ".");
+            decoded == "." || decoded == ".."
+        });
+    if bad {
+        return Err(Refused::InvalidRequest(
+            "the path has a dot-segment or an encoded slash",
+        ));
+    }
+    Ok(())
+}
+
+/// The Bearer token of the request's one `Authorization` header.
+fn bearer(request: &Request) -> Result<&str, Refused> {
+    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Refused::NoToken);
+    };
+    if values.next().is_some() {
+        return Err(Refused::InvalidRequest(
+            "more than one Authorization header",
+        ));
+    }
+    let value = value.to_str().map_err(|_| Refused::InvalidToken {
+        description: "the access token is not acceptable",
+        cause: "the Authorization header is not ASCII".into(),
+        class: "malformed",
+    })?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let token = token.trim();
+            if token.is_empty() || token.contains(' ') {
+                return Err(Refused::InvalidToken {
+                    description: "the access token is not acceptable",
+                    cause: "an empty or spaced Bearer token".into(),
+                    class: "malformed",
+                });
+            }
+            Ok(token)
+        }
+        // Another scheme (Basic, say) is no Bearer token at all.
+        _ => Err(Refused::NoToken),
+    }
+}
+
+/// The legacy token as the route sends it, marked sensitive (never indexed
+/// by HPACK, redacted in `Debug`).
+fn legacy_header(route: &Route, entry: &Entry) -> Result<HeaderValue, Refused> {
+    let token = entry.legacy.secret();
+    let text = if route.scheme.is_empty() {
+        token.to_owned()
+    } else {
+        format!("{} {token}", route.scheme)
+    };
+    let mut value = HeaderValue::from_str(&text)
+        .map_err(|_| Refused::BadGateway("the legacy token cannot be sent in a header".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
