@@ -25,6 +25,7 @@ use idp_bridge::secret::Key32;
 const AUDIENCE: &str = "https://orders.example.com";
 const ROUNDS: usize = 3;
 const SECONDS: u32 = 8;
+const GIB: u64 = 1 << 30;
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -176,7 +177,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("dir");
     let raw = [7u8; 32];
     let key_hex = hex::encode(raw);
-    let keys = Lt1Keys::new(vec![("k1".into(), Key32::new(raw))], Some("k1".into())).expect("keys");
+    let keys = Lt1Keys::new(vec![("k1".into(), Key32::new(raw))], Some("k1")).expect("keys");
 
     // The legacy API, its own process.
     let api_port = free_port();
@@ -347,7 +348,6 @@ http {{ access_log off;
     );
 
     // 1 GiB each way through the gateway, memory sampled meanwhile.
-    const GIB: u64 = 1 << 30;
     let pid = bridge.0.id();
     let idle = rss_kib(pid, "VmRSS:");
     let peak_before = rss_kib(pid, "VmHWM:");

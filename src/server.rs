@@ -73,6 +73,12 @@ fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &ConnectionLimits) -> Opti
     })
 }
 
+/// A connection's place under the caps, in its requests' extensions: a
+/// handler that takes the connection over (the gateway's WebSocket tunnel)
+/// keeps it, so upgraded connections still count.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<Admitted>);
+
 /// What a refused connection is told before it is closed.
 const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 30\r\nretry-after: 1\r\n\r\ntoo many connections; retry.\r\n";
 
@@ -140,24 +146,36 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let admitted = Arc::new(admitted);
+        let slot = ConnectionSlot(admitted.clone());
         let service = router.clone().map_request(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
+                request.extensions_mut().insert(slot.clone());
                 request.map(axum::body::Body::new)
             },
         );
-        let connection = builder
-            .serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(service),
-            )
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_byte = limits.header_read_timeout;
         tokio::spawn(async move {
             let _admitted = admitted;
-            if let Err(e) = connection.await {
+            // hyper's header timer starts once the protocol is known: a
+            // client that connects and sends nothing is dropped here.
+            let mut byte = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(first_byte, stream.peek(&mut byte)).await,
+                Ok(Ok(1..))
+            ) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "connection ended");
             }
         });

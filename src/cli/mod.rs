@@ -41,8 +41,19 @@ pub enum Command {
     },
     /// Check a config file and report every problem at once.
     CheckConfig {
-        /// The config file.
-        config: PathBuf,
+        /// The config file (as for `serve`).
+        #[arg(long = "config", env = "IDP_BRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The config file, given without `--config`.
+        #[arg(value_name = "CONFIG", conflicts_with = "config")]
+        path: Option<PathBuf>,
+    },
+    /// Print a client's `secret_hash` for a secret read from standard input,
+    /// or for a new random secret (`--generate`, printed once).
+    HashSecret {
+        /// Generate a 256-bit secret instead of reading one.
+        #[arg(long)]
+        generate: bool,
     },
     /// Run the whole picture locally: legacy IdP and API, the bridge, and a
     /// stand-in relying party playing Auth0.
@@ -69,7 +80,11 @@ pub enum Command {
 pub fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Serve { config } => serve(&config),
-        Command::CheckConfig { config } => Ok(check_config(&config)),
+        Command::CheckConfig { config, path } => match config.or(path) {
+            Some(config) => Ok(check_config(&config)),
+            None => Err("check-config: name the config file (--config FILE)".into()),
+        },
+        Command::HashSecret { generate } => hash_secret(generate),
         Command::Demo { listen, data_dir } => demo(&listen, data_dir),
         Command::Keys(command) => keys::run(command),
         Command::LegacyToken(command) => lt1::run(command),
@@ -77,11 +92,42 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
+/// `secret_hash = "sha256:…"` for a client secret. Only high-entropy
+/// secrets belong there (the hash is fast): `--generate` makes one.
+fn hash_secret(generate: bool) -> Result<ExitCode, String> {
+    use std::io::Read as _;
+    let secret = if generate {
+        crate::crypto::random_token()
+    } else {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(4096)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the secret from standard input: {e}"))?;
+        text.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if secret.len() < 32 {
+        return Err(
+            "the secret must have at least 32 characters (a sha256 hash of a short secret can be guessed; use --generate)"
+                .into(),
+        );
+    }
+    let hash = hex::encode(crate::crypto::sha256(secret.as_bytes()));
+    if generate {
+        println!("# the client secret, for Auth0 (shown once):\n# {secret}");
+    }
+    println!("secret_hash = \"sha256:{hash}\"");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn serve(config: &std::path::Path) -> Result<ExitCode, String> {
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
         let app = App::build(settings).await.map_err(|e| e.to_string())?;
         tracing::info!(port = app.port(), "idp-bridge listening");
+        if let Some(addr) = app.gateway_addr() {
+            tracing::info!(%addr, "the gateway listening");
+        }
         app.run_until_stopped().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)
     })
@@ -96,6 +142,17 @@ fn check_config(config: &std::path::Path) -> ExitCode {
                 settings.clients.len(),
                 settings.issuer
             );
+            if let Some(gateway) = &settings.gateway {
+                for route in &gateway.routes {
+                    println!(
+                        "  gateway {} {}/* -> {} (audiences {})",
+                        gateway.listen,
+                        route.prefix,
+                        route.upstream,
+                        route.audiences.join(", ")
+                    );
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

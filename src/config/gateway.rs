@@ -73,6 +73,20 @@ pub struct RouteConfig {
     pub scheme: String,
 }
 
+/// Headers that frame or route the message, which cannot carry the token.
+const FRAMING: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+    "proxy-authorization",
+];
+
 fn default_true() -> bool {
     true
 }
@@ -253,10 +267,12 @@ impl RouteConfig {
                 "{key}.audiences: name the Auth0 API audience(s) this route accepts"
             ));
         }
-        let header = http::HeaderName::from_bytes(self.header.as_bytes()).ok();
+        let header = http::HeaderName::from_bytes(self.header.as_bytes())
+            .ok()
+            .filter(|h| !FRAMING.contains(&h.as_str()) && !h.as_str().contains('_'));
         if header.is_none() {
             problems.push(format!(
-                "{key}.header: `{}` is not a header name",
+                "{key}.header: `{}` is not a header name that can carry the token (no `_`, not a framing or hop-by-hop header)",
                 self.header
             ));
         }
@@ -280,5 +296,87 @@ impl RouteConfig {
             }),
             _ => Err(problems),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> GatewayConfig {
+        toml::from_str(text).expect("toml")
+    }
+
+    const GOOD_ROUTE: &str = r#"
+[[routes]]
+prefix = "/orders/"
+upstream = "http://orders.internal:8080/api"
+audiences = ["https://orders.example.com"]
+"#;
+
+    #[test]
+    fn a_good_section_validates_with_routes_longest_first() {
+        let config = parse(&format!(
+            "listen = \"127.0.0.1:8081\"\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\n{GOOD_ROUTE}\n[[routes]]\nprefix = \"/orders/archive\"\nupstream = \"https://archive.internal\"\naudiences = [\"a\"]\nheader = \"X-Legacy-Token\"\nscheme = \"\"\n"
+        ));
+        let gateway = config.validate("127.0.0.1:8080").expect("valid");
+        assert_eq!(gateway.routes[0].prefix, "/orders/archive");
+        assert_eq!(
+            gateway.routes[1].prefix, "/orders",
+            "a trailing slash is dropped"
+        );
+        assert_eq!(gateway.routes[0].header.as_str(), "x-legacy-token");
+        assert_eq!(gateway.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn every_mistake_is_named_at_once() {
+        let config = parse(
+            r#"
+listen = "127.0.0.1:8080"
+trusted_proxies = ["ten.0.0.0/8"]
+connect_timeout_ms = 0
+[[routes]]
+prefix = "orders"
+upstream = "ftp://orders.internal/api"
+audiences = []
+header = "Bad Header"
+scheme = "Bearer x"
+[[routes]]
+prefix = "/a/../b"
+upstream = "http://user:pw@orders.internal/?q=1"
+audiences = ["a"]
+"#,
+        );
+        let problems = config.validate("127.0.0.1:8080").expect_err("invalid");
+        for expected in [
+            "gateway.listen: must differ",
+            "gateway.trusted_proxies[0]",
+            "gateway.connect_timeout_ms",
+            "gateway.routes[0].prefix",
+            "gateway.routes[0].upstream: must be an http(s) URL",
+            "gateway.routes[0].audiences",
+            "gateway.routes[0].header",
+            "gateway.routes[0].scheme",
+            "gateway.routes[1].prefix",
+            "gateway.routes[1].upstream: must have no query",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(expected)),
+                "{expected} missing from {problems:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_prefix_given_twice_is_refused() {
+        let config = parse(&format!(
+            "listen = \"127.0.0.1:8081\"\n{GOOD_ROUTE}{GOOD_ROUTE}"
+        ));
+        let problems = config.validate("127.0.0.1:8080").expect_err("invalid");
+        assert!(
+            problems.iter().any(|p| p.contains("appears twice")),
+            "{problems:?}"
+        );
     }
 }

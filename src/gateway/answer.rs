@@ -17,6 +17,9 @@ const REALM: &str = "idp-bridge";
 pub enum Refused {
     /// No route has this path's prefix.
     NoRoute,
+    /// `CONNECT` (a tunnel) or `TRACE` (which would echo the legacy token
+    /// back): never forwarded.
+    Method,
     /// A malformed request: a token in the query string, two
     /// `Authorization` headers, a dot-segment in the path.
     InvalidRequest(&'static str),
@@ -49,6 +52,7 @@ impl Refused {
     pub fn class(&self) -> &'static str {
         match self {
             Self::NoRoute => "no_route",
+            Self::Method => "method",
             Self::InvalidRequest(_) => "invalid_request",
             Self::NoToken => "no_token",
             Self::InvalidToken { class, .. } => class,
@@ -80,6 +84,13 @@ impl Refused {
                 None,
                 None,
             ),
+            Self::Method => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "CONNECT and TRACE are not forwarded".into(),
+                None,
+                None,
+            ),
             Self::InvalidRequest(why) => (
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -89,9 +100,10 @@ impl Refused {
                 )),
                 None,
             ),
+            // RFC 6750 §3.1: no error code when no token was sent at all.
             Self::NoToken => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                "",
                 "an Auth0 access token is required (Authorization: Bearer)".into(),
                 Some(format!("Bearer realm=\"{REALM}\"")),
                 None,
@@ -156,11 +168,19 @@ impl Refused {
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         let (status, code, description, challenge, cause) = self.parts();
-        let mut response = (
-            status,
-            axum::Json(json!({"error": code, "error_description": description})),
-        )
-            .into_response();
+        let body = if code.is_empty() {
+            json!({ "error_description": description })
+        } else {
+            json!({ "error": code, "error_description": description })
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            // RFC 9110 §15.5.6: say what is allowed.
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
+        }
         if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
@@ -173,7 +193,7 @@ impl IntoResponse for Refused {
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Refusal {
-            code,
+            code: if code.is_empty() { "no_token" } else { code },
             description,
             cause,
             reference: None,

@@ -9,13 +9,15 @@
 //!   exactly this: bounded, per-entry expiry, and loads of one key joined).
 //! - Concurrent misses for one token make one lookup ([`TokenCache::load`]).
 //! - Revocation: every gateway polls the store's revocation events
-//!   (`Store::revocations_since`) each `revocation_poll_ms` and drops the
-//!   revoked users' entries, so a revocation at any bridge instance reaches
-//!   every gateway within one poll interval plus one query. A lookup that
-//!   raced the revocation (started before it, finished after the poll) is
-//!   caught too: an entry loaded up to [`CLOCK_MARGIN`] before a seen
-//!   revocation of its user is never served. While the store cannot be
-//!   read, the cache is emptied at every poll (fail closed).
+//!   (`Store::revocations_since`, stamped and read with the database's own
+//!   clock, so instances' clocks never meet) each `revocation_poll_ms` and
+//!   drops the revoked users' entries, so a revocation at any bridge
+//!   instance reaches every gateway within one poll interval plus one
+//!   query. An entry is compared with the moment *this* gateway saw the
+//!   revocation, by this gateway's clock: whatever was loaded before then
+//!   (including a lookup that raced the revocation) is never served again.
+//!   While the store cannot be read, the cache is emptied at every poll
+//!   (fail closed).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -28,10 +30,6 @@ use crate::legacy_source::{LegacySource, SourceError};
 use crate::metrics::Metrics;
 use crate::secret::LegacyAccessToken;
 
-/// Instances' clocks may differ by this much (seconds): a revocation stamped
-/// by another instance's clock invalidates entries loaded up to this long
-/// after it, by this instance's. Over-invalidating only costs a lookup.
-pub const CLOCK_MARGIN: i64 = 5;
 /// How long a seen revocation is remembered for racing lookups (seconds);
 /// longer than any lookup can take.
 const REMEMBER_REVOCATION: i64 = 600;
@@ -84,8 +82,9 @@ pub struct Verified {
 /// The cache and the revocations seen.
 pub struct TokenCache {
     entries: moka::future::Cache<[u8; 32], Arc<Entry>>,
-    /// Subject → latest revocation seen (unix seconds).
-    revoked: RwLock<HashMap<String, i64>>,
+    /// Subject → (the id of its latest revocation event; when this gateway
+    /// saw it, by its own clock).
+    revoked: RwLock<HashMap<String, (i64, i64)>>,
     skew: i64,
     metrics: Arc<Metrics>,
 }
@@ -169,36 +168,53 @@ impl TokenCache {
         }))
     }
 
-    fn is_revoked(&self, entry: &Entry) -> bool {
+    /// Whether `entry`'s user was revoked after it was loaded (as far as
+    /// this gateway has seen), or it has expired.
+    pub fn is_revoked(&self, entry: &Entry) -> bool {
         self.revoked
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&entry.subject)
-            .is_some_and(|&at| entry.loaded_at <= at + CLOCK_MARGIN)
+            .is_some_and(|&(_, seen)| entry.loaded_at <= seen)
     }
 
-    /// Takes in revocations read from the store.
+    /// Whether `entry` may still be used (a tunnel asks, while it lasts).
+    pub fn still_valid(&self, entry: &Entry) -> bool {
+        now_unix() < entry.cache_until.max(entry.loaded_at + 1) && !self.is_revoked(entry)
+    }
+
+    /// Drops the entry for `key` (the legacy API refused its token).
+    pub async fn forget(&self, key: &[u8; 32]) {
+        self.entries.invalidate(key).await;
+    }
+
+    /// Takes in revocations read from the store (subject, the id of its
+    /// latest revocation event); those already taken in are skipped.
     pub fn revoke(&self, revocations: &[(String, i64)]) {
-        if revocations.is_empty() {
+        let seen = now_unix();
+        let mut fresh = std::collections::HashSet::new();
+        {
+            let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+            revoked.retain(|_, (_, at)| *at > seen - REMEMBER_REVOCATION);
+            for (subject, event) in revocations {
+                let known = revoked.get(subject).is_some_and(|(id, _)| id >= event);
+                if !known {
+                    revoked.insert(subject.clone(), (*event, seen));
+                    fresh.insert(subject.clone());
+                }
+            }
+        }
+        if fresh.is_empty() {
             return;
         }
-        let now = now_unix();
-        let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
-        revoked.retain(|_, at| *at > now - REMEMBER_REVOCATION);
-        for (subject, at) in revocations {
-            let seen = revoked.entry(subject.clone()).or_insert(*at);
-            *seen = (*seen).max(*at);
-        }
-        drop(revoked);
-        for (subject, at) in revocations {
-            let (subject, at) = (subject.clone(), *at);
-            // Existing entries go now (a hit checks the map as well, so an
-            // entry loaded later but before the revocation is caught too).
-            if let Err(e) = self.entries.invalidate_entries_if(move |_, e| {
-                e.subject == subject && e.loaded_at <= at + CLOCK_MARGIN
-            }) {
-                tracing::warn!(error = %e, "cannot invalidate the gateway's cached tokens");
-            }
+        // Existing entries go now, with one predicate for the whole poll (a
+        // hit checks the map as well, so an entry inserted after this by a
+        // lookup that started before is caught too).
+        if let Err(e) = self
+            .entries
+            .invalidate_entries_if(move |_, e| fresh.contains(&e.subject) && e.loaded_at <= seen)
+        {
+            tracing::warn!(error = %e, "cannot invalidate the gateway's cached tokens");
         }
     }
 
@@ -213,26 +229,30 @@ impl TokenCache {
     }
 }
 
-/// Polls the store for revocations every `every`, for ever.
+/// Polls the store for revocations every `every`, for ever. The cursor is
+/// the database's own clock, less a margin for transactions that commit a
+/// little after they stamped their row (re-reading a revocation is a no-op).
 pub async fn watch_revocations(cache: Arc<TokenCache>, source: Arc<LegacySource>, every: Duration) {
-    // Commit order and clocks differ between instances: read back a little
-    // (re-applying a revocation is harmless).
     const OVERLAP: i64 = 10;
-    let mut since = now_unix() - OVERLAP;
+    let mut since: Option<i64> = None;
     let mut failing = false;
     loop {
-        tokio::time::sleep(every).await;
-        match source.store().revocations_since(since).await {
-            Ok(rows) => {
+        let read = match since {
+            Some(since) => source.store().revocations_since(since).await,
+            None => source
+                .store()
+                .database_now()
+                .await
+                .map(|now| (Vec::new(), now)),
+        };
+        match read {
+            Ok((rows, database_now)) => {
                 if failing {
                     tracing::info!("the gateway reads revocations again");
                     failing = false;
                 }
-                if let Some(latest) = rows.iter().map(|(_, at)| *at).max() {
-                    since = since.max(latest - OVERLAP);
-                }
-                since = since.max(now_unix() - OVERLAP - 60);
                 cache.revoke(&rows);
+                since = Some(database_now - OVERLAP);
             }
             Err(e) => {
                 // Unable to see revocations, the cache cannot promise its
@@ -245,5 +265,6 @@ pub async fn watch_revocations(cache: Arc<TokenCache>, source: Arc<LegacySource>
                 }
             }
         }
+        tokio::time::sleep(every).await;
     }
 }

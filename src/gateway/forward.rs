@@ -55,6 +55,65 @@ const HOP_BY_HOP: [&str; 8] = [
     "proxy-authorization",
 ];
 
+/// Headers naming the client or the request's original target, which a
+/// legacy API may believe (IP allow-lists, IIS's and Symfony's URL
+/// rewriting): dropped unless the peer is a trusted proxy.
+const CLIENT_CLAIMS: [&str; 11] = [
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "cf-connecting-ip",
+    "x-cluster-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-ssl",
+];
+
+/// Prepares the client's headers for the legacy API: hop-by-hop headers
+/// out; the Auth0 token, `Host` (the client sets the API's) and, as nginx
+/// does, every header with `_` in its name out (CGI-style servers read
+/// `X_Legacy_Token` as `X-Legacy-Token`); the client's claims about itself
+/// out unless `trusted`; HTTP/2's split `cookie` headers joined (RFC 9113
+/// §8.2.3); `Via` added (RFC 9110 §7.6.3).
+pub fn clean_request_headers(headers: &mut HeaderMap, trusted: bool, version: Version) {
+    strip_hop_by_hop(headers);
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::HOST);
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in underscored {
+        headers.remove(name);
+    }
+    if !trusted {
+        for name in CLIENT_CLAIMS {
+            headers.remove(name);
+        }
+    }
+    if version == Version::HTTP_2 && headers.get_all(header::COOKIE).iter().count() > 1 {
+        let joined = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        if let Ok(v) = HeaderValue::from_str(&joined) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+    let via = match version {
+        Version::HTTP_2 => "2 idp-bridge",
+        Version::HTTP_10 => "1.0 idp-bridge",
+        _ => "1.1 idp-bridge",
+    };
+    headers.append(header::VIA, HeaderValue::from_static(via));
+}
+
 /// Removes the hop-by-hop headers and those `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -85,7 +144,13 @@ pub fn upgrade_of(request: &Request<Body>) -> Option<HeaderValue> {
     if !asks || request.version() != Version::HTTP_11 {
         return None;
     }
-    request.headers().get(header::UPGRADE).cloned()
+    // WebSocket only: an `h2c` (or any other) upgrade answered 101 would
+    // hand the client a raw pipe to the API, past every check here.
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .filter(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        .cloned()
 }
 
 /// The upstream URL for `path_and_query` on `route`.
@@ -185,40 +250,91 @@ impl ForwardError {
     }
 }
 
+/// What an upgraded connection needs: its idle limit, and the cache entry
+/// whose expiry or revocation ends it.
+pub struct Tunnel {
+    /// The longest silence.
+    pub idle: Duration,
+    /// The cache that sees revocations.
+    pub cache: std::sync::Arc<super::cache::TokenCache>,
+    /// The token's entry.
+    pub entry: std::sync::Arc<super::cache::Entry>,
+}
+
 /// Sends `request` (already rewritten) and answers with the upstream's
 /// response, streamed, its hop-by-hop headers removed; an upgrade is
-/// spliced when both sides agree.
+/// spliced when both sides agree. `response_timeout` runs from the end of
+/// the request body (an upload may take longer while it flows; its pauses
+/// are bounded by the idle timeout) to the response headers.
 pub async fn send(
     client: &UpstreamClient,
-    mut request: Request<Body>,
+    request: Request<Body>,
     upgrade: Option<HeaderValue>,
-    timeouts: (Duration, Duration),
+    response_timeout: Duration,
+    tunnel: Tunnel,
 ) -> Result<Response<Body>, ForwardError> {
-    let (response_timeout, idle) = timeouts;
-    let client_upgrade = upgrade.as_ref().and_then(|_| {
-        request
-            .extensions_mut()
-            .remove::<hyper::upgrade::OnUpgrade>()
-    });
+    let (mut parts, body) = request.into_parts();
+    let client_upgrade = upgrade
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
+    // The connection's place under the listener's caps, held by the tunnel.
+    let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
     if let Some(protocol) = &upgrade {
-        request
-            .headers_mut()
+        parts
+            .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        request
-            .headers_mut()
-            .insert(header::UPGRADE, protocol.clone());
+        parts.headers.insert(header::UPGRADE, protocol.clone());
     }
+    let (sent, body_sent) = tokio::sync::oneshot::channel();
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut body = EndSignal {
+        inner: Body::new(tower_http::timeout::TimeoutBody::new(tunnel.idle, body)),
+        sent: Some(sent),
+        progress: progress.clone(),
+    };
+    if http_body::Body::is_end_stream(&body.inner) {
+        // Nothing to send (hyper may never poll it): the clock runs now.
+        body.signal();
+    }
+    let request = Request::from_parts(parts, Body::new(body));
+    // While the body is being sent, it must move: an API that stops reading
+    // it (or a client that stops sending) for the idle limit ends the
+    // exchange, as nginx's `proxy_send_timeout`.
+    let stalled = async {
+        let mut seen = 0;
+        loop {
+            tokio::time::sleep(tunnel.idle).await;
+            let now = progress.load(std::sync::atomic::Ordering::Relaxed);
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    };
     let started = Instant::now();
-    let mut response = match tokio::time::timeout(response_timeout, client.request(request)).await {
-        Err(_) => {
+    let timed_out = || {
+        ForwardError::Timeout(format!(
+            "no response headers within {} ms of the request",
+            response_timeout.as_millis()
+        ))
+    };
+    let exchange = client.request(request);
+    tokio::pin!(exchange);
+    let answered = tokio::select! {
+        answered = &mut exchange => answered,
+        // The body is sent (or dropped): from now on the clock runs.
+        _ = body_sent => match tokio::time::timeout(response_timeout, &mut exchange).await {
+            Ok(answered) => answered,
+            Err(_) => return Err(timed_out()),
+        },
+        () = stalled => {
             return Err(ForwardError::Timeout(format!(
-                "no response headers within {} ms",
-                response_timeout.as_millis()
+                "the request body did not move for {} ms",
+                tunnel.idle.as_millis()
             )));
         }
-        Ok(Err(e)) => return Err(classify(&e, started)),
-        Ok(Ok(response)) => response,
     };
+    let mut response = answered.map_err(|e| classify(&e, started))?;
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_side) = client_upgrade else {
             return Err(ForwardError::Broken(
@@ -228,12 +344,10 @@ pub async fn send(
         let protocol = response.headers().get(header::UPGRADE).cloned();
         let upstream_side = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
+            let _slot = slot;
             match tokio::join!(client_side, upstream_side) {
                 (Ok(client), Ok(upstream)) => {
-                    let (mut a, mut b) = (TokioIo::new(client), TokioIo::new(upstream));
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
-                        tracing::debug!(error = %e, "an upgraded connection ended");
-                    }
+                    splice(TokioIo::new(client), TokioIo::new(upstream), &tunnel).await;
                 }
                 (a, b) => tracing::debug!(
                     client = a.err().map(|e| e.to_string()),
@@ -256,8 +370,151 @@ pub async fn send(
     strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(
         parts,
-        Body::new(tower_http::timeout::TimeoutBody::new(idle, body)),
+        Body::new(tower_http::timeout::TimeoutBody::new(tunnel.idle, body)),
     ))
+}
+
+/// A body that says when it has been sent in full (or dropped).
+struct EndSignal {
+    inner: Body,
+    sent: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Frames sent so far.
+    progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl EndSignal {
+    fn signal(&mut self) {
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.send(());
+        }
+    }
+}
+
+impl Drop for EndSignal {
+    fn drop(&mut self) {
+        self.signal();
+    }
+}
+
+impl http_body::Body for EndSignal {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(Some(Ok(_)))) {
+            self.progress
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_))))
+            || http_body::Body::is_end_stream(&self.inner)
+        {
+            self.signal();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.inner)
+    }
+}
+
+/// Copies both ways until either side closes, neither sends anything for
+/// the idle limit (as nginx's `proxy_read_timeout` ends a silent WebSocket;
+/// the peers' own pings keep a live one open), or the token's entry expires
+/// or its user is revoked (checked each second).
+async fn splice<A, B>(a: A, b: B, tunnel: &Tunnel)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let moved = Arc::new(AtomicU64::new(0));
+    let (mut a, mut b) = (
+        Counted {
+            inner: a,
+            moved: moved.clone(),
+        },
+        Counted {
+            inner: b,
+            moved: moved.clone(),
+        },
+    );
+    let watchdog = async {
+        let tick = tunnel.idle.min(Duration::from_secs(1));
+        let (mut seen, mut quiet_since) = (0, Instant::now());
+        loop {
+            tokio::time::sleep(tick).await;
+            if !tunnel.cache.still_valid(&tunnel.entry) {
+                return "the token expired or its user was revoked";
+            }
+            let now = moved.load(Ordering::Relaxed);
+            if now != seen {
+                (seen, quiet_since) = (now, Instant::now());
+            } else if quiet_since.elapsed() >= tunnel.idle {
+                return "idle too long";
+            }
+        }
+    };
+    tokio::select! {
+        result = tokio::io::copy_bidirectional(&mut a, &mut b) => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "an upgraded connection ended");
+            }
+        }
+        why = watchdog => tracing::debug!(why, "an upgraded connection was closed"),
+    }
+}
+
+/// A stream that counts the bytes read through it.
+struct Counted<T> {
+    inner: T,
+    moved: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.moved
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        polled
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// A client error's class: a connect timeout is a timeout (504, as nginx's

@@ -7,7 +7,8 @@
 //! place of the Auth0 token ([`forward`]): the Auth0 token never reaches
 //! the legacy API. This is the "phantom token" pattern, for a legacy token.
 //!
-//! Per request, in order: a route by longest path prefix (404); a path
+//! Per request, in order: a route by longest path prefix (404); `CONNECT`
+//! and `TRACE` (405: a tunnel, and an echo of the legacy token); a path
 //! with a dot-segment or an encoded slash, a token in the query string, or
 //! two `Authorization` headers (400 `invalid_request`); no Bearer token (401
 //! with a bare challenge, RFC 6750 §3.1); a token that does not verify or
@@ -118,12 +119,15 @@ impl Gateway {
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
     }
 
-    /// The route for `path`: the longest prefix matching whole segments.
+    /// The route for `path`: the longest prefix matching whole segments,
+    /// ignoring ASCII case (so `/orders/ADMIN` is `/orders/admin`'s on a
+    /// legacy server that ignores case, and never a shorter prefix's).
     fn route_for(&self, path: &str) -> Option<&Route> {
         self.config.routes.iter().find(|r| {
-            r.prefix.is_empty()
-                || path
-                    .strip_prefix(r.prefix.as_str())
+            path.get(..r.prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(&r.prefix))
+                && path
+                    .get(r.prefix.len()..)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     }
@@ -131,8 +135,12 @@ impl Gateway {
     /// The entry for `token` on `route`: from the cache, or verified and
     /// looked up (once for concurrent misses); the route's audience and
     /// scopes checked either way.
-    async fn authorize(&self, route: &Route, token: &str) -> Result<Arc<Entry>, Refused> {
-        let key = sha256(token.as_bytes());
+    async fn authorize(
+        &self,
+        route: &Route,
+        key: [u8; 32],
+        token: &str,
+    ) -> Result<Arc<Entry>, Refused> {
         if let Some(entry) = self.cache.get(&key).await {
             check_route(route, &entry.audiences, &entry.scopes)?;
             return Ok(entry);
@@ -181,6 +189,12 @@ impl Gateway {
         peer: SocketAddr,
         request: Request,
     ) -> Result<Response, Refused> {
+        if matches!(
+            *request.method(),
+            http::Method::CONNECT | http::Method::TRACE
+        ) {
+            return Err(Refused::Method);
+        }
         check_path(request.uri().path())?;
         if request
             .uri()
@@ -192,21 +206,20 @@ impl Gateway {
             ));
         }
         let token = bearer(&request)?;
-        let entry = self.authorize(route, token).await?;
+        let key = sha256(token.as_bytes());
+        let entry = self.authorize(route, key, token).await?;
         let legacy = legacy_header(route, &entry)?;
         let upgrade = forward::upgrade_of(&request);
         let (mut parts, body) = request.into_parts();
-        let host = parts.headers.get(header::HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        forward::strip_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(header::AUTHORIZATION);
-        parts.headers.remove(header::HOST);
+        // RFC 9112 §3.2.2: an absolute-form target's authority is the host.
+        let host = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .or_else(|| parts.headers.get(header::HOST).cloned());
         let ip = forward::peer_ip(peer);
         let trusted = self.config.trusted_proxies.iter().any(|n| n.contains(&ip));
+        forward::clean_request_headers(&mut parts.headers, trusted, parts.version);
         forward::set_forwarded(&mut parts.headers, ip, trusted, host);
         parts.headers.insert(route.header.clone(), legacy);
         parts.uri = forward::target(route, parts.uri.path(), parts.uri.query())
@@ -217,13 +230,27 @@ impl Gateway {
             body,
         ));
         let started = Instant::now();
+        let tunnel = forward::Tunnel {
+            idle: self.config.idle_timeout,
+            cache: self.cache.clone(),
+            entry: entry.clone(),
+        };
         let result = forward::send(
             &self.client,
             Request::from_parts(parts, body),
             upgrade,
-            (self.config.response_timeout, self.config.idle_timeout),
+            self.config.response_timeout,
+            tunnel,
         )
         .await;
+        if result
+            .as_ref()
+            .is_ok_and(|r| r.status() == http::StatusCode::UNAUTHORIZED)
+        {
+            // The legacy API no longer takes this legacy token (the legacy
+            // side ended the session): look it up afresh next time.
+            self.cache.forget(&key).await;
+        }
         let outcome = match &result {
             Ok(r) => crate::metrics::status_class(r.status().as_u16()),
             Err(e) => e.outcome(),
@@ -294,21 +321,45 @@ fn check_route(route: &Route, audiences: &[String], scopes: &[String]) -> Result
     Ok(())
 }
 
-/// Refuses paths a legacy API might resolve outside the route: dot-segments
-/// (plain or percent-encoded) and encoded slashes or backslashes.
+/// Refuses paths that a legacy server might read differently from the
+/// gateway (and so resolve outside the route, or under a route with other
+/// scopes): dot-segments (plain or percent-encoded), empty segments (`//`,
+/// which servers merge), `;` parameters (`/admin;x=1`, which Java servers
+/// strip), backslashes, encoded slashes or backslashes, percent-encoded
+/// unreserved characters (`%61dmin`, which servers decode), and malformed
+/// percent escapes. What is left means the same to every server.
 fn check_path(path: &str) -> Result<(), Refused> {
-    let lower = path.to_ascii_lowercase();
-    let bad = lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains('\\')
-        || lower.split('/').any(|segment| {
-            let decoded = segment.replace("%2e", ".");
-            decoded == "." || decoded == ".."
-        });
-    if bad {
-        return Err(Refused::InvalidRequest(
-            "the path has a dot-segment or an encoded slash",
-        ));
+    let refuse = || {
+        Err(Refused::InvalidRequest(
+            "the path has a dot-segment, an empty segment, a `;`, a backslash or an ambiguous percent escape",
+        ))
+    };
+    if path.contains(['\\', ';']) || path.contains("//") {
+        return refuse();
+    }
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+            let (Some(hi), Some(lo)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) else {
+                return refuse();
+            };
+            let decoded = u8::try_from(hi * 16 + lo).unwrap_or(0);
+            let unreserved = decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded);
+            if unreserved || decoded == b'/' || decoded == b'\\' || decoded == b';' {
+                return refuse();
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return refuse();
     }
     Ok(())
 }

@@ -312,8 +312,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// the revocation for the gateways (`revocations_since`).
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError>;
     /// The subjects whose grants were revoked at or after `since` (unix
-    /// seconds), each with its latest revocation time; kept an hour.
-    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError>;
+    /// seconds by the database's clock), each with the id of its latest
+    /// revocation event, and the database's time now. Events are kept an
+    /// hour.
+    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError>;
+    /// The database's clock, unix seconds (revocation events are stamped
+    /// with it, so gateways never compare two instances' clocks).
+    async fn database_now(&self) -> Result<i64, StoreError>;
     /// A grant by id.
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
     /// The user's grant to exchange from: not revoked, with a legacy token

@@ -98,4 +98,9 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// The database's clock in unix seconds, as SQL.
+    const NOW_SQL: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)";
+}
+
 super::sql::sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

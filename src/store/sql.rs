@@ -2,8 +2,8 @@
 //! once, instantiated for SQLite and for PostgreSQL. Placeholders are `$n`,
 //! which both accept (SQLite reads them as named parameters numbered in
 //! order of first appearance). Each backend supplies `pool` (writes),
-//! `read` (reads), and the one operation that needs its own locking:
-//! `insert_first_key`.
+//! `read` (reads), the one operation that needs its own locking:
+//! `insert_first_key`, and `NOW_SQL`, its clock as SQL.
 //!
 //! [`Store`]: super::Store
 
@@ -222,12 +222,14 @@ impl $crate::store::Store for $ty {
         .execute(&mut *tx)
         .await
         .map_err(err)?;
-        sqlx::query(
-            "INSERT INTO revocations (subject, revoked_at) SELECT DISTINCT subject, $2 FROM grants \
+        // Stamped by the database's clock, which every gateway reads too.
+        let record = format!(
+            "INSERT INTO revocations (subject, revoked_at) SELECT DISTINCT subject, {} FROM grants \
              WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)",
-        )
+            Self::NOW_SQL
+        );
+        sqlx::query(&record)
         .bind(id)
-        .bind(crate::clock::now_unix())
         .execute(&mut *tx)
         .await
         .map_err(err)?;
@@ -239,14 +241,22 @@ impl $crate::store::Store for $ty {
         tx.commit().await.map_err(err)
     }
 
-    async fn revocations_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query_as::<_, (String, i64)>(
-            "SELECT subject, MAX(revoked_at) FROM revocations WHERE revoked_at >= $1 GROUP BY subject",
+    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let rows = sqlx::query_as::<_, (String, i64)>(
+            "SELECT subject, MAX(id) FROM revocations WHERE revoked_at >= $1 GROUP BY subject",
         )
         .bind(since)
         .fetch_all(&self.read)
         .await
-        .map_err(err)
+        .map_err(err)?;
+        Ok((rows, self.database_now().await?))
+    }
+
+    async fn database_now(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>(&format!("SELECT {}", Self::NOW_SQL))
+            .fetch_one(&self.read)
+            .await
+            .map_err(err)
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {

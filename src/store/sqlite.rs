@@ -74,4 +74,9 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The database's clock in unix seconds, as SQL.
+    const NOW_SQL: &'static str = "CAST(strftime('%s', 'now') AS INTEGER)";
+}
+
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

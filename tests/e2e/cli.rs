@@ -1,4 +1,5 @@
-//! `check-config` on the shipped example and on a broken config.
+//! `check-config` on the shipped example and on a broken config, and
+//! `hash-secret`.
 
 use std::process::Command;
 
@@ -115,4 +116,75 @@ subject = "/id"
         assert!(err.contains("listen: `127.0.0.1:99999`"), "{err}");
         assert!(err.contains("upstream.http.login.url"), "{url}: {err}");
     }
+}
+
+#[test]
+fn check_config_takes_the_file_as_serve_does() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", example])
+        .env(
+            "IDP_BRIDGE_STORAGE_KEY",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )
+        .env("AUTH0_OIDC_CLIENT_SECRET", "a-long-enough-client-secret")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let none = Command::new(BIN)
+        .arg("check-config")
+        .output()
+        .expect("runs");
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--config"));
+}
+
+#[test]
+fn hash_secret_prints_the_config_line_for_a_secret_and_refuses_short_ones() {
+    use std::io::Write as _;
+    let run = |input: &str| {
+        let mut child = Command::new(BIN)
+            .arg("hash-secret")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("output")
+    };
+    let secret = "a-generated-secret-of-forty-two-characters";
+    let out = run(&format!("{secret}\n"));
+    assert!(out.status.success());
+    let expected = hex::encode(idp_bridge::crypto::sha256(secret.as_bytes()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("secret_hash = \"sha256:{expected}\"")
+    );
+    assert!(
+        !run("short\n").status.success(),
+        "a guessable secret is refused"
+    );
+
+    let generated = Command::new(BIN)
+        .args(["hash-secret", "--generate"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&generated.stdout);
+    let secret = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.strip_prefix("# "))
+        .expect("the secret");
+    let hash = hex::encode(idp_bridge::crypto::sha256(secret.as_bytes()));
+    assert!(text.contains(&format!("sha256:{hash}")), "{text}");
 }

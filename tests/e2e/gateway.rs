@@ -230,10 +230,24 @@ audiences = ["https://reports.example.com"]
         "/orders/%2e%2E/admin",
         "/orders/a%2Fb",
         "/orders/.%2e/x",
+        "/orders//admin/x",
+        "/orders/%61dmin/x",
+        "/orders/admin;j=1/x",
+        "/orders/..;/x",
+        "/orders/%zz",
+        "/orders/a\\b",
     ] {
         let r = raw_get(&app, path, &good).await;
         assert!(r.starts_with("HTTP/1.1 400"), "{path}: {r}");
     }
+    // A tunnel or an echo of the legacy token: never forwarded.
+    let trace = client
+        .request(reqwest::Method::TRACE, url(&app, "/orders/x"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(trace.status(), 405);
     // No route.
     assert_eq!(get(&app, "/elsewhere", &good).await.status(), 404);
     assert_eq!(
@@ -657,4 +671,240 @@ async fn a_revocation_at_one_instance_reaches_the_other_gateway_within_the_poll_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     c.finish().await;
+}
+
+#[tokio::test]
+async fn a_silent_websocket_is_closed_after_the_idle_timeout() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let tenant = Tenant::start().await;
+    let app = gateway(&tenant, "", "idle_timeout_ms = 300").await;
+    let _ = signed_in(&app).await;
+    let ws_url = url(&app, "/orders/ws").replace("http://", "ws://");
+    let mut request = ws_url.as_str().into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", tenant.token(&[]))
+            .parse()
+            .expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    // Talking keeps it open...
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        socket
+            .send(Message::Text("ping".into()))
+            .await
+            .expect("send");
+        let echo = socket.next().await.expect("a message").expect("ok");
+        assert_eq!(echo.into_text().expect("text").as_str(), "echo: ping");
+    }
+    // ...silence ends it.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let _ = socket.send(Message::Text("late".into())).await;
+    let next = tokio::time::timeout(Duration::from_secs(2), socket.next())
+        .await
+        .expect("an answer or the end");
+    assert!(
+        !matches!(next, Some(Ok(Message::Text(_)))),
+        "the idle WebSocket was still spliced: {next:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_longer_route_cannot_be_reached_through_a_shorter_ones_scopes() {
+    let tenant = Tenant::start().await;
+    let admin = format!(
+        "\n[[gateway.routes]]\nprefix = \"/orders/admin\"\nupstream = \"{{LEGACY_API}}/api/admin\"\naudiences = [\"{AUDIENCE}\"]\nscopes = [\"admin:orders\"]\n"
+    );
+    let app = TestApp::spawn_with(&sections(&tenant, "", "", &admin)).await;
+    let _ = signed_in(&app).await;
+    let reader = tenant.token(&[]);
+    assert_eq!(get(&app, "/orders/list", &reader).await.status(), 200);
+    for path in ["/orders/admin/x", "/orders/ADMIN/x", "/Orders/Admin"] {
+        let (status, error, _) = error_of(get(&app, path, &reader).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (403, "insufficient_scope"),
+            "{path}"
+        );
+    }
+    let admin_token = tenant.token(&[("scope", json!("read:orders admin:orders"))]);
+    let seen: Value = get(&app, "/orders/admin/x", &admin_token)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(seen["path"], "/api/admin/x");
+}
+
+#[tokio::test]
+async fn claims_a_client_makes_about_itself_and_other_upgrades_do_not_pass() {
+    let tenant = Tenant::start().await;
+    let app = gateway(&tenant, "", "").await;
+    let _ = signed_in(&app).await;
+    let seen: Value = reqwest::Client::new()
+        .get(url(&app, "/orders/h"))
+        .bearer_auth(tenant.token(&[]))
+        .header("x-real-ip", "10.0.0.1")
+        .header("x-original-url", "/api/admin")
+        .header("x_legacy_token", "forged")
+        .header("connection", "upgrade")
+        .header("upgrade", "h2c")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let h = &seen["headers"];
+    for gone in ["x-real-ip", "x-original-url", "x_legacy_token", "upgrade"] {
+        assert!(h.get(gone).is_none(), "{gone} was forwarded: {h}");
+    }
+    assert_eq!(h["via"], "1.1 idp-bridge");
+}
+
+#[tokio::test]
+async fn a_client_that_connects_and_sends_nothing_is_dropped() {
+    use tokio::io::AsyncReadExt as _;
+    let tenant = Tenant::start().await;
+    let app = TestApp::spawn_with(&format!(
+        "header_read_timeout_ms = 300\n{}",
+        sections(&tenant, "", "", "")
+    ))
+    .await;
+    let addr = app
+        .gateway_url
+        .as_deref()
+        .expect("gw")
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), silent.read(&mut buf))
+        .await
+        .expect("closed well before 3 s");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the silent connection was closed"
+    );
+}
+
+/// A body that sends `chunks` of 1 KiB, one every `every`.
+struct Trickle {
+    chunks: u32,
+    every: Duration,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl http_body::Body for Trickle {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.chunks == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let every = self.every;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        self.sleep = None;
+        self.chunks -= 1;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(
+            vec![b'x'; 1024],
+        )))))
+    }
+}
+
+use std::future::Future as _;
+
+#[tokio::test]
+async fn an_upload_that_flows_longer_than_the_response_timeout_is_not_cut() {
+    use http_body_util::BodyExt as _;
+    let tenant = Tenant::start().await;
+    let app = gateway(&tenant, "", "idle_timeout_ms = 1000").await;
+    let _ = signed_in(&app).await;
+    let client: hyper_util::client::legacy::Client<_, axum::body::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    // 2.5 s of upload against a 1.5 s response timeout, a chunk every 100 ms.
+    let request = http::Request::post(url(&app, "/orders/upload"))
+        .header("authorization", format!("Bearer {}", tenant.token(&[])))
+        .body(axum::body::Body::new(Trickle {
+            chunks: 25,
+            every: Duration::from_millis(100),
+            sleep: None,
+        }))
+        .expect("request");
+    let response = client.request(request).await.expect("upload");
+    assert_eq!(response.status(), 200);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let answer: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(answer["bytes"], 25 * 1024);
+    // A body that stops moving is cut after the idle limit.
+    let request = http::Request::post(url(&app, "/orders/upload"))
+        .header("authorization", format!("Bearer {}", tenant.token(&[])))
+        .body(axum::body::Body::new(Trickle {
+            chunks: 2,
+            every: Duration::from_secs(3),
+            sleep: None,
+        }))
+        .expect("request");
+    let started = Instant::now();
+    let answer = client.request(request).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "cut by the idle limit"
+    );
+    if let Ok(response) = answer {
+        assert!(response.status().is_server_error(), "{}", response.status());
+    }
+}
+
+#[tokio::test]
+async fn upgraded_connections_still_count_under_the_connection_caps() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let tenant = Tenant::start().await;
+    let app = TestApp::spawn_with(&format!(
+        "max_connections_per_address = 2\n{}",
+        sections(&tenant, "", "", "")
+    ))
+    .await;
+    let _ = signed_in(&app).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ws_url = url(&app, "/orders/ws").replace("http://", "ws://");
+    let open = || async {
+        let mut request = ws_url.as_str().into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", tenant.token(&[]))
+                .parse()
+                .expect("header"),
+        );
+        tokio_tungstenite::connect_async(request).await
+    };
+    let first = open().await.expect("first");
+    let second = open().await.expect("second");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        open().await.is_err(),
+        "a third tunnel from one address is refused"
+    );
+    drop((first, second));
 }

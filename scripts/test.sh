@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's test command: brings up what the tests need, then runs them.
+# The store suite and the multi-instance tests need PostgreSQL on
+# 127.0.0.1:5432 (trust auth on loopback, a database `test` owned by the
+# user running the tests). When it does not answer, it is installed (Debian's
+# `postgresql`) and started; as a non-root user this uses sudo. .ci/run calls
+# this script too. Arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if ! pg_ready; then
+  echo "PostgreSQL does not answer on 127.0.0.1:5432: bringing it up" >&2
+  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
+    echo "install PostgreSQL (apt-get install postgresql) and start it on 127.0.0.1:5432, or run this as root" >&2
+    exit 1
+  fi
+  if ! command -v pg_ctlcluster >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  # Trust auth on loopback, as on the reference machine (a test server only).
+  as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "/etc/postgresql/$version/main/pg_hba.conf"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+    || as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
+  for _ in $(seq 60); do pg_ready && break; sleep 1; done
+  pg_ready || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+  user=$(id -un)
+  sql=$(mktemp); chmod 644 "$sql"
+  printf '%s\n' "DO \$\$ BEGIN CREATE ROLE \"$user\" SUPERUSER LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;" > "$sql"
+  as_root su postgres -c "psql -q -f $sql" || true
+  as_root su postgres -c "createdb -O \"$user\" test" 2>/dev/null || true
+  rm -f "$sql"
+fi
+
+cargo test --locked "$@"
