@@ -8,8 +8,9 @@
 //!   (`proxy_pass` with keep-alive, the legacy token set by configuration)
 //!   and through the gateway (a cached Auth0 token: verified once, then
 //!   swapped for the legacy token per request);
-//! - the added p50 latency of each proxy, and each proxy process's CPU
-//!   time per request (from `/proc`, user + system);
+//! - the added p50 latency of each proxy, under that load (mostly queueing)
+//!   and with one connection (what the proxy itself adds), and each proxy
+//!   process's CPU time per request (from `/proc`, user + system);
 //! - a 1 GiB download and a 1 GiB upload through the gateway, with its
 //!   resident memory before, during (peak) and after.
 //!
@@ -30,6 +31,14 @@ const GIB: u64 = 1 << 30;
 struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
+        // SIGTERM first, so nginx's master stops its workers too.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        for _ in 0..40 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -128,10 +137,24 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// One wrk run: (requests/s, p50 ms, p99 ms, requests).
+/// One wrk run with `connections`: (requests/s, p50 ms, p99 ms, requests).
 fn wrk(url: &str, token: Option<&str>) -> (f64, f64, f64, f64) {
+    wrk_with(url, token, 32, SECONDS)
+}
+
+fn wrk_with(
+    url: &str,
+    token: Option<&str>,
+    connections: u32,
+    seconds: u32,
+) -> (f64, f64, f64, f64) {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t1", "-c32", &format!("-d{SECONDS}s"), "--latency"]);
+    cmd.args([
+        "-t1",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
     if let Some(t) = token {
         cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
     }
@@ -211,13 +234,10 @@ max_connections_per_address = 10000
 id = "unused"
 secret = "unused-client-secret-0123456789"
 redirect_uris = ["https://example.com/cb"]
-[upstream]
-adapter = "http"
-[upstream.http]
-url = "http://127.0.0.1:9/login"
+{upstream}
 [legacy_token]
 keys = {{ k1 = "{key_hex}" }}
-mint_key = "k1"
+mint_kid = "k1"
 [token_exchange]
 issuers = ["{issuer}"]
 connections = ["legacy"]
@@ -230,7 +250,9 @@ prefix = "/orders"
 upstream = "{api}/api"
 audiences = ["{AUDIENCE}"]
 "#,
-        data = dir.path().join("data").display()
+        data = dir.path().join("data").display(),
+        // No sign-in in this benchmark: the legacy IdP is never asked.
+        upstream = idp_bridge::reference::legacy_idp::upstream_toml("http://127.0.0.1:9", 1000),
     );
     let config_path = dir.path().join("bridge.toml");
     std::fs::write(&config_path, config).expect("config");
@@ -297,9 +319,30 @@ http {{ access_log off;
         .expect("gateway");
     assert_eq!(probe.status(), 200, "the gateway forwards");
     let direct_url = format!("{api}/api/x");
+    if let Ok(out) = std::env::var("GATEWAY_BENCH_PERF") {
+        // A CPU profile of the bridge process under the gateway's load.
+        let mut perf = Command::new("perf")
+            .args(["record", "-F", "999", "-g", "-o", &out, "-p"])
+            .arg(bridge.0.id().to_string())
+            .args(["--", "sleep", &SECONDS.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf (apt-get install linux-perf)");
+        let _ = wrk(&format!("{gateway}/orders/x"), Some(&auth0));
+        let _ = perf.wait();
+        println!("profile written to {out}");
+        return;
+    }
     let (mut direct, mut via_nginx, mut via_gateway) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cpu_nginx, mut cpu_gateway) = (Vec::new(), Vec::new());
+    let (mut alone_direct, mut alone_nginx, mut alone_gateway) =
+        (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
+        // One connection: the latency a proxy adds when nothing queues.
+        alone_direct.push(wrk_with(&direct_url, Some(&legacy), 1, 5).1);
+        alone_nginx.push(wrk_with(&format!("{nginx_url}/orders/x"), None, 1, 5).1);
+        alone_gateway.push(wrk_with(&format!("{gateway}/orders/x"), Some(&auth0), 1, 5).1);
         direct.push(wrk(&direct_url, Some(&legacy)));
         let before = cpu_seconds(nginx.0.id());
         let r = wrk(&format!("{nginx_url}/orders/x"), None);
@@ -336,6 +379,12 @@ http {{ access_log off;
             median(cpu.clone())
         );
     }
+    let alone = median(alone_direct);
+    println!(
+        "one connection, p50: direct {alone:.3} ms; nginx adds {:.3} ms; the gateway adds {:.3} ms",
+        median(alone_nginx) - alone,
+        median(alone_gateway) - alone
+    );
     println!(
         "gateway/nginx throughput: {:.0} % (each round: {})",
         col(&via_gateway, 0) / col(&via_nginx, 0) * 100.0,

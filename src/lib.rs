@@ -19,7 +19,8 @@
 //!   `LegacyIdp` trait and adapters), [`store`] (SQLite or PostgreSQL),
 //!   [`keys`] (signing keys, JWKS), [`config`], [`audit`](mod@audit), [`metrics`];
 //! - the leaves: [`crypto`] (sealing and hashing), [`legacy_token`] (LT1),
-//!   [`secret`] (secret types), [`clock`], [`net`], [`html`], [`refusal`].
+//!   [`secret`] (secret types), [`clock`], [`net`], [`html`], [`refusal`],
+//!   [`request_id`].
 //!
 //! [`reference`](mod@reference) is a legacy IdP and legacy API for the demo and the tests
 //! only; `fuzzing` holds the cargo-fuzz entry points (not API).
@@ -49,6 +50,7 @@ pub mod ops;
 pub mod provider;
 pub mod reference;
 pub mod refusal;
+pub mod request_id;
 pub mod secret;
 pub mod server;
 pub mod startup;

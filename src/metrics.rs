@@ -144,32 +144,43 @@ impl Metrics {
             .inc();
     }
 
-    /// Times a gateway request under its route prefix and status class.
-    pub fn gateway_request(&self, route: &str, status: u16, took: Duration) {
-        self.gateway
-            .get_or_create(&GatewayLabels {
-                route: route.to_owned(),
-                status: status_class(status),
-            })
-            .observe(took.as_secs_f64());
+    /// The handles one gateway route records into, made once (a label
+    /// lookup per request would cost an allocation and a lock).
+    pub fn gateway_route(&self, route: &str) -> GatewayRouteMetrics {
+        let request = |status| {
+            self.gateway
+                .get_or_create(&GatewayLabels {
+                    route: route.to_owned(),
+                    status,
+                })
+                .clone()
+        };
+        let upstream = |outcome| {
+            self.gateway_upstream
+                .get_or_create(&GatewayUpstreamLabels {
+                    route: route.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        GatewayRouteMetrics {
+            requests: STATUS_CLASSES.map(request),
+            upstream: UPSTREAM_OUTCOMES.map(upstream),
+        }
     }
 
-    /// Times a gateway call to a legacy API (`outcome`: a status class,
-    /// `connect`, `timeout`, `error`).
-    pub fn gateway_upstream(&self, route: &str, outcome: &'static str, took: Duration) {
-        self.gateway_upstream
-            .get_or_create(&GatewayUpstreamLabels {
-                route: route.to_owned(),
-                outcome,
-            })
-            .observe(took.as_secs_f64());
-    }
-
-    /// Counts a gateway cache outcome (`hit`, `miss`, `lookup`).
-    pub fn gateway_cache(&self, outcome: &'static str) {
-        self.gateway_cache
-            .get_or_create(&CacheLabels { outcome })
-            .inc();
+    /// The gateway cache's counters (hits, misses, lookups).
+    pub fn gateway_cache(&self) -> GatewayCacheMetrics {
+        let counter = |outcome| {
+            self.gateway_cache
+                .get_or_create(&CacheLabels { outcome })
+                .clone()
+        };
+        GatewayCacheMetrics {
+            hit: counter("hit"),
+            miss: counter("miss"),
+            lookup: counter("lookup"),
+        }
     }
 
     fn upstream(&self, operation: &'static str, outcome: &'static str, took: Duration) {
@@ -206,6 +217,47 @@ pub async fn track_http(
         .get_or_create(&HttpLabels { route, status })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const UPSTREAM_OUTCOMES: [&str; 8] = [
+    "1xx", "2xx", "3xx", "4xx", "5xx", "connect", "timeout", "error",
+];
+
+/// One gateway route's histograms.
+#[derive(Debug, Clone)]
+pub struct GatewayRouteMetrics {
+    requests: [Histogram; 5],
+    upstream: [Histogram; 8],
+}
+
+impl GatewayRouteMetrics {
+    /// Times a request under its status class.
+    pub fn request(&self, status: u16, took: Duration) {
+        let class = status_class(status);
+        if let Some(i) = STATUS_CLASSES.iter().position(|c| *c == class) {
+            self.requests[i].observe(took.as_secs_f64());
+        }
+    }
+
+    /// Times a call to the legacy API (`outcome`: a status class,
+    /// `connect`, `timeout`, `error`).
+    pub fn upstream(&self, outcome: &str, took: Duration) {
+        if let Some(i) = UPSTREAM_OUTCOMES.iter().position(|c| *c == outcome) {
+            self.upstream[i].observe(took.as_secs_f64());
+        }
+    }
+}
+
+/// The gateway cache's counters.
+#[derive(Debug, Clone)]
+pub struct GatewayCacheMetrics {
+    /// Served from the cache.
+    pub hit: Counter,
+    /// Not in the cache.
+    pub miss: Counter,
+    /// Lookups of a legacy token (one per miss, however many wait on it).
+    pub lookup: Counter,
 }
 
 /// A status code's class, as a label.

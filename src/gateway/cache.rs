@@ -27,7 +27,7 @@ use moka::Expiry;
 
 use crate::clock::now_unix;
 use crate::legacy_source::{LegacySource, SourceError};
-use crate::metrics::Metrics;
+use crate::metrics::GatewayCacheMetrics;
 use crate::secret::LegacyAccessToken;
 
 /// How long a seen revocation is remembered for racing lookups (seconds);
@@ -86,7 +86,7 @@ pub struct TokenCache {
     /// saw it, by its own clock).
     revoked: RwLock<HashMap<String, (i64, i64)>>,
     skew: i64,
-    metrics: Arc<Metrics>,
+    metrics: GatewayCacheMetrics,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -100,7 +100,7 @@ impl std::fmt::Debug for TokenCache {
 impl TokenCache {
     /// A cache of at most `max_entries`, dropping entries `skew` seconds
     /// before they expire.
-    pub fn new(max_entries: u64, skew: i64, metrics: Arc<Metrics>) -> Self {
+    pub fn new(max_entries: u64, skew: i64, metrics: GatewayCacheMetrics) -> Self {
         Self {
             entries: moka::future::Cache::builder()
                 .max_capacity(max_entries)
@@ -122,7 +122,7 @@ impl TokenCache {
             self.entries.invalidate(key).await;
             return None;
         }
-        self.metrics.gateway_cache("hit");
+        self.metrics.hit.inc();
         Some(entry)
     }
 
@@ -134,10 +134,10 @@ impl TokenCache {
         verified: Verified,
         source: &LegacySource,
     ) -> Result<Arc<Entry>, Arc<SourceError>> {
-        self.metrics.gateway_cache("miss");
+        self.metrics.miss.inc();
         let skew = self.skew;
         let lookup = async {
-            self.metrics.gateway_cache("lookup");
+            self.metrics.lookup.inc();
             let loaded_at = now_unix();
             let sourced = source.token_for(&verified.subject).await?;
             Ok::<_, SourceError>(Arc::new(Entry {

@@ -13,20 +13,19 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 
+pub use super::pool::ForwardError;
 use crate::config::{Gateway, Route};
 
-/// The pooled client to legacy APIs (http and https, rustls).
-pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+/// The connections to legacy APIs (http and https, rustls).
+pub type UpstreamClient = std::sync::Arc<super::pool::Upstreams>;
 
-/// Builds the client: connect timeout, no Nagle, pooled, never following
-/// a redirect (hyper's client does not).
+/// Builds the connection pool: connect timeout, no Nagle, never following a
+/// redirect (nothing here follows one).
 pub fn client(config: &Gateway) -> Result<UpstreamClient, String> {
     let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(config.connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -35,12 +34,11 @@ pub fn client(config: &Gateway) -> Result<UpstreamClient, String> {
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(config.pool_max_idle_per_host)
-        .build(https))
+    Ok(std::sync::Arc::new(super::pool::Upstreams::new(
+        https,
+        config.connect_timeout,
+        config.pool_max_idle_per_host,
+    )))
 }
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
@@ -227,29 +225,6 @@ pub fn set_forwarded(
     }
 }
 
-/// Why a forward failed.
-#[derive(Debug)]
-pub enum ForwardError {
-    /// No connection (refused, DNS, TLS): 502.
-    Connect(String),
-    /// Connecting or the response headers took too long: 504.
-    Timeout(String),
-    /// The upstream broke the exchange: 502.
-    Broken(String),
-}
-
-/// The outcome label of a failed forward, for metrics.
-impl ForwardError {
-    /// A fixed label.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Self::Connect(_) => "connect",
-            Self::Timeout(_) => "timeout",
-            Self::Broken(_) => "error",
-        }
-    }
-}
-
 /// What an upgraded connection needs: its idle limit, and the cache entry
 /// whose expiry or revocation ends it.
 pub struct Tunnel {
@@ -311,14 +286,13 @@ pub async fn send(
             seen = now;
         }
     };
-    let started = Instant::now();
     let timed_out = || {
         ForwardError::Timeout(format!(
             "no response headers within {} ms of the request",
             response_timeout.as_millis()
         ))
     };
-    let exchange = client.request(request);
+    let exchange = client.send(request);
     tokio::pin!(exchange);
     let answered = tokio::select! {
         answered = &mut exchange => answered,
@@ -334,7 +308,7 @@ pub async fn send(
             )));
         }
     };
-    let mut response = answered.map_err(|e| classify(&e, started))?;
+    let mut response = answered?;
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_side) = client_upgrade else {
             return Err(ForwardError::Broken(
@@ -514,34 +488,6 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// A client error's class: a connect timeout is a timeout (504, as nginx's
-/// `proxy_connect_timeout`), any other connect failure 502.
-fn classify(e: &hyper_util::client::legacy::Error, started: Instant) -> ForwardError {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    let mut timed_out = false;
-    let mut detail = e.to_string();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
-        }
-        if s.to_string().contains("timed out") {
-            timed_out = true;
-        }
-        detail = s.to_string();
-        source = s.source();
-    }
-    let detail = format!("{detail} (after {} ms)", started.elapsed().as_millis());
-    if e.is_connect() {
-        if timed_out {
-            ForwardError::Timeout(format!("connect: {detail}"))
-        } else {
-            ForwardError::Connect(detail)
-        }
-    } else {
-        ForwardError::Broken(detail)
     }
 }
 

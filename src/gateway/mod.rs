@@ -21,6 +21,7 @@
 pub mod answer;
 pub mod cache;
 pub mod forward;
+pub mod pool;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Version, header};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use self::answer::Refused;
@@ -46,6 +47,8 @@ use crate::metrics::Metrics;
 /// The gateway: its routes, verifier, token source, cache and client.
 pub struct Gateway {
     config: crate::config::Gateway,
+    /// Each route's histograms, in the routes' order.
+    route_metrics: Vec<crate::metrics::GatewayRouteMetrics>,
     verifier: Arc<Auth0Verifier>,
     source: Arc<LegacySource>,
     cache: Arc<TokenCache>,
@@ -74,10 +77,16 @@ impl Gateway {
         let cache = Arc::new(TokenCache::new(
             config.cache_max_entries,
             config.cache_skew_seconds,
-            metrics.clone(),
+            metrics.gateway_cache(),
         ));
+        let route_metrics = config
+            .routes
+            .iter()
+            .map(|r| metrics.gateway_route(route_label(r)))
+            .collect();
         Ok(Self {
             config,
+            route_metrics,
             verifier,
             source,
             cache,
@@ -116,14 +125,16 @@ impl Gateway {
                     .unwrap_or("");
                 tracing::info_span!("gateway", method = %request.method(), path = %request.uri().path(), request_id)
             }))
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetRequestIdLayer::x_request_id(
+                crate::request_id::MakeSequentialId::default(),
+            ))
     }
 
     /// The route for `path`: the longest prefix matching whole segments,
     /// ignoring ASCII case (so `/orders/ADMIN` is `/orders/admin`'s on a
     /// legacy server that ignores case, and never a shorter prefix's).
-    fn route_for(&self, path: &str) -> Option<&Route> {
-        self.config.routes.iter().find(|r| {
+    fn route_for(&self, path: &str) -> Option<usize> {
+        self.config.routes.iter().position(|r| {
             path.get(..r.prefix.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(&r.prefix))
                 && path
@@ -185,10 +196,11 @@ impl Gateway {
     /// Checks, authorizes and forwards one request.
     async fn proxy(
         &self,
-        route: &Route,
+        index: usize,
         peer: SocketAddr,
         request: Request,
     ) -> Result<Response, Refused> {
+        let route = &self.config.routes[index];
         if matches!(
             *request.method(),
             http::Method::CONNECT | http::Method::TRACE
@@ -255,8 +267,7 @@ impl Gateway {
             Ok(r) => crate::metrics::status_class(r.status().as_u16()),
             Err(e) => e.outcome(),
         };
-        self.metrics
-            .gateway_upstream(route_label(route), outcome, started.elapsed());
+        self.route_metrics[index].upstream(outcome, started.elapsed());
         result.map_err(|e| match e {
             ForwardError::Connect(cause) | ForwardError::Broken(cause) => {
                 Refused::BadGateway(cause)
@@ -273,17 +284,15 @@ async fn handle(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let Some(route) = gateway.route_for(request.uri().path()) else {
+    let Some(index) = gateway.route_for(request.uri().path()) else {
         return refuse(&gateway.metrics, "", Refused::NoRoute);
     };
-    let label = route_label(route);
-    let response = match gateway.proxy(route, peer, request).await {
+    let route = &gateway.config.routes[index];
+    let response = match gateway.proxy(index, peer, request).await {
         Ok(response) => response,
-        Err(refused) => refuse(&gateway.metrics, label, refused),
+        Err(refused) => refuse(&gateway.metrics, route_label(route), refused),
     };
-    gateway
-        .metrics
-        .gateway_request(label, response.status().as_u16(), started.elapsed());
+    gateway.route_metrics[index].request(response.status().as_u16(), started.elapsed());
     response
 }
 
