@@ -59,37 +59,239 @@ impl ConfigError {
 }
 
 /// Reads a TOML file (or nothing), applies the environment overrides in
-/// `env`, and deserializes into `T`. Errors name the key, and the variable
-/// when the bad value came from one.
+/// `env`, and deserializes into `T`. A syntax error names its line and
+/// column. Every wrong value is reported at once (each is taken out and the
+/// rest read again), naming its key, its line and column in the file, or the
+/// variable when it came from one.
 pub fn load_raw<T: DeserializeOwned>(
     path: Option<&Path>,
     env: &[(String, String)],
 ) -> Result<T, ConfigError> {
-    let mut table = match path {
+    let (mut table, text) = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError::one(format!("cannot read {}: {e}", path.display())))?;
-            text.parse::<toml::Table>()
-                .map_err(|e| ConfigError::one(format!("{}: {}", path.display(), e.message())))?
+            let table = text.parse::<toml::Table>().map_err(|e| {
+                let at = e
+                    .span()
+                    .map(|span| line_column(&text, span.start))
+                    .map_or_else(String::new, |(l, c)| format!(":{l}:{c}"));
+                ConfigError::one(format!(
+                    "{}{at}: {}",
+                    path.display(),
+                    e.message().trim_end()
+                ))
+            })?;
+            (table, Some(text))
         }
-        None => toml::Table::new(),
+        None => (toml::Table::new(), None),
     };
     let overridden = apply_env(&mut table, env)?;
-    let value = toml::Value::Table(table);
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let key = e.path().to_string();
-        let source = overridden
+    let document = text.and_then(|t| toml_edit::ImDocument::parse(t).ok());
+    let mut problems = Vec::new();
+    // Keys given a stand-in for a missing field (their own complaints about
+    // the stand-in's type are not the operator's problem).
+    let mut stood_in: Vec<String> = Vec::new();
+    // Keys whose wrong value was replaced or taken out.
+    let mut touched: Vec<String> = Vec::new();
+    // At most this many wrong values are taken out and the rest read again.
+    for _ in 0..32 {
+        let error = match serde_path_to_error::deserialize(toml::Value::Table(table.clone())) {
+            Ok(value) if problems.is_empty() => return Ok(value),
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let segments: Vec<String> = error
+            .path()
+            .iter()
+            .map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => key.clone(),
+                serde_path_to_error::Segment::Seq { index } => index.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        let key = error.path().to_string();
+        let message = error.inner().to_string();
+        // toml adds "in `key`" on a line of its own; the key is named already.
+        let message = message.split("\nin `").next().unwrap_or("").trim_end();
+        let from_env = overridden
             .iter()
             .find(|(path, _)| key == *path || key.starts_with(&format!("{path}.")))
-            .map(|(_, var)| format!(" (set by {var})"))
-            .unwrap_or_default();
-        let key = if key == "." {
-            "(top level)".to_owned()
-        } else {
-            key
+            .map(|(_, var)| format!(" (set by {var})"));
+        let at = match (&from_env, &document) {
+            (None, Some(doc)) => locate(doc, &segments)
+                .map(|(l, c)| format!(" (line {l}, column {c})"))
+                .unwrap_or_default(),
+            _ => String::new(),
         };
-        ConfigError::one(format!("{key}{source}: {}", e.inner()))
-    })
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next());
+        let full_missing = missing.map(|f| {
+            if key == "." {
+                f.to_owned()
+            } else {
+                format!("{key}.{f}")
+            }
+        });
+        // A key this search took out, now missed, is not a new problem.
+        let ours = full_missing.as_ref().is_some_and(|k| touched.contains(k));
+        if !stood_in.contains(&key) && !ours {
+            let shown = if key == "." {
+                "(top level)".to_owned()
+            } else {
+                key.clone()
+            };
+            let problem = format!("{shown}{}{at}: {message}", from_env.unwrap_or_default());
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+        // The wrong value is replaced by one of the expected type (so the
+        // rest can be read), a missing one is given a stand-in (an empty
+        // list; if that is the wrong type, the next round says which), or
+        // the search ends (an array element).
+        let fixed = if let Some(field) = missing {
+            let mut at = segments.clone();
+            at.retain(|s| !s.is_empty());
+            at.push(field.to_owned());
+            let full = full_missing.clone().unwrap_or_default();
+            // A stand-in that did not satisfy it ends the search.
+            !stood_in.contains(&full) && {
+                stood_in.push(full);
+                insert(&mut table, &at, toml::Value::Array(Vec::new()))
+            }
+        } else {
+            touched.push(key.clone());
+            replace(&mut table, &segments, message)
+        };
+        if !fixed {
+            break;
+        }
+    }
+    Err(ConfigError { problems })
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Where the key at `segments` is written in the file.
+fn locate(document: &toml_edit::ImDocument<String>, segments: &[String]) -> Option<(usize, usize)> {
+    enum Node<'a> {
+        Item(&'a toml_edit::Item),
+        Table(&'a toml_edit::Table),
+    }
+    let mut node = Node::Table(document.as_table());
+    let mut span = None;
+    for segment in segments {
+        node = match node {
+            Node::Table(table) => {
+                let (key, item) = table.get_key_value(segment)?;
+                span = key.span().or(span);
+                Node::Item(item)
+            }
+            Node::Item(item) => match (segment.parse::<usize>(), item) {
+                (Ok(index), toml_edit::Item::ArrayOfTables(tables)) => {
+                    let table = tables.get(index)?;
+                    span = table.span().or(span);
+                    Node::Table(table)
+                }
+                (Ok(index), toml_edit::Item::Value(toml_edit::Value::Array(values))) => {
+                    span = values.get(index).and_then(toml_edit::Value::span).or(span);
+                    break;
+                }
+                _ => {
+                    let (key, item) = item.as_table_like()?.get_key_value(segment)?;
+                    span = key.span().or(span);
+                    Node::Item(item)
+                }
+            },
+        };
+    }
+    span.map(|s| line_column(document.raw(), s.start))
+}
+
+/// A stand-in of the type serde's `message` ("invalid type: …, expected
+/// …") asks for, or none (the value is then taken out).
+fn stand_in(message: &str) -> Option<toml::Value> {
+    let expected = message.rsplit_once("expected ")?.1;
+    let value = if expected.contains("string") || expected.contains("URL") {
+        toml::Value::String(String::new())
+    } else if ["integer", "u8", "u16", "u32", "u64", "i32", "i64", "usize"]
+        .iter()
+        .any(|t| expected.contains(t))
+    {
+        toml::Value::Integer(0)
+    } else if expected.contains("bool") {
+        toml::Value::Boolean(false)
+    } else if expected.contains("sequence") {
+        toml::Value::Array(Vec::new())
+    } else {
+        return None;
+    };
+    Some(value)
+}
+
+/// Replaces (or takes out) the value at `segments` in `table`, inside array
+/// elements too; false when it cannot (the value is an array element).
+fn replace(table: &mut toml::Table, segments: &[String], message: &str) -> bool {
+    match segments {
+        [] => false,
+        [last] if last.parse::<usize>().is_ok() => false,
+        [last] => match stand_in(message) {
+            Some(value) => table.insert(last.clone(), value).is_some(),
+            None => table.remove(last.as_str()).is_some(),
+        },
+        [first, rest @ ..] => match table.get_mut(first.as_str()) {
+            Some(value) => replace_in(value, rest, message),
+            None => false,
+        },
+    }
+}
+
+/// Inserts `value` at `segments` (whose parents exist).
+fn insert(table: &mut toml::Table, segments: &[String], value: toml::Value) -> bool {
+    match segments {
+        [] => false,
+        [last] => {
+            table.insert(last.clone(), value);
+            true
+        }
+        [first, rest @ ..] => match table.get_mut(first.as_str()) {
+            Some(toml::Value::Table(t)) => insert(t, rest, value),
+            Some(toml::Value::Array(items)) => match rest.split_first() {
+                Some((index, rest)) => match (
+                    index.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+                    rest.is_empty(),
+                ) {
+                    (Some(toml::Value::Table(t)), false) => insert(t, rest, value),
+                    _ => false,
+                },
+                None => false,
+            },
+            _ => false,
+        },
+    }
+}
+
+fn replace_in(value: &mut toml::Value, segments: &[String], message: &str) -> bool {
+    match value {
+        toml::Value::Table(table) => replace(table, segments, message),
+        toml::Value::Array(items) => match segments.split_first() {
+            Some((index, rest)) if !rest.is_empty() => index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get_mut(i))
+                .is_some_and(|item| replace_in(item, rest, message)),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// Applies `IDP_BRIDGE_A__B=value` overrides; returns which key paths came

@@ -188,3 +188,38 @@ fn hash_secret_prints_the_config_line_for_a_secret_and_refuses_short_ones() {
     let hash = hex::encode(idp_bridge::crypto::sha256(secret.as_bytes()));
     assert!(text.contains(&format!("sha256:{hash}")), "{text}");
 }
+
+#[test]
+fn check_config_reports_every_wrong_value_and_syntax_errors_with_line_and_column() {
+    let dir = tempfile::tempdir().expect("dir");
+    let check = |text: &str| {
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(&path, text).expect("write");
+        let out = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let syntax = check("issuer = \"http://127.0.0.1:8080\"\nlisten = 127.0.0.1:8080\n");
+    assert!(syntax.contains("bridge.toml:2:"), "{syntax}");
+    let wrong = check(
+        "issuer = \"http://127.0.0.1:8080\"\nlisten = 5\nmax_connections = \"x\"\n[store]\nbatch = 1\n[[clients]]\nid = 7\n[upstream]\nadapter = \"command\"\n",
+    );
+    for expected in [
+        "listen (line 2, column 1): invalid type",
+        "max_connections (line 3, column 1): invalid type",
+        "store.batch (line 5, column 1): unknown field",
+        "clients[0].id (line 7, column 1): invalid type",
+        "clients[0] (line 6, column 1): missing field `redirect_uris`",
+        "adapter = \"command\" needs an [upstream.command] section",
+    ] {
+        assert!(
+            wrong.contains(expected),
+            "{expected} missing from:\n{wrong}"
+        );
+    }
+    assert!(!wrong.contains("missing field `upstream`"), "{wrong}");
+}
