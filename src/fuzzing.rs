@@ -174,7 +174,7 @@ pub fn authorize_request(data: &[u8]) -> bool {
             assert_eq!(state, params.get("state").cloned());
             false
         }
-        Err(authorize::AuthorizeError::Page(_)) => false,
+        Err(authorize::AuthorizeError::Page { .. }) => false,
     }
 }
 

@@ -6,6 +6,15 @@
 //! [`log_refusal`] is that middleware's one line (the provider and the
 //! gateway share it). A leaf: it depends on nothing in the crate.
 
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered (empty outside one).
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// A refusal's log record, carried in the response's extensions.
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -32,7 +41,16 @@ pub async fn log_refusal(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let response = next.run(request).await;
+    // The request id (set by the layer outside) is what an error page shows
+    // as its reference, so a person's reference, the `x-request-id` and
+    // the log line's request id are one value.
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let response = REQUEST_ID.scope(id, next.run(request)).await;
     if let Some(r) = response.extensions().get::<Refusal>() {
         let status = response.status().as_u16();
         let cause = r.cause.as_deref().unwrap_or("");

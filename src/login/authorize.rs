@@ -107,12 +107,12 @@ async fn authorize(
             };
             show_form(state, headers, &pending)
         }
-        Err(AuthorizeError::Page(message)) => error_page(
+        Err(AuthorizeError::Page { message, cause }) => error_page(
             &settings.branding,
             StatusCode::BAD_REQUEST,
             "This sign-in request cannot be used",
             message,
-            "invalid authorization request",
+            &format!("invalid authorization request: {cause}"),
         ),
         Err(AuthorizeError::Redirect {
             redirect_uri,

@@ -67,7 +67,13 @@ pub fn error_page(
     message: &str,
     cause: &str,
 ) -> Response {
-    let request_id = &crate::crypto::random_token()[..12];
+    let id = crate::refusal::request_id();
+    let request_id = if id.is_empty() {
+        crate::crypto::random_token()[..12].to_owned()
+    } else {
+        id
+    };
+    let request_id = request_id.as_str();
     let mut response = render(
         status,
         &ErrorPage {

@@ -163,7 +163,13 @@ pub struct AuthorizationRequest {
 #[derive(Debug)]
 pub enum AuthorizeError {
     /// Before the redirect URI is trusted: shown on our page.
-    Page(&'static str),
+    Page {
+        /// For the person.
+        message: &'static str,
+        /// For the operator: the client id and redirect URI sent, against
+        /// those registered (never a secret).
+        cause: String,
+    },
     /// After: redirected to the client.
     Redirect {
         /// The client's redirect URI.
@@ -179,6 +185,12 @@ pub enum AuthorizeError {
     },
 }
 
+/// A value from the request, quoted and cut short for a log line.
+fn shown(value: &str) -> String {
+    let cut: String = value.chars().take(200).collect();
+    format!("{cut:?}")
+}
+
 /// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2).
 pub fn validate(
     params: &AuthorizationParams,
@@ -186,16 +198,39 @@ pub fn validate(
     now: i64,
     ttl: i64,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
-    let client = given(params.client_id.as_ref())
-        .and_then(|id| clients.get(&id))
-        .ok_or(AuthorizeError::Page(
-            "The application that sent you here is not registered with this sign-in service.",
-        ))?;
-    let redirect_uri = given(params.redirect_uri.as_ref())
+    let sent_client = given(params.client_id.as_ref());
+    let client = sent_client
+        .as_ref()
+        .and_then(|id| clients.get(id))
+        .ok_or_else(|| AuthorizeError::Page {
+            message: "The application that sent you here is not registered with this sign-in service.",
+            cause: match &sent_client {
+                Some(id) => format!(
+                    "client_id {} is not registered (registered: {})",
+                    shown(id),
+                    clients.keys().map(|k| shown(k)).collect::<Vec<_>>().join(", ")
+                ),
+                None => "no client_id".to_owned(),
+            },
+        })?;
+    let sent_uri = given(params.redirect_uri.as_ref());
+    let redirect_uri = sent_uri
+        .clone()
         .filter(|r| client.redirect_uris.iter().any(|allowed| allowed == r))
-        .ok_or(AuthorizeError::Page(
-            "The application that sent you here gave a return address that is not registered.",
-        ))?;
+        .ok_or_else(|| AuthorizeError::Page {
+            message: "The application that sent you here gave a return address that is not registered.",
+            cause: format!(
+                "client {}: redirect_uri {} is not one of the registered {}",
+                shown(&client.id),
+                sent_uri.as_deref().map_or_else(|| "(none)".to_owned(), shown),
+                client
+                    .redirect_uris
+                    .iter()
+                    .map(|u| shown(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
     let form_post = params.response_mode.as_deref() == Some("form_post");
     if params.state_not_utf8 {
         // Refused, without a state: a lossy copy would not be the client's.

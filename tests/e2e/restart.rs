@@ -185,7 +185,18 @@ async fn each_refusal_is_logged_once_with_its_code_and_no_secret() {
         .await
         .expect("authorize");
     assert_eq!(page.status(), 400);
+    let page_request_id = page.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     let page = page.text().await.expect("page");
+    let wrong_uri = reqwest::get(format!(
+        "{}/authorize?client_id=auth0-oidc&redirect_uri=https://evil.example.com/cb&response_type=code&scope=openid",
+        app.issuer
+    ))
+    .await
+    .expect("authorize");
+    assert_eq!(wrong_uri.status(), 400);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = std::fs::read_to_string(&log_path).expect("logs");
@@ -216,13 +227,29 @@ async fn each_refusal_is_logged_once_with_its_code_and_no_secret() {
     );
     assert_eq!(with_code("invalid_token").len(), 1, "{logs}");
     let pages = with_code("error_page");
-    assert_eq!(pages.len(), 1, "{logs}");
+    assert_eq!(pages.len(), 2, "{logs}");
     let reference = pages[0]["fields"]["reference"].as_str().expect("reference");
     assert!(
         page.contains(reference),
         "the page shows the logged reference"
     );
-    assert_eq!(pages[0]["fields"]["cause"], "invalid authorization request");
+    assert_eq!(
+        reference, page_request_id,
+        "the reference is the x-request-id"
+    );
+    assert_eq!(pages[0]["span"]["request_id"], page_request_id);
+    let cause = pages[0]["fields"]["cause"].as_str().expect("cause");
+    assert!(
+        cause.starts_with(
+            "invalid authorization request: client_id \"nobody\" is not registered (registered: "
+        ) && cause.contains("\"auth0-oidc\""),
+        "{cause}"
+    );
+    let cause = pages[1]["fields"]["cause"].as_str().expect("cause");
+    assert!(
+        cause.contains("client \"auth0-oidc\": redirect_uri \"https://evil.example.com/cb\" is not one of the registered \"https://"),
+        "the sent and the registered URIs are named: {cause}"
+    );
     assert!(!logs.contains("SECRET"), "no presented secret in the logs");
 }
 
