@@ -28,7 +28,15 @@ pub(crate) fn fail(context: &str, e: impl std::fmt::Display) -> StartError {
 
 /// SQLite in the data directory, or PostgreSQL when `[store] url` says so.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
-    let url = match &settings.store.url {
+    open_store_at(&settings.data_dir, &settings.store).await
+}
+
+/// The store for `store` settings, its SQLite file (if any) in `data_dir`.
+pub async fn open_store_at(
+    data_dir: &Path,
+    store: &crate::config::StoreSettings,
+) -> Result<Arc<dyn Store>, StartError> {
+    let url = match &store.url {
         Some(source) => Some(source.resolve().map_err(|e| fail("store.url", e))?),
         None => None,
     };
@@ -37,13 +45,9 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartErro
             if url.secret().starts_with("postgres://")
                 || url.secret().starts_with("postgresql://") =>
         {
-            let store = PgStore::open(
-                url.secret(),
-                settings.store.schema.as_deref(),
-                settings.store.max_connections,
-            )
-            .await
-            .map_err(|e| fail("cannot open the PostgreSQL store", e))?;
+            let store = PgStore::open(url.secret(), store.schema.as_deref(), store.max_connections)
+                .await
+                .map_err(|e| fail("cannot open the PostgreSQL store", e))?;
             Ok(Arc::new(store))
         }
         Some(_) => Err(StartError::Message(
@@ -51,17 +55,17 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartErro
         )),
         None => {
             // Made private by `storage_key`, which runs first.
-            std::fs::create_dir_all(&settings.data_dir)
-                .map_err(|e| fail(&format!("cannot create {}", settings.data_dir.display()), e))?;
-            let path = settings.data_dir.join("bridge.db");
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| fail(&format!("cannot create {}", data_dir.display()), e))?;
+            let path = data_dir.join("bridge.db");
             private_file(&path)?;
-            let store = SqliteStore::open(&path, settings.store.sqlite_full_sync)
+            let store = SqliteStore::open(&path, store.sqlite_full_sync)
                 .await
                 .map_err(|e| fail("cannot open the store", e))?;
             // SQLite gives its WAL and shared-memory files the database's
             // mode; files left by an older version are tightened here too.
             for suffix in ["-wal", "-shm"] {
-                let side = settings.data_dir.join(format!("bridge.db{suffix}"));
+                let side = data_dir.join(format!("bridge.db{suffix}"));
                 if side.exists() {
                     restrict(&side, 0o600)?;
                 }
@@ -121,10 +125,18 @@ fn restrict(path: &Path, mode: u32) -> Result<(), StartError> {
 
 /// The storage key: configured, or generated once in the data directory.
 pub fn storage_key(settings: &Settings) -> Result<StorageKey, StartError> {
-    prepare_data_dir(&settings.data_dir)?;
-    let key = match &settings.storage_key {
+    storage_key_at(&settings.data_dir, settings.storage_key.as_ref())
+}
+
+/// The storage key `configured`, or the one generated in `data_dir`.
+pub fn storage_key_at(
+    data_dir: &Path,
+    configured: Option<&Key32>,
+) -> Result<StorageKey, StartError> {
+    prepare_data_dir(data_dir)?;
+    let key = match configured {
         Some(k) => k.clone(),
-        None => load_or_create_storage_key(&settings.data_dir.join("storage.key"))?,
+        None => load_or_create_storage_key(&data_dir.join("storage.key"))?,
     };
     Ok(StorageKey::new(&key))
 }

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::support::runtime;
-use crate::config::Settings;
 
 /// The `keys` subcommands.
 #[derive(Subcommand)]
@@ -34,11 +33,14 @@ pub enum KeysCommand {
 /// Runs a `keys` command.
 pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
     let (KeysCommand::Rotate { config, .. } | KeysCommand::List { config }) = &command;
-    let settings = Settings::load(config).map_err(|e| e.to_string())?;
+    // Only the state sections: no client secret needs to be set for this.
+    let (settings, storage_key) =
+        crate::config::StateConfig::load(config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
         // The storage key first: it makes a new data directory private.
-        let storage = crate::startup::storage_key(&settings).map_err(|e| e.to_string())?;
-        let store = crate::startup::open_store(&settings)
+        let storage = crate::startup::storage_key_at(&settings.data_dir, storage_key.as_ref())
+            .map_err(|e| e.to_string())?;
+        let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)
             .await
             .map_err(|e| e.to_string())?;
         match command {

@@ -244,6 +244,44 @@ pub struct ConnectionLimits {
     pub max_per_address: usize,
 }
 
+/// The part of the configuration the `keys` commands need: where the state
+/// is and how it is sealed. Read alone, so a command that signs nothing for
+/// a client does not ask for every client's secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateConfig {
+    /// Data directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The storage key, if configured.
+    pub storage_key: Option<SecretSource>,
+    /// The store.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Signing keys.
+    #[serde(default)]
+    pub keys: KeySettings,
+    /// Lifetimes.
+    #[serde(default)]
+    pub tokens: TokenSettings,
+}
+
+impl StateConfig {
+    /// Loads the state sections of `path` with the process environment.
+    pub fn load(path: &Path) -> Result<(Self, Option<Key32>), ConfigError> {
+        let config: Self = load_raw(Some(path), &process_env())?;
+        let key = match &config.storage_key {
+            Some(source) => Some(
+                source
+                    .resolve()
+                    .and_then(|v| Key32::parse(v.secret()).map_err(|e| e.to_string()))
+                    .map_err(|e| ConfigError::one(format!("storage_key: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok((config, key))
+    }
+}
+
 /// The validated configuration the bridge runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -147,3 +147,40 @@ async fn a_rotation_through_one_instance_reaches_every_instance_before_it_signs(
     );
     c.finish().await;
 }
+
+#[tokio::test]
+async fn keys_commands_need_no_client_secret() {
+    let mut app = TestApp::spawn().await;
+    app.stop().await;
+    let text = app.config_text.replacen(
+        &format!("secret = \"{}\"", crate::support::OIDC_SECRET),
+        "secret = { env = \"IDP_BRIDGE_TEST_NEVER_SET_SECRET\" }",
+        1,
+    );
+    assert_ne!(text, app.config_text, "a client secret was replaced");
+    let config = app.data_dir.path().join("no-secrets.toml");
+    std::fs::write(&config, text).expect("write");
+    let out = Command::new(BIN)
+        .args(["keys", "list", "--config"])
+        .arg(&config)
+        .env_remove("IDP_BRIDGE_TEST_NEVER_SET_SECRET")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("RS256"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // serve still needs it, and says so.
+    let check = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(!check.status.success());
+}
