@@ -55,7 +55,7 @@ pub async fn open_store_at(
         )),
         None => {
             // Made private by `storage_key`, which runs first.
-            std::fs::create_dir_all(&data_dir)
+            std::fs::create_dir_all(data_dir)
                 .map_err(|e| fail(&format!("cannot create {}", data_dir.display()), e))?;
             let path = data_dir.join("bridge.db");
             private_file(&path)?;
