@@ -476,26 +476,38 @@ async fn large_bodies_stream_both_ways_at_flat_memory() {
     );
 }
 
-#[tokio::test]
-async fn websocket_upgrades_pass_through() {
-    use futures_util::{SinkExt as _, StreamExt as _};
-    use tokio_tungstenite::tungstenite::Message;
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the reference API's WebSocket echo through the gateway with an
+/// Auth0 token for alice.
+async fn open_ws(
+    app: &TestApp,
+    tenant: &Tenant,
+) -> Result<(WebSocket, u16), tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-    let tenant = Tenant::start().await;
-    let app = gateway(&tenant, "", "").await;
-    let _ = signed_in(&app).await;
-    let ws_url = url(&app, "/orders/ws").replace("http://", "ws://");
-    let mut request = ws_url.as_str().into_client_request().expect("request");
+    let ws_url = url(app, "/orders/ws").replace("http://", "ws://");
+    let mut request = ws_url.as_str().into_client_request()?;
     request.headers_mut().insert(
         "authorization",
         format!("Bearer {}", tenant.token(&[]))
             .parse()
             .expect("header"),
     );
-    let (mut socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    assert_eq!(response.status(), 101);
+    let (socket, response) = tokio_tungstenite::connect_async(request).await?;
+    Ok((socket, response.status().as_u16()))
+}
+
+#[tokio::test]
+async fn websocket_upgrades_pass_through() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let tenant = Tenant::start().await;
+    let app = gateway(&tenant, "", "").await;
+    let _ = signed_in(&app).await;
+    let ws_url = url(&app, "/orders/ws").replace("http://", "ws://");
+    let (mut socket, status) = open_ws(&app, &tenant).await.expect("upgrade");
+    assert_eq!(status, 101);
     socket
         .send(Message::Text("hello".into()))
         .await
@@ -677,21 +689,10 @@ async fn a_revocation_at_one_instance_reaches_the_other_gateway_within_the_poll_
 async fn a_silent_websocket_is_closed_after_the_idle_timeout() {
     use futures_util::{SinkExt as _, StreamExt as _};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let tenant = Tenant::start().await;
     let app = gateway(&tenant, "", "idle_timeout_ms = 300").await;
     let _ = signed_in(&app).await;
-    let ws_url = url(&app, "/orders/ws").replace("http://", "ws://");
-    let mut request = ws_url.as_str().into_client_request().expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", tenant.token(&[]))
-            .parse()
-            .expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
+    let (mut socket, _) = open_ws(&app, &tenant).await.expect("upgrade");
     // Talking keeps it open...
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -879,7 +880,6 @@ async fn an_upload_that_flows_longer_than_the_response_timeout_is_not_cut() {
 
 #[tokio::test]
 async fn upgraded_connections_still_count_under_the_connection_caps() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let tenant = Tenant::start().await;
     let app = TestApp::spawn_with(&format!(
         "max_connections_per_address = 2\n{}",
@@ -888,22 +888,11 @@ async fn upgraded_connections_still_count_under_the_connection_caps() {
     .await;
     let _ = signed_in(&app).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let ws_url = url(&app, "/orders/ws").replace("http://", "ws://");
-    let open = || async {
-        let mut request = ws_url.as_str().into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", tenant.token(&[]))
-                .parse()
-                .expect("header"),
-        );
-        tokio_tungstenite::connect_async(request).await
-    };
-    let first = open().await.expect("first");
-    let second = open().await.expect("second");
+    let first = open_ws(&app, &tenant).await.expect("first");
+    let second = open_ws(&app, &tenant).await.expect("second");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
-        open().await.is_err(),
+        open_ws(&app, &tenant).await.is_err(),
         "a third tunnel from one address is refused"
     );
     drop((first, second));
