@@ -217,16 +217,6 @@ impl TokenCache {
             tracing::warn!(error = %e, "cannot invalidate the gateway's cached tokens");
         }
     }
-
-    /// Entries now (approximate; for tests and metrics).
-    pub fn len(&self) -> u64 {
-        self.entries.entry_count()
-    }
-
-    /// Whether the cache is empty (approximate).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Polls the store for revocations every `every`, for ever. The cursor is

@@ -95,11 +95,6 @@ impl Gateway {
         })
     }
 
-    /// The token cache.
-    pub fn cache(&self) -> &Arc<TokenCache> {
-        &self.cache
-    }
-
     /// The revocation watcher, to run beside the listener.
     pub fn watch_revocations(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         cache::watch_revocations(
