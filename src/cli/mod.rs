@@ -2,6 +2,7 @@
 //! `main.rs` only parses and reports. Each command's body lives beside its
 //! arguments (`keys`, `lt1`, `reference`); the short ones are here.
 
+pub mod init;
 pub mod keys;
 pub mod lt1;
 pub mod reference;
@@ -48,6 +49,9 @@ pub enum Command {
         #[arg(value_name = "CONFIG", conflicts_with = "config")]
         path: Option<PathBuf>,
     },
+    /// Write a starter configuration (a generated client secret and storage
+    /// key) for one adapter, and print the next steps.
+    Init(init::InitArgs),
     /// Print a client's `secret_hash` for a secret read from standard input,
     /// or for a new random secret (`--generate`, printed once).
     HashSecret {
@@ -85,6 +89,7 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
             None => Err("check-config: name the config file (--config FILE)".into()),
         },
         Command::HashSecret { generate } => hash_secret(generate),
+        Command::Init(args) => init::run(&args),
         Command::Demo { listen, data_dir } => demo(&listen, data_dir),
         Command::Keys(command) => keys::run(command),
         Command::LegacyToken(command) => lt1::run(command),

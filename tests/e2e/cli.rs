@@ -1,5 +1,5 @@
 //! `check-config` on the shipped example and on a broken config, and
-//! `hash-secret`.
+//! `hash-secret` and `init`.
 
 use std::process::Command;
 
@@ -222,4 +222,67 @@ fn check_config_reports_every_wrong_value_and_syntax_errors_with_line_and_column
         );
     }
     assert!(!wrong.contains("missing field `upstream`"), "{wrong}");
+}
+
+#[test]
+fn init_writes_a_starter_that_checks_out_with_the_secret_only_hashed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("dir");
+    for adapter in ["http", "oauth2-password", "command"] {
+        let sub = dir.path().join(adapter);
+        std::fs::create_dir(&sub).expect("mkdir");
+        let config = sub.join("bridge.toml");
+        let out = Command::new(BIN)
+            .args([
+                "init",
+                "--adapter",
+                adapter,
+                "--auth0-domain",
+                "acme.eu.auth0.com",
+                "--output",
+            ])
+            .arg(&config)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let secret = printed
+            .lines()
+            .skip_while(|l| !l.starts_with("The client secret"))
+            .nth(1)
+            .expect("the secret line")
+            .trim()
+            .to_owned();
+        let text = std::fs::read_to_string(&config).expect("config");
+        let hash = hex::encode(idp_bridge::crypto::sha256(secret.as_bytes()));
+        assert!(text.contains(&format!("sha256:{hash}")), "{text}");
+        assert!(!text.contains(&secret), "only the hash is written");
+        assert!(text.contains("https://acme.eu.auth0.com/login/callback"));
+        for file in [&config, &sub.join("storage.key")] {
+            let mode = std::fs::metadata(file).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+        let check = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .env("LEGACY_CLIENT_SECRET", "a-legacy-client-secret")
+            .output()
+            .expect("runs");
+        assert!(
+            check.status.success(),
+            "{adapter}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        // Never over an existing file.
+        let again = Command::new(BIN)
+            .args(["init", "--output"])
+            .arg(&config)
+            .output()
+            .expect("runs");
+        assert!(!again.status.success());
+    }
 }
