@@ -208,6 +208,10 @@ impl LegacySource {
     /// renewing it.
     async fn renew(&self, grant: &GrantRow) -> Result<Renewal, SourceError> {
         let started = std::time::Instant::now();
+        // Waiters back off (25 ms doubling to 400 ms): each claim attempt is
+        // a write, and many waiters must not starve the claim holder's own
+        // write on SQLite's single writer.
+        let mut pause = Duration::from_millis(25);
         loop {
             let now = now_unix();
             if self
@@ -255,7 +259,8 @@ impl LegacySource {
                     cause: "waited too long for a concurrent renewal".into(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(400));
         }
     }
 

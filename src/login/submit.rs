@@ -155,7 +155,8 @@ async fn authenticate_throttled(
             }
         }
         Err(e) => {
-            crate::audit!(state.metrics, "login_failure", reason = e.class());
+            // The cause says which outage: refused, DNS, TLS, timeout, status.
+            crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e);
             if *e == UpstreamError::Locked {
                 tokio::time::sleep(throttle::delay(settings, attempt)).await;
             }

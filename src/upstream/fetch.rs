@@ -80,16 +80,41 @@ fn too_large(max: usize) -> UpstreamError {
     UpstreamError::Protocol(format!("the answer is larger than {max} bytes"))
 }
 
-/// Sorts a transport failure. The URL is dropped: it may carry credentials.
+/// Sorts a transport failure and says its root cause (connection refused,
+/// a DNS failure, a TLS error…), so an outage and a typo in a URL read
+/// differently in the log. The URL is dropped: it may carry credentials.
 pub fn classify(error: reqwest::Error) -> UpstreamError {
     let error = error.without_url();
-    if error.is_timeout() {
-        UpstreamError::Unavailable("timed out".into())
+    let what = if error.is_timeout() {
+        "timed out"
     } else if error.is_connect() {
-        UpstreamError::Unavailable("could not connect".into())
+        "could not connect"
     } else if error.is_body() || error.is_decode() {
-        UpstreamError::Unavailable("the connection failed while reading the answer".into())
+        "the connection failed while reading the answer"
     } else {
-        UpstreamError::Unavailable("the request failed".into())
+        "the request failed"
+    };
+    match root_cause(&error) {
+        Some(cause) => UpstreamError::Unavailable(format!("{what}: {cause}")),
+        None => UpstreamError::Unavailable(what.into()),
     }
+}
+
+/// The innermost error's message, labelled by its kind where it is known.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source = error.source();
+    let mut last = None;
+    let mut dns = false;
+    while let Some(s) = source {
+        let text = s.to_string();
+        dns |= text.contains("dns error");
+        last = Some(text);
+        source = s.source();
+    }
+    let cause = last?;
+    Some(if dns && !cause.contains("dns") {
+        format!("dns error: {cause}")
+    } else {
+        cause
+    })
 }

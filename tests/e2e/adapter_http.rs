@@ -239,7 +239,10 @@ async fn upstream_timeout_is_unavailable() {
         ..Faults::default()
     })
     .await;
-    assert_eq!(e, UpstreamError::Unavailable("timed out".into()));
+    assert!(
+        matches!(&e, UpstreamError::Unavailable(m) if m.starts_with("timed out")),
+        "{e:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_millis(2500),
         "the configured 800 ms timeout applies"
@@ -289,7 +292,23 @@ async fn connection_refused_is_unavailable() {
         .authenticate("alice", &password("correct-horse"))
         .await
         .unwrap_err();
-    assert_eq!(e, UpstreamError::Unavailable("could not connect".into()));
+    assert!(
+        matches!(&e, UpstreamError::Unavailable(m) if m.starts_with("could not connect") && m.contains("refused")),
+        "the cause is named: {e:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unresolvable_host_says_dns_not_just_unavailable() {
+    let idp = adapter(&json_shape("http://no-such-host.invalid"));
+    let e = idp
+        .authenticate("alice", &password("correct-horse"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, UpstreamError::Unavailable(m) if m.starts_with("could not connect: dns error")),
+        "a typo in the URL reads as one: {e:?}"
+    );
 }
 
 #[tokio::test]

@@ -85,9 +85,10 @@ async fn outages_are_unavailable_and_garbage_is_a_protocol_error() {
         latency_ms: 2000,
         ..Faults::default()
     });
-    assert_eq!(
-        login().await.unwrap_err(),
-        UpstreamError::Unavailable("timed out".into())
+    let e = login().await.unwrap_err();
+    assert!(
+        matches!(&e, UpstreamError::Unavailable(m) if m.starts_with("timed out")),
+        "{e:?}"
     );
 
     stack.idp.set_faults(Faults {
@@ -118,10 +119,12 @@ async fn outages_are_unavailable_and_garbage_is_a_protocol_error() {
     ));
 
     let down = adapter(&config(&closed_port_url().await, "basic", "s"));
-    assert_eq!(
-        down.authenticate("alice", &Password::new("x"))
-            .await
-            .unwrap_err(),
-        UpstreamError::Unavailable("could not connect".into())
+    let e = down
+        .authenticate("alice", &Password::new("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, UpstreamError::Unavailable(m) if m.starts_with("could not connect") && m.contains("refused")),
+        "the cause is named: {e:?}"
     );
 }
