@@ -429,9 +429,39 @@ fn rss_kib() -> u64 {
         .expect("VmRSS")
 }
 
+/// POSTs `body` (streamed as it is produced) to the reference API's upload
+/// through the gateway; the response, if one came.
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    body: axum::body::Body,
+) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+    let client: hyper_util::client::legacy::Client<_, axum::body::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let request = http::Request::post(url(app, "/orders/upload"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(body)
+        .expect("request");
+    client.request(request).await
+}
+
+/// The byte count the reference API answered an upload with.
+async fn uploaded_bytes(response: http::Response<hyper::body::Incoming>) -> u64 {
+    use http_body_util::BodyExt as _;
+    assert_eq!(response.status(), 200);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let answer: Value = serde_json::from_slice(&body).expect("json");
+    answer["bytes"].as_u64().expect("bytes")
+}
+
 #[tokio::test]
 async fn large_bodies_stream_both_ways_at_flat_memory() {
-    use http_body_util::BodyExt as _;
     const SIZE: u64 = 256 * 1024 * 1024;
     let tenant = Tenant::start().await;
     let app = gateway(&tenant, "", "").await;
@@ -449,25 +479,9 @@ async fn large_bodies_stream_both_ways_at_flat_memory() {
     assert_eq!(received, SIZE);
 
     // Upload: a body produced as it is sent.
-    let client: hyper_util::client::legacy::Client<_, axum::body::Body> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let request = http::Request::post(url(&app, "/orders/upload"))
-        .header("authorization", format!("Bearer {token}"))
-        .body(axum::body::Body::new(
-            idp_bridge::reference::legacy_api::Zeros::new(SIZE),
-        ))
-        .expect("request");
-    let response = client.request(request).await.expect("upload");
-    assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let answer: Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!(answer["bytes"], SIZE);
+    let body = axum::body::Body::new(idp_bridge::reference::legacy_api::Zeros::new(SIZE));
+    let response = upload(&app, &token, body).await.expect("upload");
+    assert_eq!(uploaded_bytes(response).await, SIZE);
 
     let grown = rss_kib().saturating_sub(before);
     assert!(
@@ -832,43 +846,26 @@ use std::future::Future as _;
 
 #[tokio::test]
 async fn an_upload_that_flows_longer_than_the_response_timeout_is_not_cut() {
-    use http_body_util::BodyExt as _;
     let tenant = Tenant::start().await;
     let app = gateway(&tenant, "", "idle_timeout_ms = 1000").await;
     let _ = signed_in(&app).await;
-    let client: hyper_util::client::legacy::Client<_, axum::body::Body> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
+    let token = tenant.token(&[]);
     // 2.5 s of upload against a 1.5 s response timeout, a chunk every 100 ms.
-    let request = http::Request::post(url(&app, "/orders/upload"))
-        .header("authorization", format!("Bearer {}", tenant.token(&[])))
-        .body(axum::body::Body::new(Trickle {
-            chunks: 25,
-            every: Duration::from_millis(100),
-            sleep: None,
-        }))
-        .expect("request");
-    let response = client.request(request).await.expect("upload");
-    assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let answer: Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!(answer["bytes"], 25 * 1024);
+    let flowing = axum::body::Body::new(Trickle {
+        chunks: 25,
+        every: Duration::from_millis(100),
+        sleep: None,
+    });
+    let response = upload(&app, &token, flowing).await.expect("upload");
+    assert_eq!(uploaded_bytes(response).await, 25 * 1024);
     // A body that stops moving is cut after the idle limit.
-    let request = http::Request::post(url(&app, "/orders/upload"))
-        .header("authorization", format!("Bearer {}", tenant.token(&[])))
-        .body(axum::body::Body::new(Trickle {
-            chunks: 2,
-            every: Duration::from_secs(3),
-            sleep: None,
-        }))
-        .expect("request");
+    let stalled = axum::body::Body::new(Trickle {
+        chunks: 2,
+        every: Duration::from_secs(3),
+        sleep: None,
+    });
     let started = Instant::now();
-    let answer = client.request(request).await;
+    let answer = upload(&app, &token, stalled).await;
     assert!(
         started.elapsed() < Duration::from_millis(2900),
         "cut by the idle limit"
