@@ -101,6 +101,9 @@ pub struct LegacySource {
     metrics: Arc<Metrics>,
     config: TokenExchange,
     lt1: Option<Lt1Keys>,
+    /// One renewal per grant at a time in this process: the others wait
+    /// here, not by polling the store.
+    renewing: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl std::fmt::Debug for LegacySource {
@@ -136,6 +139,7 @@ impl LegacySource {
             metrics,
             config,
             lt1,
+            renewing: Arc::default(),
         }
     }
 
@@ -205,8 +209,39 @@ impl LegacySource {
     }
 
     /// Renews a grant's legacy token, or waits for the caller that is
-    /// renewing it.
+    /// renewing it: in this process behind a per-grant lock, across
+    /// instances through the store's claim.
     async fn renew(&self, grant: &GrantRow) -> Result<Renewal, SourceError> {
+        let lock = self
+            .renewing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(grant.id.clone())
+            .or_default()
+            .clone();
+        let held = tokio::time::timeout(WAIT_FOR_RENEWAL, lock.lock()).await;
+        let result = match held {
+            Ok(_guard) => self.renew_once(grant).await,
+            Err(_) => Err(SourceError::Unavailable {
+                what: "the user's legacy token is being renewed",
+                cause: "waited too long for a renewal in this process".into(),
+            }),
+        };
+        // The last one out removes the lock (the map holds one reference).
+        let mut renewing = self
+            .renewing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if Arc::strong_count(&lock) <= 2 {
+            renewing.remove(&grant.id);
+        }
+        result
+    }
+
+    /// With the process's lock held: the renewal a predecessor finished, or
+    /// one of its own (claimed across instances), or the one another
+    /// instance makes.
+    async fn renew_once(&self, grant: &GrantRow) -> Result<Renewal, SourceError> {
         let started = std::time::Instant::now();
         // Waiters back off (25 ms doubling to 400 ms): each claim attempt is
         // a write, and many waiters must not starve the claim holder's own
