@@ -894,3 +894,42 @@ async fn upgraded_connections_still_count_under_the_connection_caps() {
     );
     drop((first, second));
 }
+
+#[tokio::test]
+async fn a_legacy_api_refusing_the_token_makes_the_next_request_look_it_up_again() {
+    // An API that no longer takes the token (the legacy side ended the session).
+    let upstream = axum::Router::new().route(
+        "/{*path}",
+        axum::routing::get(|| async { (http::StatusCode::UNAUTHORIZED, "session ended") }),
+    );
+    let server = idp_bridge::reference::RunningServer::bind("127.0.0.1:0", upstream)
+        .await
+        .expect("upstream");
+    let tenant = Tenant::start().await;
+    let routes = format!(
+        "\n[[gateway.routes]]\nprefix = \"/ended\"\nupstream = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n",
+        server.url()
+    );
+    let app = TestApp::spawn_with(&sections(&tenant, "", "", &routes)).await;
+    let _ = signed_in(&app).await;
+    let token = tenant.token(&[]);
+    let lookups = |app: &TestApp| {
+        app.metrics_text()
+            .lines()
+            .find(|l| l.starts_with("idp_bridge_gateway_cache_total{outcome=\"lookup\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(get(&app, "/ended/x", &token).await.status(), 401);
+    assert_eq!(lookups(&app), 1);
+    assert_eq!(get(&app, "/ended/y", &token).await.status(), 401);
+    assert_eq!(
+        lookups(&app),
+        2,
+        "the refused legacy token was not served again from the cache"
+    );
+    // An API that takes it keeps it cached.
+    assert_eq!(get(&app, "/orders/a", &token).await.status(), 200);
+    assert_eq!(get(&app, "/orders/b", &token).await.status(), 200);
+    assert_eq!(lookups(&app), 3);
+}
