@@ -381,6 +381,25 @@ async fn hop_by_hop_headers_go_and_forwarding_headers_are_trusted_only_from_prox
     assert!(h.get("x-private-hop").is_none());
 }
 
+/// A gateway with one route, `prefix`, to an upstream of the test's own
+/// (started here), signed in as alice; keep the server alive.
+async fn gateway_before(
+    upstream: axum::Router,
+    prefix: &str,
+) -> (idp_bridge::reference::RunningServer, Tenant, TestApp) {
+    let server = idp_bridge::reference::RunningServer::bind("127.0.0.1:0", upstream)
+        .await
+        .expect("upstream");
+    let tenant = Tenant::start().await;
+    let routes = format!(
+        "\n[[gateway.routes]]\nprefix = \"{prefix}\"\nupstream = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n",
+        server.url()
+    );
+    let app = TestApp::spawn_with(&sections(&tenant, "", "", &routes)).await;
+    let _ = signed_in(&app).await;
+    (server, tenant, app)
+}
+
 #[tokio::test]
 async fn response_hop_by_hop_headers_are_removed() {
     use axum::response::IntoResponse;
@@ -399,16 +418,7 @@ async fn response_hop_by_hop_headers_are_removed() {
                 .into_response()
         }),
     );
-    let server = idp_bridge::reference::RunningServer::bind("127.0.0.1:0", upstream)
-        .await
-        .expect("upstream");
-    let tenant = Tenant::start().await;
-    let routes = format!(
-        "\n[[gateway.routes]]\nprefix = \"/hop\"\nupstream = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n",
-        server.url()
-    );
-    let app = TestApp::spawn_with(&sections(&tenant, "", "", &routes)).await;
-    let _ = signed_in(&app).await;
+    let (_server, tenant, app) = gateway_before(upstream, "/hop").await;
     let r = get(&app, "/hop/x", &tenant.token(&[])).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-visible"], "1");
@@ -902,16 +912,7 @@ async fn a_legacy_api_refusing_the_token_makes_the_next_request_look_it_up_again
         "/{*path}",
         axum::routing::get(|| async { (http::StatusCode::UNAUTHORIZED, "session ended") }),
     );
-    let server = idp_bridge::reference::RunningServer::bind("127.0.0.1:0", upstream)
-        .await
-        .expect("upstream");
-    let tenant = Tenant::start().await;
-    let routes = format!(
-        "\n[[gateway.routes]]\nprefix = \"/ended\"\nupstream = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n",
-        server.url()
-    );
-    let app = TestApp::spawn_with(&sections(&tenant, "", "", &routes)).await;
-    let _ = signed_in(&app).await;
+    let (_server, tenant, app) = gateway_before(upstream, "/ended").await;
     let token = tenant.token(&[]);
     let lookups = |app: &TestApp| {
         app.metrics_text()
