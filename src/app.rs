@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::server::Protocols;
 use crate::startup::{StartError, fail, open_store, storage_key};
 use crate::state::AppState;
+use crate::upstream::redirect::RedirectIdp;
 use crate::upstream::{self, LegacyIdp};
 
 /// A built bridge, bound to its port, not yet serving.
@@ -54,11 +55,20 @@ impl App {
                 .map_err(|e| fail("cannot load signing keys", e))?,
         );
         let metrics = Arc::new(Metrics::new());
-        let upstream: Arc<dyn LegacyIdp> = Arc::new(crate::metrics::Timed::new(
-            upstream::build(&settings.upstream, settings.lt1.clone())
-                .map_err(|e| fail("upstream", e))?,
-            metrics.clone(),
-        ));
+        let (adapter, redirect) = match &settings.upstream {
+            upstream::UpstreamConfig::Redirect(config) => {
+                let idp = Arc::new(
+                    RedirectIdp::new((**config).clone()).map_err(|e| fail("upstream", e))?,
+                );
+                (idp.clone() as Arc<dyn LegacyIdp>, Some(idp))
+            }
+            other => (
+                upstream::build(other, settings.lt1.clone()).map_err(|e| fail("upstream", e))?,
+                None,
+            ),
+        };
+        let upstream: Arc<dyn LegacyIdp> =
+            Arc::new(crate::metrics::Timed::new(adapter, metrics.clone()));
         let metrics_listener = match &settings.metrics_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -109,6 +119,7 @@ impl App {
             keys,
             store,
             upstream,
+            redirect,
             storage,
             metrics,
         };

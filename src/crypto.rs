@@ -45,6 +45,9 @@ pub enum Purpose {
     RefreshSuccessor,
     /// A signing key's private half.
     SigningKey,
+    /// A sign-in handed to a redirect legacy IdP, kept in a cookie until
+    /// its callback.
+    UpstreamTransaction,
 }
 
 impl Purpose {
@@ -57,6 +60,7 @@ impl Purpose {
             Self::IdToken => "id-token",
             Self::RefreshSuccessor => "refresh-successor",
             Self::SigningKey => "signing-key",
+            Self::UpstreamTransaction => "upstream-transaction",
         }
     }
 }

@@ -309,6 +309,15 @@ struct PublicJwk {
     thumbprint_input: String,
 }
 
+/// A new RSA 2048 key: its PKCS#1 DER private half and its public JWK with
+/// an RFC 7638 thumbprint `kid` (the reference legacy IdP signs with one).
+pub fn new_rsa_key() -> Result<(Zeroizing<Vec<u8>>, Value), KeysError> {
+    let (der, jwk) = rsa_key()?;
+    let mut public = jwk.public;
+    public["kid"] = Value::String(b64url(&sha256(jwk.thumbprint_input.as_bytes())));
+    Ok((der, public))
+}
+
 fn rsa_key() -> Result<(Zeroizing<Vec<u8>>, PublicJwk), KeysError> {
     let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
         .map_err(|e| KeysError::Crypto(e.to_string()))?;

@@ -15,6 +15,7 @@ use crate::legacy_source::LegacySource;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::upstream::LegacyIdp;
+use crate::upstream::redirect::RedirectIdp;
 
 /// Shared, cheaply cloned state; handlers take the parts they need.
 #[derive(Clone, FromRef)]
@@ -27,6 +28,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The legacy IdP adapter.
     pub upstream: Arc<dyn LegacyIdp>,
+    /// The same adapter when it signs users in on the legacy IdP's own page
+    /// (`oidc`, `oauth2`): `/authorize` redirects there instead of showing
+    /// the password form.
+    pub redirect: Option<Arc<RedirectIdp>>,
     /// Seals secrets at rest.
     pub storage: StorageKey,
     /// Counters and latencies for `/metrics`.

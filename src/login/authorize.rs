@@ -24,6 +24,7 @@ use crate::provider::code::issue_code;
 use crate::provider::response::respond;
 use crate::state::AppState;
 use crate::upstream::LegacyGrant;
+use crate::upstream::redirect::Hints;
 
 /// `GET /authorize`.
 pub async fn authorize_get(
@@ -105,6 +106,16 @@ async fn authorize(
                 request,
                 locale,
             };
+            if let Some(redirect) = &state.redirect {
+                let login_hint = pending.request.login_hint.clone();
+                let hints = Hints {
+                    prompt: upstream_prompt(params.prompt.as_deref()),
+                    max_age: pending.request.max_age,
+                    login_hint: login_hint.as_deref(),
+                    ui_locales: params.ui_locales.as_deref(),
+                };
+                return super::upstream::start(state, redirect, pending, &hints).await;
+            }
             show_form(state, headers, &pending)
         }
         Err(AuthorizeError::Page { message, cause }) => error_page(
@@ -128,6 +139,17 @@ async fn authorize(
             form_post,
         ),
     }
+}
+
+/// The `prompt` values worth passing to a redirect legacy IdP: `login`,
+/// `consent` and `select_account` mean the same there (`none` is answered
+/// by the bridge itself).
+fn upstream_prompt(prompt: Option<&str>) -> Option<String> {
+    let kept: Vec<&str> = prompt?
+        .split(' ')
+        .filter(|p| matches!(*p, "login" | "consent" | "select_account"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(" "))
 }
 
 /// The login form for a valid request, with the CSRF cookie when the

@@ -8,6 +8,10 @@
 //! Logout §2): a `GET` shows a confirmation whose form posts the request
 //! back, and only a same-origin `POST` ends the session, so another site
 //! cannot sign a user out with a link or an image.
+//!
+//! With a redirect legacy IdP and `upstream_logout = true`, the browser is
+//! sent on to the legacy IdP's `end_session_endpoint` with the destination
+//! as its `post_logout_redirect_uri`.
 
 use std::collections::HashMap;
 
@@ -118,14 +122,22 @@ async fn logout(
         "logout",
         client_id = client_id.as_deref().unwrap_or("")
     );
-    match destination {
-        Some(uri) => {
-            let mut p = Vec::new();
-            if let Some(s) = get("state") {
-                p.push(("state", s.as_str()));
-            }
-            see_other(&redirect_with(&uri, &p))
+    let back = destination.map(|uri| {
+        let mut p = Vec::new();
+        if let Some(s) = get("state") {
+            p.push(("state", s.as_str()));
         }
+        redirect_with(&uri, &p)
+    });
+    // A redirect legacy IdP's own session ends too, when asked to: the
+    // browser goes there and comes back to the same destination.
+    if let Some(redirect) = &state.redirect {
+        if let Some(url) = redirect.logout_url(back.as_deref()).await {
+            return see_other(url.as_str());
+        }
+    }
+    match back {
+        Some(back) => see_other(&back),
         None => error_page(
             branding,
             StatusCode::OK,

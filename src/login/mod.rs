@@ -3,6 +3,7 @@
 //! checks the password ([`submit`]), `/logout` ends the session
 //! ([`logout`]). It owns the sealed pending request ([`pending`]), the
 //! double-submit CSRF cookie ([`csrf`]), the login session ([`session`]),
+//! the hand-off to a redirect legacy IdP and its callback ([`upstream`]),
 //! the pages and their languages ([`pages`], [`locale`]) and login
 //! throttling ([`throttle`]).
 //!
@@ -19,6 +20,7 @@ pub mod pending;
 pub mod session;
 pub mod submit;
 pub mod throttle;
+pub mod upstream;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -56,5 +58,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/login", post(submit::login_post))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .route("/upstream/callback", get(upstream::callback))
         .layer(sessions)
 }

@@ -58,6 +58,17 @@ fn check_submission(
     form: &LoginForm,
 ) -> Result<PendingLogin, Response> {
     let branding = &state.settings.branding;
+    if state.redirect.is_some() {
+        // The legacy IdP signs users in on its own page: no password is
+        // ever taken here, even from a form made before a config change.
+        return Err(error_page(
+            branding,
+            StatusCode::NOT_FOUND,
+            "This sign-in page is not used",
+            "Go back to the application and start signing in again.",
+            "a password was posted, but the adapter signs users in on the legacy IdP's page",
+        ));
+    }
     if csrf::cross_site(headers, &state.settings.issuer) {
         return Err(error_page(
             branding,

@@ -85,7 +85,11 @@ const ALWAYS: &[&str] = &[
 /// The scope that carries a claim (OIDC Core §5.4): `email` for the email,
 /// `profile` for the rest of what a legacy profile holds.
 fn carrying_scope(claim: &str) -> &'static str {
-    if claim == "email" { "email" } else { "profile" }
+    if claim == "email" || claim == "email_verified" {
+        "email"
+    } else {
+        "profile"
+    }
 }
 
 /// Parses the `claims` parameter for a client allowed `client_scopes`.

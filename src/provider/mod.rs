@@ -78,12 +78,16 @@ pub fn profile_claims(
     if has("email") {
         if let Some(email) = &profile.email {
             claims.insert("email".into(), Value::String(email.clone()));
+            if let Some(verified) = profile.email_verified {
+                claims.insert("email_verified".into(), Value::Bool(verified));
+            }
         }
     }
     for name in requested {
         let value = match name.as_str() {
             "name" => profile.name.clone().map(Value::String),
             "email" => profile.email.clone().map(Value::String),
+            "email_verified" => profile.email_verified.map(Value::Bool),
             other if RESERVED_CLAIMS.contains(&other) => None,
             other => profile.attributes.get(other).cloned(),
         };
@@ -113,6 +117,7 @@ const RESERVED_CLAIMS: &[&str] = &[
     "sid",
     "user_id",
     "email",
+    "email_verified",
 ];
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! | `GET /legacy/profile` | `Authorization: Legacy <token>` → JSON profile (other field names) |
 //! | `POST /oauth/token` | OAuth 2.0 password and refresh grants |
 //! | `GET /oauth/userinfo` | `Authorization: Bearer` → OIDC-style profile |
+//! | `GET /oauth/authorize`, discovery, JWKS | its own login page, the authorization code flow (see [`legacy_oidc`]) |
 //! | `PUT /_control/faults` | inject latency and failures (simulator only) |
 //!
 //! Faults apply to every endpoint but `/_control` and `/healthz`.
@@ -37,6 +38,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::legacy_oidc::{self, Authority, LoginPage};
 use super::users::{User, Users};
 use crate::clock::now_unix;
 use crate::legacy_token::{Lt1Claims, Lt1Keys};
@@ -59,6 +61,34 @@ subject = "/user/id"
 email = "/user/email"
 name = "/user/name"
 extra = {{ roles = "/user/roles" }}
+"#
+    )
+}
+
+/// The `[upstream]` configuration that signs users in on this simulator's
+/// own login page with a redirect adapter, `oidc` or `oauth2`.
+pub fn redirect_upstream_toml(idp_url: &str, adapter: &str, timeout_ms: u64) -> String {
+    let endpoints = if adapter == "oidc" {
+        format!("issuer = \"{idp_url}\"")
+    } else {
+        format!(
+            "authorization_endpoint = \"{idp_url}/oauth/authorize\"\n\
+             token_endpoint = \"{idp_url}/oauth/token\"\n\
+             userinfo_endpoint = \"{idp_url}/oauth/userinfo\"\n\
+             scopes = [\"profile\"]"
+        )
+    };
+    format!(
+        r#"[upstream]
+adapter = "{adapter}"
+[upstream.{adapter}]
+{endpoints}
+client_id = "idp-bridge"
+client_secret = "legacy-client-secret"
+timeout_ms = {timeout_ms}
+upstream_logout = true
+[upstream.{adapter}.claims]
+extra = {{ roles = "roles" }}
 "#
     )
 }
@@ -187,6 +217,8 @@ struct Inner {
     logins: std::sync::atomic::AtomicU64,
     renewals: std::sync::atomic::AtomicU64,
     mints: std::sync::atomic::AtomicU64,
+    /// Made at first use: its RSA key costs a moment to generate.
+    login_page: std::sync::OnceLock<LoginPage>,
 }
 
 impl LegacyIdp {
@@ -200,6 +232,7 @@ impl LegacyIdp {
                 logins: std::sync::atomic::AtomicU64::new(0),
                 renewals: std::sync::atomic::AtomicU64::new(0),
                 mints: std::sync::atomic::AtomicU64::new(0),
+                login_page: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -230,6 +263,14 @@ impl LegacyIdp {
         self.inner.mints.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Its own login page (the authorization code flow): ID token faults,
+    /// counters.
+    pub fn login_page(&self) -> &LoginPage {
+        self.inner
+            .login_page
+            .get_or_init(|| LoginPage::new().expect("an RSA key for the simulator's ID tokens"))
+    }
+
     /// Revokes every refresh token (simulates an upstream revocation).
     pub fn revoke_all_refresh_tokens(&self) {
         self.inner
@@ -250,6 +291,7 @@ impl LegacyIdp {
             .route("/legacy/profile", get(legacy_profile))
             .route("/oauth/token", post(oauth_token))
             .route("/oauth/userinfo", get(oauth_userinfo))
+            .merge(legacy_oidc::routes(self.clone()))
             .layer(middleware::from_fn_with_state(self.clone(), inject_faults));
         Router::new()
             .route(
@@ -370,6 +412,33 @@ impl LegacyIdp {
     fn user_for_token(&self, token: &str) -> Option<User> {
         let claims = self.options().keys.validate(token, now_unix()).ok()?;
         self.options().users.by_sub(&claims.sub).cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl Authority for LegacyIdp {
+    async fn check(&self, username: String, password: String) -> Result<User, StatusCode> {
+        LegacyIdp::check(self, username, password).await
+    }
+
+    fn issue(&self, user: &User) -> Result<(String, String, i64), StatusCode> {
+        LegacyIdp::issue(self, user).map(|i| (i.access_token, i.refresh_token, i.expires_in))
+    }
+
+    fn user(&self, username: &str) -> Option<User> {
+        self.options().users.get(username).cloned()
+    }
+
+    fn client_id(&self) -> String {
+        self.options().oauth_client_id.clone()
+    }
+
+    fn scope(&self) -> String {
+        self.options().scope.clone()
+    }
+
+    fn login_page(&self) -> &LoginPage {
+        LegacyIdp::login_page(self)
     }
 }
 
@@ -608,6 +677,9 @@ struct TokenForm {
     refresh_token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -680,11 +752,20 @@ async fn oauth_token(
             };
             idp.renew(&r).map(|(_, issued)| issued)
         }
+        "authorization_code" => {
+            return legacy_oidc::redeem_code(
+                &idp,
+                &headers,
+                form.code.as_deref(),
+                form.redirect_uri.as_deref(),
+                form.code_verifier.as_deref(),
+            );
+        }
         _ => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "only password and refresh_token",
+                "only password, refresh_token and authorization_code",
             );
         }
     };
@@ -723,7 +804,7 @@ async fn oauth_token(
 async fn oauth_userinfo(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
     match token_with_scheme(&headers, "Bearer").and_then(|t| idp.user_for_token(t)) {
         Some(user) => {
-            let mut v = json!({"sub": user.sub, "preferred_username": user.username, "email": user.email, "name": user.name});
+            let mut v = json!({"sub": user.sub, "preferred_username": user.username, "email": user.email, "email_verified": true, "name": user.name});
             if let Value::Object(map) = &mut v {
                 for (k, val) in &user.attributes {
                     map.insert(k.clone(), Value::String(val.clone()));

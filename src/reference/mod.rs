@@ -6,6 +6,7 @@
 pub mod command;
 pub mod legacy_api;
 pub mod legacy_idp;
+pub mod legacy_oidc;
 pub mod users;
 
 use std::net::SocketAddr;

@@ -223,6 +223,7 @@ fn profile_of(map: serde_json::Map<String, Value>) -> Result<Profile, UpstreamEr
     Ok(Profile {
         subject,
         email: attributes.remove("email").and_then(text),
+        email_verified: None,
         name: attributes.remove("name").and_then(text),
         attributes,
     })

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [upstream]
-//! adapter = "http"            # or "oauth2-password", "command"
+//! adapter = "http"            # or "oauth2-password", "command", "oidc", "oauth2"
 //! [upstream.http]             # the section named after the adapter
 //! ...
 //! ```
@@ -14,40 +14,9 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::secret::SecretSource;
-
-/// A problem in the upstream settings, naming the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {problem}")]
-pub struct UpstreamConfigError {
-    /// The full key, such as `upstream.http.login.url`.
-    pub key: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
-/// Checks that `url` (the value of `key`) is an http(s) URL with a host,
-/// so a typo such as `htp:/legacy` fails at start, not at the first login.
-pub(crate) fn check_http_url(url: &Url, key: &str) -> Result<(), UpstreamConfigError> {
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(UpstreamConfigError::new(
-            key,
-            format!(
-                "must be an http:// or https:// URL with a host (got scheme `{}`)",
-                url.scheme()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-impl UpstreamConfigError {
-    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            problem: problem.into(),
-        }
-    }
-}
+pub use crate::upstream::problem::UpstreamConfigError;
+pub(crate) use crate::upstream::problem::check_http_url;
+pub use crate::upstream::redirect::config::{Protocol, RedirectConfig};
 
 /// The chosen adapter with its settings.
 #[derive(Debug, Clone)]
@@ -59,6 +28,9 @@ pub enum UpstreamConfig {
     OAuth2Password(OAuth2PasswordConfig),
     /// An external program.
     Command(CommandConfig),
+    /// A legacy IdP with its own login page, reached through the browser
+    /// (`oidc` or `oauth2`).
+    Redirect(Box<RedirectConfig>),
 }
 
 #[derive(Deserialize)]
@@ -69,6 +41,8 @@ struct RawUpstream {
     #[serde(rename = "oauth2-password", alias = "oauth2_password")]
     oauth2_password: Option<OAuth2PasswordConfig>,
     command: Option<CommandConfig>,
+    oidc: Option<RedirectConfig>,
+    oauth2: Option<RedirectConfig>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -78,6 +52,8 @@ enum AdapterKind {
     #[serde(alias = "oauth2_password")]
     Oauth2Password,
     Command,
+    Oidc,
+    Oauth2,
 }
 
 impl<'de> Deserialize<'de> for UpstreamConfig {
@@ -96,6 +72,16 @@ impl<'de> Deserialize<'de> for UpstreamConfig {
                     .ok_or_else(|| missing("oauth2-password"))?,
             ),
             AdapterKind::Command => Self::Command(raw.command.ok_or_else(|| missing("command"))?),
+            AdapterKind::Oidc => {
+                let mut c = raw.oidc.ok_or_else(|| missing("oidc"))?;
+                c.protocol = Protocol::Oidc;
+                Self::Redirect(Box::new(c))
+            }
+            AdapterKind::Oauth2 => {
+                let mut c = raw.oauth2.ok_or_else(|| missing("oauth2"))?;
+                c.protocol = Protocol::OAuth2;
+                Self::Redirect(Box::new(c))
+            }
         })
     }
 }

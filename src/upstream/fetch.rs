@@ -2,6 +2,8 @@
 //! cap on the answer's size, and failures sorted into [`UpstreamError`]
 //! classes without echoing URLs, bodies or credentials.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -72,6 +74,41 @@ impl Fetcher {
             status: response.status(),
             headers: response.headers().clone(),
             body: body.freeze(),
+        })
+    }
+}
+
+/// The HTTP client handed to the `oauth2` and `openidconnect` crates: every
+/// exchange goes through the same bounds. Statuses that mean "try later"
+/// become [`UpstreamError::Unavailable`] here, because past this point the
+/// crates report every non-200 answer alike; a redirect is never followed.
+impl<'c> oauth2::AsyncHttpClient<'c> for Fetcher {
+    type Error = UpstreamError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, UpstreamError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = Request::try_from(request)
+                .map_err(|_| UpstreamError::Protocol("cannot build the request".into()))?;
+            let answer = self.send(request).await?;
+            let status = answer.status;
+            if status.is_redirection() {
+                return Err(UpstreamError::Protocol(format!(
+                    "a redirect ({}) was not followed",
+                    status.as_u16()
+                )));
+            }
+            if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+                return Err(UpstreamError::Unavailable(format!(
+                    "status {}",
+                    status.as_u16()
+                )));
+            }
+            let mut response = oauth2::HttpResponse::new(answer.body.to_vec());
+            *response.status_mut() = status;
+            *response.headers_mut() = answer.headers;
+            Ok(response)
         })
     }
 }

@@ -6,7 +6,9 @@
 //! fetch a profile for a token. Adapters are chosen by configuration
 //! (`[upstream] adapter = ...`): [`http`] reaches a password API by
 //! configuration alone, [`oauth2_password`] speaks the OAuth 2.0 password
-//! grant, [`command`] runs a program for anything else.
+//! grant, [`command`] runs a program for anything else. The [`redirect`]
+//! adapters (`oidc`, `oauth2`) never see a password: the browser signs in on
+//! the legacy IdP's own page, and [`LegacyIdp::authenticate`] is refused.
 //!
 //! Nothing here assumes a token is LT1: legacy access tokens are opaque
 //! strings, passed on verbatim. Only the optional "expiry from the token"
@@ -18,6 +20,8 @@ pub mod fetch;
 pub mod http;
 pub mod oauth2_password;
 pub mod pointer;
+pub mod problem;
+pub mod redirect;
 
 use std::sync::Arc;
 
@@ -36,6 +40,10 @@ pub struct Profile {
     pub subject: String,
     /// The user's email address, when known.
     pub email: Option<String>,
+    /// Whether the legacy IdP verified the email, when it says (the
+    /// redirect adapters' `email_verified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     /// The user's display name, when known.
     pub name: Option<String>,
     /// Any further mapped attributes (roles, department, ...).
@@ -152,5 +160,6 @@ pub fn build(
             Arc::new(oauth2_password::OAuth2PasswordIdp::new(c.clone())?)
         }
         UpstreamConfig::Command(c) => Arc::new(command::CommandIdp::new(c.clone())),
+        UpstreamConfig::Redirect(c) => Arc::new(redirect::RedirectIdp::new((**c).clone())?),
     })
 }

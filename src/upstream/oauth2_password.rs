@@ -4,16 +4,13 @@
 //! `oauth2` crate's; transport goes through the bounded [`Fetcher`] so
 //! timeouts, redirects and oversized answers are handled as for `http`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType};
 use oauth2::{
-    AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
-    RefreshToken, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername, Scope,
-    TokenResponse, TokenUrl,
+    AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RefreshToken, RequestTokenError,
+    ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenResponse, TokenUrl,
 };
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::Value;
@@ -63,32 +60,6 @@ impl OAuth2PasswordIdp {
             client,
             fetch,
         })
-    }
-
-    /// The HTTP client handed to the `oauth2` crate. Statuses that mean
-    /// "try later" are turned into errors here, because past this point the
-    /// crate reports every non-200 answer alike.
-    async fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, UpstreamError> {
-        let request = reqwest::Request::try_from(request)
-            .map_err(|_| UpstreamError::Protocol("cannot build the token request".into()))?;
-        let answer = self.fetch.send(request).await?;
-        let status = answer.status;
-        if status.is_redirection() {
-            return Err(UpstreamError::Protocol(format!(
-                "a redirect ({}) was not followed",
-                status.as_u16()
-            )));
-        }
-        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            return Err(UpstreamError::Unavailable(format!(
-                "status {}",
-                status.as_u16()
-            )));
-        }
-        let mut response = HttpResponse::new(answer.body.to_vec());
-        *response.status_mut() = status;
-        *response.headers_mut() = answer.headers;
-        Ok(response)
     }
 
     fn map_error(
@@ -173,19 +144,6 @@ impl OAuth2PasswordIdp {
     }
 }
 
-/// The HTTP client handed to the `oauth2` crate: a named type rather than a
-/// closure, so the request future is `Send` for every lifetime.
-struct Exchanger<'a>(&'a OAuth2PasswordIdp);
-
-impl<'c> oauth2::AsyncHttpClient<'c> for Exchanger<'_> {
-    type Error = UpstreamError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, UpstreamError>> + Send + 'c>>;
-
-    fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(self.0.exchange(request))
-    }
-}
-
 #[async_trait]
 impl LegacyIdp for OAuth2PasswordIdp {
     #[instrument(skip_all, fields(adapter = "oauth2-password"))]
@@ -200,7 +158,7 @@ impl LegacyIdp for OAuth2PasswordIdp {
             .client
             .exchange_password(&username, &password)
             .add_scopes(self.config.scopes.iter().cloned().map(Scope::new))
-            .request_async(&Exchanger(self))
+            .request_async(&self.fetch)
             .await
             .map_err(|e| self.map_error(e))?;
         check_token(answer.access_token().secret())?;
@@ -225,7 +183,7 @@ impl LegacyIdp for OAuth2PasswordIdp {
         let answer = self
             .client
             .exchange_refresh_token(&refresh)
-            .request_async(&Exchanger(self))
+            .request_async(&self.fetch)
             .await
             .map_err(|e| self.map_error(e))?;
         check_token(answer.access_token().secret())?;

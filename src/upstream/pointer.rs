@@ -65,6 +65,7 @@ pub fn profile_from(json: &Value, claims: &ClaimsConfig) -> Result<Profile, Upst
     Ok(Profile {
         subject,
         email: claims.email.as_deref().and_then(|p| string_at(json, p)),
+        email_verified: None,
         name: claims.name.as_deref().and_then(|p| string_at(json, p)),
         attributes,
     })

@@ -26,6 +26,7 @@ mod oauth2_connection;
 mod oidc_connection;
 mod private_key_jwt;
 mod prompt;
+mod redirect_upstream;
 mod reference_stack;
 mod refresh;
 mod restart;
