@@ -23,6 +23,18 @@ use crate::reference::legacy_idp::{LegacyIdp, LegacyIdpOptions};
 use crate::reference::{RunningServer, legacy_api};
 use crate::secret::Key32;
 
+/// How the demo's users sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DemoUpstream {
+    /// On the bridge's page; the password goes to the legacy IdP's API.
+    #[default]
+    Password,
+    /// On the legacy IdP's own page, through OpenID Connect (`oidc`).
+    Oidc,
+    /// On the legacy IdP's own page, through OAuth 2.0 (`oauth2`).
+    Oauth2,
+}
+
 /// The running demo.
 pub struct Demo {
     /// The stand-in relying party's URL: open it in a browser.
@@ -48,6 +60,15 @@ impl Demo {
     /// Starts everything on loopback ports; `rp_listen` is where the
     /// stand-in relying party listens (port 0 picks one).
     pub async fn start(rp_listen: &str, data_dir: &std::path::Path) -> Result<Self, String> {
+        Self::start_with(rp_listen, data_dir, DemoUpstream::Password).await
+    }
+
+    /// As [`Self::start`], with the users signing in as `upstream` says.
+    pub async fn start_with(
+        rp_listen: &str,
+        data_dir: &std::path::Path,
+        upstream: DemoUpstream,
+    ) -> Result<Self, String> {
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let keys = Lt1Keys::new(vec![("demo".into(), Key32::new(raw))], None)
@@ -92,7 +113,21 @@ require_pkce = true
 
 {upstream}"#,
             data = data_dir.display(),
-            upstream = crate::reference::legacy_idp::upstream_toml(&idp_server.url(), 5000),
+            upstream = match upstream {
+                DemoUpstream::Password => {
+                    crate::reference::legacy_idp::upstream_toml(&idp_server.url(), 5000)
+                }
+                DemoUpstream::Oidc => crate::reference::legacy_idp::redirect_upstream_toml(
+                    &idp_server.url(),
+                    "oidc",
+                    5000,
+                ),
+                DemoUpstream::Oauth2 => crate::reference::legacy_idp::redirect_upstream_toml(
+                    &idp_server.url(),
+                    "oauth2",
+                    5000,
+                ),
+            },
         );
         std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
         let settings = Settings::load(&config_path).map_err(|e| e.to_string())?;

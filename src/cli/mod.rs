@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::demo::Demo;
+use crate::demo::{Demo, DemoUpstream};
 use support::runtime;
 
 /// `idp-bridge` and its commands.
@@ -68,6 +68,10 @@ pub enum Command {
         /// Data directory (default: a fresh temporary one).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Where users sign in: `password` on the bridge's page, or `oidc` /
+        /// `oauth2` on the legacy IdP's own page (the redirect adapters).
+        #[arg(long, value_enum, default_value = "password")]
+        upstream: DemoUpstream,
     },
     /// Manage the ID token signing keys.
     #[command(subcommand)]
@@ -90,7 +94,11 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
         },
         Command::HashSecret { generate } => hash_secret(generate),
         Command::Init(args) => init::run(&args),
-        Command::Demo { listen, data_dir } => demo(&listen, data_dir),
+        Command::Demo {
+            listen,
+            data_dir,
+            upstream,
+        } => demo(&listen, data_dir, upstream),
         Command::Keys(command) => keys::run(command),
         Command::LegacyToken(command) => lt1::run(command),
         Command::Reference(command) => reference::run(command),
@@ -167,7 +175,11 @@ fn check_config(config: &std::path::Path) -> ExitCode {
     }
 }
 
-fn demo(listen: &str, data_dir: Option<PathBuf>) -> Result<ExitCode, String> {
+fn demo(
+    listen: &str,
+    data_dir: Option<PathBuf>,
+    upstream: DemoUpstream,
+) -> Result<ExitCode, String> {
     // A directory of our own making (it holds a storage key and a client
     // secret) is removed when the demo stops; one the user named is kept.
     let ours = data_dir.is_none();
@@ -175,10 +187,13 @@ fn demo(listen: &str, data_dir: Option<PathBuf>) -> Result<ExitCode, String> {
         std::env::temp_dir().join(format!("idp-bridge-demo-{}", std::process::id()))
     });
     runtime()?.block_on(async move {
-        let demo = Demo::start(listen, &dir).await?;
+        let demo = Demo::start_with(listen, &dir, upstream).await?;
         println!("idp-bridge demo is running.");
         println!();
         println!("  Open {} and click \"Log in\".", demo.rp_url);
+        if upstream != DemoUpstream::Password {
+            println!("  You will sign in on the legacy IdP's own page (\"Legacy Corp sign-in\").");
+        }
         println!(
             "  Sign in as alice / correct-horse (or bob / battery-staple; mallory / locked-out is locked)."
         );

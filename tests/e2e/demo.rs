@@ -111,3 +111,74 @@ fn the_demo_removes_the_folder_it_made_when_it_stops() {
     assert!(status.success(), "a clean stop: {status}");
     assert!(!dir.exists(), "the demo's folder is gone");
 }
+
+#[tokio::test]
+async fn the_demo_signs_in_on_the_legacy_idps_own_page_in_redirect_mode() {
+    let dir = tempfile::tempdir().expect("dir");
+    let demo = idp_bridge::demo::Demo::start_with(
+        "127.0.0.1:0",
+        dir.path(),
+        idp_bridge::demo::DemoUpstream::Oidc,
+    )
+    .await
+    .expect("demo starts");
+    let rp = demo.rp_url.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(demo.run_until(async {
+        let _ = rx.await;
+    }));
+    let browser = TestApp::browser();
+    let follow = |response: &reqwest::Response| {
+        url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url")
+    };
+    let to_bridge = browser.get(format!("{rp}/login")).send().await.expect("rp");
+    let to_idp = browser
+        .get(follow(&to_bridge))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(
+        to_idp.status(),
+        303,
+        "the bridge hands over to the legacy IdP"
+    );
+    let idp_page_url = follow(&to_idp);
+    let html = browser
+        .get(idp_page_url.clone())
+        .send()
+        .await
+        .expect("idp page")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("Legacy Corp sign-in"), "{html}");
+    let request = crate::support::hidden_field(&html, "request");
+    let back = browser
+        .post(idp_page_url.join("/oauth/authorize").expect("url"))
+        .form(&[
+            ("request", request.as_str()),
+            ("username", "alice"),
+            ("password", "correct-horse"),
+            ("action", "login"),
+        ])
+        .send()
+        .await
+        .expect("idp form");
+    let to_rp = browser.get(follow(&back)).send().await.expect("callback");
+    let result = browser
+        .get(follow(&to_rp))
+        .send()
+        .await
+        .expect("rp callback")
+        .text()
+        .await
+        .expect("html");
+    assert!(result.contains("Signed in."), "{result}");
+    assert!(result.contains("LT1.demo."), "the legacy token, untouched");
+    assert!(
+        result.contains("the legacy API accepted the token"),
+        "{result}"
+    );
+    let _ = tx.send(());
+    let _ = server.await;
+}
