@@ -179,6 +179,9 @@ pub struct LegacyIdpOptions {
     pub oauth_client_id: String,
     /// And its secret.
     pub oauth_client_secret: String,
+    /// The client's public key (a JWK), when it authenticates with
+    /// `private_key_jwt` instead of the secret.
+    pub oauth_client_jwk: Option<Value>,
 }
 
 impl LegacyIdpOptions {
@@ -193,6 +196,7 @@ impl LegacyIdpOptions {
             realm: "corp".into(),
             oauth_client_id: "idp-bridge".into(),
             oauth_client_secret: "legacy-client-secret".into(),
+            oauth_client_jwk: None,
         }
     }
 }
@@ -680,6 +684,8 @@ struct TokenForm {
     code: Option<String>,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -690,8 +696,40 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// A `private_key_jwt` assertion (RFC 7523 §3) signed by the configured
+/// client key, for this token endpoint.
+fn assertion_ok(idp: &LegacyIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
+    let opts = idp.options();
+    let (Some(jwk), Some(assertion)) = (&opts.oauth_client_jwk, &form.client_assertion) else {
+        return false;
+    };
+    if form.client_assertion_type.as_deref()
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return false;
+    }
+    let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone()) else {
+        return false;
+    };
+    let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(&jwk) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[format!("http://{host}/oauth/token")]);
+    validation.set_issuer(&[&opts.oauth_client_id]);
+    validation.sub = Some(opts.oauth_client_id.clone());
+    jsonwebtoken::decode::<Value>(assertion, &key, &validation).is_ok()
+}
+
 fn client_ok(idp: &LegacyIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
     let opts = idp.options();
+    if form.client_assertion.is_some() {
+        return assertion_ok(idp, headers, form);
+    }
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

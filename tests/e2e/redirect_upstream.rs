@@ -11,27 +11,36 @@ use crate::support::{AUTH0_CALLBACK, Callback, REFRESHER_SECRET, TestApp, jwt_cl
 /// The bridge in front of the reference legacy IdP with a redirect adapter;
 /// `extra` goes into the adapter's section.
 pub async fn spawn(adapter: &str, extra: &str) -> TestApp {
+    spawn_full(adapter, extra, "", "", |_| {}).await
+}
+
+/// As [`spawn`], with top-level TOML, text appended after the adapter's
+/// section (more clients), and adjusted simulator options.
+pub async fn spawn_full(
+    adapter: &str,
+    extra: &str,
+    top: &str,
+    appended: &str,
+    adjust: impl FnOnce(&mut idp_bridge::reference::legacy_idp::LegacyIdpOptions),
+) -> TestApp {
     let adapter = adapter.to_owned();
     let extra = extra.to_owned();
-    TestApp::spawn_edited(
-        "",
-        |_| {},
-        move |text| {
-            let at = text.find("[upstream]\n").expect("an [upstream] section");
-            let idp_url = text[at..]
-                .split("url = \"")
-                .nth(1)
-                .and_then(|rest| rest.split("/api/v1/login").next())
-                .expect("the simulator's URL")
-                .to_owned();
-            let upstream =
-                idp_bridge::reference::legacy_idp::redirect_upstream_toml(&idp_url, &adapter, 2000);
-            // `extra` keys belong to the adapter's own table, before its claims.
-            let claims = format!("[upstream.{adapter}.claims]");
-            let upstream = upstream.replace(&claims, &format!("{extra}\n{claims}"));
-            format!("{}{upstream}", &text[..at])
-        },
-    )
+    let appended = appended.to_owned();
+    TestApp::spawn_edited(top, adjust, move |text| {
+        let at = text.find("[upstream]\n").expect("an [upstream] section");
+        let idp_url = text[at..]
+            .split("url = \"")
+            .nth(1)
+            .and_then(|rest| rest.split("/api/v1/login").next())
+            .expect("the simulator's URL")
+            .to_owned();
+        let upstream =
+            idp_bridge::reference::legacy_idp::redirect_upstream_toml(&idp_url, &adapter, 2000);
+        // `extra` keys belong to the adapter's own table, before its claims.
+        let claims = format!("[upstream.{adapter}.claims]");
+        let upstream = upstream.replace(&claims, &format!("{extra}\n{claims}"));
+        format!("{}{upstream}{appended}", &text[..at])
+    })
     .await
 }
 
@@ -594,4 +603,66 @@ fn redirect_configs_are_checked_without_the_network() {
         assert!(!output.status.success(), "{section} must fail");
         assert!(text.contains(expected), "{expected} named in: {text}");
     }
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_the_bridge_at_the_legacy_idp() {
+    use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
+    let public = key.to_public_key();
+    let b64 = |b: &[u8]| idp_bridge::crypto::b64url(b);
+    use rsa::traits::PublicKeyParts;
+    let jwk = serde_json::json!({"kty": "RSA", "alg": "RS256", "kid": "bridge-1",
+        "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())});
+    let dir = tempfile::tempdir().expect("dir");
+    let pem_path = dir.path().join("bridge-key.pem");
+    std::fs::write(
+        &pem_path,
+        key.to_pkcs1_pem(LineEnding::LF).expect("pem").as_bytes(),
+    )
+    .expect("write key");
+    let extra = format!(
+        "client_auth = \"private_key_jwt\"\nprivate_key = {{ file = \"{}\" }}\nprivate_key_id = \"bridge-1\"",
+        pem_path.display()
+    );
+    let app = spawn_full("oidc", &extra, "", "", move |o| {
+        o.oauth_client_jwk = Some(jwk);
+        // The secret alone no longer passes: the assertion must.
+        o.oauth_client_secret = "not-the-configured-one".into();
+    })
+    .await;
+    let back = sign_in(&app, &app.params()).await;
+    let tokens = redeem_json(&app, &back.code()).await;
+    assert!(
+        app.legacy
+            .api_accepts(tokens["access_token"].as_str().expect("token"))
+            .await
+    );
+}
+
+#[tokio::test]
+async fn token_exchange_finds_the_legacy_token_of_a_redirect_sign_in() {
+    let tenant = crate::token_exchange::Tenant::start().await;
+    let top = format!(
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\n",
+        tenant.issuer
+    );
+    let app = spawn_full(
+        "oidc",
+        "",
+        &top,
+        &crate::token_exchange::exchanger_client(),
+        |_| {},
+    )
+    .await;
+    let back = sign_in(&app, &app.params()).await;
+    let tokens = redeem_json(&app, &back.code()).await;
+    let legacy = tokens["access_token"].as_str().expect("token");
+    let answer = crate::token_exchange::exchange(&app, &tenant.token(&[])).await;
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(
+        body["access_token"], legacy,
+        "the same legacy token, verbatim"
+    );
 }

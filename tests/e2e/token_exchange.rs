@@ -131,7 +131,7 @@ async fn bridge(tenant: &Tenant, extra: &str) -> TestApp {
     TestApp::spawn_edited(&section, |_| {}, |text| text + &exchanger_client()).await
 }
 
-fn exchanger_client() -> String {
+pub fn exchanger_client() -> String {
     format!(
         "\n[[clients]]\nid = \"exchanger\"\nsecret = \"{EXCHANGER_SECRET}\"\nredirect_uris = [\"https://app.example.com/cb\"]\ntoken_endpoint_auth_methods = [\"client_secret_basic\", \"client_secret_post\"]\ntoken_exchange = {{ audiences = [\"{AUDIENCE}\"], scopes = [\"read:orders\"], targets = [\"https://legacy-orders.example.com\"] }}\n"
     )
@@ -148,7 +148,7 @@ async fn exchange_as(app: &TestApp, client: (&str, &str), token: &str) -> reqwes
     .await
 }
 
-async fn exchange(app: &TestApp, token: &str) -> reqwest::Response {
+pub async fn exchange(app: &TestApp, token: &str) -> reqwest::Response {
     exchange_as(app, ("exchanger", EXCHANGER_SECRET), token).await
 }
 
