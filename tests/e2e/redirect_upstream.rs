@@ -608,10 +608,10 @@ fn redirect_configs_are_checked_without_the_network() {
 #[tokio::test]
 async fn private_key_jwt_authenticates_the_bridge_at_the_legacy_idp() {
     use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
+    use rsa::traits::PublicKeyParts;
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
     let public = key.to_public_key();
     let b64 = |b: &[u8]| idp_bridge::crypto::b64url(b);
-    use rsa::traits::PublicKeyParts;
     let jwk = serde_json::json!({"kty": "RSA", "alg": "RS256", "kid": "bridge-1",
         "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())});
     let dir = tempfile::tempdir().expect("dir");
