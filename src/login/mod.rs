@@ -3,7 +3,8 @@
 //! checks the password ([`submit`]), `/logout` ends the session
 //! ([`logout`]). It owns the sealed pending request ([`pending`]), the
 //! double-submit CSRF cookie ([`csrf`]), the login session ([`session`]),
-//! the hand-off to a redirect legacy IdP and its callback ([`upstream`]),
+//! the hand-off to a redirect legacy IdP and its callback ([`upstream`],
+//! with the sealed transaction cookie in [`transaction`]),
 //! the pages and their languages ([`pages`], [`locale`]) and login
 //! throttling ([`throttle`]).
 //!
@@ -20,6 +21,7 @@ pub mod pending;
 pub mod session;
 pub mod submit;
 pub mod throttle;
+pub mod transaction;
 pub mod upstream;
 
 use axum::Router;

@@ -18,16 +18,15 @@
 
 pub mod claims;
 pub mod config;
+pub mod discovery;
 pub mod id_token;
 pub mod token;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use oauth2::TokenResponse as _;
-use openidconnect::core::CoreJsonWebKeySet;
-use openidconnect::{IssuerUrl, ProviderMetadataWithLogout};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -35,6 +34,7 @@ use tracing::instrument;
 use url::Url;
 
 use self::config::{Protocol, RedirectConfig};
+use self::discovery::Endpoints;
 use self::id_token::{Expected, Rejected};
 use self::token::{Credentials, TokenAnswer, TokenEndpoint};
 use super::fetch::Fetcher;
@@ -74,18 +74,6 @@ pub struct Hints<'a> {
     pub login_hint: Option<&'a str>,
     /// `ui_locales`.
     pub ui_locales: Option<&'a str>,
-}
-
-/// The legacy IdP's endpoints, from discovery and the configured overrides.
-#[derive(Debug)]
-struct Endpoints {
-    issuer: Option<IssuerUrl>,
-    authorization: Url,
-    token: Url,
-    userinfo: Option<Url>,
-    end_session: Option<Url>,
-    jwks: CoreJsonWebKeySet,
-    read_at: Instant,
 }
 
 /// The `oidc` or `oauth2` adapter.
@@ -144,7 +132,7 @@ impl RedirectIdp {
                 return Ok(e.clone());
             }
         }
-        match self.read_endpoints().await {
+        match discovery::read(&self.config, &self.fetch).await {
             Ok(e) => {
                 let e = Arc::new(e);
                 *cached = Some(e.clone());
@@ -158,58 +146,6 @@ impl RedirectIdp {
                 _ => Err(error),
             },
         }
-    }
-
-    async fn read_endpoints(&self) -> Result<Endpoints, UpstreamError> {
-        let c = &self.config;
-        let Some(issuer) = &c.issuer else {
-            // oauth2: everything is configured (checked in `new`).
-            let required = |u: &Option<Url>| {
-                u.clone().ok_or(UpstreamError::Unsupported(
-                    "an endpoint that is not configured",
-                ))
-            };
-            return Ok(Endpoints {
-                issuer: None,
-                authorization: required(&c.authorization_endpoint)?,
-                token: required(&c.token_endpoint)?,
-                userinfo: c.userinfo_endpoint.clone(),
-                end_session: c.end_session_endpoint.clone(),
-                jwks: CoreJsonWebKeySet::new(Vec::new()),
-                read_at: Instant::now(),
-            });
-        };
-        let issuer = IssuerUrl::new(issuer.clone())
-            .map_err(|_| UpstreamError::Protocol("the issuer is not a URL".into()))?;
-        let metadata = ProviderMetadataWithLogout::discover_async(issuer.clone(), &self.fetch)
-            .await
-            .map_err(discovery_error)?;
-        let token = c
-            .token_endpoint
-            .clone()
-            .or_else(|| metadata.token_endpoint().map(|u| u.url().clone()))
-            .ok_or_else(|| UpstreamError::Protocol("discovery names no token_endpoint".into()))?;
-        Ok(Endpoints {
-            authorization: c
-                .authorization_endpoint
-                .clone()
-                .unwrap_or_else(|| metadata.authorization_endpoint().url().clone()),
-            token,
-            userinfo: c
-                .userinfo_endpoint
-                .clone()
-                .or_else(|| metadata.userinfo_endpoint().map(|u| u.url().clone())),
-            end_session: c.end_session_endpoint.clone().or_else(|| {
-                metadata
-                    .additional_metadata()
-                    .end_session_endpoint
-                    .as_ref()
-                    .map(|u| u.url().clone())
-            }),
-            jwks: metadata.jwks().clone(),
-            issuer: Some(issuer),
-            read_at: Instant::now(),
-        })
     }
 
     /// The legacy IdP's authorization URL for a new sign-in, and the secrets
@@ -445,21 +381,6 @@ impl RedirectIdp {
             }
         }
         Some(url)
-    }
-}
-
-fn discovery_error(e: openidconnect::DiscoveryError<UpstreamError>) -> UpstreamError {
-    use openidconnect::DiscoveryError as D;
-    match e {
-        D::Request(e) => e,
-        D::Response(status, _, _) => {
-            UpstreamError::Protocol(format!("discovery answered status {}", status.as_u16()))
-        }
-        D::Parse(_) => {
-            UpstreamError::Protocol("the discovery document or its JWKS does not parse".into())
-        }
-        D::Validation(why) => UpstreamError::Protocol(format!("discovery: {why}")),
-        other => UpstreamError::Protocol(format!("discovery failed: {other}")),
     }
 }
 
