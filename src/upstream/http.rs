@@ -3,8 +3,8 @@
 //! The login request's method, URL, body encoding, field names, static fields
 //! and headers are configured; so is where the token, its expiry, the refresh
 //! token and the profile are found in the answer, and which statuses mean
-//! "wrong password", "locked" or "unavailable". See `[upstream.http]` in the
-//! README.
+//! "wrong password", "locked" or "unavailable". See `[upstream.http]` in
+//! `docs/upstream.md`.
 //!
 //! It runs past 500 lines because building a request and reading its answer
 //! follow the same configuration keys and are read side by side; the shared
