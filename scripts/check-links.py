@@ -134,6 +134,8 @@ def check_book(book, problems):
                 continue
             path = os.path.join(folder, name)
             for tag, link in parse(path, cache).links:
+                if tag == "base":  # mdBook's 404 page: its base is the site's root
+                    continue
                 if link.startswith(EXTERNAL) or link.startswith(("data:", "javascript:")):
                     continue
                 file_part, _, fragment = link.partition("#")
