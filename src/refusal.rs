@@ -15,6 +15,12 @@ pub fn request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// A value from the request, quoted and cut to 200 characters, for a cause.
+pub fn shown(value: &str) -> String {
+    let cut: String = value.chars().take(200).collect();
+    format!("{cut:?}")
+}
+
 /// A refusal's log record, carried in the response's extensions.
 #[derive(Debug, Clone)]
 pub struct Refusal {

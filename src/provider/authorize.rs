@@ -15,6 +15,7 @@ use super::claims::{self, ClaimsError, RequestedClaims};
 use super::split_scope;
 use crate::config::Client;
 use crate::keys::SigningKeys;
+use crate::refusal::shown;
 
 /// The authorization request's parameters as sent (RFC 6749 §4.1.1, RFC
 /// 7636 §4.3, OIDC Core §3.1.2.1, OIDC Core §5.5); unknown parameters are
@@ -183,12 +184,6 @@ pub enum AuthorizeError {
         /// Answer with form_post.
         form_post: bool,
     },
-}
-
-/// A value from the request, quoted and cut short for a log line.
-fn shown(value: &str) -> String {
-    let cut: String = value.chars().take(200).collect();
-    format!("{cut:?}")
 }
 
 /// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2).

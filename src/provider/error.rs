@@ -91,12 +91,15 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidRequest, StatusCode::BAD_REQUEST, d)
     }
     /// `invalid_client`, 401; with a Basic challenge when Basic was used.
-    pub fn invalid_client(basic_used: bool) -> Self {
+    /// `cause` says which check failed, for the log only: the client is told
+    /// nothing more than that authentication failed.
+    pub fn invalid_client(basic_used: bool, cause: impl Into<String>) -> Self {
         let mut e = Self::new(
             ErrorCode::InvalidClient,
             StatusCode::UNAUTHORIZED,
             "client authentication failed",
         );
+        e.cause = Some(cause.into());
         if basic_used {
             e.challenge = Some("Basic realm=\"idp-bridge\"".into());
         }

@@ -317,3 +317,124 @@ async fn under_https_the_session_cookie_is_host_prefixed() {
         "{session}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_client_authentication_logs_which_check_failed_and_no_secret() {
+    let mut app = TestApp::spawn().await;
+    app.stop().await;
+    let log_path = app.data_dir.path().join("client-auth.log");
+    let _child = serve_logging_json(&app.config_path(), &log_path, "info");
+    wait_ready(&app.issuer).await;
+    let attempts = client_auth_attempts(&format!("{}/token", app.issuer));
+    let count = attempts.len();
+    for (what, request, _) in &attempts {
+        let answer = request
+            .try_clone()
+            .expect("clonable")
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(answer.status(), 401, "{what}");
+        let body: serde_json::Value = answer.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_client", "{what}");
+        assert_eq!(
+            body["error_description"], "client authentication failed",
+            "{what}: the client is told nothing more"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    let causes: Vec<String> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["code"] == "invalid_client")
+        .map(|l| l["fields"]["cause"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(causes.len(), count, "one line per refusal:\n{logs}");
+    for ((what, _, expected), cause) in attempts.iter().zip(&causes) {
+        assert!(cause.contains(expected), "{what}: {cause}");
+    }
+    assert!(!logs.contains("SECRET"), "no presented secret in the logs");
+    assert!(
+        !logs.contains(OIDC_SECRET),
+        "no configured secret in the logs"
+    );
+}
+
+/// Token requests that each fail client authentication in their own way:
+/// what is tried, the request, and what the log line's cause must say.
+fn client_auth_attempts(token: &str) -> Vec<(&'static str, reqwest::RequestBuilder, &'static str)> {
+    use base64::Engine as _;
+    let http = reqwest::Client::new();
+    let basic = |id: &str, secret: &str| {
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let pair = format!("{}:{}", encode(id), encode(secret));
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    vec![
+        (
+            "a wrong secret",
+            http.post(token).form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "c"),
+                ("client_id", "auth0-oidc"),
+                ("client_secret", "wrong-SECRET-1"),
+            ]),
+            "client \"auth0-oidc\" sent a wrong client secret",
+        ),
+        (
+            "an unknown client",
+            http.post(token).form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "nobody"),
+                ("client_secret", "wrong-SECRET-2"),
+            ]),
+            "client_id \"nobody\" is not registered (registered: ",
+        ),
+        (
+            "no credentials",
+            http.post(token).form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "auth0-oidc"),
+            ]),
+            "no client credentials",
+        ),
+        (
+            "Basic for a post-only client",
+            http.post(token)
+                .header(
+                    "authorization",
+                    basic("auth0-oauth2", crate::support::OAUTH2_SECRET),
+                )
+                .form(&[("grant_type", "authorization_code")]),
+            "client \"auth0-oauth2\" may not use client_secret_basic (allowed: client_secret_post)",
+        ),
+        (
+            "Basic and form naming different clients",
+            http.post(token)
+                .header("authorization", basic("auth0-oidc", OIDC_SECRET))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "auth0-oauth2"),
+                ]),
+            "the form's client_id \"auth0-oauth2\" is not the Basic header's \"auth0-oidc\"",
+        ),
+        (
+            "a malformed assertion",
+            http.post(token).form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "auth0-oidc"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", "not-a-jwt-SECRET-3"),
+            ]),
+            "private_key_jwt: the assertion is not a JWT",
+        ),
+    ]
+}
