@@ -9,6 +9,7 @@ mod adapter_oauth2;
 mod auth0_connection;
 mod authorize_rules;
 mod claims_request;
+mod check_probe;
 mod cli;
 mod cluster;
 mod connections;
