@@ -140,7 +140,12 @@ async fn answers(fetcher: &Fetcher, url: &Url) -> Result<String, String> {
 /// migrated; SQLite's file in `data_dir` can be created and written) and
 /// its signing keys read.
 async fn store(settings: &Settings, timeout: Duration) -> Check {
-    let what = match settings.store.url.as_ref().map(crate::secret::SecretSource::resolve) {
+    let what = match settings
+        .store
+        .url
+        .as_ref()
+        .map(crate::secret::SecretSource::resolve)
+    {
         None => format!(
             "store (SQLite in {})",
             settings.data_dir.join("bridge.db").display()
@@ -154,6 +159,16 @@ async fn store(settings: &Settings, timeout: Duration) -> Check {
         }
     };
     let opened = tokio::time::timeout(timeout, async {
+        if let Some(Ok(url)) = settings
+            .store
+            .url
+            .as_ref()
+            .map(crate::secret::SecretSource::resolve)
+        {
+            // The pool reports only that it timed out: reach the server
+            // first, so a refused port or an unknown host says so.
+            reachable(url.secret()).await?;
+        }
         if settings.store.url.is_none() {
             // Private, as `serve` would make it.
             crate::startup::prepare_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
@@ -178,6 +193,22 @@ async fn store(settings: &Settings, timeout: Duration) -> Check {
     }
 }
 
+/// Whether a TCP connection reaches a `postgres://` URL's host and port
+/// (a Unix socket path is left to the driver).
+async fn reachable(url: &str) -> Result<(), String> {
+    let Ok(parsed) = Url::parse(url) else {
+        return Ok(());
+    };
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let port = parsed.port().unwrap_or(5432);
+    tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .map(drop)
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))
+}
+
 /// An Auth0 tenant's JWKS, as token exchange fetches it.
 async fn auth0_jwks(fetcher: &Fetcher, issuer: &str) -> Check {
     let url = format!("{issuer}.well-known/jwks.json");
@@ -192,8 +223,8 @@ async fn auth0_jwks(fetcher: &Fetcher, issuer: &str) -> Check {
         if !answer.status.is_success() {
             return Err(format!("{url} answered {}", answer.status.as_u16()));
         }
-        let set: serde_json::Value = serde_json::from_slice(&answer.body)
-            .map_err(|_| format!("{url} answered no JSON"))?;
+        let set: serde_json::Value =
+            serde_json::from_slice(&answer.body).map_err(|_| format!("{url} answered no JSON"))?;
         let keys = set
             .get("keys")
             .and_then(serde_json::Value::as_array)

@@ -92,10 +92,7 @@ fn the_output_matches_the_golden_files_byte_for_byte() {
                 )
             });
             if actual != expected {
-                mismatches.push(format!(
-                    "{} differs; got:\n{actual}",
-                    path.display()
-                ));
+                mismatches.push(format!("{} differs; got:\n{actual}", path.display()));
             }
         }
     }
@@ -227,7 +224,10 @@ fn the_json_uses_only_names_auth0_documents_and_is_complete() {
         undocumented(options, DOCUMENTED_OAUTH2_OPTIONS),
         Vec::<String>::new()
     );
-    assert_eq!(options["authorizationURL"], "https://bridge.example.com/authorize");
+    assert_eq!(
+        options["authorizationURL"],
+        "https://bridge.example.com/authorize"
+    );
     assert_eq!(options["tokenURL"], "https://bridge.example.com/token");
     assert_eq!(options["pkce_enabled"], true);
     assert_eq!(oauth2["connected_accounts"]["active"], true);
@@ -235,7 +235,10 @@ fn the_json_uses_only_names_auth0_documents_and_is_complete() {
     let script = options["scripts"]["fetchUserProfile"]
         .as_str()
         .expect("a script");
-    assert_eq!(keys(&options["scripts"]), BTreeSet::from(["fetchUserProfile".to_owned()]));
+    assert_eq!(
+        keys(&options["scripts"]),
+        BTreeSet::from(["fetchUserProfile".to_owned()])
+    );
     for part in [
         "function fetchUserProfile(accessToken, context, callback)",
         "url: \"https://bridge.example.com/userinfo\"",
@@ -263,7 +266,11 @@ fn token_vault_settings_appear_only_for_a_client_with_refresh() {
             "--format",
             "json",
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert!(body.pointer(path).is_none(), "{strategy}: {body}");
         assert_eq!(body["options"]["scope"], "openid profile email");
@@ -307,13 +314,20 @@ fn the_auth0_cli_command_sends_the_json_through_a_real_shell() {
             .env("IDP_BRIDGE_CLIENT_SECRET", secret)
             .output()
             .expect("sh runs");
-        assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
         let args = std::fs::read_to_string(&record).expect("the fake auth0 ran");
         let args: Vec<&str> = args.lines().collect();
-        assert_eq!(&args[..4], ["api", "post", "connections", "--data"], "{args:?}");
+        assert_eq!(
+            &args[..4],
+            ["api", "post", "connections", "--data"],
+            "{args:?}"
+        );
         let sent: Value = serde_json::from_str(args[4]).expect("--data is JSON");
-        let mut expected: Value =
-            serde_json::from_str(&stdout_of(strategy, "json")).expect("JSON");
+        let mut expected: Value = serde_json::from_str(&stdout_of(strategy, "json")).expect("JSON");
         expected["options"]["client_secret"] = Value::String(secret.to_owned());
         assert_eq!(sent, expected, "{strategy}");
 
@@ -368,7 +382,14 @@ fn an_unregistered_callback_url_is_warned_about_and_listed() {
 fn mistakes_get_a_clear_message_and_exit_code_2() {
     let cases: [(&[&str], &str); 5] = [
         (
-            &["--client", "nobody", "--strategy", "oidc", "--tenant", "a.auth0.com"],
+            &[
+                "--client",
+                "nobody",
+                "--strategy",
+                "oidc",
+                "--tenant",
+                "a.auth0.com",
+            ],
             "has no client `nobody` (its clients: auth0-oidc, auth0-vault, basic-only)",
         ),
         (
@@ -376,15 +397,36 @@ fn mistakes_get_a_clear_message_and_exit_code_2() {
             "--tenant",
         ),
         (
-            &["--client", "auth0-oidc", "--strategy", "oidc", "--tenant", "https://a.auth0.com/"],
+            &[
+                "--client",
+                "auth0-oidc",
+                "--strategy",
+                "oidc",
+                "--tenant",
+                "https://a.auth0.com/",
+            ],
             "give the tenant's domain only",
         ),
         (
-            &["--client", "basic-only", "--strategy", "oauth2", "--tenant", "a.auth0.com"],
+            &[
+                "--client",
+                "basic-only",
+                "--strategy",
+                "oauth2",
+                "--tenant",
+                "a.auth0.com",
+            ],
             "does not allow client_secret_post",
         ),
         (
-            &["--client", "auth0-oidc", "--strategy", "saml", "--tenant", "a.auth0.com"],
+            &[
+                "--client",
+                "auth0-oidc",
+                "--strategy",
+                "saml",
+                "--tenant",
+                "a.auth0.com",
+            ],
             "invalid value 'saml'",
         ),
     ];
@@ -408,7 +450,10 @@ fn no_secret_appears_in_any_output() {
             .arg("auth0")
             .args(&args)
             .env("IDP_BRIDGE_CONFIG", golden_dir().join("bridge.toml"))
-            .env("GOLDEN_UNSET_OIDC_SECRET", "an-environment-secret-0123456789")
+            .env(
+                "GOLDEN_UNSET_OIDC_SECRET",
+                "an-environment-secret-0123456789",
+            )
             .output()
             .expect("runs");
         assert!(out.status.success());

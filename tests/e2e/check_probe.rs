@@ -140,8 +140,8 @@ client_secret = "legacy-client-secret"
     );
     assert!(all.contains("ok   store (SQLite in "), "{all}");
 
-    // The same IdP under another name: discovery says another issuer.
-    let other = idp.replace("127.0.0.1", "localhost");
+    // With a trailing slash it is another issuer than discovery names.
+    let other = format!("{idp}/");
     let out = probe(config(dir.path(), &section(&other))).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
@@ -151,7 +151,10 @@ client_secret = "legacy-client-secret"
 #[tokio::test]
 async fn a_refused_port_an_unknown_host_and_a_missing_database_fail_with_their_causes() {
     let refused = closed_port_url().await;
-    let no_db = closed_port_url().await.replace("http://", "postgres://root@") + "/test";
+    let no_db = closed_port_url()
+        .await
+        .replace("http://", "postgres://root@")
+        + "/test";
     let dir = tempfile::tempdir().expect("dir");
     let path = config(
         dir.path(),
@@ -178,12 +181,15 @@ subject = "/user/id"
             .unwrap_or_else(|| panic!("no line {prefix} in:\n{all}"))
             .to_owned()
     };
-    let login = line(&format!("FAIL upstream.http.login.url {refused}/api/v1/login: "));
+    let login = line(&format!(
+        "FAIL upstream.http.login.url {refused}/api/v1/login: "
+    ));
     assert!(login.contains("could not connect"), "{login}");
     assert!(login.to_lowercase().contains("refused"), "{login}");
     let renew = line("FAIL upstream.http.renew.url https://legacy.invalid/api/v1/renew: ");
     assert!(renew.contains("dns error"), "{renew}");
     let store = line("FAIL store.url (postgres://127.0.0.1:");
+    assert!(store.contains("cannot connect to 127.0.0.1:"), "{store}");
     assert!(store.to_lowercase().contains("refused"), "{store}");
     assert!(!all.contains("root@"), "no credentials printed: {all}");
 }

@@ -39,7 +39,10 @@ pub(crate) fn output(c: &Connection, format: Format, callbacks: &[(String, bool)
         Format::All => {
             let mut out = String::new();
             let sections = [
-                ("Management API: POST /api/v2/connections", management_json(c)),
+                (
+                    "Management API: POST /api/v2/connections",
+                    management_json(c),
+                ),
                 ("Auth0 CLI", auth0_cli(c)),
                 ("Terraform (auth0/auth0 provider)", terraform(c)),
                 ("Deploy CLI (tenant.yaml)", deploy_cli(c)),
@@ -281,7 +284,10 @@ fn terraform(c: &Connection) -> String {
                     ("client_id", hcl_string(&c.client_id)),
                     ("client_secret", format!("var.{var}")),
                     ("scopes", hcl_list(&c.scopes)),
-                    ("token_endpoint_auth_method", hcl_string("client_secret_post")),
+                    (
+                        "token_endpoint_auth_method",
+                        hcl_string("client_secret_post"),
+                    ),
                     (
                         "id_token_signed_response_algs",
                         hcl_list(std::slice::from_ref(&c.id_token_alg)),
@@ -342,7 +348,12 @@ fn terraform(c: &Connection) -> String {
     }
     out.push_str("  }\n");
     if c.strategy == Strategy::Oauth2 && c.token_vault {
-        hcl_block(&mut out, "  ", "connected_accounts", &[("active", "true".into())]);
+        hcl_block(
+            &mut out,
+            "  ",
+            "connected_accounts",
+            &[("active", "true".into())],
+        );
     }
     out.push_str("}\n\n");
     let _ = write!(
