@@ -213,7 +213,7 @@ fn callbacks(tenants: &[String], redirect_uris: &[String]) -> Vec<(String, bool)
         .iter()
         .map(|t| {
             let url = format!("https://{t}/login/callback");
-            let registered = redirect_uris.iter().any(|r| *r == url);
+            let registered = redirect_uris.contains(&url);
             (url, registered)
         })
         .collect()

@@ -464,3 +464,70 @@ fn no_secret_appears_in_any_output() {
         }
     }
 }
+
+/// The `auth0_connection` attributes the Terraform output may use, as
+/// terraform-provider-auth0 declares them (`internal/auth0/connection/schema.go`,
+/// commit a00b69214a6c, 2026-08): the resource's, `options`' and the
+/// nested blocks'.
+const PROVIDER_ATTRIBUTES: &[&str] = &[
+    // resource
+    "name",
+    "strategy",
+    "options",
+    "connected_accounts",
+    "active",
+    // options
+    "type",
+    "discovery_url",
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "token_endpoint_auth_method",
+    "id_token_signed_response_algs",
+    "connection_settings",
+    "pkce",
+    "attribute_map",
+    "mapping_mode",
+    "federated_connections_access_tokens",
+    "pkce_enabled",
+    "scripts",
+    // the variable block
+    "description",
+    "sensitive",
+];
+
+#[test]
+fn the_terraform_uses_only_the_providers_attribute_names() {
+    for strategy in ["oidc", "oauth2"] {
+        let tf = stdout_of(strategy, "terraform");
+        let mut in_heredoc = false;
+        for line in tf.lines() {
+            let line = line.trim();
+            if in_heredoc {
+                in_heredoc = line != "EOT";
+                continue;
+            }
+            in_heredoc = line.ends_with("<<-EOT");
+            if line.starts_with('#')
+                || line.starts_with("resource ")
+                || line.starts_with("variable ")
+            {
+                continue;
+            }
+            let name = line.split([' ', '=']).next().unwrap_or_default().trim();
+            if name.is_empty() || name == "}" || name == "fetchUserProfile" {
+                continue;
+            }
+            assert!(
+                PROVIDER_ATTRIBUTES.contains(&name),
+                "{strategy}: `{name}` is not an auth0_connection attribute ({line})"
+            );
+        }
+        assert!(tf.contains("client_secret") && tf.contains("= var.idp_bridge_client_secret"));
+    }
+}

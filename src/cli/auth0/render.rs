@@ -230,7 +230,6 @@ fn hcl_identifier(name: &str) -> String {
 fn terraform(c: &Connection) -> String {
     let var = SECRET_VAR.to_ascii_lowercase();
     let resource = hcl_identifier(&c.name);
-    let issuer = &c.issuer;
     let mut out = String::new();
     let _ = writeln!(out, "variable \"{var}\" {{");
     hcl_attributes(
@@ -260,91 +259,8 @@ fn terraform(c: &Connection) -> String {
     );
     out.push_str("\n  options {\n");
     match c.strategy {
-        Strategy::Oidc => {
-            hcl_attributes(
-                &mut out,
-                "    ",
-                &[
-                    ("type", hcl_string("back_channel")),
-                    (
-                        "discovery_url",
-                        hcl_string(&format!("{issuer}/.well-known/openid-configuration")),
-                    ),
-                    ("issuer", hcl_string(issuer)),
-                    (
-                        "authorization_endpoint",
-                        hcl_string(&format!("{issuer}/authorize")),
-                    ),
-                    ("token_endpoint", hcl_string(&format!("{issuer}/token"))),
-                    (
-                        "userinfo_endpoint",
-                        hcl_string(&format!("{issuer}/userinfo")),
-                    ),
-                    ("jwks_uri", hcl_string(&format!("{issuer}/jwks"))),
-                    ("client_id", hcl_string(&c.client_id)),
-                    ("client_secret", format!("var.{var}")),
-                    ("scopes", hcl_list(&c.scopes)),
-                    (
-                        "token_endpoint_auth_method",
-                        hcl_string("client_secret_post"),
-                    ),
-                    (
-                        "id_token_signed_response_algs",
-                        hcl_list(std::slice::from_ref(&c.id_token_alg)),
-                    ),
-                ],
-            );
-            hcl_block(
-                &mut out,
-                "    ",
-                "connection_settings",
-                &[("pkce", hcl_string("S256"))],
-            );
-            hcl_block(
-                &mut out,
-                "    ",
-                "attribute_map",
-                &[("mapping_mode", hcl_string("bind_all"))],
-            );
-            if c.token_vault {
-                hcl_block(
-                    &mut out,
-                    "    ",
-                    "federated_connections_access_tokens",
-                    &[("active", "true".into())],
-                );
-            }
-        }
-        Strategy::Oauth2 => {
-            hcl_attributes(
-                &mut out,
-                "    ",
-                &[
-                    (
-                        "authorization_endpoint",
-                        hcl_string(&format!("{issuer}/authorize")),
-                    ),
-                    ("token_endpoint", hcl_string(&format!("{issuer}/token"))),
-                    ("client_id", hcl_string(&c.client_id)),
-                    ("client_secret", format!("var.{var}")),
-                    ("scopes", hcl_list(&c.scopes)),
-                    ("pkce_enabled", "true".into()),
-                ],
-            );
-            // A heredoc is a template too: `${` and `%{` doubled.
-            let script = fetch_user_profile(issuer)
-                .replace("${", "$${")
-                .replace("%{", "%%{");
-            out.push_str("    scripts = {\n      fetchUserProfile = <<-EOT\n");
-            for line in script.lines() {
-                if line.is_empty() {
-                    out.push('\n');
-                } else {
-                    let _ = writeln!(out, "        {line}");
-                }
-            }
-            out.push_str("      EOT\n    }\n");
-        }
+        Strategy::Oidc => terraform_oidc_options(&mut out, c, &var),
+        Strategy::Oauth2 => terraform_oauth2_options(&mut out, c, &var),
     }
     out.push_str("  }\n");
     if c.strategy == Strategy::Oauth2 && c.token_vault {
@@ -365,6 +281,97 @@ fn terraform(c: &Connection) -> String {
          # }}\n"
     );
     out
+}
+
+/// The `options` attributes of an `oidc` connection.
+fn terraform_oidc_options(out: &mut String, c: &Connection, var: &str) {
+    let issuer = &c.issuer;
+    hcl_attributes(
+        out,
+        "    ",
+        &[
+            ("type", hcl_string("back_channel")),
+            (
+                "discovery_url",
+                hcl_string(&format!("{issuer}/.well-known/openid-configuration")),
+            ),
+            ("issuer", hcl_string(issuer)),
+            (
+                "authorization_endpoint",
+                hcl_string(&format!("{issuer}/authorize")),
+            ),
+            ("token_endpoint", hcl_string(&format!("{issuer}/token"))),
+            (
+                "userinfo_endpoint",
+                hcl_string(&format!("{issuer}/userinfo")),
+            ),
+            ("jwks_uri", hcl_string(&format!("{issuer}/jwks"))),
+            ("client_id", hcl_string(&c.client_id)),
+            ("client_secret", format!("var.{var}")),
+            ("scopes", hcl_list(&c.scopes)),
+            (
+                "token_endpoint_auth_method",
+                hcl_string("client_secret_post"),
+            ),
+            (
+                "id_token_signed_response_algs",
+                hcl_list(std::slice::from_ref(&c.id_token_alg)),
+            ),
+        ],
+    );
+    hcl_block(
+        out,
+        "    ",
+        "connection_settings",
+        &[("pkce", hcl_string("S256"))],
+    );
+    hcl_block(
+        out,
+        "    ",
+        "attribute_map",
+        &[("mapping_mode", hcl_string("bind_all"))],
+    );
+    if c.token_vault {
+        hcl_block(
+            out,
+            "    ",
+            "federated_connections_access_tokens",
+            &[("active", "true".into())],
+        );
+    }
+}
+
+/// The `options` attributes of an `oauth2` connection, with its script.
+fn terraform_oauth2_options(out: &mut String, c: &Connection, var: &str) {
+    let issuer = &c.issuer;
+    hcl_attributes(
+        out,
+        "    ",
+        &[
+            (
+                "authorization_endpoint",
+                hcl_string(&format!("{issuer}/authorize")),
+            ),
+            ("token_endpoint", hcl_string(&format!("{issuer}/token"))),
+            ("client_id", hcl_string(&c.client_id)),
+            ("client_secret", format!("var.{var}")),
+            ("scopes", hcl_list(&c.scopes)),
+            ("pkce_enabled", "true".into()),
+        ],
+    );
+    // A heredoc is a template too: `${` and `%{` doubled.
+    let script = fetch_user_profile(issuer)
+        .replace("${", "$${")
+        .replace("%{", "%%{");
+    out.push_str("    scripts = {\n      fetchUserProfile = <<-EOT\n");
+    for line in script.lines() {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "        {line}");
+        }
+    }
+    out.push_str("      EOT\n    }\n");
 }
 
 /// A YAML scalar: a JSON string is a YAML double-quoted scalar; multi-line
