@@ -1,10 +1,13 @@
 //! The command line: the `clap` grammar and one function per command, so
 //! `main.rs` only parses and reports. Each command's body lives beside its
-//! arguments (`keys`, `lt1`, `reference`); the short ones are here.
+//! arguments (`auth0`, `init`, `keys`, `lt1`, `reference`); the short ones
+//! are here.
 
+pub mod auth0;
 pub mod init;
 pub mod keys;
 pub mod lt1;
+pub mod probe;
 pub mod reference;
 mod support;
 
@@ -48,10 +51,18 @@ pub enum Command {
         /// The config file, given without `--config`.
         #[arg(value_name = "CONFIG", conflicts_with = "config")]
         path: Option<PathBuf>,
+        /// Also check what needs the network: the legacy IdP's URLs answer,
+        /// discovery loads, the store opens, Auth0's JWKS loads (5 s each).
+        #[arg(long)]
+        probe: bool,
     },
     /// Write a starter configuration (a generated client secret and storage
     /// key) for one adapter, and print the next steps.
     Init(init::InitArgs),
+    /// Print the Auth0 connection for a configured client (Management API
+    /// JSON, Auth0 CLI, Terraform, Deploy CLI) and the callback URLs to
+    /// register; needs no secret.
+    Auth0(auth0::Auth0Args),
     /// Print a client's `secret_hash` for a secret read from standard input,
     /// or for a new random secret (`--generate`, printed once).
     HashSecret {
@@ -88,12 +99,17 @@ pub enum Command {
 pub fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Serve { config } => serve(&config),
-        Command::CheckConfig { config, path } => match config.or(path) {
-            Some(config) => Ok(check_config(&config)),
+        Command::CheckConfig {
+            config,
+            path,
+            probe,
+        } => match config.or(path) {
+            Some(config) => check_config(&config, probe),
             None => Err("check-config: name the config file (--config FILE)".into()),
         },
         Command::HashSecret { generate } => hash_secret(generate),
         Command::Init(args) => init::run(&args),
+        Command::Auth0(args) => auth0::run(&args),
         Command::Demo {
             listen,
             data_dir,
@@ -146,7 +162,7 @@ fn serve(config: &std::path::Path) -> Result<ExitCode, String> {
     })
 }
 
-fn check_config(config: &std::path::Path) -> ExitCode {
+fn check_config(config: &std::path::Path, probe: bool) -> Result<ExitCode, String> {
     match Settings::load(config) {
         Ok(settings) => {
             println!(
@@ -166,11 +182,22 @@ fn check_config(config: &std::path::Path) -> ExitCode {
                     );
                 }
             }
-            ExitCode::SUCCESS
+            if !probe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let checks = runtime()?.block_on(probe::run(&settings, probe::TIMEOUT));
+            for check in &checks {
+                println!("{}", check.line());
+            }
+            Ok(if checks.iter().all(|c| c.outcome.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Err(e) => {
             eprint!("{}: {e}", config.display());
-            ExitCode::from(1)
+            Ok(ExitCode::from(1))
         }
     }
 }

@@ -6,7 +6,9 @@
 mod adapter_command;
 mod adapter_http;
 mod adapter_oauth2;
+mod auth0_connection;
 mod authorize_rules;
+mod check_probe;
 mod claims_request;
 mod cli;
 mod cluster;

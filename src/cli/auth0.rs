@@ -1,0 +1,251 @@
+//! `idp-bridge auth0`: prints the Auth0 connection for one configured client
+//! — the Management API body, the Auth0 CLI command, Terraform and Deploy
+//! CLI YAML (the renderers are in `render`) — and the callback URLs the
+//! client must register for each tenant domain.
+//!
+//! It reads only `issuer` and `[[clients]]` from the config file and never
+//! resolves a secret: the client secret appears only as a placeholder
+//! (`${IDP_BRIDGE_CLIENT_SECRET}`, `var.idp_bridge_client_secret`,
+//! `##IDP_BRIDGE_CLIENT_SECRET##`), so the command runs where the secrets
+//! are not.
+
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Deserialize;
+
+use crate::config::{ClientConfig, load_raw, process_env};
+
+/// The Auth0 connection strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    /// An enterprise OpenID Connect connection (back channel).
+    Oidc,
+    /// A custom social connection (OAuth 2.0 with a `fetchUserProfile` script).
+    Oauth2,
+}
+
+/// What to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The Management API body for `POST /api/v2/connections`.
+    Json,
+    /// An `auth0 api post connections` command (the Auth0 CLI).
+    Auth0Cli,
+    /// An `auth0_connection` resource (terraform-provider-auth0).
+    Terraform,
+    /// A `connections:` entry for auth0-deploy-cli's tenant.yaml.
+    DeployCli,
+    /// Every format, each under a heading, and the callback URLs.
+    All,
+}
+
+/// What `auth0` is told.
+#[derive(Debug, clap::Args)]
+pub struct Auth0Args {
+    /// The config file.
+    #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+    pub config: PathBuf,
+    /// The `[[clients]]` id the connection authenticates as.
+    #[arg(long)]
+    pub client: String,
+    /// `oidc` (enterprise, back channel) or `oauth2` (custom social).
+    #[arg(long, value_enum)]
+    pub strategy: Strategy,
+    /// The Auth0 tenant's domain (`acme.eu.auth0.com`, or a custom domain);
+    /// repeat for each domain Auth0 may call back on.
+    #[arg(long = "tenant", required = true, value_name = "DOMAIN")]
+    pub tenants: Vec<String>,
+    /// The connection's name in Auth0 (users become `oidc|NAME|…`).
+    #[arg(long, default_value = "legacy-idp")]
+    pub name: String,
+    /// What to print.
+    #[arg(long, value_enum, default_value = "all")]
+    pub format: Format,
+}
+
+/// The part of the config file this command reads. Unknown keys are
+/// allowed (the rest of the file), and no secret is resolved.
+#[derive(Debug, Deserialize)]
+struct ConnectionSource {
+    issuer: url::Url,
+    #[serde(default)]
+    clients: Vec<ClientConfig>,
+}
+
+/// Everything the renderers need, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    /// The connection's name in Auth0.
+    pub name: String,
+    /// Its strategy.
+    pub strategy: Strategy,
+    /// The bridge's issuer, without a trailing slash.
+    pub issuer: String,
+    /// The bridge client id.
+    pub client_id: String,
+    /// The scopes Auth0 asks for: the client's, in its order.
+    pub scopes: Vec<String>,
+    /// The ID token algorithm of the client.
+    pub id_token_alg: String,
+    /// Whether Auth0 gets refresh tokens (the client has `offline_access`),
+    /// so Token Vault can hold and renew the legacy token.
+    pub token_vault: bool,
+}
+
+/// The environment variable (and placeholder) naming the client secret.
+pub(crate) const SECRET_VAR: &str = "IDP_BRIDGE_CLIENT_SECRET";
+
+/// Prints the connection; `Err` is a message for the operator (exit 2).
+pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
+    let source: ConnectionSource =
+        load_raw(Some(&args.config), &process_env()).map_err(|e| e.to_string())?;
+    let client = source
+        .clients
+        .iter()
+        .find(|c| c.id == args.client)
+        .ok_or_else(|| {
+            let known: Vec<&str> = source.clients.iter().map(|c| c.id.as_str()).collect();
+            format!(
+                "auth0: {} has no client `{}` (its clients: {})",
+                args.config.display(),
+                args.client,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })?;
+    check_name(&args.name)?;
+    let tenants = args
+        .tenants
+        .iter()
+        .map(|t| check_tenant(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !client
+        .token_endpoint_auth_methods
+        .iter()
+        .any(|m| m == "client_secret_post")
+    {
+        return Err(format!(
+            "auth0: client `{}` does not allow client_secret_post, which Auth0 uses at the token endpoint; add it to its token_endpoint_auth_methods",
+            client.id
+        ));
+    }
+    let token_vault = client.scopes.iter().any(|s| s == "offline_access");
+    let connection = Connection {
+        name: args.name.clone(),
+        strategy: args.strategy,
+        issuer: source.issuer.as_str().trim_end_matches('/').to_owned(),
+        client_id: client.id.clone(),
+        scopes: client.scopes.clone(),
+        id_token_alg: client.id_token_signed_response_alg.clone(),
+        token_vault,
+    };
+    let callbacks = callbacks(&tenants, &client.redirect_uris);
+    // Warnings go to stderr so a single format's output stays usable as is.
+    for (url, registered) in &callbacks {
+        if !registered {
+            eprintln!(
+                "warning: {url} is not in the redirect_uris of client `{}`; logins through this tenant domain will be refused until it is added",
+                client.id
+            );
+        }
+    }
+    if token_vault && client.refresh_tokens.rotation {
+        eprintln!(
+            "warning: client `{}` rotates refresh tokens; for Token Vault set refresh_tokens.rotation = false",
+            client.id
+        );
+    }
+    print!("{}", render::output(&connection, args.format, &callbacks));
+    if args.format != Format::All {
+        for (url, registered) in &callbacks {
+            let state = if *registered {
+                "registered"
+            } else {
+                "NOT registered"
+            };
+            eprintln!("callback URL: {url} ({state})");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Auth0's rule for a connection name: letters, digits and dashes, starting
+/// and ending with a letter or digit, at most 128 characters.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "auth0: --name `{name}`: a connection name has letters, digits and dashes, and starts and ends with a letter or digit"
+        ))
+    }
+}
+
+/// A tenant domain, as the host of its callback URL: a bare host name.
+fn check_tenant(tenant: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(&format!("https://{tenant}/")).ok();
+    let host = parsed
+        .as_ref()
+        .filter(|u| u.port().is_none() && u.path() == "/" && u.username().is_empty())
+        .and_then(|u| u.host_str().map(str::to_owned));
+    match host {
+        Some(host) if host == tenant.to_ascii_lowercase() && host.contains('.') => Ok(host),
+        _ => Err(format!(
+            "auth0: --tenant `{tenant}`: give the tenant's domain only, like acme.eu.auth0.com or login.example.com"
+        )),
+    }
+}
+
+/// Each tenant's callback URL and whether the client registers it.
+fn callbacks(tenants: &[String], redirect_uris: &[String]) -> Vec<(String, bool)> {
+    tenants
+        .iter()
+        .map(|t| {
+            let url = format!("https://{t}/login/callback");
+            let registered = redirect_uris.contains(&url);
+            (url, registered)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_domains_are_bare_hosts() {
+        assert_eq!(
+            check_tenant("acme.eu.auth0.com").as_deref(),
+            Ok("acme.eu.auth0.com")
+        );
+        for bad in [
+            "https://acme.auth0.com",
+            "acme.auth0.com/",
+            "acme.auth0.com:443",
+            "acme",
+            "a b.com",
+            "",
+        ] {
+            assert!(check_tenant(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_names_follow_auth0s_rule() {
+        assert!(check_name("legacy-idp").is_ok());
+        for bad in ["", "-a", "a-", "a_b", "a b", &"a".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The Auth0 connection in each format. The Management API body is the
+//! source: the Auth0 CLI command and the Deploy CLI YAML are that body
+//! written another way; Terraform has the provider's own attribute names.
+//!
+//! Names, as Auth0 documents them (checked 2026-12):
+//! - Management API `POST /api/v2/connections`, `ConnectionOptionsOIDC` /
+//!   `ConnectionOptionsOAuth2` (auth0.github.io/node-auth0, Management
+//!   namespace): `type`, `discovery_url`, `issuer`, `authorization_endpoint`,
+//!   `token_endpoint`, `userinfo_endpoint`, `jwks_uri`, `client_id`,
+//!   `client_secret`, `scope` (a space-separated string), `token_endpoint_auth_method`,
+//!   `id_token_signed_response_algs`, `connection_settings.pkce`
+//!   (`auto|S256|plain|disabled`), `attribute_map.mapping_mode`,
+//!   `federated_connections_access_tokens.active`; oauth2: `authorizationURL`,
+//!   `tokenURL`, `scope`, `pkce_enabled`, `scripts.fetchUserProfile`.
+//! - Token Vault: an OIDC connection's "Enable Token Vault" is
+//!   `options.federated_connections_access_tokens` (auth0.com/ai/docs/connections/oidc);
+//!   a custom social connection's "Connected Accounts for Token Vault"
+//!   purpose is the top-level `connected_accounts`
+//!   (auth0.com/ai/docs/connections/oauth2, `ConnectionCommon`).
+//! - Terraform: terraform-provider-auth0 `internal/auth0/connection/schema.go`
+//!   and `expand.go` (oauth2's `authorization_endpoint`/`token_endpoint`
+//!   become `authorizationURL`/`tokenURL`; `scopes` becomes `scope`).
+//! - Deploy CLI: `##NAME##` is replaced from `AUTH0_KEYWORD_REPLACE_MAPPINGS`
+//!   (auth0.com/docs/deploy-monitor/deploy-cli-tool, keyword replacement).
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::{Connection, Format, SECRET_VAR, Strategy};
+
+/// What `auth0 --format FORMAT` prints on stdout.
+pub(crate) fn output(c: &Connection, format: Format, callbacks: &[(String, bool)]) -> String {
+    match format {
+        Format::Json => management_json(c),
+        Format::Auth0Cli => auth0_cli(c),
+        Format::Terraform => terraform(c),
+        Format::DeployCli => deploy_cli(c),
+        Format::All => {
+            let mut out = String::new();
+            let sections = [
+                (
+                    "Management API: POST /api/v2/connections",
+                    management_json(c),
+                ),
+                ("Auth0 CLI", auth0_cli(c)),
+                ("Terraform (auth0/auth0 provider)", terraform(c)),
+                ("Deploy CLI (tenant.yaml)", deploy_cli(c)),
+            ];
+            for (title, body) in sections {
+                let _ = write!(out, "==== {title} ====\n\n{body}\n");
+            }
+            out.push_str("==== Callback URLs (the client's redirect_uris) ====\n\n");
+            for (url, registered) in callbacks {
+                let state = if *registered {
+                    "registered"
+                } else {
+                    "NOT registered: add it to the client's redirect_uris"
+                };
+                let _ = writeln!(out, "{url}  {state}");
+            }
+            out
+        }
+    }
+}
+
+/// The connection as the Management API takes it, with the secret as
+/// `${IDP_BRIDGE_CLIENT_SECRET}` (for `envsubst`).
+pub(crate) fn body(c: &Connection) -> Value {
+    let secret = format!("${{{SECRET_VAR}}}");
+    let scope = c.scopes.join(" ");
+    let mut body = json!({ "name": c.name, "strategy": strategy_name(c.strategy) });
+    let issuer = &c.issuer;
+    match c.strategy {
+        Strategy::Oidc => {
+            let mut options = json!({
+                "type": "back_channel",
+                "discovery_url": format!("{issuer}/.well-known/openid-configuration"),
+                "issuer": issuer,
+                "authorization_endpoint": format!("{issuer}/authorize"),
+                "token_endpoint": format!("{issuer}/token"),
+                "userinfo_endpoint": format!("{issuer}/userinfo"),
+                "jwks_uri": format!("{issuer}/jwks"),
+                "client_id": c.client_id,
+                "client_secret": secret,
+                "scope": scope,
+                // Auth0 authenticates this way for both strategies.
+                "token_endpoint_auth_method": "client_secret_post",
+                "id_token_signed_response_algs": [c.id_token_alg],
+                // The bridge supports S256 only; `auto` would also pick it.
+                "connection_settings": { "pkce": "S256" },
+                // Every claim the bridge puts in the ID token (name, email,
+                // mapped legacy attributes) lands on the Auth0 profile.
+                "attribute_map": { "mapping_mode": "bind_all" },
+            });
+            if c.token_vault {
+                options["federated_connections_access_tokens"] = json!({ "active": true });
+            }
+            body["options"] = options;
+        }
+        Strategy::Oauth2 => {
+            body["options"] = json!({
+                "authorizationURL": format!("{issuer}/authorize"),
+                "tokenURL": format!("{issuer}/token"),
+                "client_id": c.client_id,
+                "client_secret": secret,
+                "scope": scope,
+                "pkce_enabled": true,
+                "scripts": { "fetchUserProfile": fetch_user_profile(issuer) },
+            });
+            if c.token_vault {
+                body["connected_accounts"] = json!({ "active": true });
+            }
+        }
+    }
+    body
+}
+
+fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Oidc => "oidc",
+        Strategy::Oauth2 => "oauth2",
+    }
+}
+
+fn management_json(c: &Connection) -> String {
+    let mut text = serde_json::to_string_pretty(&body(c)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The `fetchUserProfile` script of an `oauth2` connection: the bridge's
+/// `/userinfo` with the access token (the legacy token), `sub` as the user
+/// id, and an error Auth0 shows when the bridge does not answer 200.
+pub(crate) fn fetch_user_profile(issuer: &str) -> String {
+    // A JSON string is a JavaScript string literal.
+    let url = Value::String(format!("{issuer}/userinfo")).to_string();
+    format!(
+        r#"function fetchUserProfile(accessToken, context, callback) {{
+  request.get(
+    {{
+      url: {url},
+      headers: {{ Authorization: "Bearer " + accessToken }},
+      timeout: 10000
+    }},
+    function (err, resp, body) {{
+      if (err) return callback(err);
+      if (resp.statusCode !== 200) {{
+        return callback(new Error("the bridge's userinfo answered " + resp.statusCode));
+      }}
+      var profile;
+      try {{
+        profile = JSON.parse(body);
+      }} catch (e) {{
+        return callback(new Error("the bridge's userinfo answered no JSON"));
+      }}
+      if (!profile.sub) return callback(new Error("the bridge's userinfo answered no sub"));
+      callback(null, {{
+        user_id: profile.sub,
+        name: profile.name,
+        email: profile.email,
+        email_verified: profile.email_verified === true
+      }});
+    }}
+  );
+}}
+"#
+    )
+}
+
+/// `text` inside single quotes for a POSIX shell.
+pub(crate) fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn auth0_cli(c: &Connection) -> String {
+    let placeholder = format!("${{{SECRET_VAR}}}");
+    let data = serde_json::to_string(&body(c)).unwrap_or_default();
+    // The secret is spliced in from the environment: the quoted JSON is
+    // closed around a double-quoted expansion that fails when unset.
+    let quoted = shell_quote(&data).replacen(
+        &placeholder,
+        &format!("'\"${{{SECRET_VAR}:?set {SECRET_VAR} to the client secret}}\"'"),
+        1,
+    );
+    format!(
+        "# The Auth0 CLI (after `auth0 login`); the secret is read from ${SECRET_VAR}.\nauth0 api post connections --data {quoted}\n"
+    )
+}
+
+/// An HCL string literal: JSON's escapes, and `${`/`%{` doubled so
+/// Terraform does not read them as templates.
+fn hcl_string(text: &str) -> String {
+    Value::String(text.to_owned())
+        .to_string()
+        .replace("${", "$${")
+        .replace("%{", "%%{")
+}
+
+fn hcl_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| hcl_string(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Attribute lines with their `=` aligned, as `terraform fmt` writes them.
+fn hcl_attributes(out: &mut String, indent: &str, attributes: &[(&str, String)]) {
+    let width = attributes.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in attributes {
+        let _ = writeln!(out, "{indent}{key:width$} = {value}");
+    }
+}
+
+/// A nested block with attributes, preceded by a blank line.
+fn hcl_block(out: &mut String, indent: &str, name: &str, attributes: &[(&str, String)]) {
+    let _ = writeln!(out, "\n{indent}{name} {{");
+    hcl_attributes(out, &format!("{indent}  "), attributes);
+    let _ = writeln!(out, "{indent}}}");
+}
+
+/// A Terraform identifier from the connection name.
+fn hcl_identifier(name: &str) -> String {
+    let id = name.replace('-', "_");
+    if id.starts_with(|ch: char| ch.is_ascii_digit()) {
+        format!("c_{id}")
+    } else {
+        id
+    }
+}
+
+fn terraform(c: &Connection) -> String {
+    let var = SECRET_VAR.to_ascii_lowercase();
+    let resource = hcl_identifier(&c.name);
+    let mut out = String::new();
+    let _ = writeln!(out, "variable \"{var}\" {{");
+    hcl_attributes(
+        &mut out,
+        "  ",
+        &[
+            (
+                "description",
+                hcl_string(&format!(
+                    "The secret of the bridge client `{}`",
+                    c.client_id
+                )),
+            ),
+            ("type", "string".into()),
+            ("sensitive", "true".into()),
+        ],
+    );
+    out.push_str("}\n\n");
+    let _ = writeln!(out, "resource \"auth0_connection\" \"{resource}\" {{");
+    hcl_attributes(
+        &mut out,
+        "  ",
+        &[
+            ("name", hcl_string(&c.name)),
+            ("strategy", hcl_string(strategy_name(c.strategy))),
+        ],
+    );
+    out.push_str("\n  options {\n");
+    match c.strategy {
+        Strategy::Oidc => terraform_oidc_options(&mut out, c, &var),
+        Strategy::Oauth2 => terraform_oauth2_options(&mut out, c, &var),
+    }
+    out.push_str("  }\n");
+    if c.strategy == Strategy::Oauth2 && c.token_vault {
+        hcl_block(
+            &mut out,
+            "  ",
+            "connected_accounts",
+            &[("active", "true".into())],
+        );
+    }
+    out.push_str("}\n\n");
+    let _ = write!(
+        out,
+        "# Enable the connection for your Auth0 applications:\n\
+         # resource \"auth0_connection_clients\" \"{resource}\" {{\n\
+         #   connection_id   = auth0_connection.{resource}.id\n\
+         #   enabled_clients = [auth0_client.my_app.id]\n\
+         # }}\n"
+    );
+    out
+}
+
+/// The `options` attributes of an `oidc` connection.
+fn terraform_oidc_options(out: &mut String, c: &Connection, var: &str) {
+    let issuer = &c.issuer;
+    hcl_attributes(
+        out,
+        "    ",
+        &[
+            ("type", hcl_string("back_channel")),
+            (
+                "discovery_url",
+                hcl_string(&format!("{issuer}/.well-known/openid-configuration")),
+            ),
+            ("issuer", hcl_string(issuer)),
+            (
+                "authorization_endpoint",
+                hcl_string(&format!("{issuer}/authorize")),
+            ),
+            ("token_endpoint", hcl_string(&format!("{issuer}/token"))),
+            (
+                "userinfo_endpoint",
+                hcl_string(&format!("{issuer}/userinfo")),
+            ),
+            ("jwks_uri", hcl_string(&format!("{issuer}/jwks"))),
+            ("client_id", hcl_string(&c.client_id)),
+            ("client_secret", format!("var.{var}")),
+            ("scopes", hcl_list(&c.scopes)),
+            (
+                "token_endpoint_auth_method",
+                hcl_string("client_secret_post"),
+            ),
+            (
+                "id_token_signed_response_algs",
+                hcl_list(std::slice::from_ref(&c.id_token_alg)),
+            ),
+        ],
+    );
+    hcl_block(
+        out,
+        "    ",
+        "connection_settings",
+        &[("pkce", hcl_string("S256"))],
+    );
+    hcl_block(
+        out,
+        "    ",
+        "attribute_map",
+        &[("mapping_mode", hcl_string("bind_all"))],
+    );
+    if c.token_vault {
+        hcl_block(
+            out,
+            "    ",
+            "federated_connections_access_tokens",
+            &[("active", "true".into())],
+        );
+    }
+}
+
+/// The `options` attributes of an `oauth2` connection, with its script.
+fn terraform_oauth2_options(out: &mut String, c: &Connection, var: &str) {
+    let issuer = &c.issuer;
+    hcl_attributes(
+        out,
+        "    ",
+        &[
+            (
+                "authorization_endpoint",
+                hcl_string(&format!("{issuer}/authorize")),
+            ),
+            ("token_endpoint", hcl_string(&format!("{issuer}/token"))),
+            ("client_id", hcl_string(&c.client_id)),
+            ("client_secret", format!("var.{var}")),
+            ("scopes", hcl_list(&c.scopes)),
+            ("pkce_enabled", "true".into()),
+        ],
+    );
+    // A heredoc is a template too: `${` and `%{` doubled.
+    let script = fetch_user_profile(issuer)
+        .replace("${", "$${")
+        .replace("%{", "%%{");
+    out.push_str("    scripts = {\n      fetchUserProfile = <<-EOT\n");
+    for line in script.lines() {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "        {line}");
+        }
+    }
+    out.push_str("      EOT\n    }\n");
+}
+
+/// A YAML scalar: a JSON string is a YAML double-quoted scalar; multi-line
+/// text is a literal block.
+fn yaml_scalar(value: &Value, indent: usize) -> String {
+    match value {
+        Value::String(s) if s.contains('\n') => {
+            let pad = " ".repeat(indent);
+            let mut out = String::from("|\n");
+            for line in s.lines() {
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    let _ = writeln!(out, "{pad}{line}");
+                }
+            }
+            out.pop();
+            out
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `value`'s entries as a YAML block mapping at `indent` spaces.
+fn yaml_mapping(out: &mut String, value: &serde_json::Map<String, Value>, indent: usize) {
+    let pad = " ".repeat(indent);
+    for (key, item) in value {
+        match item {
+            Value::Object(inner) => {
+                let _ = writeln!(out, "{pad}{key}:");
+                yaml_mapping(out, inner, indent + 2);
+            }
+            other => {
+                let _ = writeln!(out, "{pad}{key}: {}", yaml_scalar(other, indent + 2));
+            }
+        }
+    }
+}
+
+fn deploy_cli(c: &Connection) -> String {
+    let mut body = body(c);
+    if let Some(options) = body.get_mut("options") {
+        options["client_secret"] = Value::String(format!("##{SECRET_VAR}##"));
+    }
+    let mut out = format!(
+        "# auth0-deploy-cli: a0deploy import -c config.json -i tenant.yaml, with\n\
+         # \"AUTH0_KEYWORD_REPLACE_MAPPINGS\": {{ \"{SECRET_VAR}\": \"<the client secret>\" }}\n\
+         connections:\n"
+    );
+    if let Value::Object(map) = &body {
+        let mut entries = map.iter();
+        if let Some((key, first)) = entries.next() {
+            let _ = writeln!(out, "  - {key}: {}", yaml_scalar(first, 6));
+        }
+        let rest: serde_json::Map<String, Value> =
+            entries.map(|(k, v)| (k.clone(), v.clone())).collect();
+        yaml_mapping(&mut out, &rest, 4);
+    }
+    out.push_str("    # enabled_clients: [\"My App\"]\n");
+    out
+}

@@ -1,0 +1,43 @@
+variable "idp_bridge_client_secret" {
+  description = "The secret of the bridge client `auth0-vault`"
+  type        = string
+  sensitive   = true
+}
+
+resource "auth0_connection" "legacy_oidc" {
+  name     = "legacy-oidc"
+  strategy = "oidc"
+
+  options {
+    type                          = "back_channel"
+    discovery_url                 = "https://bridge.example.com/.well-known/openid-configuration"
+    issuer                        = "https://bridge.example.com"
+    authorization_endpoint        = "https://bridge.example.com/authorize"
+    token_endpoint                = "https://bridge.example.com/token"
+    userinfo_endpoint             = "https://bridge.example.com/userinfo"
+    jwks_uri                      = "https://bridge.example.com/jwks"
+    client_id                     = "auth0-vault"
+    client_secret                 = var.idp_bridge_client_secret
+    scopes                        = ["openid", "profile", "email", "offline_access"]
+    token_endpoint_auth_method    = "client_secret_post"
+    id_token_signed_response_algs = ["RS256"]
+
+    connection_settings {
+      pkce = "S256"
+    }
+
+    attribute_map {
+      mapping_mode = "bind_all"
+    }
+
+    federated_connections_access_tokens {
+      active = true
+    }
+  }
+}
+
+# Enable the connection for your Auth0 applications:
+# resource "auth0_connection_clients" "legacy_oidc" {
+#   connection_id   = auth0_connection.legacy_oidc.id
+#   enabled_clients = [auth0_client.my_app.id]
+# }
