@@ -112,8 +112,9 @@ fn client_trusting(ca: &Ca) -> reqwest::Client {
 }
 
 /// The leaf certificate the bridge presents now, seen by a TLS handshake
-/// that trusts `ca`.
-async fn served_leaf(https: &str, ca: &Ca) -> CertificateDer<'static> {
+/// that trusts `ca`; `None` when the handshake fails (what is served is not
+/// `ca`'s).
+async fn try_served_leaf(https: &str, ca: &Ca) -> Option<CertificateDer<'static>> {
     let addr = https.trim_start_matches("https://");
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.issuer.der().clone()).expect("root");
@@ -127,14 +128,20 @@ async fn served_leaf(https: &str, ca: &Ca) -> CertificateDer<'static> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let name = ServerName::try_from("127.0.0.1").expect("name");
-    let tls = connector.connect(name, tcp).await.expect("handshake");
-    tls.get_ref().1.peer_certificates().expect("certificates")[0].clone()
+    let tls = connector.connect(name, tcp).await.ok()?;
+    Some(tls.get_ref().1.peer_certificates()?[0].clone())
+}
+
+async fn served_leaf(https: &str, ca: &Ca) -> CertificateDer<'static> {
+    try_served_leaf(https, ca)
+        .await
+        .expect("a handshake with the expected CA")
 }
 
 /// Polls until the bridge serves `want` (the reload interval is 1 s).
 async fn wait_for_leaf(https: &str, ca: &Ca, want: &CertificateDer<'static>) -> bool {
     for _ in 0..50 {
-        if served_leaf(https, ca).await == *want {
+        if try_served_leaf(https, ca).await.as_ref() == Some(want) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds deploy/Containerfile with podman and runs it: the demo (a login
+# through the stand-in relying party, end to end, inside the container), then
+# `serve` as the image's non-root user with a volume, its HEALTHCHECK, and a
+# graceful stop on SIGTERM. Not part of .ci/run: it needs a base image.
+#
+#   scripts/container-smoke.sh BINARY [RUNTIME_IMAGE]
+#
+# BINARY is an idp-bridge built for Debian 12 (or static musl); it goes into
+# the image through the Containerfile's `prebuilt` stage. RUNTIME_IMAGE
+# defaults to docker.io/library/debian:bookworm-slim; where no registry is
+# reachable, make one from Debian's archive:
+#   debootstrap --variant=minbase --include=ca-certificates bookworm ROOT
+#   tar -C ROOT -c . | podman import - localhost/debian:bookworm-minbase
+# PODMAN_FLAGS adds run/build flags (this VM: "--runtime runc --ulimit
+# nofile=1024:1024 --ulimit nproc=1024:1024"). Ports 20080-20082 are used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+binary=${1:?usage: $0 BINARY [RUNTIME_IMAGE]}
+runtime_image=${2:-docker.io/library/debian:bookworm-slim}
+read -r -a flags <<<"${PODMAN_FLAGS:-}"
+tag=localhost/idp-bridge:smoke
+
+ctx=$(mktemp -d)
+trap 'podman rm -f idp-bridge-smoke idp-bridge-smoke-demo >/dev/null 2>&1 || true; podman volume rm -f idp-bridge-smoke >/dev/null 2>&1 || true; rm -rf "$ctx"' EXIT
+cp "$binary" "$ctx/idp-bridge"
+podman build "${flags[@]}" --network host --format docker --pull=never \
+  -f deploy/Containerfile --build-arg BINARY=prebuilt \
+  --build-arg RUNTIME_IMAGE="$runtime_image" -t "$tag" "$ctx" >/dev/null
+echo "built $tag: $(podman image inspect "$tag" --format '{{.Size}}') bytes," \
+  "user $(podman image inspect "$tag" --format '{{.Config.User}}')," \
+  "volumes $(podman image inspect "$tag" --format '{{json .Config.Volumes}}')"
+
+echo "== the demo, inside the container"
+# --health-interval=disable: no systemd timers here; the check is run below by hand.
+podman run -d --name idp-bridge-smoke-demo "${flags[@]}" --health-interval=disable --network host "$tag" \
+  demo --listen 127.0.0.1:20080 >/dev/null
+python3 - <<'PY'
+import re, sys, time, requests
+rp = "http://127.0.0.1:20080"
+for _ in range(100):
+    try:
+        if requests.get(rp, timeout=1).ok:
+            break
+    except requests.RequestException:
+        time.sleep(0.1)
+s = requests.Session()
+authorize = s.get(f"{rp}/login", allow_redirects=False).headers["location"]
+issuer = authorize.split("/authorize?")[0]
+page = s.get(authorize).text
+field = lambda n: re.search(rf'name="{n}" value="([^"]*)"', page).group(1)
+back = s.post(f"{issuer}/login", data={"request": field("request"), "csrf": field("csrf"),
+              "username": "alice", "password": "correct-horse"}, allow_redirects=False)
+assert back.status_code == 303, back.status_code
+result = s.get(back.headers["location"]).text
+assert "Signed in." in result and "the legacy API accepted the token" in result, result
+print(f"demo: alice signed in through {issuer} in the container; the legacy API accepted her token")
+PY
+podman stop -t 10 idp-bridge-smoke-demo >/dev/null
+
+echo "== serve: non-root, volume, healthcheck, SIGTERM"
+key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+python3 - "$ctx/bridge.toml" <<'PY'
+import sys
+open(sys.argv[1], "w").write('''issuer = "http://127.0.0.1:20081"
+[[clients]]
+id = "auth0-oidc"
+secret = { env = "AUTH0_OIDC_CLIENT_SECRET" }
+redirect_uris = ["https://example.us.auth0.com/login/callback"]
+[upstream]
+adapter = "http"
+[upstream.http.login]
+url = "http://127.0.0.1:9/login"
+[upstream.http.claims]
+subject = "/user/id"
+''')
+PY
+chmod 644 "$ctx/bridge.toml"
+podman volume create idp-bridge-smoke >/dev/null
+podman run -d --name idp-bridge-smoke "${flags[@]}" --health-interval=disable --network host --read-only --tmpfs /tmp \
+  -v idp-bridge-smoke:/var/lib/idp-bridge -v "$ctx/bridge.toml:/etc/idp-bridge/bridge.toml:ro" \
+  -e IDP_BRIDGE_LISTEN=127.0.0.1:20081 -e IDP_BRIDGE_STORAGE_KEY="$key" \
+  -e AUTH0_OIDC_CLIENT_SECRET=a-client-secret-that-is-long-enough-0123 "$tag" >/dev/null
+for _ in $(seq 50); do
+  curl -fsS http://127.0.0.1:20081/readyz >/dev/null 2>&1 && break; sleep 0.2
+done
+curl -fsS http://127.0.0.1:20081/.well-known/openid-configuration | python3 -c \
+  'import json,sys; print("discovery: issuer", json.load(sys.stdin)["issuer"])'
+echo "process user: $(podman exec idp-bridge-smoke /usr/local/bin/idp-bridge --version) as uid" \
+  "$(podman top idp-bridge-smoke huser user | tail -1)"
+podman healthcheck run idp-bridge-smoke || { echo "container-smoke: FAIL: unhealthy" >&2; exit 1; }
+echo "healthcheck: healthy"
+podman exec idp-bridge-smoke ls -ln /var/lib/idp-bridge | tail -n +2
+start=$(date +%s%N)
+podman stop -t 35 idp-bridge-smoke >/dev/null
+echo "stopped in $(( ($(date +%s%N) - start) / 1000000 )) ms, exit code" \
+  "$(podman inspect idp-bridge-smoke --format '{{.State.ExitCode}}')"
+podman logs idp-bridge-smoke 2>&1 | grep -q '"shutting down"' && echo "log: shutting down (graceful)"
+echo "container-smoke: ok"
