@@ -75,12 +75,12 @@ with open(sys.argv[1], "w") as out:
     out.write(data)
 PY
 IDP_BRIDGE_STORAGE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
-IDP_BRIDGE_DATABASE_URL=postgres://bridge@db.example/bridge \
+DATABASE_URL=postgres://bridge@db.example/bridge \
 AUTH0_OIDC_CLIENT_SECRET=a-client-secret-that-is-long-enough-0123 \
   "$bin" check-config --config "$work/bridge.toml" || fail "the ConfigMap's bridge.toml"
 # The shipped Secret's placeholders must not pass as a storage key.
 if IDP_BRIDGE_STORAGE_KEY=REPLACE-with-64-hex-digits \
-   IDP_BRIDGE_DATABASE_URL=postgres://x@y/z AUTH0_OIDC_CLIENT_SECRET=a-client-secret-that-is-long-enough-0123 \
+   DATABASE_URL=postgres://x@y/z AUTH0_OIDC_CLIENT_SECRET=a-client-secret-that-is-long-enough-0123 \
    "$bin" check-config --config "$work/bridge.toml" >/dev/null 2>&1; then
   fail "the Secret's placeholder storage key was accepted"
 fi

@@ -13,7 +13,7 @@
 #   debootstrap --variant=minbase --include=ca-certificates bookworm ROOT
 #   tar -C ROOT -c . | podman import - localhost/debian:bookworm-minbase
 # PODMAN_FLAGS adds run/build flags (this VM: "--runtime runc --ulimit
-# nofile=1024:1024 --ulimit nproc=1024:1024"). Ports 20080-20082 are used.
+# nofile=1024:1024 --ulimit nproc=1024:1024"). Ports 20080 and 20081 are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:?usage: $0 BINARY [RUNTIME_IMAGE]}
@@ -77,9 +77,11 @@ subject = "/user/id"
 PY
 chmod 644 "$ctx/bridge.toml"
 podman volume create idp-bridge-smoke >/dev/null
-podman run -d --name idp-bridge-smoke "${flags[@]}" --health-interval=disable --network host --read-only --tmpfs /tmp \
+# The image's own port (8080) and HEALTHCHECK, published on 20081.
+podman run -d --name idp-bridge-smoke "${flags[@]}" --health-interval=disable -p 127.0.0.1:20081:8080 \
+  --read-only --tmpfs /tmp \
   -v idp-bridge-smoke:/var/lib/idp-bridge -v "$ctx/bridge.toml:/etc/idp-bridge/bridge.toml:ro" \
-  -e IDP_BRIDGE_LISTEN=127.0.0.1:20081 -e IDP_BRIDGE_STORAGE_KEY="$key" \
+  -e IDP_BRIDGE_STORAGE_KEY="$key" \
   -e AUTH0_OIDC_CLIENT_SECRET=a-client-secret-that-is-long-enough-0123 "$tag" >/dev/null
 for _ in $(seq 50); do
   curl -fsS http://127.0.0.1:20081/readyz >/dev/null 2>&1 && break; sleep 0.2
