@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need_apt=()
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
-command -v nginx >/dev/null || need_apt+=(nginx-light)
+command -v nginx >/dev/null || need_apt+=(nginx)
 command -v caddy >/dev/null || need_apt+=(caddy)
 command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
