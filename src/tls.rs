@@ -81,7 +81,6 @@ fn fingerprint(files: &TlsFiles) -> Fingerprint {
 }
 
 /// The certificate the listeners present, swapped in place on reload.
-#[derive(Debug)]
 pub struct ReloadingCert {
     files: TlsFiles,
     current: RwLock<Arc<CertifiedKey>>,
@@ -150,6 +149,15 @@ impl ReloadingCert {
             let this = self.clone();
             let _ = tokio::task::spawn_blocking(move || this.reload_if_changed()).await;
         }
+    }
+}
+
+/// Names the files only: the key stays out of every `Debug`.
+impl std::fmt::Debug for ReloadingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingCert")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
     }
 }
 
