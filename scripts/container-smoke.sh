@@ -13,7 +13,7 @@
 #   debootstrap --variant=minbase --include=ca-certificates bookworm ROOT
 #   tar -C ROOT -c . | podman import - localhost/debian:bookworm-minbase
 # PODMAN_FLAGS adds run/build flags (this VM: "--runtime runc --ulimit
-# nofile=1024:1024 --ulimit nproc=1024:1024"). Ports 20080 and 20081 are used.
+# nofile=1024:1024 --ulimit nproc=1024:1024"). Ports 20080-20082 are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:?usage: $0 BINARY [RUNTIME_IMAGE]}
@@ -22,7 +22,7 @@ read -r -a flags <<<"${PODMAN_FLAGS:-}"
 tag=localhost/idp-bridge:smoke
 
 ctx=$(mktemp -d)
-trap 'podman rm -f idp-bridge-smoke idp-bridge-smoke-demo >/dev/null 2>&1 || true; podman volume rm -f idp-bridge-smoke >/dev/null 2>&1 || true; rm -rf "$ctx"' EXIT
+trap 'podman rm -f idp-bridge-smoke idp-bridge-smoke-demo idp-bridge-smoke-tls >/dev/null 2>&1 || true; podman volume rm -f idp-bridge-smoke >/dev/null 2>&1 || true; rm -rf "$ctx"' EXIT
 cp "$binary" "$ctx/idp-bridge"
 podman build "${flags[@]}" --network host --format docker --pull=never \
   -f deploy/Containerfile --build-arg BINARY=prebuilt \
@@ -98,4 +98,38 @@ podman stop -t 35 idp-bridge-smoke >/dev/null
 echo "stopped in $(( ($(date +%s%N) - start) / 1000000 )) ms, exit code" \
   "$(podman inspect idp-bridge-smoke --format '{{.State.ExitCode}}')"
 podman logs idp-bridge-smoke 2>&1 | grep -q '"shutting down"' && echo "log: shutting down (graceful)"
+echo "== native TLS: https, plain HTTP refused, renewal, a broken file"
+tls="$ctx/tls"
+mkdir -p "$tls"
+chmod 755 "$ctx" "$tls"
+cert() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj "/CN=$1" -addext "subjectAltName=IP:127.0.0.1" -keyout "$2.key" -out "$2.crt" 2>/dev/null
+  chmod 644 "$2.key" "$2.crt"; }
+cert first "$tls/tls"
+sed -e 's#^issuer = .*#issuer = "https://127.0.0.1:20082"\n[tls]\ncertificate = "/etc/idp-bridge/tls/tls.crt"\nprivate_key = "/etc/idp-bridge/tls/tls.key"\nreload_interval_seconds = 1#' \
+  "$ctx/bridge.toml" > "$ctx/bridge-tls.toml"
+chmod 644 "$ctx/bridge-tls.toml"
+podman run -d --name idp-bridge-smoke-tls "${flags[@]}" --health-interval=disable -p 127.0.0.1:20082:8080 \
+  --read-only --tmpfs /tmp -v "$ctx/bridge-tls.toml:/etc/idp-bridge/bridge.toml:ro" \
+  -v "$tls:/etc/idp-bridge/tls:ro" -e IDP_BRIDGE_STORAGE_KEY="$key" \
+  -e AUTH0_OIDC_CLIENT_SECRET=a-client-secret-that-is-long-enough-0123 "$tag" >/dev/null
+for _ in $(seq 50); do
+  curl -fsS --cacert "$tls/tls.crt" https://127.0.0.1:20082/readyz >/dev/null 2>&1 && break; sleep 0.2
+done
+curl -fsS --cacert "$tls/tls.crt" https://127.0.0.1:20082/.well-known/openid-configuration \
+  | python3 -c 'import json,sys; print("https discovery: issuer", json.load(sys.stdin)["issuer"])'
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:20082/healthz)" = 400 ] \
+  || { echo "container-smoke: FAIL: plain HTTP on the TLS port is not a 400" >&2; exit 1; }
+echo "plain http: 400"
+podman exec idp-bridge-smoke-tls idp-bridge healthcheck --url https://127.0.0.1:8080/healthz
+echo "healthcheck over https: healthy"
+subject() { echo | openssl s_client -connect 127.0.0.1:20082 2>/dev/null | sed -n 's/^subject=//p' | head -1; }
+cert renewed "$ctx/new"; cp "$ctx/new.key" "$tls/tls.key"; cp "$ctx/new.crt" "$tls/tls.crt"
+for _ in $(seq 50); do [[ "$(subject)" == *renewed* ]] && break; sleep 0.1; done
+[[ "$(subject)" == *renewed* ]] || { echo "container-smoke: FAIL: renewal not served" >&2; exit 1; }
+echo "renewed certificate served: $(subject)"
+echo garbage > "$tls/tls.crt"; sleep 3
+[[ "$(subject)" == *renewed* ]] || { echo "container-smoke: FAIL: a broken file replaced the certificate" >&2; exit 1; }
+echo "broken file ignored: still $(subject)"
+podman stop -t 35 idp-bridge-smoke-tls >/dev/null
 echo "container-smoke: ok"
