@@ -1,7 +1,8 @@
 //! Assembly: `App::build(settings)` opens the store, loads the storage and
 //! signing keys, builds the upstream adapter, binds the listeners (port 0
-//! works) and joins each endpoint module's routes under the middleware;
-//! `run_until` serves them with the background work beside.
+//! works), loads the TLS certificate when `[tls]` is set, and joins each
+//! endpoint module's routes under the middleware; `run_until` serves them
+//! with the background work (cleanup, key and certificate reload) beside.
 //! Nothing here knows a protocol rule.
 
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use crate::upstream::{self, LegacyIdp};
 /// A built bridge, bound to its port, not yet serving.
 pub struct App {
     listener: TcpListener,
+    /// The certificate `listener` presents, when `[tls]` is set.
+    tls: Option<Arc<crate::tls::ReloadingCert>>,
     gateway: Option<(TcpListener, Arc<Gateway>)>,
     metrics_listener: Option<TcpListener>,
     router: Router,
@@ -47,6 +50,12 @@ impl App {
         settings: Settings,
         listener: TcpListener,
     ) -> Result<Self, StartError> {
+        let tls = match &settings.tls {
+            Some((files, _)) => {
+                Some(crate::tls::ReloadingCert::new(files.clone()).map_err(|e| fail("tls", e))?)
+            }
+            None => None,
+        };
         let storage = storage_key(&settings)?;
         let store = open_store(&settings).await?;
         let keys = Arc::new(
@@ -126,11 +135,17 @@ impl App {
         let router = router(state.clone());
         Ok(Self {
             listener,
+            tls,
             gateway,
             metrics_listener,
             router,
             state,
         })
+    }
+
+    /// The certificate served, when `[tls]` is set.
+    pub fn tls(&self) -> Option<&Arc<crate::tls::ReloadingCert>> {
+        self.tls.as_ref()
     }
 
     /// The bound port.
@@ -170,6 +185,15 @@ impl App {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // A renewed certificate is picked up while serving.
+        let (acceptor, cert_watcher) = match (self.tls, &self.state.settings.tls) {
+            (Some(cert), Some((_, every))) => {
+                let acceptor = crate::tls::acceptor(cert.clone(), Protocols::Http1.alpn())
+                    .map_err(std::io::Error::other)?;
+                (Some(acceptor), Some(tokio::spawn(cert.watch(*every))))
+            }
+            _ => (None, None),
+        };
         // Expired state is cleaned up in the background meanwhile.
         let cleaner = tokio::spawn(cleanup_loop(
             self.state.store.clone(),
@@ -202,6 +226,7 @@ impl App {
                 gateway.router(),
                 limits,
                 Protocols::Http1And2,
+                None,
                 until_stopped(),
             ));
             (watcher, served)
@@ -211,6 +236,7 @@ impl App {
             self.router,
             limits,
             Protocols::Http1,
+            acceptor,
             until_stopped(),
         );
         let signal = async move {
@@ -226,6 +252,9 @@ impl App {
         }
         cleaner.abort();
         reloader.abort();
+        if let Some(watcher) = cert_watcher {
+            watcher.abort();
+        }
         if let Some(exporter) = exporter {
             exporter.abort();
         }

@@ -20,7 +20,7 @@
 //!   [`keys`] (signing keys, JWKS), [`config`], [`audit`](mod@audit), [`metrics`];
 //! - the leaves: [`crypto`] (sealing and hashing), [`legacy_token`] (LT1),
 //!   [`secret`] (secret types), [`clock`], [`net`], [`html`], [`refusal`],
-//!   [`request_id`].
+//!   [`request_id`], [`tls`] (certificates and their reload).
 //!
 //! [`reference`](mod@reference) is a legacy IdP and legacy API for the demo and the tests
 //! only; `fuzzing` holds the cargo-fuzz entry points (not API).
@@ -56,4 +56,5 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod upstream;

@@ -8,7 +8,9 @@
 //! address for login throttling, caps on open connections (in total and
 //! per address, so stalled clients cannot exhaust file descriptors or
 //! memory), and a graceful shutdown that lets requests in flight finish (for
-//! at most 30 s). The body's own deadline is a middleware
+//! at most 30 s). With `[tls]` the same loop runs each connection's TLS
+//! handshake first (within the header timeout), with the certificate
+//! `crate::tls` keeps current. The body's own deadline is a middleware
 //! (`crate::middleware`), since hyper has none.
 
 use std::collections::HashMap;
@@ -91,12 +93,24 @@ pub enum Protocols {
     Http1And2,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+impl Protocols {
+    /// The ALPN names offered over TLS, most preferred first.
+    pub fn alpn(self) -> &'static [&'static [u8]] {
+        match self {
+            Self::Http1 => &[b"http/1.1"],
+            Self::Http1And2 => &[b"h2", b"http/1.1"],
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; over TLS when
+/// `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     protocols: Protocols,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -160,19 +174,14 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let first_byte = limits.header_read_timeout;
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _admitted = admitted;
-            // hyper's header timer starts once the protocol is known: a
-            // client that connects and sends nothing is dropped here.
-            let mut byte = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(first_byte, stream.peek(&mut byte)).await,
-                Ok(Ok(1..))
-            ) {
+            let Some(io) = open_stream(stream, peer, tls, first_byte).await else {
                 return;
-            }
+            };
             let connection = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
+                TokioIo::new(io),
                 hyper_util::service::TowerToHyperService::new(service),
             );
             if let Err(e) = watcher.watch(connection).await {
@@ -188,6 +197,52 @@ pub async fn serve(
         tracing::warn!("connections still open after 30 s; stopping anyway");
     }
     Ok(())
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// Waits for the connection's first byte — hyper's header timer starts only
+/// once the protocol is known, so a client that connects and sends nothing
+/// is dropped here — then, on a TLS listener, runs the handshake within the
+/// same deadline (a client that starts one and stalls holds its place no
+/// longer than that). `None`: nothing to serve.
+async fn open_stream(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    deadline: std::time::Duration,
+) -> Option<Box<dyn Io>> {
+    let mut byte = [0u8; 1];
+    if !matches!(
+        tokio::time::timeout(deadline, stream.peek(&mut byte)).await,
+        Ok(Ok(1..))
+    ) {
+        return None;
+    }
+    let Some(tls) = tls else {
+        return Some(Box::new(stream));
+    };
+    if !crate::tls::starts_tls(byte[0]) {
+        // Plain HTTP on the https port: say so in HTTP, which the client
+        // can show, rather than fail a handshake it never began.
+        let mut stream = stream;
+        let _ = tokio::time::timeout(
+            deadline,
+            tokio::io::AsyncWriteExt::write_all(&mut stream, crate::tls::PLAIN_HTTP_ON_TLS_PORT),
+        )
+        .await;
+        return None;
+    }
+    match tokio::time::timeout(deadline, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -3,7 +3,7 @@
 //! key (and the environment variable, when the value came from one). The
 //! file's top level and its validation are here; the tunable sections
 //! (`[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`,
-//! `[branding]`, `[metrics]`) are in `sections`; the relying parties are in
+//! `[branding]`, `[metrics]`, `[tls]`) are in `sections`; the relying parties are in
 //! `clients`.
 
 mod clients;
@@ -19,7 +19,7 @@ pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
     Branding, KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings,
-    TokenSettings,
+    TlsConfig, TokenSettings,
 };
 
 use std::collections::BTreeMap;
@@ -150,6 +150,8 @@ pub struct BridgeConfig {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Native TLS on `listen` (default: plain HTTP, for a TLS proxy in front).
+    pub tls: Option<TlsConfig>,
     /// Token exchange (RFC 8693): Auth0 access tokens for legacy tokens.
     pub token_exchange: Option<TokenExchangeConfig>,
     /// The gateway: a reverse proxy swapping Auth0 tokens for legacy ones.
@@ -230,6 +232,50 @@ fn check_connection_limits(raw: &BridgeConfig, problems: &mut Vec<String>) {
     }
 }
 
+/// `[branding] accent_color`: a `#rrggbb` colour (it goes into a stylesheet).
+fn check_accent(accent: &str, problems: &mut Vec<String>) {
+    let ok = accent.len() == 7
+        && accent.starts_with('#')
+        && accent[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok {
+        problems.push("branding.accent_color: must be a hex colour like #0b5cad".to_owned());
+    }
+}
+
+/// `[tls]`: both files load as a matching pair now (so `check-config` and a
+/// start fail early, naming the file), and the issuer says https.
+fn check_tls(
+    raw: &BridgeConfig,
+    problems: &mut Vec<String>,
+) -> Option<(crate::tls::TlsFiles, std::time::Duration)> {
+    let tls = raw.tls.as_ref()?;
+    let files = crate::tls::TlsFiles {
+        certificate: tls.certificate.clone(),
+        private_key: tls.private_key.clone(),
+    };
+    let mut ok = true;
+    if let Err(e) = crate::tls::load(&files) {
+        problems.push(format!("tls: {e}"));
+        ok = false;
+    }
+    if raw.issuer.scheme() != "https" {
+        problems.push(
+            "issuer: must be https when [tls] is set (the bridge itself serves https)".to_owned(),
+        );
+        ok = false;
+    }
+    if !(1..=86_400).contains(&tls.reload_interval_seconds) {
+        problems.push("tls.reload_interval_seconds: must be between 1 and 86400".to_owned());
+        ok = false;
+    }
+    ok.then(|| {
+        (
+            files,
+            std::time::Duration::from_secs(tls.reload_interval_seconds),
+        )
+    })
+}
+
 /// How long a connection may take and how many there may be.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -295,6 +341,9 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<String>,
+    /// Native TLS on `listen`: the files, checked to load, and how often
+    /// they are looked at for a change.
+    pub tls: Option<(crate::tls::TlsFiles, std::time::Duration)>,
     /// Storage key, if configured (else generated in the data dir).
     pub storage_key: Option<Key32>,
     /// Store settings.
@@ -361,14 +410,8 @@ impl Settings {
             problems.push("tokens.id_token_ttl_seconds: must be at least 60".to_owned());
         }
         check_connection_limits(&raw, &mut problems);
-        let accent_ok = raw.branding.accent_color.len() == 7
-            && raw.branding.accent_color.starts_with('#')
-            && raw.branding.accent_color[1..]
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit());
-        if !accent_ok {
-            problems.push("branding.accent_color: must be a hex colour like #0b5cad".to_owned());
-        }
+        let tls = check_tls(&raw, &mut problems);
+        check_accent(&raw.branding.accent_color, &mut problems);
         let storage_key = raw.storage_key.as_ref().and_then(|s| {
             match s
                 .resolve()
@@ -425,6 +468,7 @@ impl Settings {
                 max_per_address: raw.max_connections_per_address.min(raw.max_connections),
             },
             metrics_listen: raw.metrics.listen,
+            tls,
             storage_key,
             store: raw.store,
             keys: raw.keys,

@@ -1,6 +1,6 @@
 //! The configuration file's tunable sections, each with its defaults:
-//! `[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`, `[branding]`
-//! and `[metrics]`. Checks that span sections live in `super`.
+//! `[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`, `[branding]`,
+//! `[metrics]` and `[tls]`. Checks that span sections live in `super`.
 
 use serde::Deserialize;
 
@@ -13,6 +13,25 @@ use crate::secret::SecretSource;
 pub struct MetricsConfig {
     /// Address for the metrics listener, such as `127.0.0.1:9464`.
     pub listen: Option<String>,
+}
+
+/// `[tls]`: serve https on `listen` without a proxy. The files are looked
+/// at every `reload_interval_seconds` and a changed pair is served without
+/// a restart; a pair that does not load leaves the previous one in place.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub certificate: std::path::PathBuf,
+    /// PEM private key of the leaf certificate.
+    pub private_key: std::path::PathBuf,
+    /// How often the files are checked for a change, seconds (default 30).
+    #[serde(default = "default_tls_reload")]
+    pub reload_interval_seconds: u64,
+}
+
+fn default_tls_reload() -> u64 {
+    30
 }
 
 /// `[throttle]`: growing delays and temporary lockouts after failed

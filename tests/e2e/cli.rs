@@ -1,5 +1,5 @@
 //! `check-config` on the shipped example and on a broken config, and
-//! `hash-secret` and `init`.
+//! `hash-secret`, `init` and `healthcheck`.
 
 use std::process::Command;
 
@@ -284,4 +284,35 @@ fn init_writes_a_starter_that_checks_out_with_the_secret_only_hashed() {
             .expect("runs");
         assert!(!again.status.success());
     }
+}
+
+/// `healthcheck --url`'s exit code, run off the async threads.
+pub async fn healthcheck(url: String) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["healthcheck", "--url", &url])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("joins")
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_for_a_live_bridge_and_1_for_none() {
+    let app = crate::support::TestApp::spawn().await;
+    let live = healthcheck(format!("{}/healthz", app.issuer)).await;
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    let dead = healthcheck(format!(
+        "{}/healthz",
+        crate::support::closed_port_url().await
+    ))
+    .await;
+    assert_eq!(dead.status.code(), Some(1));
+    let missing = healthcheck(format!("{}/no-such-path", app.issuer)).await;
+    assert_eq!(missing.status.code(), Some(1), "a 404 is not healthy");
 }

@@ -36,6 +36,7 @@ mod shared_token;
 mod store_suite;
 mod support;
 mod throttle;
+mod tls;
 mod token_exchange;
 mod token_rules;
 mod userinfo_and_discovery;

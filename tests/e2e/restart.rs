@@ -1,12 +1,15 @@
 //! A restart loses nothing: a code issued before it is redeemable after it,
 //! a grant's token still works at userinfo, the signing key is the same —
-//! for a graceful restart and for `kill -9` of a real process.
+//! for a graceful restart and for `kill -9` of a real process. SIGTERM (what
+//! systemd, Kubernetes and podman send) stops accepting at once and lets a
+//! request in flight finish before the process exits 0.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::cluster::{Child, spawn_instance, wait_ready};
 use crate::support::{OIDC_SECRET, TestApp, get_json};
+use idp_bridge::reference::legacy_idp::Faults;
 
 #[tokio::test]
 async fn a_graceful_restart_keeps_codes_grants_and_keys() {
@@ -437,4 +440,63 @@ fn client_auth_attempts(token: &str) -> Vec<(&'static str, reqwest::RequestBuild
             "private_key_jwt: the assertion is not a JWT",
         ),
     ]
+}
+
+#[tokio::test]
+async fn sigterm_drains_a_login_in_flight_and_exits_0() {
+    let mut app = TestApp::spawn().await;
+    let config = app.config_path();
+    let issuer = app.issuer.clone();
+    app.stop().await;
+    let mut child = spawn_instance(&config);
+    wait_ready(&issuer).await;
+
+    let browser = TestApp::browser();
+    let page = app
+        .authorize(&browser, &app.params())
+        .await
+        .text()
+        .await
+        .expect("html");
+    // The legacy IdP answers after 800 ms (under the adapter's 1 s timeout),
+    // so the login is in flight when SIGTERM arrives.
+    app.legacy.idp.set_faults(Faults {
+        latency_ms: 800,
+        ..Faults::default()
+    });
+    let pid = child.0.id().to_string();
+    let terminate = async {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill(1)");
+        assert!(sent.success());
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // The listener is closed at once: new connections are refused.
+        reqwest::get(format!("{issuer}/healthz")).await.is_err()
+    };
+    let (login, refused) = tokio::join!(
+        app.submit_login(&browser, &page, "alice", "correct-horse"),
+        terminate
+    );
+    assert!(refused, "no new connection is accepted after SIGTERM");
+    assert_eq!(login.status(), 303, "the login in flight finished");
+    assert!(
+        login.headers()["location"]
+            .to_str()
+            .expect("location")
+            .contains("code="),
+        "with a code"
+    );
+    let mut status = None;
+    for _ in 0..100 {
+        status = child.0.try_wait().expect("wait");
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.expect("the process exits within 10 s of SIGTERM");
+    assert!(status.success(), "a graceful stop exits 0: {status}");
 }
