@@ -16,6 +16,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -721,13 +722,18 @@ fn main() {
             medians.insert(t.name.clone(), Value::Object(m));
         }
         println!("medians of {rounds} rounds ({seconds} s phases; logins {} concurrent, token {}, userinfo {}):", concurrency.0, concurrency.1, concurrency.2);
-        println!("{:<28}{}", "", targets.iter().map(|t| format!("{:>16}", t.name)).collect::<String>());
+        let mut head = format!("{:<28}", "");
+        for t in &targets {
+            let _ = write!(head, "{:>20}", t.name);
+        }
+        println!("{head}");
         for k in keys {
-            let row: String = targets
-                .iter()
-                .map(|t| format!("{:>16.2}", medians[&t.name][k].as_f64().unwrap_or(f64::NAN)))
-                .collect();
-            println!("{k:<28}{row}");
+            let mut row = format!("{k:<28}");
+            for t in &targets {
+                let v = medians[&t.name][k].as_f64().unwrap_or(f64::NAN);
+                let _ = write!(row, "{v:>20.2}");
+            }
+            println!("{row}");
         }
         let report = json!({
             "rounds": rounds,
