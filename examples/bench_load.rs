@@ -358,6 +358,7 @@ async fn round(
     merge(&mut out, m.json("login"));
     }
     if phase("token") {
+    eprintln!("{}: token phase", t.name);
 
     // Token endpoint alone: codes first (they live 60 s), then the token
     // requests at `token_c` concurrent, each timed.
@@ -407,6 +408,7 @@ async fn round(
     merge(&mut out, json!({"token_p50_ms": percentile(&l, 50), "token_p99_ms": percentile(&l, 99)}));
     }
     if phase("userinfo") {
+    eprintln!("{}: userinfo phase", t.name);
 
     // Userinfo with one access token.
     let token = login(http, t).await.expect("login")["access_token"]
@@ -668,6 +670,8 @@ fn main() {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)
+            // A stuck server fails the run instead of hanging it.
+            .timeout(Duration::from_secs(10))
             .build()
             .expect("client");
         let mut targets = Vec::new();

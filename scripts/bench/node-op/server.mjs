@@ -28,10 +28,75 @@ const upstream = env('NODE_OP_UPSTREAM');
 // asks findAccount for it, so the profiles the upstream returned live here.
 const profiles = new Map();
 
+// node-oidc-provider's own in-memory adapter is an LRU of 1,000 entries
+// (codes, sessions, interactions and grants together), which drops codes
+// under load; this one keeps every entry until it expires, as a database
+// would, swept every 10 s.
+const stores = new Map();
+const byGrant = new Map();
+class MapAdapter {
+  constructor(model) {
+    this.model = model;
+    if (!stores.has(model)) stores.set(model, new Map());
+    this.items = stores.get(model);
+  }
+
+  async upsert(id, payload, expiresIn) {
+    this.items.set(id, { payload, expires: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+    if (payload.grantId) {
+      if (!byGrant.has(payload.grantId)) byGrant.set(payload.grantId, []);
+      byGrant.get(payload.grantId).push([this.model, id]);
+    }
+    if (payload.uid) this.items.set(`uid:${payload.uid}`, { payload: id, expires: Infinity });
+  }
+
+  async find(id) {
+    const item = this.items.get(id);
+    if (!item || item.expires < Date.now()) return undefined;
+    return item.payload;
+  }
+
+  async findByUid(uid) {
+    const id = this.items.get(`uid:${uid}`)?.payload;
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async findByUserCode() { return undefined; }
+
+  async consume(id) {
+    const item = this.items.get(id);
+    if (item) item.payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    const item = this.items.get(id);
+    if (item?.payload?.uid) this.items.delete(`uid:${item.payload.uid}`);
+    this.items.delete(id);
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const [model, id] of byGrant.get(grantId) ?? []) stores.get(model)?.delete(id);
+    byGrant.delete(grantId);
+  }
+}
+setInterval(() => {
+  const now = Date.now();
+  for (const items of stores.values()) {
+    for (const [id, item] of items) {
+      if (item.expires < now) {
+        if (item.payload?.uid) items.delete(`uid:${item.payload.uid}`);
+        if (item.payload?.grantId) byGrant.delete(item.payload.grantId);
+        items.delete(id);
+      }
+    }
+  }
+}, 10000).unref();
+
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench-1', use: 'sig', alg: 'RS256' };
 
 const provider = new Provider(issuer, {
+  adapter: MapAdapter,
   clients: [{
     client_id: 'bench',
     client_secret: env('NODE_OP_CLIENT_SECRET'),
