@@ -80,7 +80,8 @@ idle_node=$(rss_kib "$node_pid")
 
 # One RSA-2048 signature through OpenSSL on this machine, same run.
 openssl_us=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '$1=="rsa" && $2=="2048" {printf "%.1f", $4*1e6}')
-bridge_sign_us=$(cd "$root" && "$target_dir/release/examples/bench_load" --sign-cost 2>/dev/null || echo 0)
+bridge_sign_us=$("$load" --sign-cost)
+ring_sign_us=$("$load" --sign-cost-ring)
 
 if [ -n "${BENCH_PERF:-}" ]; then
   command -v perf >/dev/null || { echo "bench: BENCH_PERF needs perf (apt-get install linux-perf)" >&2; exit 1; }
@@ -93,7 +94,7 @@ fi
   --target "idp-bridge=http://127.0.0.1:$bridge_port,$bridge_pid" \
   --target "node-oidc-provider=http://127.0.0.1:$node_port,$node_pid" \
   --upstream-pid "$upstream_pid" \
-  --note "openssl_rsa2048_sign_us=$openssl_us" --note "bridge_rs256_sign_us=$bridge_sign_us" \
+  --note "openssl_rsa2048_sign_us=$openssl_us" --note "bridge_rs256_sign_us=$bridge_sign_us" --note "ring_rs256_sign_us=$ring_sign_us" \
   --note "idle_rss_kib_idp-bridge=$idle_bridge" --note "idle_rss_kib_node-oidc-provider=$idle_node" \
   --note "store=${BENCH_STORE:-sqlite}" --note "cores=$(nproc)"
 
@@ -101,8 +102,9 @@ if [ -n "${BENCH_PERF:-}" ]; then
   kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
   echo "perf profile of the bridge: $work/bridge-$BENCH_PERF.perf"
 fi
-echo "openssl speed rsa2048: $openssl_us µs per signature; the bridge's RS256 signing: $bridge_sign_us µs"
+echo "RSA-2048 signature: openssl speed $openssl_us µs; the bridge (aws-lc-rs) $bridge_sign_us µs; jsonwebtoken 9 + ring $ring_sign_us µs"
 echo "idle RSS: idp-bridge $idle_bridge KiB, node-oidc-provider $idle_node KiB"
 echo "results: $out"
+mkdir -p "$(dirname "$chart")"
 "$target_dir/release/examples/bench_chart" "$out" "$chart"
 echo "chart: $chart"
