@@ -9,7 +9,11 @@
 use plotters::prelude::*;
 use serde_json::Value;
 
-const COLORS: [RGBColor; 3] = [RGBColor(0xb3, 0x4d, 0x0b), RGBColor(0x3c, 0x87, 0x3a), RGBColor(0x55, 0x55, 0x99)];
+const COLORS: [RGBColor; 3] = [
+    RGBColor(0xb3, 0x4d, 0x0b),
+    RGBColor(0x3c, 0x87, 0x3a),
+    RGBColor(0x55, 0x55, 0x99),
+];
 
 fn panel(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
@@ -39,7 +43,10 @@ fn panel(
         let i = u32::try_from(i).unwrap_or(0);
         let color = COLORS[i as usize % COLORS.len()];
         chart.draw_series(std::iter::once(Rectangle::new(
-            [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *value)],
+            [
+                (SegmentValue::Exact(i), 0.0),
+                (SegmentValue::Exact(i + 1), *value),
+            ],
             color.filled(),
         )))?;
         chart.draw_series(std::iter::once(Text::new(
@@ -53,8 +60,12 @@ fn panel(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let input = args.next().ok_or("usage: bench_chart RESULTS.json OUT.svg")?;
-    let output = args.next().ok_or("usage: bench_chart RESULTS.json OUT.svg")?;
+    let input = args
+        .next()
+        .ok_or("usage: bench_chart RESULTS.json OUT.svg")?;
+    let output = args
+        .next()
+        .ok_or("usage: bench_chart RESULTS.json OUT.svg")?;
     let results: Value = serde_json::from_str(&std::fs::read_to_string(&input)?)?;
     let medians = results["medians"].as_object().ok_or("no medians")?;
     let bars = |key: &str| -> Vec<(String, f64)> {
@@ -77,10 +88,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("sans-serif", 17).into_font(),
     ))?;
     let panels = body.split_evenly((2, 2));
-    panel(&panels[0], "server CPU per complete login, µs (lower is better)", &bars("cpu_us_per_login"))?;
-    panel(&panels[1], "server CPU per userinfo, µs (lower is better)", &bars("cpu_us_per_userinfo"))?;
-    panel(&panels[2], "complete logins/s (higher is better)", &bars("login_per_s"))?;
-    panel(&panels[3], "userinfo/s (higher is better)", &bars("userinfo_per_s"))?;
+    panel(
+        &panels[0],
+        "server CPU per complete login, µs (lower is better)",
+        &bars("cpu_us_per_login"),
+    )?;
+    panel(
+        &panels[1],
+        "server CPU per userinfo, µs (lower is better)",
+        &bars("cpu_us_per_userinfo"),
+    )?;
+    panel(
+        &panels[2],
+        "complete logins/s (higher is better)",
+        &bars("login_per_s"),
+    )?;
+    panel(
+        &panels[3],
+        "userinfo/s (higher is better)",
+        &bars("userinfo_per_s"),
+    )?;
     root.present()?;
     Ok(())
 }

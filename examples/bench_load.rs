@@ -46,7 +46,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`;
     // the kernel counts them in USER_HZ, 100 on Linux.
     (ticks(11) + ticks(12)) / 100.0
@@ -77,8 +82,12 @@ impl Jar {
         for value in response.headers().get_all("set-cookie") {
             let Ok(text) = value.to_str() else { continue };
             let pair = text.split(';').next().unwrap_or("");
-            let Some((name, value)) = pair.split_once('=') else { continue };
-            let expired = text.to_ascii_lowercase().contains("expires=thu, 01 jan 1970");
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let expired = text
+                .to_ascii_lowercase()
+                .contains("expires=thu, 01 jan 1970");
             if value.is_empty() || expired {
                 self.0.remove(name.trim());
             } else {
@@ -194,7 +203,10 @@ async fn authorize(http: &reqwest::Client, t: &Target) -> Result<(String, String
         }
         let body = response.text().await.map_err(|e| e.to_string())?;
         if status != 200 || posted {
-            return Err(format!("{current}: {status} {}", &body[..body.len().min(200)]));
+            return Err(format!(
+                "{current}: {status} {}",
+                &body[..body.len().min(200)]
+            ));
         }
         let (action, mut fields) = form(&body).ok_or_else(|| format!("{current}: no form"))?;
         fields.push(("username".into(), USERNAME.into()));
@@ -228,7 +240,9 @@ async fn redeem(
         .map_err(|e| e.to_string())?;
     let status = response.status();
     let body: Value = response.json().await.map_err(|e| e.to_string())?;
-    if status != 200 || body["access_token"].as_str().is_none() || body["id_token"].as_str().is_none()
+    if status != 200
+        || body["access_token"].as_str().is_none()
+        || body["id_token"].as_str().is_none()
     {
         return Err(format!("token: {status} {body}"));
     }
@@ -282,7 +296,10 @@ where
             std::process::exit(1);
         }
     }
-    (done.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
+    (
+        done.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 /// Nearest-rank percentile, `p` in percent.
@@ -317,7 +334,11 @@ async fn measured<Fut: std::future::Future<Output = (u64, f64)>>(
     run: Fut,
 ) -> Measured {
     let me = std::process::id();
-    let (s0, u0, g0) = (cpu_seconds(t.pid), upstream.map_or(0.0, cpu_seconds), cpu_seconds(me));
+    let (s0, u0, g0) = (
+        cpu_seconds(t.pid),
+        upstream.map_or(0.0, cpu_seconds),
+        cpu_seconds(me),
+    );
     let (ops, seconds) = run.await;
     Measured {
         ops,
@@ -349,79 +370,93 @@ async fn round(
     let phase = |name: &str| only.is_none_or(|o| o == name);
     // Complete logins, each a fresh browser.
     if phase("login") {
-    let (h, tt) = (http.clone(), t.clone());
-    let m = measured(t, upstream, throughput(login_c, duration, move || {
-        let (h, tt) = (h.clone(), tt.clone());
-        async move { login(&h, &tt).await.map(|_| ()) }
-    }))
-    .await;
-    merge(&mut out, m.json("login"));
+        let (h, tt) = (http.clone(), t.clone());
+        let m = measured(
+            t,
+            upstream,
+            throughput(login_c, duration, move || {
+                let (h, tt) = (h.clone(), tt.clone());
+                async move { login(&h, &tt).await.map(|_| ()) }
+            }),
+        )
+        .await;
+        merge(&mut out, m.json("login"));
     }
     if phase("token") {
-    eprintln!("{}: token phase", t.name);
+        eprintln!("{}: token phase", t.name);
 
-    // Token endpoint alone: codes first (they live 60 s), then the token
-    // requests at `token_c` concurrent, each timed.
-    let want = 2000;
-    let codes = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
-    let fill: Vec<_> = (0..login_c)
-        .map(|_| {
-            let (h, tt, codes) = (http.clone(), t.clone(), codes.clone());
-            tokio::spawn(async move {
-                while codes.lock().await.len() < want {
-                    let code = authorize(&h, &tt).await?;
-                    codes.lock().await.push(code);
-                }
-                Ok::<(), Failure>(())
+        // Token endpoint alone: codes first (they live 60 s), then the token
+        // requests at `token_c` concurrent, each timed.
+        let want = 2000;
+        let codes = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
+        let fill: Vec<_> = (0..login_c)
+            .map(|_| {
+                let (h, tt, codes) = (http.clone(), t.clone(), codes.clone());
+                tokio::spawn(async move {
+                    while codes.lock().await.len() < want {
+                        let code = authorize(&h, &tt).await?;
+                        codes.lock().await.push(code);
+                    }
+                    Ok::<(), Failure>(())
+                })
             })
-        })
-        .collect();
-    for f in fill {
-        if let Err(e) = f.await.expect("task") {
-            eprintln!("bench_load: a login failed: {e}");
-            std::process::exit(1);
+            .collect();
+        for f in fill {
+            if let Err(e) = f.await.expect("task") {
+                eprintln!("bench_load: a login failed: {e}");
+                std::process::exit(1);
+            }
         }
-    }
-    let latencies = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
-    let tasks: Vec<_> = (0..token_c)
-        .map(|_| {
-            let (h, tt, codes, lat) = (http.clone(), t.clone(), codes.clone(), latencies.clone());
-            tokio::spawn(async move {
-                loop {
-                    let Some((code, verifier)) = codes.lock().await.pop() else { break };
-                    let started = Instant::now();
-                    redeem(&h, &tt, &code, &verifier).await?;
-                    lat.lock().await.push(started.elapsed().as_secs_f64() * 1e3);
-                }
-                Ok::<(), Failure>(())
+        let latencies = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
+        let tasks: Vec<_> = (0..token_c)
+            .map(|_| {
+                let (h, tt, codes, lat) =
+                    (http.clone(), t.clone(), codes.clone(), latencies.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let Some((code, verifier)) = codes.lock().await.pop() else {
+                            break;
+                        };
+                        let started = Instant::now();
+                        redeem(&h, &tt, &code, &verifier).await?;
+                        lat.lock().await.push(started.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Ok::<(), Failure>(())
+                })
             })
-        })
-        .collect();
-    for task in tasks {
-        if let Err(e) = task.await.expect("task") {
-            eprintln!("bench_load: a token request failed: {e}");
-            std::process::exit(1);
+            .collect();
+        for task in tasks {
+            if let Err(e) = task.await.expect("task") {
+                eprintln!("bench_load: a token request failed: {e}");
+                std::process::exit(1);
+            }
         }
-    }
-    let mut l = latencies.lock().await.clone();
-    l.sort_by(f64::total_cmp);
-    merge(&mut out, json!({"token_p50_ms": percentile(&l, 50), "token_p99_ms": percentile(&l, 99)}));
+        let mut l = latencies.lock().await.clone();
+        l.sort_by(f64::total_cmp);
+        merge(
+            &mut out,
+            json!({"token_p50_ms": percentile(&l, 50), "token_p99_ms": percentile(&l, 99)}),
+        );
     }
     if phase("userinfo") {
-    eprintln!("{}: userinfo phase", t.name);
+        eprintln!("{}: userinfo phase", t.name);
 
-    // Userinfo with one access token.
-    let token = login(http, t).await.expect("login")["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let (h, tt) = (http.clone(), t.clone());
-    let m = measured(t, upstream, throughput(userinfo_c, duration, move || {
-        let (h, tt, token) = (h.clone(), tt.clone(), token.clone());
-        async move { userinfo(&h, &tt, &token).await }
-    }))
-    .await;
-    merge(&mut out, m.json("userinfo"));
+        // Userinfo with one access token.
+        let token = login(http, t).await.expect("login")["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let (h, tt) = (http.clone(), t.clone());
+        let m = measured(
+            t,
+            upstream,
+            throughput(userinfo_c, duration, move || {
+                let (h, tt, token) = (h.clone(), tt.clone(), token.clone());
+                async move { userinfo(&h, &tt, &token).await }
+            }),
+        )
+        .await;
+        merge(&mut out, m.json("userinfo"));
     }
     merge(&mut out, json!({"rss_kib": rss_kib(t.pid)}));
     out
@@ -539,7 +574,11 @@ async fn refresh(http: &reqwest::Client, t: &Target, refresh: &str) -> Result<St
 /// Mixed paced load for `seconds`: `rates` is `LOGINS,REFRESHES,USERINFO`
 /// per second (each login asks for `offline_access`, so it feeds the
 /// refreshes). Samples the server's RSS every 10 s; every failure counts.
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 async fn soak_run(http: &reqwest::Client, t: &Target, rates: &str, seconds: u64) -> Value {
     let r: Vec<f64> = rates.split(',').map(|x| x.parse().expect("rate")).collect();
     let (logins, refreshes, userinfos) = (r[0], r[1], r[2]);
@@ -580,11 +619,15 @@ async fn soak_run(http: &reqwest::Client, t: &Target, rates: &str, seconds: u64)
                             let mut rp = rp.lock().expect("pool");
                             if let Some(r) = tokens["refresh_token"].as_str() {
                                 rp.push_back(r.to_owned());
-                                if rp.len() > 2000 { rp.pop_front(); }
+                                if rp.len() > 2000 {
+                                    rp.pop_front();
+                                }
                             }
                             let mut ap = ap.lock().expect("pool");
                             ap.push_back(tokens["access_token"].as_str().unwrap_or("").to_owned());
-                            if ap.len() > 2000 { ap.pop_front(); }
+                            if ap.len() > 2000 {
+                                ap.pop_front();
+                            }
                         }),
                         1 => {
                             let old = rp.lock().expect("pool").pop_front();
@@ -609,8 +652,14 @@ async fn soak_run(http: &reqwest::Client, t: &Target, rates: &str, seconds: u64)
         }
     }
     let _ = in_flight.acquire_many(512).await;
-    let rss: Vec<f64> = samples.iter().skip(1).filter_map(|s| s["rss_kib"].as_f64()).collect();
-    let (lo, hi) = rss.iter().fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let rss: Vec<f64> = samples
+        .iter()
+        .skip(1)
+        .filter_map(|s| s["rss_kib"].as_f64())
+        .collect();
+    let (lo, hi) = rss
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
     json!({
         "seconds": seconds,
         "rates_per_s": {"logins": logins, "refreshes": refreshes, "userinfo": userinfos},

@@ -32,7 +32,8 @@ done
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 18 ] || { echo "bench: node-oidc-provider 8 needs Node.js 18 or later (have $(node --version))" >&2; exit 1; }
 
-(cd "$root" && cargo build --release --locked --quiet --bin idp-bridge --example bench_load --example bench_chart)
+# BENCH_NO_BUILD=1: use the binaries already built.
+[ -n "${BENCH_NO_BUILD:-}" ] || (cd "$root" && cargo build --release --locked --quiet --bin idp-bridge --example bench_load --example bench_chart)
 # BIN: another build of the bridge to measure (a "before" binary, say).
 bin=${BIN:-$target_dir/release/idp-bridge}
 load=$target_dir/release/examples/bench_load

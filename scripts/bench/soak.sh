@@ -26,7 +26,8 @@ for tool in openssl curl sqlite3 psql; do
   command -v "$tool" >/dev/null || { echo "soak: $tool is missing (apt-get install openssl curl sqlite3 postgresql-client)" >&2; exit 1; }
 done
 
-(cd "$root" && cargo build --release --locked --quiet --bin idp-bridge --example bench_load)
+# BENCH_NO_BUILD=1: use the binaries already built.
+[ -n "${BENCH_NO_BUILD:-}" ] || (cd "$root" && cargo build --release --locked --quiet --bin idp-bridge --example bench_load)
 bin=${BIN:-$target_dir/release/idp-bridge}
 load=$target_dir/release/examples/bench_load
 mkdir -p "$work"
