@@ -27,11 +27,13 @@ fn panel(
         .margin(12)
         .x_label_area_size(28)
         .y_label_area_size(56)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+        // A segmented range includes its end: 0..n-1 gives n slots.
+        .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0.0..top)?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .x_label_formatter(&|x| match x {
             SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
@@ -82,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     head.draw(&Text::new(
         format!(
             "Side by side, one run, medians of {rounds} rounds ({} logins / {} userinfo concurrent, {} cores)",
-            c["login"], c["userinfo"], results["notes"]["cores"]
+            c["login"], c["userinfo"], results["notes"]["cores"].as_f64().unwrap_or(0.0)
         ),
         (16, 12),
         ("sans-serif", 17).into_font(),
