@@ -508,6 +508,37 @@ mod tests {
     }
 
     #[test]
+    fn an_rs256_token_signed_with_aws_lc_verifies_as_a_standard_jws() {
+        let (der, public) = new_rsa_key().expect("key");
+        let kid = public["kid"].as_str().expect("kid").to_owned();
+        let signer = JwtSigner::from_der(SigningAlg::RS256, kid.clone(), &der).expect("signer");
+        assert!(
+            !format!("{signer:?}").contains("RsaKeyPair"),
+            "Debug names no key material"
+        );
+        let token = signer
+            .sign(&json!({"iss": "https://bridge.example", "sub": "u-1"}))
+            .expect("sign");
+        let header = jsonwebtoken::decode_header(&token).expect("header");
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), Some(kid.as_str()));
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        let jwk: Jwk = serde_json::from_value(public).expect("jwk");
+        let key = DecodingKey::from_jwk(&jwk).expect("decoding key");
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation).expect("verifies");
+        assert_eq!(claims.claims["sub"], "u-1");
+        let mut tampered = token.clone();
+        tampered.replace_range(tampered.len() - 4.., "AAAA");
+        assert!(jsonwebtoken::decode::<Value>(&tampered, &key, &validation).is_err());
+        assert!(
+            JwtSigner::from_der(SigningAlg::RS256, "x".into(), b"not a key").is_err(),
+            "a bad key is refused at load, not at signing"
+        );
+    }
+
+    #[test]
     fn the_newest_active_key_signs_and_a_pending_one_waits() {
         let keys = [k("old", 0), k("new", 100)];
         let rs = SigningAlg::RS256;
