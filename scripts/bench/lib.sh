@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/bench/run.sh and scripts/bench/soak.sh (sourced): the
 # reference legacy IdP as upstream and an idp-bridge in front of it, as
 # child processes of the calling script.
