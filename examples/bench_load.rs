@@ -1,0 +1,815 @@
+//! The load generator of the side-by-side benchmark (`scripts/bench/run.sh`):
+//! drives complete logins (authorize → login form → token, PKCE, each as a
+//! fresh browser), token requests at a fixed concurrency and userinfo
+//! against several OpenID providers in the same run, and reads each
+//! server process's CPU time from `/proc/<pid>/stat` around every phase.
+//!
+//! It knows no provider's URLs beyond discovery: it follows redirects within
+//! the issuer, carries cookies by hand, and fills in the one form it meets
+//! (hidden fields kept, `username` and `password` added), so the bridge
+//! (3 requests per login) and node-oidc-provider (5: its interaction
+//! redirects) are driven alike.
+//!
+//! ```text
+//! bench_load --out results.json [--rounds 3] [--seconds 5]
+//!   --target NAME=ISSUER,PID [--target …] [--upstream-pid PID] [--note KEY=VALUE …]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+const CALLBACK: &str = "https://example-tenant.us.auth0.com/login/callback";
+const SECRET: &str = "bench-client-secret-0123456789";
+const USERNAME: &str = "alice";
+const PASSWORD: &str = "correct-horse";
+
+type Failure = String;
+
+#[derive(Clone)]
+struct Target {
+    name: String,
+    pid: u32,
+    authorize: String,
+    token: String,
+    userinfo: String,
+}
+
+/// utime + stime of a process, seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`;
+    // the kernel counts them in USER_HZ, 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A browser's cookies, by name (the jar of one simulated browser).
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let Ok(text) = value.to_str() else { continue };
+            let pair = text.split(';').next().unwrap_or("");
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let expired = text
+                .to_ascii_lowercase()
+                .contains("expires=thu, 01 jan 1970");
+            if value.is_empty() || expired {
+                self.0.remove(name.trim());
+            } else {
+                self.0.insert(name.trim().to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    url::Url::parse(base)
+        .and_then(|b| b.join(location))
+        .map_or_else(|_| location.to_owned(), String::from)
+}
+
+/// The login form of a page: its action and hidden fields.
+fn form(html: &str) -> Option<(String, Vec<(String, String)>)> {
+    let start = html.find("<form")?;
+    let tag_end = html[start..].find('>')? + start;
+    let tag = &html[start..tag_end];
+    let action = attribute(tag, "action")?;
+    let mut fields = Vec::new();
+    let mut rest = &html[tag_end..];
+    while let Some(i) = rest.find("<input") {
+        let end = rest[i..].find('>').map_or(rest.len(), |e| e + i);
+        let input = &rest[i..end];
+        if attribute(input, "type").as_deref() == Some("hidden") {
+            if let (Some(n), Some(v)) = (attribute(input, "name"), attribute(input, "value")) {
+                fields.push((n, v));
+            }
+        }
+        rest = &rest[end..];
+    }
+    Some((action, fields))
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = tag.find(&marker)? + marker.len();
+    let end = tag[start..].find('"')? + start;
+    Some(tag[start..end].replace("&amp;", "&"))
+}
+
+/// The scope logins ask for: `BENCH_SCOPE`, default `openid profile email`
+/// (the soak adds `offline_access` for refresh tokens).
+fn scope() -> &'static str {
+    static SCOPE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SCOPE.get_or_init(|| {
+        std::env::var("BENCH_SCOPE").unwrap_or_else(|_| "openid profile email".into())
+    })
+}
+
+/// One complete login as a fresh browser; returns the token response.
+async fn login(http: &reqwest::Client, t: &Target) -> Result<Value, Failure> {
+    let code = authorize(http, t).await?;
+    redeem(http, t, &code.0, &code.1).await
+}
+
+/// Authorize → form → callback; returns the code and the PKCE verifier.
+async fn authorize(http: &reqwest::Client, t: &Target) -> Result<(String, String), Failure> {
+    let mut random = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+    let verifier = b64(&random);
+    let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+    let mut url = url::Url::parse(&t.authorize).map_err(|e| e.to_string())?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "bench")
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("scope", scope())
+        .append_pair("state", "s")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let mut jar = Jar::default();
+    let mut next = http.get(url.as_str());
+    let mut current = url.to_string();
+    let mut posted = false;
+    for _ in 0..8 {
+        let response = next
+            .header("cookie", jar.header())
+            .send()
+            .await
+            .map_err(|e| format!("{current}: {e}"))?;
+        jar.take(&response);
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .ok_or("a redirect without Location")?;
+            let location = absolute(&current, location);
+            if location.starts_with(CALLBACK) {
+                let url = url::Url::parse(&location).map_err(|e| e.to_string())?;
+                let code = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .map(|(_, v)| v.into_owned())
+                    .ok_or_else(|| format!("callback without code: {location}"))?;
+                return Ok((code, verifier));
+            }
+            next = http.get(&location);
+            current = location;
+            continue;
+        }
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if status != 200 || posted {
+            return Err(format!(
+                "{current}: {status} {}",
+                &body[..body.len().min(200)]
+            ));
+        }
+        let (action, mut fields) = form(&body).ok_or_else(|| format!("{current}: no form"))?;
+        fields.push(("username".into(), USERNAME.into()));
+        fields.push(("password".into(), PASSWORD.into()));
+        let action = absolute(&current, &action);
+        next = http.post(&action).form(&fields);
+        current = action;
+        posted = true;
+    }
+    Err("too many redirects".into())
+}
+
+async fn redeem(
+    http: &reqwest::Client,
+    t: &Target,
+    code: &str,
+    verifier: &str,
+) -> Result<Value, Failure> {
+    let response = http
+        .post(&t.token)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", "bench"),
+            ("client_secret", SECRET),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    if status != 200
+        || body["access_token"].as_str().is_none()
+        || body["id_token"].as_str().is_none()
+    {
+        return Err(format!("token: {status} {body}"));
+    }
+    Ok(body)
+}
+
+async fn userinfo(http: &reqwest::Client, t: &Target, token: &str) -> Result<(), Failure> {
+    let response = http
+        .get(&t.userinfo)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if status != 200 || !body.starts_with(b"{") {
+        return Err(format!("userinfo: {status}"));
+    }
+    Ok(())
+}
+
+/// Runs `work` on `concurrency` tasks for `duration`; returns completions
+/// and the seconds taken. Any failure fails the run: figures of failures
+/// mislead.
+async fn throughput<F, Fut>(concurrency: usize, duration: Duration, work: F) -> (u64, f64)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Failure>> + Send,
+{
+    let work = Arc::new(work);
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (work, done, stop) = (work.clone(), done.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    work().await?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<(), Failure>(())
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        if let Err(e) = t.await.expect("task") {
+            eprintln!("bench_load: a request failed: {e}");
+            std::process::exit(1);
+        }
+    }
+    (
+        done.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+/// Nearest-rank percentile, `p` in percent.
+fn percentile(sorted: &[f64], p: usize) -> f64 {
+    sorted[(sorted.len().saturating_sub(1) * p + 50) / 100]
+}
+
+struct Measured {
+    ops: u64,
+    seconds: f64,
+    server_cpu: f64,
+    upstream_cpu: f64,
+    generator_cpu: f64,
+}
+
+impl Measured {
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    fn json(&self, per: &str) -> Value {
+        let ops = self.ops.max(1) as f64;
+        json!({
+            format!("{per}_per_s"): ops / self.seconds,
+            format!("cpu_us_per_{per}"): self.server_cpu / ops * 1e6,
+            format!("upstream_cpu_us_per_{per}"): self.upstream_cpu / ops * 1e6,
+            format!("generator_cpu_us_per_{per}"): self.generator_cpu / ops * 1e6,
+        })
+    }
+}
+
+async fn measured<Fut: std::future::Future<Output = (u64, f64)>>(
+    t: &Target,
+    upstream: Option<u32>,
+    run: Fut,
+) -> Measured {
+    let me = std::process::id();
+    let (s0, u0, g0) = (
+        cpu_seconds(t.pid),
+        upstream.map_or(0.0, cpu_seconds),
+        cpu_seconds(me),
+    );
+    let (ops, seconds) = run.await;
+    Measured {
+        ops,
+        seconds,
+        server_cpu: cpu_seconds(t.pid) - s0,
+        upstream_cpu: upstream.map_or(0.0, cpu_seconds) - u0,
+        generator_cpu: cpu_seconds(me) - g0,
+    }
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Value::Object(a), Value::Object(b)) = (into, from) {
+        a.extend(b);
+    }
+}
+
+async fn round(
+    http: &reqwest::Client,
+    t: &Target,
+    upstream: Option<u32>,
+    seconds: u64,
+    concurrency: (usize, usize, usize),
+    only: Option<&str>,
+) -> Value {
+    let (login_c, token_c, userinfo_c) = concurrency;
+    let duration = Duration::from_secs(seconds);
+    let mut out = json!({"target": t.name});
+
+    let phase = |name: &str| only.is_none_or(|o| o == name);
+    // Complete logins, each a fresh browser.
+    if phase("login") {
+        let (h, tt) = (http.clone(), t.clone());
+        let m = measured(
+            t,
+            upstream,
+            throughput(login_c, duration, move || {
+                let (h, tt) = (h.clone(), tt.clone());
+                async move { login(&h, &tt).await.map(|_| ()) }
+            }),
+        )
+        .await;
+        merge(&mut out, m.json("login"));
+    }
+    if phase("token") {
+        eprintln!("{}: token phase", t.name);
+
+        // Token endpoint alone: codes first (they live 60 s), then the token
+        // requests at `token_c` concurrent, each timed.
+        let want = 2000;
+        let codes = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
+        let fill: Vec<_> = (0..login_c)
+            .map(|_| {
+                let (h, tt, codes) = (http.clone(), t.clone(), codes.clone());
+                tokio::spawn(async move {
+                    while codes.lock().await.len() < want {
+                        let code = authorize(&h, &tt).await?;
+                        codes.lock().await.push(code);
+                    }
+                    Ok::<(), Failure>(())
+                })
+            })
+            .collect();
+        for f in fill {
+            if let Err(e) = f.await.expect("task") {
+                eprintln!("bench_load: a login failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        let latencies = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
+        let tasks: Vec<_> = (0..token_c)
+            .map(|_| {
+                let (h, tt, codes, lat) =
+                    (http.clone(), t.clone(), codes.clone(), latencies.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let Some((code, verifier)) = codes.lock().await.pop() else {
+                            break;
+                        };
+                        let started = Instant::now();
+                        redeem(&h, &tt, &code, &verifier).await?;
+                        lat.lock().await.push(started.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Ok::<(), Failure>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            if let Err(e) = task.await.expect("task") {
+                eprintln!("bench_load: a token request failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        let mut l = latencies.lock().await.clone();
+        l.sort_by(f64::total_cmp);
+        merge(
+            &mut out,
+            json!({"token_p50_ms": percentile(&l, 50), "token_p99_ms": percentile(&l, 99)}),
+        );
+    }
+    if phase("userinfo") {
+        eprintln!("{}: userinfo phase", t.name);
+
+        // Userinfo with one access token.
+        let token = login(http, t).await.expect("login")["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let (h, tt) = (http.clone(), t.clone());
+        let m = measured(
+            t,
+            upstream,
+            throughput(userinfo_c, duration, move || {
+                let (h, tt, token) = (h.clone(), tt.clone(), token.clone());
+                async move { userinfo(&h, &tt, &token).await }
+            }),
+        )
+        .await;
+        merge(&mut out, m.json("userinfo"));
+    }
+    merge(&mut out, json!({"rss_kib": rss_kib(t.pid)}));
+    out
+}
+
+async fn discover(http: &reqwest::Client, name: &str, issuer: &str, pid: u32) -> Target {
+    let doc: Value = http
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("discovery")
+        .json()
+        .await
+        .expect("discovery JSON");
+    let endpoint = |k: &str| doc[k].as_str().expect("endpoint").to_owned();
+    Target {
+        name: name.to_owned(),
+        pid,
+        authorize: endpoint("authorization_endpoint"),
+        token: endpoint("token_endpoint"),
+        userinfo: endpoint("userinfo_endpoint"),
+    }
+}
+
+fn median_of(rounds: &[Value], target: &str, key: &str) -> f64 {
+    let mut v: Vec<f64> = rounds
+        .iter()
+        .filter(|r| r["target"] == target)
+        .filter_map(|r| r[key].as_f64())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// CPU microseconds per RS256 ID token signature (median of 5 runs of 1000)
+/// through the bridge's own signer, or with `ring` through `jsonwebtoken`
+/// 9 (how the bridge signed before it used aws-lc-rs).
+fn sign_cost_micros(ring: bool) -> f64 {
+    use idp_bridge::keys::{JwtSigner, SigningAlg, new_rsa_key};
+    let (der, public) = new_rsa_key().expect("key");
+    let kid = public["kid"].as_str().unwrap_or("k").to_owned();
+    let signer = JwtSigner::from_der(SigningAlg::RS256, kid, &der).expect("signer");
+    let encoding = jsonwebtoken::EncodingKey::from_rsa_der(&der);
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    let claims = json!({"iss": "https://bridge.example.com", "sub": "u-1001", "aud": "bench",
+        "exp": 1, "iat": 1, "auth_time": 1, "at_hash": "x", "name": "Alice Example"});
+    // CPU time, not wall time, as `openssl speed` counts by default: the
+    // machine is shared, and a busy neighbour must not slow the figure.
+    let me = std::process::id();
+    let mut runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let started = cpu_seconds(me);
+            for _ in 0..1000 {
+                if ring {
+                    jsonwebtoken::encode(&header, &claims, &encoding).expect("sign");
+                } else {
+                    signer.sign(&claims).expect("sign");
+                }
+            }
+            (cpu_seconds(me) - started) * 1e6 / 1000.0
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[2]
+}
+
+/// Counters of one kind of soak request.
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Tally {
+    fn record(&self, result: &Result<(), Failure>, kind: &str) {
+        match result {
+            Ok(()) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                // The first few failures verbatim; then only the count.
+                if self.failed.load(Ordering::Relaxed) < 5 {
+                    eprintln!("soak: {kind} failed: {e}");
+                }
+                self.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+
+    fn json(&self) -> Value {
+        json!({"ok": self.ok.load(Ordering::Relaxed), "failed": self.failed.load(Ordering::Relaxed)})
+    }
+}
+
+/// Refresh grant: spends `refresh`, returns the rotated one.
+async fn refresh(http: &reqwest::Client, t: &Target, refresh: &str) -> Result<String, Failure> {
+    let response = http
+        .post(&t.token)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "bench"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    match body["refresh_token"].as_str() {
+        Some(r) if status == 200 => Ok(r.to_owned()),
+        _ => Err(format!("refresh: {status} {body}")),
+    }
+}
+
+/// Mixed paced load for `seconds`: `rates` is `LOGINS,REFRESHES,USERINFO`
+/// per second (each login asks for `offline_access`, so it feeds the
+/// refreshes). Samples the server's RSS every 10 s; every failure counts.
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+async fn soak_run(http: &reqwest::Client, t: &Target, rates: &str, seconds: u64) -> Value {
+    let r: Vec<f64> = rates.split(',').map(|x| x.parse().expect("rate")).collect();
+    let (logins, refreshes, userinfos) = (r[0], r[1], r[2]);
+    let tallies: Arc<[Tally; 3]> = Arc::new(Default::default());
+    let refresh_pool = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let access_pool = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(512));
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut owed = [0.0f64; 3];
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tick.tick().await;
+        n += 1;
+        if n % 100 == 1 {
+            let s = json!({"t": started.elapsed().as_secs(), "rss_kib": rss_kib(t.pid),
+                "cpu_s": cpu_seconds(t.pid), "logins": tallies[0].json(),
+                "refreshes": tallies[1].json(), "userinfo": tallies[2].json()});
+            eprintln!("soak: {s}");
+            samples.push(s);
+        }
+        for (kind, rate) in [logins, refreshes, userinfos].into_iter().enumerate() {
+            owed[kind] += rate / 10.0;
+            while owed[kind] >= 1.0 {
+                owed[kind] -= 1.0;
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    // Saturated: the server is not keeping up; a failure.
+                    tallies[kind].record(&Err("over 512 requests in flight".into()), "request");
+                    continue;
+                };
+                let (h, tt, tallies) = (http.clone(), t.clone(), tallies.clone());
+                let (rp, ap) = (refresh_pool.clone(), access_pool.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let result = match kind {
+                        0 => login(&h, &tt).await.map(|tokens| {
+                            let mut rp = rp.lock().expect("pool");
+                            if let Some(r) = tokens["refresh_token"].as_str() {
+                                rp.push_back(r.to_owned());
+                                if rp.len() > 2000 {
+                                    rp.pop_front();
+                                }
+                            }
+                            let mut ap = ap.lock().expect("pool");
+                            ap.push_back(tokens["access_token"].as_str().unwrap_or("").to_owned());
+                            if ap.len() > 2000 {
+                                ap.pop_front();
+                            }
+                        }),
+                        1 => {
+                            let old = rp.lock().expect("pool").pop_front();
+                            match old {
+                                None => Ok(()),
+                                Some(old) => refresh(&h, &tt, &old).await.map(|new| {
+                                    rp.lock().expect("pool").push_back(new);
+                                }),
+                            }
+                        }
+                        _ => {
+                            let token = ap.lock().expect("pool").back().cloned();
+                            match token {
+                                None => Ok(()),
+                                Some(token) => userinfo(&h, &tt, &token).await,
+                            }
+                        }
+                    };
+                    tallies[kind].record(&result, ["login", "refresh", "userinfo"][kind]);
+                });
+            }
+        }
+    }
+    let _ = in_flight.acquire_many(512).await;
+    let rss: Vec<f64> = samples
+        .iter()
+        .skip(1)
+        .filter_map(|s| s["rss_kib"].as_f64())
+        .collect();
+    let (lo, hi) = rss
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    json!({
+        "seconds": seconds,
+        "rates_per_s": {"logins": logins, "refreshes": refreshes, "userinfo": userinfos},
+        "logins": tallies[0].json(), "refreshes": tallies[1].json(), "userinfo": tallies[2].json(),
+        "rss_kib_min_after_first_sample": lo, "rss_kib_max": hi,
+        "samples": samples,
+    })
+}
+
+/// The upstream's users file: alice with a cheap argon2id hash (8 KiB, one
+/// pass), so the legacy IdP's hashing, which is neither provider's cost,
+/// does not drown what is measured.
+fn write_users(path: &str) {
+    let hash = idp_bridge::reference::users::hash_password_with(PASSWORD, 8, 1).expect("hash");
+    let users = json!({"users": [{
+        "username": USERNAME, "password_hash": hash, "sub": "u-1001",
+        "name": "Alice Example", "email": "alice@example.com",
+        "attributes": {"roles": "orders.read,orders.write"},
+    }]});
+    std::fs::write(path, users.to_string()).expect("write users");
+}
+
+#[allow(clippy::too_many_lines)] // one run, in order
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut out, mut rounds, mut seconds) = (None, 3usize, 5u64);
+    let (mut specs, mut upstream, mut notes) = (Vec::new(), None, serde_json::Map::new());
+    let mut concurrency = (16usize, 32usize, 32usize);
+    let mut only: Option<String> = None;
+    let mut soak: Option<String> = None;
+    while let Some(a) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--out" => out = Some(value()),
+            "--rounds" => rounds = value().parse().expect("rounds"),
+            "--seconds" => seconds = value().parse().expect("seconds"),
+            "--login-concurrency" => concurrency.0 = value().parse().expect("number"),
+            "--token-concurrency" => concurrency.1 = value().parse().expect("number"),
+            "--userinfo-concurrency" => concurrency.2 = value().parse().expect("number"),
+            "--upstream-pid" => upstream = Some(value().parse::<u32>().expect("pid")),
+            "--target" => specs.push(value()),
+            "--only" => only = Some(value()),
+            "--soak" => soak = Some(value()),
+            "--sign-cost" => {
+                println!("{:.1}", sign_cost_micros(false));
+                return;
+            }
+            "--sign-cost-ring" => {
+                println!("{:.1}", sign_cost_micros(true));
+                return;
+            }
+            "--write-users" => {
+                write_users(&value());
+                return;
+            }
+            "--note" => {
+                let v = value();
+                let (k, v) = v.split_once('=').expect("KEY=VALUE");
+                let v = v.parse::<f64>().map_or_else(|_| json!(v), |n| json!(n));
+                notes.insert(k.to_owned(), v);
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let out = out.expect("--out FILE");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(64)
+            // A stuck server fails the run instead of hanging it.
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let mut targets = Vec::new();
+        for spec in &specs {
+            let (name, rest) = spec.split_once('=').expect("NAME=ISSUER,PID");
+            let (issuer, pid) = rest.rsplit_once(',').expect("NAME=ISSUER,PID");
+            targets.push(discover(&http, name, issuer, pid.parse().expect("pid")).await);
+        }
+        // Warm-up, and a check that each answers what the run measures.
+        for t in &targets {
+            for _ in 0..50 {
+                let tokens = login(&http, t).await.unwrap_or_else(|e| panic!("{}: {e}", t.name));
+                let header = jsonwebtoken::decode_header(tokens["id_token"].as_str().unwrap_or(""))
+                    .expect("an ID token");
+                assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256, "{}", t.name);
+                userinfo(&http, t, tokens["access_token"].as_str().unwrap_or(""))
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            }
+        }
+        if let Some(rates) = soak {
+            let t = targets.first().expect("a --target");
+            let report = soak_run(&http, t, &rates, seconds).await;
+            std::fs::write(&out, serde_json::to_string_pretty(&report).expect("json"))
+                .expect("write results");
+            return;
+        }
+        let mut results = Vec::new();
+        for r in 0..rounds {
+            for t in &targets {
+                let v = round(&http, t, upstream, seconds, concurrency, only.as_deref()).await;
+                eprintln!("round {} {}: {v}", r + 1, t.name);
+                results.push(v);
+            }
+        }
+        let keys = [
+            "login_per_s",
+            "cpu_us_per_login",
+            "upstream_cpu_us_per_login",
+            "token_p50_ms",
+            "token_p99_ms",
+            "userinfo_per_s",
+            "cpu_us_per_userinfo",
+            "rss_kib",
+        ];
+        let mut medians = serde_json::Map::new();
+        for t in &targets {
+            let m: serde_json::Map<String, Value> = keys
+                .iter()
+                .map(|k| ((*k).to_owned(), json!(median_of(&results, &t.name, k))))
+                .collect();
+            medians.insert(t.name.clone(), Value::Object(m));
+        }
+        println!("medians of {rounds} rounds ({seconds} s phases; logins {} concurrent, token {}, userinfo {}):", concurrency.0, concurrency.1, concurrency.2);
+        let mut head = format!("{:<28}", "");
+        for t in &targets {
+            let _ = write!(head, "{:>20}", t.name);
+        }
+        println!("{head}");
+        for k in keys {
+            let mut row = format!("{k:<28}");
+            for t in &targets {
+                let v = medians[&t.name][k].as_f64().unwrap_or(f64::NAN);
+                let _ = write!(row, "{v:>20.2}");
+            }
+            println!("{row}");
+        }
+        let report = json!({
+            "rounds": rounds,
+            "seconds": seconds,
+            "concurrency": {"login": concurrency.0, "token": concurrency.1, "userinfo": concurrency.2},
+            "notes": notes,
+            "medians": medians,
+            "results": results,
+        });
+        std::fs::write(&out, serde_json::to_string_pretty(&report).expect("json")).expect("write results");
+    });
+}
