@@ -3,23 +3,27 @@
 //! key (and the environment variable, when the value came from one). The
 //! file's top level and its validation are here; the tunable sections
 //! (`[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`,
-//! `[branding]`, `[metrics]`) are in `sections`; the relying parties are in
+//! `[metrics]`) are in `sections`, `[branding]` in `branding`; the relying parties are in
 //! `clients`.
 
+mod branding;
 mod clients;
 mod exchange;
 mod gateway;
 mod load;
 mod sections;
 
+pub use branding::{
+    Asset, BrandAssets, BrandTexts, Branding, FAVICON_PATH, FooterLink, LOGO_PATH, PAGE_LANGUAGES,
+    STYLESHEET_PATH,
+};
 use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
-    Branding, KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings,
-    TokenSettings,
+    KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings, TokenSettings,
 };
 
 use std::collections::BTreeMap;
@@ -361,14 +365,8 @@ impl Settings {
             problems.push("tokens.id_token_ttl_seconds: must be at least 60".to_owned());
         }
         check_connection_limits(&raw, &mut problems);
-        let accent_ok = raw.branding.accent_color.len() == 7
-            && raw.branding.accent_color.starts_with('#')
-            && raw.branding.accent_color[1..]
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit());
-        if !accent_ok {
-            problems.push("branding.accent_color: must be a hex colour like #0b5cad".to_owned());
-        }
+        let mut branding = raw.branding.clone();
+        branding.check(&mut problems);
         let storage_key = raw.storage_key.as_ref().and_then(|s| {
             match s
                 .resolve()
@@ -432,7 +430,7 @@ impl Settings {
             tokens: raw.tokens,
             session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
             secure_cookie,
-            branding: raw.branding,
+            branding,
             clients,
             upstream: raw.upstream,
             lt1,

@@ -7,6 +7,7 @@ mod adapter_command;
 mod adapter_http;
 mod adapter_oauth2;
 mod authorize_rules;
+mod branding;
 mod claims_request;
 mod cli;
 mod cluster;
