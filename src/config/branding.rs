@@ -305,11 +305,11 @@ fn link_problem(url: &str) -> Option<&'static str> {
     match url::Url::parse(url) {
         Ok(u) if u.scheme() != "https" => Some("must be an https URL or a relative one"),
         Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("must name a host"),
-        Ok(_) => None,
         Err(url::ParseError::RelativeUrlWithoutBase) if url.starts_with("//") => {
             Some("must not start with // (it would name another host, maybe over http)")
         }
-        Err(url::ParseError::RelativeUrlWithoutBase) => None,
+        // An https URL with a host, or a relative one.
+        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => None,
         Err(_) => Some("is not a valid URL"),
     }
 }

@@ -166,7 +166,7 @@ async fn footer_links_and_the_configured_texts_follow_the_page_language() {
         .unwrap();
     assert!(
         english.contains(
-            "<a href=\"https://id.example.com/reset?from=sso&amp;x=1\">Forgot your password?</a>"
+            "<a href=\"https://id.example.com/reset?from=sso&#38;x=1\">Forgot your password?</a>"
         ) && english.contains("<a href=\"/help\">Help</a>"),
         "{english}"
     );
