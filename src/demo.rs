@@ -96,6 +96,9 @@ impl Demo {
         // Private from the start: it will hold the storage key and a client secret.
         crate::startup::prepare_data_dir(data_dir).map_err(|e| e.to_string())?;
         let config_path = data_dir.join("bridge.toml");
+        // The demo's branding shows what a company can add without a fork.
+        let logo_path = data_dir.join("logo.svg");
+        std::fs::write(&logo_path, DEMO_LOGO).map_err(|e| e.to_string())?;
         let config = format!(
             r#"# Written by `idp-bridge demo`.
 issuer = "{issuer}"
@@ -104,6 +107,16 @@ data_dir = "{data}"
 [branding]
 organization = "Example Corp (demo)"
 help_text = "Demo users: alice / correct-horse, bob / battery-staple, mallory / locked-out (locked)."
+logo = "{logo}"
+favicon = "{logo}"
+links = [
+  {{ label = "Forgot your password?", url = "https://example.com/password-reset" }},
+  {{ label = "Help", url = "https://example.com/help" }},
+]
+
+[branding.texts.de]
+help_text = "Demo-Benutzer: alice / correct-horse, bob / battery-staple, mallory / locked-out (gesperrt)."
+link_labels = ["Passwort vergessen?", "Hilfe"]
 
 [[clients]]
 id = "demo-rp"
@@ -113,6 +126,7 @@ require_pkce = true
 
 {upstream}"#,
             data = data_dir.display(),
+            logo = logo_path.display(),
             upstream = match upstream {
                 DemoUpstream::Password => {
                     crate::reference::legacy_idp::upstream_toml(&idp_server.url(), 5000)
@@ -169,6 +183,10 @@ require_pkce = true
         bridge.run_until(shutdown).await.map_err(|e| e.to_string())
     }
 }
+
+/// The demo company's logo: shapes only, so it looks the same without fonts.
+const DEMO_LOGO: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="48" height="48" viewBox="0 0 48 48"><rect width="48" height="48" rx="10" fill="#0b5cad"/><path d="M13 12h22v6H20v3h13v6H20v3h15v6H13z" fill="#ffffff"/></svg>
+"##;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")

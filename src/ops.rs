@@ -1,16 +1,18 @@
 //! Endpoints for operators and the page's assets: `/` (what this is),
 //! `/healthz` (the process answers), `/readyz` (the store answers), the
-//! compiled-in stylesheet and the branding stylesheet.
+//! compiled-in stylesheet, the accent colour's stylesheet, and the
+//! company's files from `[branding]` (logo, favicon, stylesheet), each at a
+//! fixed path of the bridge's own origin so the pages' CSP allows them.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::config::Settings;
+use crate::config::{Asset, Settings};
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -22,6 +24,9 @@ pub fn routes() -> Router<AppState> {
         .route("/readyz", get(readyz_get))
         .route("/static/style.css", get(style_css_get))
         .route("/branding.css", get(branding_css_get))
+        .route(crate::config::LOGO_PATH, get(logo_get))
+        .route(crate::config::FAVICON_PATH, get(favicon_get))
+        .route(crate::config::STYLESHEET_PATH, get(stylesheet_get))
 }
 
 /// `/`: what this is and where its metadata is, for a person or a probe
@@ -60,6 +65,53 @@ async fn branding_css_get(State(settings): State<Arc<Settings>>) -> impl IntoRes
             settings.branding.accent_color
         ),
     )
+}
+
+async fn logo_get(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {
+    serve_asset(settings.branding.assets.logo.as_ref(), &headers)
+}
+
+async fn favicon_get(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {
+    serve_asset(settings.branding.assets.favicon.as_ref(), &headers)
+}
+
+async fn stylesheet_get(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {
+    serve_asset(settings.branding.assets.stylesheet.as_ref(), &headers)
+}
+
+/// A branding file as read at start: 404 when not configured; cached for a
+/// day (the pages link it with `?v=` of its hash, so a changed file is a new
+/// URL) and revalidated by its `ETag`. An SVG gets a CSP of its own that
+/// runs nothing, should it be opened directly rather than through `<img>`.
+fn serve_asset(asset: Option<&Asset>, headers: &HeaderMap) -> Response {
+    let Some(asset) = asset else {
+        return (StatusCode::NOT_FOUND, "not configured").into_response();
+    };
+    let etag = format!("\"{}\"", asset.version);
+    let cache = [
+        (header::CACHE_CONTROL, "public, max-age=86400".to_owned()),
+        (header::ETAG, etag.clone()),
+    ];
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    let mut response = (
+        cache,
+        [(header::CONTENT_TYPE, asset.content_type)],
+        asset.bytes.clone(),
+    )
+        .into_response();
+    if asset.is_svg() {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+        );
+    }
+    response
 }
 
 async fn readyz_get(State(store): State<Arc<dyn Store>>) -> impl IntoResponse {

@@ -3,23 +3,28 @@
 //! key (and the environment variable, when the value came from one). The
 //! file's top level and its validation are here; the tunable sections
 //! (`[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`,
-//! `[branding]`, `[metrics]`, `[tls]`) are in `sections`; the relying parties are in
+//! `[metrics]`, `[tls]`) are in `sections`, `[branding]` in `branding`; the relying parties are in
 //! `clients`.
 
+mod branding;
 mod clients;
 mod exchange;
 mod gateway;
 mod load;
 mod sections;
 
+pub use branding::{
+    Asset, BrandAssets, BrandTexts, Branding, FAVICON_PATH, FooterLink, LOGO_PATH, PAGE_LANGUAGES,
+    STYLESHEET_PATH,
+};
 use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
-    Branding, KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings,
-    TlsConfig, TokenSettings,
+    KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings, TlsConfig,
+    TokenSettings,
 };
 
 use std::collections::BTreeMap;
@@ -232,16 +237,6 @@ fn check_connection_limits(raw: &BridgeConfig, problems: &mut Vec<String>) {
     }
 }
 
-/// `[branding] accent_color`: a `#rrggbb` colour (it goes into a stylesheet).
-fn check_accent(accent: &str, problems: &mut Vec<String>) {
-    let ok = accent.len() == 7
-        && accent.starts_with('#')
-        && accent[1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if !ok {
-        problems.push("branding.accent_color: must be a hex colour like #0b5cad".to_owned());
-    }
-}
-
 /// `[tls]`: both files load as a matching pair now (so `check-config` and a
 /// start fail early, naming the file), and the issuer says https.
 fn check_tls(
@@ -411,7 +406,8 @@ impl Settings {
         }
         check_connection_limits(&raw, &mut problems);
         let tls = check_tls(&raw, &mut problems);
-        check_accent(&raw.branding.accent_color, &mut problems);
+        let mut branding = raw.branding.clone();
+        branding.check(&mut problems);
         let storage_key = raw.storage_key.as_ref().and_then(|s| {
             match s
                 .resolve()
@@ -476,7 +472,7 @@ impl Settings {
             tokens: raw.tokens,
             session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
             secure_cookie,
-            branding: raw.branding,
+            branding,
             clients,
             upstream: raw.upstream,
             lt1,

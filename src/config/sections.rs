@@ -1,6 +1,6 @@
 //! The configuration file's tunable sections, each with its defaults:
-//! `[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`, `[branding]`,
-//! `[metrics]` and `[tls]`. Checks that span sections live in `super`.
+//! `[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`, `[metrics]` and
+//! `[tls]` (`[branding]` is in `branding`). Checks that span sections live in `super`.
 
 use serde::Deserialize;
 
@@ -207,34 +207,6 @@ pub struct SessionSettings {
     pub secure_cookie: Option<bool>,
 }
 
-/// `[branding]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Branding {
-    /// Shown as the page title and heading.
-    #[serde(default = "default_org")]
-    pub organization: String,
-    /// What the username field is called ("Username", "Employee ID", ...).
-    #[serde(default = "default_username_label")]
-    pub username_label: String,
-    /// Optional help text under the form (plain text).
-    pub help_text: Option<String>,
-    /// Accent colour, a CSS hex colour such as `#0b5cad`.
-    #[serde(default = "default_accent")]
-    pub accent_color: String,
-}
-
-impl Default for Branding {
-    fn default() -> Self {
-        Self {
-            organization: default_org(),
-            username_label: default_username_label(),
-            help_text: None,
-            accent_color: default_accent(),
-        }
-    }
-}
-
 fn default_code_ttl() -> i64 {
     60
 }
@@ -243,13 +215,4 @@ fn default_id_token_ttl() -> i64 {
 }
 fn default_login_ttl() -> i64 {
     600
-}
-fn default_org() -> String {
-    "Single sign-on".into()
-}
-fn default_username_label() -> String {
-    "Username".into()
-}
-fn default_accent() -> String {
-    "#0b5cad".into()
 }

@@ -202,6 +202,15 @@ mod tests {
     }
 
     #[test]
+    fn branding_accepts_texts_for_exactly_the_languages_spoken() {
+        let spoken: Vec<&str> = [Locale::En, Locale::De, Locale::Fr]
+            .into_iter()
+            .map(|l| l.texts().lang)
+            .collect();
+        assert_eq!(spoken, crate::config::PAGE_LANGUAGES);
+    }
+
+    #[test]
     fn the_lockout_counts_whole_minutes() {
         assert_eq!(
             Locale::En.lockout(60),

@@ -22,7 +22,7 @@ use axum::response::Response;
 use tower_sessions::Session;
 
 use super::csrf;
-use super::pages::{LogoutPage, error_page};
+use super::pages::{Chrome, LogoutPage, error_page};
 use crate::html::render;
 use crate::provider::response::{redirect_with, see_other};
 use crate::state::AppState;
@@ -163,7 +163,7 @@ fn confirm(state: &AppState, params: &HashMap<String, String>) -> Response {
     render(
         StatusCode::OK,
         &LogoutPage {
-            organization: &state.settings.branding.organization,
+            chrome: Chrome::new(&state.settings.branding, "en"),
             fields: &fields,
         },
     )

@@ -1,6 +1,7 @@
 //! The pages people see: the login form and the error page (askama
 //! templates extending `base.html`), in the negotiated language, with the
-//! operator's branding. An error page carries a reference that is also in
+//! operator's branding ([`Chrome`]: name, logo, favicon, stylesheet, footer
+//! links, in the page's language). An error page carries a reference that is also in
 //! the log line beside its cause, never the cause itself.
 
 use askama::Template;
@@ -12,14 +13,62 @@ use crate::config::Branding;
 use crate::html::render;
 use crate::refusal::Refusal;
 
+/// What every page shows of the company, in the page's language: the
+/// configured texts for it (`[branding.texts.LANG]`) over the defaults.
+pub struct Chrome<'a> {
+    /// The `lang` attribute.
+    pub lang: &'a str,
+    /// The organisation's name: the title, the login heading, the logo's text.
+    pub organization: &'a str,
+    /// The logo's URL, if one is configured.
+    pub logo: Option<String>,
+    /// The favicon's URL, if one is configured.
+    pub favicon: Option<String>,
+    /// The company's stylesheet's URL, if one is configured.
+    pub stylesheet: Option<String>,
+    /// Footer links: label and URL.
+    pub links: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Chrome<'a> {
+    /// The chrome of a page in `lang`, a language the pages speak.
+    pub fn new(branding: &'a Branding, lang: &'a str) -> Self {
+        let texts = branding.texts_for(lang);
+        let assets = &branding.assets;
+        // `?v=` of the file's hash: cached for a day, fresh after a change.
+        let href = |path: &str, asset: &Option<crate::config::Asset>| {
+            asset.as_ref().map(|a| format!("{path}?v={}", a.version))
+        };
+        let labels = texts.and_then(|t| t.link_labels.as_ref());
+        Self {
+            lang,
+            organization: texts
+                .and_then(|t| t.organization.as_deref())
+                .unwrap_or(&branding.organization),
+            logo: href(crate::config::LOGO_PATH, &assets.logo),
+            favicon: href(crate::config::FAVICON_PATH, &assets.favicon),
+            stylesheet: href(crate::config::STYLESHEET_PATH, &assets.stylesheet),
+            links: branding
+                .links
+                .iter()
+                .enumerate()
+                .map(|(i, link)| {
+                    let label = labels.and_then(|l| l.get(i)).unwrap_or(&link.label);
+                    (label.as_str(), link.url.as_str())
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The login form.
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
     /// The page's texts in the negotiated language.
     pub texts: &'a locale::Texts,
-    /// Branding: heading.
-    pub organization: &'a str,
+    /// Branding in the page's language.
+    pub chrome: Chrome<'a>,
     /// Branding: username label.
     pub username_label: &'a str,
     /// Branding: help.
@@ -32,14 +81,17 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     /// A message after a failed attempt.
     pub message: Option<&'a str>,
+    /// Whether the message says the fields' values were wrong (or missing):
+    /// they are then marked `aria-invalid`.
+    pub invalid: bool,
 }
 
 /// The error page: a heading, a message for people, a reference for operators.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
-    /// Branding: heading.
-    pub organization: &'a str,
+    /// Branding.
+    pub chrome: Chrome<'a>,
     /// The heading.
     pub heading: &'a str,
     /// The message.
@@ -52,8 +104,8 @@ pub struct ErrorPage<'a> {
 #[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
-    /// Branding: heading.
-    pub organization: &'a str,
+    /// Branding.
+    pub chrome: Chrome<'a>,
     /// The logout request's parameters, posted back as they came.
     pub fields: &'a [(&'a str, &'a str)],
 }
@@ -77,7 +129,7 @@ pub fn error_page(
     let mut response = render(
         status,
         &ErrorPage {
-            organization: &branding.organization,
+            chrome: Chrome::new(branding, "en"),
             heading,
             message,
             request_id,
@@ -110,23 +162,32 @@ pub struct FormContent<'a> {
 /// The login form, branded, in the page's language.
 pub fn login_form(branding: &Branding, content: &FormContent<'_>, status: StatusCode) -> Response {
     let texts = content.locale.texts();
-    // An operator's own label stays as configured; the default is translated.
-    let username_label = if branding.username_label == "Username" {
-        texts.username
-    } else {
-        &branding.username_label
+    let own = branding.texts_for(texts.lang);
+    // The label configured for this language; else an operator's own label
+    // as configured; else the default, translated.
+    let username_label = match own.and_then(|t| t.username_label.as_deref()) {
+        Some(label) => label,
+        None if branding.username_label == "Username" => texts.username,
+        None => &branding.username_label,
     };
+    let help_text = own
+        .and_then(|t| t.help_text.as_deref())
+        .or(branding.help_text.as_deref());
     render(
         status,
         &LoginPage {
             texts,
-            organization: &branding.organization,
+            chrome: Chrome::new(branding, texts.lang),
             username_label,
-            help_text: branding.help_text.as_deref(),
+            help_text,
             request: content.request,
             csrf: content.csrf,
             username: content.username,
             message: content.message,
+            // A wrong password or an empty field, not a locked account or
+            // an unavailable service (WCAG 2.2 §3.3.1).
+            invalid: content.message.is_some()
+                && matches!(status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED),
         },
     )
 }

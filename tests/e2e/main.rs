@@ -8,6 +8,7 @@ mod adapter_http;
 mod adapter_oauth2;
 mod auth0_connection;
 mod authorize_rules;
+mod branding;
 mod check_probe;
 mod claims_request;
 mod cli;
