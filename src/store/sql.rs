@@ -470,7 +470,11 @@ impl $crate::store::Store for $ty {
 
     async fn throttle_reserve(&self, user: &str, address: &str, now: i64, window: i64) -> Result<Vec<ThrottleCount>, StoreError> {
         // Every SET expression reads the row as it was: a live lockout keeps
-        // everything; an ended lockout or an old window starts afresh.
+        // everything; an ended lockout or an old window starts afresh. The
+        // rows are written, and so locked, in key order, as in
+        // `throttle_release`: two statements locking the same two rows in
+        // opposite orders deadlock on PostgreSQL.
+        let [first, second] = crate::store::sql::lock_order([user, address]);
         sqlx::query_as::<_, ThrottleCount>(
             "INSERT INTO login_throttle (key, failures, window_started_at, locked_until) \
              VALUES ($1, 1, $3, 0), ($2, 1, $3, 0) \
@@ -484,8 +488,8 @@ impl $crate::store::Store for $ty {
                locked_until = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.locked_until ELSE 0 END \
              RETURNING key, failures, locked_until",
         )
-        .bind(user)
-        .bind(address)
+        .bind(first)
+        .bind(second)
         .bind(now)
         .bind(window)
         .fetch_all(&self.pool)
@@ -494,12 +498,21 @@ impl $crate::store::Store for $ty {
     }
 
     async fn throttle_release(&self, keys: [&str; 2], forget: Option<&str>) -> Result<(), StoreError> {
+        // An upsert, not `UPDATE … WHERE key = $1 OR key = $2`: the rows of a
+        // multi-row upsert are locked in the order of its VALUES (key order,
+        // as in `throttle_reserve`), while an UPDATE's scan locks them in
+        // whatever order it finds them. A row cleaned up meanwhile comes back
+        // with no failures, which cleanup removes again.
+        let [first, second] = crate::store::sql::lock_order(keys);
         sqlx::query(
-            "UPDATE login_throttle SET failures = CASE WHEN key = $3 OR failures <= 0 THEN 0 ELSE failures - 1 END \
-             WHERE key = $1 OR key = $2",
+            "INSERT INTO login_throttle (key, failures, window_started_at, locked_until) \
+             VALUES ($1, 0, 0, 0), ($2, 0, 0, 0) \
+             ON CONFLICT (key) DO UPDATE SET failures = CASE \
+               WHEN login_throttle.key = $3 OR login_throttle.failures <= 0 THEN 0 \
+               ELSE login_throttle.failures - 1 END",
         )
-        .bind(keys[0])
-        .bind(keys[1])
+        .bind(first)
+        .bind(second)
         .bind(forget.unwrap_or(""))
         .execute(&self.pool)
         .await
@@ -573,3 +586,8 @@ impl $crate::store::Store for $ty {
 }
 
 pub(crate) use sql_store;
+
+/// Two throttle keys in the one order every statement locks their rows in.
+pub(crate) fn lock_order<'k>([a, b]: [&'k str; 2]) -> [&'k str; 2] {
+    if a <= b { [a, b] } else { [b, a] }
+}
