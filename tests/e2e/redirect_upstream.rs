@@ -34,8 +34,10 @@ pub async fn spawn_full(
             .and_then(|rest| rest.split("/api/v1/login").next())
             .expect("the simulator's URL")
             .to_owned();
+        // The adapter's default timeout: no test here waits on it, and a
+        // shorter one made discovery time out on a loaded 2-core machine.
         let upstream =
-            idp_bridge::reference::legacy_idp::redirect_upstream_toml(&idp_url, &adapter, 2000);
+            idp_bridge::reference::legacy_idp::redirect_upstream_toml(&idp_url, &adapter, 5000);
         // `extra` keys belong to the adapter's own table, before its claims.
         let claims = format!("[upstream.{adapter}.claims]");
         let upstream = upstream.replace(&claims, &format!("{extra}\n{claims}"));
