@@ -243,6 +243,7 @@ impl LegacySource {
     /// instance makes.
     async fn renew_once(&self, grant: &GrantRow) -> Result<Renewal, SourceError> {
         let started = std::time::Instant::now();
+        let mut grant = grant.clone();
         // Waiters back off (25 ms doubling to 400 ms): each claim attempt is
         // a write, and many waiters must not starve the claim holder's own
         // write on SQLite's single writer.
@@ -274,8 +275,15 @@ impl LegacySource {
                 Some(g)
                     if !g.revoked
                         && g.token_hash != grant.token_hash
-                        && g.token_expires_at > now =>
+                        && g.token_expires_at <= now =>
                 {
+                    // Renewed meanwhile, but that token has expired too (a
+                    // very short-lived one, or a long wait): renew from it
+                    // rather than wait for a renewal no one else will make.
+                    grant = g;
+                    continue;
+                }
+                Some(g) if !g.revoked && g.token_hash != grant.token_hash => {
                     let token = grant::access_token(&self.storage, &g).ok_or_else(|| {
                         SourceError::Internal("a sealed legacy token does not open".into())
                     })?;

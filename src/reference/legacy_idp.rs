@@ -169,6 +169,9 @@ pub struct LegacyIdpOptions {
     pub keys: Lt1Keys,
     /// Access token lifetime, seconds.
     pub token_ttl: i64,
+    /// Lifetime of a renewed access token, seconds (`token_ttl` when
+    /// `None`): tests expire the first token at once and keep its renewal.
+    pub renewed_token_ttl: Option<i64>,
     /// Refresh token lifetime, seconds.
     pub refresh_ttl: i64,
     /// Scope written into tokens.
@@ -191,6 +194,7 @@ impl LegacyIdpOptions {
             users: Users::demo(),
             keys,
             token_ttl: 3600,
+            renewed_token_ttl: None,
             refresh_ttl: 30 * 86_400,
             scope: "orders.read orders.write".into(),
             realm: "corp".into(),
@@ -331,6 +335,11 @@ impl LegacyIdp {
 
     /// Mints an access token and a refresh token for a user.
     fn issue(&self, user: &User) -> Result<Issued, StatusCode> {
+        self.issue_for(user, self.options().token_ttl)
+    }
+
+    /// Mints an access token living `ttl` seconds and a refresh token.
+    fn issue_for(&self, user: &User, ttl: i64) -> Result<Issued, StatusCode> {
         let opts = self.options();
         let now = now_unix();
         let mut attributes = Vec::new();
@@ -344,7 +353,7 @@ impl LegacyIdp {
         let claims = Lt1Claims {
             sub: user.sub.clone(),
             iat: now,
-            exp: now + opts.token_ttl,
+            exp: now + ttl,
             scope: Some(opts.scope.clone()),
             attributes,
         };
@@ -369,7 +378,7 @@ impl LegacyIdp {
         Ok(Issued {
             access_token,
             refresh_token,
-            expires_in: opts.token_ttl,
+            expires_in: ttl,
             expires_at: claims.exp,
         })
     }
@@ -401,7 +410,11 @@ impl LegacyIdp {
         if user.locked {
             return Err(StatusCode::LOCKED);
         }
-        let mut issued = self.issue(&user)?;
+        let ttl = self
+            .options()
+            .renewed_token_ttl
+            .unwrap_or(self.options().token_ttl);
+        let mut issued = self.issue_for(&user, ttl)?;
         // Keep the refresh token the caller holds; drop the one just minted.
         self.inner
             .refresh

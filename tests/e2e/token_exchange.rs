@@ -376,22 +376,18 @@ async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges(
         "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n",
         tenant.issuer
     );
-    let app =
-        TestApp::spawn_edited(&section, |o| o.token_ttl = 1, |t| t + &exchanger_client()).await;
-    // A login whose legacy IdP issues a refresh token (offline_access).
-    let params: Vec<(String, String)> = vec![
-        ("response_type".into(), "code".into()),
-        ("client_id".into(), "refresher".into()),
-        ("redirect_uri".into(), crate::support::AUTH0_CALLBACK.into()),
-        ("scope".into(), "openid offline_access".into()),
-    ];
-    let code = app.login(&params).await.code();
-    let first: Value = app
-        .redeem_as("refresher", crate::support::REFRESHER_SECRET, &code)
-        .await
-        .json()
-        .await
-        .expect("json");
+    // The first token expires at once; its renewal lives long enough for
+    // every waiter to see it, however loaded the machine.
+    let app = TestApp::spawn_edited(
+        &section,
+        |o| {
+            o.token_ttl = 1;
+            o.renewed_token_ttl = Some(120);
+        },
+        |t| t + &exchanger_client(),
+    )
+    .await;
+    let first = renewable_sign_in(&app).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let before = app.legacy.idp.renewals();
     let tokens =
@@ -407,6 +403,56 @@ async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges(
     );
     assert_ne!(tokens[0], first["access_token"].as_str().expect("first"));
     assert!(app.legacy.api_accepts(&tokens[0]).await);
+}
+
+/// A login whose legacy IdP issues a refresh token (offline_access); the
+/// token answer.
+async fn renewable_sign_in(app: &TestApp) -> Value {
+    let params: Vec<(String, String)> = vec![
+        ("response_type".into(), "code".into()),
+        ("client_id".into(), "refresher".into()),
+        ("redirect_uri".into(), crate::support::AUTH0_CALLBACK.into()),
+        ("scope".into(), "openid offline_access".into()),
+    ];
+    let code = app.login(&params).await.code();
+    app.redeem_as("refresher", crate::support::REFRESHER_SECRET, &code)
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
+/// A waiter that finds the renewal it waited for already expired renews
+/// again from it, instead of waiting for a renewal no one makes and
+/// answering 503 after the 15 s bound (seen as a flake on a loaded machine
+/// with one-second tokens).
+#[tokio::test]
+async fn waiters_renew_again_when_the_renewal_they_waited_for_has_expired() {
+    let tenant = Tenant::start().await;
+    let section = format!(
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n",
+        tenant.issuer
+    );
+    let app = TestApp::spawn_edited(
+        &section,
+        |o| {
+            o.token_ttl = 1;
+            o.renewed_token_ttl = Some(0);
+        },
+        |t| t + &exchanger_client(),
+    )
+    .await;
+    renewable_sign_in(&app).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let started = std::time::Instant::now();
+    let tokens =
+        concurrent_exchanges(std::slice::from_ref(&app.issuer), &tenant.token(&[]), 8).await;
+    assert_eq!(tokens.len(), 8, "every exchange answered 200");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no waiter sat out the renewal bound: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -470,6 +516,7 @@ async fn two_instances_on_postgresql_renew_once_and_give_the_same_token() {
     );
     let c = Cluster::start_with(2, &crate::store_suite::pg_url(), &extra, |o| {
         o.token_ttl = 1;
+        o.renewed_token_ttl = Some(120);
     })
     .await;
     let code = c.login(0, 1).await;
