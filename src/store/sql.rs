@@ -588,6 +588,6 @@ impl $crate::store::Store for $ty {
 pub(crate) use sql_store;
 
 /// Two throttle keys in the one order every statement locks their rows in.
-pub(crate) fn lock_order<'k>([a, b]: [&'k str; 2]) -> [&'k str; 2] {
+pub(crate) fn lock_order([a, b]: [&str; 2]) -> [&str; 2] {
     if a <= b { [a, b] } else { [b, a] }
 }
