@@ -372,21 +372,9 @@ async fn an_auth0_key_rotation_needs_no_restart() {
 #[tokio::test]
 async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges() {
     let tenant = Tenant::start().await;
-    let section = format!(
-        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n",
-        tenant.issuer
-    );
     // The first token expires at once; its renewal lives long enough for
     // every waiter to see it, however loaded the machine.
-    let app = TestApp::spawn_edited(
-        &section,
-        |o| {
-            o.token_ttl = 1;
-            o.renewed_token_ttl = Some(120);
-        },
-        |t| t + &exchanger_client(),
-    )
-    .await;
+    let app = renewing_bridge(&tenant, 120).await;
     let first = renewable_sign_in(&app).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let before = app.legacy.idp.renewals();
@@ -403,6 +391,24 @@ async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges(
     );
     assert_ne!(tokens[0], first["access_token"].as_str().expect("first"));
     assert!(app.legacy.api_accepts(&tokens[0]).await);
+}
+
+/// A bridge exchanging `tenant`'s tokens whose legacy IdP issues one-second
+/// tokens, and renewals that live `renewed_ttl` seconds.
+async fn renewing_bridge(tenant: &Tenant, renewed_ttl: i64) -> TestApp {
+    let section = format!(
+        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n",
+        tenant.issuer
+    );
+    TestApp::spawn_edited(
+        &section,
+        |o| {
+            o.token_ttl = 1;
+            o.renewed_token_ttl = Some(renewed_ttl);
+        },
+        |t| t + &exchanger_client(),
+    )
+    .await
 }
 
 /// A login whose legacy IdP issues a refresh token (offline_access); the
@@ -429,19 +435,7 @@ async fn renewable_sign_in(app: &TestApp) -> Value {
 #[tokio::test]
 async fn waiters_renew_again_when_the_renewal_they_waited_for_has_expired() {
     let tenant = Tenant::start().await;
-    let section = format!(
-        "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\nrenew_skew_seconds = 0\n",
-        tenant.issuer
-    );
-    let app = TestApp::spawn_edited(
-        &section,
-        |o| {
-            o.token_ttl = 1;
-            o.renewed_token_ttl = Some(0);
-        },
-        |t| t + &exchanger_client(),
-    )
-    .await;
+    let app = renewing_bridge(&tenant, 0).await;
     renewable_sign_in(&app).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let started = std::time::Instant::now();
