@@ -129,7 +129,7 @@ impl App {
             store,
             upstream,
             redirect,
-            storage,
+            storage: Arc::new(storage),
             metrics,
         };
         let router = router(state.clone());

@@ -33,7 +33,7 @@ pub struct AppState {
     /// the password form.
     pub redirect: Option<Arc<RedirectIdp>>,
     /// Seals secrets at rest.
-    pub storage: StorageKey,
+    pub storage: Arc<StorageKey>,
     /// Counters and latencies for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Verifies Auth0 access tokens, when token exchange is configured.

@@ -241,7 +241,7 @@ async fn silent(
         refresh_token: None,
         profile,
     };
-    let issued = issue_code(state, request, &legacy, None, (user.auth_time, now))
+    let issued = issue_code(state, request, &legacy, (None, None), (user.auth_time, now))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot store the grant");

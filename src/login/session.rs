@@ -28,11 +28,15 @@ pub async fn user(
 }
 
 /// Starts the signed-in session: a new session id first (session fixation),
-/// then the user.
+/// then the user. A browser that came without a session has no id to
+/// replace: its session gets a fresh one when it is first stored, and
+/// cycling would only cost a write (a delete of a row that never was).
 pub async fn start(
     session: &Session,
     user: SessionUser,
 ) -> Result<(), tower_sessions::session::Error> {
-    session.cycle_id().await?;
+    if session.id().is_some() {
+        session.cycle_id().await?;
+    }
     session.insert(USER_KEY, user).await
 }

@@ -102,7 +102,8 @@ fn check_submission(
 
 /// Asks the legacy IdP with an attempt reserved under the username's and
 /// the address's counters ([`throttle`]); a refused reservation never
-/// reaches it. Every failure with a credential in it (wrong password,
+/// reaches it. After a success the reservation is still out: the caller
+/// settles it with the grant's write. Every failure with a credential in it (wrong password,
 /// locked account, throttled) is answered after the same delay for its
 /// count, so timing tells nothing.
 async fn authenticate_throttled(
@@ -139,7 +140,7 @@ async fn authenticate_throttled(
         };
     let outcome = state.upstream.authenticate(username, password).await;
     let settled = match &outcome {
-        Ok(_) => throttle::settle(store, counters, true).await,
+        Ok(_) => Ok(()),
         Err(UpstreamError::InvalidCredentials) => {
             crate::audit!(
                 state.metrics,
@@ -232,6 +233,9 @@ pub async fn login_post(
     {
         // OIDC Core §3.1.2.1 (id_token_hint) and §5.5.1 (a sub value): never
         // answer for a different user than the one asked for.
+        if let Err(e) = throttle::settle(state.store.as_ref(), &counters, true).await {
+            tracing::error!(error = %e, "cannot settle a login attempt");
+        }
         crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id);
         return respond(
             &request.redirect_uri,
@@ -252,7 +256,9 @@ pub async fn login_post(
         id: pending.id.clone(),
         expires_at: request.expires_at,
     };
-    let issued = match issue_code(&state, request, &grant, Some(login), (now, now)).await {
+    let settle = Some(counters.release(true));
+    let issued = match issue_code(&state, request, &grant, (Some(login), settle), (now, now)).await
+    {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 
 use crate::config::ThrottleSettings;
 use crate::crypto::{b64url, sha256};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, ThrottleRelease};
 
 /// The counters a login attempt is counted under: the username (hashed, case
 /// folded) and the client address.
@@ -159,8 +159,17 @@ pub async fn settle(
     counters: &Counters,
     success: bool,
 ) -> Result<(), StoreError> {
-    let forget = success.then_some(counters.user.as_str());
-    store
-        .throttle_release([&counters.user, &counters.address], forget)
-        .await
+    let release = counters.release(success);
+    store.throttle_release(release.keys, release.forget).await
+}
+
+impl Counters {
+    /// What settling this attempt gives back: one attempt under each
+    /// counter, and after a success the username's whole count.
+    pub fn release(&self, success: bool) -> ThrottleRelease<'_> {
+        ThrottleRelease {
+            keys: [&self.user, &self.address],
+            forget: success.then_some(self.user.as_str()),
+        }
+    }
 }

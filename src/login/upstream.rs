@@ -357,7 +357,7 @@ async fn complete(
         error_page(&state.settings.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let issued = match issue_code(state, request, grant, Some(login), (now, now)).await {
+    let issued = match issue_code(state, request, grant, (Some(login), None), (now, now)).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             return page(

@@ -8,7 +8,7 @@ use super::id_token::{self, IdTokenInput};
 use crate::crypto::{Purpose, random_token, sha256};
 use crate::grant::SealedTokens;
 use crate::state::AppState;
-use crate::store::{CodeRow, GrantRow, LoginOnce, StoreError};
+use crate::store::{CodeRow, GrantRow, LoginOnce, StoreError, ThrottleRelease};
 use crate::upstream::LegacyGrant;
 
 /// A code just issued, and the grant it redeems into.
@@ -22,12 +22,13 @@ pub struct Issued {
 
 /// Stores the grant (the legacy token sealed, looked up by its hash) and a
 /// single-use code for it, in one row; returns the code, or `None` when
-/// `login` (the form it answers) already yielded one.
+/// `login` (the form it answers) already yielded one. `settle`, a password
+/// login's throttle reservations, is given back in the same write.
 pub async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     grant: &LegacyGrant,
-    login: Option<LoginOnce>,
+    (login, settle): (Option<LoginOnce>, Option<ThrottleRelease<'_>>),
     (auth_time, now): (i64, i64),
 ) -> Result<Option<Issued>, StoreError> {
     let code = random_token();
@@ -82,7 +83,11 @@ pub async fn issue_code(
         expires_at: now + state.settings.tokens.code_ttl_seconds,
         login,
     };
-    if !state.store.insert_grant_with_code(&row, &code_row).await? {
+    if !state
+        .store
+        .insert_grant_with_code(&row, &code_row, settle)
+        .await?
+    {
         return Ok(None);
     }
     Ok(Some(Issued { code, grant_id }))

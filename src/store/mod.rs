@@ -6,6 +6,9 @@
 //! Per login the bridge writes one row (the grant with its code) and updates
 //! it once when the code is redeemed; transient state before the password
 //! check lives in a sealed form field and a CSRF cookie, not in rows.
+//!
+//! The statements are written once (`sql`); PostgreSQL runs them through
+//! sqlx, SQLite through rusqlite on the calling thread.
 
 pub mod postgres;
 mod sql;
@@ -225,6 +228,16 @@ pub struct ThrottleCount {
     pub locked_until: i64,
 }
 
+/// Reserved login attempts given back after a login that was not a wrong
+/// password (see [`Store::throttle_release`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleRelease<'a> {
+    /// The username's and the address's keys: each gives one attempt back.
+    pub keys: [&'a str; 2],
+    /// A key that drops to zero (the username, after a successful login).
+    pub forget: Option<&'a str>,
+}
+
 /// How much a cleanup pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleaned {
@@ -256,6 +269,23 @@ pub enum Redeemed {
     Unknown,
 }
 
+/// Why a code that was not spent by `claim` was not: another client's code
+/// reads as unknown, a used one as a replay, the rest as a mismatch.
+pub(crate) fn why_not_redeemed(
+    code: CodeRow,
+    grant: GrantRow,
+    used: bool,
+    claim: &CodeClaim<'_>,
+) -> Redeemed {
+    if grant.client_id != claim.client_id {
+        Redeemed::Unknown
+    } else if used {
+        Redeemed::Replayed { grant_id: grant.id }
+    } else {
+        Redeemed::Mismatch(Box::new((code, grant)))
+    }
+}
+
 /// What a client presents with a code; all of it must match for the code
 /// to be spent (RFC 6749 §4.1.3, RFC 7636 §4.6).
 #[derive(Debug, Clone)]
@@ -284,13 +314,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
     /// Removes a signing key that no longer signs and whose tokens expired.
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
-    /// Stores a grant and its code together, in one row (one write per
-    /// login); `false`, storing nothing, when the code's login form already
-    /// yielded a code.
+    /// Stores a grant and its code together, in one row; `false`, storing
+    /// nothing, when the code's login form already yielded a code. `settle`
+    /// gives back the login attempts reserved for this login in the same
+    /// write (settled even when the form already yielded a code), so a
+    /// password login costs one write here, not two.
     async fn insert_grant_with_code(
         &self,
         grant: &GrantRow,
         code: &CodeRow,
+        settle: Option<ThrottleRelease<'_>>,
     ) -> Result<bool, StoreError>;
     /// Marks a code used and returns it, atomically and only when `claim`
     /// matches it in full: of concurrent redemptions exactly one sees
@@ -403,6 +436,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError>;
     /// Deletes a session.
     async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+    /// Write statements and transactions this instance has committed since
+    /// it opened, where the backend counts them (SQLite does).
+    fn commits(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// tower-sessions over any [`Store`].

@@ -4,23 +4,25 @@
 //! keeps deployments (and test runs) apart.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgRow};
+
 use super::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
-    StoreError, StoredKey, ThrottleCount,
+    Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease, sql,
 };
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The same pool: PostgreSQL has no single-writer limit.
-    read: PgPool,
 }
 
 use super::err;
@@ -79,10 +81,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(err)?;
-        Ok(Self {
-            read: pool.clone(),
-            pool,
-        })
+        Ok(Self { pool })
     }
 
     /// Serializes first-key creation across instances with a transaction-
@@ -103,4 +102,488 @@ impl PgStore {
     const NOW_SQL: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)";
 }
 
-super::sql::sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+async fn insert_key_if_none<'e, E: sqlx::Executor<'e, Database = Postgres>>(
+    executor: E,
+    key: &StoredKey,
+) -> Result<(), StoreError> {
+    bind_key(sqlx::query(sql::INSERT_FIRST_KEY), key)
+        .execute(executor)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Binds a key's six columns in statement order.
+fn bind_key<'q>(
+    query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    key: &'q StoredKey,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    query
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_sealed)
+        .bind(&key.public_jwk)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+}
+
+async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = Postgres>>(
+    executor: E,
+    r: &RefreshRow,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_REFRESH)
+        .bind(&r.token_hash)
+        .bind(&r.grant_id)
+        .bind(&r.client_id)
+        .bind(&r.scope)
+        .bind(r.state.code())
+        .bind(r.created_at)
+        .bind(r.family_expires_at)
+        .bind(r.last_used_at)
+        .execute(executor)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The code and the grant of a `grants` row.
+fn code_and_grant(code_hash: &[u8], r: &PgRow) -> Result<(CodeRow, GrantRow), StoreError> {
+    let code = CodeRow {
+        code_hash: code_hash.to_vec(),
+        redirect_uri: r.try_get("redirect_uri").map_err(err)?,
+        nonce: r.try_get("nonce").map_err(err)?,
+        code_challenge: r.try_get("code_challenge").map_err(err)?,
+        expires_at: r.try_get("code_expires_at").map_err(err)?,
+        id_token_sealed: r.try_get("id_token_sealed").map_err(err)?,
+        login: match (
+            r.try_get::<Option<String>, _>("login_id").map_err(err)?,
+            r.try_get::<Option<i64>, _>("login_expires_at")
+                .map_err(err)?,
+        ) {
+            (Some(id), Some(expires_at)) => Some(LoginOnce { id, expires_at }),
+            _ => None,
+        },
+    };
+    Ok((code, grant_from(r)?))
+}
+
+/// A grant from its row. Written out because `revoked` is an integer in the
+/// schema and `sqlx::FromRow` cannot turn it into a `bool`; every other row
+/// type derives `FromRow`.
+fn grant_from(row: &PgRow) -> Result<GrantRow, StoreError> {
+    Ok(GrantRow {
+        id: row.try_get("id").map_err(err)?,
+        client_id: row.try_get("client_id").map_err(err)?,
+        subject: row.try_get("subject").map_err(err)?,
+        scope: row.try_get("scope").map_err(err)?,
+        profile_json: row.try_get("profile_json").map_err(err)?,
+        token_hash: row.try_get("token_hash").map_err(err)?,
+        token_sealed: row.try_get("token_sealed").map_err(err)?,
+        legacy_refresh_sealed: row.try_get("legacy_refresh_sealed").map_err(err)?,
+        token_expires_at: row.try_get("token_expires_at").map_err(err)?,
+        auth_time: row.try_get("auth_time").map_err(err)?,
+        revoked: row.try_get::<i64, _>("revoked").map_err(err)? != 0,
+        created_at: row.try_get("created_at").map_err(err)?,
+        claims: row.try_get("claims").map_err(err)?,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        sqlx::query_as::<_, StoredKey>(sql::SIGNING_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.insert_first_key(key).await
+    }
+
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        bind_key(sqlx::query(sql::INSERT_KEY), key)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::DELETE_KEY)
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn insert_grant_with_code(
+        &self,
+        g: &GrantRow,
+        c: &CodeRow,
+        settle: Option<ThrottleRelease<'_>>,
+    ) -> Result<bool, StoreError> {
+        static SETTLING: LazyLock<String> = LazyLock::new(sql::insert_grant_settling);
+        let statement = if settle.is_some() {
+            SETTLING.as_str()
+        } else {
+            sql::INSERT_GRANT_WITH_CODE
+        };
+        let mut query = sqlx::query(statement)
+            .bind(&g.id)
+            .bind(&g.client_id)
+            .bind(&g.subject)
+            .bind(&g.scope)
+            .bind(&g.profile_json)
+            .bind(&g.token_hash)
+            .bind(&g.token_sealed)
+            .bind(&g.legacy_refresh_sealed)
+            .bind(g.token_expires_at)
+            .bind(g.auth_time)
+            .bind(g.created_at)
+            .bind(&c.code_hash)
+            .bind(&c.redirect_uri)
+            .bind(&c.nonce)
+            .bind(&c.code_challenge)
+            .bind(c.expires_at)
+            .bind(&c.id_token_sealed)
+            .bind(&g.claims)
+            .bind(c.login.as_ref().map(|l| l.id.as_str()))
+            .bind(c.login.as_ref().map(|l| l.expires_at));
+        if let Some(settle) = settle {
+            let [first, second] = sql::lock_order(settle.keys);
+            query = query
+                .bind(first)
+                .bind(second)
+                .bind(settle.forget.unwrap_or(""));
+        }
+        let done = query.execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        claim: &CodeClaim<'_>,
+    ) -> Result<Redeemed, StoreError> {
+        let fresh = sqlx::query(sql::REDEEM_CODE)
+            .bind(code_hash)
+            .bind(claim.client_id)
+            .bind(claim.redirect_uri)
+            .bind(claim.now)
+            .bind(claim.challenge)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        if let Some(r) = fresh {
+            return Ok(Redeemed::Fresh(Box::new(code_and_grant(code_hash, &r)?)));
+        }
+        // Why not: read the row to tell a replay from a mismatch.
+        let row = sqlx::query(sql::GRANT_BY_CODE)
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        let Some(r) = row else {
+            return Ok(Redeemed::Unknown);
+        };
+        let (code, grant) = code_and_grant(code_hash, &r)?;
+        let used = r.try_get::<i64, _>("code_used").map_err(err)? != 0;
+        Ok(super::why_not_redeemed(code, grant, used, claim))
+    }
+
+    async fn grants_by_token_hash(&self, token_hash: &[u8]) -> Result<Vec<GrantRow>, StoreError> {
+        let rows = sqlx::query(sql::GRANTS_BY_TOKEN_HASH)
+            .bind(token_hash)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(grant_from).collect()
+    }
+
+    async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
+        let record = sql::record_revocation(Self::NOW_SQL);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        for statement in [
+            sql::REVOKE_REFRESH_OF_TOKEN,
+            record.as_str(),
+            sql::REVOKE_GRANTS,
+        ] {
+            sqlx::query(statement)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let rows = sqlx::query_as::<_, (String, i64)>(sql::REVOCATIONS_SINCE)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok((rows, self.database_now().await?))
+    }
+
+    async fn database_now(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>(&sql::database_now(Self::NOW_SQL))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(sql::GRANT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(sql::LIVE_GRANT)
+            .bind(subject)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(sql::NEWEST_GRANT)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn claim_grant_renewal(
+        &self,
+        id: &str,
+        seen: &[u8],
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::CLAIM_GRANT_RENEWAL)
+            .bind(id)
+            .bind(now)
+            .bind(seen)
+            .bind(until)
+            .bind(super::STALE_CLAIM_SECONDS)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_grant_renewal(
+        &self,
+        id: &str,
+        renewed: Option<&GrantRenewal>,
+    ) -> Result<bool, StoreError> {
+        let query = match renewed {
+            None => sqlx::query(sql::END_GRANT_RENEWAL).bind(id),
+            Some(r) => sqlx::query(sql::FINISH_GRANT_RENEWAL)
+                .bind(id)
+                .bind(&r.token_hash)
+                .bind(&r.token_sealed)
+                .bind(r.token_expires_at)
+                .bind(&r.legacy_refresh_sealed)
+                .bind(&r.profile_json),
+        };
+        let done = query.execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
+        insert_refresh_row(&self.pool, r).await
+    }
+
+    async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
+        sqlx::query_as::<_, RefreshRow>(sql::REFRESH_BY_HASH)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::CLAIM_REFRESH)
+            .bind(now)
+            .bind(token_hash)
+            .bind(super::STALE_CLAIM_SECONDS)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(sql::RELEASE_REFRESH)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(sql::ROTATE_GRANT_TOKEN)
+            .bind(&r.token_hash)
+            .bind(&r.token_sealed)
+            .bind(r.token_expires_at)
+            .bind(&r.legacy_refresh_sealed)
+            .bind(&r.profile_json)
+            .bind(&r.old_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        let old = match &r.successor {
+            Some(successor) => {
+                insert_refresh_row(&mut *tx, successor).await?;
+                sqlx::query(sql::SPEND_REFRESH)
+                    .bind(r.now)
+                    .bind(&r.successor_sealed)
+            }
+            None => sqlx::query(sql::KEEP_REFRESH).bind(r.now),
+        };
+        old.bind(&r.old_hash).execute(&mut *tx).await.map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let mut removed = [0u64; 3];
+        for (i, statement) in sql::CLEANUP.iter().enumerate() {
+            let done = sqlx::query(statement)
+                .bind(now)
+                .bind(batch)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            if let Some(count) = removed.get_mut(i) {
+                *count = done.rows_affected();
+            }
+        }
+        let [sessions, refresh_tokens, grants] = removed;
+        Ok(Cleaned {
+            grants,
+            refresh_tokens,
+            sessions,
+        })
+    }
+
+    async fn throttle_reserve(
+        &self,
+        user: &str,
+        address: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<Vec<ThrottleCount>, StoreError> {
+        let [first, second] = sql::lock_order([user, address]);
+        sqlx::query_as::<_, ThrottleCount>(sql::THROTTLE_RESERVE)
+            .bind(first)
+            .bind(second)
+            .bind(now)
+            .bind(window)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn throttle_release(
+        &self,
+        keys: [&str; 2],
+        forget: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let [first, second] = sql::lock_order(keys);
+        sqlx::query(sql::THROTTLE_RELEASE)
+            .bind(first)
+            .bind(second)
+            .bind(forget.unwrap_or(""))
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::THROTTLE_LOCK)
+            .bind(key)
+            .bind(max)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::USE_ASSERTION)
+            .bind(key)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::INSERT_SESSION)
+            .bind(id)
+            .bind(data)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::SAVE_SESSION)
+            .bind(id)
+            .bind(data)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar::<_, String>(sql::LOAD_SESSION)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::DELETE_SESSION)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}

@@ -1,39 +1,94 @@
-//! The embedded SQLite store (sqlx, WAL mode, migrations at start). One file
-//! in the data directory.
+//! The embedded SQLite store: one file in the data directory, in WAL mode.
+//!
+//! Statements run through rusqlite on the calling thread, with cached
+//! prepared statements: an indexed read or a single-row write takes a few
+//! microseconds there, less than the two thread switches a database driver
+//! with its own worker thread (sqlx's) costs for each statement. Nothing in
+//! here awaits while it holds a connection, so no database lock is ever held
+//! across an await point. Migrations still run through sqlx at open, so a
+//! database written by any earlier version keeps its migration history.
 //!
 //! Durability: in WAL mode a committed transaction is in the WAL file before
 //! the statement returns, so a crash of the process (`kill -9`) loses
 //! nothing acknowledged; `synchronous=NORMAL` skips the fsync per commit
 //! (the WAL is synced at checkpoints), so only a power loss or kernel crash
 //! could lose the last transactions. `[store] sqlite_full_sync = true` makes
-//! every commit fsync, for that case too, at a cost in throughput.
+//! every commit fsync, for that case too; those commits then run beside the
+//! async workers (`block_in_place`), since an fsync can take milliseconds.
+//! Checkpoints, which fsync too, run on a thread of their own once a second
+//! rather than inside whichever commit crosses the WAL's size limit.
 //!
-//! SQLite has one writer at a time; writes go through a pool of one
-//! connection so they queue in the pool instead of sleeping in SQLite's busy
-//! handler, and reads use their own pool (WAL readers never block the writer).
+//! SQLite has one writer at a time: writes share one connection behind a
+//! mutex (they queue there instead of sleeping in SQLite's busy handler),
+//! and reads take one of a few read-only connections (WAL readers never
+//! block the writer).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use rusqlite::{
+    CachedStatement, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::{
-    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
-    StoreError, StoredKey, ThrottleCount,
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow,
+    RefreshState, Rotation, Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease, err, sql,
 };
 
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read-only connections: one per async worker on a small machine, and
+/// spares for background tasks.
+const READERS: usize = 4;
+/// Prepared statements kept per connection: every statement of `sql` fits.
+const STATEMENT_CACHE: usize = 64;
+/// How often the checkpoint thread moves the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// The SQLite store.
-#[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// One connection: every write.
-    pool: SqlitePool,
-    /// Several connections: reads.
-    read: SqlitePool,
+    path: PathBuf,
+    /// Every write.
+    writer: Mutex<Connection>,
+    /// Reads, taken round-robin, skipping busy ones.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    /// Write calls committed (each one statement or one transaction).
+    commits: AtomicU64,
+    /// Commits fsync (`sqlite_full_sync`).
+    full_sync: bool,
+    /// Dropped with the store, which ends the checkpoint thread.
+    _checkpoints: mpsc::Sender<()>,
 }
 
-use super::err;
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("full_sync", &self.full_sync)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A poisoned mutex only means a panic elsewhere; the connection in it is
+/// still sound (SQLite rolls back an unfinished transaction on next use).
+fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    connection.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Opens a connection with the settings every connection of the store
+/// shares.
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let connection = Connection::open_with_flags(path, flags).map_err(err)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(connection)
+}
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
@@ -42,41 +97,565 @@ impl SqliteStore {
             .map_err(err)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if full_sync {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+            .busy_timeout(BUSY_TIMEOUT);
+        let migrator = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await
             .map_err(err)?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run(&migrator)
             .await
             .map_err(err)?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await
+        migrator.close().await;
+
+        let writer = connect(path, OpenFlags::default())?;
+        writer
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
+                 PRAGMA wal_autocheckpoint = 0;",
+                if full_sync { "FULL" } else { "NORMAL" }
+            ))
             .map_err(err)?;
-        Ok(Self { pool, read })
+        let readers = (0..READERS)
+            .map(|_| {
+                connect(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map(Mutex::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let checkpoints = checkpoint_thread(connect(path, OpenFlags::default())?)?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            commits: AtomicU64::new(0),
+            full_sync,
+            _checkpoints: checkpoints,
+        })
     }
-}
 
-impl SqliteStore {
-    /// SQLite has one writer, so the conditional insert is atomic as it is.
-    async fn insert_first_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        insert_key_if_none(&self.pool, key).await
+    /// Runs `f` on the write connection.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let run = || {
+            let out = f(&mut lock(&self.writer)).map_err(err)?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            Ok(out)
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if self.full_sync && multi_thread {
+            tokio::task::block_in_place(run)
+        } else {
+            run()
+        }
     }
-}
 
-impl SqliteStore {
+    /// Runs `f` in one immediate transaction on the write connection
+    /// (immediate: it takes the write lock first, so it never has to
+    /// upgrade a read lock another process is waiting on).
+    fn transaction<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// Runs `f` on a read connection: the first free one from a rotating
+    /// start, or, when all are busy, waits for one.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        for i in 0..n {
+            let guard = match self.readers[(start + i) % n].try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            return f(&guard).map_err(err);
+        }
+        f(&lock(&self.readers[start % n])).map_err(err)
+    }
+
     /// The database's clock in unix seconds, as SQL.
     const NOW_SQL: &'static str = "CAST(strftime('%s', 'now') AS INTEGER)";
 }
 
-super::sql::sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+/// Starts the thread that checkpoints the WAL once a second, on its own
+/// connection; it ends when the returned sender is dropped.
+fn checkpoint_thread(connection: Connection) -> Result<mpsc::Sender<()>, StoreError> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                // PASSIVE: copies what no reader still needs, never waits
+                // for (or blocks) a reader or the writer.
+                if let Err(e) =
+                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed");
+                }
+            }
+        })
+        .map_err(err)?;
+    Ok(stop)
+}
+
+/// A cached statement for `statement`, its `$n` placeholders read as
+/// SQLite's numbered `?n`.
+fn prepare<'c>(c: &'c Connection, statement: &str) -> rusqlite::Result<CachedStatement<'c>> {
+    c.prepare_cached(&sql::numbered(statement))
+}
+
+/// A key from its row.
+fn key_from(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
+    Ok(StoredKey {
+        kid: r.get(0)?,
+        alg: r.get(1)?,
+        private_sealed: r.get(2)?,
+        public_jwk: r.get(3)?,
+        created_at: r.get(4)?,
+        activates_at: r.get(5)?,
+    })
+}
+
+/// A grant from its row (`grant_columns!()`, by position).
+fn grant_from(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok(GrantRow {
+        id: r.get(0)?,
+        client_id: r.get(1)?,
+        subject: r.get(2)?,
+        scope: r.get(3)?,
+        profile_json: r.get(4)?,
+        token_hash: r.get(5)?,
+        token_sealed: r.get(6)?,
+        legacy_refresh_sealed: r.get(7)?,
+        token_expires_at: r.get(8)?,
+        auth_time: r.get(9)?,
+        revoked: r.get::<_, i64>(10)? != 0,
+        created_at: r.get(11)?,
+        claims: r.get(12)?,
+    })
+}
+
+/// The code and the grant of a `grants` row, and whether the code was used.
+fn code_and_grant(code_hash: &[u8], r: &Row<'_>) -> rusqlite::Result<(CodeRow, GrantRow, bool)> {
+    let code = CodeRow {
+        code_hash: code_hash.to_vec(),
+        redirect_uri: r.get(13)?,
+        nonce: r.get(14)?,
+        code_challenge: r.get(15)?,
+        expires_at: r.get(16)?,
+        id_token_sealed: r.get(17)?,
+        login: match (r.get(18)?, r.get(19)?) {
+            (Some(id), Some(expires_at)) => Some(LoginOnce { id, expires_at }),
+            _ => None,
+        },
+    };
+    Ok((code, grant_from(r)?, r.get::<_, i64>(20)? != 0))
+}
+
+/// A refresh token from its row (`SELECT *`).
+fn refresh_from(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
+    Ok(RefreshRow {
+        token_hash: r.get("token_hash")?,
+        grant_id: r.get("grant_id")?,
+        client_id: r.get("client_id")?,
+        scope: r.get("scope")?,
+        state: RefreshState::from_code(r.get("state")?),
+        created_at: r.get("created_at")?,
+        family_expires_at: r.get("family_expires_at")?,
+        last_used_at: r.get("last_used_at")?,
+        rotated_at: r.get("rotated_at")?,
+        successor_sealed: r.get("successor_sealed")?,
+    })
+}
+
+fn insert_refresh_row(c: &Connection, r: &RefreshRow) -> rusqlite::Result<usize> {
+    prepare(c, sql::INSERT_REFRESH)?.execute(params![
+        r.token_hash,
+        r.grant_id,
+        r.client_id,
+        r.scope,
+        r.state.code(),
+        r.created_at,
+        r.family_expires_at,
+        r.last_used_at,
+    ])
+}
+
+/// Runs a statement that takes a key's six columns in order.
+fn execute_with_key(c: &Connection, statement: &str, key: &StoredKey) -> rusqlite::Result<usize> {
+    prepare(c, statement)?.execute(params![
+        key.kid,
+        key.alg,
+        key.private_sealed,
+        key.public_jwk,
+        key.created_at,
+        key.activates_at
+    ])
+}
+
+/// Gives reserved login attempts back.
+fn release(c: &Connection, settle: ThrottleRelease<'_>) -> rusqlite::Result<usize> {
+    let [first, second] = sql::lock_order(settle.keys);
+    prepare(c, sql::THROTTLE_RELEASE)?.execute(params![first, second, settle.forget.unwrap_or("")])
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::SIGNING_KEYS)?
+                .query_map([], key_from)?
+                .collect()
+        })
+    }
+
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        // SQLite has one writer, so the conditional insert is atomic as it is.
+        self.write(|c| execute_with_key(c, sql::INSERT_FIRST_KEY, key))
+            .map(drop)
+    }
+
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.write(|c| execute_with_key(c, sql::INSERT_KEY, key))
+            .map(drop)
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+        self.write(|c| prepare(c, sql::DELETE_KEY)?.execute([kid]))
+            .map(drop)
+    }
+
+    async fn insert_grant_with_code(
+        &self,
+        g: &GrantRow,
+        c: &CodeRow,
+        settle: Option<ThrottleRelease<'_>>,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.transaction(|tx| {
+            if let Some(settle) = settle {
+                release(tx, settle)?;
+            }
+            prepare(tx, sql::INSERT_GRANT_WITH_CODE)?.execute(params![
+                g.id,
+                g.client_id,
+                g.subject,
+                g.scope,
+                g.profile_json,
+                g.token_hash,
+                g.token_sealed,
+                g.legacy_refresh_sealed,
+                g.token_expires_at,
+                g.auth_time,
+                g.created_at,
+                c.code_hash,
+                c.redirect_uri,
+                c.nonce,
+                c.code_challenge,
+                c.expires_at,
+                c.id_token_sealed,
+                g.claims,
+                c.login.as_ref().map(|l| l.id.as_str()),
+                c.login.as_ref().map(|l| l.expires_at),
+            ])
+        })?;
+        Ok(inserted == 1)
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        claim: &CodeClaim<'_>,
+    ) -> Result<Redeemed, StoreError> {
+        let (spent, row) = self.write(|c| {
+            let spent = prepare(c, sql::REDEEM_CODE)?
+                .query_row(
+                    params![
+                        code_hash,
+                        claim.client_id,
+                        claim.redirect_uri,
+                        claim.now,
+                        claim.challenge
+                    ],
+                    |r| code_and_grant(code_hash, r),
+                )
+                .optional()?;
+            if spent.is_some() {
+                return Ok((true, spent));
+            }
+            // Why not: read the row to tell a replay from a mismatch.
+            let row = prepare(c, sql::GRANT_BY_CODE)?
+                .query_row([code_hash], |r| code_and_grant(code_hash, r))
+                .optional()?;
+            Ok((false, row))
+        })?;
+        Ok(match row {
+            None => Redeemed::Unknown,
+            Some((code, grant, _)) if spent => Redeemed::Fresh(Box::new((code, grant))),
+            Some((code, grant, used)) => super::why_not_redeemed(code, grant, used, claim),
+        })
+    }
+
+    async fn grants_by_token_hash(&self, token_hash: &[u8]) -> Result<Vec<GrantRow>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::GRANTS_BY_TOKEN_HASH)?
+                .query_map([token_hash], grant_from)?
+                .collect()
+        })
+    }
+
+    async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
+        let record = sql::record_revocation(Self::NOW_SQL);
+        self.transaction(|tx| {
+            for statement in [
+                sql::REVOKE_REFRESH_OF_TOKEN,
+                record.as_str(),
+                sql::REVOKE_GRANTS,
+            ] {
+                prepare(tx, statement)?.execute([id])?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let rows = self.read(|c| {
+            prepare(c, sql::REVOCATIONS_SINCE)?
+                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        Ok((rows, self.database_now().await?))
+    }
+
+    async fn database_now(&self) -> Result<i64, StoreError> {
+        self.read(|c| c.query_row(&sql::database_now(Self::NOW_SQL), [], |r| r.get(0)))
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::GRANT_BY_ID)?
+                .query_row([id], grant_from)
+                .optional()
+        })
+    }
+
+    async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::LIVE_GRANT)?
+                .query_row(params![subject, now], grant_from)
+                .optional()
+        })
+    }
+
+    async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::NEWEST_GRANT)?
+                .query_row([subject], grant_from)
+                .optional()
+        })
+    }
+
+    async fn claim_grant_renewal(
+        &self,
+        id: &str,
+        seen: &[u8],
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let claimed = self.write(|c| {
+            prepare(c, sql::CLAIM_GRANT_RENEWAL)?.execute(params![
+                id,
+                now,
+                seen,
+                until,
+                super::STALE_CLAIM_SECONDS
+            ])
+        })?;
+        Ok(claimed == 1)
+    }
+
+    async fn finish_grant_renewal(
+        &self,
+        id: &str,
+        renewed: Option<&GrantRenewal>,
+    ) -> Result<bool, StoreError> {
+        let done = self.write(|c| match renewed {
+            None => prepare(c, sql::END_GRANT_RENEWAL)?.execute([id]),
+            Some(r) => prepare(c, sql::FINISH_GRANT_RENEWAL)?.execute(params![
+                id,
+                r.token_hash,
+                r.token_sealed,
+                r.token_expires_at,
+                r.legacy_refresh_sealed,
+                r.profile_json
+            ]),
+        })?;
+        Ok(done == 1)
+    }
+
+    async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
+        self.write(|c| insert_refresh_row(c, r)).map(drop)
+    }
+
+    async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::REFRESH_BY_HASH)?
+                .query_row([token_hash], refresh_from)
+                .optional()
+        })
+    }
+
+    async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        let claimed = self.write(|c| {
+            prepare(c, sql::CLAIM_REFRESH)?.execute(params![
+                now,
+                token_hash,
+                super::STALE_CLAIM_SECONDS
+            ])
+        })?;
+        Ok(claimed == 1)
+    }
+
+    async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        self.write(|c| prepare(c, sql::RELEASE_REFRESH)?.execute([token_hash]))
+            .map(drop)
+    }
+
+    async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
+        self.transaction(|tx| {
+            prepare(tx, sql::ROTATE_GRANT_TOKEN)?.execute(params![
+                r.token_hash,
+                r.token_sealed,
+                r.token_expires_at,
+                r.legacy_refresh_sealed,
+                r.profile_json,
+                r.old_hash
+            ])?;
+            match &r.successor {
+                Some(successor) => {
+                    insert_refresh_row(tx, successor)?;
+                    prepare(tx, sql::SPEND_REFRESH)?.execute(params![
+                        r.now,
+                        r.successor_sealed,
+                        r.old_hash
+                    ])?;
+                }
+                None => {
+                    prepare(tx, sql::KEEP_REFRESH)?.execute(params![r.now, r.old_hash])?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let mut removed = [0u64; 3];
+        for (i, statement) in sql::CLEANUP.iter().enumerate() {
+            // One statement at a time: requests' writes go in between.
+            let done = self.write(|c| prepare(c, statement)?.execute(params![now, batch]))?;
+            if let Some(count) = removed.get_mut(i) {
+                *count = done as u64;
+            }
+        }
+        let [sessions, refresh_tokens, grants] = removed;
+        Ok(Cleaned {
+            grants,
+            refresh_tokens,
+            sessions,
+        })
+    }
+
+    async fn throttle_reserve(
+        &self,
+        user: &str,
+        address: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<Vec<ThrottleCount>, StoreError> {
+        let [first, second] = sql::lock_order([user, address]);
+        self.write(|c| {
+            prepare(c, sql::THROTTLE_RESERVE)?
+                .query_map(params![first, second, now, window], |r| {
+                    Ok(ThrottleCount {
+                        key: r.get(0)?,
+                        attempts: r.get(1)?,
+                        locked_until: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+
+    async fn throttle_release(
+        &self,
+        keys: [&str; 2],
+        forget: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|c| release(c, ThrottleRelease { keys, forget }))
+            .map(drop)
+    }
+
+    async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError> {
+        self.write(|c| prepare(c, sql::THROTTLE_LOCK)?.execute(params![key, max, until]))
+            .map(drop)
+    }
+
+    async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let inserted =
+            self.write(|c| prepare(c, sql::USE_ASSERTION)?.execute(params![key, expires_at]))?;
+        Ok(inserted == 1)
+    }
+
+    async fn insert_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .write(|c| prepare(c, sql::INSERT_SESSION)?.execute(params![id, data, expires_at]))?;
+        Ok(inserted == 1)
+    }
+
+    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.write(|c| prepare(c, sql::SAVE_SESSION)?.execute(params![id, data, expires_at]))
+            .map(drop)
+    }
+
+    async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::LOAD_SESSION)?
+                .query_row(params![id, now], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.write(|c| prepare(c, sql::DELETE_SESSION)?.execute([id]))
+            .map(drop)
+    }
+
+    fn commits(&self) -> Option<u64> {
+        Some(self.commits.load(Ordering::Relaxed))
+    }
+}

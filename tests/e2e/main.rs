@@ -41,3 +41,4 @@ mod tls;
 mod token_exchange;
 mod token_rules;
 mod userinfo_and_discovery;
+mod writes;

@@ -145,7 +145,10 @@ fn key(kid: &str) -> StoredKey {
 async fn a_code_is_redeemed_exactly_once_across_instances(b: Backend) {
     let now = now_unix();
     let (g, c) = grant("g1", now);
-    b.a().insert_grant_with_code(&g, &c).await.expect("insert");
+    b.a()
+        .insert_grant_with_code(&g, &c, None)
+        .await
+        .expect("insert");
     let attempts = (0..8).map(|i| {
         let store = b.stores[i % 2].clone();
         let hash = c.code_hash.clone();
@@ -208,7 +211,10 @@ async fn instances_starting_together_end_with_one_signing_key(b: Backend) {
 async fn a_refresh_token_is_claimed_once_and_rotation_spends_it(b: Backend) {
     let now = now_unix();
     let (g, c) = grant("g2", now);
-    b.a().insert_grant_with_code(&g, &c).await.expect("insert");
+    b.a()
+        .insert_grant_with_code(&g, &c, None)
+        .await
+        .expect("insert");
     b.a()
         .insert_refresh(&refresh_row("r1", "g2", now))
         .await
@@ -339,19 +345,19 @@ async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
     let (dead, mut dead_code) = (dead, dead_code);
     dead_code.expires_at = now - 3600;
     b.a()
-        .insert_grant_with_code(&dead, &dead_code)
+        .insert_grant_with_code(&dead, &dead_code, None)
         .await
         .expect("insert");
     let (live, live_code) = grant("live", now);
     b.a()
-        .insert_grant_with_code(&live, &live_code)
+        .insert_grant_with_code(&live, &live_code, None)
         .await
         .expect("insert");
     let (mut with_family, mut fam_code) = grant("family", now - 7200);
     with_family.token_expires_at = now - 10;
     fam_code.expires_at = now - 3600;
     b.a()
-        .insert_grant_with_code(&with_family, &fam_code)
+        .insert_grant_with_code(&with_family, &fam_code, None)
         .await
         .expect("insert");
     b.a()
@@ -466,8 +472,8 @@ async fn one_login_form_yields_one_grant_across_instances(b: Backend) {
     c1.login = Some(form.clone());
     c2.login = Some(form);
     let (x, y) = tokio::join!(
-        b.stores[0].insert_grant_with_code(&g1, &c1),
-        b.stores[1].insert_grant_with_code(&g2, &c2)
+        b.stores[0].insert_grant_with_code(&g1, &c1, None),
+        b.stores[1].insert_grant_with_code(&g2, &c2, None)
     );
     assert_eq!(
         u8::from(x.expect("a")) + u8::from(y.expect("b")),
@@ -478,13 +484,13 @@ async fn one_login_form_yields_one_grant_across_instances(b: Backend) {
     let (g4, c4) = grant("once-4", now);
     assert!(
         b.a()
-            .insert_grant_with_code(&g3, &c3)
+            .insert_grant_with_code(&g3, &c3, None)
             .await
             .expect("no form")
     );
     assert!(
         b.a()
-            .insert_grant_with_code(&g4, &c4)
+            .insert_grant_with_code(&g4, &c4, None)
             .await
             .expect("no form"),
         "grants without a form never collide"

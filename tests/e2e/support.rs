@@ -114,6 +114,7 @@ pub struct TestApp {
     /// `http://addr` of the gateway, when `[gateway]` is set.
     pub gateway_url: Option<String>,
     metrics: Option<Arc<idp_bridge::metrics::Metrics>>,
+    store: Option<Arc<dyn idp_bridge::store::Store>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -219,6 +220,7 @@ require_pkce = true
             metrics_url: None,
             gateway_url: None,
             metrics: None,
+            store: None,
             shutdown: None,
             task: None,
         };
@@ -241,6 +243,7 @@ require_pkce = true
         self.metrics_url = app.metrics_addr().map(|a| format!("http://{a}"));
         self.gateway_url = app.gateway_addr().map(|a| format!("http://{a}"));
         self.metrics = Some(app.state().metrics.clone());
+        self.store = Some(app.state().store.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(async move {
@@ -250,6 +253,15 @@ require_pkce = true
                 })
                 .await;
         }));
+    }
+
+    /// The writes the running bridge's store has committed (SQLite counts
+    /// them).
+    pub fn store_commits(&self) -> u64 {
+        self.store
+            .as_ref()
+            .and_then(|s| s.commits())
+            .expect("the store counts its commits")
     }
 
     /// The metrics as `/metrics` would show them now.
