@@ -18,8 +18,9 @@
 //! Checkpoints, which fsync too, run on a thread of their own once a second
 //! rather than inside whichever commit crosses the WAL's size limit.
 //!
-//! SQLite has one writer at a time: writes share one connection behind a
-//! mutex (they queue there instead of sleeping in SQLite's busy handler),
+//! SQLite has one writer at a time: writes share one connection behind an
+//! async mutex (they queue there as tasks, instead of sleeping in SQLite's
+//! busy handler or parking the async workers' threads),
 //! and reads take one of a few read-only connections (WAL readers never
 //! block the writer).
 
@@ -47,14 +48,20 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READERS: usize = 4;
 /// Prepared statements kept per connection: every statement of `sql` fits.
 const STATEMENT_CACHE: usize = 64;
+/// Page cache of each read connection and of the checkpointer, in KiB
+/// (SQLite's default, 2 MiB, is kept for the writer): the hot pages are
+/// the indexes' upper levels, and six full default caches would be a third
+/// of the process's memory.
+const SMALL_CACHE_KIB: u32 = 512;
 /// How often the checkpoint thread moves the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
-    /// Every write.
-    writer: Mutex<Connection>,
+    /// Every write; an async mutex, so waiting for it parks a task, not a
+    /// thread.
+    writer: tokio::sync::Mutex<Connection>,
     /// Reads, taken round-robin, skipping busy ones.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -90,6 +97,15 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// A connection for reading or checkpointing, with a small page cache.
+fn connect_small(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let connection = connect(path, flags)?;
+    connection
+        .execute_batch(&format!("PRAGMA cache_size = -{SMALL_CACHE_KIB};"))
+        .map_err(err)?;
+    Ok(connection)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(path: &Path, full_sync: bool) -> Result<Self, StoreError> {
@@ -120,17 +136,17 @@ impl SqliteStore {
             .map_err(err)?;
         let readers = (0..READERS)
             .map(|_| {
-                connect(
+                connect_small(
                     path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map(Mutex::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let checkpoints = checkpoint_thread(connect(path, OpenFlags::default())?)?;
+        let checkpoints = checkpoint_thread(connect_small(path, OpenFlags::default())?)?;
         Ok(Self {
             path: path.to_owned(),
-            writer: Mutex::new(writer),
+            writer: tokio::sync::Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
@@ -140,28 +156,39 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the write connection.
-    fn write<T>(
+    async fn write<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let run = || {
-            let out = f(&mut lock(&self.writer)).map_err(err)?;
-            self.commits.fetch_add(1, Ordering::Relaxed);
-            Ok(out)
-        };
+        self.write_costing(false, f).await
+    }
+
+    /// Runs `f` on the write connection. Waiting for it is an await, never
+    /// a blocked thread: a long write (a cleanup batch) must not park every
+    /// async worker behind it. `slow` work (and every fsyncing commit) runs
+    /// beside the async workers, so the other tasks of its worker go on.
+    async fn write_costing<T>(
+        &self,
+        slow: bool,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.writer.lock().await;
+        let run = || f(&mut connection).map_err(err);
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if self.full_sync && multi_thread {
+        let out = if (slow || self.full_sync) && multi_thread {
             tokio::task::block_in_place(run)
         } else {
             run()
-        }
+        }?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
     }
 
     /// Runs `f` in one immediate transaction on the write connection
     /// (immediate: it takes the write lock first, so it never has to
     /// upgrade a read lock another process is waiting on).
-    fn transaction<T>(
+    async fn transaction<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
@@ -171,6 +198,7 @@ impl SqliteStore {
             tx.commit()?;
             Ok(out)
         })
+        .await
     }
 
     /// Runs `f` on a read connection: the first free one from a rotating
@@ -333,16 +361,19 @@ impl Store for SqliteStore {
     async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         // SQLite has one writer, so the conditional insert is atomic as it is.
         self.write(|c| execute_with_key(c, sql::INSERT_FIRST_KEY, key))
+            .await
             .map(drop)
     }
 
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         self.write(|c| execute_with_key(c, sql::INSERT_KEY, key))
+            .await
             .map(drop)
     }
 
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
         self.write(|c| prepare(c, sql::DELETE_KEY)?.execute([kid]))
+            .await
             .map(drop)
     }
 
@@ -352,33 +383,35 @@ impl Store for SqliteStore {
         c: &CodeRow,
         settle: Option<ThrottleRelease<'_>>,
     ) -> Result<bool, StoreError> {
-        let inserted = self.transaction(|tx| {
-            if let Some(settle) = settle {
-                release(tx, settle)?;
-            }
-            prepare(tx, sql::INSERT_GRANT_WITH_CODE)?.execute(params![
-                g.id,
-                g.client_id,
-                g.subject,
-                g.scope,
-                g.profile_json,
-                g.token_hash,
-                g.token_sealed,
-                g.legacy_refresh_sealed,
-                g.token_expires_at,
-                g.auth_time,
-                g.created_at,
-                c.code_hash,
-                c.redirect_uri,
-                c.nonce,
-                c.code_challenge,
-                c.expires_at,
-                c.id_token_sealed,
-                g.claims,
-                c.login.as_ref().map(|l| l.id.as_str()),
-                c.login.as_ref().map(|l| l.expires_at),
-            ])
-        })?;
+        let inserted = self
+            .transaction(|tx| {
+                if let Some(settle) = settle {
+                    release(tx, settle)?;
+                }
+                prepare(tx, sql::INSERT_GRANT_WITH_CODE)?.execute(params![
+                    g.id,
+                    g.client_id,
+                    g.subject,
+                    g.scope,
+                    g.profile_json,
+                    g.token_hash,
+                    g.token_sealed,
+                    g.legacy_refresh_sealed,
+                    g.token_expires_at,
+                    g.auth_time,
+                    g.created_at,
+                    c.code_hash,
+                    c.redirect_uri,
+                    c.nonce,
+                    c.code_challenge,
+                    c.expires_at,
+                    c.id_token_sealed,
+                    g.claims,
+                    c.login.as_ref().map(|l| l.id.as_str()),
+                    c.login.as_ref().map(|l| l.expires_at),
+                ])
+            })
+            .await?;
         Ok(inserted == 1)
     }
 
@@ -387,28 +420,30 @@ impl Store for SqliteStore {
         code_hash: &[u8],
         claim: &CodeClaim<'_>,
     ) -> Result<Redeemed, StoreError> {
-        let (spent, row) = self.write(|c| {
-            let spent = prepare(c, sql::REDEEM_CODE)?
-                .query_row(
-                    params![
-                        code_hash,
-                        claim.client_id,
-                        claim.redirect_uri,
-                        claim.now,
-                        claim.challenge
-                    ],
-                    |r| code_and_grant(code_hash, r),
-                )
-                .optional()?;
-            if spent.is_some() {
-                return Ok((true, spent));
-            }
-            // Why not: read the row to tell a replay from a mismatch.
-            let row = prepare(c, sql::GRANT_BY_CODE)?
-                .query_row([code_hash], |r| code_and_grant(code_hash, r))
-                .optional()?;
-            Ok((false, row))
-        })?;
+        let (spent, row) = self
+            .write(|c| {
+                let spent = prepare(c, sql::REDEEM_CODE)?
+                    .query_row(
+                        params![
+                            code_hash,
+                            claim.client_id,
+                            claim.redirect_uri,
+                            claim.now,
+                            claim.challenge
+                        ],
+                        |r| code_and_grant(code_hash, r),
+                    )
+                    .optional()?;
+                if spent.is_some() {
+                    return Ok((true, spent));
+                }
+                // Why not: read the row to tell a replay from a mismatch.
+                let row = prepare(c, sql::GRANT_BY_CODE)?
+                    .query_row([code_hash], |r| code_and_grant(code_hash, r))
+                    .optional()?;
+                Ok((false, row))
+            })
+            .await?;
         Ok(match row {
             None => Redeemed::Unknown,
             Some((code, grant, _)) if spent => Redeemed::Fresh(Box::new((code, grant))),
@@ -436,6 +471,7 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+        .await
     }
 
     async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
@@ -482,15 +518,17 @@ impl Store for SqliteStore {
         now: i64,
         until: i64,
     ) -> Result<bool, StoreError> {
-        let claimed = self.write(|c| {
-            prepare(c, sql::CLAIM_GRANT_RENEWAL)?.execute(params![
-                id,
-                now,
-                seen,
-                until,
-                super::STALE_CLAIM_SECONDS
-            ])
-        })?;
+        let claimed = self
+            .write(|c| {
+                prepare(c, sql::CLAIM_GRANT_RENEWAL)?.execute(params![
+                    id,
+                    now,
+                    seen,
+                    until,
+                    super::STALE_CLAIM_SECONDS
+                ])
+            })
+            .await?;
         Ok(claimed == 1)
     }
 
@@ -499,22 +537,24 @@ impl Store for SqliteStore {
         id: &str,
         renewed: Option<&GrantRenewal>,
     ) -> Result<bool, StoreError> {
-        let done = self.write(|c| match renewed {
-            None => prepare(c, sql::END_GRANT_RENEWAL)?.execute([id]),
-            Some(r) => prepare(c, sql::FINISH_GRANT_RENEWAL)?.execute(params![
-                id,
-                r.token_hash,
-                r.token_sealed,
-                r.token_expires_at,
-                r.legacy_refresh_sealed,
-                r.profile_json
-            ]),
-        })?;
+        let done = self
+            .write(|c| match renewed {
+                None => prepare(c, sql::END_GRANT_RENEWAL)?.execute([id]),
+                Some(r) => prepare(c, sql::FINISH_GRANT_RENEWAL)?.execute(params![
+                    id,
+                    r.token_hash,
+                    r.token_sealed,
+                    r.token_expires_at,
+                    r.legacy_refresh_sealed,
+                    r.profile_json
+                ]),
+            })
+            .await?;
         Ok(done == 1)
     }
 
     async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
-        self.write(|c| insert_refresh_row(c, r)).map(drop)
+        self.write(|c| insert_refresh_row(c, r)).await.map(drop)
     }
 
     async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
@@ -526,18 +566,21 @@ impl Store for SqliteStore {
     }
 
     async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-        let claimed = self.write(|c| {
-            prepare(c, sql::CLAIM_REFRESH)?.execute(params![
-                now,
-                token_hash,
-                super::STALE_CLAIM_SECONDS
-            ])
-        })?;
+        let claimed = self
+            .write(|c| {
+                prepare(c, sql::CLAIM_REFRESH)?.execute(params![
+                    now,
+                    token_hash,
+                    super::STALE_CLAIM_SECONDS
+                ])
+            })
+            .await?;
         Ok(claimed == 1)
     }
 
     async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
         self.write(|c| prepare(c, sql::RELEASE_REFRESH)?.execute([token_hash]))
+            .await
             .map(drop)
     }
 
@@ -566,13 +609,18 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+        .await
     }
 
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
         let mut removed = [0u64; 3];
         for (i, statement) in sql::CLEANUP.iter().enumerate() {
             // One statement at a time: requests' writes go in between.
-            let done = self.write(|c| prepare(c, statement)?.execute(params![now, batch]))?;
+            let done = self
+                .write_costing(true, |c| {
+                    prepare(c, statement)?.execute(params![now, batch])
+                })
+                .await?;
             if let Some(count) = removed.get_mut(i) {
                 *count = done as u64;
             }
@@ -604,6 +652,7 @@ impl Store for SqliteStore {
                 })?
                 .collect()
         })
+        .await
     }
 
     async fn throttle_release(
@@ -612,17 +661,20 @@ impl Store for SqliteStore {
         forget: Option<&str>,
     ) -> Result<(), StoreError> {
         self.write(|c| release(c, ThrottleRelease { keys, forget }))
+            .await
             .map(drop)
     }
 
     async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError> {
         self.write(|c| prepare(c, sql::THROTTLE_LOCK)?.execute(params![key, max, until]))
+            .await
             .map(drop)
     }
 
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
-        let inserted =
-            self.write(|c| prepare(c, sql::USE_ASSERTION)?.execute(params![key, expires_at]))?;
+        let inserted = self
+            .write(|c| prepare(c, sql::USE_ASSERTION)?.execute(params![key, expires_at]))
+            .await?;
         Ok(inserted == 1)
     }
 
@@ -633,12 +685,14 @@ impl Store for SqliteStore {
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         let inserted = self
-            .write(|c| prepare(c, sql::INSERT_SESSION)?.execute(params![id, data, expires_at]))?;
+            .write(|c| prepare(c, sql::INSERT_SESSION)?.execute(params![id, data, expires_at]))
+            .await?;
         Ok(inserted == 1)
     }
 
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
         self.write(|c| prepare(c, sql::SAVE_SESSION)?.execute(params![id, data, expires_at]))
+            .await
             .map(drop)
     }
 
@@ -652,6 +706,7 @@ impl Store for SqliteStore {
 
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
         self.write(|c| prepare(c, sql::DELETE_SESSION)?.execute([id]))
+            .await
             .map(drop)
     }
 
