@@ -98,6 +98,22 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Runs a write.
+    async fn run(&self, query: PgQuery<'_>) -> Result<(), StoreError> {
+        query.execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+
+    /// Runs a write; whether it changed exactly one row.
+    async fn changed_one(&self, query: PgQuery<'_>) -> Result<bool, StoreError> {
+        Ok(query
+            .execute(&self.pool)
+            .await
+            .map_err(err)?
+            .rows_affected()
+            == 1)
+    }
+
     /// The database's clock in unix seconds, as SQL.
     const NOW_SQL: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)";
 }
@@ -113,11 +129,11 @@ async fn insert_key_if_none<'e, E: sqlx::Executor<'e, Database = Postgres>>(
     Ok(())
 }
 
+/// A statement with its parameters bound.
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
 /// Binds a key's six columns in statement order.
-fn bind_key<'q>(
-    query: sqlx::query::Query<'q, Postgres, PgArguments>,
-    key: &'q StoredKey,
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+fn bind_key<'q>(query: PgQuery<'q>, key: &'q StoredKey) -> PgQuery<'q> {
     query
         .bind(&key.kid)
         .bind(&key.alg)
@@ -191,11 +207,7 @@ fn grant_from(row: &PgRow) -> Result<GrantRow, StoreError> {
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.run(sqlx::query("SELECT 1")).await
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
@@ -218,12 +230,7 @@ impl Store for PgStore {
     }
 
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::DELETE_KEY)
-            .bind(kid)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.run(sqlx::query(sql::DELETE_KEY).bind(kid)).await
     }
 
     async fn insert_grant_with_code(
@@ -378,16 +385,15 @@ impl Store for PgStore {
         now: i64,
         until: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::CLAIM_GRANT_RENEWAL)
-            .bind(id)
-            .bind(now)
-            .bind(seen)
-            .bind(until)
-            .bind(super::STALE_CLAIM_SECONDS)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected() == 1)
+        self.changed_one(
+            sqlx::query(sql::CLAIM_GRANT_RENEWAL)
+                .bind(id)
+                .bind(now)
+                .bind(seen)
+                .bind(until)
+                .bind(super::STALE_CLAIM_SECONDS),
+        )
+        .await
     }
 
     async fn finish_grant_renewal(
@@ -422,23 +428,18 @@ impl Store for PgStore {
     }
 
     async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::CLAIM_REFRESH)
-            .bind(now)
-            .bind(token_hash)
-            .bind(super::STALE_CLAIM_SECONDS)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected() == 1)
+        self.changed_one(
+            sqlx::query(sql::CLAIM_REFRESH)
+                .bind(now)
+                .bind(token_hash)
+                .bind(super::STALE_CLAIM_SECONDS),
+        )
+        .await
     }
 
     async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        sqlx::query(sql::RELEASE_REFRESH)
-            .bind(token_hash)
-            .execute(&self.pool)
+        self.run(sqlx::query(sql::RELEASE_REFRESH).bind(token_hash))
             .await
-            .map_err(err)?;
-        Ok(())
     }
 
     async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
@@ -511,35 +512,28 @@ impl Store for PgStore {
         forget: Option<&str>,
     ) -> Result<(), StoreError> {
         let [first, second] = sql::lock_order(keys);
-        sqlx::query(sql::THROTTLE_RELEASE)
-            .bind(first)
-            .bind(second)
-            .bind(forget.unwrap_or(""))
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.run(
+            sqlx::query(sql::THROTTLE_RELEASE)
+                .bind(first)
+                .bind(second)
+                .bind(forget.unwrap_or("")),
+        )
+        .await
     }
 
     async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError> {
-        sqlx::query(sql::THROTTLE_LOCK)
-            .bind(key)
-            .bind(max)
-            .bind(until)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.run(
+            sqlx::query(sql::THROTTLE_LOCK)
+                .bind(key)
+                .bind(max)
+                .bind(until),
+        )
+        .await
     }
 
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::USE_ASSERTION)
-            .bind(key)
-            .bind(expires_at)
-            .execute(&self.pool)
+        self.changed_one(sqlx::query(sql::USE_ASSERTION).bind(key).bind(expires_at))
             .await
-            .map_err(err)?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_session(
@@ -548,25 +542,23 @@ impl Store for PgStore {
         data: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::INSERT_SESSION)
-            .bind(id)
-            .bind(data)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected() == 1)
+        self.changed_one(
+            sqlx::query(sql::INSERT_SESSION)
+                .bind(id)
+                .bind(data)
+                .bind(expires_at),
+        )
+        .await
     }
 
     async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
-        sqlx::query(sql::SAVE_SESSION)
-            .bind(id)
-            .bind(data)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.run(
+            sqlx::query(sql::SAVE_SESSION)
+                .bind(id)
+                .bind(data)
+                .bind(expires_at),
+        )
+        .await
     }
 
     async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError> {
@@ -579,11 +571,6 @@ impl Store for PgStore {
     }
 
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::DELETE_SESSION)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.run(sqlx::query(sql::DELETE_SESSION).bind(id)).await
     }
 }
