@@ -249,6 +249,18 @@ pub struct Cleaned {
     pub sessions: u64,
 }
 
+impl Cleaned {
+    /// From the rows each of `sql::CLEANUP`'s statements removed, in order.
+    pub(crate) fn from_counts(counts: &[u64]) -> Self {
+        let at = |i: usize| counts.get(i).copied().unwrap_or(0);
+        Self {
+            sessions: at(0),
+            refresh_tokens: at(1),
+            grants: at(2),
+        }
+    }
+}
+
 /// The outcome of redeeming a code.
 #[derive(Debug, Clone)]
 pub enum Redeemed {

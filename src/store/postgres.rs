@@ -468,24 +468,17 @@ impl Store for PgStore {
     }
 
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
-        let mut removed = [0u64; 3];
-        for (i, statement) in sql::CLEANUP.iter().enumerate() {
+        let mut removed = Vec::with_capacity(sql::CLEANUP.len());
+        for statement in sql::CLEANUP {
             let done = sqlx::query(statement)
                 .bind(now)
                 .bind(batch)
                 .execute(&self.pool)
                 .await
                 .map_err(err)?;
-            if let Some(count) = removed.get_mut(i) {
-                *count = done.rows_affected();
-            }
+            removed.push(done.rows_affected());
         }
-        let [sessions, refresh_tokens, grants] = removed;
-        Ok(Cleaned {
-            grants,
-            refresh_tokens,
-            sessions,
-        })
+        Ok(Cleaned::from_counts(&removed))
     }
 
     async fn throttle_reserve(

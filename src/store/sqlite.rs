@@ -613,24 +613,17 @@ impl Store for SqliteStore {
     }
 
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
-        let mut removed = [0u64; 3];
-        for (i, statement) in sql::CLEANUP.iter().enumerate() {
+        let mut removed = Vec::with_capacity(sql::CLEANUP.len());
+        for statement in sql::CLEANUP {
             // One statement at a time: requests' writes go in between.
             let done = self
                 .write_costing(true, |c| {
                     prepare(c, statement)?.execute(params![now, batch])
                 })
                 .await?;
-            if let Some(count) = removed.get_mut(i) {
-                *count = done as u64;
-            }
+            removed.push(done as u64);
         }
-        let [sessions, refresh_tokens, grants] = removed;
-        Ok(Cleaned {
-            grants,
-            refresh_tokens,
-            sessions,
-        })
+        Ok(Cleaned::from_counts(&removed))
     }
 
     async fn throttle_reserve(
