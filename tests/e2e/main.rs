@@ -34,6 +34,7 @@ mod reference_stack;
 mod refresh;
 mod restart;
 mod shared_token;
+mod sqlite_wal;
 mod store_suite;
 mod support;
 mod throttle;
