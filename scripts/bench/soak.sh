@@ -10,6 +10,8 @@
 #   SOAK_SECONDS=180 scripts/bench/soak.sh      # a short run
 #   SOAK_RATES=200,100,2000 (logins,refreshes,userinfo per second)
 #   SOAK_STORES="sqlite postgres"
+#   SOAK_LOG=warn,idp_bridge::store=debug   # the bridge's log filter (its log
+#                                            # is $BENCH_WORK/bridge-<store>.log)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/scripts/bench
@@ -52,7 +54,7 @@ for store in ${SOAK_STORES:-sqlite postgres}; do
     "$(store_section "$store" "$schema" "cleanup_interval_seconds = 10")" \
     "[session]
 idle_timeout_seconds = 120"
-  IDP_BRIDGE_LOG=warn "$bin" serve --config "$work/bridge-$store.toml" 2>"$work/bridge-$store.log" &
+  IDP_BRIDGE_LOG=${SOAK_LOG:-warn} "$bin" serve --config "$work/bridge-$store.toml" 2>"$work/bridge-$store.log" &
   bridge_pid=$!; pids+=("$bridge_pid")
   wait_up "http://127.0.0.1:$bridge_port/.well-known/openid-configuration" "$work"
   echo "soak: $store, $seconds s at $rates (logins,refreshes,userinfo)/s, bridge pid $bridge_pid"

@@ -143,11 +143,13 @@ fn bind_key<'q>(query: PgQuery<'q>, key: &'q StoredKey) -> PgQuery<'q> {
         .bind(key.activates_at)
 }
 
+/// Runs `statement`, [`sql::INSERT_REFRESH`] or a form of it, for `r`.
 async fn insert_refresh_row<'e, E: sqlx::Executor<'e, Database = Postgres>>(
     executor: E,
+    statement: &str,
     r: &RefreshRow,
 ) -> Result<(), StoreError> {
-    sqlx::query(sql::INSERT_REFRESH)
+    sqlx::query(statement)
         .bind(&r.token_hash)
         .bind(&r.grant_id)
         .bind(&r.client_id)
@@ -416,7 +418,8 @@ impl Store for PgStore {
     }
 
     async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
-        insert_refresh_row(&self.pool, r).await
+        static KEEPING: LazyLock<String> = LazyLock::new(sql::insert_refresh_keeping);
+        insert_refresh_row(&self.pool, &KEEPING, r).await
     }
 
     async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
@@ -456,7 +459,7 @@ impl Store for PgStore {
             .map_err(err)?;
         let old = match &r.successor {
             Some(successor) => {
-                insert_refresh_row(&mut *tx, successor).await?;
+                insert_refresh_row(&mut *tx, sql::INSERT_REFRESH, successor).await?;
                 sqlx::query(sql::SPEND_REFRESH)
                     .bind(r.now)
                     .bind(&r.successor_sealed)

@@ -32,11 +32,19 @@ pub(super) const DELETE_KEY: &str = "DELETE FROM signing_keys WHERE kid = $1";
 /// A new refresh token, active.
 pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scope, state, created_at, family_expires_at, last_used_at, rotated_at, successor_sealed) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)";
+/// A new refresh family keeps its grant ($2) until the family ends ($7),
+/// with the parameters of [`INSERT_REFRESH`] (a successor in a family
+/// changes nothing: its family's end is already kept).
+pub(super) const KEEP_GRANT_FOR_FAMILY: &str =
+    "UPDATE grants SET keep_until = $7 WHERE id = $2 AND keep_until < $7";
 
 /// A grant with its code, in one row. A second code from one login form
 /// meets the unique `login_id` and stores nothing.
-pub(super) const INSERT_GRANT_WITH_CODE: &str = "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims, login_id, login_expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17, $18, $19, $20) \
+/// Its `keep_until` is the latest of the token's ($9), the code's ($16) and
+/// the form's ($20) expiry.
+pub(super) const INSERT_GRANT_WITH_CODE: &str = "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims, login_id, login_expires_at, keep_until) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17, $18, $19, $20, \
+       CASE WHEN $9 >= $16 AND $9 >= COALESCE($20, 0) THEN $9 WHEN $16 >= COALESCE($20, 0) THEN $16 ELSE $20 END) \
      ON CONFLICT (login_id) DO NOTHING";
 
 /// Spends a code only for a claim that matches it in full, so of two
@@ -91,8 +99,11 @@ pub(super) fn record_revocation(now_sql: &str) -> String {
          WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)"
     )
 }
-/// Revocation, step three: the grants.
-pub(super) const REVOKE_GRANTS: &str = "UPDATE grants SET revoked = 1 WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)";
+/// Revocation, step three: the grants. A revoked grant's token and
+/// families (step one) no longer keep it: only its code and its form do.
+pub(super) const REVOKE_GRANTS: &str = "UPDATE grants SET revoked = 1, keep_until = \
+       CASE WHEN code_expires_at >= COALESCE(login_expires_at, 0) THEN code_expires_at ELSE login_expires_at END \
+     WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)";
 /// Subjects revoked since a time, each with its latest event.
 pub(super) const REVOCATIONS_SINCE: &str =
     "SELECT subject, MAX(id) FROM revocations WHERE revoked_at >= $1 GROUP BY subject";
@@ -110,6 +121,7 @@ pub(super) const CLAIM_GRANT_RENEWAL: &str = "UPDATE grants SET renewing_until =
 pub(super) const END_GRANT_RENEWAL: &str = "UPDATE grants SET renewing_until = NULL WHERE id = $1";
 /// Stores a grant's renewed legacy token and ends the claim.
 pub(super) const FINISH_GRANT_RENEWAL: &str = "UPDATE grants SET token_hash = $2, token_sealed = $3, token_expires_at = $4, \
+     keep_until = CASE WHEN keep_until >= $4 THEN keep_until ELSE $4 END, \
      legacy_refresh_sealed = COALESCE($5, legacy_refresh_sealed), \
      profile_json = COALESCE($6, profile_json), renewing_until = NULL WHERE id = $1 AND revoked = 0";
 
@@ -126,6 +138,7 @@ pub(super) const RELEASE_REFRESH: &str =
     "UPDATE refresh_tokens SET state = 0 WHERE token_hash = $1 AND state = 1";
 /// A rotation, step one: the grant's new legacy token.
 pub(super) const ROTATE_GRANT_TOKEN: &str = "UPDATE grants SET token_hash = $1, token_sealed = $2, token_expires_at = $3, \
+     keep_until = CASE WHEN keep_until >= $3 THEN keep_until ELSE $3 END, \
      legacy_refresh_sealed = COALESCE($4, legacy_refresh_sealed), profile_json = COALESCE($5, profile_json) \
      WHERE id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $6)";
 /// A rotation, step two (rotating): the old token spent, its successor kept sealed.
@@ -142,8 +155,11 @@ pub(super) const CLEANUP_REFRESH: &str = "DELETE FROM refresh_tokens WHERE token
      (SELECT token_hash FROM refresh_tokens WHERE family_expires_at < $1 OR state = 3 LIMIT $2)";
 /// Cleanup: a grant goes once its code can no longer be redeemed, its
 /// legacy token is expired or revoked, no live refresh family needs it, and
-/// the login form that made it has expired (so it cannot be reused).
-pub(super) const CLEANUP_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.code_expires_at < $1 \
+/// the login form that made it has expired (so it cannot be reused). Only
+/// the grants past their `keep_until` are read, through its index: the
+/// rest of the condition fits no index, and every grant past it meets it
+/// (a family revoked on its own keeps its grant until the family's end).
+pub(super) const CLEANUP_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.keep_until < $1 AND g.code_expires_at < $1 \
      AND (g.revoked = 1 OR g.token_expires_at < $1) \
      AND (g.login_expires_at IS NULL OR g.login_expires_at < $1) \
      AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.state < 3 AND r.family_expires_at >= $1) \
@@ -209,6 +225,13 @@ pub(super) fn insert_grant_settling() -> String {
         renumber(THROTTLE_RELEASE, 20),
         INSERT_GRANT_WITH_CODE
     )
+}
+
+/// The PostgreSQL form of a new refresh family's insert:
+/// [`KEEP_GRANT_FOR_FAMILY`] as a data-modifying CTE before
+/// [`INSERT_REFRESH`], one statement and one round trip.
+pub(super) fn insert_refresh_keeping() -> String {
+    format!("WITH kept AS ({KEEP_GRANT_FOR_FAMILY}) {INSERT_REFRESH}")
 }
 
 /// `statement` with every `$n` placeholder turned into `$(n + by)`.

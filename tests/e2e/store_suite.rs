@@ -9,7 +9,7 @@ use idp_bridge::clock::now_unix;
 use idp_bridge::store::postgres::PgStore;
 use idp_bridge::store::sqlite::SqliteStore;
 use idp_bridge::store::{
-    CodeClaim, CodeRow, GrantRow, LoginOnce, Redeemed, RefreshRow, RefreshState, Rotation, Store,
+    CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, RefreshState, Rotation, Store,
     StoredKey, ThrottleCount,
 };
 
@@ -387,6 +387,66 @@ async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
             .expect("read")
             .is_some()
     );
+    // Once its family has ended, nothing keeps it.
+    let later = b.a().cleanup(now + 1001, 100).await.expect("cleanup");
+    assert_eq!(later.grants, 1, "the family's grant goes after the family");
+    assert!(b.a().grant("family").await.expect("read").is_none());
+    assert!(b.a().grant("live").await.expect("read").is_some());
+    b.finish().await;
+}
+
+/// What keeps a grant from cleanup moves with it: a revocation frees a
+/// grant at once (its live token and family no longer count), a renewed
+/// token keeps it until the new expiry.
+async fn revocation_and_renewal_move_a_grant_s_cleanup(b: Backend) {
+    let now = now_unix();
+    let (revoked, mut revoked_code) = grant("revoked", now - 7200);
+    revoked_code.expires_at = now - 3600;
+    b.a()
+        .insert_grant_with_code(&revoked, &revoked_code, None)
+        .await
+        .expect("insert");
+    b.a()
+        .insert_refresh(&refresh_row("rr", "revoked", now))
+        .await
+        .expect("refresh");
+    let (mut renewed, mut renewed_code) = grant("renewed", now - 7200);
+    renewed.token_expires_at = now - 10;
+    renewed_code.expires_at = now - 3600;
+    b.a()
+        .insert_grant_with_code(&renewed, &renewed_code, None)
+        .await
+        .expect("insert");
+    assert!(
+        b.a()
+            .claim_grant_renewal("renewed", b"th-renewed", now, now + 30)
+            .await
+            .expect("claim")
+    );
+    let renewal = GrantRenewal {
+        token_hash: b"th-renewed-2".to_vec(),
+        token_sealed: vec![7],
+        token_expires_at: now + 600,
+        legacy_refresh_sealed: None,
+        profile_json: None,
+    };
+    assert!(
+        b.a()
+            .finish_grant_renewal("renewed", Some(&renewal))
+            .await
+            .expect("renew")
+    );
+    assert_eq!(
+        b.a().cleanup(now, 100).await.expect("cleanup").grants,
+        0,
+        "a live family and a renewed token keep their grants"
+    );
+    b.stores[1].revoke_grant("revoked").await.expect("revoke");
+    assert_eq!(b.a().cleanup(now, 100).await.expect("cleanup").grants, 1);
+    assert!(b.a().grant("revoked").await.expect("read").is_none());
+    assert!(b.a().grant("renewed").await.expect("read").is_some());
+    let after = b.a().cleanup(now + 601, 100).await.expect("cleanup");
+    assert_eq!(after.grants, 1, "the renewed grant goes after its new token");
     b.finish().await;
 }
 
@@ -613,6 +673,7 @@ both_backends!(
     a_refresh_token_is_claimed_once_and_rotation_spends_it,
     sessions_round_trip_and_expire,
     cleanup_removes_what_expired_and_nothing_else,
+    revocation_and_renewal_move_a_grant_s_cleanup,
     failed_logins_count_in_a_window_and_lock,
     concurrent_reservations_each_get_their_own_count,
     reservations_and_releases_at_once_never_deadlock,
