@@ -77,6 +77,12 @@ lo, hi = r["rss_kib_min_after_first_sample"], r["rss_kib_max"]
 print(f"  errors: logins {r['logins']['failed']}, refreshes {r['refreshes']['failed']}, userinfo {r['userinfo']['failed']}"
       f" (done: {r['logins']['ok']}, {r['refreshes']['ok']}, {r['userinfo']['ok']})")
 print(f"  RSS after the first sample: {lo/1024:.1f}..{hi/1024:.1f} MiB ({(hi-lo)/lo*100:.1f} % spread)")
+# From minute 10 on every table is at its bound (the longest lifetime here
+# is the login form's, 10 minutes): what should be flat.
+steady = [s["rss_kib"] for s in r["samples"] if s["t"] >= 600]
+if steady:
+    lo, hi = min(steady), max(steady)
+    print(f"  RSS from minute 10: {lo/1024:.1f}..{hi/1024:.1f} MiB ({(hi-lo)/lo*100:.1f} % spread)")
 PY
   kill "$bridge_pid"; wait "$bridge_pid" 2>/dev/null || true
 done

@@ -9,8 +9,8 @@ use idp_bridge::clock::now_unix;
 use idp_bridge::store::postgres::PgStore;
 use idp_bridge::store::sqlite::SqliteStore;
 use idp_bridge::store::{
-    CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, RefreshState, Rotation, Store,
-    StoredKey, ThrottleCount,
+    CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, RefreshState,
+    Rotation, Store, StoredKey, ThrottleCount,
 };
 
 pub fn pg_url() -> String {
@@ -446,7 +446,10 @@ async fn revocation_and_renewal_move_a_grant_s_cleanup(b: Backend) {
     assert!(b.a().grant("revoked").await.expect("read").is_none());
     assert!(b.a().grant("renewed").await.expect("read").is_some());
     let after = b.a().cleanup(now + 601, 100).await.expect("cleanup");
-    assert_eq!(after.grants, 1, "the renewed grant goes after its new token");
+    assert_eq!(
+        after.grants, 1,
+        "the renewed grant goes after its new token"
+    );
     b.finish().await;
 }
 
