@@ -34,6 +34,16 @@ pub async fn issue_code(
     let code = random_token();
     let grant_id = random_token();
     let sealed = SealedTokens::of_login(&state.storage, grant);
+    // Token exchange renews a sign-in's legacy token for
+    // `max_session_seconds` after it: the grant must outlive its first
+    // token that long, or cleanup takes it at the first pass after the
+    // token expires and the user's next exchange finds no session.
+    let keep_until = match &state.settings.token_exchange {
+        Some(exchange) if sealed.refresh_sealed.is_some() && state.upstream.can_renew() => {
+            auth_time + exchange.max_session_seconds
+        }
+        _ => 0,
+    };
     let row = GrantRow {
         id: grant_id.clone(),
         client_id: request.client_id.clone(),
@@ -48,6 +58,7 @@ pub async fn issue_code(
         revoked: false,
         created_at: now,
         claims: request.claims.to_stored(),
+        keep_until,
     };
     let id_token = if request.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {

@@ -74,6 +74,11 @@ pub struct GrantRow {
     pub created_at: i64,
     /// Claims asked for one by one (`claims` parameter), JSON; empty if none.
     pub claims: String,
+    /// At insert, the least time the grant is kept whatever its expiries
+    /// (token exchange renews a sign-in's legacy token for a while after
+    /// it; 0 for nothing more); read back, the time before which cleanup
+    /// does not look at the grant (this, its expiries', its families').
+    pub keep_until: i64,
 }
 
 /// An authorization code, by hash; stored with its grant.

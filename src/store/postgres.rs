@@ -203,6 +203,7 @@ fn grant_from(row: &PgRow) -> Result<GrantRow, StoreError> {
         revoked: row.try_get::<i64, _>("revoked").map_err(err)? != 0,
         created_at: row.try_get("created_at").map_err(err)?,
         claims: row.try_get("claims").map_err(err)?,
+        keep_until: row.try_get("keep_until").map_err(err)?,
     })
 }
 
@@ -267,7 +268,8 @@ impl Store for PgStore {
             .bind(&c.id_token_sealed)
             .bind(&g.claims)
             .bind(c.login.as_ref().map(|l| l.id.as_str()))
-            .bind(c.login.as_ref().map(|l| l.expires_at));
+            .bind(c.login.as_ref().map(|l| l.expires_at))
+            .bind(g.keep_until);
         if let Some(settle) = settle {
             let [first, second] = sql::lock_order(settle.keys);
             query = query

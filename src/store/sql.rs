@@ -15,7 +15,7 @@ macro_rules! grant_columns {
         "id, client_id, subject, scope, profile_json, token_hash, token_sealed, \
          legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, claims, \
          redirect_uri, nonce, code_challenge, code_expires_at, id_token_sealed, login_id, \
-         login_expires_at, code_used"
+         login_expires_at, code_used, keep_until"
     };
 }
 
@@ -41,10 +41,10 @@ pub(super) const KEEP_GRANT_FOR_FAMILY: &str =
 /// A grant with its code, in one row. A second code from one login form
 /// meets the unique `login_id` and stores nothing.
 /// Its `keep_until` is the latest of the token's ($9), the code's ($16) and
-/// the form's ($20) expiry.
+/// the form's ($20) expiry and the caller's floor ($21).
 pub(super) const INSERT_GRANT_WITH_CODE: &str = "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims, login_id, login_expires_at, keep_until) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17, $18, $19, $20, \
-       CASE WHEN $9 >= $16 AND $9 >= COALESCE($20, 0) THEN $9 WHEN $16 >= COALESCE($20, 0) THEN $16 ELSE $20 END) \
+       (SELECT MAX(column1) FROM (VALUES ($9), ($16), ($20), ($21)) AS expiries)) \
      ON CONFLICT (login_id) DO NOTHING";
 
 /// Spends a code only for a claim that matches it in full, so of two
@@ -217,12 +217,12 @@ pub(super) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
 
 /// The PostgreSQL form of a grant's insert that also settles a login's
 /// throttle reservations: [`THROTTLE_RELEASE`] as a data-modifying CTE
-/// (its parameters renumbered from `$21`) before [`INSERT_GRANT_WITH_CODE`],
+/// (its parameters renumbered from `$22`) before [`INSERT_GRANT_WITH_CODE`],
 /// one statement and one round trip.
 pub(super) fn insert_grant_settling() -> String {
     format!(
         "WITH settled AS ({}) {}",
-        renumber(THROTTLE_RELEASE, 20),
+        renumber(THROTTLE_RELEASE, 21),
         INSERT_GRANT_WITH_CODE
     )
 }
@@ -292,8 +292,8 @@ mod tests {
         );
         let settling = insert_grant_settling();
         assert!(settling.starts_with("WITH settled AS (INSERT INTO login_throttle"));
-        assert!(settling.contains("($21, 0, 0, 0), ($22, 0, 0, 0)"));
-        assert!(settling.contains("login_throttle.key = $23"));
+        assert!(settling.contains("($22, 0, 0, 0), ($23, 0, 0, 0)"));
+        assert!(settling.contains("login_throttle.key = $24"));
         assert!(settling.ends_with(INSERT_GRANT_WITH_CODE));
         assert_eq!(
             numbered("VALUES ($1, 1, $3, 0), ($2, 1, $3, 0)"),

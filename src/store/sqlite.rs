@@ -368,6 +368,7 @@ fn grant_from(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
         revoked: r.get::<_, i64>(10)? != 0,
         created_at: r.get(11)?,
         claims: r.get(12)?,
+        keep_until: r.get(21)?,
     })
 }
 
@@ -500,6 +501,7 @@ impl Store for SqliteStore {
                     g.claims,
                     c.login.as_ref().map(|l| l.id.as_str()),
                     c.login.as_ref().map(|l| l.expires_at),
+                    g.keep_until,
                 ])
             })
             .await?;

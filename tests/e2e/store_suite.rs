@@ -103,6 +103,7 @@ fn grant(id: &str, now: i64) -> (GrantRow, CodeRow) {
             revoked: false,
             created_at: now,
             claims: r#"{"userinfo":["email"]}"#.into(),
+            keep_until: 0,
         },
         CodeRow {
             code_hash: format!("ch-{id}").into_bytes(),

@@ -264,6 +264,16 @@ require_pkce = true
             .expect("the store counts its commits")
     }
 
+    /// One cleanup pass of the running bridge's store, as if it were `now`.
+    pub async fn cleanup_at(&self, now: i64) -> idp_bridge::store::Cleaned {
+        self.store
+            .as_ref()
+            .expect("the bridge is running")
+            .cleanup(now, 500)
+            .await
+            .expect("cleanup")
+    }
+
     /// The metrics as `/metrics` would show them now.
     pub fn metrics_text(&self) -> String {
         self.metrics

@@ -393,6 +393,39 @@ async fn an_expired_legacy_token_is_renewed_once_for_fifty_concurrent_exchanges(
     assert!(app.legacy.api_accepts(&tokens[0]).await);
 }
 
+/// A sign-in with no refresh family of the bridge's (its client did not
+/// ask for `offline_access`) stays renewable for exchanges for
+/// `max_session_seconds`: cleanup keeps its grant after its first legacy
+/// token expires (it used to delete it at the next pass, and the user's
+/// next exchange found no session), and removes it after.
+#[tokio::test]
+async fn cleanup_keeps_a_sign_in_that_exchanges_may_still_renew() {
+    let tenant = Tenant::start().await;
+    let app = renewing_bridge(&tenant, 120).await;
+    let first = signed_in(&app).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // An hour on: the code, the login form and the first token have expired.
+    let an_hour_on = idp_bridge::clock::now_unix() + 3600;
+    assert_eq!(
+        app.cleanup_at(an_hour_on).await.grants,
+        0,
+        "the sign-in can still be renewed for exchanges"
+    );
+    let answer = exchange(&app, &tenant.token(&[])).await;
+    assert_eq!(
+        answer.status(),
+        200,
+        "the exchange renews the sign-in's token"
+    );
+    let body: Value = answer.json().await.expect("json");
+    let renewed = body["access_token"].as_str().expect("token");
+    assert_ne!(renewed, first);
+    assert!(app.legacy.api_accepts(renewed).await);
+    // Past max_session_seconds (12 hours by default) nothing keeps it.
+    let past_the_session = idp_bridge::clock::now_unix() + 43_200 + 3600;
+    assert_eq!(app.cleanup_at(past_the_session).await.grants, 1);
+}
+
 /// A bridge exchanging `tenant`'s tokens whose legacy IdP issues one-second
 /// tokens, and renewals that live `renewed_ttl` seconds.
 async fn renewing_bridge(tenant: &Tenant, renewed_ttl: i64) -> TestApp {
