@@ -31,6 +31,7 @@ pub struct App {
     tls: Option<Arc<crate::tls::ReloadingCert>>,
     gateway: Option<(TcpListener, Arc<Gateway>)>,
     metrics_listener: Option<TcpListener>,
+    admin_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
 }
@@ -78,14 +79,12 @@ impl App {
         };
         let upstream: Arc<dyn LegacyIdp> =
             Arc::new(crate::metrics::Timed::new(adapter, metrics.clone()));
-        let metrics_listener = match &settings.metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| fail(&format!("cannot listen on {addr} for metrics"), e))?,
-            ),
-            None => None,
-        };
+        let metrics_listener = bind(settings.metrics_listen.as_deref(), "metrics").await?;
+        let admin_listener = bind(
+            settings.admin.as_ref().map(|a| a.listen.as_str()),
+            "the admin API",
+        )
+        .await?;
         let auth0 = match &settings.token_exchange {
             Some(config) => Some(Arc::new(
                 Auth0Verifier::new(config).map_err(|e| fail("token_exchange", e))?,
@@ -138,6 +137,7 @@ impl App {
             tls,
             gateway,
             metrics_listener,
+            admin_listener,
             router,
             state,
         })
@@ -156,6 +156,13 @@ impl App {
     /// Where `/metrics` is served, when `[metrics] listen` is set.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where the admin API listens, when `[admin]` is set.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin_listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
     }
@@ -210,6 +217,15 @@ impl App {
                 }
             })
         });
+        // The admin API, on its own listener (never the public one).
+        let admin = self.admin_listener.map(|listener| {
+            let router = crate::admin::router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the admin listener stopped");
+                }
+            })
+        });
         // One stop signal for both listeners.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until_stopped = move || {
@@ -258,6 +274,9 @@ impl App {
         if let Some(exporter) = exporter {
             exporter.abort();
         }
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         served
     }
 
@@ -267,11 +286,30 @@ impl App {
     }
 }
 
+/// Binds a listener of its own for `what`, when configured.
+async fn bind(addr: Option<&str>, what: &str) -> Result<Option<TcpListener>, StartError> {
+    match addr {
+        Some(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|e| fail(&format!("cannot listen on {addr} for {what}"), e)),
+        None => Ok(None),
+    }
+}
+
 /// The bridge's routes, each endpoint module's own, under the middleware.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .merge(crate::provider::routes())
         .merge(crate::login::routes(&state))
         .merge(crate::ops::routes());
+    // Auth0 must reach its webhook, so it is on the public listener; it
+    // exists only when configured, and authenticates every delivery.
+    if state.settings.auth0_events.is_some() {
+        routes = routes.route(
+            crate::admin::events::PATH,
+            axum::routing::post(crate::admin::events::auth0_events_post),
+        );
+    }
     crate::middleware::apply(routes, &state).with_state(state)
 }

@@ -5,9 +5,12 @@
 //!
 //! In order: the user's live grant (renewed upstream when its token expires
 //! within the skew, once however many callers ask at the same moment on any
-//! instance); else, unless the user's newest grant was revoked, a token
-//! minted by the adapter (`mint_upstream`) or as LT1 (`mint_lt1`); else
-//! [`SourceError::NoSession`]. A revoked grant is never a source.
+//! instance); else, unless the user's newest grant was revoked or the user
+//! was revoked as a whole and has not signed in since, a token minted by the
+//! adapter (`mint_upstream`) or as LT1 (`mint_lt1`); else
+//! [`SourceError::NoSession`]. Only a grant whose code its client redeemed,
+//! not revoked, is a source: an abandoned sign-in's token reached no client,
+//! and nobody could name it to revoke it.
 //!
 //! It decides nothing about who may ask: the caller has checked the Auth0
 //! token and its own policy first.
@@ -173,17 +176,19 @@ impl LegacySource {
                 return Ok(still);
             }
         }
-        // Revocation stops minting too: a user whose newest grant was
-        // revoked (by the legacy IdP refusing a renewal, a replayed code, a
-        // revocation) is not minted for; only one who never signed in, or
-        // whose grants merely expired, is.
-        if self
-            .store
-            .newest_grant(subject)
-            .await?
-            .is_some_and(|g| g.revoked)
-        {
+        // Revocation stops minting too: a user whose newest redeemed grant
+        // was revoked (by the legacy IdP refusing a renewal, a replayed code,
+        // a revocation), or who was revoked as a whole and has not signed in
+        // since, is not minted for; only one who never signed in, or whose
+        // grants merely expired, is.
+        let newest = self.store.newest_grant(subject).await?;
+        if newest.as_ref().is_some_and(|g| g.revoked) {
             return Err(SourceError::NoSession);
+        }
+        if let Some(revoked_at) = self.store.user_revoked_at(subject).await? {
+            if newest.is_none_or(|g| g.created_at <= revoked_at) {
+                return Err(SourceError::NoSession);
+            }
         }
         if let Some(minted) = self.mint_upstream(subject).await? {
             return Ok(minted);

@@ -25,6 +25,7 @@
 //! [`reference`](mod@reference) is a legacy IdP and legacy API for the demo and the tests
 //! only; `fuzzing` holds the cargo-fuzz entry points (not API).
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth0;
@@ -58,3 +59,4 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod upstream;
+pub mod user_revocation;

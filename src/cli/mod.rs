@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lt1;
 pub mod probe;
 pub mod reference;
+pub mod revoke;
 mod support;
 
 use std::path::PathBuf;
@@ -93,6 +94,9 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
         url: url::Url,
     },
+    /// Revoke a user everywhere (`--user SUBJECT`), or the grant holding a
+    /// token (`--grant`, the token on standard input).
+    Revoke(revoke::RevokeArgs),
     /// Manage the ID token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -126,6 +130,7 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
         } => demo(&listen, data_dir, upstream),
         Command::Healthcheck { url } => healthcheck(&url),
         Command::Keys(command) => keys::run(command),
+        Command::Revoke(args) => revoke::run(&args),
         Command::LegacyToken(command) => lt1::run(command),
         Command::Reference(command) => reference::run(command),
     }

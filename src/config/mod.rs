@@ -6,6 +6,7 @@
 //! `[metrics]`, `[tls]`) are in `sections`, `[branding]` in `branding`; the relying parties are in
 //! `clients`.
 
+mod admin;
 mod branding;
 mod clients;
 mod exchange;
@@ -13,6 +14,7 @@ mod gateway;
 mod load;
 mod sections;
 
+pub use admin::{Admin, AdminConfig, Auth0Events, Auth0EventsConfig, WebhookAuth};
 pub use branding::{
     Asset, BrandAssets, BrandTexts, Branding, FAVICON_PATH, FooterLink, LOGO_PATH, PAGE_LANGUAGES,
     STYLESHEET_PATH,
@@ -23,8 +25,8 @@ pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeCo
 pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
-    KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings, TlsConfig,
-    TokenSettings,
+    KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings,
+    TlsConfig, TokenSettings,
 };
 
 use std::collections::BTreeMap;
@@ -161,6 +163,11 @@ pub struct BridgeConfig {
     pub token_exchange: Option<TokenExchangeConfig>,
     /// The gateway: a reverse proxy swapping Auth0 tokens for legacy ones.
     pub gateway: Option<GatewayConfig>,
+    /// The admin API, on its own listener (off by default).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Auth0 Event Streams deliveries that revoke users (off by default).
+    pub auth0_events: Option<Auth0EventsConfig>,
 }
 
 fn default_listen() -> String {
@@ -177,6 +184,37 @@ fn default_max_connections() -> usize {
 }
 fn default_max_connections_per_address() -> usize {
     1_000
+}
+
+/// `[admin]` on a listener of its own, and `[auth0_events]`.
+fn check_admin(
+    raw: &BridgeConfig,
+    problems: &mut Vec<String>,
+) -> (Option<Admin>, Option<Auth0Events>) {
+    let admin = raw.admin.validate(problems);
+    if let Some(admin) = &admin {
+        let taken = [Some(&raw.listen), raw.metrics.listen.as_ref()]
+            .into_iter()
+            .flatten()
+            .chain(raw.gateway.as_ref().map(|g| &g.listen));
+        // Port 0 picks a free port each time: never a clash.
+        let fixed = !admin.listen.ends_with(":0");
+        if fixed && taken.into_iter().any(|l| *l == admin.listen) {
+            problems.push(format!(
+                "admin.listen: `{}` is already the public, metrics or gateway listener; the admin API needs its own",
+                admin.listen
+            ));
+        }
+    }
+    let auth0_events = raw.auth0_events.as_ref().and_then(|events| {
+        let connections = raw
+            .token_exchange
+            .as_ref()
+            .map(|t| t.connections.clone())
+            .unwrap_or_default();
+        events.validate(&connections, problems)
+    });
+    (admin, auth0_events)
 }
 
 /// `[token_exchange]`, and clients that would exchange without it.
@@ -365,6 +403,12 @@ pub struct Settings {
     pub token_exchange: Option<TokenExchange>,
     /// The gateway, when configured.
     pub gateway: Option<Gateway>,
+    /// What a logout ends.
+    pub logout_ends: LogoutEnds,
+    /// The admin API, when configured.
+    pub admin: Option<Admin>,
+    /// The Auth0 Event Streams webhook, when configured.
+    pub auth0_events: Option<Auth0Events>,
 }
 
 impl Settings {
@@ -443,6 +487,7 @@ impl Settings {
         };
         let token_exchange = check_token_exchange(&raw, lt1.is_some(), &mut problems);
         let gateway = check_gateway(&raw, &mut problems);
+        let (admin, auth0_events) = check_admin(&raw, &mut problems);
         if let Err(e) = crate::upstream::build(&raw.upstream, lt1.clone()) {
             problems.push(e.to_string());
         }
@@ -478,6 +523,9 @@ impl Settings {
             lt1,
             token_exchange,
             gateway,
+            logout_ends: raw.session.logout_ends,
+            admin,
+            auth0_events,
         })
     }
 }

@@ -205,6 +205,23 @@ pub struct SessionSettings {
     /// Force the cookie's `Secure` flag; default: on unless the issuer is
     /// plain http on a loopback address.
     pub secure_cookie: Option<bool>,
+    /// What RP-initiated logout (`/logout`, which Auth0's
+    /// `/v2/logout?federated` reaches) ends: `session` (default), this
+    /// browser's login session, or `user`, every grant, refresh token and
+    /// session of the user, as `idp-bridge revoke --user` does.
+    #[serde(default)]
+    pub logout_ends: LogoutEnds,
+}
+
+/// What a logout ends (`[session] logout_ends`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogoutEnds {
+    /// The browser's login session only.
+    #[default]
+    Session,
+    /// The user everywhere.
+    User,
 }
 
 fn default_code_ttl() -> i64 {

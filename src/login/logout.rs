@@ -1,5 +1,6 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ends the
-//! bridge's login session. The user is sent back only to a
+//! bridge's login session, and with `[session] logout_ends = "user"` the
+//! user everywhere ([`crate::user_revocation`]). The user is sent back only to a
 //! `post_logout_redirect_uri` registered for the client named by a valid
 //! `id_token_hint` (or `client_id`), with `state`; anything else gets the
 //! bridge's own page, so the endpoint is never an open redirector.
@@ -23,9 +24,11 @@ use tower_sessions::Session;
 
 use super::csrf;
 use super::pages::{Chrome, LogoutPage, error_page};
+use crate::config::LogoutEnds;
 use crate::html::render;
 use crate::provider::response::{redirect_with, see_other};
 use crate::state::AppState;
+use crate::user_revocation::{self, RevokedBy};
 
 /// `GET /logout`.
 #[allow(clippy::implicit_hasher)]
@@ -114,6 +117,14 @@ async fn logout(
             );
         }
     }
+    // With `logout_ends = "user"`, the user's grants, refresh tokens and
+    // other sessions end too, on every instance; a store that cannot do it
+    // is a page, not a logout that only looks done.
+    if state.settings.logout_ends == LogoutEnds::User {
+        if let Err(refused) = end_user(state, &session).await {
+            return refused;
+        }
+    }
     if let Err(e) = session.flush().await {
         tracing::warn!(error = %e, "cannot end the login session");
     }
@@ -146,6 +157,33 @@ async fn logout(
             "logged out",
         ),
     }
+}
+
+/// Revokes the session's user everywhere (`[session] logout_ends = "user"`).
+async fn end_user(state: &AppState, session: &Session) -> Result<(), Response> {
+    let unavailable = |cause: String| {
+        error_page(
+            &state.settings.branding,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "You cannot be signed out right now",
+            "Please try again in a moment.",
+            &format!("logout cannot revoke the user: {cause}"),
+        )
+    };
+    let user = super::session::user(session)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if let Some(user) = user {
+        user_revocation::revoke_user(
+            state.store.as_ref(),
+            &state.metrics,
+            &user.sub,
+            RevokedBy::Logout,
+        )
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The confirmation page: the request's own parameters, posted back.

@@ -31,7 +31,7 @@ use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::state::AppState;
-use crate::store::SessionBackend;
+use session::SessionBackend;
 
 /// The browser's routes, under the login session: authorization, the
 /// login form's submission, and logout.

@@ -243,6 +243,17 @@ pub struct ThrottleRelease<'a> {
     pub forget: Option<&'a str>,
 }
 
+/// What revoking a user ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserRevoked {
+    /// Grants that were live or unredeemed and are now revoked.
+    pub grants: u64,
+    /// Refresh tokens that were usable.
+    pub refresh_tokens: u64,
+    /// Login sessions ended.
+    pub sessions: u64,
+}
+
 /// How much a cleanup pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleaned {
@@ -361,6 +372,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// every refresh token of their families, in one transaction, and records
     /// the revocation for the gateways (`revocations_since`).
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError>;
+    /// Revokes a user as a whole, in one transaction: every grant of
+    /// `subject` (redeemed or not), every refresh token of them, every login
+    /// session of the user; marks the user revoked at `now` (nothing is
+    /// minted for them until they sign in again) and records the event for
+    /// the gateways (`revocations_since`).
+    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError>;
+    /// When `subject` was last revoked as a whole ([`Store::revoke_user`]).
+    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError>;
     /// The subjects whose grants were revoked at or after `since` (unix
     /// seconds by the database's clock), each with the id of its latest
     /// revocation event, and the database's time now. Events are kept an
@@ -371,12 +390,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn database_now(&self) -> Result<i64, StoreError>;
     /// A grant by id.
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError>;
-    /// The user's grant to exchange from: not revoked, with a legacy token
+    /// The user's grant to exchange from: redeemed by its client, not
+    /// revoked, with a legacy token
     /// live at `now` or a legacy refresh token to renew it; the one whose
     /// token lives longest (read straight off the `(subject,
     /// token_expires_at)` index, however many grants the user has).
     async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError>;
-    /// The user's newest grant, revoked or not.
+    /// The user's newest redeemed grant, revoked or not.
     async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError>;
     /// Claims the renewal of a grant's legacy token `seen` (its hash), until
     /// `until`: of concurrent claimants on any instance exactly one gets
@@ -435,20 +455,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// After a wrong password: locks `key` until `until` when its count has
     /// reached `max`.
     async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError>;
-    /// Records a client assertion's `jti`; false when it was already used.
+    /// Records a single-use value (a client assertion's `jti`, an Auth0
+    /// event's id) until `expires_at`; false when it was already used.
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
+    /// Forgets a recorded value, so what failed to act on it can be retried.
+    async fn forget_assertion(&self, key: &str) -> Result<(), StoreError>;
     /// Removes up to `batch` expired or revoked rows of each kind.
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError>;
-    /// Stores a new login session; `false`, storing nothing, when its id is
-    /// taken.
+    /// Stores a new login session of `subject`'s (`None`: nobody signed in
+    /// yet); `false`, storing nothing, when its id is taken.
     async fn insert_session(
         &self,
         id: &str,
         data: &str,
+        subject: Option<&str>,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
-    /// Saves a login session (tower-sessions record as JSON).
-    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Saves a login session (tower-sessions record as JSON) and whose it is.
+    async fn save_session(
+        &self,
+        id: &str,
+        data: &str,
+        subject: Option<&str>,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
     /// Loads a session that has not expired.
     async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError>;
     /// Deletes a session.
@@ -457,80 +487,5 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// it opened, where the backend counts them (SQLite does).
     fn commits(&self) -> Option<u64> {
         None
-    }
-}
-
-/// tower-sessions over any [`Store`].
-#[derive(Debug, Clone)]
-pub struct SessionBackend(pub std::sync::Arc<dyn Store>);
-
-#[async_trait]
-impl tower_sessions::SessionStore for SessionBackend {
-    /// A new session: one insert that never overwrites another's id (a
-    /// collision draws a new id), so the login's session write is a single
-    /// statement.
-    async fn create(
-        &self,
-        record: &mut tower_sessions::session::Record,
-    ) -> tower_sessions::session_store::Result<()> {
-        loop {
-            let data = serde_json::to_string(&*record)
-                .map_err(|e| tower_sessions::session_store::Error::Encode(e.to_string()))?;
-            let inserted = self
-                .0
-                .insert_session(
-                    &record.id.to_string(),
-                    &data,
-                    record.expiry_date.unix_timestamp(),
-                )
-                .await
-                .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))?;
-            if inserted {
-                return Ok(());
-            }
-            record.id = tower_sessions::session::Id::default();
-        }
-    }
-
-    async fn save(
-        &self,
-        record: &tower_sessions::session::Record,
-    ) -> tower_sessions::session_store::Result<()> {
-        let data = serde_json::to_string(record)
-            .map_err(|e| tower_sessions::session_store::Error::Encode(e.to_string()))?;
-        self.0
-            .save_session(
-                &record.id.to_string(),
-                &data,
-                record.expiry_date.unix_timestamp(),
-            )
-            .await
-            .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))
-    }
-
-    async fn load(
-        &self,
-        id: &tower_sessions::session::Id,
-    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
-        let row = self
-            .0
-            .load_session(&id.to_string(), crate::clock::now_unix())
-            .await
-            .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))?;
-        row.map(|data| {
-            serde_json::from_str(&data)
-                .map_err(|e| tower_sessions::session_store::Error::Decode(e.to_string()))
-        })
-        .transpose()
-    }
-
-    async fn delete(
-        &self,
-        id: &tower_sessions::session::Id,
-    ) -> tower_sessions::session_store::Result<()> {
-        self.0
-            .delete_session(&id.to_string())
-            .await
-            .map_err(|e| tower_sessions::session_store::Error::Backend(e.to_string()))
     }
 }

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 
 use super::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
-    Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease, sql,
+    Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease, UserRevoked, sql,
 };
 
 /// The PostgreSQL store.
@@ -338,6 +338,52 @@ impl Store for PgStore {
         tx.commit().await.map_err(err)
     }
 
+    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
+        let record = sql::record_user_revocation(Self::NOW_SQL);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut counts = [0u64; 3];
+        for (i, statement) in [
+            sql::REVOKE_USER_REFRESH,
+            sql::REVOKE_USER_GRANTS,
+            sql::DELETE_USER_SESSIONS,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            counts[i] = sqlx::query(statement)
+                .bind(subject)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?
+                .rows_affected();
+        }
+        sqlx::query(sql::MARK_USER_REVOKED)
+            .bind(subject)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query(&record)
+            .bind(subject)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(UserRevoked {
+            refresh_tokens: counts[0],
+            grants: counts[1],
+            sessions: counts[2],
+        })
+    }
+
+    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar::<_, i64>(sql::USER_REVOKED_AT)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)
+    }
+
     async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
         let rows = sqlx::query_as::<_, (String, i64)>(sql::REVOCATIONS_SINCE)
             .bind(since)
@@ -534,27 +580,40 @@ impl Store for PgStore {
             .await
     }
 
+    async fn forget_assertion(&self, key: &str) -> Result<(), StoreError> {
+        self.run(sqlx::query(sql::FORGET_ASSERTION).bind(key)).await
+    }
+
     async fn insert_session(
         &self,
         id: &str,
         data: &str,
+        subject: Option<&str>,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         self.changed_one(
             sqlx::query(sql::INSERT_SESSION)
                 .bind(id)
                 .bind(data)
-                .bind(expires_at),
+                .bind(expires_at)
+                .bind(subject),
         )
         .await
     }
 
-    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
+    async fn save_session(
+        &self,
+        id: &str,
+        data: &str,
+        subject: Option<&str>,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         self.run(
             sqlx::query(sql::SAVE_SESSION)
                 .bind(id)
                 .bind(data)
-                .bind(expires_at),
+                .bind(expires_at)
+                .bind(subject),
         )
         .await
     }

@@ -40,18 +40,23 @@ pub(super) const KEEP_GRANT_FOR_FAMILY: &str =
 
 /// A grant with its code, in one row. A second code from one login form
 /// meets the unique `login_id` and stores nothing.
-/// Its `keep_until` is the latest of the token's ($9), the code's ($16) and
-/// the form's ($20) expiry and the caller's floor ($21).
-pub(super) const INSERT_GRANT_WITH_CODE: &str = "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims, login_id, login_expires_at, keep_until) \
+/// Until its code is redeemed, its `keep_until` is the code's ($16) and the
+/// form's ($20) expiry: an abandoned sign-in goes with its code. The
+/// redemption raises it to `keep_after_redeem`, the latest of those, the
+/// token's ($9) expiry and the caller's floor ($21).
+pub(super) const INSERT_GRANT_WITH_CODE: &str = "INSERT INTO grants (id, client_id, subject, scope, profile_json, token_hash, token_sealed, legacy_refresh_sealed, token_expires_at, auth_time, revoked, created_at, code_hash, redirect_uri, nonce, code_challenge, code_expires_at, code_used, id_token_sealed, claims, login_id, login_expires_at, keep_until, keep_after_redeem) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $16, 0, $17, $18, $19, $20, \
+       (SELECT MAX(column1) FROM (VALUES ($16), ($20)) AS expiries), \
        (SELECT MAX(column1) FROM (VALUES ($9), ($16), ($20), ($21)) AS expiries)) \
      ON CONFLICT (login_id) DO NOTHING";
 
 /// Spends a code only for a claim that matches it in full, so of two
 /// concurrent redemptions only one gets the row back, and a mismatched
-/// claim spends nothing.
+/// claim spends nothing. A redeemed grant is kept as long as its token and
+/// the caller's floor say (`keep_after_redeem`), unless it was revoked.
 pub(super) const REDEEM_CODE: &str = concat!(
-    "UPDATE grants SET code_used = 1 WHERE code_hash = $1 AND code_used = 0 \
+    "UPDATE grants SET code_used = 1, keep_until = CASE WHEN revoked = 0 AND keep_after_redeem > keep_until \
+     THEN keep_after_redeem ELSE keep_until END WHERE code_hash = $1 AND code_used = 0 \
      AND client_id = $2 AND redirect_uri = $3 AND code_expires_at >= $4 \
      AND ((code_challenge IS NULL AND CAST($5 AS TEXT) IS NULL) OR code_challenge = CAST($5 AS TEXT)) \
      RETURNING ",
@@ -72,19 +77,21 @@ pub(super) const GRANTS_BY_TOKEN_HASH: &str = concat!(
 /// A grant by id.
 pub(super) const GRANT_BY_ID: &str =
     concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1");
-/// The user's grant whose legacy token lives longest and can still serve.
+/// The user's grant whose legacy token lives longest and can still serve:
+/// redeemed by its client (an abandoned sign-in's token reached no one, so
+/// it is no one's to hand out), not revoked.
 pub(super) const LIVE_GRANT: &str = concat!(
     "SELECT ",
     grant_columns!(),
-    " FROM grants WHERE subject = $1 AND revoked = 0 \
+    " FROM grants WHERE subject = $1 AND revoked = 0 AND code_used = 1 \
      AND (token_expires_at > $2 OR legacy_refresh_sealed IS NOT NULL) \
      ORDER BY token_expires_at DESC LIMIT 1"
 );
-/// The user's newest grant.
+/// The user's newest redeemed grant.
 pub(super) const NEWEST_GRANT: &str = concat!(
     "SELECT ",
     grant_columns!(),
-    " FROM grants WHERE subject = $1 ORDER BY created_at DESC, id LIMIT 1"
+    " FROM grants WHERE subject = $1 AND code_used = 1 ORDER BY created_at DESC, id LIMIT 1"
 );
 
 /// Revocation, step one: every refresh token of every grant holding the
@@ -104,6 +111,27 @@ pub(super) fn record_revocation(now_sql: &str) -> String {
 pub(super) const REVOKE_GRANTS: &str = "UPDATE grants SET revoked = 1, keep_until = \
        CASE WHEN code_expires_at >= COALESCE(login_expires_at, 0) THEN code_expires_at ELSE login_expires_at END \
      WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)";
+/// Revoking a user, step one: every refresh token of the user's grants.
+pub(super) const REVOKE_USER_REFRESH: &str = "UPDATE refresh_tokens SET state = 3 WHERE state < 3 AND grant_id IN \
+     (SELECT id FROM grants WHERE subject = $1)";
+/// Revoking a user, step two: every grant not yet revoked, redeemed or not
+/// (a sign-in under way cannot be redeemed after it); as in
+/// [`REVOKE_GRANTS`], only a grant's code and form keep it now.
+pub(super) const REVOKE_USER_GRANTS: &str = "UPDATE grants SET revoked = 1, keep_until = \
+       CASE WHEN code_expires_at >= COALESCE(login_expires_at, 0) THEN code_expires_at ELSE login_expires_at END \
+     WHERE subject = $1 AND revoked = 0";
+/// Revoking a user, step three: their login sessions.
+pub(super) const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE subject = $1";
+/// Revoking a user, step four: the mark that stops minting for them until
+/// they sign in again (`$2`, the bridge's clock, as grants' `created_at`).
+pub(super) const MARK_USER_REVOKED: &str = "INSERT INTO revoked_users (subject, revoked_at) VALUES ($1, $2) \
+     ON CONFLICT (subject) DO UPDATE SET revoked_at = excluded.revoked_at";
+/// Revoking a user, step five: the event for the gateways.
+pub(super) fn record_user_revocation(now_sql: &str) -> String {
+    format!("INSERT INTO revocations (subject, revoked_at) VALUES ($1, {now_sql})")
+}
+/// When a user was last revoked as a whole.
+pub(super) const USER_REVOKED_AT: &str = "SELECT revoked_at FROM revoked_users WHERE subject = $1";
 /// Subjects revoked since a time, each with its latest event.
 pub(super) const REVOCATIONS_SINCE: &str =
     "SELECT subject, MAX(id) FROM revocations WHERE revoked_at >= $1 GROUP BY subject";
@@ -159,8 +187,10 @@ pub(super) const CLEANUP_REFRESH: &str = "DELETE FROM refresh_tokens WHERE token
 /// the grants past their `keep_until` are read, through its index: the
 /// rest of the condition fits no index, and every grant past it meets it
 /// (a family revoked on its own keeps its grant until the family's end).
+/// A grant whose code was never redeemed goes once its code and form have
+/// expired, whatever its token.
 pub(super) const CLEANUP_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.keep_until < $1 AND g.code_expires_at < $1 \
-     AND (g.revoked = 1 OR g.token_expires_at < $1) \
+     AND (g.revoked = 1 OR g.code_used = 0 OR g.token_expires_at < $1) \
      AND (g.login_expires_at IS NULL OR g.login_expires_at < $1) \
      AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.state < 3 AND r.family_expires_at >= $1) \
      LIMIT $2)";
@@ -205,11 +235,13 @@ pub(super) const THROTTLE_LOCK: &str = "UPDATE login_throttle SET locked_until =
 pub(super) const USE_ASSERTION: &str =
     "INSERT INTO client_assertions (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 
-/// A new session, never over another's id.
-pub(super) const INSERT_SESSION: &str =
-    "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING";
+/// Forgets a recorded single-use value.
+pub(super) const FORGET_ASSERTION: &str = "DELETE FROM client_assertions WHERE key = $1";
+
+/// A new session, never over another's id; `$4` is its user's subject.
+pub(super) const INSERT_SESSION: &str = "INSERT INTO sessions (id, data, expires_at, subject) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING";
 /// Saves a session.
-pub(super) const SAVE_SESSION: &str = "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at";
+pub(super) const SAVE_SESSION: &str = "INSERT INTO sessions (id, data, expires_at, subject) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, subject = excluded.subject";
 /// A live session.
 pub(super) const LOAD_SESSION: &str = "SELECT data FROM sessions WHERE id = $1 AND expires_at > $2";
 /// Deletes a session.

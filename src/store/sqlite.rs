@@ -39,7 +39,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow,
-    RefreshState, Rotation, Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease, err, sql,
+    RefreshState, Rotation, Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease,
+    UserRevoked, err, sql,
 };
 
 /// How long a statement waits for another process's write lock.
@@ -567,6 +568,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
+        let record = sql::record_user_revocation(Self::NOW_SQL);
+        self.transaction(|tx| {
+            let refresh_tokens = prepare(tx, sql::REVOKE_USER_REFRESH)?.execute([subject])?;
+            let grants = prepare(tx, sql::REVOKE_USER_GRANTS)?.execute([subject])?;
+            let sessions = prepare(tx, sql::DELETE_USER_SESSIONS)?.execute([subject])?;
+            prepare(tx, sql::MARK_USER_REVOKED)?.execute(params![subject, now])?;
+            prepare(tx, &record)?.execute([subject])?;
+            Ok(UserRevoked {
+                grants: grants as u64,
+                refresh_tokens: refresh_tokens as u64,
+                sessions: sessions as u64,
+            })
+        })
+        .await
+    }
+
+    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::USER_REVOKED_AT)?
+                .query_row([subject], |r| r.get(0))
+                .optional()
+        })
+    }
+
     async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
         let rows = self.read(|c| {
             prepare(c, sql::REVOCATIONS_SINCE)?
@@ -771,22 +797,39 @@ impl Store for SqliteStore {
         Ok(inserted == 1)
     }
 
+    async fn forget_assertion(&self, key: &str) -> Result<(), StoreError> {
+        self.write(|c| prepare(c, sql::FORGET_ASSERTION)?.execute([key]))
+            .await
+            .map(drop)
+    }
+
     async fn insert_session(
         &self,
         id: &str,
         data: &str,
+        subject: Option<&str>,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         let inserted = self
-            .write(|c| prepare(c, sql::INSERT_SESSION)?.execute(params![id, data, expires_at]))
+            .write(|c| {
+                prepare(c, sql::INSERT_SESSION)?.execute(params![id, data, expires_at, subject])
+            })
             .await?;
         Ok(inserted == 1)
     }
 
-    async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
-        self.write(|c| prepare(c, sql::SAVE_SESSION)?.execute(params![id, data, expires_at]))
-            .await
-            .map(drop)
+    async fn save_session(
+        &self,
+        id: &str,
+        data: &str,
+        subject: Option<&str>,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|c| {
+            prepare(c, sql::SAVE_SESSION)?.execute(params![id, data, expires_at, subject])
+        })
+        .await
+        .map(drop)
     }
 
     async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>, StoreError> {

@@ -35,6 +35,8 @@ pub struct Cluster {
     pub urls: Vec<String>,
     /// Each instance's gateway, when `extra` has `{GATEWAY_PORT}`.
     pub gateway_urls: Vec<String>,
+    /// Each instance's admin API, where the extra text has `{ADMIN_PORT}`.
+    pub admin_urls: Vec<String>,
     pub legacy: LegacyStack,
     pub schema: String,
     _dir: tempfile::TempDir,
@@ -123,12 +125,16 @@ impl Cluster {
         let mut urls = Vec::new();
         let mut configs = Vec::new();
         let mut gateway_urls = Vec::new();
+        let mut admin_urls = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let gateway_port = free_port();
+            let admin_port = free_port();
             let extra = extra
                 .replace("{GATEWAY_PORT}", &gateway_port.to_string())
+                .replace("{ADMIN_PORT}", &admin_port.to_string())
                 .replace("{LEGACY_API}", &legacy.api_server.url());
             gateway_urls.push(format!("http://127.0.0.1:{gateway_port}"));
+            admin_urls.push(format!("http://127.0.0.1:{admin_port}"));
             let path = dir.path().join(format!("bridge-{i}.toml"));
             let data = dir.path().join(format!("data-{i}"));
             std::fs::write(
@@ -155,6 +161,7 @@ impl Cluster {
             configs,
             urls,
             gateway_urls,
+            admin_urls,
             legacy,
             schema,
             _dir: dir,

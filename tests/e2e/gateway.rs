@@ -15,7 +15,7 @@ use crate::token_exchange::{AUDIENCE, Tenant};
 
 /// `[token_exchange]` and `[gateway]` with an `/orders` route to the
 /// reference legacy API (and `extra_routes`, `extra` in `[gateway]`).
-fn sections(
+pub fn sections(
     tenant: &Tenant,
     exchange_extra: &str,
     gateway_extra: &str,

@@ -41,5 +41,6 @@ mod throttle;
 mod tls;
 mod token_exchange;
 mod token_rules;
+mod user_revocation;
 mod userinfo_and_discovery;
 mod writes;

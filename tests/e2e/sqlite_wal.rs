@@ -43,7 +43,10 @@ async fn the_wal_is_rewound_while_writes_and_reads_never_pause() {
     // Rows of 16 KiB: each write appends several pages, so the WAL passes
     // the store's rewind mark within a second.
     let data = Arc::new("x".repeat(16 * 1024));
-    store.save_session("s-0", &data, now + 3600).await.unwrap();
+    store
+        .save_session("s-0", &data, None, now + 3600)
+        .await
+        .unwrap();
     let first = rewinds(&wal).expect("a WAL after the first write");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -65,7 +68,10 @@ async fn the_wal_is_rewound_while_writes_and_reads_never_pause() {
                 let mut writes = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let id = format!("s-{w}-{}", writes % 256);
-                    store.save_session(&id, &data, now + 3600).await.unwrap();
+                    store
+                        .save_session(&id, &data, None, now + 3600)
+                        .await
+                        .unwrap();
                     writes += 1;
                 }
                 writes

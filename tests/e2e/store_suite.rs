@@ -294,13 +294,13 @@ async fn sessions_round_trip_and_expire(b: Backend) {
     let now = now_unix();
     assert!(
         b.a()
-            .insert_session("fresh", "{\"a\":0}", now + 100)
+            .insert_session("fresh", "{\"a\":0}", None, now + 100)
             .await
             .expect("insert")
     );
     assert!(
         !b.stores[1]
-            .insert_session("fresh", "{\"a\":9}", now + 100)
+            .insert_session("fresh", "{\"a\":9}", None, now + 100)
             .await
             .expect("insert"),
         "a new session never overwrites another's id"
@@ -314,11 +314,11 @@ async fn sessions_round_trip_and_expire(b: Backend) {
         Some("{\"a\":0}")
     );
     b.a()
-        .save_session("s1", "{\"a\":1}", now + 100)
+        .save_session("s1", "{\"a\":1}", None, now + 100)
         .await
         .expect("save");
     b.a()
-        .save_session("s1", "{\"a\":2}", now + 100)
+        .save_session("s1", "{\"a\":2}", None, now + 100)
         .await
         .expect("upsert");
     assert_eq!(
@@ -354,6 +354,14 @@ async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
         .insert_grant_with_code(&live, &live_code, None)
         .await
         .expect("insert");
+    redeem(&b, "live", now).await;
+    // A sign-in whose code was never redeemed: it goes with its code,
+    // however long its token would live.
+    let (abandoned, abandoned_code) = grant("abandoned", now);
+    b.a()
+        .insert_grant_with_code(&abandoned, &abandoned_code, None)
+        .await
+        .expect("insert");
     let (mut with_family, mut fam_code) = grant("family", now - 7200);
     with_family.token_expires_at = now - 10;
     fam_code.expires_at = now - 3600;
@@ -366,17 +374,18 @@ async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
         .await
         .expect("refresh");
     b.a()
-        .save_session("old", "{}", now - 1)
+        .save_session("old", "{}", None, now - 1)
         .await
         .expect("session");
     b.a()
-        .save_session("new", "{}", now + 100)
+        .save_session("new", "{}", None, now + 100)
         .await
         .expect("session");
     let cleaned = b.a().cleanup(now, 100).await.expect("cleanup");
     assert_eq!((cleaned.grants, cleaned.sessions), (1, 1));
     assert!(b.a().grant("dead").await.expect("read").is_none());
     assert!(b.a().grant("live").await.expect("read").is_some());
+    assert!(b.a().grant("abandoned").await.expect("read").is_some());
     assert!(
         b.a().grant("family").await.expect("read").is_some(),
         "a live refresh family keeps its grant"
@@ -390,10 +399,157 @@ async fn cleanup_removes_what_expired_and_nothing_else(b: Backend) {
     );
     // Once its family has ended, nothing keeps it.
     let later = b.a().cleanup(now + 1001, 100).await.expect("cleanup");
-    assert_eq!(later.grants, 1, "the family's grant goes after the family");
+    assert_eq!(
+        later.grants, 2,
+        "the family's grant goes after the family, the abandoned one after its code"
+    );
+    assert!(b.a().grant("abandoned").await.expect("read").is_none());
     assert!(b.a().grant("family").await.expect("read").is_none());
     assert!(b.a().grant("live").await.expect("read").is_some());
     b.finish().await;
+}
+
+/// Redeems grant `id`'s code as its client would.
+async fn redeem(b: &Backend, id: &str, now: i64) {
+    let code_hash = format!("ch-{id}").into_bytes();
+    let claim = CodeClaim {
+        client_id: "c",
+        redirect_uri: "https://x/cb",
+        challenge: Some("c"),
+        now,
+    };
+    let redeemed = b.a().redeem_code(&code_hash, &claim).await.expect("redeem");
+    assert!(matches!(redeemed, Redeemed::Fresh(_)), "{redeemed:?}");
+}
+
+/// Only a redeemed grant is a source; revoking a user ends every grant
+/// (redeemed or not), refresh token and session of theirs and no one
+/// else's, records the event for gateways and the mark that stops minting.
+async fn revoking_a_user_ends_every_grant_family_and_session(b: Backend) {
+    let now = now_unix();
+    let (redeemed, code) = grant("redeemed", now);
+    b.a()
+        .insert_grant_with_code(&redeemed, &code, None)
+        .await
+        .expect("insert");
+    redeem(&b, "redeemed", now).await;
+    let (mut pending, code) = grant("pending", now);
+    pending.token_expires_at = now + 7200;
+    b.a()
+        .insert_grant_with_code(&pending, &code, None)
+        .await
+        .expect("insert");
+    let (mut other, code) = grant("other", now);
+    other.subject = "u-2".into();
+    b.a()
+        .insert_grant_with_code(&other, &code, None)
+        .await
+        .expect("insert");
+    redeem(&b, "other", now).await;
+    b.a()
+        .insert_refresh(&refresh_row("rt-1", "redeemed", now))
+        .await
+        .expect("refresh");
+    b.a()
+        .save_session("s-1", "{}", Some("u-1"), now + 100)
+        .await
+        .expect("session");
+    b.a()
+        .save_session("s-2", "{}", Some("u-2"), now + 100)
+        .await
+        .expect("session");
+    b.a()
+        .save_session("s-3", "{}", None, now + 100)
+        .await
+        .expect("session");
+    let live = b.a().live_grant("u-1", now).await.expect("live");
+    assert_eq!(
+        live.map(|g| g.id).as_deref(),
+        Some("redeemed"),
+        "the unredeemed grant is never a source, though its token lives longer"
+    );
+    assert_eq!(
+        b.a()
+            .newest_grant("u-1")
+            .await
+            .expect("newest")
+            .map(|g| g.id)
+            .as_deref(),
+        Some("redeemed")
+    );
+    assert_eq!(b.a().user_revoked_at("u-1").await.expect("read"), None);
+
+    assert_user_revoked(&b, now).await;
+    b.finish().await;
+}
+
+/// After [`revoking_a_user_ends_every_grant_family_and_session`]'s set-up.
+async fn assert_user_revoked(b: &Backend, now: i64) {
+    let ended = b.stores[1].revoke_user("u-1", now).await.expect("revoke");
+    assert_eq!(
+        (ended.grants, ended.refresh_tokens, ended.sessions),
+        (2, 1, 1)
+    );
+    assert!(b.a().live_grant("u-1", now).await.expect("live").is_none());
+    assert!(
+        b.a()
+            .grant("pending")
+            .await
+            .expect("read")
+            .expect("row")
+            .revoked
+    );
+    assert!(
+        b.a()
+            .load_session("s-1", now)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        b.a()
+            .load_session("s-2", now)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        b.a()
+            .load_session("s-3", now)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert_eq!(
+        b.a()
+            .refresh(b"rt-1")
+            .await
+            .expect("read")
+            .expect("row")
+            .state,
+        RefreshState::Revoked
+    );
+    assert!(
+        !b.a()
+            .grant("other")
+            .await
+            .expect("read")
+            .expect("row")
+            .revoked
+    );
+    assert_eq!(b.a().user_revoked_at("u-1").await.expect("read"), Some(now));
+    let (events, _) = b.a().revocations_since(now - 60).await.expect("events");
+    assert!(events.iter().any(|(s, _)| s == "u-1"));
+    assert!(!events.iter().any(|(s, _)| s == "u-2"));
+    let again = b.a().revoke_user("u-1", now + 1).await.expect("again");
+    assert_eq!(
+        (again.grants, again.refresh_tokens, again.sessions),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        b.a().user_revoked_at("u-1").await.expect("read"),
+        Some(now + 1)
+    );
 }
 
 /// What keeps a grant from cleanup moves with it: a revocation frees a
@@ -683,4 +839,5 @@ both_backends!(
     reservations_and_releases_at_once_never_deadlock,
     one_login_form_yields_one_grant_across_instances,
     a_client_assertion_is_used_once_across_instances,
+    revoking_a_user_ends_every_grant_family_and_session,
 );

@@ -113,6 +113,8 @@ pub struct TestApp {
     pub metrics_url: Option<String>,
     /// `http://addr` of the gateway, when `[gateway]` is set.
     pub gateway_url: Option<String>,
+    /// `http://addr` of the admin API, when `[admin]` is set.
+    pub admin_url: Option<String>,
     metrics: Option<Arc<idp_bridge::metrics::Metrics>>,
     store: Option<Arc<dyn idp_bridge::store::Store>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -219,6 +221,7 @@ require_pkce = true
             config_text,
             metrics_url: None,
             gateway_url: None,
+            admin_url: None,
             metrics: None,
             store: None,
             shutdown: None,
@@ -242,6 +245,7 @@ require_pkce = true
             .expect("bridge builds");
         self.metrics_url = app.metrics_addr().map(|a| format!("http://{a}"));
         self.gateway_url = app.gateway_addr().map(|a| format!("http://{a}"));
+        self.admin_url = app.admin_addr().map(|a| format!("http://{a}"));
         self.metrics = Some(app.state().metrics.clone());
         self.store = Some(app.state().store.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,86 @@
+//! `idp-bridge revoke`: revoke a user everywhere, or the grant holding a
+//! token, in the store a config file names, while instances serve from it
+//! (the gateways drop the user's cached tokens and tunnels within their
+//! `revocation_poll_ms`).
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::support::runtime;
+use crate::metrics::Metrics;
+use crate::user_revocation::{self, RevokedBy, TokenRevoked};
+
+/// `idp-bridge revoke --user SUBJECT` or `--grant` (the token on stdin).
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["user", "grant"])))]
+pub struct RevokeArgs {
+    /// The config file (for the store).
+    #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+    pub config: PathBuf,
+    /// Revoke this legacy subject everywhere: every grant, refresh token
+    /// and login session; nothing is minted for the user until they sign
+    /// in again.
+    #[arg(long, value_name = "SUBJECT")]
+    pub user: Option<String>,
+    /// Revoke the grant holding a token (a bridge refresh token or a legacy
+    /// access token), read from standard input so it never lands in a
+    /// shell's history or the process list.
+    #[arg(long)]
+    pub grant: bool,
+}
+
+/// Runs `revoke`.
+pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
+    let token = if args.grant {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(16 * 1024)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the token from standard input: {e}"))?;
+        let token = text.trim().to_owned();
+        if token.is_empty() {
+            return Err("revoke --grant: give the token on standard input".into());
+        }
+        Some(token)
+    } else {
+        None
+    };
+    // Only the state sections: no client secret needs to be set for this.
+    let (settings, _) =
+        crate::config::StateConfig::load(&args.config).map_err(|e| e.to_string())?;
+    runtime()?.block_on(async move {
+        let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)
+            .await
+            .map_err(|e| e.to_string())?;
+        // This process's counters go nowhere; the audit line is what counts.
+        let metrics = Metrics::new();
+        if let Some(subject) = &args.user {
+            let ended =
+                user_revocation::revoke_user(store.as_ref(), &metrics, subject, RevokedBy::Command)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!(
+                "revoked {subject}: {} grant(s), {} refresh token(s), {} session(s)",
+                ended.grants, ended.refresh_tokens, ended.sessions
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        let token = token.unwrap_or_default();
+        match user_revocation::revoke_token(store.as_ref(), &metrics, &token, RevokedBy::Command)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            TokenRevoked::Grant { subject } => {
+                println!("revoked the grant of {subject} holding that token");
+                Ok(ExitCode::SUCCESS)
+            }
+            TokenRevoked::Unknown => {
+                eprintln!("idp-bridge: no grant holds that token");
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
