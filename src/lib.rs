@@ -6,6 +6,7 @@
 //! `docs/ARCHITECTURE.md` for each module's rules):
 //! - the edge: [`cli`] (the commands), [`app`] (assembly), [`server`] (accept
 //!   loop), [`middleware`], [`ops`] (health, readiness, stylesheets),
+//!   [`admin`] (the admin API's listener, the Auth0 Event Streams webhook),
 //!   [`state`], [`startup`] (store and storage key), [`background`], [`demo`];
 //! - the browser: [`login`] (authorize page, form, CSRF, session, logout),
 //!   which uses
@@ -15,6 +16,7 @@
 //!   legacy ones, on its own listener), which use
 //! - the domain: [`auth0`] (verifying Auth0 access tokens),
 //!   [`legacy_source`] (a user's legacy token for exchange and the gateway),
+//!   [`user_revocation`] (revoking a user everywhere, or a grant by a token),
 //!   [`grant`] (the legacy tokens at rest), [`upstream`] (the
 //!   `LegacyIdp` trait and adapters), [`store`] (SQLite or PostgreSQL),
 //!   [`keys`] (signing keys, JWKS), [`config`], [`audit`](mod@audit), [`metrics`];

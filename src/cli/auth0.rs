@@ -9,6 +9,7 @@
 //! `##IDP_BRIDGE_CLIENT_SECRET##`), so the command runs where the secrets
 //! are not.
 
+mod event_stream;
 mod render;
 
 use std::path::PathBuf;
@@ -38,7 +39,11 @@ pub enum Format {
     Terraform,
     /// A `connections:` entry for auth0-deploy-cli's tenant.yaml.
     DeployCli,
-    /// Every format, each under a heading, and the callback URLs.
+    /// The Event Stream that revokes users at the bridge (`[auth0_events]`):
+    /// the Management API body and the Auth0 CLI command.
+    EventStream,
+    /// Every format, each under a heading, and the callback URLs (and the
+    /// Event Stream when `[auth0_events]` is configured).
     All,
 }
 
@@ -73,6 +78,7 @@ struct ConnectionSource {
     issuer: url::Url,
     #[serde(default)]
     clients: Vec<ClientConfig>,
+    auth0_events: Option<event_stream::EventsSource>,
 }
 
 /// Everything the renderers need, checked.
@@ -161,7 +167,21 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
             client.id
         );
     }
+    let issuer = connection.issuer.clone();
+    if args.format == Format::EventStream {
+        let events = source.auth0_events.as_ref().ok_or_else(|| {
+            format!(
+                "auth0: {} has no [auth0_events] section; the Event Stream needs its credential",
+                args.config.display()
+            )
+        })?;
+        print!("{}", event_stream::output(&issuer, &args.name, events));
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", render::output(&connection, args.format, &callbacks));
+    if let (Format::All, Some(events)) = (args.format, &source.auth0_events) {
+        print!("\n{}", event_stream::output(&issuer, &args.name, events));
+    }
     if args.format != Format::All {
         for (url, registered) in &callbacks {
             let state = if *registered {

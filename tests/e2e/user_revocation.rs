@@ -645,3 +645,85 @@ async fn a_user_revoked_at_one_instance_is_refused_by_the_others_exchange_and_ga
     eprintln!("instance 1's gateway refused {took:?} after the revocation at instance 0");
     c.finish().await;
 }
+
+#[test]
+fn the_auth0_printer_prints_the_event_stream_without_its_credential() {
+    // The printer resolves no secret: the token's variable is unset.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    let issuer = "https://bridge.example.com";
+    std::fs::write(
+        &config,
+        format!(
+            "issuer = \"{issuer}\"\n[auth0_events]\ntoken = {{ env = \"IDP_BRIDGE_TEST_UNSET_EVENTS\" }}\nconnections = [\"legacy\"]\n\n[[clients]]\nid = \"auth0-oidc\"\nsecret = {{ env = \"IDP_BRIDGE_TEST_UNSET_SECRET\" }}\nredirect_uris = [\"https://example-tenant.us.auth0.com/login/callback\"]\n"
+        ),
+    )
+    .unwrap();
+    let printed = Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+        .args(["auth0", "--client", "auth0-oidc", "--strategy", "oidc"])
+        .args([
+            "--tenant",
+            "example-tenant.us.auth0.com",
+            "--name",
+            "legacy",
+        ])
+        .args(["--format", "event-stream", "--config"])
+        .arg(&config)
+        .env_remove("IDP_BRIDGE_TEST_UNSET_EVENTS")
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let text = String::from_utf8(printed.stdout).unwrap();
+    let json_part = text.split("====").nth(2).expect("the Management API body");
+    let body: Value = serde_json::from_str(json_part.trim()).expect("JSON");
+    assert_eq!(
+        body["destination"]["configuration"]["webhook_endpoint"],
+        format!("{issuer}/events/auth0")
+    );
+    assert_eq!(
+        body["subscriptions"],
+        json!([{"event_type": "user.deleted"}, {"event_type": "user.updated"}])
+    );
+    // The Auth0 CLI line, run by a real shell against a stand-in `auth0`.
+    let record = dir.path().join("args");
+    let fake = dir.path().join("auth0");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &fake,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("auth0 events create"))
+        .expect("the CLI line");
+    let ran = Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("IDP_BRIDGE_EVENTS_TOKEN", EVENTS_TOKEN)
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{ran:?}");
+    let args = std::fs::read_to_string(&record).unwrap();
+    let configuration: Value =
+        serde_json::from_str(args.lines().last().unwrap()).expect("--configuration is JSON");
+    assert_eq!(
+        configuration["webhook_authorization"],
+        json!({"method": "bearer", "token": EVENTS_TOKEN})
+    );
+}

@@ -36,6 +36,8 @@ pub(crate) fn output(c: &Connection, format: Format, callbacks: &[(String, bool)
         Format::Auth0Cli => auth0_cli(c),
         Format::Terraform => terraform(c),
         Format::DeployCli => deploy_cli(c),
+        // Printed by `event_stream`, from the config's `[auth0_events]`.
+        Format::EventStream => String::new(),
         Format::All => {
             let mut out = String::new();
             let sections = [
