@@ -5,7 +5,8 @@
 //!
 //! In order: the user's live grant (renewed upstream when its token expires
 //! within the skew, once however many callers ask at the same moment on any
-//! instance); else, unless the user's newest grant was revoked, a token
+//! instance, the renewed tokens stored before anything else may fail, so a
+//! refresh token the legacy IdP rotated is never lost); else, unless the user's newest grant was revoked, a token
 //! minted by the adapter (`mint_upstream`) or as LT1 (`mint_lt1`); else
 //! [`SourceError::NoSession`]. A revoked grant is never a source.
 //!
@@ -23,7 +24,7 @@ use crate::legacy_token::{Lt1Claims, Lt1Keys};
 use crate::metrics::Metrics;
 use crate::secret::LegacyAccessToken;
 use crate::store::{GrantRow, Store, StoreError};
-use crate::upstream::{LegacyIdp, UpstreamError};
+use crate::upstream::{LegacyIdp, Profile, UpstreamError};
 
 /// How long a caller waits for a concurrent renewal of the same grant.
 const WAIT_FOR_RENEWAL: Duration = Duration::from_secs(15);
@@ -321,7 +322,8 @@ impl LegacySource {
             self.store.finish_grant_renewal(id, None).await?;
             return Ok(Renewal::Impossible);
         };
-        match self.upstream.renew(&refresh).await {
+        let known: Option<Profile> = serde_json::from_str(&grant.profile_json).ok();
+        match self.upstream.renew(&refresh, known.as_ref()).await {
             Ok(renewed) => {
                 let row = grant::renewal(&self.storage, &renewed);
                 if !self.store.finish_grant_renewal(id, Some(&row)).await? {

@@ -41,5 +41,6 @@ mod throttle;
 mod tls;
 mod token_exchange;
 mod token_rules;
+mod upstream_renewal;
 mod userinfo_and_discovery;
 mod writes;
