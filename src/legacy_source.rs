@@ -5,9 +5,10 @@
 //!
 //! In order: the user's live grant (renewed upstream when its token expires
 //! within the skew, once however many callers ask at the same moment on any
-//! instance, the renewed tokens stored before anything else may fail, so a
-//! refresh token the legacy IdP rotated is never lost); else, unless the user's newest grant was revoked, a token
-//! minted by the adapter (`mint_upstream`) or as LT1 (`mint_lt1`); else
+//! instance; the renewed tokens are stored before anything else may fail,
+//! so a refresh token the legacy IdP rotated is never lost); else, unless
+//! the user's newest grant was revoked, a token minted by the adapter
+//! (`mint_upstream`) or as LT1 (`mint_lt1`); else
 //! [`SourceError::NoSession`]. A revoked grant is never a source.
 //!
 //! It decides nothing about who may ask: the caller has checked the Auth0

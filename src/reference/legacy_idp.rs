@@ -408,12 +408,7 @@ impl LegacyIdp {
 
     /// Mints an access token living `ttl` seconds and a refresh token of
     /// `family` (a new one when `None`: a sign-in).
-    fn issue_for(
-        &self,
-        user: &User,
-        ttl: i64,
-        family: Option<&str>,
-    ) -> Result<Issued, StatusCode> {
+    fn issue_for(&self, user: &User, ttl: i64, family: Option<&str>) -> Result<Issued, StatusCode> {
         let opts = self.options();
         let now = now_unix();
         let mut attributes = Vec::new();

@@ -176,7 +176,10 @@ impl CommandIdp {
     /// Runs `request` and reads a token answer (`renew`, `mint`): the
     /// token, its expiry and a refresh token, and the profile as given (the
     /// caller decides what an unreadable one means).
-    async fn token_answer(&self, request: Value) -> Result<(RenewedGrant, RawProfile), UpstreamError> {
+    async fn token_answer(
+        &self,
+        request: Value,
+    ) -> Result<(RenewedGrant, RawProfile), UpstreamError> {
         let mut answer = self.run(request).await?;
         Self::check_status(&answer)?;
         let (access_token, expires_at, refresh_token) = self.token_parts(&mut answer)?;

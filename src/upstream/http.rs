@@ -317,9 +317,10 @@ impl LegacyIdp for HttpIdp {
                 let read = self.fetch_profile(endpoint, &access_token).await;
                 profile_after_renewal(read, known)
             }
-            (None, Some(json)) => {
-                profile_after_renewal(pointer::profile_from(json, &self.config.claims), known)
-            }
+            // A renew answer need not carry the user: none is no failure.
+            (None, Some(json)) => pointer::profile_from(json, &self.config.claims)
+                .ok()
+                .and_then(|p| profile_after_renewal(Ok(p), known)),
             (None, None) => None,
         };
         Ok(RenewedGrant {

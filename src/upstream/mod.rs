@@ -6,10 +6,12 @@
 //! fetch a profile for a token. A renewal that the legacy IdP has answered
 //! succeeds, whatever fails after its token call
 //! ([`profile_after_renewal`]): the IdP may have rotated the refresh token,
-//! and a retry with the old one would burn the grant. Adapters are chosen by configuration
-//! (`[upstream] adapter = ...`): [`http`] reaches a password API by
-//! configuration alone, [`oauth2_password`] speaks the OAuth 2.0 password
-//! grant, [`command`] runs a program for anything else. The [`redirect`]
+//! and a retry with the old one would burn the grant.
+//!
+//! Adapters are chosen by configuration (`[upstream] adapter = ...`):
+//! [`http`] reaches a password API by configuration alone,
+//! [`oauth2_password`] speaks the OAuth 2.0 password grant, [`command`]
+//! runs a program for anything else. The [`redirect`]
 //! adapters (`oidc`, `oauth2`) never see a password: the browser signs in on
 //! the legacy IdP's own page, and [`LegacyIdp::authenticate`] is refused.
 //!

@@ -105,7 +105,10 @@ async fn a_refresh_stores_the_rotated_legacy_refresh_token_when_userinfo_fails()
     idp.set_userinfo_fault(UserinfoFault::ServerError);
     let reads = idp.userinfo_reads();
     let first = refreshed(&app, text(&tokens, "refresh_token"), "userinfo down").await;
-    assert!(idp.userinfo_reads() > reads, "userinfo was asked, and failed");
+    assert!(
+        idp.userinfo_reads() > reads,
+        "userinfo was asked, and failed"
+    );
     let access = text(&first, "access_token");
     assert_ne!(access, text(&tokens, "access_token"), "a new legacy token");
     assert!(app.legacy.api_accepts(access).await);
@@ -165,7 +168,10 @@ async fn a_token_exchange_renewal_stores_the_rotated_legacy_refresh_token_when_u
     let first: Value = answer.json().await.expect("json");
     assert_eq!(status, 200, "the renewal succeeds: {first}");
     assert_eq!(idp.renewals(), renewals + 1, "renewed at the legacy IdP");
-    assert!(idp.userinfo_reads() > reads, "userinfo was asked, and failed");
+    assert!(
+        idp.userinfo_reads() > reads,
+        "userinfo was asked, and failed"
+    );
     let access = text(&first, "access_token");
     assert_ne!(access, text(&tokens, "access_token"), "the renewed token");
     assert!(app.legacy.api_accepts(access).await);

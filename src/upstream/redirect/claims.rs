@@ -148,7 +148,10 @@ pub fn renewed(
 
 /// `email_verified` when the sources carry it; a value that is not a
 /// boolean is refused.
-fn verified(mapping: &RedirectClaims, sources: &Sources<'_>) -> Result<Option<bool>, UpstreamError> {
+fn verified(
+    mapping: &RedirectClaims,
+    sources: &Sources<'_>,
+) -> Result<Option<bool>, UpstreamError> {
     match sources.get(&mapping.email_verified) {
         Some(Value::Bool(b)) => Ok(Some(*b)),
         // Some IdPs (AWS Cognito among them) send it as a string.

@@ -62,6 +62,7 @@ pub enum RedirectClientAuth {
 /// `[upstream.oidc]` / `[upstream.oauth2]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // the file's own switches, one key each
 pub struct RedirectConfig {
     /// Set from `adapter`, not from the section.
     #[serde(skip)]
