@@ -5,9 +5,11 @@
 //!
 //! In order: the user's live grant (renewed upstream when its token expires
 //! within the skew, once however many callers ask at the same moment on any
-//! instance); else, unless the user's newest grant was revoked or the user
-//! was revoked as a whole and has not signed in since, a token minted by the
-//! adapter (`mint_upstream`) or as LT1 (`mint_lt1`); else
+//! instance; the renewed tokens are stored before anything else may fail,
+//! so a refresh token the legacy IdP rotated is never lost); else, unless
+//! the user's newest grant was revoked or the user was revoked as a whole
+//! and has not signed in since, a token minted by the adapter
+//! (`mint_upstream`) or as LT1 (`mint_lt1`); else
 //! [`SourceError::NoSession`]. Only a grant whose code its client redeemed,
 //! not revoked, is a source: an abandoned sign-in's token reached no client,
 //! and nobody could name it to revoke it.
@@ -26,7 +28,7 @@ use crate::legacy_token::{Lt1Claims, Lt1Keys};
 use crate::metrics::Metrics;
 use crate::secret::LegacyAccessToken;
 use crate::store::{GrantRow, Store, StoreError};
-use crate::upstream::{LegacyIdp, UpstreamError};
+use crate::upstream::{LegacyIdp, Profile, UpstreamError};
 
 /// How long a caller waits for a concurrent renewal of the same grant.
 const WAIT_FOR_RENEWAL: Duration = Duration::from_secs(15);
@@ -326,7 +328,8 @@ impl LegacySource {
             self.store.finish_grant_renewal(id, None).await?;
             return Ok(Renewal::Impossible);
         };
-        match self.upstream.renew(&refresh).await {
+        let known: Option<Profile> = serde_json::from_str(&grant.profile_json).ok();
+        match self.upstream.renew(&refresh, known.as_ref()).await {
             Ok(renewed) => {
                 let row = grant::renewal(&self.storage, &renewed);
                 if !self.store.finish_grant_renewal(id, Some(&row)).await? {

@@ -330,9 +330,10 @@ impl LegacyIdp for Timed {
     async fn renew(
         &self,
         refresh_token: &LegacyRefreshToken,
+        known: Option<&Profile>,
     ) -> Result<RenewedGrant, UpstreamError> {
         let started = Instant::now();
-        let result = self.inner.renew(refresh_token).await;
+        let result = self.inner.renew(refresh_token, known).await;
         self.record("renew", started, &result);
         result
     }

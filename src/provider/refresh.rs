@@ -12,6 +12,11 @@
 //! - the legacy IdP refusing the renewal ends the grant (`invalid_grant`);
 //!   the legacy IdP down or slow answers 503 `temporarily_unavailable` and
 //!   gives the claim back, so nothing is lost to an outage;
+//! - once the legacy IdP has renewed, its new tokens are stored before
+//!   anything else may fail: it may have rotated its refresh token, and a
+//!   retry with the old one would make it revoke the whole grant. A profile
+//!   it cannot give now keeps the last known one (the adapter's
+//!   `profile: None`);
 //! - scope may narrow, never widen (`invalid_scope`).
 
 use std::time::Duration;
@@ -193,7 +198,8 @@ async fn renew(
             "the legacy IdP issued no refresh token for this grant; sign in again",
         ));
     };
-    let renewed = match state.upstream.renew(&legacy_refresh).await {
+    let known: Option<Profile> = serde_json::from_str(&grant.profile_json).ok();
+    let renewed = match state.upstream.renew(&legacy_refresh, known.as_ref()).await {
         Ok(r) => r,
         Err(e) => {
             crate::audit!(state.metrics, "token_refresh_failure", reason = e.class(), client_id = %client.id);

@@ -16,7 +16,10 @@
 //! | `GET /oauth/authorize`, discovery, JWKS | its own login page, the authorization code flow (see [`legacy_oidc`]) |
 //! | `PUT /_control/faults` | inject latency and failures (simulator only) |
 //!
-//! Faults apply to every endpoint but `/_control` and `/healthz`.
+//! Faults apply to every endpoint but `/_control` and `/healthz`. Tests may
+//! also fail `/oauth/userinfo` alone ([`UserinfoFault`]) and have refresh
+//! tokens rotated, with a reused one revoking its whole grant
+//! ([`LegacyIdpOptions::rotate_refresh_tokens`]).
 //!
 //! It runs past 500 lines because it is one simulated server: each endpoint
 //! is a short handler over the same users, tokens and faults, and a reader
@@ -185,6 +188,11 @@ pub struct LegacyIdpOptions {
     /// The client's public key (a JWK), when it authenticates with
     /// `private_key_jwt` instead of the secret.
     pub oauth_client_jwk: Option<Value>,
+    /// Rotate refresh tokens: each renewal spends the one presented and
+    /// issues a successor; a spent one presented again revokes every refresh
+    /// token of its sign-in, as real IdPs do (RFC 9700 §4.14.2). Off, a
+    /// renewal keeps the refresh token.
+    pub rotate_refresh_tokens: bool,
 }
 
 impl LegacyIdpOptions {
@@ -201,14 +209,30 @@ impl LegacyIdpOptions {
             oauth_client_id: "idp-bridge".into(),
             oauth_client_secret: "legacy-client-secret".into(),
             oauth_client_jwk: None,
+            rotate_refresh_tokens: false,
         }
     }
+}
+
+/// How `/oauth/userinfo` answers, for tests; the other endpoints keep
+/// working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserinfoFault {
+    /// The profile, with `email_verified`.
+    #[default]
+    None,
+    /// 500, as a legacy IdP whose profile store is down.
+    ServerError,
+    /// The profile without `email_verified`.
+    NoEmailVerified,
 }
 
 #[derive(Debug)]
 struct RefreshEntry {
     username: String,
     expires_at: i64,
+    /// The sign-in it descends from: a reuse revokes all of them.
+    family: String,
 }
 
 /// A handle on a simulator: its router, its faults, its counters.
@@ -222,6 +246,11 @@ struct Inner {
     options: LegacyIdpOptions,
     faults: Mutex<Faults>,
     refresh: Mutex<HashMap<String, RefreshEntry>>,
+    /// Refresh tokens spent by rotation, with their family.
+    rotated: Mutex<HashMap<String, String>>,
+    reuses: std::sync::atomic::AtomicU64,
+    userinfo_fault: Mutex<UserinfoFault>,
+    userinfo_reads: std::sync::atomic::AtomicU64,
     logins: std::sync::atomic::AtomicU64,
     renewals: std::sync::atomic::AtomicU64,
     mints: std::sync::atomic::AtomicU64,
@@ -237,6 +266,10 @@ impl LegacyIdp {
                 options,
                 faults: Mutex::new(Faults::default()),
                 refresh: Mutex::new(HashMap::new()),
+                rotated: Mutex::new(HashMap::new()),
+                reuses: std::sync::atomic::AtomicU64::new(0),
+                userinfo_fault: Mutex::new(UserinfoFault::None),
+                userinfo_reads: std::sync::atomic::AtomicU64::new(0),
                 logins: std::sync::atomic::AtomicU64::new(0),
                 renewals: std::sync::atomic::AtomicU64::new(0),
                 mints: std::sync::atomic::AtomicU64::new(0),
@@ -252,6 +285,41 @@ impl LegacyIdp {
             .faults
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    /// Makes `/oauth/userinfo` answer this way from now on.
+    pub fn set_userinfo_fault(&self, fault: UserinfoFault) {
+        *self
+            .inner
+            .userinfo_fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = fault;
+    }
+
+    /// Number of `/oauth/userinfo` requests (answered or not).
+    pub fn userinfo_reads(&self) -> u64 {
+        self.inner
+            .userinfo_reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Number of rotated refresh tokens presented again (each revoked its
+    /// family).
+    pub fn refresh_reuses(&self) -> u64 {
+        self.inner.reuses.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The refresh tokens `username` holds now (tests compare them with what
+    /// the bridge stored).
+    pub fn live_refresh_tokens(&self, username: &str) -> Vec<String> {
+        self.inner
+            .refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, e)| e.username == username)
+            .map(|(t, _)| t.clone())
+            .collect()
     }
 
     /// Number of password checks answered (successful or not).
@@ -335,11 +403,12 @@ impl LegacyIdp {
 
     /// Mints an access token and a refresh token for a user.
     fn issue(&self, user: &User) -> Result<Issued, StatusCode> {
-        self.issue_for(user, self.options().token_ttl)
+        self.issue_for(user, self.options().token_ttl, None)
     }
 
-    /// Mints an access token living `ttl` seconds and a refresh token.
-    fn issue_for(&self, user: &User, ttl: i64) -> Result<Issued, StatusCode> {
+    /// Mints an access token living `ttl` seconds and a refresh token of
+    /// `family` (a new one when `None`: a sign-in).
+    fn issue_for(&self, user: &User, ttl: i64, family: Option<&str>) -> Result<Issued, StatusCode> {
         let opts = self.options();
         let now = now_unix();
         let mut attributes = Vec::new();
@@ -373,6 +442,7 @@ impl LegacyIdp {
                 RefreshEntry {
                     username: user.username.clone(),
                     expires_at: now + opts.refresh_ttl,
+                    family: family.map_or_else(|| refresh_token.clone(), str::to_owned),
                 },
             );
         Ok(Issued {
@@ -383,23 +453,28 @@ impl LegacyIdp {
         })
     }
 
-    /// Renews with a refresh token; legacy IdPs of this kind keep the
-    /// refresh token and only mint a new access token.
+    /// Renews with a refresh token. Legacy IdPs of this kind keep the
+    /// refresh token and only mint a new access token, unless told to
+    /// rotate.
     fn renew(&self, refresh_token: &str) -> Result<(User, Issued), StatusCode> {
         self.inner
             .renewals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let username = {
+        let (username, family) = {
             let map = self
                 .inner
                 .refresh
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let entry = map.get(refresh_token).ok_or(StatusCode::UNAUTHORIZED)?;
+            let Some(entry) = map.get(refresh_token) else {
+                drop(map);
+                self.revoke_if_reused(refresh_token);
+                return Err(StatusCode::UNAUTHORIZED);
+            };
             if entry.expires_at < now_unix() {
                 return Err(StatusCode::UNAUTHORIZED);
             }
-            entry.username.clone()
+            (entry.username.clone(), entry.family.clone())
         };
         let user = self
             .options()
@@ -414,15 +489,53 @@ impl LegacyIdp {
             .options()
             .renewed_token_ttl
             .unwrap_or(self.options().token_ttl);
-        let mut issued = self.issue_for(&user, ttl)?;
-        // Keep the refresh token the caller holds; drop the one just minted.
+        let mut issued = self.issue_for(&user, ttl, Some(&family))?;
+        let mut map = self
+            .inner
+            .refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.options().rotate_refresh_tokens {
+            // Keep the refresh token the caller holds; drop the one just minted.
+            map.remove(&issued.refresh_token);
+            refresh_token.clone_into(&mut issued.refresh_token);
+        } else if map.remove(refresh_token).is_some() {
+            self.inner
+                .rotated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(refresh_token.to_owned(), family);
+        } else {
+            // A concurrent renewal spent it first: this use is a reuse.
+            map.remove(&issued.refresh_token);
+            drop(map);
+            self.revoke_if_reused(refresh_token);
+            return Err(StatusCode::UNAUTHORIZED);
+        }
+        Ok((user, issued))
+    }
+
+    /// A refresh token spent by rotation presented again means it leaked:
+    /// every refresh token of its sign-in is revoked.
+    fn revoke_if_reused(&self, refresh_token: &str) {
+        let family = self
+            .inner
+            .rotated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(refresh_token)
+            .cloned();
+        let Some(family) = family else {
+            return;
+        };
+        self.inner
+            .reuses
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner
             .refresh
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&issued.refresh_token);
-        refresh_token.clone_into(&mut issued.refresh_token);
-        Ok((user, issued))
+            .retain(|_, e| e.family != family);
     }
 
     /// The user behind a valid access token.
@@ -853,10 +966,24 @@ async fn oauth_token(
 }
 
 async fn oauth_userinfo(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
+    idp.inner
+        .userinfo_reads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fault = *idp
+        .inner
+        .userinfo_fault
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if fault == UserinfoFault::ServerError {
+        return error_json(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     match token_with_scheme(&headers, "Bearer").and_then(|t| idp.user_for_token(t)) {
         Some(user) => {
             let mut v = json!({"sub": user.sub, "preferred_username": user.username, "email": user.email, "email_verified": true, "name": user.name});
             if let Value::Object(map) = &mut v {
+                if fault == UserinfoFault::NoEmailVerified {
+                    map.remove("email_verified");
+                }
                 for (k, val) in &user.attributes {
                     map.insert(k.clone(), Value::String(val.clone()));
                 }

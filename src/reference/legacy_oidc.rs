@@ -70,6 +70,8 @@ pub enum IdTokenFault {
     NoEmailVerified,
     /// An `at_hash` of another token.
     WrongAtHash,
+    /// Nothing about the user but `sub` (a minimal, valid ID token).
+    SubOnly,
 }
 
 #[derive(Debug)]
@@ -461,6 +463,10 @@ fn id_token<A: Authority>(
     if let (Some(roles), Some(map)) = (user.attributes.get("roles"), claims.as_object_mut()) {
         let groups: Vec<&str> = roles.split(' ').collect();
         map.insert("groups".into(), json!(groups));
+    }
+    if let (IdTokenFault::SubOnly, Some(map)) = (fault, claims.as_object_mut()) {
+        let protocol = ["iss", "sub", "aud", "iat", "exp", "at_hash", "nonce"];
+        map.retain(|k, _| protocol.contains(&k.as_str()));
     }
     let mut header = Header::new(Algorithm::RS256);
     header.kid = page.jwk["kid"].as_str().map(str::to_owned);

@@ -38,7 +38,7 @@ use tracing::instrument;
 
 use super::config::CommandConfig;
 use super::http::check_token;
-use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError};
+use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, profile_after_renewal};
 use crate::clock::now_unix;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 
@@ -62,8 +62,11 @@ struct Answer {
     expires_in: Option<i64>,
     expires_at: Option<i64>,
     refresh_token: Option<String>,
-    profile: Option<serde_json::Map<String, Value>>,
+    profile: RawProfile,
 }
+
+/// A profile object as the command wrote it.
+type RawProfile = Option<serde_json::Map<String, Value>>;
 
 impl CommandIdp {
     /// Wraps the settings; the program is only started per request.
@@ -171,18 +174,22 @@ impl CommandIdp {
     }
 
     /// Runs `request` and reads a token answer (`renew`, `mint`): the
-    /// token, its expiry, a refresh token and a profile if given.
-    async fn token_answer(&self, request: Value) -> Result<RenewedGrant, UpstreamError> {
+    /// token, its expiry and a refresh token, and the profile as given (the
+    /// caller decides what an unreadable one means).
+    async fn token_answer(
+        &self,
+        request: Value,
+    ) -> Result<(RenewedGrant, RawProfile), UpstreamError> {
         let mut answer = self.run(request).await?;
         Self::check_status(&answer)?;
         let (access_token, expires_at, refresh_token) = self.token_parts(&mut answer)?;
-        let profile = answer.profile.take().map(profile_of).transpose()?;
-        Ok(RenewedGrant {
+        let renewed = RenewedGrant {
             access_token,
             expires_at,
             refresh_token,
-            profile,
-        })
+            profile: None,
+        };
+        Ok((renewed, answer.profile.take()))
     }
 
     fn token_parts(
@@ -254,10 +261,15 @@ impl LegacyIdp for CommandIdp {
     async fn renew(
         &self,
         refresh_token: &LegacyRefreshToken,
+        known: Option<&Profile>,
     ) -> Result<RenewedGrant, UpstreamError> {
         let request =
             json!({"version": 1, "action": "renew", "refresh_token": refresh_token.secret()});
-        self.token_answer(request).await
+        let (mut renewed, profile) = self.token_answer(request).await?;
+        // The legacy IdP may have rotated the refresh token: a profile that
+        // cannot be read must not fail the renewal.
+        renewed.profile = profile.and_then(|p| profile_after_renewal(profile_of(p), known));
+        Ok(renewed)
     }
 
     #[instrument(skip_all, fields(adapter = "command"))]
@@ -276,6 +288,8 @@ impl LegacyIdp for CommandIdp {
     #[instrument(skip_all, fields(adapter = "command"))]
     async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
         let request = json!({"version": 1, "action": "mint", "subject": subject});
-        self.token_answer(request).await
+        let (mut minted, profile) = self.token_answer(request).await?;
+        minted.profile = profile.map(profile_of).transpose()?;
+        Ok(minted)
     }
 }

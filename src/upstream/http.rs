@@ -24,7 +24,9 @@ use super::config::{
     TokenLocation, UpstreamConfigError,
 };
 use super::fetch::{Fetched, Fetcher};
-use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, pointer};
+use super::{
+    LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, pointer, profile_after_renewal,
+};
 use crate::clock::now_unix;
 use crate::legacy_token::{Lt1Keys, looks_like_lt1};
 use crate::secret::SecretSource;
@@ -295,6 +297,7 @@ impl LegacyIdp for HttpIdp {
     async fn renew(
         &self,
         refresh_token: &LegacyRefreshToken,
+        known: Option<&Profile>,
     ) -> Result<RenewedGrant, UpstreamError> {
         let renew = self
             .renew
@@ -307,9 +310,17 @@ impl LegacyIdp for HttpIdp {
         let request = self.build(renew, &fields)?;
         let answer = self.fetch.send(request).await?;
         let (access_token, expires_at, new_refresh, json) = self.read_answer(&answer)?;
+        // The legacy IdP may have rotated the refresh token: a profile it
+        // cannot give now must not fail the renewal.
         let profile = match (&self.config.profile, json.as_ref()) {
-            (Some(endpoint), _) => Some(self.fetch_profile(endpoint, &access_token).await?),
-            (None, Some(json)) => pointer::profile_from(json, &self.config.claims).ok(),
+            (Some(endpoint), _) => {
+                let read = self.fetch_profile(endpoint, &access_token).await;
+                profile_after_renewal(read, known)
+            }
+            // A renew answer need not carry the user: none is no failure.
+            (None, Some(json)) => pointer::profile_from(json, &self.config.claims)
+                .ok()
+                .and_then(|p| profile_after_renewal(Ok(p), known)),
             (None, None) => None,
         };
         Ok(RenewedGrant {

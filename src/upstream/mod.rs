@@ -3,10 +3,15 @@
 //!
 //! [`LegacyIdp`] is the whole contract: check a username and password and
 //! yield a [`LegacyGrant`]; renew a grant with its refresh token; optionally
-//! fetch a profile for a token. Adapters are chosen by configuration
-//! (`[upstream] adapter = ...`): [`http`] reaches a password API by
-//! configuration alone, [`oauth2_password`] speaks the OAuth 2.0 password
-//! grant, [`command`] runs a program for anything else. The [`redirect`]
+//! fetch a profile for a token. A renewal that the legacy IdP has answered
+//! succeeds, whatever fails after its token call
+//! ([`profile_after_renewal`]): the IdP may have rotated the refresh token,
+//! and a retry with the old one would burn the grant.
+//!
+//! Adapters are chosen by configuration (`[upstream] adapter = ...`):
+//! [`http`] reaches a password API by configuration alone,
+//! [`oauth2_password`] speaks the OAuth 2.0 password grant, [`command`]
+//! runs a program for anything else. The [`redirect`]
 //! adapters (`oidc`, `oauth2`) never see a password: the browser signs in on
 //! the legacy IdP's own page, and [`LegacyIdp::authenticate`] is refused.
 //!
@@ -64,7 +69,8 @@ pub struct LegacyGrant {
 }
 
 /// What a renewal yields: a new access token, perhaps a new refresh token
-/// (`None` means keep the old one), perhaps a fresh profile.
+/// (`None` means keep the old one), perhaps a fresh profile (`None` means
+/// keep the last known one).
 #[derive(Debug, Clone)]
 pub struct RenewedGrant {
     /// The new legacy access token, verbatim.
@@ -126,11 +132,17 @@ pub trait LegacyIdp: Send + Sync + std::fmt::Debug {
         password: &Password,
     ) -> Result<LegacyGrant, UpstreamError>;
 
-    /// Renews a grant with its legacy refresh token.
-    /// [`UpstreamError::InvalidCredentials`] means the refresh token was refused.
+    /// Renews a grant with its legacy refresh token; `known` is the profile
+    /// the grant holds. An error means the token call itself failed
+    /// ([`UpstreamError::InvalidCredentials`]: the refresh token was
+    /// refused). Once the legacy IdP has answered it, the renewal succeeds:
+    /// a profile that cannot be read or mapped is left out
+    /// ([`profile_after_renewal`]), so the caller stores the new tokens and
+    /// keeps `known`.
     async fn renew(
         &self,
         refresh_token: &LegacyRefreshToken,
+        known: Option<&Profile>,
     ) -> Result<RenewedGrant, UpstreamError>;
 
     /// Fetches the profile belonging to an access token.
@@ -145,6 +157,29 @@ pub trait LegacyIdp: Send + Sync + std::fmt::Debug {
     async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
         let _ = subject;
         Err(UpstreamError::Unsupported("minting"))
+    }
+}
+
+/// The profile read after a renewal's token call, or `None` to keep the
+/// grant's `known` one. A failure never fails the renewal, whose refresh
+/// token the legacy IdP may already have rotated; it is logged here, once,
+/// by class and a secret-free cause. A profile of another user is not taken.
+pub fn profile_after_renewal(
+    read: Result<Profile, UpstreamError>,
+    known: Option<&Profile>,
+) -> Option<Profile> {
+    match read {
+        Ok(fresh) if known.is_some_and(|k| k.subject != fresh.subject) => {
+            tracing::warn!(
+                "the profile read at renewal is another user's; keeping the last known profile"
+            );
+            None
+        }
+        Ok(fresh) => Some(fresh),
+        Err(e) => {
+            tracing::warn!(reason = e.class(), error = %e, "cannot refresh the profile at renewal; keeping the renewed tokens and the last known profile");
+            None
+        }
     }
 }
 

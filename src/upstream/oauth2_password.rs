@@ -19,7 +19,9 @@ use tracing::instrument;
 use super::config::{ClientAuth, OAuth2PasswordConfig, UpstreamConfigError};
 use super::fetch::Fetcher;
 use super::http::check_token;
-use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, pointer};
+use super::{
+    LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, pointer, profile_after_renewal,
+};
 use crate::clock::now_unix;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 
@@ -178,6 +180,7 @@ impl LegacyIdp for OAuth2PasswordIdp {
     async fn renew(
         &self,
         refresh_token: &LegacyRefreshToken,
+        known: Option<&Profile>,
     ) -> Result<RenewedGrant, UpstreamError> {
         let refresh = RefreshToken::new(refresh_token.secret().to_owned());
         let answer = self
@@ -188,14 +191,16 @@ impl LegacyIdp for OAuth2PasswordIdp {
             .map_err(|e| self.map_error(e))?;
         check_token(answer.access_token().secret())?;
         let access_token = LegacyAccessToken::new(answer.access_token().secret().clone());
-        let profile = self.userinfo(&access_token).await?;
+        // The legacy IdP may have rotated the refresh token: userinfo
+        // failing now must not fail the renewal.
+        let profile = profile_after_renewal(self.userinfo(&access_token).await, known);
         Ok(RenewedGrant {
             access_token,
             expires_at: self.expires_at(answer.expires_in()),
             refresh_token: answer
                 .refresh_token()
                 .map(|r| LegacyRefreshToken::new(r.secret().clone())),
-            profile: Some(profile),
+            profile,
         })
     }
 

@@ -41,7 +41,7 @@ async fn the_reference_program_logs_in_renews_and_fetches_profiles() {
         "same key, so the legacy API accepts it"
     );
     let renewed = idp
-        .renew(&grant.refresh_token.expect("refresh"))
+        .renew(&grant.refresh_token.expect("refresh"), Some(&grant.profile))
         .await
         .expect("renew");
     assert!(stack.api_accepts(renewed.access_token.secret()).await);
@@ -61,7 +61,7 @@ async fn the_reference_program_logs_in_renews_and_fetches_profiles() {
 
     crate::support::assert_refusals(idp.as_ref()).await;
     assert_eq!(
-        idp.renew(&LegacyRefreshToken::new("forged"))
+        idp.renew(&LegacyRefreshToken::new("forged"), None)
             .await
             .unwrap_err(),
         UpstreamError::InvalidCredentials

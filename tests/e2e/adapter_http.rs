@@ -99,7 +99,10 @@ async fn json_shaped_api_renews_with_the_refresh_token() {
         .await
         .expect("login");
     let refresh = grant.refresh_token.expect("refresh token");
-    let renewed = idp.renew(&refresh).await.expect("renew");
+    let renewed = idp
+        .renew(&refresh, Some(&grant.profile))
+        .await
+        .expect("renew");
     assert!(
         !renewed.access_token.ct_eq(&grant.access_token),
         "a new token"
@@ -109,11 +112,11 @@ async fn json_shaped_api_renews_with_the_refresh_token() {
 
     stack.idp.revoke_all_refresh_tokens();
     assert_eq!(
-        idp.renew(&refresh).await.unwrap_err(),
+        idp.renew(&refresh, None).await.unwrap_err(),
         UpstreamError::InvalidCredentials
     );
     assert_eq!(
-        idp.renew(&LegacyRefreshToken::new("made-up"))
+        idp.renew(&LegacyRefreshToken::new("made-up"), None)
             .await
             .unwrap_err(),
         UpstreamError::InvalidCredentials
@@ -145,7 +148,9 @@ async fn form_shaped_api_with_header_token_and_profile_endpoint() {
 
     assert!(!idp.can_renew());
     assert_eq!(
-        idp.renew(&LegacyRefreshToken::new("x")).await.unwrap_err(),
+        idp.renew(&LegacyRefreshToken::new("x"), None)
+            .await
+            .unwrap_err(),
         UpstreamError::Unsupported("renew")
     );
     assert_eq!(

@@ -37,7 +37,7 @@ async fn password_grant_logs_in_and_refresh_grant_renews() {
         assert_eq!(grant.profile.email.as_deref(), Some("alice@example.com"));
         assert!(stack.api_accepts(grant.access_token.secret()).await);
         let renewed = idp
-            .renew(&grant.refresh_token.expect("refresh"))
+            .renew(&grant.refresh_token.expect("refresh"), Some(&grant.profile))
             .await
             .expect("renew");
         assert!(stack.api_accepts(renewed.access_token.secret()).await);
@@ -50,7 +50,7 @@ async fn refusals_are_classified() {
     let idp = adapter(&config(&stack.idp_url(), "basic", "legacy-client-secret"));
     crate::support::assert_refusals(idp.as_ref()).await;
     assert_eq!(
-        idp.renew(&LegacyRefreshToken::new("unknown"))
+        idp.renew(&LegacyRefreshToken::new("unknown"), None)
             .await
             .unwrap_err(),
         UpstreamError::InvalidCredentials

@@ -41,6 +41,7 @@ mod throttle;
 mod tls;
 mod token_exchange;
 mod token_rules;
+mod upstream_renewal;
 mod user_revocation;
 mod userinfo_and_discovery;
 mod writes;

@@ -268,6 +268,11 @@ require_pkce = true
             .expect("the store counts its commits")
     }
 
+    /// The running bridge's store, to look at its rows.
+    pub fn store(&self) -> &Arc<dyn idp_bridge::store::Store> {
+        self.store.as_ref().expect("the bridge is running")
+    }
+
     /// One cleanup pass of the running bridge's store, as if it were `now`.
     pub async fn cleanup_at(&self, now: i64) -> idp_bridge::store::Cleaned {
         self.store

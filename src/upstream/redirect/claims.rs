@@ -1,7 +1,9 @@
 //! The claim mapping (Dex's `claimMapping`, `userIDKey`,
 //! `insecureSkipEmailVerified`): the verified ID token's claims and the
 //! userinfo answer become a [`Profile`]. Userinfo wins where both carry a
-//! claim, but its `sub` must be the ID token's (OIDC Core §5.3.2).
+//! claim, but its `sub` must be the ID token's (OIDC Core §5.3.2). At a
+//! renewal ([`renewed`]) the grant's last known profile stands in for the
+//! ID token, so what a sign-in accepted is never refused later.
 
 use serde_json::{Map, Value};
 
@@ -80,16 +82,8 @@ pub fn profile(
         .get(&mapping.email)
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let email_verified = match sources.get(&mapping.email_verified) {
-        Some(Value::Bool(b)) => Some(*b),
-        // Some IdPs (AWS Cognito among them) send it as a string.
-        Some(Value::String(s)) if s == "true" || s == "false" => Some(s == "true"),
-        Some(_) => {
-            return Err(UpstreamError::Protocol(format!(
-                "the claim `{}` is not a boolean",
-                mapping.email_verified
-            )));
-        }
+    let email_verified = match verified(mapping, sources)? {
+        Some(b) => Some(b),
         None if email.is_none() => None,
         None if skip_email_verified => Some(true),
         None => {
@@ -99,11 +93,87 @@ pub fn profile(
             )));
         }
     };
-    let name = sources
+    Ok(Profile {
+        subject,
+        email,
+        email_verified,
+        name: name(mapping, sources),
+        attributes: attributes(mapping, sources),
+    })
+}
+
+/// Maps a userinfo answer read at renewal over the grant's `known` profile,
+/// which stands in for the ID token a renewal does not verify: userinfo
+/// wins where it carries a claim, as at sign-in, and a claim it lacks keeps
+/// its known value. An email whose verification userinfo does not state
+/// (and `insecure_skip_email_verified` does not assume) is not taken: the
+/// known email and `email_verified` stay. Userinfo about another user is
+/// refused. Without a known profile this is the sign-in's mapping.
+pub fn renewed(
+    mapping: &RedirectClaims,
+    userinfo: &Map<String, Value>,
+    known: Option<&Profile>,
+    skip_email_verified: bool,
+) -> Result<Profile, UpstreamError> {
+    let sources = Sources {
+        id_token: None,
+        userinfo: Some(userinfo),
+    };
+    let Some(known) = known else {
+        return profile(mapping, &sources, skip_email_verified);
+    };
+    if let Some(subject) = sources.get(&mapping.user_id).and_then(as_text) {
+        if subject != known.subject {
+            return Err(UpstreamError::Protocol(
+                "the userinfo answer at renewal is about another user".into(),
+            ));
+        }
+    }
+    let email = sources.get(&mapping.email).and_then(Value::as_str);
+    let (email, email_verified) = match (email, verified(mapping, &sources)?) {
+        (Some(email), Some(v)) => (Some(email.to_owned()), Some(v)),
+        (Some(email), None) if skip_email_verified => (Some(email.to_owned()), Some(true)),
+        _ => (known.email.clone(), known.email_verified),
+    };
+    let mut attributes = known.attributes.clone();
+    attributes.extend(self::attributes(mapping, &sources));
+    Ok(Profile {
+        subject: known.subject.clone(),
+        email,
+        email_verified,
+        name: name(mapping, &sources).or_else(|| known.name.clone()),
+        attributes,
+    })
+}
+
+/// `email_verified` when the sources carry it; a value that is not a
+/// boolean is refused.
+fn verified(
+    mapping: &RedirectClaims,
+    sources: &Sources<'_>,
+) -> Result<Option<bool>, UpstreamError> {
+    match sources.get(&mapping.email_verified) {
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        // Some IdPs (AWS Cognito among them) send it as a string.
+        Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+        Some(_) => Err(UpstreamError::Protocol(format!(
+            "the claim `{}` is not a boolean",
+            mapping.email_verified
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn name(mapping: &RedirectClaims, sources: &Sources<'_>) -> Option<String> {
+    sources
         .get(&mapping.name)
         .or_else(|| sources.get("preferred_username"))
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(str::to_owned)
+}
+
+/// The groups and the extra attributes the sources carry.
+fn attributes(mapping: &RedirectClaims, sources: &Sources<'_>) -> Map<String, Value> {
     let mut attributes = Map::new();
     match sources.get(&mapping.groups) {
         Some(Value::Array(items)) => {
@@ -124,13 +194,7 @@ pub fn profile(
             attributes.insert(released.clone(), value.clone());
         }
     }
-    Ok(Profile {
-        subject,
-        email,
-        email_verified,
-        name,
-        attributes,
-    })
+    attributes
 }
 
 #[cfg(test)]
@@ -190,6 +254,54 @@ mod tests {
         )
         .expect("no email, nothing to verify");
         assert_eq!(p.email_verified, None);
+    }
+
+    #[test]
+    fn a_renewal_maps_userinfo_over_the_known_profile() {
+        let mut mapping = RedirectClaims::default();
+        mapping.extra.insert("department".into(), "dept".into());
+        let known = Profile {
+            subject: "u1".into(),
+            email: Some("old@b".into()),
+            email_verified: Some(true),
+            name: Some("Old".into()),
+            attributes: map(&json!({"groups": ["g1"], "department": "D1"})),
+        };
+        // Only the ID token carried the groups; the name changed.
+        let info = map(&json!({"sub": "u1", "name": "New", "dept": "D2"}));
+        let p = renewed(&mapping, &info, Some(&known), false).expect("renewed");
+        assert_eq!(p.subject, "u1");
+        assert_eq!(p.name.as_deref(), Some("New"));
+        assert_eq!(p.attributes["groups"], json!(["g1"]));
+        assert_eq!(p.attributes["department"], json!("D2"));
+        assert_eq!(
+            (p.email.as_deref(), p.email_verified),
+            (Some("old@b"), Some(true))
+        );
+        // An email whose verification is not stated is not taken...
+        let info = map(&json!({"sub": "u1", "email": "new@b"}));
+        let p = renewed(&mapping, &info, Some(&known), false).expect("renewed");
+        assert_eq!(
+            (p.email.as_deref(), p.email_verified),
+            (Some("old@b"), Some(true))
+        );
+        // ...unless the switch assumes it, or userinfo states it.
+        let p = renewed(&mapping, &info, Some(&known), true).expect("renewed");
+        assert_eq!(
+            (p.email.as_deref(), p.email_verified),
+            (Some("new@b"), Some(true))
+        );
+        let info = map(&json!({"email": "new@b", "email_verified": false}));
+        let p = renewed(&mapping, &info, Some(&known), false).expect("renewed");
+        assert_eq!(
+            (p.email.as_deref(), p.email_verified),
+            (Some("new@b"), Some(false))
+        );
+        // Another user's userinfo is refused; none at all maps as at sign-in.
+        let other = map(&json!({"sub": "u2"}));
+        assert!(renewed(&mapping, &other, Some(&known), false).is_err());
+        let p = renewed(&mapping, &other, None, false).expect("as at sign-in");
+        assert_eq!(p.subject, "u2");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `[upstream.oidc]` and `[upstream.oauth2]`: a legacy IdP the browser is
 //! sent to. The keys follow Dex's `oidc` and `oauth` connectors where they
 //! mean the same thing (`insecure_skip_email_verified`, `get_user_info`,
-//! the claim mapping), so an operator coming from Dex finds them.
+//! the claim mapping), so an operator coming from Dex finds them;
+//! `refresh_profile` (what a renewal reads) is the bridge's own.
 //!
 //! ```toml
 //! [upstream]
@@ -61,6 +62,7 @@ pub enum RedirectClientAuth {
 /// `[upstream.oidc]` / `[upstream.oauth2]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // the file's own switches, one key each
 pub struct RedirectConfig {
     /// Set from `adapter`, not from the section.
     #[serde(skip)]
@@ -94,6 +96,13 @@ pub struct RedirectConfig {
     /// `getUserInfo`); always done for oauth2.
     #[serde(default)]
     pub get_user_info: bool,
+    /// Read userinfo again at each renewal and update the profile from it
+    /// (userinfo wins where it carries a claim; the last known profile
+    /// stands in for the ID token). Off (the default), a renewal renews the
+    /// tokens and keeps the profile of the sign-in. Either way a renewal
+    /// never fails after the legacy IdP's token call.
+    #[serde(default)]
+    pub refresh_profile: bool,
     /// Treat a missing `email_verified` as verified (Dex's
     /// `insecureSkipEmailVerified`). Without it a login whose profile has an
     /// email but no `email_verified` fails, naming the claim.

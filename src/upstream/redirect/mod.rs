@@ -9,7 +9,11 @@
 //! userinfo when asked, maps the claims ([`claims`]) and yields a
 //! [`LegacyGrant`] whose access token is the legacy IdP's, verbatim.
 //! Renewal is the legacy IdP's refresh grant, so refresh, token exchange and
-//! the gateway work as with the password adapters.
+//! the gateway work as with the password adapters. A renewal keeps the
+//! sign-in's profile unless `refresh_profile` asks for userinfo again
+//! ([`claims::renewed`]); whatever fails after the token call, the renewed
+//! tokens are handed back, for the legacy IdP may have rotated the refresh
+//! token.
 //!
 //! Discovery (`oidc`) happens at the first login, not at start, so the
 //! bridge starts while the legacy IdP is down; it is kept for
@@ -40,7 +44,7 @@ use self::token::{Credentials, TokenAnswer, TokenEndpoint};
 use super::fetch::Fetcher;
 use super::http::check_token;
 use super::problem::UpstreamConfigError;
-use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError};
+use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, profile_after_renewal};
 use crate::clock::now_unix;
 use crate::crypto::random_token;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
@@ -400,6 +404,7 @@ impl LegacyIdp for RedirectIdp {
     async fn renew(
         &self,
         refresh_token: &LegacyRefreshToken,
+        known: Option<&Profile>,
     ) -> Result<RenewedGrant, UpstreamError> {
         let endpoints = self.endpoints(false).await?;
         let answer = self
@@ -408,10 +413,11 @@ impl LegacyIdp for RedirectIdp {
             .await?;
         let access = answer.access_token().secret();
         check_token(access)?;
-        // A refreshed ID token carries no nonce to check; the profile is
-        // read again from userinfo where there is one, else kept.
-        let profile = if endpoints.userinfo.is_some() {
-            Some(self.profile_for(access).await?)
+        // From here on the legacy IdP may have rotated the refresh token:
+        // nothing fails the renewal. A refreshed ID token carries no nonce
+        // to check, so the profile comes from userinfo, when asked for.
+        let profile = if self.config.refresh_profile {
+            profile_after_renewal(self.profile_at_renewal(access, known).await, known)
         } else {
             None
         };
@@ -435,6 +441,21 @@ impl LegacyIdp for RedirectIdp {
 }
 
 impl RedirectIdp {
+    /// Userinfo mapped over the grant's profile (`refresh_profile`).
+    async fn profile_at_renewal(
+        &self,
+        access_token: &str,
+        known: Option<&Profile>,
+    ) -> Result<Profile, UpstreamError> {
+        let info = self.userinfo(access_token).await?;
+        claims::renewed(
+            &self.config.claims,
+            &info,
+            known,
+            self.config.insecure_skip_email_verified,
+        )
+    }
+
     async fn profile_for(&self, access_token: &str) -> Result<Profile, UpstreamError> {
         let info = self.userinfo(access_token).await?;
         claims::profile(
