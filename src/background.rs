@@ -31,9 +31,11 @@ pub async fn reload_keys_loop(state: AppState) {
 /// Removes expired codes, grants, refresh tokens and sessions, in bounded
 /// batches so requests never wait long for the writer.
 pub async fn cleanup_loop(store: Arc<dyn Store>, settings: StoreSettings) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(
-        settings.cleanup_interval_seconds.max(1),
-    ));
+    // The first pass one interval after start, not at once: a pass is six
+    // writes, and none should land amid the first requests (nor in the
+    // write count of a test that runs right after start).
+    let every = std::time::Duration::from_secs(settings.cleanup_interval_seconds.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
