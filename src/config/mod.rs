@@ -23,8 +23,8 @@ pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeCo
 pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
-    KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings, TlsConfig,
-    TokenSettings,
+    AuditUsername, KeySettings, MetricsConfig, SessionSettings, StoreSettings, ThrottleConfig,
+    ThrottleSettings, TlsConfig, TokenSettings,
 };
 
 use std::collections::BTreeMap;
@@ -134,7 +134,7 @@ pub struct BridgeConfig {
     pub keys: KeySettings,
     /// Login abuse protection.
     #[serde(default)]
-    pub throttle: ThrottleSettings,
+    pub throttle: ThrottleConfig,
     /// Lifetimes.
     #[serde(default)]
     pub tokens: TokenSettings,
@@ -304,6 +304,10 @@ pub struct StateConfig {
     /// Lifetimes.
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// Login throttling (`unlock` clears its counters and audits the
+    /// username the way the bridge does).
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
 }
 
 impl StateConfig {
@@ -443,12 +447,18 @@ impl Settings {
         };
         let token_exchange = check_token_exchange(&raw, lt1.is_some(), &mut problems);
         let gateway = check_gateway(&raw, &mut problems);
+        let throttle = raw
+            .throttle
+            .validate()
+            .map_err(|mut p| problems.append(&mut p))
+            .ok();
         if let Err(e) = crate::upstream::build(&raw.upstream, lt1.clone()) {
             problems.push(e.to_string());
         }
-        if !problems.is_empty() {
+        // A section that failed named its problems, so `None` is never alone.
+        let Some(throttle) = throttle.filter(|_| problems.is_empty()) else {
             return Err(ConfigError { problems });
-        }
+        };
         let secure_cookie = raw
             .session
             .secure_cookie
@@ -468,7 +478,7 @@ impl Settings {
             storage_key,
             store: raw.store,
             keys: raw.keys,
-            throttle: raw.throttle,
+            throttle,
             tokens: raw.tokens,
             session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
             secure_cookie,

@@ -1,12 +1,16 @@
-//! Login abuse: growing delays and a temporary lockout per username and per
-//! client address, the same answer whether or not the account exists, and
-//! no password check reaching the legacy IdP while locked.
+//! Login abuse, in Auth0's manner: growing delays and a temporary lockout
+//! per username from one client address, per address, and per username
+//! across addresses at a higher ceiling; the same answer whether or not the
+//! account exists; no password check reaching the legacy IdP while locked;
+//! `idp-bridge unlock`; audit lines that name the user and the address.
+//! Every request comes from 127.0.0.1: a trusted proxy's `X-Forwarded-For`
+//! plays the other addresses.
 
 use std::time::{Duration, Instant};
 
 use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
 
-use crate::support::{TestApp, submit_login_at};
+use crate::support::{TestApp, hidden_field, submit_login_at};
 
 async fn attempt(app: &TestApp, user: &str, password: &str) -> (u16, String, Duration) {
     let browser = TestApp::browser();
@@ -27,9 +31,11 @@ async fn attempt(app: &TestApp, user: &str, password: &str) -> (u16, String, Dur
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_username_and_spare_the_legacy_idp() {
-    let app =
-        TestApp::spawn_with("[throttle]\nbase_delay_ms = 100\nmax_failures_per_user = 3\n").await;
+async fn repeated_failures_lock_the_username_at_the_address_and_spare_the_legacy_idp() {
+    let app = TestApp::spawn_with(
+        "[throttle]\nbase_delay_ms = 100\nmax_failures_per_user_and_address = 3\n",
+    )
+    .await;
     let (first, _, t1) = attempt(&app, "alice", "wrong-1").await;
     assert_eq!(first, 401);
     let (_, _, _) = attempt(&app, "alice", "wrong-2").await;
@@ -63,8 +69,10 @@ async fn repeated_failures_lock_the_username_and_spare_the_legacy_idp() {
 
 #[tokio::test]
 async fn an_unknown_username_gets_exactly_the_same_answers() {
-    let app =
-        TestApp::spawn_with("[throttle]\nbase_delay_ms = 0\nmax_failures_per_user = 2\n").await;
+    let app = TestApp::spawn_with(
+        "[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\n",
+    )
+    .await;
     let known: Vec<(u16, String)> = vec![
         attempt(&app, "alice", "x").await,
         attempt(&app, "alice", "x").await,
@@ -157,7 +165,7 @@ async fn burst(
     statuses
 }
 
-const SLOW_THROTTLE: &str = "[throttle]\nbase_delay_ms = 10\nmax_delay_ms = 40\nmax_failures_per_user = 5\nmax_failures_per_address = 50\n";
+const SLOW_THROTTLE: &str = "[throttle]\nbase_delay_ms = 10\nmax_delay_ms = 40\nmax_failures_per_user_and_address = 5\nmax_failures_per_address = 50\n";
 
 fn slow(app: &TestApp, latency_ms: u64) {
     app.legacy.idp.set_faults(Faults {
@@ -255,8 +263,10 @@ async fn many_usernames_from_one_address_stop_at_the_address_limit() {
 
 #[tokio::test]
 async fn an_outage_does_not_count_against_the_user() {
-    let app =
-        TestApp::spawn_with("[throttle]\nbase_delay_ms = 0\nmax_failures_per_user = 2\n").await;
+    let app = TestApp::spawn_with(
+        "[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\n",
+    )
+    .await;
     app.legacy.idp.set_faults(Faults {
         latency_ms: 0,
         mode: FaultMode::Status(503),
@@ -283,4 +293,247 @@ async fn a_locked_account_and_a_wrong_password_take_the_same_time() {
         t_locked >= Duration::from_millis(300) && t_wrong >= Duration::from_millis(300),
         "both wait the first delay: locked {t_locked:?}, wrong {t_wrong:?}"
     );
+}
+
+/// The bridge with every request's peer (127.0.0.1) a trusted proxy, so
+/// `X-Forwarded-For` names the client; `extra` adds `[throttle]` keys.
+async fn behind_a_proxy(extra: &str) -> TestApp {
+    TestApp::spawn_with(&format!(
+        "[throttle]\nbase_delay_ms = 0\ntrusted_proxies = [\"127.0.0.1\"]\n{extra}"
+    ))
+    .await
+}
+
+/// One login attempt whose request carries `X-Forwarded-For: forwarded`;
+/// the status.
+async fn attempt_from(app: &TestApp, forwarded: &str, user: &str, password: &str) -> u16 {
+    let browser = TestApp::browser();
+    let page = app
+        .authorize(&browser, &app.params())
+        .await
+        .text()
+        .await
+        .expect("html");
+    browser
+        .post(format!("{}/login", app.issuer))
+        .header("x-forwarded-for", forwarded)
+        .form(&[
+            ("request", hidden_field(&page, "request").as_str()),
+            ("csrf", hidden_field(&page, "csrf").as_str()),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("login reachable")
+        .status()
+        .as_u16()
+}
+
+const A: &str = "203.0.113.1";
+const B: &str = "198.51.100.2";
+
+#[tokio::test]
+async fn a_burst_from_one_address_locks_the_user_there_and_not_elsewhere() {
+    let app =
+        behind_a_proxy("max_failures_per_user_and_address = 3\nmax_failures_per_user = 6\n").await;
+    assert_eq!(attempt_from(&app, A, "alice", "wrong-1").await, 401);
+    assert_eq!(attempt_from(&app, A, "alice", "wrong-2").await, 401);
+    assert_eq!(
+        attempt_from(&app, A, "alice", "wrong-3").await,
+        429,
+        "the third failure from A locks alice at A"
+    );
+    let checks = app.legacy.idp.login_attempts();
+    // Hammering the lockout at A: refused without asking the legacy IdP,
+    // and counted nowhere, or it would reach alice's ceiling (6) and lock
+    // her everywhere.
+    for _ in 0..10 {
+        assert_eq!(attempt_from(&app, A, "alice", "correct-horse").await, 429);
+    }
+    assert_eq!(
+        app.legacy.idp.login_attempts(),
+        checks,
+        "the legacy IdP was not asked"
+    );
+    assert_eq!(
+        attempt_from(&app, B, "alice", "correct-horse").await,
+        303,
+        "alice still signs in from B"
+    );
+    assert_eq!(
+        attempt_from(&app, A, "bob", "battery-staple").await,
+        303,
+        "another user signs in from A"
+    );
+    assert_eq!(
+        attempt_from(&app, A, "ALICE", "correct-horse").await,
+        429,
+        "alice is still locked at A, whatever the case"
+    );
+}
+
+#[tokio::test]
+async fn failures_from_many_addresses_reach_the_user_s_ceiling_and_lock_it_everywhere() {
+    let app =
+        behind_a_proxy("max_failures_per_user_and_address = 2\nmax_failures_per_user = 5\n").await;
+    for (i, address) in ["203.0.113.10", "203.0.113.11"].into_iter().enumerate() {
+        assert_eq!(attempt_from(&app, address, "alice", "wrong").await, 401);
+        assert_eq!(
+            attempt_from(&app, address, "alice", "wrong").await,
+            429,
+            "address {i}: its second failure locks alice there"
+        );
+    }
+    assert_eq!(
+        attempt_from(&app, "203.0.113.12", "alice", "wrong").await,
+        429,
+        "the fifth failure, from a third address, reaches the ceiling"
+    );
+    let checks = app.legacy.idp.login_attempts();
+    assert_eq!(
+        attempt_from(&app, "192.0.2.99", "alice", "correct-horse").await,
+        429,
+        "from a fresh address too: the ceiling holds everywhere"
+    );
+    assert_eq!(app.legacy.idp.login_attempts(), checks);
+    assert_eq!(
+        attempt_from(&app, "192.0.2.99", "bob", "battery-staple").await,
+        303,
+        "other users are not affected"
+    );
+}
+
+#[tokio::test]
+async fn unlock_on_the_command_line_lets_the_user_back_in() {
+    let app = behind_a_proxy("max_failures_per_user_and_address = 2\n").await;
+    assert_eq!(attempt_from(&app, A, "alice", "wrong").await, 401);
+    assert_eq!(attempt_from(&app, A, "alice", "wrong").await, 429);
+    assert_eq!(attempt_from(&app, A, "alice", "correct-horse").await, 429);
+    let config = app.config_path();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+            .args(["unlock", "--user", " Alice ", "--config"])
+            .arg(&config)
+            .env("IDP_BRIDGE_LOG", "info")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("unlock");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(": 2 counter(s) cleared"),
+        "alice at A and alice everywhere: {stdout}"
+    );
+    assert!(
+        stderr.contains("user_unlocked") && stderr.contains("hmac:"),
+        "audited, with the username hashed: {stderr}"
+    );
+    assert_eq!(
+        attempt_from(&app, A, "alice", "correct-horse").await,
+        303,
+        "unlocked at A"
+    );
+}
+
+#[tokio::test]
+async fn a_forwarded_address_from_an_untrusted_peer_is_not_believed() {
+    // 127.0.0.1 is no trusted proxy: every attempt counts under it,
+    // whatever address the header claims.
+    let app = TestApp::spawn_with(
+        "[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\n\
+         client_address_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+    )
+    .await;
+    assert_eq!(attempt_from(&app, A, "alice", "wrong").await, 401);
+    assert_eq!(
+        attempt_from(&app, B, "alice", "wrong").await,
+        429,
+        "B is the same peer as A"
+    );
+    assert_eq!(
+        attempt_from(&app, "192.0.2.77", "alice", "correct-horse").await,
+        429
+    );
+    // From a trusted proxy, only the address it appended counts: entries
+    // the client wrote to the left of it are not believed either.
+    let app = behind_a_proxy("max_failures_per_user_and_address = 2\n").await;
+    assert_eq!(
+        attempt_from(&app, &format!("192.0.2.1, {A}"), "alice", "wrong").await,
+        401
+    );
+    assert_eq!(
+        attempt_from(&app, &format!("192.0.2.2, {A}"), "alice", "wrong").await,
+        429,
+        "the client's own entries do not make it another address"
+    );
+    assert_eq!(attempt_from(&app, B, "alice", "correct-horse").await, 303);
+}
+
+#[tokio::test]
+async fn a_failure_s_audit_line_names_the_user_and_the_address_and_no_password() {
+    for mode in ["hashed", "plain"] {
+        let mut app = behind_a_proxy(&format!("audit_username = \"{mode}\"\n")).await;
+        app.stop().await;
+        let log_path = app.data_dir.path().join("bridge.log");
+        let _child = crate::restart::serve_logging_json(&app.config_path(), &log_path, "info");
+        crate::cluster::wait_ready(&app.issuer).await;
+        assert_eq!(
+            attempt_from(&app, A, "Alice", "wrong-password-SECRET").await,
+            401
+        );
+        assert_eq!(
+            attempt_from(&app, "192.0.2.5", "mallory", "locked-out").await,
+            403
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let logs = std::fs::read_to_string(&log_path).expect("logs");
+        let failures: Vec<serde_json::Value> = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["target"] == "audit" && l["fields"]["event"] == "login_failure")
+            .collect();
+        assert_eq!(failures.len(), 2, "{mode}: two failures in:\n{logs}");
+        let storage =
+            std::fs::read_to_string(app.data_dir.path().join("storage.key")).expect("storage key");
+        let storage = idp_bridge::crypto::StorageKey::new(
+            &idp_bridge::secret::Key32::parse(storage.trim()).expect("key"),
+        );
+        let expected = |name: &str| match mode {
+            "plain" => name.to_owned(),
+            _ => idp_bridge::login::throttle::audit_user(
+                idp_bridge::config::AuditUsername::Hashed,
+                &storage,
+                name,
+            ),
+        };
+        let wrong = &failures[0]["fields"];
+        assert_eq!(wrong["reason"], "invalid_credentials");
+        assert_eq!(wrong["user"], expected("Alice").as_str(), "{mode}");
+        assert_eq!(wrong["address"], A);
+        let locked = &failures[1]["fields"];
+        assert_eq!(locked["reason"], "locked");
+        assert_eq!(locked["user"], expected("mallory").as_str());
+        assert_eq!(locked["address"], "192.0.2.5");
+        if mode == "hashed" {
+            assert!(
+                wrong["user"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("hmac:")),
+                "{wrong}"
+            );
+            for name in ["Alice", "alice", "mallory"] {
+                assert!(!logs.contains(name), "{name} appears in the hashed logs");
+            }
+        }
+        for secret in ["wrong-password-SECRET", "locked-out"] {
+            assert!(!logs.contains(secret), "a password appears in the logs");
+        }
+    }
 }
