@@ -446,33 +446,33 @@ async fn a_forwarded_address_from_an_untrusted_peer_is_not_believed() {
     // 127.0.0.1 is no trusted proxy: every attempt counts under it,
     // whatever address the header claims.
     let app = TestApp::spawn_with(
-        "[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\n\
+        "[throttle]\nbase_delay_ms = 0\nmax_failures_per_address = 2\n\
          client_address_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
     )
     .await;
-    assert_eq!(attempt_from(&app, A, "alice", "wrong").await, 401);
+    assert_eq!(attempt_from(&app, A, "u1", "wrong").await, 401);
     assert_eq!(
-        attempt_from(&app, B, "alice", "wrong").await,
+        attempt_from(&app, B, "u2", "wrong").await,
         429,
-        "B is the same peer as A"
+        "B is the same peer as A: its address limit is reached"
     );
     assert_eq!(
-        attempt_from(&app, "192.0.2.77", "alice", "correct-horse").await,
+        attempt_from(&app, "192.0.2.77", "bob", "battery-staple").await,
         429
     );
     // From a trusted proxy, only the address it appended counts: entries
     // the client wrote to the left of it are not believed either.
-    let app = behind_a_proxy("max_failures_per_user_and_address = 2\n").await;
+    let app = behind_a_proxy("max_failures_per_address = 2\n").await;
     assert_eq!(
-        attempt_from(&app, &format!("192.0.2.1, {A}"), "alice", "wrong").await,
+        attempt_from(&app, &format!("192.0.2.1, {A}"), "u1", "wrong").await,
         401
     );
     assert_eq!(
-        attempt_from(&app, &format!("192.0.2.2, {A}"), "alice", "wrong").await,
+        attempt_from(&app, &format!("192.0.2.2, {A}"), "u2", "wrong").await,
         429,
         "the client's own entries do not make it another address"
     );
-    assert_eq!(attempt_from(&app, B, "alice", "correct-horse").await, 303);
+    assert_eq!(attempt_from(&app, B, "bob", "battery-staple").await, 303);
 }
 
 #[tokio::test]
