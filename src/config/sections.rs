@@ -180,15 +180,13 @@ impl ThrottleConfig {
             .client_address_header
             .as_deref()
             .unwrap_or("X-Forwarded-For");
-        let client_address_header = match http::HeaderName::from_bytes(header.as_bytes()) {
-            Ok(name) => Some(name),
-            Err(_) => {
+        let client_address_header = http::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| {
                 problems.push(format!(
                     "throttle.client_address_header: `{header}` is not a header name"
                 ));
-                None
-            }
-        };
+            })
+            .ok();
         match client_address_header {
             Some(client_address_header) if problems.is_empty() => Ok(ThrottleSettings {
                 max_failures_per_user_and_address: self.max_failures_per_user_and_address,
@@ -348,4 +346,44 @@ fn default_id_token_ttl() -> i64 {
 }
 fn default_login_ttl() -> i64 {
     600
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_defaults_validate_and_old_style_settings_are_named() {
+        let settings = ThrottleConfig::default().validate().expect("defaults");
+        assert_eq!(
+            (
+                settings.max_failures_per_user_and_address,
+                settings.max_failures_per_address,
+                settings.max_failures_per_user,
+            ),
+            (5, 50, 100)
+        );
+        assert_eq!(settings.client_address_header, "x-forwarded-for");
+        assert!(settings.trusted_proxies.is_empty());
+        assert_eq!(settings.audit_username, AuditUsername::Hashed);
+        // The old per-username limit, and a header believed from anyone.
+        let old = ThrottleConfig {
+            max_failures_per_user: 5,
+            client_address_header: Some("X-Forwarded-For".into()),
+            ..ThrottleConfig::default()
+        };
+        let problems = old.validate().expect_err("refused");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("throttle.max_failures_per_user: "));
+        assert!(problems[1].starts_with("throttle.client_address_header: "));
+        let proxied = ThrottleConfig {
+            client_address_header: Some("X-Real-IP".into()),
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            ..ThrottleConfig::default()
+        };
+        assert_eq!(
+            proxied.validate().expect("valid").client_address_header,
+            "x-real-ip"
+        );
+    }
 }

@@ -112,6 +112,25 @@ struct Attempt<'a> {
     address: std::net::IpAddr,
 }
 
+impl<'a> Attempt<'a> {
+    /// `username` from the request's client address.
+    fn new(
+        state: &AppState,
+        username: &'a str,
+        headers: &HeaderMap,
+        peer: std::net::SocketAddr,
+    ) -> Self {
+        let settings = &state.settings.throttle;
+        let address = throttle::client_address(headers, peer, settings);
+        Self {
+            username,
+            counters: throttle::Counters::new(username, address),
+            user: throttle::audit_user(settings.audit_username, &state.storage, username),
+            address,
+        }
+    }
+}
+
 /// Asks the legacy IdP with an attempt reserved under the attempt's
 /// counters ([`throttle`]); a refused reservation never reaches it. After a
 /// success the reservation is still out: the caller settles it with the
@@ -224,14 +243,7 @@ pub async fn login_post(
     {
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
-    let settings = &state.settings.throttle;
-    let address = throttle::client_address(&headers, peer, settings);
-    let attempt = Attempt {
-        username,
-        counters: throttle::Counters::new(username, address),
-        user: throttle::audit_user(settings.audit_username, &state.storage, username),
-        address,
-    };
+    let attempt = Attempt::new(&state, username, &headers, peer);
     let grant = match authenticate_throttled(&state, pending.locale, &attempt, &form.password).await
     {
         Ok(g) => g,
@@ -248,7 +260,7 @@ pub async fn login_post(
         if let Err(e) = throttle::settle(state.store.as_ref(), counters, true).await {
             tracing::error!(error = %e, "cannot settle a login attempt");
         }
-        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id, user = %attempt.user, address = %address);
+        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id, user = %attempt.user, address = %attempt.address);
         return respond(
             &request.redirect_uri,
             vec![
