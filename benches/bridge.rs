@@ -112,8 +112,9 @@ data_dir = "{data}"
 # Logins of one user from one address at 64 at once: in-flight attempts
 # count toward the throttle's limits, which this bench does not measure.
 [throttle]
-max_failures_per_user = 1000000
+max_failures_per_user_and_address = 1000000
 max_failures_per_address = 1000000
+max_failures_per_user = 1000001
 [[clients]]
 id = "bench"
 secret = "{SECRET}"

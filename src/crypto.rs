@@ -1,6 +1,7 @@
 //! Small cryptographic helpers: random tokens, hashes for lookups, and the
 //! storage key that seals secrets at rest (legacy tokens, signing keys,
-//! transient login state).
+//! transient login state) and keys hashes that must not be reversible by
+//! guessing (usernames in audit lines).
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
@@ -48,6 +49,9 @@ pub enum Purpose {
     /// A sign-in handed to a redirect legacy IdP, kept in a cookie until
     /// its callback.
     UpstreamTransaction,
+    /// A username in audit lines: keyed-hashed ([`StorageKey::keyed_hash`]),
+    /// never sealed.
+    AuditUsername,
 }
 
 impl Purpose {
@@ -61,15 +65,25 @@ impl Purpose {
             Self::RefreshSuccessor => "refresh-successor",
             Self::SigningKey => "signing-key",
             Self::UpstreamTransaction => "upstream-transaction",
+            Self::AuditUsername => "audit-username",
         }
     }
 }
 
 /// The key that seals secrets at rest (AES-256-GCM, random nonce, a
 /// [`Purpose`] label as associated data so a value sealed for one use cannot be
-/// replayed as another).
+/// replayed as another), and keys hashes (HMAC-SHA256 under a key derived
+/// from it, never the cipher's key itself).
 #[derive(Clone)]
-pub struct StorageKey(Aes256Gcm);
+pub struct StorageKey {
+    cipher: Aes256Gcm,
+    mac: ring::hmac::Key,
+}
+
+/// What the storage key's HMAC key is derived with (HMAC-SHA256 of this
+/// label under the storage key): never change it, or every keyed hash
+/// changes.
+const MAC_KEY_LABEL: &[u8] = b"idp-bridge keyed hashes v1";
 
 impl std::fmt::Debug for StorageKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,7 +94,27 @@ impl std::fmt::Debug for StorageKey {
 impl StorageKey {
     /// From raw key material.
     pub fn new(key: &Key32) -> Self {
-        Self(Aes256Gcm::new(key.secret().into()))
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.secret()),
+            MAC_KEY_LABEL,
+        );
+        Self {
+            cipher: Aes256Gcm::new(key.secret().into()),
+            mac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+        }
+    }
+
+    /// HMAC-SHA256 of `data` for `purpose` (its label and a separator come
+    /// first), under a key derived from the storage key: the same on every
+    /// instance sharing the key, and not found by hashing guesses without it.
+    pub fn keyed_hash(&self, purpose: Purpose, data: &[u8]) -> [u8; 32] {
+        let mut context = ring::hmac::Context::with_key(&self.mac);
+        context.update(purpose.label().as_bytes());
+        context.update(&[0]);
+        context.update(data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(context.sign().as_ref());
+        out
     }
 
     /// Seals `plaintext` for `purpose`: `nonce || ciphertext || tag`.
@@ -115,7 +149,7 @@ impl StorageKey {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let mut out = nonce.to_vec();
         // Encryption only fails for inputs beyond GCM's 64 GiB limit.
-        if let Ok(sealed) = self.0.encrypt(
+        if let Ok(sealed) = self.cipher.encrypt(
             &nonce,
             Payload {
                 msg: plaintext,
@@ -132,7 +166,7 @@ impl StorageKey {
             return None;
         }
         let (nonce, body) = sealed.split_at(12);
-        self.0
+        self.cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad })
             .ok()
     }
@@ -180,5 +214,18 @@ mod tests {
             None,
             "another purpose"
         );
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_the_key_the_purpose_and_the_data() {
+        let key = StorageKey::new(&Key32::new([3; 32]));
+        let same = StorageKey::new(&Key32::new([3; 32]));
+        let other = StorageKey::new(&Key32::new([4; 32]));
+        let hash = key.keyed_hash(Purpose::AuditUsername, b"alice");
+        assert_eq!(hash, same.keyed_hash(Purpose::AuditUsername, b"alice"));
+        assert_ne!(hash, other.keyed_hash(Purpose::AuditUsername, b"alice"));
+        assert_ne!(hash, key.keyed_hash(Purpose::AuditUsername, b"alicf"));
+        assert_ne!(hash, key.keyed_hash(Purpose::LegacyToken, b"alice"));
+        assert_ne!(hash, sha256(b"alice"), "not a plain hash");
     }
 }

@@ -14,8 +14,9 @@ $store
 # One user logging in from one address many times at once: in-flight
 # attempts count toward the throttle, which these runs do not measure.
 [throttle]
-max_failures_per_user = 1000000
+max_failures_per_user_and_address = 1000000
 max_failures_per_address = 1000000
+max_failures_per_user = 1000001
 $extra
 [[clients]]
 id = "bench"

@@ -10,7 +10,9 @@
 //! - `POST /users/revoke` `{"subject": "…"}`: every grant, refresh token and
 //!   login session of the user, on every instance;
 //! - `POST /grants/revoke` `{"token": "…"}`: the grant holding a refresh
-//!   token or a legacy access token.
+//!   token or a legacy access token;
+//! - `POST /users/unlock` `{"username": "…"}`: the username's failed-login
+//!   counters, from every address (`login::throttle::unlock`).
 
 pub mod events;
 
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/users/revoke", post(revoke_user_post))
         .route("/grants/revoke", post(revoke_grant_post))
+        .route("/users/unlock", post(unlock_user_post))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -224,6 +227,44 @@ async fn revoke_grant_post(
             "no grant holds this token",
             None,
         ),
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnlockRequest {
+    username: String,
+}
+
+/// `POST /users/unlock`.
+async fn unlock_user_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request: UnlockRequest = match parse(&headers, &body) {
+        Ok(r) => r,
+        Err(refused) => return *refused,
+    };
+    if request.username.trim().is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "name the username as people type it on the login page",
+            None,
+        );
+    }
+    match crate::login::throttle::unlock(state.store.as_ref(), &request.username).await {
+        Ok(cleared) => {
+            let user = crate::login::throttle::audit_user(
+                state.settings.throttle.audit_username,
+                &state.storage,
+                &request.username,
+            );
+            crate::audit!(state.metrics, "user_unlocked", user = %user, cleared, by = "admin_api");
+            axum::Json(json!({"user": user, "counters_cleared": cleared})).into_response()
+        }
         Err(e) => unavailable(&e),
     }
 }

@@ -1,6 +1,6 @@
 //! The command line: the `clap` grammar and one function per command, so
 //! `main.rs` only parses and reports. Each command's body lives beside its
-//! arguments (`auth0`, `init`, `keys`, `lt1`, `reference`); the short ones
+//! arguments (`auth0`, `init`, `keys`, `lt1`, `reference`, `unlock`); the short ones
 //! are here.
 
 pub mod auth0;
@@ -11,6 +11,7 @@ pub mod probe;
 pub mod reference;
 pub mod revoke;
 mod support;
+pub mod unlock;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,6 +101,9 @@ pub enum Command {
     /// Manage the ID token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Clear a username's failed-login counts and lockouts, from every
+    /// address, in the store; works while the bridge serves.
+    Unlock(unlock::UnlockArgs),
     /// Mint and inspect LT1 legacy tokens.
     #[command(subcommand)]
     LegacyToken(lt1::LegacyTokenCommand),
@@ -131,6 +135,7 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
         Command::Healthcheck { url } => healthcheck(&url),
         Command::Keys(command) => keys::run(command),
         Command::Revoke(args) => revoke::run(&args),
+        Command::Unlock(args) => unlock::run(&args),
         Command::LegacyToken(command) => lt1::run(command),
         Command::Reference(command) => reference::run(command),
     }

@@ -174,18 +174,11 @@ impl GatewayConfig {
             );
         }
         crate::net::check_address("gateway.listen", &self.listen, &mut problems);
-        let mut trusted = Vec::new();
-        for (i, p) in self.trusted_proxies.iter().enumerate() {
-            let parsed = p
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
-            match parsed {
-                Ok(net) => trusted.push(net),
-                Err(_) => problems.push(format!(
-                    "gateway.trusted_proxies[{i}]: `{p}` is not an address or a network like 10.0.0.0/8"
-                )),
-            }
-        }
+        let trusted = crate::net::check_networks(
+            "gateway.trusted_proxies",
+            &self.trusted_proxies,
+            &mut problems,
+        );
         for (key, value) in [
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("response_timeout_ms", self.response_timeout_ms),

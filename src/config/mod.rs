@@ -8,6 +8,7 @@
 
 mod admin;
 mod branding;
+mod checks;
 mod clients;
 mod exchange;
 mod gateway;
@@ -25,8 +26,8 @@ pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeCo
 pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
-    KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings, ThrottleSettings,
-    TlsConfig, TokenSettings,
+    AuditUsername, KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings,
+    ThrottleConfig, ThrottleSettings, TlsConfig, TokenSettings,
 };
 
 use std::collections::BTreeMap;
@@ -136,7 +137,7 @@ pub struct BridgeConfig {
     pub keys: KeySettings,
     /// Login abuse protection.
     #[serde(default)]
-    pub throttle: ThrottleSettings,
+    pub throttle: ThrottleConfig,
     /// Lifetimes.
     #[serde(default)]
     pub tokens: TokenSettings,
@@ -186,129 +187,6 @@ fn default_max_connections_per_address() -> usize {
     1_000
 }
 
-/// `[admin]` on a listener of its own, and `[auth0_events]`.
-fn check_admin(
-    raw: &BridgeConfig,
-    problems: &mut Vec<String>,
-) -> (Option<Admin>, Option<Auth0Events>) {
-    let admin = raw.admin.validate(problems);
-    if let Some(admin) = &admin {
-        let taken = [Some(&raw.listen), raw.metrics.listen.as_ref()]
-            .into_iter()
-            .flatten()
-            .chain(raw.gateway.as_ref().map(|g| &g.listen));
-        // Port 0 picks a free port each time: never a clash.
-        let fixed = !admin.listen.ends_with(":0");
-        if fixed && taken.into_iter().any(|l| *l == admin.listen) {
-            problems.push(format!(
-                "admin.listen: `{}` is already the public, metrics or gateway listener; the admin API needs its own",
-                admin.listen
-            ));
-        }
-    }
-    let auth0_events = raw.auth0_events.as_ref().and_then(|events| {
-        let connections = raw
-            .token_exchange
-            .as_ref()
-            .map(|t| t.connections.clone())
-            .unwrap_or_default();
-        events.validate(&connections, problems)
-    });
-    (admin, auth0_events)
-}
-
-/// `[token_exchange]`, and clients that would exchange without it.
-fn check_token_exchange(
-    raw: &BridgeConfig,
-    can_mint: bool,
-    problems: &mut Vec<String>,
-) -> Option<TokenExchange> {
-    if raw.token_exchange.is_none() {
-        for c in raw.clients.iter().filter(|c| c.token_exchange.is_some()) {
-            problems.push(format!(
-                "clients `{}`.token_exchange: needs a [token_exchange] section naming the Auth0 issuers",
-                c.id
-            ));
-        }
-    }
-    match raw.token_exchange.as_ref()?.validate(can_mint) {
-        Ok(t) => Some(t),
-        Err(mut p) => {
-            problems.append(&mut p);
-            None
-        }
-    }
-}
-
-/// `[gateway]`, which needs `[token_exchange]` for its Auth0 tenants.
-fn check_gateway(raw: &BridgeConfig, problems: &mut Vec<String>) -> Option<Gateway> {
-    let gateway = raw.gateway.as_ref()?;
-    if raw.token_exchange.is_none() {
-        problems.push(
-            "gateway: needs a [token_exchange] section naming the Auth0 issuers and connections"
-                .to_owned(),
-        );
-    }
-    gateway
-        .validate(&raw.listen)
-        .map_err(|mut p| problems.append(&mut p))
-        .ok()
-}
-
-/// The accept loop's address, timeouts and caps, each problem named by its key.
-fn check_connection_limits(raw: &BridgeConfig, problems: &mut Vec<String>) {
-    crate::net::check_address("listen", &raw.listen, problems);
-    if let Some(metrics) = &raw.metrics.listen {
-        crate::net::check_address("metrics.listen", metrics, problems);
-    }
-    if !(100..=120_000).contains(&raw.header_read_timeout_ms) {
-        problems.push("header_read_timeout_ms: must be between 100 and 120000".to_owned());
-    }
-    if !(100..=120_000).contains(&raw.body_read_timeout_ms) {
-        problems.push("body_read_timeout_ms: must be between 100 and 120000".to_owned());
-    }
-    if raw.max_connections == 0 {
-        problems.push("max_connections: must be at least 1".to_owned());
-    }
-    if raw.max_connections_per_address == 0 {
-        problems.push("max_connections_per_address: must be at least 1".to_owned());
-    }
-}
-
-/// `[tls]`: both files load as a matching pair now (so `check-config` and a
-/// start fail early, naming the file), and the issuer says https.
-fn check_tls(
-    raw: &BridgeConfig,
-    problems: &mut Vec<String>,
-) -> Option<(crate::tls::TlsFiles, std::time::Duration)> {
-    let tls = raw.tls.as_ref()?;
-    let files = crate::tls::TlsFiles {
-        certificate: tls.certificate.clone(),
-        private_key: tls.private_key.clone(),
-    };
-    let mut ok = true;
-    if let Err(e) = crate::tls::load(&files) {
-        problems.push(format!("tls: {e}"));
-        ok = false;
-    }
-    if raw.issuer.scheme() != "https" {
-        problems.push(
-            "issuer: must be https when [tls] is set (the bridge itself serves https)".to_owned(),
-        );
-        ok = false;
-    }
-    if !(1..=86_400).contains(&tls.reload_interval_seconds) {
-        problems.push("tls.reload_interval_seconds: must be between 1 and 86400".to_owned());
-        ok = false;
-    }
-    ok.then(|| {
-        (
-            files,
-            std::time::Duration::from_secs(tls.reload_interval_seconds),
-        )
-    })
-}
-
 /// How long a connection may take and how many there may be.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -342,6 +220,10 @@ pub struct StateConfig {
     /// Lifetimes.
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// Login throttling (`unlock` clears its counters and audits the
+    /// username the way the bridge does).
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
 }
 
 impl StateConfig {
@@ -430,26 +312,9 @@ impl Settings {
     pub fn validate(raw: BridgeConfig) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let issuer = raw.issuer.as_str().trim_end_matches('/').to_owned();
-        if raw.issuer.scheme() != "https" && !is_loopback(&raw.issuer) {
-            problems.push(
-                "issuer: must be https (plain http is allowed only on loopback addresses)"
-                    .to_owned(),
-            );
-        }
-        if raw.issuer.query().is_some() || raw.issuer.fragment().is_some() {
-            problems.push(
-                "issuer: must not have a query or fragment (OpenID Connect Discovery §3)"
-                    .to_owned(),
-            );
-        }
-        if !(1..=60).contains(&raw.tokens.code_ttl_seconds) {
-            problems.push("tokens.code_ttl_seconds: must be between 1 and 60".to_owned());
-        }
-        if raw.tokens.id_token_ttl_seconds < 60 {
-            problems.push("tokens.id_token_ttl_seconds: must be at least 60".to_owned());
-        }
-        check_connection_limits(&raw, &mut problems);
-        let tls = check_tls(&raw, &mut problems);
+        raw.check_issuer_and_tokens(&mut problems);
+        raw.check_connection_limits(&mut problems);
+        let tls = raw.check_tls(&mut problems);
         let mut branding = raw.branding.clone();
         branding.check(&mut problems);
         let storage_key = raw.storage_key.as_ref().and_then(|s| {
@@ -485,15 +350,21 @@ impl Settings {
                 None
             }
         };
-        let token_exchange = check_token_exchange(&raw, lt1.is_some(), &mut problems);
-        let gateway = check_gateway(&raw, &mut problems);
-        let (admin, auth0_events) = check_admin(&raw, &mut problems);
+        let token_exchange = raw.check_token_exchange(lt1.is_some(), &mut problems);
+        let gateway = raw.check_gateway(&mut problems);
+        let (admin, auth0_events) = raw.check_admin(&mut problems);
+        let throttle = raw
+            .throttle
+            .validate()
+            .map_err(|mut p| problems.append(&mut p))
+            .ok();
         if let Err(e) = crate::upstream::build(&raw.upstream, lt1.clone()) {
             problems.push(e.to_string());
         }
-        if !problems.is_empty() {
+        // A section that failed named its problems, so `None` is never alone.
+        let Some(throttle) = throttle.filter(|_| problems.is_empty()) else {
             return Err(ConfigError { problems });
-        }
+        };
         let secure_cookie = raw
             .session
             .secure_cookie
@@ -513,7 +384,7 @@ impl Settings {
             storage_key,
             store: raw.store,
             keys: raw.keys,
-            throttle: raw.throttle,
+            throttle,
             tokens: raw.tokens,
             session_idle_seconds: raw.session.idle_timeout_seconds.unwrap_or(1800),
             secure_cookie,

@@ -34,18 +34,29 @@ fn default_tls_reload() -> u64 {
     30
 }
 
-/// `[throttle]`: growing delays and temporary lockouts after failed
-/// logins, per username and per client address. They protect accounts from
-/// guessing and the legacy IdP from being hammered through the bridge.
+/// `[throttle]` as written: brute-force protection in Auth0's manner.
+/// Failed logins are counted per username from one client address (a
+/// burst locks that address out of that account, not the account), per
+/// address across usernames (one address guessing many accounts), and per
+/// username across addresses, at a much higher ceiling (many addresses
+/// guessing one account). They protect accounts from guessing and the
+/// legacy IdP from being hammered through the bridge.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ThrottleSettings {
-    /// Failures per username within the window before a lockout (default 5).
-    #[serde(default = "default_user_failures")]
-    pub max_failures_per_user: i64,
-    /// Failures per client address within the window before a lockout (default 50).
+pub struct ThrottleConfig {
+    /// Failures of one username from one address within the window before
+    /// that address is locked out of that username (default 5).
+    #[serde(default = "default_user_address_failures")]
+    pub max_failures_per_user_and_address: i64,
+    /// Failures from one client address, whatever the usernames, within the
+    /// window before the address is locked out (default 50).
     #[serde(default = "default_address_failures")]
     pub max_failures_per_address: i64,
+    /// Failures of one username from all addresses together within the
+    /// window before the username is locked everywhere (default 100); must
+    /// be above `max_failures_per_user_and_address`.
+    #[serde(default = "default_user_failures")]
+    pub max_failures_per_user: i64,
     /// The counting window, seconds (default 900).
     #[serde(default = "default_throttle_window")]
     pub window_seconds: i64,
@@ -58,30 +69,150 @@ pub struct ThrottleSettings {
     /// The longest delay (default 4000 ms).
     #[serde(default = "default_max_delay")]
     pub max_delay_ms: u64,
-    /// Behind a load balancer: the header that carries the client address
-    /// (the last entry of `X-Forwarded-For`, say). Unset: the peer address.
+    /// The header a trusted proxy puts the client address in (default
+    /// `X-Forwarded-For`).
     pub client_address_header: Option<String>,
+    /// Addresses or networks (`10.0.0.0/8`) of the proxies whose
+    /// `client_address_header` is believed (default none: every attempt
+    /// counts under its peer address).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// How a username appears in audit lines (default `hashed`).
+    #[serde(default)]
+    pub audit_username: AuditUsername,
 }
 
-impl Default for ThrottleSettings {
+impl Default for ThrottleConfig {
     fn default() -> Self {
         Self {
-            max_failures_per_user: default_user_failures(),
+            max_failures_per_user_and_address: default_user_address_failures(),
             max_failures_per_address: default_address_failures(),
+            max_failures_per_user: default_user_failures(),
             window_seconds: default_throttle_window(),
             lockout_seconds: default_throttle_window(),
             base_delay_ms: default_base_delay(),
             max_delay_ms: default_max_delay(),
             client_address_header: None,
+            trusted_proxies: Vec::new(),
+            audit_username: AuditUsername::default(),
         }
     }
 }
 
-fn default_user_failures() -> i64 {
+/// How the username of a login appears in its audit lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditUsername {
+    /// As typed (control characters escaped). A person who types their
+    /// password into the username field puts it in the log.
+    Plain,
+    /// `hmac:` and an HMAC-SHA256 of the case-folded username under a key
+    /// derived from the storage key: the same on every instance, joinable
+    /// across lines, not reversible without the key.
+    #[default]
+    Hashed,
+}
+
+/// `[throttle]` validated.
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    /// Failures per username and address before that pair is locked.
+    pub max_failures_per_user_and_address: i64,
+    /// Failures per address before the address is locked.
+    pub max_failures_per_address: i64,
+    /// Failures per username, across addresses, before it is locked everywhere.
+    pub max_failures_per_user: i64,
+    /// The counting window, seconds.
+    pub window_seconds: i64,
+    /// How long a lockout lasts, seconds.
+    pub lockout_seconds: i64,
+    /// Delay after the first failure, milliseconds.
+    pub base_delay_ms: u64,
+    /// The longest delay, milliseconds.
+    pub max_delay_ms: u64,
+    /// The header trusted proxies put the client address in.
+    pub client_address_header: http::HeaderName,
+    /// The proxies whose header is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How usernames appear in audit lines.
+    pub audit_username: AuditUsername,
+}
+
+impl ThrottleConfig {
+    /// Validates the section, naming each problem by its key.
+    pub fn validate(&self) -> Result<ThrottleSettings, Vec<String>> {
+        let mut problems = Vec::new();
+        for (key, value) in [
+            (
+                "max_failures_per_user_and_address",
+                self.max_failures_per_user_and_address,
+            ),
+            ("max_failures_per_address", self.max_failures_per_address),
+            ("max_failures_per_user", self.max_failures_per_user),
+            ("window_seconds", self.window_seconds),
+            ("lockout_seconds", self.lockout_seconds),
+        ] {
+            if value < 1 {
+                problems.push(format!("throttle.{key}: must be at least 1"));
+            }
+        }
+        if self.max_failures_per_user <= self.max_failures_per_user_and_address {
+            problems.push(format!(
+                "throttle.max_failures_per_user: the ceiling across addresses must be above \
+                 max_failures_per_user_and_address ({}), or one address could lock the user out \
+                 everywhere (the old per-username limit is now max_failures_per_user_and_address)",
+                self.max_failures_per_user_and_address
+            ));
+        }
+        let trusted_proxies = crate::net::check_networks(
+            "throttle.trusted_proxies",
+            &self.trusted_proxies,
+            &mut problems,
+        );
+        if self.client_address_header.is_some() && trusted_proxies.is_empty() {
+            problems.push(
+                "throttle.client_address_header: believed only from throttle.trusted_proxies; \
+                 list the proxies that set it"
+                    .to_owned(),
+            );
+        }
+        let header = self
+            .client_address_header
+            .as_deref()
+            .unwrap_or("X-Forwarded-For");
+        let client_address_header = http::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| {
+                problems.push(format!(
+                    "throttle.client_address_header: `{header}` is not a header name"
+                ));
+            })
+            .ok();
+        match client_address_header {
+            Some(client_address_header) if problems.is_empty() => Ok(ThrottleSettings {
+                max_failures_per_user_and_address: self.max_failures_per_user_and_address,
+                max_failures_per_address: self.max_failures_per_address,
+                max_failures_per_user: self.max_failures_per_user,
+                window_seconds: self.window_seconds,
+                lockout_seconds: self.lockout_seconds,
+                base_delay_ms: self.base_delay_ms,
+                max_delay_ms: self.max_delay_ms,
+                client_address_header,
+                trusted_proxies,
+                audit_username: self.audit_username,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+fn default_user_address_failures() -> i64 {
     5
 }
 fn default_address_failures() -> i64 {
     50
+}
+fn default_user_failures() -> i64 {
+    100
 }
 fn default_throttle_window() -> i64 {
     900
@@ -232,4 +363,44 @@ fn default_id_token_ttl() -> i64 {
 }
 fn default_login_ttl() -> i64 {
     600
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_defaults_validate_and_old_style_settings_are_named() {
+        let settings = ThrottleConfig::default().validate().expect("defaults");
+        assert_eq!(
+            (
+                settings.max_failures_per_user_and_address,
+                settings.max_failures_per_address,
+                settings.max_failures_per_user,
+            ),
+            (5, 50, 100)
+        );
+        assert_eq!(settings.client_address_header, "x-forwarded-for");
+        assert!(settings.trusted_proxies.is_empty());
+        assert_eq!(settings.audit_username, AuditUsername::Hashed);
+        // The old per-username limit, and a header believed from anyone.
+        let old = ThrottleConfig {
+            max_failures_per_user: 5,
+            client_address_header: Some("X-Forwarded-For".into()),
+            ..ThrottleConfig::default()
+        };
+        let problems = old.validate().expect_err("refused");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("throttle.max_failures_per_user: "));
+        assert!(problems[1].starts_with("throttle.client_address_header: "));
+        let proxied = ThrottleConfig {
+            client_address_header: Some("X-Real-IP".into()),
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            ..ThrottleConfig::default()
+        };
+        assert_eq!(
+            proxied.validate().expect("valid").client_address_header,
+            "x-real-ip"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! `POST /login`, the login form's submission: the CSRF token and the
 //! sealed pending request are checked, the password goes to the legacy IdP
-//! (throttled per username and address, [`super::throttle`]), the grant is
+//! (throttled per username and address, per address and per username,
+//! [`super::throttle`]), the grant is
 //! stored with its single-use code ([`crate::provider::code`]), the login
 //! session starts with a new id, and the browser is sent back (303) with
 //! `code`, `state`, `iss`.
@@ -100,65 +101,89 @@ fn check_submission(
     })
 }
 
-/// Asks the legacy IdP with an attempt reserved under the username's and
-/// the address's counters ([`throttle`]); a refused reservation never
-/// reaches it. After a success the reservation is still out: the caller
-/// settles it with the grant's write. Every failure with a credential in it (wrong password,
+/// Who is attempting, as the throttle counts it and the audit lines name
+/// it.
+struct Attempt<'a> {
+    username: &'a str,
+    counters: throttle::Counters,
+    /// The username as audit lines show it ([`throttle::audit_user`]).
+    user: String,
+    /// The client address ([`throttle::client_address`]).
+    address: std::net::IpAddr,
+}
+
+impl<'a> Attempt<'a> {
+    /// `username` from the request's client address.
+    fn new(
+        state: &AppState,
+        username: &'a str,
+        headers: &HeaderMap,
+        peer: std::net::SocketAddr,
+    ) -> Self {
+        let settings = &state.settings.throttle;
+        let address = throttle::client_address(headers, peer, settings);
+        Self {
+            username,
+            counters: throttle::Counters::new(username, address),
+            user: throttle::audit_user(settings.audit_username, &state.storage, username),
+            address,
+        }
+    }
+}
+
+/// Asks the legacy IdP with an attempt reserved under the attempt's
+/// counters ([`throttle`]); a refused reservation never reaches it. After a
+/// success the reservation is still out: the caller settles it with the
+/// grant's write. Every failure with a credential in it (wrong password,
 /// locked account, throttled) is answered after the same delay for its
-/// count, so timing tells nothing.
+/// count, so timing tells nothing; each is audited with the username (as
+/// configured) and the client address, never the password.
 async fn authenticate_throttled(
     state: &AppState,
     locale: Locale,
-    counters: &throttle::Counters,
-    username: &str,
+    attempt: &Attempt<'_>,
     password: &Password,
 ) -> Result<LegacyGrant, (StatusCode, String)> {
     let store = state.store.as_ref();
     let settings = &state.settings.throttle;
+    let (counters, user, address) = (&attempt.counters, &attempt.user, attempt.address);
     let lockout = |left| (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left));
-    let (attempt, address_attempt) =
-        match throttle::reserve(store, settings, counters, now_unix()).await {
-            Ok(Reserved::Go {
-                attempt,
-                address_attempt,
-            }) => (attempt, address_attempt),
-            Ok(Reserved::Refused {
-                locked_for,
-                attempt,
-            }) => {
-                crate::audit!(state.metrics, "login_failure", reason = "throttled");
-                tokio::time::sleep(throttle::delay(settings, attempt)).await;
-                return Err(lockout(locked_for));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot reserve a login attempt");
-                return Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    locale.texts().unavailable.to_owned(),
-                ));
-            }
-        };
-    let outcome = state.upstream.authenticate(username, password).await;
+    let counts = match throttle::reserve(store, settings, counters, now_unix()).await {
+        Ok(Reserved::Go(counts)) => counts,
+        Ok(Reserved::Refused {
+            locked_for,
+            scope,
+            attempt,
+        }) => {
+            crate::audit!(state.metrics, "login_failure", reason = "throttled", user = %user, address = %address, scope = scope.as_str());
+            tokio::time::sleep(throttle::delay(settings, attempt)).await;
+            return Err(lockout(locked_for));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reserve a login attempt");
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale.texts().unavailable.to_owned(),
+            ));
+        }
+    };
+    let outcome = state
+        .upstream
+        .authenticate(attempt.username, password)
+        .await;
     let settled = match &outcome {
         Ok(_) => Ok(()),
         Err(UpstreamError::InvalidCredentials) => {
-            crate::audit!(
-                state.metrics,
-                "login_failure",
-                reason = "invalid_credentials"
-            );
-            match throttle::failed(
-                store,
-                settings,
-                counters,
-                (attempt, address_attempt),
-                now_unix(),
-            )
-            .await
-            {
-                Ok(locked_now) => {
-                    tokio::time::sleep(throttle::delay(settings, attempt)).await;
-                    if locked_now {
+            crate::audit!(state.metrics, "login_failure", reason = "invalid_credentials", user = %user, address = %address);
+            match throttle::failed(store, settings, counters, counts, now_unix()).await {
+                Ok(began) => {
+                    if let Some(scope) = began {
+                        // Counted by scope: many `user` lockouts are a
+                        // distributed guess, many `address` ones a spray.
+                        crate::audit!(state.metrics, "login_lockout", reason = scope.as_str(), user = %user, address = %address);
+                    }
+                    tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
+                    if began.is_some() {
                         return Err(lockout(settings.lockout_seconds));
                     }
                     Ok(())
@@ -168,9 +193,9 @@ async fn authenticate_throttled(
         }
         Err(e) => {
             // The cause says which outage: refused, DNS, TLS, timeout, status.
-            crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e);
+            crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, user = %user, address = %address);
             if *e == UpstreamError::Locked {
-                tokio::time::sleep(throttle::delay(settings, attempt)).await;
+                tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
             }
             throttle::settle(store, counters, false).await
         }
@@ -218,14 +243,13 @@ pub async fn login_post(
     {
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
-    let counters = throttle::Counters::new(username, &headers, peer, &state.settings.throttle);
-    let grant =
-        match authenticate_throttled(&state, pending.locale, &counters, username, &form.password)
-            .await
-        {
-            Ok(g) => g,
-            Err((status, message)) => return form_with(&message, status),
-        };
+    let attempt = Attempt::new(&state, username, &headers, peer);
+    let grant = match authenticate_throttled(&state, pending.locale, &attempt, &form.password).await
+    {
+        Ok(g) => g,
+        Err((status, message)) => return form_with(&message, status),
+    };
+    let counters = &attempt.counters;
     if request
         .hint_sub
         .as_ref()
@@ -233,10 +257,10 @@ pub async fn login_post(
     {
         // OIDC Core §3.1.2.1 (id_token_hint) and §5.5.1 (a sub value): never
         // answer for a different user than the one asked for.
-        if let Err(e) = throttle::settle(state.store.as_ref(), &counters, true).await {
+        if let Err(e) = throttle::settle(state.store.as_ref(), counters, true).await {
             tracing::error!(error = %e, "cannot settle a login attempt");
         }
-        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id);
+        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id, user = %attempt.user, address = %attempt.address);
         return respond(
             &request.redirect_uri,
             vec![

@@ -224,7 +224,7 @@ pub struct GrantRenewal {
 /// A login-throttle counter after a reservation.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ThrottleCount {
-    /// `user:<hash>` or `addr:<ip>`.
+    /// One of the [`ThrottleKeys`].
     pub key: String,
     /// Attempts counted in the window, the one just reserved included.
     #[sqlx(rename = "failures")]
@@ -233,13 +233,27 @@ pub struct ThrottleCount {
     pub locked_until: i64,
 }
 
+/// The three counters one login attempt is counted under (their formats
+/// are `login::throttle`'s; the store only needs to know which belong to a
+/// user, so [`Store::throttle_clear`] finds them).
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleKeys<'a> {
+    /// The username from this client address: belongs to `user`.
+    pub user_address: &'a str,
+    /// The client address, across usernames: belongs to nobody.
+    pub address: &'a str,
+    /// The username, across addresses: belongs to itself.
+    pub user: &'a str,
+}
+
 /// Reserved login attempts given back after a login that was not a wrong
 /// password (see [`Store::throttle_release`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleRelease<'a> {
-    /// The username's and the address's keys: each gives one attempt back.
-    pub keys: [&'a str; 2],
-    /// A key that drops to zero (the username, after a successful login).
+    /// The attempt's keys: each gives one attempt back.
+    pub keys: ThrottleKeys<'a>,
+    /// A key that drops to zero (the username from this address, after a
+    /// successful login).
     pub forget: Option<&'a str>,
 }
 
@@ -430,31 +444,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError>;
     /// Applies a successful renewal in one transaction.
     async fn complete_rotation(&self, rotation: &Rotation) -> Result<(), StoreError>;
-    /// Reserves one login attempt under the username's and the address's
-    /// counters, in one statement, before the legacy IdP is asked: each key's
-    /// count goes up atomically, so of any number of concurrent attempts on
-    /// any instance each sees its own count (this attempt included). A key
-    /// still locked at `now` is not counted; a lockout that has ended, or a
-    /// window older than `window` seconds, starts a new count. Returns one
+    /// Reserves one login attempt under its three counters, in one
+    /// statement, before the legacy IdP is asked: each key's count goes up
+    /// atomically, so of any number of concurrent attempts on any instance
+    /// each sees its own count (this attempt included). A key still locked
+    /// at `now` is not counted; a lockout that has ended, or a window older
+    /// than `window` seconds, starts a new count. Returns one
     /// [`ThrottleCount`] per key.
     async fn throttle_reserve(
         &self,
-        user: &str,
-        address: &str,
+        keys: ThrottleKeys<'_>,
         now: i64,
         window: i64,
     ) -> Result<Vec<ThrottleCount>, StoreError>;
-    /// Settles reserved attempts that were not wrong passwords: each of
-    /// `keys` gives one back, and `forget` (a username after a successful
-    /// login) drops to zero.
-    async fn throttle_release(
-        &self,
-        keys: [&str; 2],
-        forget: Option<&str>,
-    ) -> Result<(), StoreError>;
+    /// Settles a reserved attempt that was not a wrong password: each key
+    /// gives one back, and `forget` drops to zero.
+    async fn throttle_release(&self, release: ThrottleRelease<'_>) -> Result<(), StoreError>;
     /// After a wrong password: locks `key` until `until` when its count has
     /// reached `max`.
     async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError>;
+    /// Removes every counter that belongs to the username whose key is
+    /// `user` (its own and each of its [`ThrottleKeys::user_address`] ones,
+    /// locked or not); how many were removed. An attempt still out when
+    /// they go settles against fresh rows.
+    async fn throttle_clear(&self, user: &str) -> Result<u64, StoreError>;
     /// Records a single-use value (a client assertion's `jti`, an Auth0
     /// event's id) until `expires_at`; false when it was already used.
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 
 use super::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
-    Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease, UserRevoked, sql,
+    Store, StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked, sql,
 };
 
 /// The PostgreSQL store.
@@ -141,6 +141,20 @@ fn bind_key<'q>(query: PgQuery<'q>, key: &'q StoredKey) -> PgQuery<'q> {
         .bind(&key.public_jwk)
         .bind(key.created_at)
         .bind(key.activates_at)
+}
+
+/// Binds a throttle release's seven parameters ([`sql::THROTTLE_RELEASE`]):
+/// the keys in lock order, the user keys they belong to, the key forgotten.
+fn bind_release<'q>(query: PgQuery<'q>, settle: ThrottleRelease<'q>) -> PgQuery<'q> {
+    let [(k1, u1), (k2, u2), (k3, u3)] = sql::lock_order(settle.keys);
+    query
+        .bind(k1)
+        .bind(k2)
+        .bind(k3)
+        .bind(u1)
+        .bind(u2)
+        .bind(u3)
+        .bind(settle.forget.unwrap_or(""))
 }
 
 /// Runs `statement`, [`sql::INSERT_REFRESH`] or a form of it, for `r`.
@@ -271,11 +285,7 @@ impl Store for PgStore {
             .bind(c.login.as_ref().map(|l| l.expires_at))
             .bind(g.keep_until);
         if let Some(settle) = settle {
-            let [first, second] = sql::lock_order(settle.keys);
-            query = query
-                .bind(first)
-                .bind(second)
-                .bind(settle.forget.unwrap_or(""));
+            query = bind_release(query, settle);
         }
         let done = query.execute(&self.pool).await.map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -534,15 +544,18 @@ impl Store for PgStore {
 
     async fn throttle_reserve(
         &self,
-        user: &str,
-        address: &str,
+        keys: ThrottleKeys<'_>,
         now: i64,
         window: i64,
     ) -> Result<Vec<ThrottleCount>, StoreError> {
-        let [first, second] = sql::lock_order([user, address]);
+        let [(k1, u1), (k2, u2), (k3, u3)] = sql::lock_order(keys);
         sqlx::query_as::<_, ThrottleCount>(sql::THROTTLE_RESERVE)
-            .bind(first)
-            .bind(second)
+            .bind(k1)
+            .bind(k2)
+            .bind(k3)
+            .bind(u1)
+            .bind(u2)
+            .bind(u3)
             .bind(now)
             .bind(window)
             .fetch_all(&self.pool)
@@ -550,19 +563,9 @@ impl Store for PgStore {
             .map_err(err)
     }
 
-    async fn throttle_release(
-        &self,
-        keys: [&str; 2],
-        forget: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let [first, second] = sql::lock_order(keys);
-        self.run(
-            sqlx::query(sql::THROTTLE_RELEASE)
-                .bind(first)
-                .bind(second)
-                .bind(forget.unwrap_or("")),
-        )
-        .await
+    async fn throttle_release(&self, settle: ThrottleRelease<'_>) -> Result<(), StoreError> {
+        self.run(bind_release(sqlx::query(sql::THROTTLE_RELEASE), settle))
+            .await
     }
 
     async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError> {
@@ -573,6 +576,15 @@ impl Store for PgStore {
                 .bind(until),
         )
         .await
+    }
+
+    async fn throttle_clear(&self, user: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(sql::THROTTLE_CLEAR_IN_KEY_ORDER)
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?
+            .rows_affected())
     }
 
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {

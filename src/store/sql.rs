@@ -5,7 +5,11 @@
 //! those in order of first appearance. The PostgreSQL backend runs them
 //! through sqlx, the SQLite backend through rusqlite; each supplies its
 //! clock as SQL (`now_sql`) for the two statements that stamp the
-//! database's time.
+//! database's time. One statement has a PostgreSQL form of its own:
+//! clearing a user's throttle counters, which must lock rows in key order
+//! there ([`THROTTLE_CLEAR_IN_KEY_ORDER`]).
+
+use super::ThrottleKeys;
 
 /// A `grants` row's columns, in the order the SQLite backend reads them by
 /// position (reading by name costs a lookup per column): the grant's first,
@@ -201,35 +205,49 @@ pub(super) const CLEANUP_ASSERTIONS: &str = "DELETE FROM client_assertions WHERE
 /// Cleanup: throttle counters idle for a day.
 pub(super) const CLEANUP_THROTTLE: &str = "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE locked_until < $1 AND window_started_at < $1 - 86400 LIMIT $2)";
 
-/// Reserves a login attempt under two keys. Every SET expression reads the
-/// row as it was: a live lockout keeps everything; an ended lockout or an
-/// old window starts afresh. The rows are written, and so locked, in key
-/// order ([`lock_order`]), as in [`THROTTLE_RELEASE`]: two statements
-/// locking the same two rows in opposite orders deadlock on PostgreSQL.
-pub(super) const THROTTLE_RESERVE: &str = "INSERT INTO login_throttle (key, failures, window_started_at, locked_until) \
-     VALUES ($1, 1, $3, 0), ($2, 1, $3, 0) \
+/// Reserves a login attempt under its three keys (`$1`..`$3`, each with
+/// the user key it belongs to, `$4`..`$6`; now `$7`, the window `$8`). Every
+/// SET expression reads the row as it was: a live lockout keeps everything;
+/// an ended lockout or an old window starts afresh. The rows are written,
+/// and so locked, in key order ([`lock_order`]), as in [`THROTTLE_RELEASE`]
+/// and [`THROTTLE_CLEAR_IN_KEY_ORDER`]: two statements locking the same rows
+/// in different orders deadlock on PostgreSQL.
+pub(super) const THROTTLE_RESERVE: &str = "INSERT INTO login_throttle (key, user_key, failures, window_started_at, locked_until) \
+     VALUES ($1, $4, 1, $7, 0), ($2, $5, 1, $7, 0), ($3, $6, 1, $7, 0) \
      ON CONFLICT (key) DO UPDATE SET \
-       failures = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.failures \
-                       WHEN login_throttle.locked_until > 0 OR login_throttle.window_started_at < $3 - $4 THEN 1 \
+       failures = CASE WHEN login_throttle.locked_until > $7 THEN login_throttle.failures \
+                       WHEN login_throttle.locked_until > 0 OR login_throttle.window_started_at < $7 - $8 THEN 1 \
                        ELSE login_throttle.failures + 1 END, \
-       window_started_at = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.window_started_at \
-                       WHEN login_throttle.locked_until > 0 OR login_throttle.window_started_at < $3 - $4 THEN $3 \
+       window_started_at = CASE WHEN login_throttle.locked_until > $7 THEN login_throttle.window_started_at \
+                       WHEN login_throttle.locked_until > 0 OR login_throttle.window_started_at < $7 - $8 THEN $7 \
                        ELSE login_throttle.window_started_at END, \
-       locked_until = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.locked_until ELSE 0 END \
+       locked_until = CASE WHEN login_throttle.locked_until > $7 THEN login_throttle.locked_until ELSE 0 END \
      RETURNING key, failures, locked_until";
-/// Gives reserved attempts back (and forgets one key). An upsert, not
-/// `UPDATE … WHERE key = $1 OR key = $2`: the rows of a multi-row upsert
-/// are locked in the order of its VALUES (key order, as in
-/// [`THROTTLE_RESERVE`]), while an UPDATE's scan locks them in whatever
-/// order it finds them. A row cleaned up meanwhile comes back with no
-/// failures, which cleanup removes again.
-pub(super) const THROTTLE_RELEASE: &str = "INSERT INTO login_throttle (key, failures, window_started_at, locked_until) \
-     VALUES ($1, 0, 0, 0), ($2, 0, 0, 0) \
+/// Gives a reserved attempt back under its three keys (as in
+/// [`THROTTLE_RESERVE`]) and forgets one key (`$7`). An upsert, not
+/// `UPDATE … WHERE key IN (…)`: the rows of a multi-row upsert are locked
+/// in the order of its VALUES (key order, as in [`THROTTLE_RESERVE`]),
+/// while an UPDATE's scan locks them in whatever order it finds them. A row
+/// cleaned up or cleared meanwhile comes back with no failures, which
+/// cleanup removes again.
+pub(super) const THROTTLE_RELEASE: &str = "INSERT INTO login_throttle (key, user_key, failures, window_started_at, locked_until) \
+     VALUES ($1, $4, 0, 0, 0), ($2, $5, 0, 0, 0), ($3, $6, 0, 0, 0) \
      ON CONFLICT (key) DO UPDATE SET failures = CASE \
-       WHEN login_throttle.key = $3 OR login_throttle.failures <= 0 THEN 0 \
+       WHEN login_throttle.key = $7 OR login_throttle.failures <= 0 THEN 0 \
        ELSE login_throttle.failures - 1 END";
 /// Locks a key that reached its limit.
 pub(super) const THROTTLE_LOCK: &str = "UPDATE login_throttle SET locked_until = $3 WHERE key = $1 AND failures >= $2 AND locked_until < $3";
+/// Removes a user's counters (its own and every one of it from an
+/// address), found through the `user_key` index. SQLite's form: it has one
+/// writer, so the order rows are locked in does not matter there.
+pub(super) const THROTTLE_CLEAR: &str = "DELETE FROM login_throttle WHERE user_key = $1";
+/// PostgreSQL's form of [`THROTTLE_CLEAR`]: the rows are locked in key
+/// order first (`FOR UPDATE` sits above the sort), as a reservation locks
+/// them, so an unlock during a burst of attempts cannot deadlock with them.
+/// (`ua:` sorts before `user:` in any collation, as in bytes: the letters
+/// decide.)
+pub(super) const THROTTLE_CLEAR_IN_KEY_ORDER: &str = "DELETE FROM login_throttle WHERE key IN \
+     (SELECT key FROM login_throttle WHERE user_key = $1 ORDER BY key FOR UPDATE)";
 
 /// Records a client assertion's `jti`, once.
 pub(super) const USE_ASSERTION: &str =
@@ -249,7 +267,7 @@ pub(super) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
 
 /// The PostgreSQL form of a grant's insert that also settles a login's
 /// throttle reservations: [`THROTTLE_RELEASE`] as a data-modifying CTE
-/// (its parameters renumbered from `$22`) before [`INSERT_GRANT_WITH_CODE`],
+/// (its parameters renumbered from `$22` to `$28`) before [`INSERT_GRANT_WITH_CODE`],
 /// one statement and one round trip.
 pub(super) fn insert_grant_settling() -> String {
     format!(
@@ -296,9 +314,17 @@ fn placeholders(statement: &str, sigil: char, by: u32) -> String {
     out
 }
 
-/// Two throttle keys in the one order every statement locks their rows in.
-pub(crate) fn lock_order([a, b]: [&str; 2]) -> [&str; 2] {
-    if a <= b { [a, b] } else { [b, a] }
+/// A login attempt's three throttle keys, each with the user key it
+/// belongs to (`None` for the address's), in the one order every statement
+/// locks their rows in: byte order of the keys.
+pub(crate) fn lock_order(keys: ThrottleKeys<'_>) -> [(&str, Option<&str>); 3] {
+    let mut rows = [
+        (keys.user_address, Some(keys.user)),
+        (keys.address, None),
+        (keys.user, Some(keys.user)),
+    ];
+    rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    rows
 }
 
 /// The cleanup statements, each bound to (now, batch): the first three's
@@ -324,12 +350,29 @@ mod tests {
         );
         let settling = insert_grant_settling();
         assert!(settling.starts_with("WITH settled AS (INSERT INTO login_throttle"));
-        assert!(settling.contains("($22, 0, 0, 0), ($23, 0, 0, 0)"));
-        assert!(settling.contains("login_throttle.key = $24"));
+        assert!(settling.contains("($22, $25, 0, 0, 0), ($23, $26, 0, 0, 0), ($24, $27, 0, 0, 0)"));
+        assert!(settling.contains("login_throttle.key = $28"));
         assert!(settling.ends_with(INSERT_GRANT_WITH_CODE));
         assert_eq!(
             numbered("VALUES ($1, 1, $3, 0), ($2, 1, $3, 0)"),
             "VALUES (?1, 1, ?3, 0), (?2, 1, ?3, 0)"
+        );
+    }
+
+    #[test]
+    fn throttle_rows_are_locked_in_key_order_whatever_the_keys() {
+        let keys = ThrottleKeys {
+            user_address: "ua:h:192.0.2.1",
+            address: "addr:192.0.2.1",
+            user: "user:h",
+        };
+        assert_eq!(
+            lock_order(keys),
+            [
+                ("addr:192.0.2.1", None),
+                ("ua:h:192.0.2.1", Some("user:h")),
+                ("user:h", Some("user:h")),
+            ]
         );
     }
 }

@@ -39,8 +39,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow,
-    RefreshState, Rotation, Store, StoreError, StoredKey, ThrottleCount, ThrottleRelease,
-    UserRevoked, err, sql,
+    RefreshState, Rotation, Store, StoreError, StoredKey, ThrottleCount, ThrottleKeys,
+    ThrottleRelease, UserRevoked, err, sql,
 };
 
 /// How long a statement waits for another process's write lock.
@@ -431,10 +431,18 @@ fn execute_with_key(c: &Connection, statement: &str, key: &StoredKey) -> rusqlit
     ])
 }
 
-/// Gives reserved login attempts back.
+/// Gives a reserved login attempt back.
 fn release(c: &Connection, settle: ThrottleRelease<'_>) -> rusqlite::Result<usize> {
-    let [first, second] = sql::lock_order(settle.keys);
-    prepare(c, sql::THROTTLE_RELEASE)?.execute(params![first, second, settle.forget.unwrap_or("")])
+    let [(k1, u1), (k2, u2), (k3, u3)] = sql::lock_order(settle.keys);
+    prepare(c, sql::THROTTLE_RELEASE)?.execute(params![
+        k1,
+        k2,
+        k3,
+        u1,
+        u2,
+        u3,
+        settle.forget.unwrap_or("")
+    ])
 }
 
 #[async_trait]
@@ -754,15 +762,14 @@ impl Store for SqliteStore {
 
     async fn throttle_reserve(
         &self,
-        user: &str,
-        address: &str,
+        keys: ThrottleKeys<'_>,
         now: i64,
         window: i64,
     ) -> Result<Vec<ThrottleCount>, StoreError> {
-        let [first, second] = sql::lock_order([user, address]);
+        let [(k1, u1), (k2, u2), (k3, u3)] = sql::lock_order(keys);
         self.write(|c| {
             prepare(c, sql::THROTTLE_RESERVE)?
-                .query_map(params![first, second, now, window], |r| {
+                .query_map(params![k1, k2, k3, u1, u2, u3, now, window], |r| {
                     Ok(ThrottleCount {
                         key: r.get(0)?,
                         attempts: r.get(1)?,
@@ -774,20 +781,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn throttle_release(
-        &self,
-        keys: [&str; 2],
-        forget: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.write(|c| release(c, ThrottleRelease { keys, forget }))
-            .await
-            .map(drop)
+    async fn throttle_release(&self, settle: ThrottleRelease<'_>) -> Result<(), StoreError> {
+        self.write(|c| release(c, settle)).await.map(drop)
     }
 
     async fn throttle_lock(&self, key: &str, max: i64, until: i64) -> Result<(), StoreError> {
         self.write(|c| prepare(c, sql::THROTTLE_LOCK)?.execute(params![key, max, until]))
             .await
             .map(drop)
+    }
+
+    async fn throttle_clear(&self, user: &str) -> Result<u64, StoreError> {
+        let removed = self
+            .write(|c| prepare(c, sql::THROTTLE_CLEAR)?.execute([user]))
+            .await?;
+        Ok(removed as u64)
     }
 
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {

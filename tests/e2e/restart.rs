@@ -90,7 +90,7 @@ async fn kill_9_loses_no_code_grant_or_key() {
 }
 
 /// A real `idp-bridge serve` on `config`, logging JSON at `level` to `log`.
-fn serve_logging_json(config: &std::path::Path, log: &std::path::Path, level: &str) -> Child {
+pub fn serve_logging_json(config: &std::path::Path, log: &std::path::Path, level: &str) -> Child {
     let log = std::fs::File::create(log).expect("log file");
     Child(
         Command::new(env!("CARGO_BIN_EXE_idp-bridge"))

@@ -10,7 +10,7 @@ use idp_bridge::store::postgres::PgStore;
 use idp_bridge::store::sqlite::SqliteStore;
 use idp_bridge::store::{
     CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, RefreshState,
-    Rotation, Store, StoredKey, ThrottleCount,
+    Rotation, Store, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease,
 };
 
 pub fn pg_url() -> String {
@@ -610,74 +610,152 @@ async fn revocation_and_renewal_move_a_grant_s_cleanup(b: Backend) {
     b.finish().await;
 }
 
+/// One login attempt's keys, as `login::throttle` makes them.
+fn keys<'a>(user_address: &'a str, address: &'a str, user: &'a str) -> ThrottleKeys<'a> {
+    ThrottleKeys {
+        user_address,
+        address,
+        user,
+    }
+}
+
 async fn failed_logins_count_in_a_window_and_lock(b: Backend) {
     let now = now_unix();
-    let (user, addr) = ("user:abc", "addr:x");
+    let (pair, user, addr) = ("ua:abc:x", "user:abc", "addr:x");
+    let attempt = keys(pair, addr, user);
     let count = |counts: &[ThrottleCount], key: &str| {
         counts
             .iter()
             .find(|c| c.key == key)
             .map(|c| (c.attempts, c.locked_until))
-            .expect("both keys come back")
+            .expect("every key comes back")
     };
     let first = b
         .a()
-        .throttle_reserve(user, addr, now, 900)
+        .throttle_reserve(attempt, now, 900)
         .await
         .expect("reserve");
-    assert_eq!(count(&first, user), (1, 0));
-    assert_eq!(count(&first, addr), (1, 0));
+    assert_eq!(first.len(), 3);
+    for key in [pair, user, addr] {
+        assert_eq!(count(&first, key), (1, 0));
+    }
     let second = b.stores[1]
-        .throttle_reserve(user, addr, now, 900)
+        .throttle_reserve(attempt, now, 900)
         .await
         .expect("reserve on the other instance");
-    assert_eq!(count(&second, user), (2, 0), "counted across instances");
-    // A success gives the address its reservation back and forgets the user.
+    assert_eq!(count(&second, pair), (2, 0), "counted across instances");
+    // A success gives the address and the user their reservation back and
+    // forgets the pair.
     b.a()
-        .throttle_release([user, addr], Some(user))
+        .throttle_release(ThrottleRelease {
+            keys: attempt,
+            forget: Some(pair),
+        })
         .await
         .expect("release");
     let third = b
         .a()
-        .throttle_reserve(user, addr, now, 900)
+        .throttle_reserve(attempt, now, 900)
         .await
         .expect("reserve");
-    assert_eq!(count(&third, user), (1, 0), "the user was forgotten");
+    assert_eq!(count(&third, pair), (1, 0), "the pair was forgotten");
     assert_eq!(count(&third, addr), (2, 0), "one reservation given back");
+    assert_eq!(count(&third, user), (2, 0), "one reservation given back");
     b.a()
-        .throttle_reserve(user, addr, now, 900)
+        .throttle_reserve(attempt, now, 900)
         .await
         .expect("reserve");
     b.a()
-        .throttle_reserve(user, addr, now, 900)
+        .throttle_reserve(attempt, now, 900)
         .await
         .expect("reserve");
-    b.a().throttle_lock(user, 3, now + 600).await.expect("lock");
+    b.a().throttle_lock(pair, 3, now + 600).await.expect("lock");
     let locked = b.stores[1]
-        .throttle_reserve(user, addr, now + 1, 900)
+        .throttle_reserve(attempt, now + 1, 900)
         .await
         .expect("reserve");
     assert_eq!(
-        count(&locked, user),
+        count(&locked, pair),
         (3, now + 600),
         "locked at the limit; a locked key counts nothing"
     );
+    assert_eq!(count(&locked, user).0, 5, "the others counted");
     let after = b
         .a()
-        .throttle_reserve(user, addr, now + 601, 900)
+        .throttle_reserve(attempt, now + 601, 900)
         .await
         .expect("reserve");
     assert_eq!(
-        count(&after, user),
+        count(&after, pair),
         (1, 0),
         "an ended lockout starts afresh"
     );
     let later = b
         .a()
-        .throttle_reserve(user, "addr:y", now + 2000, 900)
+        .throttle_reserve(keys("ua:abc:y", "addr:y", user), now + 2000, 900)
         .await
         .expect("reserve");
     assert_eq!(count(&later, user).0, 1, "a new window");
+    b.finish().await;
+}
+
+/// `login::throttle::unlock` removes every counter of the username (each
+/// address's and its own, locked or not, counted on either instance) and
+/// nothing else: not the addresses', not another user's.
+async fn unlocking_a_user_clears_its_counters_and_no_one_else_s(b: Backend) {
+    use idp_bridge::login::throttle::{Counters, unlock};
+    let now = now_unix();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+    let alice_a = Counters::new("alice", ip("192.0.2.1"));
+    let alice_b = Counters::new("alice", ip("2001:db8::2"));
+    let bob_a = Counters::new("bob", ip("192.0.2.1"));
+    for (store, counters) in [(0, &alice_a), (1, &alice_b), (0, &bob_a), (1, &alice_a)] {
+        b.stores[store]
+            .throttle_reserve(counters.keys(), now, 900)
+            .await
+            .expect("reserve");
+    }
+    b.a()
+        .throttle_lock(&alice_a.user_address, 2, now + 600)
+        .await
+        .expect("lock");
+    assert_eq!(
+        unlock(b.stores[1].as_ref(), " ALICE ")
+            .await
+            .expect("unlock"),
+        3,
+        "alice at A, alice at B, alice everywhere"
+    );
+    assert_eq!(
+        unlock(b.a(), "alice").await.expect("again"),
+        0,
+        "nothing left"
+    );
+    let count = |counts: &[ThrottleCount], key: &str| {
+        counts
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| (c.attempts, c.locked_until))
+            .expect("key")
+    };
+    let fresh = b
+        .a()
+        .throttle_reserve(alice_a.keys(), now + 1, 900)
+        .await
+        .expect("reserve");
+    assert_eq!(count(&fresh, &alice_a.user_address), (1, 0), "unlocked");
+    assert_eq!(count(&fresh, &alice_a.user), (1, 0));
+    assert_eq!(
+        count(&fresh, &alice_a.address).0,
+        4,
+        "the address's count is no user's"
+    );
+    let bob = b
+        .a()
+        .throttle_reserve(bob_a.keys(), now + 1, 900)
+        .await
+        .expect("reserve");
+    assert_eq!(count(&bob, &bob_a.user_address).0, 2, "bob's count stays");
     b.finish().await;
 }
 
@@ -725,14 +803,14 @@ async fn concurrent_reservations_each_get_their_own_count(b: Backend) {
             let store = b.stores[i % 2].clone();
             tokio::spawn(async move {
                 let counts = store
-                    .throttle_reserve("user:burst", "addr:burst", now, 900)
+                    .throttle_reserve(keys("ua:burst:x", "addr:burst", "user:burst"), now, 900)
                     .await
                     .expect("reserve");
                 counts
                     .iter()
-                    .find(|c| c.key == "user:burst")
+                    .find(|c| c.key == "ua:burst:x")
                     .map(|c| c.attempts)
-                    .expect("user key")
+                    .expect("pair key")
             })
         })
         .collect();
@@ -749,10 +827,11 @@ async fn concurrent_reservations_each_get_their_own_count(b: Backend) {
     b.finish().await;
 }
 
-/// Logins of one user from one address, at once on two instances, reserve
-/// and settle the same two throttle rows: every statement must take their
-/// row locks in one order, or PostgreSQL finds a deadlock (seen in the soak
-/// as `deadlock detected` on `login_throttle`).
+/// Logins of one user from a few addresses behind one NAT-ed address
+/// pool, at once on two instances, reserve and settle the same throttle
+/// rows while the user is unlocked now and then: every statement must take
+/// their row locks in one order, or PostgreSQL finds a deadlock (seen in
+/// the soak as `deadlock detected` on `login_throttle`).
 async fn reservations_and_releases_at_once_never_deadlock(b: Backend) {
     let now = now_unix();
     let tasks: Vec<_> = (0..32)
@@ -760,22 +839,26 @@ async fn reservations_and_releases_at_once_never_deadlock(b: Backend) {
             let store = b.stores[i % 2].clone();
             tokio::spawn(async move {
                 for round in 0..60 {
-                    // Both orders of the two keys, as the callers may pass them.
-                    let (user, address) = ("user:crowd", "addr:shared-nat");
+                    let pair = format!("ua:crowd:{}", (i + round) % 3);
+                    let attempt = keys(&pair, "addr:shared-nat", "user:crowd");
                     store
-                        .throttle_reserve(user, address, now, 900)
+                        .throttle_reserve(attempt, now, 900)
                         .await
                         .map_err(|e| format!("reserve {i}/{round}: {e}"))?;
-                    let keys = if (i + round) % 2 == 0 {
-                        [user, address]
-                    } else {
-                        [address, user]
-                    };
-                    let forget = (round % 3 == 0).then_some(user);
+                    let forget = (round % 3 == 0).then_some(pair.as_str());
                     store
-                        .throttle_release(keys, forget)
+                        .throttle_release(ThrottleRelease {
+                            keys: attempt,
+                            forget,
+                        })
                         .await
                         .map_err(|e| format!("release {i}/{round}: {e}"))?;
+                    if (i + round) % 16 == 0 {
+                        store
+                            .throttle_clear("user:crowd")
+                            .await
+                            .map_err(|e| format!("clear {i}/{round}: {e}"))?;
+                    }
                 }
                 Ok::<(), String>(())
             })
@@ -835,6 +918,7 @@ both_backends!(
     cleanup_removes_what_expired_and_nothing_else,
     revocation_and_renewal_move_a_grant_s_cleanup,
     failed_logins_count_in_a_window_and_lock,
+    unlocking_a_user_clears_its_counters_and_no_one_else_s,
     concurrent_reservations_each_get_their_own_count,
     reservations_and_releases_at_once_never_deadlock,
     one_login_form_yields_one_grant_across_instances,

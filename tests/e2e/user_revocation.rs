@@ -727,3 +727,42 @@ fn the_auth0_printer_prints_the_event_stream_without_its_credential() {
         json!({"method": "bearer", "token": EVENTS_TOKEN})
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_unlocks_a_username_locked_out_at_an_address() {
+    let tenant = Tenant::start().await;
+    let app = bridge(&tenant, "\n[throttle]\nbase_delay_ms = 0\n").await;
+    for attempt in 1..=5 {
+        let answer = app
+            .attempt_login(&TestApp::browser(), "alice", "wrong")
+            .await;
+        // The failure that reaches the limit is answered as the lockout.
+        let expected = if attempt == 5 { 429 } else { 401 };
+        assert_eq!(answer.status(), expected, "attempt {attempt}");
+    }
+    let locked = app
+        .attempt_login(&TestApp::browser(), "alice", "correct-horse")
+        .await;
+    assert_eq!(locked.status(), 429, "locked at this address");
+    let url = app.admin_url.clone().unwrap();
+    let body = json!({ "username": "Alice" });
+    assert_eq!(
+        admin(&url, "/users/unlock", None, &body).await.status(),
+        401
+    );
+    let unlocked = admin(&url, "/users/unlock", Some(ADMIN_TOKEN), &body).await;
+    assert_eq!(unlocked.status(), 200);
+    let answer: Value = unlocked.json().await.unwrap();
+    assert!(
+        answer["counters_cleared"].as_u64().unwrap() >= 1,
+        "{answer}"
+    );
+    assert!(
+        answer["user"].as_str().unwrap().starts_with("hmac:"),
+        "hashed in audit lines by default: {answer}"
+    );
+    let again = app
+        .attempt_login(&TestApp::browser(), "alice", "correct-horse")
+        .await;
+    assert_eq!(again.status(), 303, "signs in again");
+}

@@ -42,9 +42,11 @@ async fn a_password_login_and_its_redemption_commit_four_writes_and_userinfo_non
 #[tokio::test]
 async fn a_wrong_password_keeps_its_reservation_and_a_success_after_it_forgets_it() {
     // The settlement now rides on the grant's write: a success after a
-    // failure must still clear the username's count, or failures would
-    // add up across successful logins.
-    let app = TestApp::spawn_with("[throttle]\nmax_failures_per_user = 2\nbase_delay_ms = 0").await;
+    // failure must still clear the username-and-address count, or failures
+    // would add up across successful logins.
+    let app =
+        TestApp::spawn_with("[throttle]\nmax_failures_per_user_and_address = 2\nbase_delay_ms = 0")
+            .await;
     for _ in 0..3 {
         let page = app
             .attempt_login(&TestApp::browser(), "alice", "wrong")

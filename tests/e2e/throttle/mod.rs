@@ -1,6 +1,10 @@
-//! Login abuse: growing delays and a temporary lockout per username and per
-//! client address, the same answer whether or not the account exists, and
-//! no password check reaching the legacy IdP while locked.
+//! Login abuse, in Auth0's manner: growing delays and a temporary lockout
+//! per username from one client address, per address, and per username
+//! across addresses at a higher ceiling; the same answer whether or not the
+//! account exists; no password check reaching the legacy IdP while locked.
+//! Here every attempt comes from one address; [`addresses`] plays several.
+
+mod addresses;
 
 use std::time::{Duration, Instant};
 
@@ -27,9 +31,11 @@ async fn attempt(app: &TestApp, user: &str, password: &str) -> (u16, String, Dur
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_username_and_spare_the_legacy_idp() {
-    let app =
-        TestApp::spawn_with("[throttle]\nbase_delay_ms = 100\nmax_failures_per_user = 3\n").await;
+async fn repeated_failures_lock_the_username_at_the_address_and_spare_the_legacy_idp() {
+    let app = TestApp::spawn_with(
+        "[throttle]\nbase_delay_ms = 100\nmax_failures_per_user_and_address = 3\n",
+    )
+    .await;
     let (first, _, t1) = attempt(&app, "alice", "wrong-1").await;
     assert_eq!(first, 401);
     let (_, _, _) = attempt(&app, "alice", "wrong-2").await;
@@ -63,8 +69,10 @@ async fn repeated_failures_lock_the_username_and_spare_the_legacy_idp() {
 
 #[tokio::test]
 async fn an_unknown_username_gets_exactly_the_same_answers() {
-    let app =
-        TestApp::spawn_with("[throttle]\nbase_delay_ms = 0\nmax_failures_per_user = 2\n").await;
+    let app = TestApp::spawn_with(
+        "[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\n",
+    )
+    .await;
     let known: Vec<(u16, String)> = vec![
         attempt(&app, "alice", "x").await,
         attempt(&app, "alice", "x").await,
@@ -157,7 +165,7 @@ async fn burst(
     statuses
 }
 
-const SLOW_THROTTLE: &str = "[throttle]\nbase_delay_ms = 10\nmax_delay_ms = 40\nmax_failures_per_user = 5\nmax_failures_per_address = 50\n";
+const SLOW_THROTTLE: &str = "[throttle]\nbase_delay_ms = 10\nmax_delay_ms = 40\nmax_failures_per_user_and_address = 5\nmax_failures_per_address = 50\n";
 
 fn slow(app: &TestApp, latency_ms: u64) {
     app.legacy.idp.set_faults(Faults {
@@ -255,8 +263,10 @@ async fn many_usernames_from_one_address_stop_at_the_address_limit() {
 
 #[tokio::test]
 async fn an_outage_does_not_count_against_the_user() {
-    let app =
-        TestApp::spawn_with("[throttle]\nbase_delay_ms = 0\nmax_failures_per_user = 2\n").await;
+    let app = TestApp::spawn_with(
+        "[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\n",
+    )
+    .await;
     app.legacy.idp.set_faults(Faults {
         latency_ms: 0,
         mode: FaultMode::Status(503),
