@@ -219,7 +219,8 @@ impl App {
         });
         // The admin API, on its own listener (never the public one).
         let admin = self.admin_listener.map(|listener| {
-            let router = crate::admin::router(self.state.clone());
+            let router = crate::admin::router(self.state.clone())
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
                     tracing::error!(error = %e, "the admin listener stopped");

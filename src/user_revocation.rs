@@ -44,18 +44,20 @@ impl RevokedBy {
 }
 
 /// Revokes `subject` everywhere and audits `user_revoked` with who asked
-/// and how much ended.
+/// (`by`, and `who`: the admin API's peer address, the command's OS user,
+/// the event's id) and how much ended.
 pub async fn revoke_user(
     store: &dyn Store,
     metrics: &Metrics,
     subject: &str,
-    by: RevokedBy,
+    (by, who): (RevokedBy, &str),
 ) -> Result<UserRevoked, StoreError> {
     let ended = store.revoke_user(subject, now_unix()).await?;
     crate::audit!(
         metrics,
         "user_revoked",
         reason = by.as_str(),
+        requested_by = %who,
         subject = %subject,
         grants = ended.grants,
         refresh_tokens = ended.refresh_tokens,
@@ -84,7 +86,7 @@ pub async fn revoke_token(
     store: &dyn Store,
     metrics: &Metrics,
     token: &str,
-    by: RevokedBy,
+    (by, who): (RevokedBy, &str),
 ) -> Result<TokenRevoked, StoreError> {
     let grant = match store.refresh(&sha256(token.as_bytes())).await? {
         Some(refresh) => store.grant(&refresh.grant_id).await?,
@@ -102,6 +104,7 @@ pub async fn revoke_token(
         metrics,
         "grant_revoked",
         reason = by.as_str(),
+        requested_by = %who,
         client_id = %grant.client_id,
         subject = %grant.subject
     );

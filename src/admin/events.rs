@@ -172,7 +172,7 @@ pub async fn auth0_events_post(
         state.store.as_ref(),
         &state.metrics,
         &subject,
-        RevokedBy::Auth0Event,
+        (RevokedBy::Auth0Event, &format!("event {id}")),
     )
     .await
     {

@@ -18,7 +18,9 @@ pub mod events;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -33,7 +35,9 @@ use crate::state::AppState;
 use crate::user_revocation::{self, RevokedBy, TokenRevoked};
 
 /// The admin API's routes, under the bridge's middleware, each request
-/// authenticated first.
+/// authenticated first. Serve it with the peer's address
+/// (`into_make_service_with_connect_info::<SocketAddr>`): audit lines name
+/// who asked.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/users/revoke", post(revoke_user_post))
@@ -160,6 +164,7 @@ struct UserRequest {
 /// `POST /users/revoke`.
 async fn revoke_user_post(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -179,7 +184,7 @@ async fn revoke_user_post(
         state.store.as_ref(),
         &state.metrics,
         &request.subject,
-        RevokedBy::AdminApi,
+        (RevokedBy::AdminApi, &peer.to_string()),
     )
     .await
     {
@@ -203,6 +208,7 @@ struct TokenRequest {
 /// `POST /grants/revoke`.
 async fn revoke_grant_post(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -214,7 +220,7 @@ async fn revoke_grant_post(
         state.store.as_ref(),
         &state.metrics,
         &request.token,
-        RevokedBy::AdminApi,
+        (RevokedBy::AdminApi, &peer.to_string()),
     )
     .await
     {
@@ -240,6 +246,7 @@ struct UnlockRequest {
 /// `POST /users/unlock`.
 async fn unlock_user_post(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -262,7 +269,7 @@ async fn unlock_user_post(
                 &state.storage,
                 &request.username,
             );
-            crate::audit!(state.metrics, "user_unlocked", user = %user, cleared, by = "admin_api");
+            crate::audit!(state.metrics, "user_unlocked", user = %user, cleared, by = "admin_api", requested_by = %peer);
             axum::Json(json!({"user": user, "counters_cleared": cleared})).into_response()
         }
         Err(e) => unavailable(&e),

@@ -57,9 +57,12 @@ pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?;
         // This process's counters go nowhere; the audit line is what counts.
         let metrics = Metrics::new();
+        let who = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .map_or_else(|_| "the revoke command".to_owned(), |u| format!("user {u}"));
         if let Some(subject) = &args.user {
             let ended =
-                user_revocation::revoke_user(store.as_ref(), &metrics, subject, RevokedBy::Command)
+                user_revocation::revoke_user(store.as_ref(), &metrics, subject, (RevokedBy::Command, &who))
                     .await
                     .map_err(|e| e.to_string())?;
             println!(
@@ -69,7 +72,7 @@ pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
             return Ok(ExitCode::SUCCESS);
         }
         let token = token.unwrap_or_default();
-        match user_revocation::revoke_token(store.as_ref(), &metrics, &token, RevokedBy::Command)
+        match user_revocation::revoke_token(store.as_ref(), &metrics, &token, (RevokedBy::Command, &who))
             .await
             .map_err(|e| e.to_string())?
         {

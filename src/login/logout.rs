@@ -178,7 +178,7 @@ async fn end_user(state: &AppState, session: &Session) -> Result<(), Response> {
             state.store.as_ref(),
             &state.metrics,
             &user.sub,
-            RevokedBy::Logout,
+            (RevokedBy::Logout, "the user's own logout"),
         )
         .await
         .map_err(|e| unavailable(e.to_string()))?;
