@@ -25,7 +25,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{refuse, same_secret, unavailable};
+use super::{credentials, refuse, same_secret, unavailable};
 use crate::clock::now_unix;
 use crate::config::{Auth0Events, WebhookAuth};
 use crate::state::AppState;
@@ -49,18 +49,10 @@ struct CloudEvent {
 
 /// Whether the delivery carries the configured webhook authorization.
 fn authorized(headers: &HeaderMap, config: &Auth0Events) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
     match &config.auth {
-        WebhookAuth::Bearer(token) => value
-            .strip_prefix("Bearer ")
+        WebhookAuth::Bearer(token) => credentials(headers, "Bearer")
             .is_some_and(|v| same_secret(v.as_bytes(), token.secret().as_bytes())),
-        WebhookAuth::Basic { username, password } => value
-            .strip_prefix("Basic ")
+        WebhookAuth::Basic { username, password } => credentials(headers, "Basic")
             .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
             .is_some_and(|decoded| {
                 let expected = format!("{username}:{}", password.secret());

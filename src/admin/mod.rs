@@ -56,16 +56,22 @@ pub(crate) fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
     sha256(presented).ct_eq(&sha256(expected)).into()
 }
 
+/// The credentials of the `Authorization` header when its scheme is
+/// `scheme`: the scheme in any case, then one or more spaces (RFC 7235
+/// §2.1, `auth-scheme [ 1*SP token68 ]`).
+pub(crate) fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (name, rest) = value.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme)
+        .then(|| rest.trim_start_matches(' '))
+}
+
 /// `Authorization: Bearer <admin.token>`, or 401.
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(admin) = &state.settings.admin else {
         return refuse(StatusCode::NOT_FOUND, "not_found", "no admin API", None);
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let presented = credentials(request.headers(), "Bearer");
     match presented {
         Some(token) if same_secret(token.as_bytes(), admin.token.secret().as_bytes()) => {
             next.run(request).await

@@ -175,9 +175,11 @@ pub(super) const ROTATE_GRANT_TOKEN: &str = "UPDATE grants SET token_hash = $1, 
      WHERE id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $6)";
 /// A rotation, step two (rotating): the old token spent, its successor kept sealed.
 pub(super) const SPEND_REFRESH: &str = "UPDATE refresh_tokens SET state = 2, rotated_at = $1, successor_sealed = $2 WHERE token_hash = $3";
-/// A rotation, step two (not rotating): the old token active again.
-pub(super) const KEEP_REFRESH: &str =
-    "UPDATE refresh_tokens SET state = 0, rotated_at = $1, last_used_at = $1 WHERE token_hash = $2";
+/// A rotation, step two (not rotating): the old token active again — only
+/// from its claim, so a token revoked while the legacy IdP answered stays
+/// revoked.
+pub(super) const KEEP_REFRESH: &str = "UPDATE refresh_tokens SET state = 0, rotated_at = $1, last_used_at = $1 \
+     WHERE token_hash = $2 AND state = 1";
 
 /// Cleanup: expired sessions.
 pub(super) const CLEANUP_SESSIONS: &str =

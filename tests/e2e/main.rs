@@ -6,6 +6,7 @@
 mod adapter_command;
 mod adapter_http;
 mod adapter_oauth2;
+mod attack_revocation;
 mod auth0_connection;
 mod authorize_rules;
 mod branding;
