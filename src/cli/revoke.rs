@@ -61,10 +61,14 @@ pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
             .or_else(|_| std::env::var("LOGNAME"))
             .map_or_else(|_| "the revoke command".to_owned(), |u| format!("user {u}"));
         if let Some(subject) = &args.user {
-            let ended =
-                user_revocation::revoke_user(store.as_ref(), &metrics, subject, (RevokedBy::Command, &who))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let ended = user_revocation::revoke_user(
+                store.as_ref(),
+                &metrics,
+                subject,
+                (RevokedBy::Command, &who),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             println!(
                 "revoked {subject}: {} grant(s), {} refresh token(s), {} session(s)",
                 ended.grants, ended.refresh_tokens, ended.sessions
@@ -72,9 +76,14 @@ pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
             return Ok(ExitCode::SUCCESS);
         }
         let token = token.unwrap_or_default();
-        match user_revocation::revoke_token(store.as_ref(), &metrics, &token, (RevokedBy::Command, &who))
-            .await
-            .map_err(|e| e.to_string())?
+        match user_revocation::revoke_token(
+            store.as_ref(),
+            &metrics,
+            &token,
+            (RevokedBy::Command, &who),
+        )
+        .await
+        .map_err(|e| e.to_string())?
         {
             TokenRevoked::Grant { subject } => {
                 println!("revoked the grant of {subject} holding that token");

@@ -20,7 +20,7 @@ use crate::grant;
 use crate::provider::authorize::{
     AuthorizationParams, AuthorizationRequest, AuthorizeError, check_hint, validate,
 };
-use crate::provider::code::issue_code;
+use crate::provider::code::{IssuedFor, issue_code};
 use crate::provider::response::respond;
 use crate::state::AppState;
 use crate::upstream::LegacyGrant;
@@ -241,14 +241,15 @@ async fn silent(
         refresh_token: None,
         profile,
     };
-    let issued = issue_code(state, request, &legacy, (None, None), (user.auth_time, now))
+    let source = IssuedFor::Session { source: &grant.id };
+    let issued = issue_code(state, request, &legacy, source, (user.auth_time, now))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot store the grant");
             "temporarily_unavailable"
         })?
-        // Without a login form there is nothing to have been spent.
-        .ok_or("temporarily_unavailable")?;
+        // The session's grant was revoked meanwhile.
+        .ok_or("login_required")?;
     crate::audit!(state.metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
     Ok(issued.code)
 }

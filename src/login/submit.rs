@@ -21,7 +21,7 @@ use super::session::SessionUser;
 use super::throttle::Reserved;
 use super::{csrf, session, throttle};
 use crate::clock::now_unix;
-use crate::provider::code::issue_code;
+use crate::provider::code::{IssuedFor, issue_code};
 use crate::provider::response::respond;
 use crate::secret::Password;
 use crate::state::AppState;
@@ -281,7 +281,14 @@ pub async fn login_post(
         expires_at: request.expires_at,
     };
     let settle = Some(counters.release(true));
-    let issued = match issue_code(&state, request, &grant, (Some(login), settle), (now, now)).await
+    let issued = match issue_code(
+        &state,
+        request,
+        &grant,
+        IssuedFor::SignIn(Some(login), settle),
+        (now, now),
+    )
+    .await
     {
         Ok(Some(issued)) => issued,
         Ok(None) => {

@@ -26,7 +26,7 @@ use super::transaction::{
 use crate::clock::now_unix;
 use crate::crypto::Purpose;
 use crate::provider::authorize::AuthorizationRequest;
-use crate::provider::code::issue_code;
+use crate::provider::code::{IssuedFor, issue_code};
 use crate::provider::response::respond;
 use crate::state::AppState;
 use crate::store::LoginOnce;
@@ -357,7 +357,15 @@ async fn complete(
         error_page(&state.settings.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let issued = match issue_code(state, request, grant, (Some(login), None), (now, now)).await {
+    let issued = match issue_code(
+        state,
+        request,
+        grant,
+        IssuedFor::SignIn(Some(login), None),
+        (now, now),
+    )
+    .await
+    {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             return page(

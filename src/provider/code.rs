@@ -20,15 +20,30 @@ pub struct Issued {
     pub grant_id: String,
 }
 
+/// What a code is issued for.
+#[derive(Debug)]
+pub enum IssuedFor<'a> {
+    /// A sign-in: the login form it answers (spent once), and a password
+    /// login's throttle reservations, given back in the same write.
+    SignIn(Option<LoginOnce>, Option<ThrottleRelease<'a>>),
+    /// `prompt=none`: a grant sharing the legacy token of the session's
+    /// grant `source`, stored only while `source` is live (atomically with
+    /// any revocation).
+    Session {
+        /// The session's grant.
+        source: &'a str,
+    },
+}
+
 /// Stores the grant (the legacy token sealed, looked up by its hash) and a
 /// single-use code for it, in one row; returns the code, or `None` when
-/// `login` (the form it answers) already yielded one. `settle`, a password
-/// login's throttle reservations, is given back in the same write.
+/// the login form it answers already yielded one, or when the session's
+/// grant it would share a token with is no longer live.
 pub async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     grant: &LegacyGrant,
-    (login, settle): (Option<LoginOnce>, Option<ThrottleRelease<'_>>),
+    issued_for: IssuedFor<'_>,
     (auth_time, now): (i64, i64),
 ) -> Result<Option<Issued>, StoreError> {
     let code = random_token();
@@ -92,13 +107,24 @@ pub async fn issue_code(
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         expires_at: now + state.settings.tokens.code_ttl_seconds,
-        login,
+        login: None,
     };
-    if !state
-        .store
-        .insert_grant_with_code(&row, &code_row, settle)
-        .await?
-    {
+    let stored = match issued_for {
+        IssuedFor::SignIn(login, settle) => {
+            let code_row = CodeRow { login, ..code_row };
+            state
+                .store
+                .insert_grant_with_code(&row, &code_row, settle)
+                .await?
+        }
+        IssuedFor::Session { source } => {
+            state
+                .store
+                .insert_grant_from_session(source, &row, &code_row)
+                .await?
+        }
+    };
+    if !stored {
         return Ok(None);
     }
     Ok(Some(Issued { code, grant_id }))

@@ -360,12 +360,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// nothing, when the code's login form already yielded a code. `settle`
     /// gives back the login attempts reserved for this login in the same
     /// write (settled even when the form already yielded a code), so a
-    /// password login costs one write here, not two.
+    /// password login costs one write here, not two. A user who signs in
+    /// again is no longer marked revoked ([`Store::revoke_user`]).
     async fn insert_grant_with_code(
         &self,
         grant: &GrantRow,
         code: &CodeRow,
         settle: Option<ThrottleRelease<'_>>,
+    ) -> Result<bool, StoreError>;
+    /// Stores a `prompt=none` grant and its code, sharing the legacy token
+    /// of the session's grant `source`, only while `source` is redeemed and
+    /// not revoked — atomically with any revocation of the user or of
+    /// `source`, so a revocation never misses the new grant. `false`,
+    /// storing nothing, otherwise.
+    async fn insert_grant_from_session(
+        &self,
+        source: &str,
+        grant: &GrantRow,
+        code: &CodeRow,
     ) -> Result<bool, StoreError>;
     /// Marks a code used and returns it, atomically and only when `claim`
     /// matches it in full: of concurrent redemptions exactly one sees

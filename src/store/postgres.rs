@@ -145,6 +145,32 @@ fn bind_key<'q>(query: PgQuery<'q>, key: &'q StoredKey) -> PgQuery<'q> {
 
 /// Binds a throttle release's seven parameters ([`sql::THROTTLE_RELEASE`]):
 /// the keys in lock order, the user keys they belong to, the key forgotten.
+/// Binds a grant with its code (`$1`…`$21`) to an insert.
+fn bind_grant<'q>(query: PgQuery<'q>, g: &'q GrantRow, c: &'q CodeRow) -> PgQuery<'q> {
+    query
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.subject)
+        .bind(&g.scope)
+        .bind(&g.profile_json)
+        .bind(&g.token_hash)
+        .bind(&g.token_sealed)
+        .bind(&g.legacy_refresh_sealed)
+        .bind(g.token_expires_at)
+        .bind(g.auth_time)
+        .bind(g.created_at)
+        .bind(&c.code_hash)
+        .bind(&c.redirect_uri)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(c.expires_at)
+        .bind(&c.id_token_sealed)
+        .bind(&g.claims)
+        .bind(c.login.as_ref().map(|l| l.id.as_str()))
+        .bind(c.login.as_ref().map(|l| l.expires_at))
+        .bind(g.keep_until)
+}
+
 fn bind_release<'q>(query: PgQuery<'q>, settle: ThrottleRelease<'q>) -> PgQuery<'q> {
     let [(k1, u1), (k2, u2), (k3, u3)] = sql::lock_order(settle.keys);
     query
@@ -257,37 +283,39 @@ impl Store for PgStore {
         settle: Option<ThrottleRelease<'_>>,
     ) -> Result<bool, StoreError> {
         static SETTLING: LazyLock<String> = LazyLock::new(sql::insert_grant_settling);
+        static CLEARING: LazyLock<String> = LazyLock::new(sql::insert_grant_clearing);
         let statement = if settle.is_some() {
             SETTLING.as_str()
         } else {
-            sql::INSERT_GRANT_WITH_CODE
+            CLEARING.as_str()
         };
-        let mut query = sqlx::query(statement)
-            .bind(&g.id)
-            .bind(&g.client_id)
-            .bind(&g.subject)
-            .bind(&g.scope)
-            .bind(&g.profile_json)
-            .bind(&g.token_hash)
-            .bind(&g.token_sealed)
-            .bind(&g.legacy_refresh_sealed)
-            .bind(g.token_expires_at)
-            .bind(g.auth_time)
-            .bind(g.created_at)
-            .bind(&c.code_hash)
-            .bind(&c.redirect_uri)
-            .bind(&c.nonce)
-            .bind(&c.code_challenge)
-            .bind(c.expires_at)
-            .bind(&c.id_token_sealed)
-            .bind(&g.claims)
-            .bind(c.login.as_ref().map(|l| l.id.as_str()))
-            .bind(c.login.as_ref().map(|l| l.expires_at))
-            .bind(g.keep_until);
+        let mut query = bind_grant(sqlx::query(statement), g, c);
         if let Some(settle) = settle {
             query = bind_release(query, settle);
         }
         let done = query.execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_grant_from_session(
+        &self,
+        source: &str,
+        g: &GrantRow,
+        c: &CodeRow,
+    ) -> Result<bool, StoreError> {
+        static STATEMENT: LazyLock<String> = LazyLock::new(sql::insert_grant_from_session);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(sql::LOCK_SUBJECT)
+            .bind(&g.subject)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        let done = bind_grant(sqlx::query(&STATEMENT), g, c)
+            .bind(source)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -335,6 +363,7 @@ impl Store for PgStore {
         let record = sql::record_revocation(Self::NOW_SQL);
         let mut tx = self.pool.begin().await.map_err(err)?;
         for statement in [
+            sql::LOCK_SUBJECTS_OF_TOKEN,
             sql::REVOKE_REFRESH_OF_TOKEN,
             record.as_str(),
             sql::REVOKE_GRANTS,
@@ -351,6 +380,11 @@ impl Store for PgStore {
     async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
         let record = sql::record_user_revocation(Self::NOW_SQL);
         let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(sql::LOCK_SUBJECT)
+            .bind(subject)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         let mut counts = [0u64; 3];
         for (i, statement) in [
             sql::REVOKE_USER_REFRESH,

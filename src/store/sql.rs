@@ -54,6 +54,36 @@ pub(super) const INSERT_GRANT_WITH_CODE: &str = "INSERT INTO grants (id, client_
        (SELECT MAX(column1) FROM (VALUES ($9), ($16), ($20), ($21)) AS expiries)) \
      ON CONFLICT (login_id) DO NOTHING";
 
+/// A user who signs in again is no longer marked revoked: minting may
+/// serve them once their new sign-in has gone.
+pub(super) const CLEAR_USER_REVOKED: &str = "DELETE FROM revoked_users WHERE subject = $3";
+
+/// A `prompt=none` grant: [`INSERT_GRANT_WITH_CODE`]'s row, stored only
+/// while the session's grant (`$22`), whose legacy token it shares, is
+/// still redeemed and not revoked. One statement, so on SQLite it is
+/// atomic with any revocation; PostgreSQL also holds the subject's
+/// advisory lock, which revocations take too.
+pub(super) fn insert_grant_from_session() -> String {
+    let insert = INSERT_GRANT_WITH_CODE
+        .strip_suffix(" ON CONFLICT (login_id) DO NOTHING")
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or_default()
+        .replacen("VALUES (", "SELECT ", 1);
+    format!(
+        "{insert} WHERE EXISTS (SELECT 1 FROM grants s WHERE s.id = $22 AND s.revoked = 0 \
+         AND s.code_used = 1 AND s.token_hash = $6 AND s.subject = $3)"
+    )
+}
+
+/// PostgreSQL: the subject's transaction-scoped advisory lock, taken by a
+/// user's revocation and by a `prompt=none` grant's insert, so neither can
+/// slip between the other's read and write.
+pub(super) const LOCK_SUBJECT: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+/// PostgreSQL: the same lock for every subject holding a grant's token, in
+/// one order, taken by a grant's revocation.
+pub(super) const LOCK_SUBJECTS_OF_TOKEN: &str = "SELECT pg_advisory_xact_lock(hashtextextended(subject, 0)) FROM \
+     (SELECT DISTINCT subject FROM grants WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1) ORDER BY subject) s";
+
 /// Spends a code only for a claim that matches it in full, so of two
 /// concurrent redemptions only one gets the row back, and a mismatched
 /// claim spends nothing. A redeemed grant is kept as long as its token and
@@ -273,10 +303,16 @@ pub(super) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
 /// one statement and one round trip.
 pub(super) fn insert_grant_settling() -> String {
     format!(
-        "WITH settled AS ({}) {}",
+        "WITH settled AS ({}), cleared AS ({CLEAR_USER_REVOKED}) {}",
         renumber(THROTTLE_RELEASE, 21),
         INSERT_GRANT_WITH_CODE
     )
+}
+
+/// The PostgreSQL form of a sign-in's grant without a settlement: the
+/// user's revoked mark cleared in the same statement.
+pub(super) fn insert_grant_clearing() -> String {
+    format!("WITH cleared AS ({CLEAR_USER_REVOKED}) {INSERT_GRANT_WITH_CODE}")
 }
 
 /// The PostgreSQL form of a new refresh family's insert:

@@ -28,7 +28,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -391,6 +391,46 @@ fn code_and_grant(code_hash: &[u8], r: &Row<'_>) -> rusqlite::Result<(CodeRow, G
 }
 
 /// A refresh token from its row (`SELECT *`).
+/// Runs an insert of a grant with its code (`$1`…`$21`, and `$22` the
+/// source grant of a `prompt=none` one).
+fn insert_grant(
+    c: &Connection,
+    statement: &str,
+    g: &GrantRow,
+    code: &CodeRow,
+    source: Option<&str>,
+) -> rusqlite::Result<usize> {
+    let login_id = code.login.as_ref().map(|l| l.id.as_str());
+    let login_expires_at = code.login.as_ref().map(|l| l.expires_at);
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &g.id,
+        &g.client_id,
+        &g.subject,
+        &g.scope,
+        &g.profile_json,
+        &g.token_hash,
+        &g.token_sealed,
+        &g.legacy_refresh_sealed,
+        &g.token_expires_at,
+        &g.auth_time,
+        &g.created_at,
+        &code.code_hash,
+        &code.redirect_uri,
+        &code.nonce,
+        &code.code_challenge,
+        &code.expires_at,
+        &code.id_token_sealed,
+        &g.claims,
+        &login_id,
+        &login_expires_at,
+        &g.keep_until,
+    ];
+    if let Some(source) = &source {
+        values.push(source);
+    }
+    prepare(c, statement)?.execute(values.as_slice())
+}
+
 fn refresh_from(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
     Ok(RefreshRow {
         token_hash: r.get("token_hash")?,
@@ -489,30 +529,27 @@ impl Store for SqliteStore {
                 if let Some(settle) = settle {
                     release(tx, settle)?;
                 }
-                prepare(tx, sql::INSERT_GRANT_WITH_CODE)?.execute(params![
-                    g.id,
-                    g.client_id,
-                    g.subject,
-                    g.scope,
-                    g.profile_json,
-                    g.token_hash,
-                    g.token_sealed,
-                    g.legacy_refresh_sealed,
-                    g.token_expires_at,
-                    g.auth_time,
-                    g.created_at,
-                    c.code_hash,
-                    c.redirect_uri,
-                    c.nonce,
-                    c.code_challenge,
-                    c.expires_at,
-                    c.id_token_sealed,
-                    g.claims,
-                    c.login.as_ref().map(|l| l.id.as_str()),
-                    c.login.as_ref().map(|l| l.expires_at),
-                    g.keep_until,
-                ])
+                let inserted = insert_grant(tx, sql::INSERT_GRANT_WITH_CODE, g, c, None)?;
+                if inserted == 1 {
+                    // `CLEAR_USER_REVOKED` reads the subject as `$3`.
+                    let clear = sql::CLEAR_USER_REVOKED.replace("$3", "$1");
+                    prepare(tx, &clear)?.execute([&g.subject])?;
+                }
+                Ok(inserted)
             })
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn insert_grant_from_session(
+        &self,
+        source: &str,
+        g: &GrantRow,
+        c: &CodeRow,
+    ) -> Result<bool, StoreError> {
+        static STATEMENT: LazyLock<String> = LazyLock::new(sql::insert_grant_from_session);
+        let inserted = self
+            .write(|conn| insert_grant(conn, &STATEMENT, g, c, Some(source)))
             .await?;
         Ok(inserted == 1)
     }
