@@ -17,7 +17,7 @@
 //! - Anything else Auth0 sends (other event types, a user unblocked) is
 //!   acknowledged with 200 and ignored, so the stream never backs up.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,10 @@ use crate::user_revocation::{self, RevokedBy};
 
 /// How long an event id is remembered (Auth0 retries for far less).
 const REMEMBER_EVENT_SECONDS: i64 = 7 * 86_400;
+/// The largest delivery read, once authenticated: a `user.updated` event
+/// carries the whole user, metadata included (Auth0 caps a user's metadata
+/// far below this).
+const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The path Auth0 delivers to.
 pub const PATH: &str = "/events/auth0";
@@ -93,7 +97,7 @@ fn legacy_subject(user: &Value, connections: &[String]) -> Option<String> {
 pub async fn auth0_events_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(config) = &state.settings.auth0_events else {
         return StatusCode::NOT_FOUND.into_response();
@@ -115,6 +119,28 @@ pub async fn auth0_events_post(
         );
         return response;
     }
+    // Authenticated: now the body, under the listener's body deadline.
+    let deadline = state.settings.limits.body_read_timeout;
+    let body =
+        match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_EVENT_BYTES)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                return refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    "the delivery is larger than 16 MiB",
+                    None,
+                );
+            }
+            Err(_) => {
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "invalid_request",
+                    "the delivery's body did not arrive in time",
+                    None,
+                );
+            }
+        };
     let Ok(event) = serde_json::from_slice::<CloudEvent>(&body) else {
         return refuse(
             StatusCode::BAD_REQUEST,
