@@ -4,18 +4,27 @@
 //!
 //! Rules, in order: the client has a `token_exchange` policy
 //! (`unauthorized_client`); the request names an access token or JWT as the
-//! subject and asks for nothing but an access token (`invalid_request`); the
+//! subject — `…:token-type:jwt` on purpose: an Auth0 access token is a JWT,
+//! and it is verified as an access token whatever the name — and asks for
+//! nothing but an access token (`invalid_request`), only the policy's
+//! `targets` (`invalid_target`) and only the policy's `scopes`
+//! (`invalid_scope`: the legacy token is handed out as it is, so a `scope`
+//! cannot narrow it, and one beyond the policy is refused, not ignored); the
 //! Auth0 token verifies ([`crate::auth0`]), carries one of the client's
-//! audiences and all its scopes, and names a legacy subject
-//! (`invalid_request`); then the legacy token comes from
+//! audiences and all its scopes in `scope` (never `permissions`), and names
+//! a legacy subject (`invalid_request`); then the legacy token comes from
 //! [`crate::legacy_source`] (the user's live grant, renewed when due, else
 //! a minted token when configured), else the answer is `invalid_grant`: the
 //! user has no legacy session.
+//!
+//! Each refusal is an info audit line (`token_exchange_failure`); each
+//! success is counted and logged at debug (`token_exchanged`), since at
+//! thousands of exchanges a second a line each would be the whole log.
 
 use super::error::OAuthError;
 use super::messages::ExchangeResponse;
 use crate::clock::now_unix;
-use crate::config::Client;
+use crate::config::{Client, ExchangePolicy};
 use crate::legacy_source::SourceError;
 use crate::state::AppState;
 
@@ -38,6 +47,8 @@ pub struct ExchangeRequest<'a> {
     pub actor_token: bool,
     /// `audience` and `resource`, where the token will be used.
     pub targets: Vec<&'a str>,
+    /// `scope`, the scopes asked for (RFC 8693 §2.1), if given.
+    pub scope: Option<&'a str>,
 }
 
 impl std::fmt::Debug for ExchangeRequest<'_> {
@@ -68,40 +79,7 @@ pub async fn exchange(
             OAuthError::unauthorized_client("this client may not exchange tokens"),
         ));
     };
-    if request.actor_token {
-        return Err(refuse(
-            "request",
-            OAuthError::invalid_request("actor_token (delegation) is not supported"),
-        ));
-    }
-    if request.subject_token_type != ACCESS_TOKEN_TYPE
-        && request.subject_token_type != JWT_TOKEN_TYPE
-    {
-        return Err(refuse(
-            "request",
-            OAuthError::invalid_request("subject_token_type must be an access token or a JWT"),
-        ));
-    }
-    if request
-        .requested_token_type
-        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
-    {
-        return Err(refuse(
-            "request",
-            OAuthError::invalid_request("only an access token can be issued"),
-        ));
-    }
-    if let Some(target) = request
-        .targets
-        .iter()
-        .find(|t| !policy.targets.iter().any(|allowed| allowed == *t))
-    {
-        let mut error = OAuthError::invalid_target(
-            "the bridge issues the user's legacy token only for the targets configured for this client",
-        );
-        error.cause = Some(format!("target not configured: {target}"));
-        return Err(refuse("target", error));
-    }
+    check_request(policy, request).map_err(|(reason, error)| refuse(reason, error))?;
     let token = verifier.verify(request.subject_token).await.map_err(|e| {
         let class = e.class();
         let mut error = if matches!(e, crate::auth0::Auth0Error::JwksUnavailable(_)) {
@@ -138,12 +116,73 @@ pub async fn exchange(
         .token_for(&subject)
         .await
         .map_err(|e| refuse(source_class(&e), source_error(e)))?;
-    crate::audit!(state.metrics, "token_exchanged", reason = sourced.origin.as_str(), client_id = %client.id, subject = %subject);
+    // Counted always, a line only at debug: see the module doc.
+    crate::audit_debug!(state.metrics, "token_exchanged", reason = sourced.origin.as_str(), client_id = %client.id, subject = %subject);
     Ok(ExchangeResponse::new(
         sourced.token,
         sourced.expires_at,
         now_unix(),
     ))
+}
+
+/// The request's own rules, before the subject token is looked at: the
+/// refusal's audit class and answer.
+fn check_request(
+    policy: &ExchangePolicy,
+    request: &ExchangeRequest<'_>,
+) -> Result<(), (&'static str, OAuthError)> {
+    if request.actor_token {
+        return Err((
+            "request",
+            OAuthError::invalid_request("actor_token (delegation) is not supported"),
+        ));
+    }
+    // RFC 8693 §3: an Auth0 access token is a JWT, so `…:jwt` names it
+    // truthfully; accepted on purpose, it is verified as an access token
+    // all the same.
+    if request.subject_token_type != ACCESS_TOKEN_TYPE
+        && request.subject_token_type != JWT_TOKEN_TYPE
+    {
+        return Err((
+            "request",
+            OAuthError::invalid_request("subject_token_type must be an access token or a JWT"),
+        ));
+    }
+    if request
+        .requested_token_type
+        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
+        return Err((
+            "request",
+            OAuthError::invalid_request("only an access token can be issued"),
+        ));
+    }
+    if let Some(target) = request
+        .targets
+        .iter()
+        .find(|t| !policy.targets.iter().any(|allowed| allowed == *t))
+    {
+        let mut error = OAuthError::invalid_target(
+            "the bridge issues the user's legacy token only for the targets configured for this client",
+        );
+        error.cause = Some(format!("target not configured: {target}"));
+        return Err(("target", error));
+    }
+    // RFC 8693 §2.1 lets `scope` narrow the issued token; the legacy token
+    // is handed out as it is, so only the policy's scopes may be named.
+    if let Some(beyond) = request
+        .scope
+        .into_iter()
+        .flat_map(str::split_ascii_whitespace)
+        .find(|s| !policy.scopes.iter().any(|allowed| allowed == s))
+    {
+        let mut error = OAuthError::invalid_scope(
+            "the bridge hands out the user's legacy token as it is; a client may name only the scopes of its token_exchange policy",
+        );
+        error.cause = Some(format!("scope not in the client's policy: {beyond}"));
+        return Err(("requested_scope", error));
+    }
+    Ok(())
 }
 
 /// The audit class of a source failure.

@@ -76,6 +76,7 @@ impl<'a> TokenRequest<'a> {
                 subject_token_type: form.require("subject_token_type")?,
                 requested_token_type: form.get("requested_token_type"),
                 actor_token: form.contains("actor_token"),
+                scope: form.get("scope"),
                 targets: ["audience", "resource"]
                     .into_iter()
                     .filter_map(|name| form.get(name))

@@ -41,6 +41,8 @@ mod support;
 mod throttle;
 mod tls;
 mod token_exchange;
+mod token_exchange_jose;
+mod token_exchange_policy;
 mod token_rules;
 mod upstream_renewal;
 mod user_revocation;

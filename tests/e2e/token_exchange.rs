@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use crate::support::TestApp;
 
 pub const AUDIENCE: &str = "https://orders.example.com";
-const EXCHANGER_SECRET: &str = "exchanger-client-secret-0123456";
-const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
-const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const EXCHANGER_SECRET: &str = "exchanger-client-secret-0123456";
+pub const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// One signing key of the test tenant.
 struct TenantKey {
@@ -98,6 +98,50 @@ impl Tenant {
 
     /// A user's access token for the orders API with `changes` applied.
     pub fn token(&self, changes: &[(&str, Value)]) -> String {
+        self.token_signed(Algorithm::RS256, changes)
+    }
+
+    /// As [`Tenant::token`], signed with `alg` (RS256 or PS256) by the same
+    /// key, as Auth0 signs an API set to PS256.
+    pub fn token_signed(&self, alg: Algorithm, changes: &[(&str, Value)]) -> String {
+        let key = self.newest();
+        let mut header = Header::new(alg);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("at+jwt".into());
+        jsonwebtoken::encode(&header, &self.claims(changes), &key.encoding).expect("sign")
+    }
+
+    /// A token whose header and payload are these JSON texts, as written
+    /// (duplicate members, `crit`, `b64`: what `jsonwebtoken::Header`
+    /// cannot write), signed with the newest key.
+    pub fn signed_raw(&self, alg: Algorithm, header: &str, payload: &str) -> String {
+        let b64 = |t: &str| idp_bridge::crypto::b64url(t.as_bytes());
+        let input = format!("{}.{}", b64(header), b64(payload));
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &self.newest().encoding, alg)
+            .expect("sign");
+        format!("{input}.{signature}")
+    }
+
+    /// The newest key's `kid`.
+    pub fn kid(&self) -> &str {
+        &self.newest().kid
+    }
+
+    /// Publishes every key with `alg` set to `alg`, or without `alg` (RFC
+    /// 7517 §4.4 makes it optional); before the bridge first fetches.
+    pub fn publish_alg(&self, alg: Option<&str>) {
+        for key in self.published.lock().expect("lock").iter_mut() {
+            let key = key.as_object_mut().expect("a JWK");
+            match alg {
+                Some(alg) => key.insert("alg".into(), json!(alg)),
+                None => key.remove("alg"),
+            };
+        }
+    }
+
+    /// The claims of [`Tenant::token`] with `changes` applied (`null`
+    /// removes a claim).
+    pub fn claims(&self, changes: &[(&str, Value)]) -> Value {
         let now = idp_bridge::clock::now_unix();
         let mut claims = json!({
             "iss": self.issuer,
@@ -115,15 +159,11 @@ impl Tenant {
                 claims[*k] = v.clone();
             }
         }
-        let key = self.newest();
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("at+jwt".into());
-        jsonwebtoken::encode(&header, &claims, &key.encoding).expect("sign")
+        claims
     }
 }
 
-async fn bridge(tenant: &Tenant, extra: &str) -> TestApp {
+pub async fn bridge(tenant: &Tenant, extra: &str) -> TestApp {
     let section = format!(
         "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\njwks_min_refresh_seconds = 1\n{extra}",
         tenant.issuer
@@ -137,7 +177,7 @@ pub fn exchanger_client() -> String {
     )
 }
 
-async fn exchange_as(app: &TestApp, client: (&str, &str), token: &str) -> reqwest::Response {
+pub async fn exchange_as(app: &TestApp, client: (&str, &str), token: &str) -> reqwest::Response {
     app.token(&[
         ("grant_type", GRANT),
         ("client_id", client.0),
@@ -153,13 +193,13 @@ pub async fn exchange(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 /// Signs alice in through the bridge; her legacy token.
-async fn signed_in(app: &TestApp) -> String {
+pub async fn signed_in(app: &TestApp) -> String {
     let code = app.login(&app.params()).await.code();
     let answer: Value = app.redeem(&code).await.json().await.expect("json");
     answer["access_token"].as_str().expect("token").to_owned()
 }
 
-async fn refusal(response: reqwest::Response) -> (u16, String) {
+pub async fn refusal(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("json");
     (status, body["error"].as_str().unwrap_or("").to_owned())

@@ -1,24 +1,27 @@
-//! Verifying Auth0 access tokens for token exchange, and mapping an Auth0
-//! user to a legacy subject.
+//! Verifying Auth0 access tokens for token exchange and the gateway, and
+//! mapping an Auth0 user to a legacy subject.
 //!
-//! A token is accepted only when, in this order: its header names RS256 or
-//! PS256 (never `none` or HS*, so a token "signed" with the public key as an
-//! HMAC secret is refused before any key is touched) and a `typ` of `JWT` or
-//! `at+jwt`; its `iss` is one of the configured Auth0 issuers, exactly
+//! A token is accepted only when, in this order: it passes the JOSE rules
+//! of [`jose`] (a compact JWS of JSON objects with no member name twice,
+//! no `crit` or `b64`, `alg` RS256 or PS256, `typ` `JWT` or `at+jwt`, a
+//! `kid`); its `iss` is one of the configured Auth0 issuers, exactly
 //! (`https://TENANT/` with the slash); its `kid` is in that tenant's JWKS —
 //! fetched on first use and fetched again, at most once per
 //! `jwks_min_refresh_seconds`, when an unknown `kid` appears, so a key
-//! rotation at Auth0 needs no restart; the signature verifies; `exp` and
-//! `nbf` hold with 60 s of leeway; and it is a user's token, not a
-//! machine-to-machine one (`gty` of `client-credentials`, a `sub` ending in
-//! `@clients`, a `sub` equal to `azp` or `client_id`). Audiences and scopes
-//! are the caller's policy and are returned for it to check.
+//! rotation at Auth0 needs no restart — and that key may verify its `alg`
+//! ([`key_allows`]); the signature verifies; `exp` and `nbf` hold with 60 s
+//! of leeway; and it is a user's token, not a machine-to-machine one (`gty`
+//! of `client-credentials` in any case, a `sub` ending in `@clients`, a
+//! `sub` equal to `azp` or `client_id`), nor an ID token. Audiences and
+//! the `scope` claim are the caller's policy and are returned for it to
+//! check; `permissions` is not a scope (see [`Auth0Token::scopes`]).
+
+mod jose;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -31,10 +34,16 @@ pub enum Auth0Error {
     /// Not a JWT, or a claim is missing or of the wrong type.
     #[error("malformed token: {0}")]
     Malformed(&'static str),
+    /// A member name twice in the header or the claims set.
+    #[error("malformed token: {0}")]
+    Duplicate(&'static str),
+    /// An extension header parameter the bridge does not understand.
+    #[error("extension not understood: {0}")]
+    Extension(&'static str),
     /// An algorithm other than RS256 or PS256, or one its key does not allow.
     #[error("algorithm not accepted")]
     Algorithm,
-    /// A `typ` other than `JWT` or `at+jwt`.
+    /// No `typ`, or one other than `JWT` or `at+jwt`.
     #[error("token type not accepted")]
     Type,
     /// An issuer that is not configured.
@@ -65,6 +74,8 @@ impl Auth0Error {
     pub fn class(&self) -> &'static str {
         match self {
             Self::Malformed(_) => "malformed",
+            Self::Duplicate(_) => "duplicate_member",
+            Self::Extension(_) => "extension",
             Self::Algorithm => "algorithm",
             Self::Type => "type",
             Self::Issuer => "issuer",
@@ -85,7 +96,11 @@ pub struct Auth0Token {
     pub sub: String,
     /// `aud`, as a list.
     pub audiences: Vec<String>,
-    /// `scope` (space-separated) and `permissions` together.
+    /// `scope`, split at spaces. Never `permissions`: Auth0 lists there
+    /// every permission assigned to the user, whether or not the
+    /// application asked for it, while `scope` holds what the application
+    /// asked for and the user may have (Auth0, "Enable Role-Based Access
+    /// Control for APIs"); a policy is about what this token was issued for.
     pub scopes: Vec<String>,
     /// Expiry, unix seconds.
     pub exp: i64,
@@ -153,45 +168,45 @@ impl Auth0Verifier {
 
     /// Verifies `token` (see the module doc for the checks).
     pub async fn verify(&self, token: &str) -> Result<Auth0Token, Auth0Error> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| Auth0Error::Malformed("not a JWT"))?;
-        if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
-            return Err(Auth0Error::Algorithm);
-        }
-        let typ_ok = header
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("jwt") || t.eq_ignore_ascii_case("at+jwt"));
-        if !typ_ok {
-            return Err(Auth0Error::Type);
-        }
-        let kid = header.kid.ok_or(Auth0Error::Malformed("no kid"))?;
-        // Read unverified only to pick the tenant whose keys must verify it.
-        let issuer = unverified_issuer(token).ok_or(Auth0Error::Malformed("no iss"))?;
+        let jose::Unverified { alg, kid, claims } = jose::parse(token).map_err(|e| match e {
+            jose::JoseError::Malformed(what) => Auth0Error::Malformed(what),
+            jose::JoseError::Duplicate(what) => Auth0Error::Duplicate(what),
+            jose::JoseError::Extension(what) => Auth0Error::Extension(what),
+            jose::JoseError::Algorithm => Auth0Error::Algorithm,
+            jose::JoseError::Type => Auth0Error::Type,
+        })?;
+        // Read before the signature only to pick the tenant whose keys
+        // must verify it.
+        let issuer = claims["iss"]
+            .as_str()
+            .ok_or(Auth0Error::Malformed("no iss"))?;
         let tenant = self
             .tenants
             .iter()
             .find(|t| t.issuer == issuer)
             .ok_or(Auth0Error::Issuer)?;
         let (key_alg, key) = self.key(tenant, &kid).await?;
-        if key_alg.is_some_and(|a| a != header.alg) {
+        if !key_allows(key_alg, alg) {
             return Err(Auth0Error::Algorithm);
         }
-        let mut validation = Validation::new(header.alg);
+        let mut validation = Validation::new(alg);
         validation.set_issuer(&[&tenant.issuer]);
         validation.validate_aud = false;
         validation.validate_nbf = true;
         validation.leeway = 60;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
-            .map_err(|e| match e.kind() {
+        // The signature, `exp`, `nbf` and `iss`; the claims themselves are
+        // the strict parse's, which refused what a lenient parse could read
+        // otherwise.
+        jsonwebtoken::decode::<serde::de::IgnoredAny>(token, &key, &validation).map_err(
+            |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => Auth0Error::Expired,
                 jsonwebtoken::errors::ErrorKind::ImmatureSignature => Auth0Error::NotYetValid,
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => Auth0Error::Signature,
                 jsonwebtoken::errors::ErrorKind::InvalidIssuer => Auth0Error::Issuer,
                 _ => Auth0Error::Malformed("claims"),
-            })?
-            .claims;
+            },
+        )?;
         let sub = claims["sub"]
             .as_str()
             .ok_or(Auth0Error::Malformed("sub"))?
@@ -209,7 +224,6 @@ impl Auth0Verifier {
                 .split(' ')
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
-                .chain(strings(&claims["permissions"]))
                 .collect(),
             exp: claims["exp"].as_i64().unwrap_or(0),
             sub,
@@ -336,11 +350,45 @@ fn cached(tenant: &Tenant, kid: &str) -> Option<(Option<Algorithm>, DecodingKey)
         .cloned()
 }
 
+/// Whether a key the tenant's JWKS publishes with `key_alg` verifies a
+/// token signed with `alg` (RS256 or PS256, [`jose`] allows no other).
+///
+/// RFC 7517 §4.4 makes a JWK's `alg` the algorithm *intended* for the key,
+/// and optional. Auth0 publishes its tenant key with `"alg": "RS256"`
+/// (Auth0, "JSON Web Key Set Properties"), signs every token of the tenant
+/// with that one key (Auth0, "JSON Web Key Sets": one signing key at a
+/// time), and signs with PS256 the tokens of an API set to PS256, verified
+/// with the public key from the same metadata (Auth0, "Signing
+/// Algorithms"). Reading `RS256` as "RS256 only" would refuse every PS256
+/// token Auth0 issues, so a key named RS256, or not named, verifies both
+/// RSA signature schemes of the same key; a key named PS256 verifies PS256
+/// only, never the older padding its publisher ruled out. A key named for
+/// any other algorithm is not kept at all (see `fetch`).
+fn key_allows(key_alg: Option<Algorithm>, alg: Algorithm) -> bool {
+    match key_alg {
+        None | Some(Algorithm::RS256) => matches!(alg, Algorithm::RS256 | Algorithm::PS256),
+        Some(key_alg) => key_alg == alg,
+    }
+}
+
 /// Auth0's machine-to-machine markers (client-credentials grants).
 fn machine_markers(claims: &Value, sub: &str) -> Result<(), Auth0Error> {
-    if strings(&claims["gty"])
+    // Auth0 writes `client-credentials`; case is no way around the check,
+    // and a `gty` that is neither a string nor a list of strings is not
+    // Auth0's.
+    let gty = match &claims["gty"] {
+        Value::Null => Vec::new(),
+        Value::String(g) => vec![g.as_str()],
+        Value::Array(items) => items
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<Vec<_>>>()
+            .ok_or(Auth0Error::Malformed("gty"))?,
+        _ => return Err(Auth0Error::Malformed("gty")),
+    };
+    if gty
         .iter()
-        .any(|g| g == "client-credentials")
+        .any(|g| g.eq_ignore_ascii_case("client-credentials"))
     {
         return Err(Auth0Error::MachineToMachine("gty"));
     }
@@ -368,15 +416,45 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
-/// The `iss` of a JWT's payload, unverified.
-fn unverified_issuer(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice::<Value>(&bytes)
-        .ok()?
-        .get("iss")?
-        .as_str()
-        .map(str::to_owned)
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_key_named_rs256_or_unnamed_verifies_both_rsa_schemes_and_ps256_only_itself() {
+        use Algorithm::{PS256, RS256};
+        for key_alg in [None, Some(RS256)] {
+            assert!(key_allows(key_alg, RS256) && key_allows(key_alg, PS256));
+        }
+        assert!(key_allows(Some(PS256), PS256));
+        assert!(
+            !key_allows(Some(PS256), RS256),
+            "no downgrade of the padding"
+        );
+    }
+
+    #[test]
+    fn gty_is_read_without_case_and_must_be_strings() {
+        let gty = |v: Value| machine_markers(&json!({ "gty": v }), "auth0|u");
+        for m2m in [
+            json!("client-credentials"),
+            json!("Client-Credentials"),
+            json!(["password", "CLIENT-CREDENTIALS"]),
+        ] {
+            assert_eq!(gty(m2m), Err(Auth0Error::MachineToMachine("gty")));
+        }
+        for bad in [json!(1), json!({}), json!([true]), json!(false)] {
+            assert_eq!(gty(bad), Err(Auth0Error::Malformed("gty")));
+        }
+        for user in [
+            json!("password"),
+            json!("refresh_token"),
+            Value::Null,
+            json!([]),
+        ] {
+            assert_eq!(gty(user), Ok(()));
+        }
+    }
 }
