@@ -17,7 +17,7 @@
 //! - Anything else Auth0 sends (other event types, a user unblocked) is
 //!   acknowledged with 200 and ignored, so the stream never backs up.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -93,6 +93,26 @@ fn legacy_subject(user: &Value, connections: &[String]) -> Option<String> {
     })
 }
 
+/// An authenticated delivery's body, within `deadline` and
+/// [`MAX_EVENT_BYTES`].
+async fn read_body(body: Body, deadline: std::time::Duration) -> Result<Bytes, Box<Response>> {
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_EVENT_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(Box::new(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the delivery is larger than 16 MiB",
+            None,
+        ))),
+        Err(_) => Err(Box::new(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "the delivery's body did not arrive in time",
+            None,
+        ))),
+    }
+}
+
 /// `POST /events/auth0`.
 pub async fn auth0_events_post(
     State(state): State<AppState>,
@@ -119,28 +139,10 @@ pub async fn auth0_events_post(
         );
         return response;
     }
-    // Authenticated: now the body, under the listener's body deadline.
-    let deadline = state.settings.limits.body_read_timeout;
-    let body =
-        match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_EVENT_BYTES)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => {
-                return refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
-                    "the delivery is larger than 16 MiB",
-                    None,
-                );
-            }
-            Err(_) => {
-                return refuse(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "invalid_request",
-                    "the delivery's body did not arrive in time",
-                    None,
-                );
-            }
-        };
+    let body = match read_body(body, state.settings.limits.body_read_timeout).await {
+        Ok(body) => body,
+        Err(refused) => return *refused,
+    };
     let Ok(event) = serde_json::from_slice::<CloudEvent>(&body) else {
         return refuse(
             StatusCode::BAD_REQUEST,

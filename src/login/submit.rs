@@ -280,16 +280,8 @@ pub async fn login_post(
         id: pending.id.clone(),
         expires_at: request.expires_at,
     };
-    let settle = Some(counters.release(true));
-    let issued = match issue_code(
-        &state,
-        request,
-        &grant,
-        IssuedFor::SignIn(Some(login), settle),
-        (now, now),
-    )
-    .await
-    {
+    let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
+    let issued = match issue_code(&state, request, &grant, sign_in, (now, now)).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);
