@@ -14,6 +14,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
+/// The Auth0 Event Streams webhook (`admin::events`), the one route that
+/// reads its own body, after authenticating the delivery.
+pub const AUTH0_EVENTS_PATH: &str = "/events/auth0";
+
 /// Largest request body any endpoint reads (forms and token requests are
 /// a few KiB at most).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -80,7 +84,7 @@ async fn read_body(
     // body under the same deadline (`admin::events`): a user object with
     // its metadata may pass 64 KiB, and no one unauthenticated gets to send
     // that much.
-    if request.uri().path() == crate::admin::events::PATH {
+    if request.uri().path() == AUTH0_EVENTS_PATH {
         return next.run(request).await;
     }
     // Nothing to wait for (a GET, say): no timer, no copy.

@@ -39,7 +39,7 @@ const REMEMBER_EVENT_SECONDS: i64 = 7 * 86_400;
 const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The path Auth0 delivers to.
-pub const PATH: &str = "/events/auth0";
+pub const PATH: &str = crate::middleware::AUTH0_EVENTS_PATH;
 
 /// A CloudEvent as Auth0 sends it (only what is read).
 #[derive(Deserialize)]
