@@ -362,11 +362,13 @@ impl Store for PgStore {
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
         let record = sql::record_revocation(Self::NOW_SQL);
         let mut tx = self.pool.begin().await.map_err(err)?;
+        // The grants first: a rotation holding a grant's row is waited for,
+        // and its successor is then seen by the refresh tokens' statement.
         for statement in [
             sql::LOCK_SUBJECTS_OF_TOKEN,
+            sql::REVOKE_GRANTS,
             sql::REVOKE_REFRESH_OF_TOKEN,
             record.as_str(),
-            sql::REVOKE_GRANTS,
         ] {
             sqlx::query(statement)
                 .bind(id)
@@ -386,9 +388,10 @@ impl Store for PgStore {
             .await
             .map_err(err)?;
         let mut counts = [0u64; 3];
+        // The grants first, as in `revoke_grant`.
         for (i, statement) in [
-            sql::REVOKE_USER_REFRESH,
             sql::REVOKE_USER_GRANTS,
+            sql::REVOKE_USER_REFRESH,
             sql::DELETE_USER_SESSIONS,
         ]
         .into_iter()
@@ -414,8 +417,8 @@ impl Store for PgStore {
             .map_err(err)?;
         tx.commit().await.map_err(err)?;
         Ok(UserRevoked {
-            refresh_tokens: counts[0],
-            grants: counts[1],
+            grants: counts[0],
+            refresh_tokens: counts[1],
             sessions: counts[2],
         })
     }
@@ -539,7 +542,7 @@ impl Store for PgStore {
 
     async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query(sql::ROTATE_GRANT_TOKEN)
+        let rotated = sqlx::query(sql::ROTATE_GRANT_TOKEN)
             .bind(&r.token_hash)
             .bind(&r.token_sealed)
             .bind(r.token_expires_at)
@@ -549,6 +552,10 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
+        if rotated.rows_affected() == 0 {
+            // Revoked meanwhile: the caller finds the grant revoked.
+            return tx.commit().await.map_err(err);
+        }
         let old = match &r.successor {
             Some(successor) => {
                 insert_refresh_row(&mut *tx, sql::INSERT_REFRESH, successor).await?;

@@ -198,11 +198,15 @@ pub(super) const CLAIM_REFRESH: &str = "UPDATE refresh_tokens SET state = 1, las
 /// Gives a claimed refresh token back.
 pub(super) const RELEASE_REFRESH: &str =
     "UPDATE refresh_tokens SET state = 0 WHERE token_hash = $1 AND state = 1";
-/// A rotation, step one: the grant's new legacy token.
+/// A rotation, step one: the grant's new legacy token, unless the grant was
+/// revoked meanwhile (then nothing else of the rotation is written: no live
+/// successor on a revoked grant). A revocation revokes the grant rows
+/// before their refresh tokens, so on PostgreSQL it waits for a rotation
+/// that holds the grant's row and then sees its successor.
 pub(super) const ROTATE_GRANT_TOKEN: &str = "UPDATE grants SET token_hash = $1, token_sealed = $2, token_expires_at = $3, \
      keep_until = CASE WHEN keep_until >= $3 THEN keep_until ELSE $3 END, \
      legacy_refresh_sealed = COALESCE($4, legacy_refresh_sealed), profile_json = COALESCE($5, profile_json) \
-     WHERE id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $6)";
+     WHERE id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $6) AND revoked = 0";
 /// A rotation, step two (rotating): the old token spent, its successor kept sealed.
 pub(super) const SPEND_REFRESH: &str = "UPDATE refresh_tokens SET state = 2, rotated_at = $1, successor_sealed = $2 WHERE token_hash = $3";
 /// A rotation, step two (not rotating): the old token active again — only

@@ -759,7 +759,7 @@ impl Store for SqliteStore {
 
     async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
         self.transaction(|tx| {
-            prepare(tx, sql::ROTATE_GRANT_TOKEN)?.execute(params![
+            let rotated = prepare(tx, sql::ROTATE_GRANT_TOKEN)?.execute(params![
                 r.token_hash,
                 r.token_sealed,
                 r.token_expires_at,
@@ -767,6 +767,10 @@ impl Store for SqliteStore {
                 r.profile_json,
                 r.old_hash
             ])?;
+            if rotated == 0 {
+                // Revoked meanwhile: the caller finds the grant revoked.
+                return Ok(());
+            }
             match &r.successor {
                 Some(successor) => {
                     insert_refresh_row(tx, successor)?;
