@@ -24,6 +24,16 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// SHA-1, only where a protocol names it and relies on nothing but its
+/// spread (the WebSocket handshake's accept value, RFC 6455 §4.2.2); never
+/// for anything secret.
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
 /// Unpadded base64url.
 pub fn b64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)

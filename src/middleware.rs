@@ -1,5 +1,6 @@
 //! The layers every answer passes through, outermost last: a request id
-//! (kept from a proxy's `x-request-id`) in the trace span and the answer;
+//! (kept from a trusted proxy's `x-request-id` in a bounded form, the rule
+//! of [`crate::request_id`]) in the trace span and the answer;
 //! security headers; limits on the request target, headers and body; the
 //! one log line of each refusal ([`crate::refusal`]); request metrics by
 //! route template.
@@ -8,7 +9,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -53,9 +54,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        // Each request gets an id (kept from `x-request-id` if a proxy set
-        // one), recorded in its span and sent back; the span names the path
-        // only, never the query (it carries state, nonce, login hints).
+        // Each request gets an id (kept from `x-request-id` if a trusted
+        // proxy set an acceptable one), recorded in its span and sent back;
+        // the span names the path only, never the query (it carries state,
+        // nonce, login hints).
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
             let request_id = request
@@ -65,8 +67,8 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                 .unwrap_or("");
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
-        .layer(SetRequestIdLayer::x_request_id(
-            crate::request_id::MakeSequentialId::default(),
+        .layer(crate::request_id::RequestIdLayer::new(
+            &state.settings.throttle.trusted_proxies,
         ))
 }
 

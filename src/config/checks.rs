@@ -95,7 +95,10 @@ impl BridgeConfig {
             );
         }
         gateway
-            .validate(&self.listen)
+            .validate(
+                &self.listen,
+                std::time::Duration::from_millis(self.body_read_timeout_ms),
+            )
             .map_err(|mut p| problems.append(&mut p))
             .ok()
     }

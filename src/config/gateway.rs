@@ -1,8 +1,10 @@
 //! `[gateway]`: a reverse proxy on its own listener in front of legacy
 //! APIs, swapping a user's Auth0 access token for their legacy token. Its
 //! routes (path prefix → upstream base URL, the Auth0 audience and scopes
-//! the route requires, how the legacy token is sent), the proxies whose
-//! forwarding headers are trusted, the timeouts and the cache.
+//! the route requires, how the legacy token is sent, the methods it
+//! forwards, how strictly it reads paths), the proxies whose forwarding
+//! headers (and request ids) are trusted, the timeouts, the request body's
+//! minimum rate and the cache.
 
 use serde::Deserialize;
 
@@ -27,6 +29,12 @@ pub struct GatewayConfig {
     /// 60000): past it the transfer is cut.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_ms: u64,
+    /// A request body, once it has had `body_read_timeout_ms` (the
+    /// provider's), must keep up this many bytes a second on average
+    /// (default 500; 0: only `idle_timeout_ms` applies): each this many
+    /// bytes buy it one more second.
+    #[serde(default = "default_body_min_rate")]
+    pub body_min_bytes_per_second: u64,
     /// Idle pooled upstream connections kept per host (default 64).
     #[serde(default = "default_pool_per_host")]
     pub pool_max_idle_per_host: usize,
@@ -71,7 +79,25 @@ pub struct RouteConfig {
     /// alone).
     #[serde(default = "default_scheme")]
     pub scheme: String,
+    /// The methods forwarded (default GET, HEAD, POST, PUT, PATCH, DELETE,
+    /// OPTIONS); others are answered 405. Never `CONNECT`, `TRACE` or
+    /// `TRACK`.
+    #[serde(default = "default_methods")]
+    pub methods: Vec<String>,
+    /// Refuse path segments that legacy servers normalize into other names
+    /// (trailing dots or whitespace, control characters, `:`, non-ASCII,
+    /// `%25`, a longer route's name with a suffix) (default true). Set
+    /// false only for an API that reads paths literally.
+    #[serde(default = "default_true")]
+    pub strict_paths: bool,
 }
+
+/// The methods a route forwards unless it names its own.
+pub const DEFAULT_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Methods never forwarded: a tunnel, and echoes of the request (with its
+/// legacy token).
+const NEVER_FORWARDED: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
 
 /// Headers that frame or route the message, which cannot carry the token.
 const FRAMING: [&str; 10] = [
@@ -105,6 +131,12 @@ fn default_response_timeout() -> u64 {
 fn default_idle_timeout() -> u64 {
     60_000
 }
+fn default_body_min_rate() -> u64 {
+    500
+}
+fn default_methods() -> Vec<String> {
+    DEFAULT_METHODS.iter().map(|m| (*m).to_owned()).collect()
+}
 fn default_pool_per_host() -> usize {
     64
 }
@@ -131,6 +163,11 @@ pub struct Gateway {
     pub response_timeout: std::time::Duration,
     /// Body idle timeout.
     pub idle_timeout: std::time::Duration,
+    /// The time a request body gets before its minimum rate applies (the
+    /// provider's `body_read_timeout_ms`).
+    pub body_read_timeout: std::time::Duration,
+    /// A request body's minimum rate, bytes a second (0: none).
+    pub body_min_bytes_per_second: u64,
     /// Idle pooled connections per host.
     pub pool_max_idle_per_host: usize,
     /// Cache size.
@@ -160,12 +197,22 @@ pub struct Route {
     pub header: http::HeaderName,
     /// Its scheme, empty for none.
     pub scheme: String,
+    /// The methods forwarded.
+    pub methods: Vec<http::Method>,
+    /// The same, as an `Allow` header.
+    pub allow: http::HeaderValue,
+    /// Whether the segment-name rules apply (`gateway::path`).
+    pub strict_paths: bool,
 }
 
 impl GatewayConfig {
     /// Validates the section; `listen` is the provider's, which the
-    /// gateway must not share.
-    pub fn validate(&self, provider_listen: &str) -> Result<Gateway, Vec<String>> {
+    /// gateway must not share; `body_read_timeout` is the provider's too.
+    pub fn validate(
+        &self,
+        provider_listen: &str,
+        body_read_timeout: std::time::Duration,
+    ) -> Result<Gateway, Vec<String>> {
         let mut problems = Vec::new();
         if self.listen == provider_listen {
             problems.push(
@@ -222,6 +269,8 @@ impl GatewayConfig {
             connect_timeout: std::time::Duration::from_millis(self.connect_timeout_ms),
             response_timeout: std::time::Duration::from_millis(self.response_timeout_ms),
             idle_timeout: std::time::Duration::from_millis(self.idle_timeout_ms),
+            body_read_timeout,
+            body_min_bytes_per_second: self.body_min_bytes_per_second,
             pool_max_idle_per_host: self.pool_max_idle_per_host,
             cache_max_entries: self.cache_max_entries.max(1),
             cache_skew_seconds: self.cache_skew_seconds,
@@ -277,8 +326,16 @@ impl RouteConfig {
                 "{key}.scheme: letters, digits and `-` only (or empty)"
             ));
         }
-        match (problems.is_empty(), header) {
-            (true, Some(header)) => Ok(Route {
+        let methods = self.check_methods(&key, &mut problems);
+        let allow = http::HeaderValue::from_str(
+            &methods
+                .iter()
+                .map(http::Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        match (problems.is_empty(), header, allow) {
+            (true, Some(header), Ok(allow)) => Ok(Route {
                 prefix: prefix.to_owned(),
                 upstream: self.upstream.clone(),
                 strip_prefix: self.strip_prefix,
@@ -286,9 +343,36 @@ impl RouteConfig {
                 scopes: self.scopes.clone(),
                 header,
                 scheme: self.scheme.clone(),
+                methods,
+                allow,
+                strict_paths: self.strict_paths,
             }),
             _ => Err(problems),
         }
+    }
+
+    /// The methods as written: tokens (RFC 9110 §9.1, case-sensitive), not
+    /// one of [`NEVER_FORWARDED`] in any case (a legacy server may not care
+    /// about case), each once, at least one.
+    fn check_methods(&self, key: &str, problems: &mut Vec<String>) -> Vec<http::Method> {
+        let mut methods: Vec<http::Method> = Vec::new();
+        if self.methods.is_empty() {
+            problems.push(format!("{key}.methods: name at least one method"));
+        }
+        for name in &self.methods {
+            if NEVER_FORWARDED.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                problems.push(format!(
+                    "{key}.methods: `{name}` is never forwarded (a tunnel, or an echo of the legacy token)"
+                ));
+                continue;
+            }
+            match http::Method::from_bytes(name.as_bytes()) {
+                Ok(method) if !methods.contains(&method) => methods.push(method),
+                Ok(_) => problems.push(format!("{key}.methods: `{name}` appears twice")),
+                Err(_) => problems.push(format!("{key}.methods: `{name}` is not a method name")),
+            }
+        }
+        methods
     }
 }
 
@@ -312,7 +396,9 @@ audiences = ["https://orders.example.com"]
         let config = parse(&format!(
             "listen = \"127.0.0.1:8081\"\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\n{GOOD_ROUTE}\n[[routes]]\nprefix = \"/orders/archive\"\nupstream = \"https://archive.internal\"\naudiences = [\"a\"]\nheader = \"X-Legacy-Token\"\nscheme = \"\"\n"
         ));
-        let gateway = config.validate("127.0.0.1:8080").expect("valid");
+        let gateway = config
+            .validate("127.0.0.1:8080", std::time::Duration::from_secs(10))
+            .expect("valid");
         assert_eq!(gateway.routes[0].prefix, "/orders/archive");
         assert_eq!(
             gateway.routes[1].prefix, "/orders",
@@ -339,9 +425,17 @@ scheme = "Bearer x"
 prefix = "/a/../b"
 upstream = "http://user:pw@orders.internal/?q=1"
 audiences = ["a"]
+methods = ["trace", "PROPFIND", "PROPFIND", "BAD METHOD", "CONNECT", "TRACK"]
+[[routes]]
+prefix = "/c"
+upstream = "http://c.internal"
+audiences = ["a"]
+methods = []
 "#,
         );
-        let problems = config.validate("127.0.0.1:8080").expect_err("invalid");
+        let problems = config
+            .validate("127.0.0.1:8080", std::time::Duration::from_secs(10))
+            .expect_err("invalid");
         for expected in [
             "gateway.listen: must differ",
             "gateway.trusted_proxies[0]",
@@ -353,6 +447,12 @@ audiences = ["a"]
             "gateway.routes[0].scheme",
             "gateway.routes[1].prefix",
             "gateway.routes[1].upstream: must have no query",
+            "gateway.routes[1].methods: `trace` is never forwarded",
+            "gateway.routes[1].methods: `CONNECT` is never forwarded",
+            "gateway.routes[1].methods: `TRACK` is never forwarded",
+            "gateway.routes[1].methods: `PROPFIND` appears twice",
+            "gateway.routes[1].methods: `BAD METHOD` is not a method name",
+            "gateway.routes[2].methods: name at least one method",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(expected)),
@@ -362,11 +462,31 @@ audiences = ["a"]
     }
 
     #[test]
+    fn routes_forward_the_common_methods_and_read_paths_strictly_by_default() {
+        let config = parse(&format!(
+            "listen = \"127.0.0.1:8081\"\n{GOOD_ROUTE}\n[[routes]]\nprefix = \"/dav\"\nupstream = \"http://dav.internal\"\naudiences = [\"a\"]\nmethods = [\"GET\", \"PROPFIND\"]\nstrict_paths = false\n"
+        ));
+        let gateway = config
+            .validate("127.0.0.1:8080", std::time::Duration::from_secs(7))
+            .expect("valid");
+        let (orders, dav) = (&gateway.routes[0], &gateway.routes[1]);
+        assert_eq!(orders.prefix, "/orders");
+        assert_eq!(orders.allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+        assert!(orders.strict_paths);
+        assert_eq!(dav.allow, "GET, PROPFIND");
+        assert!(!dav.strict_paths);
+        assert_eq!(gateway.body_read_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(gateway.body_min_bytes_per_second, 500);
+    }
+
+    #[test]
     fn a_prefix_given_twice_is_refused() {
         let config = parse(&format!(
             "listen = \"127.0.0.1:8081\"\n{GOOD_ROUTE}{GOOD_ROUTE}"
         ));
-        let problems = config.validate("127.0.0.1:8080").expect_err("invalid");
+        let problems = config
+            .validate("127.0.0.1:8080", std::time::Duration::from_secs(10))
+            .expect_err("invalid");
         assert!(
             problems.iter().any(|p| p.contains("appears twice")),
             "{problems:?}"

@@ -23,7 +23,7 @@ pub use branding::{
 use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
-pub use gateway::{Gateway, GatewayConfig, Route, RouteConfig};
+pub use gateway::{DEFAULT_METHODS, Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
     AuditUsername, KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings,

@@ -17,12 +17,17 @@ const REALM: &str = "idp-bridge";
 pub enum Refused {
     /// No route has this path's prefix.
     NoRoute,
-    /// `CONNECT` (a tunnel) or `TRACE` (which would echo the legacy token
-    /// back): never forwarded.
-    Method,
+    /// A method the route does not forward (`CONNECT` and `TRACE` never):
+    /// what it does, for `Allow`.
+    Method(HeaderValue),
     /// A malformed request: a token in the query string, two
-    /// `Authorization` headers, a dot-segment in the path.
+    /// `Authorization` headers, a path a legacy server might read
+    /// differently, a WebSocket upgrade without its key.
     InvalidRequest(&'static str),
+    /// The client's body was malformed or broke off (the cause).
+    MalformedBody(String),
+    /// The client's body paused too long or came too slowly (the cause).
+    SlowBody(String),
     /// No Bearer token at all (RFC 6750 §3.1: no error code then).
     NoToken,
     /// The Auth0 token is not acceptable here.
@@ -43,6 +48,9 @@ pub enum Refused {
     Unavailable(String),
     /// The legacy API cannot be reached or broke the exchange.
     BadGateway(String),
+    /// The legacy API answered `101` with something other than the
+    /// WebSocket handshake the client asked for: never a tunnel.
+    NoTunnel(String),
     /// The legacy API did not answer in time.
     GatewayTimeout(String),
 }
@@ -52,14 +60,17 @@ impl Refused {
     pub fn class(&self) -> &'static str {
         match self {
             Self::NoRoute => "no_route",
-            Self::Method => "method",
+            Self::Method(_) => "method",
             Self::InvalidRequest(_) => "invalid_request",
+            Self::MalformedBody(_) => "malformed_body",
+            Self::SlowBody(_) => "slow_body",
             Self::NoToken => "no_token",
             Self::InvalidToken { class, .. } => class,
             Self::InsufficientScope(_) => "scope",
             Self::NoSession => "no_legacy_session",
             Self::Unavailable(_) => "unavailable",
             Self::BadGateway(_) => "bad_gateway",
+            Self::NoTunnel(_) => "bad_upgrade",
             Self::GatewayTimeout(_) => "gateway_timeout",
         }
     }
@@ -75,6 +86,7 @@ type Parts = (
 );
 
 impl Refused {
+    #[allow(clippy::too_many_lines)] // one arm per refusal, in the enum's order
     fn parts(self) -> Parts {
         match self {
             Self::NoRoute => (
@@ -84,12 +96,26 @@ impl Refused {
                 None,
                 None,
             ),
-            Self::Method => (
+            Self::Method(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                "CONNECT and TRACE are not forwarded".into(),
+                "this method is not forwarded here; Allow lists those that are".into(),
                 None,
                 None,
+            ),
+            Self::MalformedBody(cause) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the request body is malformed".into(),
+                None,
+                Some(cause),
+            ),
+            Self::SlowBody(cause) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time".into(),
+                None,
+                Some(cause),
             ),
             Self::InvalidRequest(why) => (
                 StatusCode::BAD_REQUEST,
@@ -154,6 +180,13 @@ impl Refused {
                 None,
                 Some(cause),
             ),
+            Self::NoTunnel(cause) => (
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                "the API's answer to the upgrade was not a WebSocket handshake".into(),
+                None,
+                Some(cause),
+            ),
             Self::GatewayTimeout(cause) => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "gateway_timeout",
@@ -167,6 +200,16 @@ impl Refused {
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
+        let allow = match &self {
+            Self::Method(allow) => Some(allow.clone()),
+            _ => None,
+        };
+        // The connection cannot carry another request: the body's framing
+        // is lost, or a client expecting a tunnel is at the other end.
+        let close = matches!(
+            self,
+            Self::MalformedBody(_) | Self::SlowBody(_) | Self::NoTunnel(_)
+        );
         let (status, code, description, challenge, cause) = self.parts();
         let body = if code.is_empty() {
             json!({ "error_description": description })
@@ -174,12 +217,14 @@ impl IntoResponse for Refused {
             json!({ "error": code, "error_description": description })
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = allow {
             // RFC 9110 §15.5.6: say what is allowed.
-            response.headers_mut().insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-            );
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);

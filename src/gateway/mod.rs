@@ -7,35 +7,44 @@
 //! place of the Auth0 token ([`forward`]): the Auth0 token never reaches
 //! the legacy API. This is the "phantom token" pattern, for a legacy token.
 //!
-//! Per request, in order: a route by longest path prefix (404); `CONNECT`
-//! and `TRACE` (405: a tunnel, and an echo of the legacy token); a path
-//! with a dot-segment or an encoded slash, a token in the query string, or
-//! two `Authorization` headers (400 `invalid_request`); no Bearer token (401
-//! with a bare challenge, RFC 6750 §3.1); a token that does not verify or
-//! is not for the route's audience (401 `invalid_token`); a missing scope
-//! (403 `insufficient_scope`); no legacy session (401 `invalid_token`,
-//! saying so); Auth0's keys, the store or the legacy IdP down (503); the
-//! legacy API unreachable (502) or slow (504), with no upstream detail in
-//! the body. Each refusal is logged once and audited by reason class.
+//! Per request, in order: `CONNECT` to no route (405: a tunnel); a route
+//! by longest path prefix (404); a method the route does not forward (405
+//! with `Allow`; never `CONNECT`, `TRACE` or `TRACK`); a path a legacy
+//! server might read differently ([`path`]), a token in the query string,
+//! two `Authorization` headers, or a WebSocket upgrade without its key
+//! ([`upgrade`]) (400 `invalid_request`); no Bearer token (401 with a bare
+//! challenge, RFC 6750 §3.1); a token that does not verify or is not for
+//! the route's audience (401 `invalid_token`); a missing scope (403
+//! `insufficient_scope`); no legacy session (401 `invalid_token`, saying
+//! so); Auth0's keys, the store or the legacy IdP down (503); a request
+//! body the client breaks (400) or lets lag (408) ([`body`]); the legacy
+//! API unreachable (502) or slow (504), or a `101` that is not the
+//! WebSocket handshake asked for (502, connection closed), with no
+//! upstream detail in the body. Each refusal is logged once and audited by
+//! reason class. The request id follows the provider's rule
+//! ([`crate::request_id`]), with the gateway's `trusted_proxies`.
 
 pub mod answer;
+pub mod body;
 pub mod cache;
 pub mod forward;
+pub mod path;
 pub mod pool;
+pub mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Version, header};
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::trace::TraceLayer;
 
 use self::answer::Refused;
+use self::body::ClientFault;
 use self::cache::{Entry, TokenCache, Verified};
 use self::forward::{ForwardError, UpstreamClient};
 use crate::auth0::{Auth0Error, Auth0Verifier};
@@ -105,8 +114,10 @@ impl Gateway {
     }
 
     /// Every request goes to one handler, inside a request span with an id
-    /// (kept from `x-request-id`, forwarded upstream, sent back).
+    /// (kept from a trusted proxy's `x-request-id` in a bounded form, else
+    /// made here; forwarded upstream, sent back).
     pub fn router(self: Arc<Self>) -> Router {
+        let request_ids = crate::request_id::RequestIdLayer::new(&self.config.trusted_proxies);
         Router::new()
             .fallback(handle)
             .with_state(self)
@@ -120,9 +131,7 @@ impl Gateway {
                     .unwrap_or("");
                 tracing::info_span!("gateway", method = %request.method(), path = %request.uri().path(), request_id)
             }))
-            .layer(SetRequestIdLayer::x_request_id(
-                crate::request_id::MakeSequentialId::default(),
-            ))
+            .layer(request_ids)
     }
 
     /// The route for `path`: the longest prefix matching whole segments,
@@ -196,13 +205,11 @@ impl Gateway {
         request: Request,
     ) -> Result<Response, Refused> {
         let route = &self.config.routes[index];
-        if matches!(
-            *request.method(),
-            http::Method::CONNECT | http::Method::TRACE
-        ) {
-            return Err(Refused::Method);
+        if !route.methods.contains(request.method()) {
+            return Err(Refused::Method(route.allow.clone()));
         }
-        check_path(request.uri().path())?;
+        path::check(request.uri().path(), &self.config.routes, index)
+            .map_err(Refused::InvalidRequest)?;
         if request
             .uri()
             .query()
@@ -212,11 +219,11 @@ impl Gateway {
                 "a token in the query string is refused; send it in the Authorization header",
             ));
         }
+        let handshake = upgrade::asked(&request).map_err(Refused::InvalidRequest)?;
         let token = bearer(&request)?;
         let key = sha256(token.as_bytes());
         let entry = self.authorize(route, key, token).await?;
         let legacy = legacy_header(route, &entry)?;
-        let upgrade = forward::upgrade_of(&request);
         let (mut parts, body) = request.into_parts();
         // RFC 9112 §3.2.2: an absolute-form target's authority is the host.
         let host = parts
@@ -232,21 +239,23 @@ impl Gateway {
         parts.uri = forward::target(route, parts.uri.path(), parts.uri.query())
             .map_err(|e| Refused::BadGateway(format!("cannot build the upstream URL: {e}")))?;
         parts.version = Version::HTTP_11;
-        let body = Body::new(tower_http::timeout::TimeoutBody::new(
-            self.config.idle_timeout,
-            body,
-        ));
         let started = Instant::now();
-        let tunnel = forward::Tunnel {
+        let tunnel = upgrade::Tunnel {
             idle: self.config.idle_timeout,
             cache: self.cache.clone(),
             entry: entry.clone(),
         };
+        let limits = body::BodyLimits {
+            idle: self.config.idle_timeout,
+            grace: self.config.body_read_timeout,
+            min_rate: self.config.body_min_bytes_per_second,
+        };
         let result = forward::send(
             &self.client,
             Request::from_parts(parts, body),
-            upgrade,
+            handshake,
             self.config.response_timeout,
+            limits,
             tunnel,
         )
         .await;
@@ -268,6 +277,9 @@ impl Gateway {
                 Refused::BadGateway(cause)
             }
             ForwardError::Timeout(cause) => Refused::GatewayTimeout(cause),
+            ForwardError::NoTunnel(cause) => Refused::NoTunnel(cause),
+            ForwardError::Client(ClientFault::Malformed(cause)) => Refused::MalformedBody(cause),
+            ForwardError::Client(ClientFault::TooSlow(cause)) => Refused::SlowBody(cause),
         })
     }
 }
@@ -280,7 +292,17 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let Some(index) = gateway.route_for(request.uri().path()) else {
-        return refuse(&gateway.metrics, "", Refused::NoRoute);
+        // An authority-form target (`CONNECT host:443`) names no path: the
+        // method is what is refused, not the route.
+        let refused = if request.method() == http::Method::CONNECT {
+            let allow = crate::config::DEFAULT_METHODS.join(", ");
+            Refused::Method(
+                HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET")),
+            )
+        } else {
+            Refused::NoRoute
+        };
+        return refuse(&gateway.metrics, "", refused);
     };
     let route = &gateway.config.routes[index];
     let response = match gateway.proxy(index, peer, request).await {
@@ -321,49 +343,6 @@ fn check_route(route: &Route, audiences: &[String], scopes: &[String]) -> Result
     }
     if !route.scopes.iter().all(|s| scopes.contains(s)) {
         return Err(Refused::InsufficientScope(route.scopes.join(" ")));
-    }
-    Ok(())
-}
-
-/// Refuses paths that a legacy server might read differently from the
-/// gateway (and so resolve outside the route, or under a route with other
-/// scopes): dot-segments (plain or percent-encoded), empty segments (`//`,
-/// which servers merge), `;` parameters (`/admin;x=1`, which Java servers
-/// strip), backslashes, encoded slashes or backslashes, percent-encoded
-/// unreserved characters (`%61dmin`, which servers decode), and malformed
-/// percent escapes. What is left means the same to every server.
-fn check_path(path: &str) -> Result<(), Refused> {
-    let refuse = || {
-        Err(Refused::InvalidRequest(
-            "the path has a dot-segment, an empty segment, a `;`, a backslash or an ambiguous percent escape",
-        ))
-    };
-    if path.contains(['\\', ';']) || path.contains("//") {
-        return refuse();
-    }
-    let bytes = path.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
-            let (Some(hi), Some(lo)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) else {
-                return refuse();
-            };
-            let decoded = u8::try_from(hi * 16 + lo).unwrap_or(0);
-            let unreserved = decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded);
-            if unreserved || decoded == b'/' || decoded == b'\\' || decoded == b';' {
-                return refuse();
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    if path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        return refuse();
     }
     Ok(())
 }

@@ -211,6 +211,11 @@ pub enum ForwardError {
     Timeout(String),
     /// The upstream broke the exchange: 502.
     Broken(String),
+    /// A `101` that is not the WebSocket handshake asked for: 502, and the
+    /// client's connection closed.
+    NoTunnel(String),
+    /// The client's body failed (malformed, too slow): its fault, 400 or 408.
+    Client(super::body::ClientFault),
 }
 
 /// The outcome label of a failed forward, for metrics.
@@ -220,7 +225,8 @@ impl ForwardError {
         match self {
             Self::Connect(_) => "connect",
             Self::Timeout(_) => "timeout",
-            Self::Broken(_) => "error",
+            Self::Broken(_) | Self::NoTunnel(_) => "error",
+            Self::Client(_) => "client",
         }
     }
 }
