@@ -114,4 +114,3 @@ impl LoginPage {
         self.response_iss.load(Ordering::Relaxed)
     }
 }
-

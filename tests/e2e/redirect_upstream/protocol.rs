@@ -25,21 +25,27 @@ fn with_param(url: &url::Url, name: &str, value: Option<&str>) -> url::Url {
 async fn oauth2_with_issuer(issuer: Option<&str>, extra: &str) -> TestApp {
     let issuer = issuer.map(str::to_owned);
     let extra = extra.to_owned();
-    spawn_upstream("oauth2", "", "", |_| {}, move |upstream| {
-        upstream
-            .lines()
-            .filter_map(|line| match (line.starts_with("issuer = "), &issuer) {
-                (false, _) => Some(line.to_owned()),
-                (true, None) => None,
-                (true, Some(i)) => Some(format!("issuer = \"{i}\"")),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-            .replace(
-                "[upstream.oauth2.claims]",
-                &format!("{extra}\n[upstream.oauth2.claims]"),
-            )
-    })
+    spawn_upstream(
+        "oauth2",
+        "",
+        "",
+        |_| {},
+        move |upstream| {
+            upstream
+                .lines()
+                .filter_map(|line| match (line.starts_with("issuer = "), &issuer) {
+                    (false, _) => Some(line.to_owned()),
+                    (true, None) => None,
+                    (true, Some(i)) => Some(format!("issuer = \"{i}\"")),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace(
+                    "[upstream.oauth2.claims]",
+                    &format!("{extra}\n[upstream.oauth2.claims]"),
+                )
+        },
+    )
     .await
 }
 
