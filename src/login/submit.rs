@@ -53,21 +53,22 @@ fn failure_message(e: &UpstreamError, texts: &Texts) -> (StatusCode, &'static st
     }
 }
 
-/// The form as posted: an error page, not the extractor's plain-text 422,
-/// when it lacks a field or is not a form at all (a browser always sends
-/// every field; anything else is not a person at the form). With a
-/// redirect legacy IdP, whatever was posted, the page saying this form is
-/// not used.
+/// The form as posted and its pending request ([`check_submission`]). An
+/// error page, not the extractor's plain-text 422, when it lacks a field
+/// or is not a form at all (a browser always sends every field; anything
+/// else is not a person at the form). With a redirect legacy IdP, whatever
+/// was posted, the page saying this form is not used.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
-fn parsed(
+fn submission(
     state: &AppState,
+    headers: &HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
-) -> Result<LoginForm, Response> {
+) -> Result<(LoginForm, PendingLogin), Response> {
     let branding = &state.settings.branding;
     if state.redirect.is_some() {
         return Err(not_used(branding));
     }
-    form.map(|Form(form)| form).map_err(|rejection| {
+    let Form(form) = form.map_err(|rejection| {
         error_page(
             branding,
             StatusCode::BAD_REQUEST,
@@ -75,7 +76,9 @@ fn parsed(
             "Go back to the application and start signing in again.",
             &format!("the login form is incomplete: {}", rejection.body_text()),
         )
-    })
+    })?;
+    let pending = check_submission(state, headers, &form)?;
+    Ok((form, pending))
 }
 
 /// The page for a password posted while the legacy IdP signs users in on
@@ -247,12 +250,8 @@ pub async fn login_post(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let form = match parsed(&state, form) {
-        Ok(form) => form,
-        Err(page) => return page,
-    };
-    let pending = match check_submission(&state, &headers, &form) {
-        Ok(p) => p,
+    let (form, pending) = match submission(&state, &headers, form) {
+        Ok(checked) => checked,
         Err(page) => return page,
     };
     let request = &pending.request;

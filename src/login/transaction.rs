@@ -18,7 +18,7 @@ use tower_sessions::cookie::{Cookie, SameSite};
 
 use super::pages::error_page;
 use super::pending::PendingLogin;
-use crate::clock::{now_unix, now_unix_millis};
+use crate::clock::{now_unix, now_unix_micros};
 use crate::crypto::Purpose;
 use crate::state::AppState;
 use crate::upstream::redirect::{Flow, RedirectIdp};
@@ -54,11 +54,11 @@ pub fn cookie_name(secure: bool, state: &str) -> String {
     format!("{}{}", name_prefix(secure), &state[..16])
 }
 
-/// A transaction cookie's value: the start time (unix milliseconds, in
+/// A transaction cookie's value: the start time (unix microseconds, in
 /// the clear: it only orders the browser's own sign-ins), a dot, the sealed
 /// transaction (base64url, so without dots).
 pub fn cookie_value(sealed: &str) -> String {
-    format!("{}.{sealed}", now_unix_millis())
+    format!("{}.{sealed}", now_unix_micros())
 }
 
 /// The sealed transaction in a cookie's value.

@@ -163,8 +163,8 @@ pub fn mint(
     let jwt = signer.sign(&claims)?;
     if fault == IdTokenFault::BadSignature {
         // The same header and claims under another signature.
-        let (signed, _) = jwt.rsplit_once('.').unwrap_or((&jwt, ""));
-        return Ok(format!("{signed}.{}", b64url(&[7u8; 256])));
+        let (header_and_claims, _) = jwt.rsplit_once('.').unwrap_or((&jwt, ""));
+        return Ok(format!("{header_and_claims}.{}", b64url(&[7u8; 256])));
     }
     Ok(jwt)
 }

@@ -112,7 +112,7 @@ async fn a_callback_without_iss_is_accepted_from_a_legacy_idp_that_does_not_adve
 async fn oidc_with_require_iss_refuses_a_callback_without_it_even_if_not_advertised() {
     let app = spawn("oidc", "require_iss = true").await;
     app.legacy.idp.login_page().set_response_iss(false);
-    let answer = callback_answer(&app, |c| c.clone()).await;
+    let answer = callback_answer(&app, url::Url::clone).await;
     assert_eq!(answer.status(), 400);
 }
 
@@ -121,14 +121,14 @@ async fn oauth2_refuses_an_iss_it_cannot_check() {
     // No `issuer` configured, but the legacy IdP sends `iss`: the mix-up
     // defence cannot work, so the sign-in is refused until it is set.
     let app = oauth2_with_issuer(None, "").await;
-    let answer = callback_answer(&app, |c| c.clone()).await;
+    let answer = callback_answer(&app, url::Url::clone).await;
     assert_eq!(answer.status(), 400, "iss without a configured issuer");
     assert_eq!(app.legacy.idp.login_page().code_redemptions(), 0);
     // `issuer` is the value `iss` must have; oauth2 reads no discovery
     // there (this one has none), so it need not be a discovery URL.
     let elsewhere = format!("{}/not-discovery", app.legacy.idp_url());
     let app = oauth2_with_issuer(Some(&elsewhere), "").await;
-    let answer = callback_answer(&app, |c| c.clone()).await;
+    let answer = callback_answer(&app, url::Url::clone).await;
     assert_eq!(answer.status(), 400, "another issuer's iss");
     let answer = callback_answer(&app, |c| with_param(c, "iss", Some(&elsewhere))).await;
     assert_eq!(answer.status(), 303, "its own iss");
@@ -144,7 +144,7 @@ async fn oauth2_requires_iss_only_when_told_to() {
     let app = spawn("oauth2", "require_iss = true").await;
     let answer = callback_answer(&app, |c| with_param(c, "iss", None)).await;
     assert_eq!(answer.status(), 400, "no iss, required");
-    let answer = callback_answer(&app, |c| c.clone()).await;
+    let answer = callback_answer(&app, url::Url::clone).await;
     assert_eq!(answer.status(), 303, "its own iss");
 }
 
@@ -162,7 +162,7 @@ async fn serve_with_log(app: &mut TestApp) -> (crate::cluster::Child, std::path:
 async fn the_log_names_the_key_to_set_when_an_iss_cannot_be_checked() {
     let mut app = oauth2_with_issuer(None, "").await;
     let (_child, log) = serve_with_log(&mut app).await;
-    let answer = callback_answer(&app, |c| c.clone()).await;
+    let answer = callback_answer(&app, url::Url::clone).await;
     assert_eq!(answer.status(), 400);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = std::fs::read_to_string(&log).expect("logs");
