@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::config::Settings;
 use crate::upstream::UpstreamConfig;
+use crate::upstream::config::Protocol;
 use crate::upstream::fetch::Fetcher;
 
 /// How long one check may take.
@@ -50,7 +51,10 @@ pub async fn run(settings: &Settings, timeout: Duration) -> Vec<Check> {
         }
     };
     if let UpstreamConfig::Redirect(c) = &settings.upstream {
-        if let Some(issuer) = &c.issuer {
+        // oauth2's issuer is only the callback's expected `iss`: no
+        // discovery is read there.
+        let discovered = c.issuer.as_ref().filter(|_| c.protocol == Protocol::Oidc);
+        if let Some(issuer) = discovered {
             let found = tokio::time::timeout(
                 timeout * 2,
                 crate::upstream::redirect::discovery::read(c, &fetcher),

@@ -114,7 +114,7 @@ async fn authorize(
                     login_hint: login_hint.as_deref(),
                     ui_locales: params.ui_locales.as_deref(),
                 };
-                return super::upstream::start(state, redirect, pending, &hints).await;
+                return super::upstream::start(state, headers, redirect, pending, &hints).await;
             }
             show_form(state, headers, &pending)
         }

@@ -7,6 +7,7 @@
 //! `code`, `state`, `iss`.
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -21,6 +22,7 @@ use super::session::SessionUser;
 use super::throttle::Reserved;
 use super::{csrf, session, throttle};
 use crate::clock::now_unix;
+use crate::config::Branding;
 use crate::provider::code::{IssuedFor, issue_code};
 use crate::provider::response::respond;
 use crate::secret::Password;
@@ -51,6 +53,47 @@ fn failure_message(e: &UpstreamError, texts: &Texts) -> (StatusCode, &'static st
     }
 }
 
+/// The form as posted and its pending request ([`check_submission`]). An
+/// error page, not the extractor's plain-text 422, when it lacks a field
+/// or is not a form at all (a browser always sends every field; anything
+/// else is not a person at the form). With a redirect legacy IdP, whatever
+/// was posted, the page saying this form is not used.
+#[allow(clippy::result_large_err)] // the error is the page, answered at once
+fn submission(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<(LoginForm, PendingLogin), Response> {
+    let branding = &state.settings.branding;
+    if state.redirect.is_some() {
+        return Err(not_used(branding));
+    }
+    let Form(form) = form.map_err(|rejection| {
+        error_page(
+            branding,
+            StatusCode::BAD_REQUEST,
+            "This sign-in page expired",
+            "Go back to the application and start signing in again.",
+            &format!("the login form is incomplete: {}", rejection.body_text()),
+        )
+    })?;
+    let pending = check_submission(state, headers, &form)?;
+    Ok((form, pending))
+}
+
+/// The page for a password posted while the legacy IdP signs users in on
+/// its own page: no password is ever taken here, even from a form made
+/// before a config change.
+fn not_used(branding: &Branding) -> Response {
+    error_page(
+        branding,
+        StatusCode::NOT_FOUND,
+        "This sign-in page is not used",
+        "Go back to the application and start signing in again.",
+        "a password was posted, but the adapter signs users in on the legacy IdP's page",
+    )
+}
+
 /// The CSRF check and the sealed pending request: an error page if either fails.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
 fn check_submission(
@@ -59,17 +102,6 @@ fn check_submission(
     form: &LoginForm,
 ) -> Result<PendingLogin, Response> {
     let branding = &state.settings.branding;
-    if state.redirect.is_some() {
-        // The legacy IdP signs users in on its own page: no password is
-        // ever taken here, even from a form made before a config change.
-        return Err(error_page(
-            branding,
-            StatusCode::NOT_FOUND,
-            "This sign-in page is not used",
-            "Go back to the application and start signing in again.",
-            "a password was posted, but the adapter signs users in on the legacy IdP's page",
-        ));
-    }
     if csrf::cross_site(headers, &state.settings.issuer) {
         return Err(error_page(
             branding,
@@ -216,10 +248,10 @@ pub async fn login_post(
     session: Session,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let pending = match check_submission(&state, &headers, &form) {
-        Ok(p) => p,
+    let (form, pending) = match submission(&state, &headers, form) {
+        Ok(checked) => checked,
         Err(page) => return page,
     };
     let request = &pending.request;

@@ -8,7 +8,9 @@
 //! (several tabs may sign in at once). So nothing is written before the
 //! callback, a callback is accepted only in the browser that started it,
 //! only within `transaction_seconds` (ten minutes at most), and only once: its id is spent in
-//! the store before the code is redeemed.
+//! the store before the code is redeemed. A browser keeps at most
+//! [`MAX_TRANSACTIONS`] of these cookies; starting another expires the
+//! oldest.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -21,7 +23,8 @@ use super::pages::error_page;
 use super::pending::PendingLogin;
 use super::session::{self, SessionUser};
 use super::transaction::{
-    Transaction, cookie_name, open_and_spend, plausible_state, read_cookie, transaction_cookie,
+    MAX_TRANSACTIONS, Transaction, beyond_bound, cookie_name, cookie_value, open_and_spend,
+    plausible_state, read_cookie, sealed_part, transaction_cookie,
 };
 use crate::clock::now_unix;
 use crate::crypto::Purpose;
@@ -30,8 +33,8 @@ use crate::provider::code::{IssuedFor, issue_code};
 use crate::provider::response::respond;
 use crate::state::AppState;
 use crate::store::LoginOnce;
-use crate::upstream::redirect::{Hints, RedirectIdp};
-use crate::upstream::{LegacyGrant, UpstreamError};
+use crate::upstream::UpstreamError;
+use crate::upstream::redirect::{Hints, RedirectIdp, SignedIn};
 
 /// The bridge's redirect URI at the legacy IdP.
 pub fn callback_url(issuer: &str) -> Result<Url, url::ParseError> {
@@ -41,9 +44,11 @@ pub fn callback_url(issuer: &str) -> Result<Url, url::ParseError> {
     ))
 }
 
-/// Sends the browser to the legacy IdP's login page for a validated request.
+/// Sends the browser to the legacy IdP's login page for a validated
+/// request; `headers` are the browser's (its transaction cookies).
 pub async fn start(
     state: &AppState,
+    headers: &HeaderMap,
     redirect: &RedirectIdp,
     pending: PendingLogin,
     hints: &Hints<'_>,
@@ -76,11 +81,11 @@ pub async fn start(
         pending,
     };
     let sealed = match serde_json::to_vec(&transaction) {
-        Ok(json) => state.storage.seal_text_bound(
+        Ok(json) => cookie_value(&state.storage.seal_text_bound(
             Purpose::UpstreamTransaction,
             transaction.flow.state.as_bytes(),
             &json,
-        ),
+        )),
         Err(e) => return unavailable(format!("cannot encode the sign-in: {e}")),
     };
     if sealed.len() > 3800 {
@@ -105,7 +110,12 @@ pub async fn start(
         ],
     )
         .into_response();
-    response.headers_mut().append(
+    let cookies = response.headers_mut();
+    for old in beyond_bound(headers, settings.secure_cookie, MAX_TRANSACTIONS - 1) {
+        let expired = transaction_cookie(old, String::new(), settings.secure_cookie, 0);
+        cookies.append(header::SET_COOKIE, expired);
+    }
+    cookies.append(
         header::SET_COOKIE,
         transaction_cookie(
             name,
@@ -177,7 +187,7 @@ pub async fn callback(
         );
     };
     let name = cookie_name(settings.secure_cookie, &upstream_state);
-    let Some(sealed) = read_cookie(&headers, &name) else {
+    let Some(value) = read_cookie(&headers, &name) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This sign-in cannot be completed",
@@ -192,7 +202,7 @@ pub async fn callback(
         &session,
         &redirect,
         &upstream_state,
-        &sealed,
+        sealed_part(&value),
         params.code,
         params.error,
         params.iss,
@@ -261,10 +271,19 @@ async fn finish(
         Ok(opened) => opened,
         Err(page) => return page,
     };
-    let now = now_unix();
     let request = &tx.pending.request;
-    if let Err(e) = redirect.check_response_issuer(iss.as_deref()) {
+    if let Err(e) = redirect.check_response_issuer(iss.as_deref()).await {
         crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
+        if let UpstreamError::Unavailable(_) = e {
+            // Discovery, needed to know whether `iss` is promised, cannot
+            // be read: an outage, not a refusal.
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is not available right now",
+                "Please try again in a few minutes.",
+                &format!("cannot check the callback's iss: {e}"),
+            );
+        }
         return page(
             StatusCode::BAD_REQUEST,
             "This sign-in cannot be completed",
@@ -300,8 +319,8 @@ async fn finish(
             "the issuer does not make a callback URL",
         );
     };
-    let grant = match redirect.finish(&callback, &tx.flow, &code).await {
-        Ok(grant) => grant,
+    let signed_in = match redirect.finish(&callback, &tx.flow, &code).await {
+        Ok(signed_in) => signed_in,
         Err(e) => {
             crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
             let (status, heading) = match e {
@@ -325,7 +344,7 @@ async fn finish(
     if request
         .hint_sub
         .as_ref()
-        .is_some_and(|sub| *sub != grant.profile.subject)
+        .is_some_and(|sub| *sub != signed_in.grant.profile.subject)
     {
         crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id);
         return answer(vec![
@@ -340,32 +359,28 @@ async fn finish(
         id: tx.pending.id.clone(),
         expires_at,
     };
-    complete(state, session, request, &grant, login, now).await
+    complete(state, session, request, &signed_in, login).await
 }
 
 /// Issues the bridge's code for a grant made at the legacy IdP, starts the
-/// login session, and answers Auth0.
+/// login session, and answers Auth0. Both keep the legacy IdP's
+/// `auth_time`, so the bridge's ID tokens and `max_age` see when the user
+/// really authenticated.
 async fn complete(
     state: &AppState,
     session: &Session,
     request: &AuthorizationRequest,
-    grant: &LegacyGrant,
+    signed_in: &SignedIn,
     login: LoginOnce,
-    now: i64,
 ) -> Response {
+    let (grant, auth_time, now) = (&signed_in.grant, signed_in.auth_time, now_unix());
     let page = |status, heading: &str, message: &str, cause: &str| {
         error_page(&state.settings.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let issued = match issue_code(
-        state,
-        request,
-        grant,
-        IssuedFor::SignIn(Some(login), None),
-        (now, now),
-    )
-    .await
-    {
+    let times = (auth_time, now);
+    let sign_in = IssuedFor::SignIn(Some(login), None);
+    let issued = match issue_code(state, request, grant, sign_in, times).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             return page(
@@ -387,7 +402,7 @@ async fn complete(
     };
     let user = SessionUser {
         sub: grant.profile.subject.clone(),
-        auth_time: now,
+        auth_time,
         grant_id: issued.grant_id,
     };
     if let Err(e) = session::start(session, user).await {

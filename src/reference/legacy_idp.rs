@@ -75,7 +75,8 @@ pub fn redirect_upstream_toml(idp_url: &str, adapter: &str, timeout_ms: u64) -> 
         format!("issuer = \"{idp_url}\"")
     } else {
         format!(
-            "authorization_endpoint = \"{idp_url}/oauth/authorize\"\n\
+            "issuer = \"{idp_url}\"\n\
+             authorization_endpoint = \"{idp_url}/oauth/authorize\"\n\
              token_endpoint = \"{idp_url}/oauth/token\"\n\
              userinfo_endpoint = \"{idp_url}/oauth/userinfo\"\n\
              scopes = [\"profile\"]"
@@ -981,6 +982,10 @@ async fn oauth_userinfo(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Res
         Some(user) => {
             let mut v = json!({"sub": user.sub, "preferred_username": user.username, "email": user.email, "email_verified": true, "name": user.name});
             if let Value::Object(map) = &mut v {
+                // Some IdPs state a reused session's time here too.
+                if let Some(at) = idp.login_page().session_auth_time() {
+                    map.insert("auth_time".into(), at.into());
+                }
                 if fault == UserinfoFault::NoEmailVerified {
                     map.remove("email_verified");
                 }

@@ -33,6 +33,94 @@ fn the_example_config_checks_out() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK (2 client(s)"));
 }
 
+/// `check-config` on `text` (written to a temporary file), with the
+/// example's secrets set; its combined output and success.
+fn check_text(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env(
+            "IDP_BRIDGE_STORAGE_KEY",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )
+        .env("AUTH0_OIDC_CLIENT_SECRET", "a-long-enough-client-secret")
+        .env("LEGACY_CLIENT_SECRET", "legacy-client-secret")
+        .output()
+        .expect("runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The keys a section accepts, as its parser names them for an unknown one.
+fn accepted_keys(example: &str, section: &str) -> Vec<String> {
+    let (_, text) = check_text(&format!("{example}\n[{section}]\nnot_a_key = 1\n"));
+    let list = text
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the parser lists {section}'s keys: {text}"));
+    list.split(['`', ',', ' '])
+        .take_while(|w| !w.contains('\n') && !w.contains(')'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_examples_redirect_sections_check_out_and_name_every_key() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+            .expect("example");
+    // The live [upstream] section, replaced by a commented-out one.
+    let live = example
+        .find("[upstream]\nadapter = \"http\"")
+        .expect("[upstream]");
+    let live_end = example[live..]
+        .find("\n# With a redirect legacy IdP")
+        .expect("the redirect examples")
+        + live;
+    for adapter in ["oidc", "oauth2"] {
+        let begin = format!("# [upstream.{adapter}]");
+        let start = example.find(&begin).expect("commented section");
+        let section: String = example[start..]
+            .lines()
+            .take_while(|l| l.starts_with("# "))
+            .flat_map(|l| [&l[2..], "\n"])
+            .collect();
+        let uncommented = format!(
+            "{}[upstream]\nadapter = \"{adapter}\"\n{section}{}",
+            &example[..live],
+            &example[live_end..]
+        );
+        // The keys the parser accepts, each shown in the example.
+        let head = format!("{}[upstream]\nadapter = \"{adapter}\"\n", &example[..live]);
+        for table in [
+            format!("upstream.{adapter}"),
+            format!("upstream.{adapter}.claims"),
+        ] {
+            let keys = accepted_keys(&head, &table);
+            assert!(keys.len() > 4, "{table}: {keys:?}");
+            let body = section
+                .split(&format!("[{table}]"))
+                .nth(1)
+                .expect("the table")
+                .split("\n[")
+                .next()
+                .unwrap_or_default();
+            for key in keys {
+                let shown = body.lines().any(|l| l.starts_with(&format!("{key} = ")))
+                    || section.contains(&format!("[{table}.{key}]"));
+                assert!(shown, "{table}.{key} is in config.example.toml");
+            }
+        }
+        let (ok, text) = check_text(&uncommented);
+        assert!(ok, "[upstream.{adapter}] checks out: {text}");
+    }
+}
+
 #[test]
 fn check_config_reports_every_problem_at_once_naming_keys() {
     let dir = tempfile::tempdir().expect("dir");

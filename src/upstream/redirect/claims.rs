@@ -146,6 +146,25 @@ pub fn renewed(
     })
 }
 
+/// When the user authenticated, from the `auth_time` of `stated` (the ID
+/// token's, or userinfo's for oauth2), unix seconds: a reused upstream
+/// session keeps its own time. Never later than `now` (a clock ahead must
+/// not make an authentication look fresher than it is); `now` when absent
+/// or not a positive number.
+pub fn auth_time(stated: Option<&Map<String, Value>>, now: i64) -> i64 {
+    let stated = stated
+        .and_then(|m| m.get("auth_time"))
+        .and_then(|v| match v {
+            Value::Number(n) => n.as_i64().or_else(|| {
+                // A fractional time: its second. The cast saturates.
+                #[allow(clippy::cast_possible_truncation)]
+                n.as_f64().map(|f| f.floor() as i64)
+            }),
+            _ => None,
+        });
+    stated.filter(|t| *t > 0).map_or(now, |t| t.min(now))
+}
+
 /// `email_verified` when the sources carry it; a value that is not a
 /// boolean is refused.
 fn verified(
@@ -302,6 +321,19 @@ mod tests {
         assert!(renewed(&mapping, &other, Some(&known), false).is_err());
         let p = renewed(&mapping, &other, None, false).expect("as at sign-in");
         assert_eq!(p.subject, "u2");
+    }
+
+    #[test]
+    fn auth_time_is_the_stated_one_never_in_the_future() {
+        let now = 1_700_000_000;
+        let at = |v: Value| auth_time(Some(&map(&json!({"auth_time": v}))), now);
+        assert_eq!(at(json!(now - 3600)), now - 3600);
+        assert_eq!(at(json!(now + 3600)), now, "never in the future");
+        assert_eq!(at(json!(1_699_999_000.7)), 1_699_999_000);
+        assert_eq!(at(json!("1699999000")), now, "a string is no time");
+        assert_eq!(at(json!(0)), now);
+        assert_eq!(auth_time(None, now), now);
+        assert_eq!(auth_time(Some(&map(&json!({"sub": "u"}))), now), now);
     }
 
     #[test]

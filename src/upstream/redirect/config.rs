@@ -67,10 +67,20 @@ pub struct RedirectConfig {
     /// Set from `adapter`, not from the section.
     #[serde(skip)]
     pub protocol: Protocol,
-    /// The legacy IdP's issuer (OIDC: discovery starts here, and ID tokens
-    /// must carry it exactly, so it is kept as written: `https://idp` and
-    /// `https://idp/` are different issuers).
+    /// The legacy IdP's issuer identifier, kept as written (`https://idp`
+    /// and `https://idp/` are different issuers). OIDC: required; discovery
+    /// starts here and ID tokens must carry it exactly. Both: the callback's
+    /// `iss` (RFC 9207) must be it. For oauth2 it is optional and only that
+    /// (no discovery is read there); a callback carrying `iss` without it is
+    /// refused, since the mix-up defence could not check it.
     pub issuer: Option<String>,
+    /// Refuse a callback without `iss` (RFC 9207 §2.4). Needs `issuer`.
+    /// `oidc` refuses it anyway when discovery advertises
+    /// `authorization_response_iss_parameter_supported`; this makes it so
+    /// for a legacy IdP that sends `iss` without advertising it, and for
+    /// oauth2, which has no discovery to advertise it.
+    #[serde(default)]
+    pub require_iss: bool,
     /// Overrides discovery's `authorization_endpoint` (required for oauth2).
     pub authorization_endpoint: Option<Url>,
     /// Overrides discovery's `token_endpoint` (required for oauth2).
@@ -92,6 +102,12 @@ pub struct RedirectConfig {
     pub private_key_id: Option<String>,
     /// Scopes asked for (OIDC default: `openid profile email offline_access`).
     pub scopes: Option<Vec<String>>,
+    /// When the scopes ask for `offline_access`, add `consent` to `prompt`
+    /// (default true): OIDC Core §11 has the OP ignore `offline_access`
+    /// without it, and the sign-in then yields no refresh token. Off for a
+    /// legacy IdP that grants offline access without asking.
+    #[serde(default = "default_true")]
+    pub prompt_consent_for_offline_access: bool,
     /// Also read the userinfo endpoint after the ID token (Dex's
     /// `getUserInfo`); always done for oauth2.
     #[serde(default)]
@@ -132,9 +148,18 @@ pub struct RedirectConfig {
     #[serde(default = "default_transaction_seconds")]
     pub transaction_seconds: i64,
     /// How long discovery and the JWKS are kept before being read again,
-    /// seconds (default 3600; an unknown `kid` reads them again at once).
+    /// seconds (default 3600; an ID token whose key is unknown or whose
+    /// signature fails reads them again sooner, see
+    /// `jwks_min_refresh_seconds`).
     #[serde(default = "default_discovery_ttl")]
     pub discovery_ttl_seconds: u64,
+    /// An ID token naming an unknown `kid`, or whose signature fails under
+    /// the known key (a legacy IdP that re-keys under the same `kid`),
+    /// reads discovery and the JWKS again at most this often, seconds
+    /// (default 30, at least 1), so a broken legacy IdP is not asked again
+    /// at every sign-in.
+    #[serde(default = "default_jwks_min_refresh")]
+    pub jwks_min_refresh_seconds: u64,
 }
 
 /// Dex's claim mapping: each value names a claim of the ID token or the
@@ -180,6 +205,11 @@ impl RedirectConfig {
     /// The `upstream.<adapter>` key prefix, for messages.
     pub fn key(&self) -> String {
         format!("upstream.{}", self.protocol.name())
+    }
+
+    /// Whether the scopes ask for `offline_access` (a refresh token).
+    pub fn asks_offline_access(&self) -> bool {
+        self.scopes().iter().any(|s| s == "offline_access")
     }
 
     /// Scopes asked for: the configured ones, with `openid` added for OIDC.
@@ -239,6 +269,12 @@ impl RedirectConfig {
             }
             Protocol::Oidc => {}
         }
+        if self.require_iss && self.issuer.is_none() {
+            return Err(UpstreamConfigError::new(
+                format!("{key}.issuer"),
+                "is required with require_iss = true: the callback's iss is compared with it",
+            ));
+        }
         if self.client_id.is_empty() {
             return Err(UpstreamConfigError::new(
                 format!("{key}.client_id"),
@@ -279,6 +315,12 @@ impl RedirectConfig {
                 "must be between 1 and 600",
             ));
         }
+        if self.jwks_min_refresh_seconds == 0 {
+            return Err(UpstreamConfigError::new(
+                format!("{key}.jwks_min_refresh_seconds"),
+                "must be at least 1 (it bounds the JWKS reads failing ID tokens cause)",
+            ));
+        }
         if self.timeout_ms == 0 || self.default_expires_in <= 0 {
             return Err(UpstreamConfigError::new(
                 key,
@@ -306,6 +348,12 @@ fn default_transaction_seconds() -> i64 {
 }
 fn default_discovery_ttl() -> u64 {
     3600
+}
+fn default_jwks_min_refresh() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
 }
 fn default_user_id() -> String {
     "sub".into()

@@ -19,9 +19,10 @@ use crate::upstream::UpstreamError;
 
 /// Why an ID token was not accepted.
 pub enum Rejected {
-    /// No key of the JWKS matches the token's `kid`: the JWKS may have
-    /// rotated, so read it again and retry once.
-    UnknownKey,
+    /// No key of the JWKS matches the token's `kid`, or the signature
+    /// fails under the key that does (a legacy IdP that re-keyed under the
+    /// same `kid`): the JWKS may be stale, so read it again and retry once.
+    KeysMayBeStale(String),
     /// Anything else: refused.
     Invalid(UpstreamError),
 }
@@ -65,7 +66,19 @@ pub fn verify(
         Ok(claims) => claims,
         Err(ClaimsVerificationError::SignatureVerification(
             SignatureVerificationError::NoMatchingKey,
-        )) => return Err(Rejected::UnknownKey),
+        )) => {
+            return Err(Rejected::KeysMayBeStale(
+                "the ID token is signed with a key the legacy IdP's JWKS does not have".into(),
+            ));
+        }
+        Err(ClaimsVerificationError::SignatureVerification(
+            e @ (SignatureVerificationError::CryptoError(_)
+            | SignatureVerificationError::InvalidKey(_)),
+        )) => {
+            return Err(Rejected::KeysMayBeStale(format!(
+                "the ID token failed verification: {e}"
+            )));
+        }
         Err(e) => return Err(invalid(format!("the ID token failed verification: {e}"))),
     };
     if let Some(expected_hash) = claims.access_token_hash() {

@@ -17,26 +17,33 @@
 //!
 //! Discovery (`oidc`) happens at the first login, not at start, so the
 //! bridge starts while the legacy IdP is down; it is kept for
-//! `discovery_ttl_seconds` and read again at once when an ID token names a
-//! key the JWKS lacks.
+//! `discovery_ttl_seconds` and read again sooner when an ID token names a
+//! key the JWKS lacks or fails its signature under the known one (a legacy
+//! IdP that re-keys under the same `kid`), at most once per
+//! `jwks_min_refresh_seconds`.
+//!
+//! The sign-in's `auth_time` is the legacy IdP's (the ID token's, or for
+//! `oauth2` userinfo's), never later than now, so a reused upstream session
+//! is not presented to Auth0 as a fresh authentication.
 
+pub mod authorization;
 pub mod claims;
 pub mod config;
 pub mod discovery;
 pub mod id_token;
 pub mod token;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use oauth2::TokenResponse as _;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tracing::instrument;
 use url::Url;
 
+pub use self::authorization::{Flow, Hints};
 use self::config::{Protocol, RedirectConfig};
 use self::discovery::Endpoints;
 use self::id_token::{Expected, Rejected};
@@ -49,35 +56,14 @@ use crate::clock::now_unix;
 use crate::crypto::random_token;
 use crate::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 
-/// One sign-in's secrets, kept by the browser side until the callback.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Flow {
-    /// The `state` sent to the legacy IdP.
-    pub state: String,
-    /// The `nonce` the ID token must carry.
-    pub nonce: String,
-    /// The PKCE verifier.
-    pub pkce_verifier: String,
-}
-
-impl std::fmt::Debug for Flow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Flow([redacted])")
-    }
-}
-
-/// What the Auth0-side request asks of the sign-in, passed upstream where
-/// it means something there (OIDC Core §3.1.2.1).
-#[derive(Debug, Default)]
-pub struct Hints<'a> {
-    /// `prompt` values other than `none` (`login`, `consent`, `select_account`).
-    pub prompt: Option<String>,
-    /// `max_age`, seconds.
-    pub max_age: Option<i64>,
-    /// `login_hint`.
-    pub login_hint: Option<&'a str>,
-    /// `ui_locales`.
-    pub ui_locales: Option<&'a str>,
+/// A sign-in the legacy IdP completed.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The legacy tokens and the profile.
+    pub grant: LegacyGrant,
+    /// When the user authenticated there (OIDC Core §2 `auth_time`), unix
+    /// seconds, never later than now.
+    pub auth_time: i64,
 }
 
 /// The `oidc` or `oauth2` adapter.
@@ -86,6 +72,8 @@ pub struct RedirectIdp {
     fetch: Fetcher,
     credentials: Credentials,
     endpoints: tokio::sync::Mutex<Option<Arc<Endpoints>>>,
+    /// When an ID token last made the JWKS be read again.
+    keys_reread_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for RedirectIdp {
@@ -112,6 +100,7 @@ impl RedirectIdp {
             fetch,
             credentials,
             endpoints: tokio::sync::Mutex::new(None),
+            keys_reread_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -166,63 +155,39 @@ impl RedirectIdp {
             nonce: random_token(),
             pkce_verifier: verifier.into_secret(),
         };
-        let mut url = endpoints.authorization.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.config.client_id)
-                .append_pair("redirect_uri", callback.as_str())
-                .append_pair("state", &flow.state)
-                .append_pair("code_challenge", challenge.as_str())
-                .append_pair("code_challenge_method", "S256");
-            let scopes = self.config.scopes();
-            if !scopes.is_empty() {
-                q.append_pair("scope", &scopes.join(" "));
-            }
-            if self.config.protocol == Protocol::Oidc {
-                q.append_pair("nonce", &flow.nonce);
-                if let Some(max_age) = hints.max_age {
-                    q.append_pair("max_age", &max_age.to_string());
-                }
-                if let Some(locales) = hints.ui_locales {
-                    q.append_pair("ui_locales", locales);
-                }
-            }
-            if let Some(prompt) = &hints.prompt {
-                q.append_pair("prompt", prompt);
-            }
-            if let Some(hint) = hints.login_hint {
-                q.append_pair("login_hint", hint);
-            }
-        }
+        let url = authorization::request_url(
+            &self.config,
+            &endpoints.authorization,
+            callback,
+            hints,
+            &flow,
+            challenge.as_str(),
+        );
         Ok((url, flow))
     }
 
-    /// Checks the authorization response's `iss` (RFC 9207): when the legacy
-    /// IdP sends one, it must be its own issuer, so a response from another
-    /// IdP (a mix-up) is refused before its code is sent anywhere.
-    pub fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), UpstreamError> {
-        let (Some(iss), Some(issuer)) = (iss, &self.config.issuer) else {
-            return Ok(());
-        };
-        if iss == issuer {
-            Ok(())
+    /// Checks the authorization response's `iss` (RFC 9207, see
+    /// [`authorization::check_iss`]), so a response from another IdP (a
+    /// mix-up) is refused before its code is sent anywhere.
+    pub async fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), UpstreamError> {
+        let advertised = if iss.is_none() && self.config.protocol == Protocol::Oidc {
+            self.endpoints(false).await?.iss_parameter_supported
         } else {
-            Err(UpstreamError::Protocol(
-                "the authorization response's iss is not the legacy IdP's issuer (RFC 9207 mix-up defence)".into(),
-            ))
-        }
+            false
+        };
+        authorization::check_iss(&self.config, iss, advertised)
     }
 
     /// Redeems the code of a sign-in started by [`Self::start`]: the token
-    /// answer, the ID token verified against `flow`, the profile mapped.
+    /// answer, the ID token verified against `flow`, the profile mapped,
+    /// the legacy IdP's `auth_time`.
     #[instrument(skip_all, fields(adapter = self.config.protocol.name()))]
     pub async fn finish(
         &self,
         callback: &Url,
         flow: &Flow,
         code: &str,
-    ) -> Result<LegacyGrant, UpstreamError> {
+    ) -> Result<SignedIn, UpstreamError> {
         let endpoints = self.endpoints(false).await?;
         let answer = self
             .token_endpoint(&endpoints)
@@ -236,6 +201,14 @@ impl RedirectIdp {
             })?;
         let access = answer.access_token().secret();
         check_token(access)?;
+        if answer.refresh_token().is_none() && self.config.asks_offline_access() {
+            // Auth0 would silently get no refresh token: say so, once per
+            // sign-in. Nothing secret: no token, no code.
+            tracing::warn!(
+                consent_added = self.config.prompt_consent_for_offline_access,
+                "the legacy IdP issued no refresh token though the sign-in asked for offline_access; this grant cannot be refreshed or renewed (OIDC Core §11: the OP grants offline_access only with prompt=consent, see prompt_consent_for_offline_access)"
+            );
+        }
         let id_claims = match self.config.protocol {
             Protocol::Oidc => Some(
                 self.verify_id_token(&answer, &flow.nonce, endpoints)
@@ -256,13 +229,23 @@ impl RedirectIdp {
             },
             self.config.insecure_skip_email_verified,
         )?;
-        Ok(LegacyGrant {
+        // OIDC Core §2: the ID token states it; an oauth2 IdP may put it in
+        // userinfo. Absent, the sign-in happened now.
+        let stated = match self.config.protocol {
+            Protocol::Oidc => id_claims.as_ref(),
+            Protocol::OAuth2 => userinfo.as_ref(),
+        };
+        let grant = LegacyGrant {
             access_token: LegacyAccessToken::new(access.clone()),
             expires_at: self.expires_at(&answer),
             refresh_token: answer
                 .refresh_token()
                 .map(|r| LegacyRefreshToken::new(r.secret().clone())),
             profile,
+        };
+        Ok(SignedIn {
+            grant,
+            auth_time: claims::auth_time(stated, now_unix()),
         })
     }
 
@@ -278,7 +261,8 @@ impl RedirectIdp {
             )
         })?;
         let access = answer.access_token().secret();
-        for attempt in 0..2 {
+        let mut reread = false;
+        loop {
             let issuer = endpoints
                 .issuer
                 .as_ref()
@@ -290,18 +274,52 @@ impl RedirectIdp {
                 algs: &self.config.id_token_signing_algs,
                 nonce,
             };
-            match id_token::verify(raw, access, &expected) {
+            let why = match id_token::verify(raw, access, &expected) {
                 Ok(claims) => return Ok(claims),
                 Err(Rejected::Invalid(e)) => return Err(e),
-                Err(Rejected::UnknownKey) if attempt == 0 => {
-                    endpoints = self.endpoints(true).await?;
+                Err(Rejected::KeysMayBeStale(why)) => why,
+            };
+            if !reread {
+                if let Some(newer) = self.newer_keys(&endpoints).await? {
+                    endpoints = newer;
+                    reread = true;
+                    continue;
                 }
-                Err(Rejected::UnknownKey) => {}
+            }
+            let note = if reread {
+                "even with the JWKS read again"
+            } else {
+                "and the JWKS was read again less than jwks_min_refresh_seconds ago"
+            };
+            return Err(UpstreamError::Protocol(format!("{why}, {note}")));
+        }
+    }
+
+    /// Endpoints with a newer JWKS than `used`, for an ID token that failed
+    /// under its keys: the cached ones when another sign-in has read them
+    /// again meanwhile, else a fresh read, at most once per
+    /// `jwks_min_refresh_seconds`; `None` when neither.
+    async fn newer_keys(
+        &self,
+        used: &Arc<Endpoints>,
+    ) -> Result<Option<Arc<Endpoints>>, UpstreamError> {
+        if let Some(cached) = self.endpoints.lock().await.as_ref() {
+            if !Arc::ptr_eq(cached, used) {
+                return Ok(Some(cached.clone()));
             }
         }
-        Err(UpstreamError::Protocol(
-            "the ID token is signed with a key the legacy IdP's JWKS does not have".into(),
-        ))
+        {
+            let mut last = self
+                .keys_reread_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let min = Duration::from_secs(self.config.jwks_min_refresh_seconds);
+            if last.is_some_and(|at| at.elapsed() < min) {
+                return Ok(None);
+            }
+            *last = Some(Instant::now());
+        }
+        self.endpoints(true).await.map(Some)
     }
 
     fn token_endpoint<'a>(&'a self, endpoints: &'a Endpoints) -> TokenEndpoint<'a> {

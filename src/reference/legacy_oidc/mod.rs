@@ -2,7 +2,8 @@
 //! with the authorization code flow (PKCE S256 required), so the bridge's
 //! `oidc` and `oauth2` adapters can be driven end to end. Its access tokens
 //! are the same LT1 tokens as the password endpoints' (opaque to the
-//! bridge); its ID tokens are RS256 JWTs with `nonce` and `at_hash`.
+//! bridge); its ID tokens are RS256 JWTs with `nonce`, `at_hash` and
+//! `auth_time` ([`signing`]).
 //!
 //! | endpoint | what |
 //! |---|---|
@@ -13,12 +14,20 @@
 //! | `POST /oauth/token` | `grant_type=authorization_code` (through [`redeem_code`]) |
 //! | `GET /oauth/logout` | RP-initiated logout |
 //!
-//! Tests make it misbehave with [`IdTokenFault`]. The users, the token
-//! minting and the client check belong to the simulator ([`Authority`]).
+//! As a conformant OP it answers with `iss` (RFC 9207, advertised in
+//! discovery) and grants `offline_access` only with `prompt=consent`
+//! (OIDC Core §11: without it, an ID token sign-in gets no refresh token).
+//! Tests make it misbehave with [`IdTokenFault`], drop `iss`
+//! ([`LoginPage::set_response_iss`]), reuse an older session
+//! ([`LoginPage::set_session_age`]) and re-key under the same `kid`
+//! ([`LoginPage::rotate_key_keeping_kid`]). The users, the token minting and
+//! the client check belong to the simulator ([`Authority`]).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+pub mod signing;
+pub mod state;
+
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use axum::extract::{Query, State};
@@ -26,10 +35,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use self::signing::IdTokenFault;
+use self::signing::IdTokenInput;
+pub use self::state::LoginPage;
+use self::state::PendingCode;
 use super::users::User;
 use crate::clock::now_unix;
 use crate::crypto::{b64url, random_token, sha256};
@@ -51,97 +63,11 @@ pub trait Authority: Clone + Send + Sync + 'static {
     fn login_page(&self) -> &LoginPage;
 }
 
-/// A way for the ID token to be wrong, for tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdTokenFault {
-    /// A correct ID token.
-    #[default]
-    None,
-    /// A signature that does not verify (same `kid`).
-    BadSignature,
-    /// Another issuer.
-    WrongIssuer,
-    /// Another audience.
-    WrongAudience,
-    /// Another nonce.
-    WrongNonce,
-    /// No `email_verified` claim.
-    NoEmailVerified,
-    /// An `at_hash` of another token.
-    WrongAtHash,
-    /// Nothing about the user but `sub` (a minimal, valid ID token).
-    SubOnly,
-}
-
-#[derive(Debug)]
-struct PendingCode {
-    username: String,
-    client_id: String,
-    redirect_uri: String,
-    challenge: String,
-    nonce: Option<String>,
-    scope: String,
-    expires_at: i64,
-}
-
-/// The login page's state: codes in flight, the signing key, faults.
-pub struct LoginPage {
-    codes: Mutex<HashMap<String, PendingCode>>,
-    key: EncodingKey,
-    jwk: Value,
-    fault: Mutex<IdTokenFault>,
-    logouts: AtomicU64,
-    code_redemptions: AtomicU64,
-}
-
-impl std::fmt::Debug for LoginPage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginPage")
-            .field("fault", &self.fault())
-            .finish_non_exhaustive()
-    }
-}
-
-impl LoginPage {
-    /// A fresh RSA 2048 key and no codes.
-    pub fn new() -> Result<Self, String> {
-        let (der, jwk) = crate::keys::new_rsa_key().map_err(|e| e.to_string())?;
-        Ok(Self {
-            codes: Mutex::new(HashMap::new()),
-            key: EncodingKey::from_rsa_der(&der),
-            jwk,
-            fault: Mutex::new(IdTokenFault::None),
-            logouts: AtomicU64::new(0),
-            code_redemptions: AtomicU64::new(0),
-        })
-    }
-
-    /// Makes the next ID tokens wrong in this way.
-    pub fn set_id_token_fault(&self, fault: IdTokenFault) {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = fault;
-    }
-
-    /// How many times `/oauth/logout` was visited.
-    pub fn logouts(&self) -> u64 {
-        self.logouts.load(Ordering::Relaxed)
-    }
-
-    /// How many authorization codes were presented at the token endpoint.
-    pub fn code_redemptions(&self) -> u64 {
-        self.code_redemptions.load(Ordering::Relaxed)
-    }
-
-    fn fault(&self) -> IdTokenFault {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// The login page's routes (the token endpoint is the simulator's, which
 /// calls [`redeem_code`] for codes).
 pub fn routes<A: Authority, S: Clone + Send + Sync + 'static>(authority: A) -> Router<S> {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/openid-configuration", get(discovery::<A>))
         .route("/oauth/jwks", get(jwks::<A>))
         .route(
             "/oauth/authorize",
@@ -161,9 +87,9 @@ fn issuer(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-async fn discovery(headers: HeaderMap) -> Json<Value> {
+async fn discovery<A: Authority>(State(a): State<A>, headers: HeaderMap) -> Json<Value> {
     let iss = issuer(&headers);
-    Json(json!({
+    let mut document = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/oauth/authorize"),
         "token_endpoint": format!("{iss}/oauth/token"),
@@ -176,12 +102,15 @@ async fn discovery(headers: HeaderMap) -> Json<Value> {
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
-    }))
+    });
+    if a.login_page().sends_iss() {
+        document["authorization_response_iss_parameter_supported"] = Value::Bool(true);
+    }
+    Json(document)
 }
 
 async fn jwks<A: Authority>(State(a): State<A>) -> Json<Value> {
-    Json(json!({"keys": [a.login_page().jwk]}))
+    Json(a.login_page().signer.jwks())
 }
 
 /// The authorization request, carried through the login form.
@@ -231,8 +160,13 @@ fn login_page(request: &AuthRequest, message: Option<&str>, status: StatusCode) 
     (status, Html(page)).into_response()
 }
 
+/// The `iss` of its answers (RFC 9207), unless a test turned it off.
+fn response_iss<A: Authority>(a: &A, headers: &HeaderMap) -> Option<String> {
+    a.login_page().sends_iss().then(|| issuer(headers))
+}
+
 /// Where to send an answer: the request's redirect URI with `params`.
-fn answer(request: &AuthRequest, iss: &str, params: &[(&str, &str)]) -> Response {
+fn answer(request: &AuthRequest, iss: Option<&str>, params: &[(&str, &str)]) -> Response {
     let Some(Ok(mut url)) = request.redirect_uri.as_deref().map(url::Url::parse) else {
         return (StatusCode::BAD_REQUEST, "no valid redirect_uri").into_response();
     };
@@ -244,7 +178,9 @@ fn answer(request: &AuthRequest, iss: &str, params: &[(&str, &str)]) -> Response
         if let Some(state) = &request.state {
             q.append_pair("state", state);
         }
-        q.append_pair("iss", iss);
+        if let Some(iss) = iss {
+            q.append_pair("iss", iss);
+        }
     }
     Redirect::to(url.as_str()).into_response()
 }
@@ -283,7 +219,8 @@ async fn authorize_get<A: Authority>(
         .is_some_and(|p| p.split(' ').any(|v| v == "none"))
     {
         // This simulator keeps no session of its own.
-        return answer(&request, &issuer(&headers), &[("error", "login_required")]);
+        let iss = response_iss(&a, &headers);
+        return answer(&request, iss.as_deref(), &[("error", "login_required")]);
     }
     login_page(&request, None, StatusCode::OK)
 }
@@ -311,9 +248,9 @@ async fn authorize_post<A: Authority>(
     if let Err(why) = check_request(&a, &request) {
         return (StatusCode::BAD_REQUEST, why).into_response();
     }
-    let iss = issuer(&headers);
+    let iss = response_iss(&a, &headers);
     if form.action.as_deref() == Some("cancel") {
-        return answer(&request, &iss, &[("error", "access_denied")]);
+        return answer(&request, iss.as_deref(), &[("error", "access_denied")]);
     }
     let user = match a
         .check(
@@ -339,8 +276,13 @@ async fn authorize_post<A: Authority>(
         }
     };
     let code = random_token();
-    a.login_page()
-        .codes
+    let page = a.login_page();
+    let scope = request.scope.clone().unwrap_or_default();
+    let consent = request
+        .prompt
+        .as_deref()
+        .is_some_and(|p| p.split(' ').any(|v| v == "consent"));
+    page.codes
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(
@@ -351,11 +293,13 @@ async fn authorize_post<A: Authority>(
                 redirect_uri: request.redirect_uri.clone().unwrap_or_default(),
                 challenge: request.code_challenge.clone().unwrap_or_default(),
                 nonce: request.nonce.clone(),
-                scope: request.scope.clone().unwrap_or_default(),
+                offline: consent && scope.split(' ').any(|s| s == "offline_access"),
+                scope,
+                auth_time: page.session_auth_time().unwrap_or_else(now_unix),
                 expires_at: now_unix() + 60,
             },
         );
-    answer(&request, &iss, &[("code", &code)])
+    answer(&request, iss.as_deref(), &[("code", &code)])
 }
 
 /// The token endpoint's authorization code grant (the client is already
@@ -407,76 +351,27 @@ pub fn redeem_code<A: Authority>(
         "scope": a.scope(),
     });
     if pending.scope.split(' ').any(|s| s == "openid") {
-        match id_token(
-            a,
-            &issuer(headers),
-            &user,
-            pending.nonce.as_deref(),
-            &access,
-        ) {
+        // OIDC Core §11: offline access needs the user's consent, which
+        // this page takes as given only with prompt=consent.
+        if !pending.offline {
+            if let Some(map) = body.as_object_mut() {
+                map.remove("refresh_token");
+            }
+        }
+        let input = IdTokenInput {
+            iss: &issuer(headers),
+            client_id: a.client_id(),
+            user: &user,
+            nonce: pending.nonce.as_deref(),
+            access: &access,
+            auth_time: pending.auth_time,
+        };
+        match signing::mint(&page.signer, page.fault(), &input) {
             Ok(jwt) => body["id_token"] = Value::String(jwt),
             Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "cannot sign").into_response(),
         }
     }
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
-}
-
-fn id_token<A: Authority>(
-    a: &A,
-    iss: &str,
-    user: &User,
-    nonce: Option<&str>,
-    access: &str,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let page = a.login_page();
-    let fault = page.fault();
-    let now = now_unix();
-    let hash = sha256(if fault == IdTokenFault::WrongAtHash {
-        b"another token"
-    } else {
-        access.as_bytes()
-    });
-    let mut claims = json!({
-        "iss": if fault == IdTokenFault::WrongIssuer { "http://evil.example" } else { iss },
-        "sub": user.sub,
-        "aud": if fault == IdTokenFault::WrongAudience { "someone-else".to_owned() } else { a.client_id() },
-        "iat": now,
-        "exp": now + 300,
-        "at_hash": b64url(&hash[..16]),
-        "preferred_username": user.username,
-        "name": user.name,
-        "email": user.email,
-        "email_verified": true,
-    });
-    if let Some(nonce) = nonce {
-        claims["nonce"] = Value::String(if fault == IdTokenFault::WrongNonce {
-            "another-nonce".into()
-        } else {
-            nonce.into()
-        });
-    }
-    if fault == IdTokenFault::NoEmailVerified {
-        if let Some(map) = claims.as_object_mut() {
-            map.remove("email_verified");
-        }
-    }
-    if let (Some(roles), Some(map)) = (user.attributes.get("roles"), claims.as_object_mut()) {
-        let groups: Vec<&str> = roles.split(' ').collect();
-        map.insert("groups".into(), json!(groups));
-    }
-    if let (IdTokenFault::SubOnly, Some(map)) = (fault, claims.as_object_mut()) {
-        let protocol = ["iss", "sub", "aud", "iat", "exp", "at_hash", "nonce"];
-        map.retain(|k, _| protocol.contains(&k.as_str()));
-    }
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = page.jwk["kid"].as_str().map(str::to_owned);
-    let jwt = jsonwebtoken::encode(&header, &claims, &page.key)?;
-    if fault == IdTokenFault::BadSignature {
-        // The same header and claims under another signature.
-        let (signed, _) = jwt.rsplit_once('.').unwrap_or((&jwt, ""));
-        return Ok(format!("{signed}.{}", b64url(&[7u8; 256])));
-    }
-    Ok(jwt)
 }
 
 #[derive(Deserialize)]
