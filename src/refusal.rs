@@ -57,7 +57,10 @@ pub async fn log_refusal(
         .map(str::to_owned)
         .unwrap_or_default();
     let response = REQUEST_ID.scope(id, next.run(request)).await;
-    if let Some(r) = response.extensions().get::<Refusal>() {
+    // A page shown with 200 (the "signed out" page) is an answer, not a
+    // refusal.
+    let refused = response.extensions().get::<Refusal>();
+    if let Some(r) = refused.filter(|_| !response.status().is_success()) {
         let status = response.status().as_u16();
         let cause = r.cause.as_deref().unwrap_or("");
         let reference = r.reference.as_deref().unwrap_or("");

@@ -200,6 +200,9 @@ fn serve(config: &std::path::Path) -> Result<ExitCode, String> {
         if let Some(addr) = app.gateway_addr() {
             tracing::info!(%addr, "the gateway listening");
         }
+        if let Some(addr) = app.admin_addr() {
+            tracing::info!(%addr, "the admin API listening");
+        }
         app.run_until_stopped().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)
     })

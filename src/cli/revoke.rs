@@ -73,6 +73,14 @@ pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
                 "revoked {subject}: {} grant(s), {} refresh token(s), {} session(s)",
                 ended.grants, ended.refresh_tokens, ended.sessions
             );
+            if ended.grants + ended.refresh_tokens + ended.sessions == 0 {
+                // Still marked: nothing is minted for this subject until it
+                // signs in. But a username typed for a subject is a likely
+                // slip, so say so.
+                eprintln!(
+                    "note: nothing of {subject} was live; --user takes the legacy subject (the ID token's `sub`), which may differ from the username"
+                );
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let token = token.unwrap_or_default();

@@ -38,15 +38,19 @@ impl BridgeConfig {
     ) -> (Option<Admin>, Option<Auth0Events>) {
         let admin = self.admin.validate(problems);
         if let Some(admin) = &admin {
-            let taken = [Some(&self.listen), self.metrics.listen.as_ref()]
-                .into_iter()
-                .flatten()
-                .chain(self.gateway.as_ref().map(|g| &g.listen));
+            let taken = [
+                ("listen", Some(&self.listen)),
+                ("metrics.listen", self.metrics.listen.as_ref()),
+                ("gateway.listen", self.gateway.as_ref().map(|g| &g.listen)),
+            ];
             // Port 0 picks a free port each time: never a clash.
             let fixed = !admin.listen.ends_with(":0");
-            if fixed && taken.into_iter().any(|l| *l == admin.listen) {
+            if let Some((key, _)) = taken
+                .iter()
+                .find(|(_, l)| fixed && l.is_some_and(|l| *l == admin.listen))
+            {
                 problems.push(format!(
-                    "admin.listen: `{}` is already the public, metrics or gateway listener; the admin API needs its own",
+                    "admin.listen: `{}` is also `{key}`; the admin API needs a listener of its own (on a private interface)",
                     admin.listen
                 ));
             }

@@ -370,3 +370,21 @@ async fn a_user_revoked_at_one_instance_is_refused_by_the_others_exchange_and_ga
     eprintln!("instance 1's gateway refused {took:?} after the revocation at instance 0");
     c.finish().await;
 }
+
+#[test]
+fn the_revocation_table_is_the_same_in_tokens_and_security() {
+    let table = |page: &str| {
+        let text = std::fs::read_to_string(format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR")))
+            .expect("the page");
+        let start = text
+            .find("<!-- ANCHOR: revocation_table -->")
+            .unwrap_or_else(|| panic!("{page} has the table's start"));
+        let end = text
+            .find("<!-- ANCHOR_END: revocation_table -->")
+            .unwrap_or_else(|| panic!("{page} has the table's end"));
+        text[start..end].to_owned()
+    };
+    let tokens = table("tokens.md");
+    assert!(tokens.contains("| what it stops |"), "{tokens}");
+    assert_eq!(tokens, table("security.md"));
+}
