@@ -6,8 +6,12 @@
 //! It reads only `issuer` and `[[clients]]` from the config file and never
 //! resolves a secret: the client secret appears only as a placeholder
 //! (`${IDP_BRIDGE_CLIENT_SECRET}`, `var.idp_bridge_client_secret`,
-//! `##IDP_BRIDGE_CLIENT_SECRET##`), so the command runs where the secrets
-//! are not.
+//! `@@IDP_BRIDGE_CLIENT_SECRET@@`), so the command runs where the secrets
+//! are not, and it is filled in by a serializer (jq, Terraform, the Deploy
+//! CLI's `@@` keywords), never spliced into JSON text.
+//!
+//! It never turns Auth0 features on by inference: Token Vault only with
+//! `--token-vault`, and what it changes is said on stderr.
 
 mod event_stream;
 mod render;
@@ -69,6 +73,12 @@ pub struct Auth0Args {
     /// What to print.
     #[arg(long, value_enum, default_value = "all")]
     pub format: Format,
+    /// Turn on Connected Accounts for Token Vault on the connection. Off
+    /// by default: once on, Auth0 keeps the connection's tokens in Token
+    /// Vault and no longer in the user's `identities` array (what changes
+    /// is printed on stderr).
+    #[arg(long)]
+    pub token_vault: bool,
 }
 
 /// The part of the config file this command reads. Unknown keys are
@@ -96,8 +106,8 @@ pub(crate) struct Connection {
     pub scopes: Vec<String>,
     /// The ID token algorithm of the client.
     pub id_token_alg: String,
-    /// Whether Auth0 gets refresh tokens (the client has `offline_access`),
-    /// so Token Vault can hold and renew the legacy token.
+    /// Whether the connection turns on Connected Accounts for Token Vault:
+    /// only when the operator asked (`--token-vault`), never inferred.
     pub token_vault: bool,
 }
 
@@ -141,7 +151,8 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
             client.id
         ));
     }
-    let token_vault = client.scopes.iter().any(|s| s == "offline_access");
+    let offline_access = client.scopes.iter().any(|s| s == "offline_access");
+    let token_vault = args.token_vault;
     let connection = Connection {
         name: args.name.clone(),
         strategy: args.strategy,
@@ -151,6 +162,12 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
         id_token_alg: client.id_token_signed_response_alg.clone(),
         token_vault,
     };
+    if let Some(reason) = unreachable_issuer(&source.issuer) {
+        eprintln!(
+            "warning: issuer {} {reason}: Auth0's cloud cannot reach it, so logins through this connection will fail; use the bridge's public https:// address",
+            connection.issuer
+        );
+    }
     let callbacks = callbacks(&tenants, &client.redirect_uris);
     // Warnings go to stderr so a single format's output stays usable as is.
     for (url, registered) in &callbacks {
@@ -161,11 +178,13 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
             );
         }
     }
-    if token_vault && client.refresh_tokens.rotation {
-        eprintln!(
-            "warning: client `{}` rotates refresh tokens; for Token Vault set refresh_tokens.rotation = false",
-            client.id
-        );
+    for note in token_vault_notes(
+        &client.id,
+        token_vault,
+        offline_access,
+        client.refresh_tokens.rotation,
+    ) {
+        eprintln!("{note}");
     }
     let issuer = connection.issuer.clone();
     if args.format == Format::EventStream {
@@ -193,6 +212,89 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--token-vault` (or its absence) means for this client, for
+/// stderr: Token Vault is never switched on silently, and never off
+/// silently for a client that could use it.
+///
+/// Auth0, "Call an External IdP API": with Token Vault enabled for a
+/// connection, its access and refresh tokens are no longer stored in the
+/// user's `identities` array but in Token Vault. Auth0, "Connected Accounts
+/// for Token Vault": the purpose is set per connection, social or
+/// enterprise, as `connected_accounts`.
+fn token_vault_notes(
+    client: &str,
+    token_vault: bool,
+    offline_access: bool,
+    rotation: bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !token_vault {
+        if offline_access {
+            notes.push(format!(
+                "note: Token Vault stays off (client `{client}` has offline_access; --token-vault turns it on). Apps read the legacy token from the user's identities[].access_token (docs/auth0.md)."
+            ));
+        }
+        return notes;
+    }
+    notes.push(
+        "note: --token-vault sets connected_accounts.active = true: Auth0 then stores this connection's access and refresh tokens in Token Vault, NOT in the user's identities array, so an app reading identities[].access_token gets nothing and must use a Token Vault token exchange instead (Auth0: \"Call an External IdP API\", \"Configure Token Vault\")."
+            .to_owned(),
+    );
+    if !offline_access {
+        notes.push(format!(
+            "warning: client `{client}` has no offline_access: Token Vault gets no refresh token and cannot renew the legacy token when it expires"
+        ));
+    } else if rotation {
+        // Not an Auth0 requirement (its rotation advice is about Auth0's own
+        // refresh tokens): a rotating bridge revokes the whole grant if a
+        // spent refresh token comes back after the grace period, and Auth0
+        // does not document how Token Vault stores a rotated one.
+        notes.push(format!(
+            "note: client `{client}` rotates refresh tokens; if Token Vault ever resends a spent one after reuse_grace_seconds, the bridge ends the grant. refresh_tokens.rotation = false avoids that (docs/tokens.md)."
+        ));
+    }
+    notes
+}
+
+/// Why Auth0's cloud cannot call `issuer` (its discovery, token and JWKS
+/// endpoints are fetched from Auth0's servers), or `None`: plain `http://`,
+/// or a loopback, private, link-local or unique-local host.
+fn unreachable_issuer(issuer: &url::Url) -> Option<&'static str> {
+    use std::net::IpAddr;
+    if issuer.scheme() != "https" {
+        return Some("is not https://");
+    }
+    let local = match issuer.host()? {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        url::Host::Ipv4(ip) => {
+            let ip = IpAddr::V4(ip);
+            ip.is_loopback() || ip.is_unspecified() || is_private(ip)
+        }
+        url::Host::Ipv6(ip) => {
+            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
+            ip.is_loopback() || ip.is_unspecified() || is_private(ip)
+        }
+    };
+    local.then_some("is a loopback or private address")
+}
+
+/// RFC 1918, link-local, CGNAT (RFC 6598), IPv6 unique-local and link-local.
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
 }
 
 /// Auth0's rule for a connection name: letters, digits and dashes, starting

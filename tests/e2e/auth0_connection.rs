@@ -208,10 +208,10 @@ fn the_json_uses_only_names_auth0_documents_and_is_complete() {
     assert_eq!(options["scope"], "openid profile email offline_access");
     assert_eq!(options["token_endpoint_auth_method"], "client_secret_post");
     assert_eq!(options["connection_settings"]["pkce"], "S256");
-    assert_eq!(
-        options["federated_connections_access_tokens"]["active"],
-        true
-    );
+    // Token Vault is opt-in (`--token-vault`), though this client has
+    // offline_access.
+    assert!(options.get("federated_connections_access_tokens").is_none());
+    assert!(oidc.get("connected_accounts").is_none());
     assert_eq!(
         keys(&options["connection_settings"]),
         BTreeSet::from(["pkce".to_owned()])
@@ -230,7 +230,7 @@ fn the_json_uses_only_names_auth0_documents_and_is_complete() {
     );
     assert_eq!(options["tokenURL"], "https://bridge.example.com/token");
     assert_eq!(options["pkce_enabled"], true);
-    assert_eq!(oauth2["connected_accounts"]["active"], true);
+    assert!(oauth2.get("connected_accounts").is_none());
     assert!(options.get("customHeaders").is_none());
     let script = options["scripts"]["fetchUserProfile"]
         .as_str()
@@ -250,31 +250,108 @@ fn the_json_uses_only_names_auth0_documents_and_is_complete() {
     }
 }
 
+/// Runs the golden Token Vault client (`offline_access`) with `extra`.
+fn vault_client(strategy: &str, format: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--client",
+        "auth0-vault",
+        "--strategy",
+        strategy,
+        "--tenant",
+        "example-tenant.us.auth0.com",
+        "--format",
+        format,
+    ];
+    args.extend_from_slice(extra);
+    let out = auth0(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
-fn token_vault_settings_appear_only_for_a_client_with_refresh() {
-    for (strategy, path) in [
-        ("oidc", "/options/federated_connections_access_tokens"),
-        ("oauth2", "/connected_accounts"),
-    ] {
-        let out = auth0(&[
-            "--client",
-            "auth0-oidc",
-            "--strategy",
-            strategy,
-            "--tenant",
-            "example-tenant.us.auth0.com",
-            "--format",
-            "json",
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+fn token_vault_is_off_unless_asked_even_for_a_client_with_offline_access() {
+    for strategy in ["oidc", "oauth2"] {
+        let out = vault_client(strategy, "json", &[]);
         let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert!(body.pointer(path).is_none(), "{strategy}: {body}");
-        assert_eq!(body["options"]["scope"], "openid profile email");
+        assert!(
+            body.get("connected_accounts").is_none(),
+            "{strategy}: {body}"
+        );
+        assert!(
+            body.pointer("/options/federated_connections_access_tokens")
+                .is_none(),
+            "{strategy}: {body}"
+        );
+        assert_eq!(
+            body["options"]["scope"],
+            "openid profile email offline_access"
+        );
+        // Not silent either way: the operator hears how to turn it on.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("Token Vault stays off") && stderr.contains("--token-vault"),
+            "{stderr}"
+        );
     }
+}
+
+#[test]
+fn token_vault_when_asked_sits_in_connected_accounts_for_both_strategies_with_its_effect_on_stderr()
+{
+    for strategy in ["oidc", "oauth2"] {
+        let out = vault_client(strategy, "json", &["--token-vault"]);
+        let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(body["connected_accounts"]["active"], true, "{strategy}");
+        assert_eq!(
+            keys(&body["connected_accounts"]),
+            BTreeSet::from(["active".to_owned()])
+        );
+        assert!(
+            body.pointer("/options/federated_connections_access_tokens")
+                .is_none(),
+            "{strategy}: {body}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("connected_accounts.active = true")
+                && stderr.contains("NOT in the user's identities array"),
+            "{stderr}"
+        );
+
+        // Terraform: the resource's `connected_accounts` block, not inside `options`.
+        let tf = vault_client(strategy, "terraform", &["--token-vault"]);
+        let tf = String::from_utf8(tf.stdout).expect("utf-8");
+        assert!(
+            tf.contains("\n  connected_accounts {\n    active = true\n  }\n"),
+            "{tf}"
+        );
+        assert!(!tf.contains("federated_connections_access_tokens"), "{tf}");
+        let yaml = vault_client(strategy, "deploy-cli", &["--token-vault"]);
+        let yaml = String::from_utf8(yaml.stdout).expect("utf-8");
+        assert!(
+            yaml.contains("\n    connected_accounts:\n      active: true\n"),
+            "{yaml}"
+        );
+    }
+    // Asked for a client Token Vault cannot renew: said so.
+    let out = auth0(&[
+        "--client",
+        "auth0-oidc",
+        "--strategy",
+        "oidc",
+        "--tenant",
+        "example-tenant.us.auth0.com",
+        "--format",
+        "json",
+        "--token-vault",
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no offline_access"), "{stderr}");
 }
 
 #[test]
@@ -505,6 +582,9 @@ const PROVIDER_ATTRIBUTES: &[&str] = &[
 fn the_terraform_uses_only_the_providers_attribute_names() {
     for strategy in ["oidc", "oauth2"] {
         let tf = stdout_of(strategy, "terraform");
+        // The `terraform { required_providers … }` block comes first; its
+        // own test checks it.
+        let tf = &tf[tf.find("\nvariable ").expect("a variable block")..];
         let mut in_heredoc = false;
         for line in tf.lines() {
             let line = line.trim();
@@ -530,4 +610,234 @@ fn the_terraform_uses_only_the_providers_attribute_names() {
         }
         assert!(tf.contains("client_secret") && tf.contains("= var.idp_bridge_client_secret"));
     }
+}
+
+/// A config file in a temporary directory: one client `client_id` (which
+/// allows `client_secret_post`) and `issuer`.
+fn temp_config(issuer: &str, client_id: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    let text = format!(
+        "issuer = {}\n\n[[clients]]\nid = {}\nsecret = {{ env = \"GOLDEN_UNSET_OIDC_SECRET\" }}\nredirect_uris = [\"https://example-tenant.us.auth0.com/login/callback\"]\nscopes = [\"openid\", \"profile\", \"email\"]\n",
+        Value::String(issuer.to_owned()),
+        Value::String(client_id.to_owned()),
+    );
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
+
+/// Runs `idp-bridge auth0` on `config` for its client `client_id`.
+fn auth0_on(config: &Path, client_id: &str, strategy: &str, format: &str) -> Output {
+    Command::new(BIN)
+        .arg("auth0")
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--client",
+            client_id,
+            "--strategy",
+            strategy,
+            "--tenant",
+            "example-tenant.us.auth0.com",
+            "--format",
+            format,
+        ])
+        .env_remove("IDP_BRIDGE_CONFIG")
+        .env("IDP_BRIDGE_LOG", "off")
+        .output()
+        .expect("runs")
+}
+
+/// The value of the first `key: VALUE` / `key = VALUE` line, where VALUE
+/// is a double-quoted string with JSON's escapes (a YAML double-quoted
+/// scalar, an HCL string without templates), decoded.
+fn quoted_value(text: &str, key: &str, separator: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(separator))
+        })
+        .unwrap_or_else(|| panic!("no `{key}` in:\n{text}"));
+    let value = line[key.len()..]
+        .trim_start()
+        .strip_prefix(separator)
+        .expect("separator")
+        .trim();
+    serde_json::from_str(value).unwrap_or_else(|e| panic!("{key}: `{value}` is not a string: {e}"))
+}
+
+#[test]
+fn a_secret_and_a_client_id_with_quotes_and_backslashes_arrive_intact_in_every_format() {
+    // What a hand-made secret may hold: both JSON specials, a shell's too.
+    let secret = r#"q"uo\te\\d'$HOME`x`\u0041"#;
+    let client_id = r#"leg"acy\client"#;
+    let (_dir, config) = temp_config("https://bridge.example.com/", client_id);
+    let (fake_dir, record) = fake_auth0();
+    let path = format!(
+        "{}:{}",
+        fake_dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    assert!(
+        Command::new("sh")
+            .args(["-c", "command -v jq"])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "these tests need jq on PATH, as the printed command and docs/auth0.md do"
+    );
+    for strategy in ["oidc", "oauth2"] {
+        let run = |format: &str| {
+            let out = auth0_on(&config, client_id, strategy, format);
+            assert!(
+                out.status.success(),
+                "{strategy} {format}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        };
+
+        // JSON: the client id as given; the secret through the jq line
+        // docs/auth0.md gives (a serializer, not envsubst).
+        let json = run("json");
+        let body: Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(body["options"]["client_id"], client_id, "{strategy}");
+        let docs =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/auth0.md"))
+                .expect("docs/auth0.md");
+        let jq = "jq --arg secret \"$IDP_BRIDGE_CLIENT_SECRET\" '.options.client_secret = $secret'";
+        assert!(docs.contains(jq), "docs/auth0.md must give: {jq}");
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("connection.json");
+        std::fs::write(&file, &json).expect("write");
+        let spliced = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{jq} \"$1\""))
+            .arg("sh")
+            .arg(&file)
+            .env("IDP_BRIDGE_CLIENT_SECRET", secret)
+            .output()
+            .expect("sh runs");
+        assert!(
+            spliced.status.success(),
+            "{}",
+            String::from_utf8_lossy(&spliced.stderr)
+        );
+        let spliced: Value = serde_json::from_slice(&spliced.stdout).expect("JSON");
+        assert_eq!(spliced["options"]["client_secret"], secret, "{strategy}");
+
+        // Auth0 CLI: run by a real shell; `auth0` gets JSON holding both.
+        let script = run("auth0-cli");
+        let ran = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", &path)
+            .env("IDP_BRIDGE_CLIENT_SECRET", secret)
+            .output()
+            .expect("sh runs");
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let args = std::fs::read_to_string(&record).expect("the fake auth0 ran");
+        let data = args.lines().nth(4).expect("--data's value");
+        let sent: Value = serde_json::from_str(data)
+            .unwrap_or_else(|e| panic!("{strategy}: --data is not JSON ({e}): {data}"));
+        assert_eq!(sent["options"]["client_secret"], secret, "{strategy}");
+        assert_eq!(sent["options"]["client_id"], client_id, "{strategy}");
+        std::fs::remove_file(&record).expect("rm");
+
+        // Terraform: the secret only as a variable, the client id an HCL
+        // string (for `"` and `\` HCL's escapes are JSON's).
+        let tf = run("terraform");
+        assert!(tf.contains("client_secret") && tf.contains("= var.idp_bridge_client_secret\n"));
+        assert_eq!(quoted_value(&tf, "client_id", "="), client_id, "{strategy}");
+
+        // Deploy CLI: `@@KEY@@` is replaced by JSON.stringify(value)
+        // (Auth0 docs, "Keyword Replacement"), which is a YAML double-quoted
+        // scalar; `##KEY##` would be a literal splice into the quotes.
+        let yaml = run("deploy-cli");
+        let placeholder = "@@IDP_BRIDGE_CLIENT_SECRET@@";
+        assert!(
+            yaml.contains(&format!("client_secret: {placeholder}\n")),
+            "{yaml}"
+        );
+        let replaced = yaml.replace(placeholder, &Value::String(secret.to_owned()).to_string());
+        assert_eq!(
+            quoted_value(&replaced, "client_secret", ":"),
+            secret,
+            "{strategy}"
+        );
+        assert_eq!(
+            quoted_value(&replaced, "client_id", ":"),
+            client_id,
+            "{strategy}"
+        );
+    }
+}
+
+/// A stand-in `auth0` that writes its arguments, one per line, to the
+/// returned file.
+fn fake_auth0() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("dir");
+    let record = dir.path().join("args");
+    let fake = dir.path().join("auth0");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\n",
+            record.display()
+        ),
+    )
+    .expect("write fake auth0");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    (dir, record)
+}
+
+#[test]
+fn the_terraform_pins_the_provider_version_its_fields_need() {
+    for strategy in ["oidc", "oauth2"] {
+        let tf = stdout_of(strategy, "terraform");
+        assert!(
+            tf.starts_with(
+                "terraform {\n  required_providers {\n    auth0 = {\n      source  = \"auth0/auth0\"\n      version = \">= 1.47\"\n    }\n  }\n}\n"
+            ),
+            "{tf}"
+        );
+    }
+}
+
+#[test]
+fn an_issuer_auth0_cloud_cannot_reach_is_warned_about() {
+    for issuer in [
+        "http://bridge.example.com",
+        "https://localhost:8443",
+        "https://login.localhost",
+        "https://127.0.0.1",
+        "https://10.1.2.3",
+        "https://172.16.0.9",
+        "https://192.168.0.10",
+        "https://169.254.1.1",
+        "https://[::1]:8443",
+        "https://[fd00::1]",
+    ] {
+        let (_dir, config) = temp_config(issuer, "auth0-oidc");
+        let out = auth0_on(&config, "auth0-oidc", "oidc", "json");
+        assert!(out.status.success(), "{issuer}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("warning: issuer") && stderr.contains("Auth0's cloud cannot reach"),
+            "{issuer}: {stderr}"
+        );
+    }
+    let (_dir, config) = temp_config("https://bridge.example.com", "auth0-oidc");
+    let out = auth0_on(&config, "auth0-oidc", "oidc", "json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning: issuer"), "{stderr}");
 }

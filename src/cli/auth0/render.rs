@@ -10,18 +10,23 @@
 //!   `client_secret`, `scope` (a space-separated string), `token_endpoint_auth_method`,
 //!   `id_token_signed_response_algs`, `connection_settings.pkce`
 //!   (`auto|S256|plain|disabled`), `attribute_map.mapping_mode`,
-//!   `federated_connections_access_tokens.active`; oauth2: `authorizationURL`,
-//!   `tokenURL`, `scope`, `pkce_enabled`, `scripts.fetchUserProfile`.
-//! - Token Vault: an OIDC connection's "Enable Token Vault" is
-//!   `options.federated_connections_access_tokens` (auth0.com/ai/docs/connections/oidc);
-//!   a custom social connection's "Connected Accounts for Token Vault"
-//!   purpose is the top-level `connected_accounts`
-//!   (auth0.com/ai/docs/connections/oauth2, `ConnectionCommon`).
+//!   oauth2: `authorizationURL`, `tokenURL`, `scope`, `pkce_enabled`,
+//!   `scripts.fetchUserProfile`.
+//! - Token Vault, only with `--token-vault`: "Connected Accounts for Token
+//!   Vault" is a purpose of a social or enterprise connection, the
+//!   top-level `connected_accounts` (Auth0 docs "Connected Accounts for
+//!   Token Vault", "Configure Token Vault"; `ConnectionCommon`), so both
+//!   strategies put it there. Once on, Auth0 stores the connection's tokens
+//!   in Token Vault instead of the user's `identities` array (Auth0 docs
+//!   "Call an External IdP API").
 //! - Terraform: terraform-provider-auth0 `internal/auth0/connection/schema.go`
 //!   and `expand.go` (oauth2's `authorization_endpoint`/`token_endpoint`
 //!   become `authorizationURL`/`tokenURL`; `scopes` becomes `scope`).
-//! - Deploy CLI: `##NAME##` is replaced from `AUTH0_KEYWORD_REPLACE_MAPPINGS`
-//!   (auth0.com/docs/deploy-monitor/deploy-cli-tool, keyword replacement).
+//! - Deploy CLI: `@@NAME@@` is replaced from `AUTH0_KEYWORD_REPLACE_MAPPINGS`
+//!   with the value as JSON (auth0.com/docs/deploy-monitor/deploy-cli-tool/keyword-replacement).
+//! - The secret is never spliced into JSON text: jq puts it in (the JSON
+//!   and Auth0 CLI forms), Terraform reads a variable, the Deploy CLI
+//!   writes it as JSON.
 
 use std::fmt::Write as _;
 
@@ -75,7 +80,7 @@ pub(crate) fn body(c: &Connection) -> Value {
     let issuer = &c.issuer;
     match c.strategy {
         Strategy::Oidc => {
-            let mut options = json!({
+            let options = json!({
                 "type": "back_channel",
                 "discovery_url": format!("{issuer}/.well-known/openid-configuration"),
                 "issuer": issuer,
@@ -95,9 +100,6 @@ pub(crate) fn body(c: &Connection) -> Value {
                 // mapped legacy attributes) lands on the Auth0 profile.
                 "attribute_map": { "mapping_mode": "bind_all" },
             });
-            if c.token_vault {
-                options["federated_connections_access_tokens"] = json!({ "active": true });
-            }
             body["options"] = options;
         }
         Strategy::Oauth2 => {
@@ -110,10 +112,12 @@ pub(crate) fn body(c: &Connection) -> Value {
                 "pkce_enabled": true,
                 "scripts": { "fetchUserProfile": fetch_user_profile(issuer) },
             });
-            if c.token_vault {
-                body["connected_accounts"] = json!({ "active": true });
-            }
         }
+    }
+    // Auth0 documents Connected Accounts for Token Vault as a purpose of the
+    // connection, social or enterprise alike: one place for both strategies.
+    if c.token_vault {
+        body["connected_accounts"] = json!({ "active": true });
     }
     body
 }
@@ -175,28 +179,56 @@ pub(crate) fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// The jq program that puts `$secret` into a connection body: jq
+/// serializes it, so `"`, `\` or a newline in the secret arrive intact
+/// (a splice into the JSON text would break on them). docs/auth0.md gives
+/// the same line for the JSON form.
+const JQ_SET_SECRET: &str = "'.options.client_secret = $secret'";
+
 fn auth0_cli(c: &Connection) -> String {
-    let placeholder = format!("${{{SECRET_VAR}}}");
     let data = serde_json::to_string(&body(c)).unwrap_or_default();
-    // The secret is spliced in from the environment: the quoted JSON is
-    // closed around a double-quoted expansion that fails when unset.
-    let quoted = shell_quote(&data).replacen(
-        &placeholder,
-        &format!("'\"${{{SECRET_VAR}:?set {SECRET_VAR} to the client secret}}\"'"),
-        1,
-    );
+    // `:?` stops before anything runs when the variable is unset; `&&`
+    // keeps `auth0` from running when jq is missing or fails.
     format!(
-        "# The Auth0 CLI (after `auth0 login`); the secret is read from ${SECRET_VAR}.\nauth0 api post connections --data {quoted}\n"
+        "# The Auth0 CLI (after `auth0 login`) and jq: the secret is read from ${SECRET_VAR}\n\
+         # and put into the JSON by jq, so any character in it arrives intact.\n\
+         : \"${{{SECRET_VAR}:?set {SECRET_VAR} to the client secret}}\" &&\n  \
+         data=$(printf '%s' {quoted} |\n    \
+         jq -c --arg secret \"${SECRET_VAR}\" {JQ_SET_SECRET}) &&\n  \
+         auth0 api post connections --data \"$data\"\n",
+        quoted = shell_quote(&data),
     )
 }
 
-/// An HCL string literal: JSON's escapes, and `${`/`%{` doubled so
+/// An HCL string literal: HCL's escapes (`\"`, `\\`, `\n`, `\r`, `\t`,
+/// `\uNNNN`; not JSON's `\b` and `\f`), and `${`/`%{` doubled so
 /// Terraform does not read them as templates.
 fn hcl_string(text: &str) -> String {
-    Value::String(text.to_owned())
-        .to_string()
-        .replace("${", "$${")
-        .replace("%{", "%%{")
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                out.push(ch);
+                out.push(ch);
+            }
+            ch if ch.is_control() => {
+                let mut units = [0u16; 2];
+                for unit in ch.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            ch => out.push(ch),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn hcl_list(items: &[String]) -> String {
@@ -232,7 +264,11 @@ fn hcl_identifier(name: &str) -> String {
 fn terraform(c: &Connection) -> String {
     let var = SECRET_VAR.to_ascii_lowercase();
     let resource = hcl_identifier(&c.name);
-    let mut out = String::new();
+    // `connection_settings`, `attribute_map` and `connected_accounts` need
+    // provider 1.47 or later.
+    let mut out = String::from(
+        "terraform {\n  required_providers {\n    auth0 = {\n      source  = \"auth0/auth0\"\n      version = \">= 1.47\"\n    }\n  }\n}\n\n",
+    );
     let _ = writeln!(out, "variable \"{var}\" {{");
     hcl_attributes(
         &mut out,
@@ -265,7 +301,7 @@ fn terraform(c: &Connection) -> String {
         Strategy::Oauth2 => terraform_oauth2_options(&mut out, c, &var),
     }
     out.push_str("  }\n");
-    if c.strategy == Strategy::Oauth2 && c.token_vault {
+    if c.token_vault {
         hcl_block(
             &mut out,
             "  ",
@@ -333,14 +369,6 @@ fn terraform_oidc_options(out: &mut String, c: &Connection, var: &str) {
         "attribute_map",
         &[("mapping_mode", hcl_string("bind_all"))],
     );
-    if c.token_vault {
-        hcl_block(
-            out,
-            "    ",
-            "federated_connections_access_tokens",
-            &[("active", "true".into())],
-        );
-    }
 }
 
 /// The `options` attributes of an `oauth2` connection, with its script.
@@ -380,6 +408,9 @@ fn terraform_oauth2_options(out: &mut String, c: &Connection, var: &str) {
 /// text is a literal block.
 fn yaml_scalar(value: &Value, indent: usize) -> String {
     match value {
+        // The Deploy CLI replaces it with the secret as a JSON string (a
+        // YAML double-quoted scalar) before it reads the YAML: no quotes.
+        Value::String(s) if *s == deploy_placeholder() => s.clone(),
         Value::String(s) if s.contains('\n') => {
             let pad = " ".repeat(indent);
             let mut out = String::from("|\n");
@@ -413,14 +444,22 @@ fn yaml_mapping(out: &mut String, value: &serde_json::Map<String, Value>, indent
     }
 }
 
+/// The Deploy CLI keyword for the secret: `@@KEY@@` is replaced by
+/// `JSON.stringify(value)`, `##KEY##` literally (Auth0 docs, "Keyword
+/// Replacement"), which a `"` or `\\` in the secret would break.
+fn deploy_placeholder() -> String {
+    format!("@@{SECRET_VAR}@@")
+}
+
 fn deploy_cli(c: &Connection) -> String {
     let mut body = body(c);
     if let Some(options) = body.get_mut("options") {
-        options["client_secret"] = Value::String(format!("##{SECRET_VAR}##"));
+        options["client_secret"] = Value::String(deploy_placeholder());
     }
     let mut out = format!(
         "# auth0-deploy-cli: a0deploy import -c config.json -i tenant.yaml, with\n\
          # \"AUTH0_KEYWORD_REPLACE_MAPPINGS\": {{ \"{SECRET_VAR}\": \"<the client secret>\" }}\n\
+         # (@@KEY@@ is replaced by the value as JSON, quotes and escapes included)\n\
          connections:\n"
     );
     if let Value::Object(map) = &body {
@@ -434,4 +473,18 @@ fn deploy_cli(c: &Connection) -> String {
     }
     out.push_str("    # enabled_clients: [\"My App\"]\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hcl_strings_use_only_the_escapes_hcl_has() {
+        // HCL has \n \r \t \" \\ \uNNNN, not JSON's \b and \f.
+        assert_eq!(
+            hcl_string("a\"b\\c\u{8}d\u{c}e\nf${x}%{y}"),
+            r#""a\"b\\c\u0008d\u000ce\nf$${x}%%{y}""#
+        );
+    }
 }

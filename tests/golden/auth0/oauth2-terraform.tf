@@ -1,3 +1,12 @@
+terraform {
+  required_providers {
+    auth0 = {
+      source  = "auth0/auth0"
+      version = ">= 1.47"
+    }
+  }
+}
+
 variable "idp_bridge_client_secret" {
   description = "The secret of the bridge client `auth0-vault`"
   type        = string
@@ -47,10 +56,6 @@ resource "auth0_connection" "legacy_oauth2" {
         }
       EOT
     }
-  }
-
-  connected_accounts {
-    active = true
   }
 }
 

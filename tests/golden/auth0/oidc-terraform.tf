@@ -1,3 +1,12 @@
+terraform {
+  required_providers {
+    auth0 = {
+      source  = "auth0/auth0"
+      version = ">= 1.47"
+    }
+  }
+}
+
 variable "idp_bridge_client_secret" {
   description = "The secret of the bridge client `auth0-vault`"
   type        = string
@@ -28,10 +37,6 @@ resource "auth0_connection" "legacy_oidc" {
 
     attribute_map {
       mapping_mode = "bind_all"
-    }
-
-    federated_connections_access_tokens {
-      active = true
     }
   }
 }
