@@ -8,7 +8,9 @@
 //! `webhook_authorization` (`method`, `token` | `username`, `password`).
 //!
 //! No secret is resolved: the credential is `${IDP_BRIDGE_EVENTS_TOKEN}`
-//! (or `${IDP_BRIDGE_EVENTS_PASSWORD}`) for `envsubst`.
+//! (or `${IDP_BRIDGE_EVENTS_PASSWORD}`), put in by jq (in the printed
+//! command; docs/tokens.md gives the line for the JSON), never spliced
+//! into JSON text.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -59,18 +61,24 @@ pub(crate) fn output(issuer: &str, name: &str, events: &EventsSource) -> String 
     } else {
         TOKEN_VAR
     };
-    let configuration = shell_quote(
-        &serde_json::to_string(&body["destination"]["configuration"]).unwrap_or_default(),
-    )
-    .replacen(
-        &format!("${{{var}}}"),
-        &format!("'\"${{{var}:?set {var} to the [auth0_events] credential}}\"'"),
-        1,
-    );
+    let field = if events.username.is_some() {
+        "password"
+    } else {
+        "token"
+    };
+    let configuration =
+        serde_json::to_string(&body["destination"]["configuration"]).unwrap_or_default();
+    // jq puts the credential in (a `"` or `\` in it arrives intact); `:?`
+    // and `&&` keep `auth0` from running without it.
     format!(
-        "==== Event Stream: POST /api/v2/event-streams ([auth0_events]; envsubst fills ${{{var}}}) ====\n\n{pretty}\n\n\
-         ==== Event Stream, Auth0 CLI ====\n\nauth0 events create --name {} --type webhook --subscriptions user.deleted,user.updated --configuration {configuration}\n",
-        shell_quote(body["name"].as_str().unwrap_or_default()),
+        "==== Event Stream: POST /api/v2/event-streams ([auth0_events]; jq fills ${{{var}}}) ====\n\n{pretty}\n\n\
+         ==== Event Stream, Auth0 CLI ====\n\n\
+         : \"${{{var}:?set {var} to the [auth0_events] credential}}\" &&\n  \
+         configuration=$(printf '%s' {quoted} |\n    \
+         jq -c --arg secret \"${var}\" '.webhook_authorization.{field} = $secret') &&\n  \
+         auth0 events create --name {name} --type webhook --subscriptions user.deleted,user.updated --configuration \"$configuration\"\n",
+        quoted = shell_quote(&configuration),
+        name = shell_quote(body["name"].as_str().unwrap_or_default()),
     )
 }
 

@@ -72,7 +72,7 @@ pub(crate) fn output(c: &Connection, format: Format, callbacks: &[(String, bool)
 }
 
 /// The connection as the Management API takes it, with the secret as
-/// `${IDP_BRIDGE_CLIENT_SECRET}` (for `envsubst`).
+/// `${IDP_BRIDGE_CLIENT_SECRET}` (filled in with jq, docs/auth0.md).
 pub(crate) fn body(c: &Connection) -> Value {
     let secret = format!("${{{SECRET_VAR}}}");
     let scope = c.scopes.join(" ");

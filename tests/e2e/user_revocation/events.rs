@@ -170,30 +170,32 @@ fn the_auth0_printer_prints_the_event_stream_without_its_credential() {
         <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
     )
     .unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("auth0 events create"))
-        .expect("the CLI line");
-    let ran = Command::new("sh")
-        .arg("-c")
-        .arg(line)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                dir.path().display(),
-                std::env::var("PATH").unwrap()
-            ),
-        )
-        .env("IDP_BRIDGE_EVENTS_TOKEN", EVENTS_TOKEN)
-        .output()
-        .unwrap();
-    assert!(ran.status.success(), "{ran:?}");
-    let args = std::fs::read_to_string(&record).unwrap();
-    let configuration: Value =
-        serde_json::from_str(args.lines().last().unwrap()).expect("--configuration is JSON");
-    assert_eq!(
-        configuration["webhook_authorization"],
-        json!({"method": "bearer", "token": EVENTS_TOKEN})
-    );
+    let (_, command) = text
+        .split_once("==== Event Stream, Auth0 CLI ====")
+        .expect("the CLI command");
+    // The credential goes in through jq: quotes and backslashes survive.
+    for token in [EVENTS_TOKEN, r#"to"k\en'$x"#] {
+        let ran = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    dir.path().display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("IDP_BRIDGE_EVENTS_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{ran:?}");
+        let args = std::fs::read_to_string(&record).unwrap();
+        let configuration: Value =
+            serde_json::from_str(args.lines().last().unwrap()).expect("--configuration is JSON");
+        assert_eq!(
+            configuration["webhook_authorization"],
+            json!({"method": "bearer", "token": token})
+        );
+    }
 }
