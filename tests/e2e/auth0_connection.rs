@@ -358,22 +358,7 @@ fn token_vault_when_asked_sits_in_connected_accounts_for_both_strategies_with_it
 fn the_auth0_cli_command_sends_the_json_through_a_real_shell() {
     // A stand-in `auth0` on PATH writes the arguments it gets, one per line
     // (NUL-free, so the JSON comes back exactly as the shell passed it).
-    let dir = tempfile::tempdir().expect("dir");
-    let record = dir.path().join("args");
-    let fake = dir.path().join("auth0");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\n",
-            record.display()
-        ),
-    )
-    .expect("write fake auth0");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    let (dir, record) = fake_auth0();
     let path = format!(
         "{}:{}",
         dir.path().display(),
@@ -381,8 +366,8 @@ fn the_auth0_cli_command_sends_the_json_through_a_real_shell() {
     );
     for strategy in ["oidc", "oauth2"] {
         let script = stdout_of(strategy, "auth0-cli");
-        // A secret with characters a shell or JSON would trip on... that a
-        // generated secret does not have, but an operator's might.
+        // A plain secret; quotes and backslashes are
+        // `a_secret_and_a_client_id_with_quotes_and_backslashes_…`'s.
         let secret = "s3cr3t-with.dots_and~tilde";
         let ran = Command::new("sh")
             .arg("-c")
