@@ -3,7 +3,8 @@
 # The store suite and the multi-instance tests need PostgreSQL on
 # 127.0.0.1:5432 (trust auth on loopback, a database `test` owned by the
 # user running the tests). When it does not answer, it is installed (Debian's
-# `postgresql`) and started; as a non-root user this uses sudo. .ci/run calls
+# `postgresql`) and started; as a non-root user this uses sudo. jq (the Auth0
+# printer's tests run its printed commands) is installed when missing. .ci/run calls
 # this script too. Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,13 @@ if ! pg_ready; then
   as_root su postgres -c "psql -q -f $sql" || true
   as_root su postgres -c "createdb -O \"$user\" test" 2>/dev/null || true
   rm -f "$sql"
+fi
+
+# The Auth0 printer's tests run its printed commands, which build JSON with jq.
+if ! command -v jq >/dev/null; then
+  echo "jq is missing: installing it (Debian's jq)" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
 fi
 
 cargo test --locked "$@"
