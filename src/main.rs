@@ -19,16 +19,25 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr, filtered by `IDP_BRIDGE_LOG` (default `info`), as JSON
-/// when `IDP_BRIDGE_LOG_FORMAT=json`.
+/// when `IDP_BRIDGE_LOG_FORMAT=json`. Text is coloured only on a terminal
+/// and never when `NO_COLOR` is set (<https://no-color.org>), so a log file
+/// or a supervisor's pipe holds no escape codes.
 fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_BRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color());
     if std::env::var("IDP_BRIDGE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+/// Whether `NO_COLOR` asks for no colour: set and not empty.
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }

@@ -1,9 +1,10 @@
 //! The command line: the `clap` grammar and one function per command, so
 //! `main.rs` only parses and reports. Each command's body lives beside its
-//! arguments (`auth0`, `init`, `keys`, `lt1`, `reference`, `unlock`); the short ones
+//! arguments (`auth0`, `healthcheck`, `init`, `keys`, `lt1`, `reference`, `unlock`); the short ones
 //! are here.
 
 pub mod auth0;
+pub mod healthcheck;
 pub mod init;
 pub mod keys;
 pub mod lt1;
@@ -87,14 +88,9 @@ pub enum Command {
         upstream: DemoUpstream,
     },
     /// Ask a running bridge's `/healthz` and exit 0 when it answers 200:
-    /// the container image's HEALTHCHECK, which has no curl.
-    Healthcheck {
-        /// The URL to ask. Over https to a loopback address the certificate
-        /// is not verified (it names the public host, not 127.0.0.1; this
-        /// asks the local process whether it answers, and sends nothing).
-        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
-        url: url::Url,
-    },
+    /// the container image's HEALTHCHECK, which has no curl. The URL comes
+    /// from the config (`listen`, `[tls]`) unless `--url` names one.
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Revoke a user everywhere (`--user SUBJECT`), or the grant holding a
     /// token (`--grant`, the token on standard input).
     Revoke(revoke::RevokeArgs),
@@ -132,7 +128,7 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
             data_dir,
             upstream,
         } => demo(&listen, data_dir, upstream),
-        Command::Healthcheck { url } => healthcheck(&url),
+        Command::Healthcheck(args) => healthcheck::run(&args),
         Command::Keys(command) => keys::run(command),
         Command::Revoke(args) => revoke::run(&args),
         Command::Unlock(args) => unlock::run(&args),
@@ -167,29 +163,6 @@ fn hash_secret(generate: bool) -> Result<ExitCode, String> {
     }
     println!("secret_hash = \"sha256:{hash}\"");
     Ok(ExitCode::SUCCESS)
-}
-
-fn healthcheck(url: &url::Url) -> Result<ExitCode, String> {
-    let loopback = crate::net::is_loopback(url);
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .danger_accept_invalid_certs(loopback && url.scheme() == "https")
-        .build()
-        .map_err(|e| format!("healthcheck: {e}"))?;
-    runtime()?.block_on(async move {
-        match client.get(url.clone()).send().await {
-            Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
-            Ok(r) => {
-                eprintln!("idp-bridge: {url} answered {}", r.status());
-                Ok(ExitCode::from(1))
-            }
-            Err(e) => {
-                eprintln!("idp-bridge: {url}: {e}");
-                Ok(ExitCode::from(1))
-            }
-        }
-    })
 }
 
 fn serve(config: &std::path::Path) -> Result<ExitCode, String> {

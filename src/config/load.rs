@@ -9,6 +9,13 @@
 //! `IDP_BRIDGE_UPSTREAM__HTTP__HEADERS__X-API-KEY_FILE=/run/secrets/key`.
 //! Values are read as TOML when they parse as a number, boolean or array,
 //! otherwise as a string; quote them (`'"123"'`) to force a string.
+//!
+//! Shells and systemd accept only letters, digits and `_` in a variable's
+//! name, so a segment matches a key case-insensitively with `_` standing
+//! for `-`: first a key already in the file (`X-Api-Key` under `headers`),
+//! then a key of the schema ([`DASHED_KEYS`]), else the segment in lower
+//! case. `IDP_BRIDGE_UPSTREAM__OAUTH2_PASSWORD__CLIENT_SECRET_FILE` and the
+//! older `…__OAUTH2-PASSWORD__…` both set `upstream.oauth2-password`.
 
 use std::fmt;
 use std::path::Path;
@@ -26,6 +33,10 @@ const RESERVED_ENV: &[&str] = &[
     "IDP_BRIDGE_LOG",
     "IDP_BRIDGE_LOG_FORMAT",
 ];
+
+/// The schema's keys written with `-`, which an environment variable names
+/// with `_` (a test keeps this list in step with the `serde` renames).
+pub const DASHED_KEYS: &[&str] = &["oauth2-password"];
 
 /// Every problem found in a configuration, each naming its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,8 +332,9 @@ fn apply_env(
                 "{name}: empty key segment in the variable name"
             )));
         }
-        insert_path(table, &path, value).map_err(|e| ConfigError::one(format!("{name}: {e}")))?;
-        overridden.push((path.join("."), name.clone()));
+        let set = insert_path(table, &path, value)
+            .map_err(|e| ConfigError::one(format!("{name}: {e}")))?;
+        overridden.push((set.join("."), name.clone()));
     }
     Ok(overridden)
 }
@@ -337,16 +349,42 @@ fn env_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
-fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+/// The key an environment segment names in `table`: the segment itself when
+/// present, else a key of `table` or of [`DASHED_KEYS`] that matches it
+/// case-insensitively with `_` for `-`, else the segment.
+fn key_for(table: &toml::Table, segment: &str) -> String {
+    let norm = |k: &str| k.to_lowercase().replace('-', "_");
+    let wanted = norm(segment);
+    if table.contains_key(segment) {
+        return segment.to_owned();
+    }
+    table
+        .keys()
+        .map(String::as_str)
+        .chain(DASHED_KEYS.iter().copied())
+        .find(|k| norm(k) == wanted)
+        .map_or_else(|| segment.to_owned(), str::to_owned)
+}
+
+/// Inserts `value` at `path` (environment segments), creating tables on the
+/// way; returns the key path it set, as the file spells it.
+fn insert_path(
+    table: &mut toml::Table,
+    path: &[String],
+    value: toml::Value,
+) -> Result<Vec<String>, String> {
     let (first, rest) = path.split_first().ok_or("empty key")?;
+    let key = key_for(table, first);
     if rest.is_empty() {
-        table.insert(first.clone(), value);
-        return Ok(());
+        table.insert(key.clone(), value);
+        return Ok(vec![key]);
     }
     let entry = table
-        .entry(first.clone())
+        .entry(key.clone())
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    insert_value(entry, first, rest, value)
+    let mut set = insert_value(entry, &key, rest, value)?;
+    set.insert(0, key);
+    Ok(set)
 }
 
 /// Descends into a table by key or into an array by index (`CLIENTS__0__SECRET`).
@@ -355,7 +393,7 @@ fn insert_value(
     name: &str,
     path: &[String],
     value: toml::Value,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     match current {
         toml::Value::Table(t) => insert_path(t, path, value),
         toml::Value::Array(items) => {
@@ -366,12 +404,14 @@ fn insert_value(
             let item = items
                 .get_mut(i)
                 .ok_or_else(|| format!("`{name}` has no entry {i}"))?;
-            if rest.is_empty() {
+            let mut set = if rest.is_empty() {
                 *item = value;
-                Ok(())
+                Vec::new()
             } else {
-                insert_value(item, index, rest, value)
-            }
+                insert_value(item, index, rest, value)?
+            };
+            set.insert(0, index.clone());
+            Ok(set)
         }
         _ => Err(format!("`{name}` is not a table")),
     }
@@ -437,6 +477,84 @@ mod tests {
                 .to_string()
                 .contains("no entry 7")
         );
+    }
+
+    #[test]
+    fn underscores_name_dashed_keys_in_any_case() {
+        let mut table: toml::Table =
+            "[upstream.oauth2-password]\ntoken_url = \"a\"\n[headers]\nX-Api-Key = \"k\"\n"
+                .parse()
+                .expect("toml");
+        let env = vec![
+            (
+                "IDP_BRIDGE_UPSTREAM__OAUTH2_PASSWORD__TOKEN_URL".to_owned(),
+                "b".to_owned(),
+            ),
+            ("IDP_BRIDGE_HEADERS__X_API_KEY".to_owned(), "k2".to_owned()),
+            ("IDP_BRIDGE_NEW__OAUTH2_PASSWORD".to_owned(), "n".to_owned()),
+        ];
+        let set = apply_env(&mut table, &env).expect("applies");
+        assert_eq!(
+            table["upstream"]["oauth2-password"]["token_url"].as_str(),
+            Some("b")
+        );
+        assert!(
+            table["upstream"].get("oauth2_password").is_none(),
+            "{table}"
+        );
+        assert_eq!(table["headers"]["X-Api-Key"].as_str(), Some("k2"));
+        assert_eq!(table["headers"].as_table().map(toml::Table::len), Some(1));
+        // Not in the file: the schema's spelling.
+        assert_eq!(table["new"]["oauth2-password"].as_str(), Some("n"));
+        assert_eq!(set[0].0, "upstream.oauth2-password.token_url");
+
+        // The older dashed form still works.
+        let env = vec![(
+            "IDP_BRIDGE_UPSTREAM__OAUTH2-PASSWORD__TOKEN_URL".to_owned(),
+            "c".to_owned(),
+        )];
+        apply_env(&mut table, &env).expect("applies");
+        assert_eq!(
+            table["upstream"]["oauth2-password"]["token_url"].as_str(),
+            Some("c")
+        );
+    }
+
+    /// Every key the schema spells with `-` (a `serde` rename) is in
+    /// [`DASHED_KEYS`], so an environment variable can name it with `_`.
+    #[test]
+    fn dashed_keys_lists_every_dashed_rename() {
+        fn walk(dir: &Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).expect("read src").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read");
+                    for part in text.split("rename = \"").skip(1) {
+                        let key = part.split('"').next().unwrap_or("");
+                        if key.contains('-') && !found.iter().any(|k| k == key) {
+                            found.push(key.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(
+            found.iter().any(|k| k == "oauth2-password"),
+            "the scan sees renames"
+        );
+        for key in &found {
+            assert!(
+                DASHED_KEYS.contains(&key.as_str()),
+                "add {key} to DASHED_KEYS"
+            );
+        }
     }
 
     #[test]

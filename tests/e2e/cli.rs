@@ -33,9 +33,53 @@ fn the_example_config_checks_out() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK (2 client(s)"));
 }
 
+#[test]
+fn the_examples_header_command_works_as_written() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+            .expect("example");
+    let command = example
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix("#   ")
+                .filter(|c| c.contains("check-config"))
+        })
+        .expect("the header names the check-config command");
+    let bin_dir = std::path::Path::new(BIN).parent().expect("bin dir");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut shell = Command::new("sh");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("IDP_BRIDGE_") {
+            shell.env_remove(name);
+        }
+    }
+    let out = shell
+        .args(["-c", command])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PATH", path)
+        .env_remove("AUTH0_OIDC_CLIENT_SECRET")
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `check-config` on `text` (written to a temporary file), with the
 /// example's secrets set; its combined output and success.
 fn check_text(text: &str) -> (bool, String) {
+    check_text_with(text, &[])
+}
+
+/// `check_text` with `env` set in the process too.
+fn check_text_with(text: &str, env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("bridge.toml");
     std::fs::write(&path, text).expect("write");
@@ -48,6 +92,7 @@ fn check_text(text: &str) -> (bool, String) {
         )
         .env("AUTH0_OIDC_CLIENT_SECRET", "a-long-enough-client-secret")
         .env("LEGACY_CLIENT_SECRET", "legacy-client-secret")
+        .envs(env.iter().copied())
         .output()
         .expect("runs");
     let text =
@@ -376,14 +421,165 @@ fn init_writes_a_starter_that_checks_out_with_the_secret_only_hashed() {
 
 /// `healthcheck --url`'s exit code, run off the async threads.
 pub async fn healthcheck(url: String) -> std::process::Output {
+    healthcheck_with(vec!["--url".into(), url.into()]).await
+}
+
+/// `healthcheck` with `args` (and no `IDP_BRIDGE_*` of the test's own
+/// environment), run off the async threads.
+pub async fn healthcheck_with(args: Vec<std::ffi::OsString>) -> std::process::Output {
     tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["healthcheck", "--url", &url])
+        let mut command = Command::new(BIN);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("IDP_BRIDGE_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .arg("healthcheck")
+            .args(args)
             .output()
             .expect("runs")
     })
     .await
     .expect("joins")
+}
+
+#[tokio::test]
+async fn healthcheck_finds_a_bridge_on_another_port_from_its_config_alone() {
+    let app = crate::support::TestApp::spawn().await;
+    assert!(
+        !app.issuer.ends_with(":8080"),
+        "a port other than the default"
+    );
+    let by_flag = healthcheck_with(vec!["--config".into(), app.config_path().into()]).await;
+    assert!(
+        by_flag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_flag.stderr)
+    );
+    // As in the image: the config named by IDP_BRIDGE_CONFIG, the listen
+    // address overridden by IDP_BRIDGE_LISTEN.
+    let config = app.config_path();
+    let listen = app.issuer.trim_start_matches("http://").to_owned();
+    let by_env = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("healthcheck")
+            .env("IDP_BRIDGE_CONFIG", &config)
+            .env(
+                "IDP_BRIDGE_LISTEN",
+                listen.replacen("127.0.0.1", "0.0.0.0", 1),
+            )
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("joins");
+    assert!(
+        by_env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_env.stderr)
+    );
+    // --url still wins over the config.
+    let dead = healthcheck_with(vec![
+        "--config".into(),
+        app.config_path().into(),
+        "--url".into(),
+        format!("{}/healthz", crate::support::closed_port_url().await).into(),
+    ])
+    .await;
+    assert_eq!(dead.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn a_piped_text_log_has_no_colour_codes() {
+    use std::io::BufRead as _;
+    let mut app = crate::support::TestApp::spawn().await;
+    let config = app.config_path();
+    app.stop().await;
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("IDP_BRIDGE_LOG", "info")
+        .env_remove("IDP_BRIDGE_LOG_FORMAT")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("listening") {
+                break;
+            }
+        }
+        seen
+    });
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(20), lines)
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = seen.expect("serve logs within 20 s");
+    assert!(seen.contains("INFO"), "the text log was read: {seen:?}");
+    assert!(
+        !seen.contains('\x1b'),
+        "no escape codes in a pipe: {seen:?}"
+    );
+}
+
+/// The `oauth2-password` starter config (`init`'s), for environment tests.
+fn oauth2_password_config() -> String {
+    r#"issuer = "http://127.0.0.1:8080"
+[[clients]]
+id = "auth0"
+secret = "a-long-enough-client-secret-0123"
+redirect_uris = ["https://example.us.auth0.com/login/callback"]
+[upstream]
+adapter = "oauth2-password"
+[upstream.oauth2-password]
+token_url = "http://127.0.0.1:9/oauth/token"
+userinfo_url = "http://127.0.0.1:9/oauth/userinfo"
+client_id = "idp-bridge"
+client_secret = { env = "LEGACY_CLIENT_SECRET" }
+"#
+    .to_owned()
+}
+
+#[test]
+fn overrides_of_dashed_keys_can_be_written_with_underscores() {
+    let config = oauth2_password_config();
+    let (ok, text) = check_text(&config);
+    assert!(ok, "the config itself checks out: {text}");
+    // What bash can export and systemd can set.
+    let (ok, text) = check_text_with(
+        &config,
+        &[("IDP_BRIDGE_UPSTREAM__OAUTH2_PASSWORD__CLIENT_ID", "other")],
+    );
+    assert!(ok, "an underscore stands for the dash: {text}");
+    // The variable reached the section in the file: a wrong value is
+    // reported under the file's key, naming the variable.
+    let (ok, text) = check_text_with(
+        &config,
+        &[("IDP_BRIDGE_UPSTREAM__OAUTH2_PASSWORD__TIMEOUT_MS", "soon")],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("upstream.oauth2-password.timeout_ms")
+            && text.contains("IDP_BRIDGE_UPSTREAM__OAUTH2_PASSWORD__TIMEOUT_MS"),
+        "{text}"
+    );
+    // The older dashed form still works.
+    let (ok, text) = check_text_with(
+        &config,
+        &[("IDP_BRIDGE_UPSTREAM__OAUTH2-PASSWORD__CLIENT_ID", "other")],
+    );
+    assert!(ok, "{text}");
 }
 
 #[tokio::test]

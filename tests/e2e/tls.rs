@@ -253,6 +253,20 @@ async fn plain_http_to_the_tls_port_is_told_to_use_https() {
     );
 }
 
+#[tokio::test]
+async fn healthcheck_asks_over_https_when_the_config_has_tls() {
+    let ca = Ca::new("test CA");
+    let files = Files::new(&ca.leaf());
+    let (app, _https) = spawn_tls(&files).await;
+    let health =
+        crate::cli::healthcheck_with(vec!["--config".into(), app.config_path().into()]).await;
+    assert!(
+        health.status.success(),
+        "from the config alone: {}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+}
+
 fn check(config: &str) -> String {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("bridge.toml");
