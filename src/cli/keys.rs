@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::support::runtime;
+use super::support::{open_state, runtime};
 
 /// The `keys` subcommands.
 #[derive(Subcommand)]
@@ -37,12 +37,7 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
     let (settings, storage_key) =
         crate::config::StateConfig::load(config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
-        // The storage key first: it makes a new data directory private.
-        let storage = crate::startup::storage_key_at(&settings.data_dir, storage_key.as_ref())
-            .map_err(|e| e.to_string())?;
-        let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (storage, store) = open_state(&settings, storage_key.as_ref()).await?;
         match command {
             KeysCommand::Rotate {
                 activation_delay_seconds,

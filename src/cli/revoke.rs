@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::support::runtime;
+use super::support::{open_state, runtime};
 use crate::metrics::Metrics;
 use crate::user_revocation::{self, RevokedBy, TokenRevoked};
 
@@ -49,12 +49,10 @@ pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
         None
     };
     // Only the state sections: no client secret needs to be set for this.
-    let (settings, _) =
+    let (settings, storage_key) =
         crate::config::StateConfig::load(&args.config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
-        let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (_, store) = open_state(&settings, storage_key.as_ref()).await?;
         // This process's counters go nowhere; the audit line is what counts.
         let metrics = Metrics::new();
         let who = std::env::var("USER")

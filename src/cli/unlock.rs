@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::support::runtime;
+use super::support::{open_state, runtime};
 
 /// What `unlock` is told.
 #[derive(Debug, clap::Args)]
@@ -33,12 +33,7 @@ pub fn run(args: &UnlockArgs) -> Result<ExitCode, String> {
         .validate()
         .map_err(|problems| problems.join("\n"))?;
     runtime()?.block_on(async move {
-        // The storage key first: it makes a new data directory private.
-        let storage = crate::startup::storage_key_at(&settings.data_dir, storage_key.as_ref())
-            .map_err(|e| e.to_string())?;
-        let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (storage, store) = open_state(&settings, storage_key.as_ref()).await?;
         let cleared = crate::login::throttle::unlock(store.as_ref(), &args.user)
             .await
             .map_err(|e| e.to_string())?;
