@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use idp_bridge::app::App;
-use idp_bridge::config::{BridgeConfig, Settings};
-use idp_bridge::legacy_token::Lt1Keys;
+use idp_bridge::domain::config::{BridgeConfig, Settings};
 use idp_bridge::reference::RunningServer;
-use idp_bridge::reference::legacy_idp::{LegacyIdp, LegacyIdpOptions};
-use idp_bridge::secret::Key32;
+use idp_bridge::reference::legacy_idp::{LegacyIdpOptions, ReferenceIdp};
+use idp_bridge::util::legacy_token::Lt1Keys;
+use idp_bridge::util::secret::Key32;
 
 const CALLBACK: &str = "https://example-tenant.us.auth0.com/login/callback";
 const SECRET: &str = "bench-client-secret-0123456789";
@@ -45,8 +45,8 @@ async fn tenant() -> (RunningServer, String, String, jsonwebtoken::DecodingKey) 
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
     let public = key.to_public_key();
     let (n, e) = (
-        idp_bridge::crypto::b64url(&public.n().to_bytes_be()),
-        idp_bridge::crypto::b64url(&public.e().to_bytes_be()),
+        idp_bridge::util::crypto::b64url(&public.n().to_bytes_be()),
+        idp_bridge::util::crypto::b64url(&public.e().to_bytes_be()),
     );
     let jwks = serde_json::json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "t1", "n": n, "e": e}]});
     let router = axum::Router::new().route(
@@ -60,7 +60,7 @@ async fn tenant() -> (RunningServer, String, String, jsonwebtoken::DecodingKey) 
         .await
         .expect("tenant");
     let issuer = format!("{}/", server.url());
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some("t1".into());
     header.typ = Some("at+jwt".into());
@@ -149,7 +149,7 @@ async fn setup() -> Setup {
             idp_bridge::reference::users::hash_password_with("correct-horse", 8, 1).expect("hash");
         options.users.insert(alice);
     }
-    let idp = LegacyIdp::new(options);
+    let idp = ReferenceIdp::new(options);
     let (tenant_server, tenant_issuer, auth0_token, auth0_key) = tenant().await;
     let idp_server = RunningServer::bind("127.0.0.1:0", idp.router())
         .await
@@ -172,7 +172,7 @@ async fn setup() -> Setup {
         ),
     )
     .expect("config");
-    let raw: BridgeConfig = idp_bridge::config::load_raw(Some(&path), &[]).expect("config");
+    let raw: BridgeConfig = idp_bridge::domain::config::load_raw(Some(&path), &[]).expect("config");
     let app = App::build_with_listener(Settings::validate(raw).expect("valid"), listener)
         .await
         .expect("app");

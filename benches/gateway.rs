@@ -19,9 +19,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use idp_bridge::legacy_token::{Lt1Claims, Lt1Keys};
 use idp_bridge::reference::RunningServer;
-use idp_bridge::secret::Key32;
+use idp_bridge::util::legacy_token::{Lt1Claims, Lt1Keys};
+use idp_bridge::util::secret::Key32;
 
 const AUDIENCE: &str = "https://orders.example.com";
 const ROUNDS: usize = 3;
@@ -61,7 +61,7 @@ async fn tenant() -> (RunningServer, String, String) {
     use rsa::traits::PublicKeyParts;
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
     let public = key.to_public_key();
-    let b64 = |b: &[u8]| idp_bridge::crypto::b64url(b);
+    let b64 = |b: &[u8]| idp_bridge::util::crypto::b64url(b);
     let jwks = serde_json::json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "t1",
         "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())}]});
     let router = axum::Router::new().route(
@@ -75,7 +75,7 @@ async fn tenant() -> (RunningServer, String, String) {
         .await
         .expect("tenant");
     let issuer = format!("{}/", server.url());
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let claims = serde_json::json!({"iss": issuer, "sub": "oidc|legacy|u-1001", "aud": AUDIENCE,
         "iat": now, "exp": now + 7200, "azp": "spa", "scope": "read:orders"});
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
@@ -270,7 +270,7 @@ audiences = ["{AUDIENCE}"]
     wait_for(&format!("http://127.0.0.1:{port}/healthz")).await;
 
     // nginx, the same route with the legacy token set by configuration.
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let legacy = keys
         .mint(&Lt1Claims {
             sub: "u-1001".into(),

@@ -496,7 +496,7 @@ fn median_of(rounds: &[Value], target: &str, key: &str) -> f64 {
 /// through the bridge's own signer, or with `ring` through `jsonwebtoken`
 /// 9 (how the bridge signed before it used aws-lc-rs).
 fn sign_cost_micros(ring: bool) -> f64 {
-    use idp_bridge::keys::{JwtSigner, SigningAlg, new_rsa_key};
+    use idp_bridge::domain::keys::{JwtSigner, SigningAlg, new_rsa_key};
     let (der, public) = new_rsa_key().expect("key");
     let kid = public["kid"].as_str().unwrap_or("k").to_owned();
     let signer = JwtSigner::from_der(SigningAlg::RS256, kid, &der).expect("signer");

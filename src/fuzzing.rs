@@ -14,18 +14,18 @@ use std::sync::OnceLock;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use bytes::Bytes;
 
-use crate::config::{AuthMethod, Client, RefreshPolicy};
-use crate::crypto::sha256;
-use crate::legacy_token::{Lt1Error, Lt1Keys, kid_of, looks_like_lt1};
-use crate::login::locale::Locale;
-use crate::login::pending::PendingLogin;
-use crate::provider::form::FormParams;
-use crate::provider::{authorize, claims, client_auth, token};
-use crate::secret::Key32;
-use crate::upstream::config::HttpAdapterConfig;
-use crate::upstream::fetch::Fetched;
-use crate::upstream::http::HttpIdp;
-use crate::upstream::pointer;
+use crate::browser::locale::Locale;
+use crate::browser::pending::PendingLogin;
+use crate::domain::config::{AuthMethod, Client, RefreshPolicy};
+use crate::domain::upstream::config::HttpAdapterConfig;
+use crate::domain::upstream::fetch::Fetched;
+use crate::domain::upstream::http::HttpIdp;
+use crate::domain::upstream::pointer;
+use crate::protocol::provider::form::FormParams;
+use crate::protocol::provider::{authorize, claims, client_auth, token};
+use crate::util::crypto::sha256;
+use crate::util::legacy_token::{Lt1Error, Lt1Keys, kid_of, looks_like_lt1};
+use crate::util::secret::Key32;
 
 /// The time the fuzzed LT1 tokens are validated at (the vectors' `now`).
 const LT1_NOW: i64 = 1_764_000_000;
@@ -99,7 +99,7 @@ fn clients() -> &'static BTreeMap<String, Client> {
             auth_methods: vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
             refresh: RefreshPolicy::default(),
             post_logout_redirect_uris: Vec::new(),
-            id_token_alg: crate::keys::SigningAlg::RS256,
+            id_token_alg: crate::domain::keys::SigningAlg::RS256,
             exchange: None,
         };
         [

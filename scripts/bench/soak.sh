@@ -10,7 +10,7 @@
 #   SOAK_SECONDS=180 scripts/bench/soak.sh      # a short run
 #   SOAK_RATES=200,100,2000 (logins,refreshes,userinfo per second)
 #   SOAK_STORES="sqlite postgres"
-#   SOAK_LOG=warn,idp_bridge::store=debug   # the bridge's log filter (its log
+#   SOAK_LOG=warn,idp_bridge::domain::store=debug   # the bridge's log filter (its log
 #                                            # is $BENCH_WORK/bridge-<store>.log)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use serde::Deserialize;
 
-use crate::config::{ClientConfig, load_raw, process_env};
+use crate::domain::config::{ClientConfig, load_raw, process_env};
 
 /// The Auth0 connection strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::support::runtime;
-use crate::config::{BridgeConfig, load_raw, process_env};
+use crate::domain::config::{BridgeConfig, load_raw, process_env};
 
 /// Where `healthcheck` asks when neither `--url` nor a config is given.
 const DEFAULT_URL: &str = "http://127.0.0.1:8080/healthz";
@@ -36,7 +36,7 @@ pub struct HealthcheckArgs {
 /// Runs `healthcheck`: 0 healthy, 1 not (the reason on stderr).
 pub fn run(args: &HealthcheckArgs) -> Result<ExitCode, String> {
     let (url, local) = match (&args.url, &args.config) {
-        (Some(url), _) => (url.clone(), crate::net::is_loopback(url)),
+        (Some(url), _) => (url.clone(), crate::util::net::is_loopback(url)),
         (None, Some(config)) => (url_from_config(config)?, true),
         (None, None) => (
             url::Url::parse(DEFAULT_URL).map_err(|e| e.to_string())?,

@@ -60,8 +60,8 @@ pub fn run(args: &InitArgs) -> Result<ExitCode, String> {
             key_path.display()
         ));
     }
-    let secret = crate::crypto::random_token();
-    let hash = hex::encode(crate::crypto::sha256(secret.as_bytes()));
+    let secret = crate::util::crypto::random_token();
+    let hash = hex::encode(crate::util::crypto::sha256(secret.as_bytes()));
     let mut key = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
     write_private(&key_path, &hex::encode(key))?;
@@ -96,7 +96,7 @@ pub fn run(args: &InitArgs) -> Result<ExitCode, String> {
 fn starter(args: &InitArgs, secret_hash: &str, key_path: &Path, data_dir: &Path) -> String {
     let listen = url::Url::parse(&args.issuer)
         .ok()
-        .filter(crate::net::is_loopback)
+        .filter(crate::util::net::is_loopback)
         .and_then(|u| u.port().map(|p| format!("127.0.0.1:{p}")))
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let legacy = args.legacy_url.trim_end_matches('/');

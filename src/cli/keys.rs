@@ -35,7 +35,7 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
     let (KeysCommand::Rotate { config, .. } | KeysCommand::List { config }) = &command;
     // Only the state sections: no client secret needs to be set for this.
     let (settings, storage_key) =
-        crate::config::StateConfig::load(config).map_err(|e| e.to_string())?;
+        crate::domain::config::StateConfig::load(config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
         let (storage, store) = open_state(&settings, storage_key.as_ref()).await?;
         match command {
@@ -45,7 +45,7 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
             } => {
                 let delay =
                     activation_delay_seconds.unwrap_or(settings.keys.activation_delay_seconds);
-                let (added, pruned) = crate::keys::rotate(
+                let (added, pruned) = crate::domain::keys::rotate(
                     store.as_ref(),
                     &storage,
                     delay,
@@ -65,7 +65,7 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
             }
             KeysCommand::List { .. } => {
                 let stored = store.signing_keys().await.map_err(|e| e.to_string())?;
-                for line in crate::keys::describe(&stored, crate::clock::now_unix()) {
+                for line in crate::domain::keys::describe(&stored, crate::util::clock::now_unix()) {
                     println!("{line}");
                 }
             }

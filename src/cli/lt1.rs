@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::clock::now_unix;
-use crate::config::{self, LegacyConfig};
-use crate::legacy_token::{Lt1Claims, Lt1Keys};
-use crate::secret::Key32;
+use crate::domain::config::{self, LegacyConfig};
+use crate::util::clock::now_unix;
+use crate::util::legacy_token::{Lt1Claims, Lt1Keys};
+use crate::util::secret::Key32;
 
 /// Where the LT1 keys come from.
 #[derive(Args, Clone)]
@@ -50,7 +50,7 @@ impl KeyArgs {
         }
         for spec in &self.key_files {
             let (kid, path) = spec.split_once('=').ok_or("--key-file wants KID=PATH")?;
-            let text = crate::secret::read_secret_file(path.as_ref())?;
+            let text = crate::util::secret::read_secret_file(path.as_ref())?;
             keys.push((
                 kid.to_owned(),
                 Key32::parse(&text).map_err(|e| format!("key {kid}: {e}"))?,
@@ -153,7 +153,7 @@ pub fn run(command: LegacyTokenCommand) -> Result<ExitCode, String> {
             };
             match keys.validate(&token, now.unwrap_or_else(now_unix)) {
                 Ok(claims) => {
-                    let json = serde_json::json!({"valid": true, "kid": crate::legacy_token::kid_of(&token), "claims": claims.to_map()});
+                    let json = serde_json::json!({"valid": true, "kid": crate::util::legacy_token::kid_of(&token), "claims": claims.to_map()});
                     println!("{json:#}");
                     Ok(ExitCode::SUCCESS)
                 }

@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
-use crate::config::Settings;
-use crate::demo::{Demo, DemoUpstream};
+use crate::app::demo::{Demo, DemoUpstream};
+use crate::domain::config::Settings;
 use support::runtime;
 
 /// `idp-bridge` and its commands.
@@ -142,7 +142,7 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
 fn hash_secret(generate: bool) -> Result<ExitCode, String> {
     use std::io::Read as _;
     let secret = if generate {
-        crate::crypto::random_token()
+        crate::util::crypto::random_token()
     } else {
         let mut text = String::new();
         std::io::stdin()
@@ -157,7 +157,7 @@ fn hash_secret(generate: bool) -> Result<ExitCode, String> {
                 .into(),
         );
     }
-    let hash = hex::encode(crate::crypto::sha256(secret.as_bytes()));
+    let hash = hex::encode(crate::util::crypto::sha256(secret.as_bytes()));
     if generate {
         println!("# the client secret, for Auth0 (shown once):\n# {secret}");
     }
@@ -196,7 +196,7 @@ fn check_config(config: &std::path::Path, probe: bool) -> Result<ExitCode, Strin
                         "  gateway {} {}/* -> {} (audiences {})",
                         gateway.listen,
                         route.prefix,
-                        route.upstream,
+                        route.backend,
                         route.audiences.join(", ")
                     );
                 }
@@ -247,7 +247,7 @@ fn demo(
         println!("  bridge (issuer): {}", demo.issuer);
         println!("  config:          {}", dir.join("bridge.toml").display());
         println!("Press Ctrl-C to stop.");
-        let ran = demo.run_until(crate::server::shutdown_signal()).await;
+        let ran = demo.run_until(crate::app::server::shutdown_signal()).await;
         if ours {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 eprintln!("idp-bridge: cannot remove {}: {e}", dir.display());

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::config::Settings;
-use crate::upstream::UpstreamConfig;
-use crate::upstream::config::Protocol;
-use crate::upstream::fetch::Fetcher;
+use crate::domain::config::Settings;
+use crate::domain::upstream::UpstreamConfig;
+use crate::domain::upstream::config::Protocol;
+use crate::domain::upstream::fetch::Fetcher;
 
 /// How long one check may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,7 +57,7 @@ pub async fn run(settings: &Settings, timeout: Duration) -> Vec<Check> {
         if let Some(issuer) = discovered {
             let found = tokio::time::timeout(
                 timeout * 2,
-                crate::upstream::redirect::discovery::read(c, &fetcher),
+                crate::domain::upstream::redirect::discovery::read(c, &fetcher),
             )
             .await
             .map_err(|_| "timed out".to_owned())
@@ -135,7 +135,7 @@ async fn answers(fetcher: &Fetcher, url: &Url) -> Result<String, String> {
         .client()
         .head(url.clone())
         .build()
-        .map_err(|e| crate::upstream::fetch::classify(e).to_string())?;
+        .map_err(|e| crate::domain::upstream::fetch::classify(e).to_string())?;
     let answer = fetcher.send(request).await.map_err(|e| e.to_string())?;
     Ok(format!("answered {}", answer.status.as_u16()))
 }
@@ -148,7 +148,7 @@ async fn store(settings: &Settings, timeout: Duration) -> Check {
         .store
         .url
         .as_ref()
-        .map(crate::secret::SecretSource::resolve)
+        .map(crate::util::secret::SecretSource::resolve)
     {
         None => format!(
             "store (SQLite in {})",
@@ -167,7 +167,7 @@ async fn store(settings: &Settings, timeout: Duration) -> Check {
             .store
             .url
             .as_ref()
-            .map(crate::secret::SecretSource::resolve)
+            .map(crate::util::secret::SecretSource::resolve)
         {
             // The pool reports only that it timed out: reach the server
             // first, so a refused port or an unknown host says so.
@@ -175,9 +175,10 @@ async fn store(settings: &Settings, timeout: Duration) -> Check {
         }
         if settings.store.url.is_none() {
             // Private, as `serve` would make it.
-            crate::startup::prepare_data_dir(&settings.data_dir).map_err(|e| e.to_string())?;
+            crate::app::open_storage::prepare_data_dir(&settings.data_dir)
+                .map_err(|e| e.to_string())?;
         }
-        let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)
+        let store = crate::app::open_storage::open_store_at(&settings.data_dir, &settings.store)
             .await
             .map_err(|e| e.to_string())?;
         let keys = store
@@ -222,7 +223,7 @@ async fn auth0_jwks(fetcher: &Fetcher, issuer: &str) -> Check {
             .client()
             .get(&url)
             .build()
-            .map_err(|e| crate::upstream::fetch::classify(e).to_string())?;
+            .map_err(|e| crate::domain::upstream::fetch::classify(e).to_string())?;
         let answer = fetcher.send(request).await.map_err(|e| e.to_string())?;
         if !answer.status.is_success() {
             return Err(format!("{url} answered {}", answer.status.as_u16()));

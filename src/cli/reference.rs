@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use super::lt1::KeyArgs;
 use super::support::runtime;
-use crate::reference::legacy_idp::{Faults, LegacyIdp, LegacyIdpOptions};
+use crate::reference::legacy_idp::{Faults, LegacyIdpOptions, ReferenceIdp};
 use crate::reference::users::{Users, hash_password};
 use crate::reference::{RunningServer, command, legacy_api};
 
@@ -72,7 +72,7 @@ pub fn run(command: ReferenceCommand) -> Result<ExitCode, String> {
             options.users = load_users(users.as_ref())?;
             options.token_ttl = token_ttl;
             runtime()?.block_on(async move {
-                let idp = LegacyIdp::new(options);
+                let idp = ReferenceIdp::new(options);
                 idp.set_faults(Faults {
                     latency_ms,
                     ..Faults::default()

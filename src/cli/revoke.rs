@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::support::{open_state, runtime};
-use crate::metrics::Metrics;
-use crate::user_revocation::{self, RevokedBy, TokenRevoked};
+use crate::domain::metrics::Metrics;
+use crate::domain::user_revocation::{self, RevokedBy, TokenRevoked};
 
 /// `idp-bridge revoke --user SUBJECT` or `--grant` (the token on stdin).
 #[derive(Args)]
@@ -50,7 +50,7 @@ pub fn run(args: &RevokeArgs) -> Result<ExitCode, String> {
     };
     // Only the state sections: no client secret needs to be set for this.
     let (settings, storage_key) =
-        crate::config::StateConfig::load(&args.config).map_err(|e| e.to_string())?;
+        crate::domain::config::StateConfig::load(&args.config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
         let (_, store) = open_state(&settings, storage_key.as_ref()).await?;
         // This process's counters go nowhere; the audit line is what counts.

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::config::StateConfig;
-use crate::crypto::StorageKey;
-use crate::secret::Key32;
-use crate::store::Store;
+use crate::domain::config::StateConfig;
+use crate::domain::store::Store;
+use crate::util::crypto::StorageKey;
+use crate::util::secret::Key32;
 
 /// A multi-threaded runtime, or an error that says it could not start.
 pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -20,9 +20,9 @@ pub async fn open_state(
     settings: &StateConfig,
     storage_key: Option<&Key32>,
 ) -> Result<(StorageKey, Arc<dyn Store>), String> {
-    let storage = crate::startup::storage_key_at(&settings.data_dir, storage_key)
+    let storage = crate::app::open_storage::storage_key_at(&settings.data_dir, storage_key)
         .map_err(|e| e.to_string())?;
-    let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)
+    let store = crate::app::open_storage::open_store_at(&settings.data_dir, &settings.store)
         .await
         .map_err(|e| e.to_string())?;
     Ok((storage, store))

@@ -27,19 +27,19 @@ pub fn run(args: &UnlockArgs) -> Result<ExitCode, String> {
     }
     // Only the state sections and [throttle]: no client secret is needed.
     let (settings, storage_key) =
-        crate::config::StateConfig::load(&args.config).map_err(|e| e.to_string())?;
+        crate::domain::config::StateConfig::load(&args.config).map_err(|e| e.to_string())?;
     let throttle = settings
         .throttle
         .validate()
         .map_err(|problems| problems.join("\n"))?;
     runtime()?.block_on(async move {
         let (storage, store) = open_state(&settings, storage_key.as_ref()).await?;
-        let cleared = crate::login::throttle::unlock(store.as_ref(), &args.user)
+        let cleared = crate::browser::throttle::unlock(store.as_ref(), &args.user)
             .await
             .map_err(|e| e.to_string())?;
         let user =
-            crate::login::throttle::audit_user(throttle.audit_username, &storage, &args.user);
-        let metrics = crate::metrics::Metrics::new();
+            crate::browser::throttle::audit_user(throttle.audit_username, &storage, &args.user);
+        let metrics = crate::domain::metrics::Metrics::new();
         crate::audit!(metrics, "user_unlocked", user = %user, cleared, by = "cli");
         let name = args.user.trim().escape_debug().to_string();
         if user == name {

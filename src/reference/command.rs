@@ -8,9 +8,9 @@ use std::io::{Read, Write};
 use serde_json::{Value, json};
 
 use super::users::{User, Users};
-use crate::clock::now_unix;
-use crate::legacy_token::{Lt1Claims, Lt1Keys};
-use crate::upstream::command::{EXIT_INVALID_CREDENTIALS, EXIT_LOCKED};
+use crate::domain::upstream::command::{EXIT_INVALID_CREDENTIALS, EXIT_LOCKED};
+use crate::util::clock::now_unix;
+use crate::util::legacy_token::{Lt1Claims, Lt1Keys};
 
 const ACCESS_TTL: i64 = 3600;
 const REFRESH_TTL: i64 = 30 * 86_400;

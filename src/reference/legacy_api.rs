@@ -25,8 +25,8 @@ use axum::{Json, Router};
 use http_body_util::BodyExt as _;
 use serde_json::json;
 
-use crate::clock::now_unix;
-use crate::legacy_token::{Lt1Claims, Lt1Keys};
+use crate::util::clock::now_unix;
+use crate::util::legacy_token::{Lt1Claims, Lt1Keys};
 
 /// The legacy API's router, validating with `keys`.
 pub fn router(keys: Lt1Keys) -> Router {

@@ -43,8 +43,8 @@ use serde_json::{Value, json};
 
 use super::legacy_oidc::{self, Authority, LoginPage};
 use super::users::{User, Users};
-use crate::clock::now_unix;
-use crate::legacy_token::{Lt1Claims, Lt1Keys};
+use crate::util::clock::now_unix;
+use crate::util::legacy_token::{Lt1Claims, Lt1Keys};
 
 /// The `[upstream]` configuration that reaches this simulator's JSON API
 /// through the `http` adapter (used by the demo, the tests and the
@@ -238,7 +238,7 @@ struct RefreshEntry {
 
 /// A handle on a simulator: its router, its faults, its counters.
 #[derive(Debug, Clone)]
-pub struct LegacyIdp {
+pub struct ReferenceIdp {
     inner: Arc<Inner>,
 }
 
@@ -259,7 +259,7 @@ struct Inner {
     login_page: std::sync::OnceLock<LoginPage>,
 }
 
-impl LegacyIdp {
+impl ReferenceIdp {
     /// A simulator with these settings.
     pub fn new(options: LegacyIdpOptions) -> Self {
         Self {
@@ -547,13 +547,13 @@ impl LegacyIdp {
 }
 
 #[async_trait::async_trait]
-impl Authority for LegacyIdp {
+impl Authority for ReferenceIdp {
     async fn check(&self, username: String, password: String) -> Result<User, StatusCode> {
-        LegacyIdp::check(self, username, password).await
+        ReferenceIdp::check(self, username, password).await
     }
 
     fn issue(&self, user: &User) -> Result<(String, String, i64), StatusCode> {
-        LegacyIdp::issue(self, user).map(|i| (i.access_token, i.refresh_token, i.expires_in))
+        ReferenceIdp::issue(self, user).map(|i| (i.access_token, i.refresh_token, i.expires_in))
     }
 
     fn user(&self, username: &str) -> Option<User> {
@@ -569,7 +569,7 @@ impl Authority for LegacyIdp {
     }
 
     fn login_page(&self) -> &LoginPage {
-        LegacyIdp::login_page(self)
+        ReferenceIdp::login_page(self)
     }
 }
 
@@ -580,7 +580,7 @@ struct Issued {
     expires_at: i64,
 }
 
-async fn inject_faults(State(idp): State<LegacyIdp>, request: Request, next: Next) -> Response {
+async fn inject_faults(State(idp): State<ReferenceIdp>, request: Request, next: Next) -> Response {
     let faults = idp
         .inner
         .faults
@@ -612,12 +612,15 @@ async fn inject_faults(State(idp): State<LegacyIdp>, request: Request, next: Nex
     }
 }
 
-async fn control_faults(State(idp): State<LegacyIdp>, Json(faults): Json<Faults>) -> Json<Faults> {
+async fn control_faults(
+    State(idp): State<ReferenceIdp>,
+    Json(faults): Json<Faults>,
+) -> Json<Faults> {
     idp.set_faults(faults.clone());
     Json(faults)
 }
 
-async fn control_faults_get(State(idp): State<LegacyIdp>) -> Json<Faults> {
+async fn control_faults_get(State(idp): State<ReferenceIdp>) -> Json<Faults> {
     Json(
         idp.inner
             .faults
@@ -653,7 +656,7 @@ struct ApiLogin {
     password: String,
 }
 
-async fn api_login(State(idp): State<LegacyIdp>, Json(body): Json<ApiLogin>) -> Response {
+async fn api_login(State(idp): State<ReferenceIdp>, Json(body): Json<ApiLogin>) -> Response {
     let user = match idp.check(body.username, body.password).await {
         Ok(u) => u,
         Err(status) => return error_json(status),
@@ -685,7 +688,7 @@ struct ApiTokenForUser {
 }
 
 async fn api_token_for_user(
-    State(idp): State<LegacyIdp>,
+    State(idp): State<ReferenceIdp>,
     headers: HeaderMap,
     Json(body): Json<ApiTokenForUser>,
 ) -> Response {
@@ -716,7 +719,7 @@ async fn api_token_for_user(
     }
 }
 
-async fn api_renew(State(idp): State<LegacyIdp>, Json(body): Json<ApiRenew>) -> Response {
+async fn api_renew(State(idp): State<ReferenceIdp>, Json(body): Json<ApiRenew>) -> Response {
     match idp.renew(&body.refresh_token) {
         Ok((user, issued)) => Json(json!({
             "access_token": issued.access_token,
@@ -748,7 +751,7 @@ fn unauthorized(scheme: &str) -> Response {
     response
 }
 
-async fn api_me(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
+async fn api_me(State(idp): State<ReferenceIdp>, headers: HeaderMap) -> Response {
     match token_with_scheme(&headers, "Bearer").and_then(|t| idp.user_for_token(t)) {
         Some(user) => Json(profile_json(&user)).into_response(),
         None => unauthorized("Bearer"),
@@ -762,7 +765,10 @@ struct LegacyLoginForm {
     realm: Option<String>,
 }
 
-async fn legacy_login(State(idp): State<LegacyIdp>, Form(form): Form<LegacyLoginForm>) -> Response {
+async fn legacy_login(
+    State(idp): State<ReferenceIdp>,
+    Form(form): Form<LegacyLoginForm>,
+) -> Response {
     if form.realm.as_deref() != Some(idp.options().realm.as_str()) {
         return (StatusCode::BAD_REQUEST, "unknown realm").into_response();
     }
@@ -787,7 +793,7 @@ async fn legacy_login(State(idp): State<LegacyIdp>, Form(form): Form<LegacyLogin
     }
 }
 
-async fn legacy_profile(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
+async fn legacy_profile(State(idp): State<ReferenceIdp>, headers: HeaderMap) -> Response {
     match token_with_scheme(&headers, "Legacy").and_then(|t| idp.user_for_token(t)) {
         Some(user) => {
             let mut v = json!({"uid": user.sub, "login": user.username, "mail": user.email, "displayName": user.name});
@@ -825,7 +831,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 
 /// A `private_key_jwt` assertion (RFC 7523 §3) signed by the configured
 /// client key, for this token endpoint.
-fn assertion_ok(idp: &LegacyIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
+fn assertion_ok(idp: &ReferenceIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
     let opts = idp.options();
     let (Some(jwk), Some(assertion)) = (&opts.oauth_client_jwk, &form.client_assertion) else {
         return false;
@@ -852,7 +858,7 @@ fn assertion_ok(idp: &LegacyIdp, headers: &HeaderMap, form: &TokenForm) -> bool 
     jsonwebtoken::decode::<Value>(assertion, &key, &validation).is_ok()
 }
 
-fn client_ok(idp: &LegacyIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
+fn client_ok(idp: &ReferenceIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
     let opts = idp.options();
     if form.client_assertion.is_some() {
         return assertion_ok(idp, headers, form);
@@ -882,7 +888,7 @@ fn client_ok(idp: &LegacyIdp, headers: &HeaderMap, form: &TokenForm) -> bool {
 }
 
 async fn oauth_token(
-    State(idp): State<LegacyIdp>,
+    State(idp): State<ReferenceIdp>,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
@@ -966,7 +972,7 @@ async fn oauth_token(
     }
 }
 
-async fn oauth_userinfo(State(idp): State<LegacyIdp>, headers: HeaderMap) -> Response {
+async fn oauth_userinfo(State(idp): State<ReferenceIdp>, headers: HeaderMap) -> Response {
     idp.inner
         .userinfo_reads
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -5,8 +5,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use idp_bridge::secret::{LegacyRefreshToken, Password};
-use idp_bridge::upstream::UpstreamError;
+use idp_bridge::domain::upstream::UpstreamError;
+use idp_bridge::util::secret::{LegacyRefreshToken, Password};
 
 use crate::support::{LegacyStack, adapter};
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use idp_bridge::clock::now_unix;
+use idp_bridge::domain::upstream::UpstreamError;
 use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
-use idp_bridge::secret::{LegacyRefreshToken, Password};
-use idp_bridge::upstream::UpstreamError;
+use idp_bridge::util::clock::now_unix;
+use idp_bridge::util::secret::{LegacyRefreshToken, Password};
 
 use crate::support::{LegacyStack, adapter, closed_port_url};
 
@@ -322,17 +322,20 @@ async fn config_errors_name_the_key() {
         json_shape("http://127.0.0.1:1").replace("subject = \"/user/id\"", "subject = \"user/id\"");
     let file = tempfile::NamedTempFile::new().expect("temp");
     std::fs::write(file.path(), &text).expect("write");
-    let config: idp_bridge::config::LegacyConfig =
-        idp_bridge::config::load_raw(Some(file.path()), &[]).expect("parses");
-    let err = idp_bridge::upstream::build(&config.upstream.expect("upstream"), None).unwrap_err();
+    let config: idp_bridge::domain::config::LegacyConfig =
+        idp_bridge::domain::config::load_raw(Some(file.path()), &[]).expect("parses");
+    let err =
+        idp_bridge::domain::upstream::build(&config.upstream.expect("upstream"), None).unwrap_err();
     assert_eq!(err.key, "upstream.http.claims.subject");
 
     let text =
         json_shape("http://127.0.0.1:1").replace("timeout_ms = 800", "timeout_ms = \"soon\"");
     std::fs::write(file.path(), &text).expect("write");
-    let err =
-        idp_bridge::config::load_raw::<idp_bridge::config::LegacyConfig>(Some(file.path()), &[])
-            .unwrap_err();
+    let err = idp_bridge::domain::config::load_raw::<idp_bridge::domain::config::LegacyConfig>(
+        Some(file.path()),
+        &[],
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("upstream.http.timeout_ms"),
         "{err}"
@@ -342,9 +345,11 @@ async fn config_errors_name_the_key() {
         "IDP_BRIDGE_UPSTREAM__HTTP__LOGIN__URL".to_owned(),
         "not a url".to_owned(),
     )];
-    let err =
-        idp_bridge::config::load_raw::<idp_bridge::config::LegacyConfig>(Some(file.path()), &env)
-            .unwrap_err();
+    let err = idp_bridge::domain::config::load_raw::<idp_bridge::domain::config::LegacyConfig>(
+        Some(file.path()),
+        &env,
+    )
+    .unwrap_err();
     let err = err.to_string();
     assert!(
         err.contains("upstream.http.login.url")

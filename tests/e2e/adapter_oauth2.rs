@@ -1,9 +1,9 @@
 //! The `oauth2-password` adapter against the reference legacy IdP's OAuth
 //! 2.0 token and userinfo endpoints.
 
+use idp_bridge::domain::upstream::UpstreamError;
 use idp_bridge::reference::legacy_idp::{FaultMode, Faults};
-use idp_bridge::secret::{LegacyRefreshToken, Password};
-use idp_bridge::upstream::UpstreamError;
+use idp_bridge::util::secret::{LegacyRefreshToken, Password};
 
 use crate::support::{LegacyStack, adapter, closed_port_url};
 

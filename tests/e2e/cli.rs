@@ -297,7 +297,7 @@ fn hash_secret_prints_the_config_line_for_a_secret_and_refuses_short_ones() {
     let secret = "a-generated-secret-of-forty-two-characters";
     let out = run(&format!("{secret}\n"));
     assert!(out.status.success());
-    let expected = hex::encode(idp_bridge::crypto::sha256(secret.as_bytes()));
+    let expected = hex::encode(idp_bridge::util::crypto::sha256(secret.as_bytes()));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("secret_hash = \"sha256:{expected}\"")
@@ -317,7 +317,7 @@ fn hash_secret_prints_the_config_line_for_a_secret_and_refuses_short_ones() {
         .nth(1)
         .and_then(|l| l.strip_prefix("# "))
         .expect("the secret");
-    let hash = hex::encode(idp_bridge::crypto::sha256(secret.as_bytes()));
+    let hash = hex::encode(idp_bridge::util::crypto::sha256(secret.as_bytes()));
     assert!(text.contains(&format!("sha256:{hash}")), "{text}");
 }
 
@@ -390,7 +390,7 @@ fn init_writes_a_starter_that_checks_out_with_the_secret_only_hashed() {
             .trim()
             .to_owned();
         let text = std::fs::read_to_string(&config).expect("config");
-        let hash = hex::encode(idp_bridge::crypto::sha256(secret.as_bytes()));
+        let hash = hex::encode(idp_bridge::util::crypto::sha256(secret.as_bytes()));
         assert!(text.contains(&format!("sha256:{hash}")), "{text}");
         assert!(!text.contains(&secret), "only the hash is written");
         assert!(text.contains("https://acme.eu.auth0.com/login/callback"));

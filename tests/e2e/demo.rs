@@ -7,7 +7,7 @@ use crate::support::{TestApp, submit_login_at};
 #[tokio::test]
 async fn the_demo_logs_a_person_in_and_shows_the_legacy_apis_answer() {
     let dir = tempfile::tempdir().expect("dir");
-    let demo = idp_bridge::demo::Demo::start("127.0.0.1:0", dir.path())
+    let demo = idp_bridge::app::demo::Demo::start("127.0.0.1:0", dir.path())
         .await
         .expect("demo starts");
     let rp = demo.rp_url.clone();
@@ -115,10 +115,10 @@ fn the_demo_removes_the_folder_it_made_when_it_stops() {
 #[tokio::test]
 async fn the_demo_signs_in_on_the_legacy_idps_own_page_in_redirect_mode() {
     let dir = tempfile::tempdir().expect("dir");
-    let demo = idp_bridge::demo::Demo::start_with(
+    let demo = idp_bridge::app::demo::Demo::start_with(
         "127.0.0.1:0",
         dir.path(),
-        idp_bridge::demo::DemoUpstream::Oidc,
+        idp_bridge::app::demo::DemoUpstream::Oidc,
     )
     .await
     .expect("demo starts");

@@ -2,7 +2,7 @@
 //! headers (431) are refused before any handler runs, with the security
 //! headers, and the bridge keeps serving.
 
-use idp_bridge::middleware::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES};
+use idp_bridge::app::middleware::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES};
 
 use crate::support::TestApp;
 

@@ -1,8 +1,8 @@
 //! The LT1 codec against the known-answer vectors (copied from the project's
 //! shared reference into `tests/e2e/vectors/lt1.json`), plus round trips.
 
-use idp_bridge::legacy_token::{Lt1Claims, Lt1Error, Lt1Keys};
-use idp_bridge::secret::Key32;
+use idp_bridge::util::legacy_token::{Lt1Claims, Lt1Error, Lt1Keys};
+use idp_bridge::util::secret::Key32;
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -70,7 +70,7 @@ fn assertion(
     exp_in: i64,
     jti: &str,
 ) -> String {
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let mut header = Header::new(alg);
     header.kid = Some(kid.into());
     let aud = if aud == "token" {

@@ -1,7 +1,7 @@
 //! The reference legacy stack itself and the `legacy-token` CLI.
 
-use idp_bridge::clock::now_unix;
-use idp_bridge::legacy_token::Lt1Claims;
+use idp_bridge::util::clock::now_unix;
+use idp_bridge::util::legacy_token::Lt1Claims;
 
 use crate::support::LegacyStack;
 

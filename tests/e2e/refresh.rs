@@ -578,7 +578,8 @@ async fn a_renewal_abandoned_by_a_crash_does_not_strand_the_refresh_token() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .expect("open the real file");
-    let stale = idp_bridge::clock::now_unix() - idp_bridge::store::STALE_CLAIM_SECONDS - 5;
+    let stale =
+        idp_bridge::util::clock::now_unix() - idp_bridge::domain::store::STALE_CLAIM_SECONDS - 5;
     let changed = sqlx::query("UPDATE refresh_tokens SET state = 1, last_used_at = ?")
         .bind(stale)
         .execute(&pool)

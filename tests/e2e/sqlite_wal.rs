@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use idp_bridge::clock::now_unix;
-use idp_bridge::store::Store;
-use idp_bridge::store::sqlite::SqliteStore;
+use idp_bridge::domain::store::Store;
+use idp_bridge::domain::store::sqlite::SqliteStore;
+use idp_bridge::util::clock::now_unix;
 
 /// The WAL header's checkpoint sequence number (bytes 12..16, big-endian),
 /// which SQLite increments each time it rewinds the WAL to its start.

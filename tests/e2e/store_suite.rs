@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use idp_bridge::clock::now_unix;
-use idp_bridge::store::postgres::PgStore;
-use idp_bridge::store::sqlite::SqliteStore;
-use idp_bridge::store::{
+use idp_bridge::domain::store::postgres::PgStore;
+use idp_bridge::domain::store::sqlite::SqliteStore;
+use idp_bridge::domain::store::{
     CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, RefreshState,
     Rotation, Store, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease,
 };
+use idp_bridge::util::clock::now_unix;
 
 pub fn pg_url() -> String {
     std::env::var("IDP_BRIDGE_TEST_PG_URL")
@@ -22,7 +22,7 @@ pub fn pg_url() -> String {
 pub fn fresh_schema() -> String {
     format!(
         "idpb_t_{}",
-        idp_bridge::crypto::random_token()
+        idp_bridge::util::crypto::random_token()
             .to_lowercase()
             .replace(['-', '_'], "")[..16]
             .to_owned()
@@ -703,7 +703,7 @@ async fn failed_logins_count_in_a_window_and_lock(b: Backend) {
 /// address's and its own, locked or not, counted on either instance) and
 /// nothing else: not the addresses', not another user's.
 async fn unlocking_a_user_clears_its_counters_and_no_one_else_s(b: Backend) {
-    use idp_bridge::login::throttle::{Counters, unlock};
+    use idp_bridge::browser::throttle::{Counters, unlock};
     let now = now_unix();
     let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
     let alice_a = Counters::new("alice", ip("192.0.2.1"));

@@ -1,18 +1,18 @@
 //! Shared test helpers: a reference legacy IdP and API on port 0 with fresh
 //! keys, and adapter construction from TOML text.
 
-use idp_bridge::config::LegacyConfig;
-use idp_bridge::legacy_token::Lt1Keys;
+use idp_bridge::domain::config::LegacyConfig;
+use idp_bridge::domain::upstream::{self, UpstreamConfig};
 use idp_bridge::reference::RunningServer;
-use idp_bridge::reference::legacy_idp::{LegacyIdp, LegacyIdpOptions};
-use idp_bridge::secret::Key32;
-use idp_bridge::upstream::{self, UpstreamConfig};
+use idp_bridge::reference::legacy_idp::{LegacyIdpOptions, ReferenceIdp};
+use idp_bridge::util::legacy_token::Lt1Keys;
+use idp_bridge::util::secret::Key32;
 use rand::RngCore;
 use std::sync::Arc;
 
 /// The reference legacy IdP and API, running on port 0.
 pub struct LegacyStack {
-    pub idp: LegacyIdp,
+    pub idp: ReferenceIdp,
     pub idp_server: RunningServer,
     pub api_server: RunningServer,
     pub keys: Lt1Keys,
@@ -32,7 +32,7 @@ impl LegacyStack {
         let keys = Lt1Keys::new(vec![("test".into(), Key32::new(raw))], None).expect("keys");
         let mut options = LegacyIdpOptions::demo(keys.clone());
         adjust(&mut options);
-        let idp = LegacyIdp::new(options);
+        let idp = ReferenceIdp::new(options);
         let idp_server = RunningServer::bind("127.0.0.1:0", idp.router())
             .await
             .expect("bind idp");
@@ -74,7 +74,7 @@ pub fn adapter(toml_text: &str) -> Arc<dyn upstream::LegacyIdp> {
     let file = tempfile::NamedTempFile::new().expect("temp");
     std::fs::write(file.path(), toml_text).expect("write config");
     let config: LegacyConfig =
-        idp_bridge::config::load_raw(Some(file.path()), &[]).expect("config parses");
+        idp_bridge::domain::config::load_raw(Some(file.path()), &[]).expect("config parses");
     let keys = config.legacy_token.keys().expect("keys");
     let upstream: UpstreamConfig = config.upstream.expect("an [upstream] section");
     upstream::build(&upstream, keys).expect("adapter builds")
@@ -115,8 +115,8 @@ pub struct TestApp {
     pub gateway_url: Option<String>,
     /// `http://addr` of the admin API, when `[admin]` is set.
     pub admin_url: Option<String>,
-    metrics: Option<Arc<idp_bridge::metrics::Metrics>>,
-    store: Option<Arc<dyn idp_bridge::store::Store>>,
+    metrics: Option<Arc<idp_bridge::domain::metrics::Metrics>>,
+    store: Option<Arc<dyn idp_bridge::domain::store::Store>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -237,9 +237,10 @@ require_pkce = true
 
     async fn start(&mut self, listener: tokio::net::TcpListener) {
         std::fs::write(self.config_path(), &self.config_text).expect("write config");
-        let raw: idp_bridge::config::BridgeConfig =
-            idp_bridge::config::load_raw(Some(&self.config_path()), &[]).expect("config parses");
-        let settings = idp_bridge::config::Settings::validate(raw).expect("config valid");
+        let raw: idp_bridge::domain::config::BridgeConfig =
+            idp_bridge::domain::config::load_raw(Some(&self.config_path()), &[])
+                .expect("config parses");
+        let settings = idp_bridge::domain::config::Settings::validate(raw).expect("config valid");
         let app = idp_bridge::app::App::build_with_listener(settings, listener)
             .await
             .expect("bridge builds");
@@ -269,12 +270,12 @@ require_pkce = true
     }
 
     /// The running bridge's store, to look at its rows.
-    pub fn store(&self) -> &Arc<dyn idp_bridge::store::Store> {
+    pub fn store(&self) -> &Arc<dyn idp_bridge::domain::store::Store> {
         self.store.as_ref().expect("the bridge is running")
     }
 
     /// One cleanup pass of the running bridge's store, as if it were `now`.
-    pub async fn cleanup_at(&self, now: i64) -> idp_bridge::store::Cleaned {
+    pub async fn cleanup_at(&self, now: i64) -> idp_bridge::domain::store::Cleaned {
         self.store
             .as_ref()
             .expect("the bridge is running")
@@ -627,8 +628,8 @@ pub async fn get_json(url: &str) -> serde_json::Value {
 /// The reference IdP's refusals, through any adapter: a wrong password is
 /// `InvalidCredentials`, the locked `mallory` is `Locked`.
 pub async fn assert_refusals(idp: &dyn upstream::LegacyIdp) {
-    use idp_bridge::secret::Password;
-    use idp_bridge::upstream::UpstreamError;
+    use idp_bridge::domain::upstream::UpstreamError;
+    use idp_bridge::util::secret::Password;
     assert_eq!(
         idp.authenticate("alice", &Password::new("wrong"))
             .await

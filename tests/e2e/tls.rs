@@ -271,9 +271,9 @@ fn check(config: &str) -> String {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("bridge.toml");
     std::fs::write(&path, config).expect("write");
-    let raw: idp_bridge::config::BridgeConfig =
-        idp_bridge::config::load_raw(Some(&path), &[]).expect("parses");
-    match idp_bridge::config::Settings::validate(raw) {
+    let raw: idp_bridge::domain::config::BridgeConfig =
+        idp_bridge::domain::config::load_raw(Some(&path), &[]).expect("parses");
+    match idp_bridge::domain::config::Settings::validate(raw) {
         Ok(_) => "OK".to_owned(),
         Err(e) => e.to_string(),
     }

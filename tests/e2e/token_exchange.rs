@@ -28,7 +28,7 @@ struct TenantKey {
 
 fn tenant_key(kid: &str) -> TenantKey {
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
-    let b64 = |b: &[u8]| idp_bridge::crypto::b64url(b);
+    let b64 = |b: &[u8]| idp_bridge::util::crypto::b64url(b);
     let public = key.to_public_key();
     let der = key.to_pkcs1_der().expect("der");
     TenantKey {
@@ -115,7 +115,7 @@ impl Tenant {
     /// (duplicate members, `crit`, `b64`: what `jsonwebtoken::Header`
     /// cannot write), signed with the newest key.
     pub fn signed_raw(&self, alg: Algorithm, header: &str, payload: &str) -> String {
-        let b64 = |t: &str| idp_bridge::crypto::b64url(t.as_bytes());
+        let b64 = |t: &str| idp_bridge::util::crypto::b64url(t.as_bytes());
         let input = format!("{}.{}", b64(header), b64(payload));
         let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &self.newest().encoding, alg)
             .expect("sign");
@@ -142,7 +142,7 @@ impl Tenant {
     /// The claims of [`Tenant::token`] with `changes` applied (`null`
     /// removes a claim).
     pub fn claims(&self, changes: &[(&str, Value)]) -> Value {
-        let now = idp_bridge::clock::now_unix();
+        let now = idp_bridge::util::clock::now_unix();
         let mut claims = json!({
             "iss": self.issuer,
             "sub": "oidc|legacy|u-1001",
@@ -270,9 +270,9 @@ async fn every_unacceptable_auth0_token_is_refused() {
     let app = bridge(&tenant, "").await;
     let _ = signed_in(&app).await;
     let key = tenant.newest();
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let unsigned = {
-        let b64 = |v: &Value| idp_bridge::crypto::b64url(v.to_string().as_bytes());
+        let b64 = |v: &Value| idp_bridge::util::crypto::b64url(v.to_string().as_bytes());
         format!(
             "{}.{}.",
             b64(&json!({"alg": "none", "typ": "JWT", "kid": key.kid})),
@@ -445,7 +445,7 @@ async fn cleanup_keeps_a_sign_in_that_exchanges_may_still_renew() {
     let first = signed_in(&app).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // An hour on: the code, the login form and the first token have expired.
-    let an_hour_on = idp_bridge::clock::now_unix() + 3600;
+    let an_hour_on = idp_bridge::util::clock::now_unix() + 3600;
     assert_eq!(
         app.cleanup_at(an_hour_on).await.grants,
         0,
@@ -462,7 +462,7 @@ async fn cleanup_keeps_a_sign_in_that_exchanges_may_still_renew() {
     assert_ne!(renewed, first);
     assert!(app.legacy.api_accepts(renewed).await);
     // Past max_session_seconds (12 hours by default) nothing keeps it.
-    let past_the_session = idp_bridge::clock::now_unix() + 43_200 + 3600;
+    let past_the_session = idp_bridge::util::clock::now_unix() + 43_200 + 3600;
     assert_eq!(app.cleanup_at(past_the_session).await.grants, 1);
 }
 
@@ -539,7 +539,7 @@ async fn a_user_without_a_grant_gets_a_minted_lt1_token_when_configured() {
     let claims = app
         .legacy
         .keys
-        .validate(minted, idp_bridge::clock::now_unix())
+        .validate(minted, idp_bridge::util::clock::now_unix())
         .expect("an LT1 token the legacy API's key validates");
     assert_eq!(claims.sub, "u-1002");
     assert_eq!(

@@ -247,7 +247,7 @@ async fn a_burst_of_exchanges_writes_no_info_line_per_success_and_one_per_refusa
         for task in tasks {
             task.await.expect("worker");
         }
-        let expired = tenant.token(&[("exp", json!(idp_bridge::clock::now_unix() - 600))]);
+        let expired = tenant.token(&[("exp", json!(idp_bridge::util::clock::now_unix() - 600))]);
         let (status, _) = refusal(exchange(&app, &expired).await).await;
         assert_eq!(status, 400);
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -44,7 +44,7 @@ async fn the_answer_carries_the_legacy_token_verbatim_and_no_store() {
     let claims = app
         .legacy
         .keys
-        .validate(token, idp_bridge::clock::now_unix())
+        .validate(token, idp_bridge::util::clock::now_unix())
         .expect("the legacy IdP's own LT1");
     assert_eq!(claims.sub, "u-1001");
     assert!(body["id_token"].as_str().is_some());

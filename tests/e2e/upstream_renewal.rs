@@ -70,14 +70,15 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 /// The legacy refresh token the bridge holds for alice's newest grant,
 /// opened with the data directory's storage key.
 async fn stored_legacy_refresh(app: &TestApp) -> String {
-    let key = idp_bridge::startup::storage_key_at(app.data_dir.path(), None).expect("key");
+    let key =
+        idp_bridge::app::open_storage::storage_key_at(app.data_dir.path(), None).expect("key");
     let grant = app
         .store()
         .newest_grant("u-1001")
         .await
         .expect("store")
         .expect("alice's grant");
-    idp_bridge::grant::refresh_token(&key, &grant)
+    idp_bridge::domain::sealed_grant::refresh_token(&key, &grant)
         .expect("a sealed legacy refresh token that opens")
         .secret()
         .to_owned()

@@ -45,7 +45,7 @@ pub(crate) fn body(issuer: &str, name: &str, events: &EventsSource) -> Value {
         "destination": {
             "type": "webhook",
             "configuration": {
-                "webhook_endpoint": format!("{issuer}{}", crate::admin::events::PATH),
+                "webhook_endpoint": format!("{issuer}{}", crate::app::admin::events::PATH),
                 "webhook_authorization": authorization,
             }
         }

@@ -43,8 +43,8 @@ use self::signing::IdTokenInput;
 pub use self::state::LoginPage;
 use self::state::PendingCode;
 use super::users::User;
-use crate::clock::now_unix;
-use crate::crypto::{b64url, random_token, sha256};
+use crate::util::clock::now_unix;
+use crate::util::crypto::{b64url, random_token, sha256};
 
 /// What the simulator lends its login page.
 #[async_trait]

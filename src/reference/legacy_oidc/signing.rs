@@ -11,9 +11,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::clock::now_unix;
-use crate::crypto::{b64url, sha256};
 use crate::reference::users::User;
+use crate::util::clock::now_unix;
+use crate::util::crypto::{b64url, sha256};
 
 /// A way for the ID token to be wrong, for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ impl Signer {
 }
 
 fn new_key(kid: Option<String>) -> Result<(EncodingKey, Value), String> {
-    let (der, mut jwk) = crate::keys::new_rsa_key().map_err(|e| e.to_string())?;
+    let (der, mut jwk) = crate::domain::keys::new_rsa_key().map_err(|e| e.to_string())?;
     if let Some(kid) = kid {
         jwk["kid"] = Value::String(kid);
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use super::signing::{IdTokenFault, Signer};
-use crate::clock::now_unix;
+use crate::util::clock::now_unix;
 
 #[derive(Debug)]
 pub(super) struct PendingCode {

@@ -17,10 +17,10 @@ mod subjects;
 
 use std::time::{Duration, Instant};
 
-use idp_bridge::crypto::sha256;
+use idp_bridge::domain::store::RefreshState;
 use idp_bridge::reference::legacy_idp::{Faults, LegacyIdpOptions};
 use idp_bridge::reference::users::{User, hash_password};
-use idp_bridge::store::RefreshState;
+use idp_bridge::util::crypto::sha256;
 use serde_json::{Value, json};
 
 use crate::gateway::sections;

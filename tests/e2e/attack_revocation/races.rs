@@ -194,7 +194,7 @@ async fn no_live_refresh_row_after_a_lost_renewal(client: (&str, &str)) {
     eprintln!("the presented refresh token is now {:?}", row.state);
     // Past every code, form and token, before the family's end: a revoked
     // grant with no live family goes.
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let cleaned = app.cleanup_at(now + 7200).await;
     assert_eq!(
         (row.state, cleaned.grants),
@@ -270,7 +270,7 @@ async fn exchange_renewal_races_revocation(app: &TestApp, tenant: &Tenant) {
     assert_eq!(gateway_status(app, &tenant.token(&[])).await, 401);
     let grants = app
         .store()
-        .grants_by_token_hash(&idp_bridge::grant::token_hash(
+        .grants_by_token_hash(&idp_bridge::domain::sealed_grant::token_hash(
             tokens["access_token"].as_str().unwrap(),
         ))
         .await
@@ -337,7 +337,7 @@ async fn silent_races_revocation(app: &TestApp, tenant: &Tenant, rounds: u32) ->
     breaches
 }
 
-const SILENT_RACE: &str = "prompt=none must not outlive a revocation (fixed in issue 26): it reads the session's grant, then inserts a new unrevoked grant sharing its legacy token; a revocation committed between the two misses the new grant, so its code redeems after the revocation answered and the revoked legacy token serves again at userinfo, exchange and the gateway (src/login/authorize.rs silent; needs the check and the insert serialized with revoke_user)";
+const SILENT_RACE: &str = "prompt=none must not outlive a revocation (fixed in issue 26): it reads the session's grant, then inserts a new unrevoked grant sharing its legacy token; a revocation committed between the two misses the new grant, so its code redeems after the revocation answered and the revoked legacy token serves again at userinfo, exchange and the gateway (src/browser/authorize.rs silent; needs the check and the insert serialized with revoke_user)";
 
 /// The race made certain on SQLite: another process holds the database's
 /// write lock, so the revocation, sent first, waits for it holding the
@@ -459,14 +459,14 @@ async fn race_a_gateway_lookup_while_its_user_is_revoked() {
     let rounds = 10;
     for round in 0..rounds {
         redeemed(&app, &sign_in(&app, &TestApp::browser()).await).await;
-        let raced = tenant.token(&[("jti", json!(idp_bridge::crypto::random_token()))]);
+        let raced = tenant.token(&[("jti", json!(idp_bridge::util::crypto::random_token()))]);
         let delay = spread(round, rounds, Duration::from_millis(20));
         let (status, _) = tokio::join!(gateway_status(&app, &raced), async {
             tokio::time::sleep(delay).await;
             revoke_user(&app, ALICE).await
         });
         assert!(status == 200 || status == 401, "round {round}: {status}");
-        let fresh = tenant.token(&[("jti", json!(idp_bridge::crypto::random_token()))]);
+        let fresh = tenant.token(&[("jti", json!(idp_bridge::util::crypto::random_token()))]);
         assert_eq!(gateway_status(&app, &fresh).await, 401, "round {round}");
         gateway_refuses_within(&app, &raced, Duration::from_millis(200 + 1500)).await;
     }

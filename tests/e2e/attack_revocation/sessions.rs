@@ -39,7 +39,7 @@ async fn a_session_row_saved_after_the_revocation_does_not_serve_prompt_none() {
     let (browser, jar) = jar_browser();
     redeemed(&app, &sign_in(&app, &browser).await).await;
     let id = session_id(&app, &jar);
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let data = app
         .store()
         .load_session(&id, now)

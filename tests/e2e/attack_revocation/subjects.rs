@@ -122,7 +122,7 @@ async fn no_minting_after_cleanup_and_restart(extra: &str) {
     );
     revoke_user(&app, ALICE).await;
     assert_eq!(exchange_status(&app, &tenant).await, 400);
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     let cleaned = app.cleanup_at(now + FAR_AHEAD).await;
     assert_eq!(cleaned.grants, 1, "{cleaned:?}");
     assert_eq!(
@@ -167,7 +167,7 @@ async fn a_user_who_signed_in_again_is_minted_for_after_cleanup() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     redeemed(&app, &sign_in(&app, &TestApp::browser()).await).await;
     assert_eq!(exchange_status(&app, &tenant).await, 200, "from the grant");
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     assert_eq!(app.cleanup_at(now + FAR_AHEAD).await.grants, 1);
     assert_eq!(
         exchange_status(&app, &tenant).await,

@@ -126,7 +126,7 @@ async fn the_api_gets_the_legacy_token_and_never_the_auth0_token() {
     let legacy_claims = app
         .legacy
         .keys
-        .validate(&legacy, idp_bridge::clock::now_unix())
+        .validate(&legacy, idp_bridge::util::clock::now_unix())
         .expect("lt1");
     assert_eq!(exp, legacy_claims.exp, "the gateway sent the grant's token");
     // A POST with a body goes through too.
@@ -195,7 +195,7 @@ audiences = ["https://reports.example.com"]
     };
     for bad in [
         tampered,
-        tenant.token(&[("exp", json!(idp_bridge::clock::now_unix() - 3600))]),
+        tenant.token(&[("exp", json!(idp_bridge::util::clock::now_unix() - 3600))]),
         tenant.token(&[("iss", json!("https://evil.example.com/"))]),
         tenant.token(&[("gty", json!("client-credentials"))]),
         "not-a-jwt".to_owned(),

@@ -222,7 +222,7 @@ async fn a_tunnel_ends_cache_skew_seconds_before_its_token_expires() {
     let tenant = Tenant::start().await;
     let app = gateway(&tenant, "", "cache_skew_seconds = 5").await;
     let _ = signed_in(&app).await;
-    let exp = idp_bridge::clock::now_unix() + 8;
+    let exp = idp_bridge::util::clock::now_unix() + 8;
     let token = tenant.token(&[("exp", json!(exp))]);
     let opened = Instant::now();
     let (mut socket, status) = open_ws_with(&app, &token).await.expect("upgrade");
@@ -237,7 +237,7 @@ async fn a_tunnel_ends_cache_skew_seconds_before_its_token_expires() {
             break opened.elapsed();
         }
         assert!(
-            idp_bridge::clock::now_unix() < exp,
+            idp_bridge::util::clock::now_unix() < exp,
             "the tunnel outlived its token"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

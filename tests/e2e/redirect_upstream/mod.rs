@@ -202,7 +202,7 @@ async fn oidc_sign_in_hands_auth0_the_legacy_token_and_never_shows_a_password_fo
     let lt1 = app
         .legacy
         .keys
-        .validate(access, idp_bridge::clock::now_unix())
+        .validate(access, idp_bridge::util::clock::now_unix())
         .expect("an LT1 token of the legacy IdP");
     assert_eq!(lt1.sub, "u-1001");
     assert!(
@@ -591,7 +591,7 @@ async fn private_key_jwt_authenticates_the_bridge_at_the_legacy_idp() {
     use rsa::traits::PublicKeyParts;
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
     let public = key.to_public_key();
-    let b64 = |b: &[u8]| idp_bridge::crypto::b64url(b);
+    let b64 = |b: &[u8]| idp_bridge::util::crypto::b64url(b);
     let jwk = serde_json::json!({"kty": "RSA", "alg": "RS256", "kid": "bridge-1",
         "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())});
     let dir = tempfile::tempdir().expect("dir");

@@ -217,7 +217,7 @@ async fn the_legacy_idps_auth_time_reaches_the_bridges_id_token_and_session() {
         let answer = journey.back(&callback).await;
         let code = param(&location(&answer), "code").expect("code");
         let at = auth_time_of(&app, &code).await;
-        let hour_ago = idp_bridge::clock::now_unix() - 3600;
+        let hour_ago = idp_bridge::util::clock::now_unix() - 3600;
         assert!((at - hour_ago).abs() <= 5, "{adapter}: auth_time {at}");
         // The login session has it too: max_age=600 asks for a new sign-in,
         // and prompt=none without it answers with the same auth_time.
@@ -245,15 +245,15 @@ async fn an_auth_time_in_the_future_counts_as_now_and_none_as_now() {
     let app = spawn("oidc", "").await;
     let page = app.legacy.idp.login_page();
     page.set_session_age(Some(-3600));
-    let before = idp_bridge::clock::now_unix();
+    let before = idp_bridge::util::clock::now_unix();
     let at = auth_time_of(&app, &sign_in(&app, &app.params()).await.code()).await;
     assert!(
-        at >= before && at <= idp_bridge::clock::now_unix(),
+        at >= before && at <= idp_bridge::util::clock::now_unix(),
         "never in the future: {at}"
     );
     page.set_session_age(None);
     page.set_id_token_fault(idp_bridge::reference::legacy_oidc::IdTokenFault::SubOnly);
-    let before = idp_bridge::clock::now_unix();
+    let before = idp_bridge::util::clock::now_unix();
     let at = auth_time_of(&app, &sign_in(&app, &app.params()).await.code()).await;
     assert!(at >= before, "no auth_time: the callback's time");
 }

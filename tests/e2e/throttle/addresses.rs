@@ -216,13 +216,13 @@ async fn a_failure_s_audit_line_names_the_user_and_the_address_and_no_password()
         assert_eq!(failures.len(), 2, "{mode}: two failures in:\n{logs}");
         let storage =
             std::fs::read_to_string(app.data_dir.path().join("storage.key")).expect("storage key");
-        let storage = idp_bridge::crypto::StorageKey::new(
-            &idp_bridge::secret::Key32::parse(storage.trim()).expect("key"),
+        let storage = idp_bridge::util::crypto::StorageKey::new(
+            &idp_bridge::util::secret::Key32::parse(storage.trim()).expect("key"),
         );
         let expected = |name: &str| match mode {
             "plain" => name.to_owned(),
-            _ => idp_bridge::login::throttle::audit_user(
-                idp_bridge::config::AuditUsername::Hashed,
+            _ => idp_bridge::browser::throttle::audit_user(
+                idp_bridge::domain::config::AuditUsername::Hashed,
                 &storage,
                 name,
             ),

@@ -174,7 +174,7 @@ async fn an_abandoned_sign_in_is_never_a_source_for_exchange_or_the_gateway() {
     )
     .await;
     // And the orphan goes with its code, not with its token.
-    let now = idp_bridge::clock::now_unix();
+    let now = idp_bridge::util::clock::now_unix();
     assert!(app.cleanup_at(now + 700).await.grants >= 1);
 }
 

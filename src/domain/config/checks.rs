@@ -1,0 +1,164 @@
+//! The checks of the top level that span sections: the issuer, the
+//! lifetimes, the listeners and their limits, TLS, token exchange, the
+//! gateway and the admin surfaces. Each names the key of every problem.
+
+use super::BridgeConfig;
+use super::admin::{Admin, Auth0Events};
+use super::exchange::TokenExchange;
+use super::gateway::GatewaySettings;
+use crate::util::net::is_loopback;
+
+impl BridgeConfig {
+    /// The issuer's form and the lifetimes' ranges.
+    pub(super) fn check_issuer_and_tokens(&self, problems: &mut Vec<String>) {
+        if self.issuer.scheme() != "https" && !is_loopback(&self.issuer) {
+            problems.push(
+                "issuer: must be https (plain http is allowed only on loopback addresses)"
+                    .to_owned(),
+            );
+        }
+        if self.issuer.query().is_some() || self.issuer.fragment().is_some() {
+            problems.push(
+                "issuer: must not have a query or fragment (OpenID Connect Discovery §3)"
+                    .to_owned(),
+            );
+        }
+        if !(1..=60).contains(&self.tokens.code_ttl_seconds) {
+            problems.push("tokens.code_ttl_seconds: must be between 1 and 60".to_owned());
+        }
+        if self.tokens.id_token_ttl_seconds < 60 {
+            problems.push("tokens.id_token_ttl_seconds: must be at least 60".to_owned());
+        }
+    }
+
+    /// `[admin]` on a listener of its own, and `[auth0_events]`.
+    pub(super) fn check_admin(
+        &self,
+        problems: &mut Vec<String>,
+    ) -> (Option<Admin>, Option<Auth0Events>) {
+        let admin = self.admin.validate(problems);
+        if let Some(admin) = &admin {
+            let taken = [
+                ("listen", Some(&self.listen)),
+                ("metrics.listen", self.metrics.listen.as_ref()),
+                ("gateway.listen", self.gateway.as_ref().map(|g| &g.listen)),
+            ];
+            // Port 0 picks a free port each time: never a clash.
+            let fixed = !admin.listen.ends_with(":0");
+            if let Some((key, _)) = taken
+                .iter()
+                .find(|(_, l)| fixed && l.is_some_and(|l| *l == admin.listen))
+            {
+                problems.push(format!(
+                    "admin.listen: `{}` is also `{key}`; the admin API needs a listener of its own (on a private interface)",
+                    admin.listen
+                ));
+            }
+        }
+        let auth0_events = self.auth0_events.as_ref().and_then(|events| {
+            let connections = self
+                .token_exchange
+                .as_ref()
+                .map(|t| t.connections.clone())
+                .unwrap_or_default();
+            events.validate(&connections, problems)
+        });
+        (admin, auth0_events)
+    }
+
+    /// `[token_exchange]`, and clients that would exchange without it.
+    pub(super) fn check_token_exchange(
+        &self,
+        can_mint: bool,
+        problems: &mut Vec<String>,
+    ) -> Option<TokenExchange> {
+        if self.token_exchange.is_none() {
+            for c in self.clients.iter().filter(|c| c.token_exchange.is_some()) {
+                problems.push(format!(
+                    "clients `{}`.token_exchange: needs a [token_exchange] section naming the Auth0 issuers",
+                    c.id
+                ));
+            }
+        }
+        match self.token_exchange.as_ref()?.validate(can_mint) {
+            Ok(t) => Some(t),
+            Err(mut p) => {
+                problems.append(&mut p);
+                None
+            }
+        }
+    }
+
+    /// `[gateway]`, which needs `[token_exchange]` for its Auth0 tenants.
+    pub(super) fn check_gateway(&self, problems: &mut Vec<String>) -> Option<GatewaySettings> {
+        let gateway = self.gateway.as_ref()?;
+        if self.token_exchange.is_none() {
+            problems.push(
+                "gateway: needs a [token_exchange] section naming the Auth0 issuers and connections"
+                    .to_owned(),
+            );
+        }
+        gateway
+            .validate(
+                &self.listen,
+                std::time::Duration::from_millis(self.body_read_timeout_ms),
+            )
+            .map_err(|mut p| problems.append(&mut p))
+            .ok()
+    }
+
+    /// The accept loop's address, timeouts and caps, each problem named by its key.
+    pub(super) fn check_connection_limits(&self, problems: &mut Vec<String>) {
+        crate::util::net::check_address("listen", &self.listen, problems);
+        if let Some(metrics) = &self.metrics.listen {
+            crate::util::net::check_address("metrics.listen", metrics, problems);
+        }
+        if !(100..=120_000).contains(&self.header_read_timeout_ms) {
+            problems.push("header_read_timeout_ms: must be between 100 and 120000".to_owned());
+        }
+        if !(100..=120_000).contains(&self.body_read_timeout_ms) {
+            problems.push("body_read_timeout_ms: must be between 100 and 120000".to_owned());
+        }
+        if self.max_connections == 0 {
+            problems.push("max_connections: must be at least 1".to_owned());
+        }
+        if self.max_connections_per_address == 0 {
+            problems.push("max_connections_per_address: must be at least 1".to_owned());
+        }
+    }
+
+    /// `[tls]`: both files load as a matching pair now (so `check-config` and a
+    /// start fail early, naming the file), and the issuer says https.
+    pub(super) fn check_tls(
+        &self,
+        problems: &mut Vec<String>,
+    ) -> Option<(crate::util::tls::TlsFiles, std::time::Duration)> {
+        let tls = self.tls.as_ref()?;
+        let files = crate::util::tls::TlsFiles {
+            certificate: tls.certificate.clone(),
+            private_key: tls.private_key.clone(),
+        };
+        let mut ok = true;
+        if let Err(e) = crate::util::tls::load(&files) {
+            problems.push(format!("tls: {e}"));
+            ok = false;
+        }
+        if self.issuer.scheme() != "https" {
+            problems.push(
+                "issuer: must be https when [tls] is set (the bridge itself serves https)"
+                    .to_owned(),
+            );
+            ok = false;
+        }
+        if !(1..=86_400).contains(&tls.reload_interval_seconds) {
+            problems.push("tls.reload_interval_seconds: must be between 1 and 86400".to_owned());
+            ok = false;
+        }
+        ok.then(|| {
+            (
+                files,
+                std::time::Duration::from_secs(tls.reload_interval_seconds),
+            )
+        })
+    }
+}

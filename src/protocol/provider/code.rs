@@ -1,0 +1,131 @@
+//! Issuing an authorization code for a completed login: the grant (its
+//! legacy tokens sealed by [`crate::domain::sealed_grant`]) and its single-use code are
+//! stored in one transaction, with the ID token signed now so the token
+//! endpoint stays fast. Redemption is [`super::token`].
+
+use super::authorize::AuthorizationRequest;
+use super::id_token::{self, IdTokenInput};
+use crate::app::state::AppState;
+use crate::domain::sealed_grant::SealedTokens;
+use crate::domain::store::{CodeRow, GrantRow, LoginOnce, StoreError, ThrottleRelease};
+use crate::domain::upstream::LegacyGrant;
+use crate::util::crypto::{Purpose, random_token, sha256};
+
+/// A code just issued, and the grant it redeems into.
+#[derive(Debug)]
+pub struct Issued {
+    /// The authorization code, for the redirect.
+    pub code: String,
+    /// The grant's id, for the login session.
+    pub grant_id: String,
+}
+
+/// What a code is issued for.
+#[derive(Debug)]
+pub enum IssuedFor<'a> {
+    /// A sign-in: the login form it answers (spent once), and a password
+    /// login's throttle reservations, given back in the same write.
+    SignIn(Option<LoginOnce>, Option<ThrottleRelease<'a>>),
+    /// `prompt=none`: a grant sharing the legacy token of the session's
+    /// grant `source`, stored only while `source` is live (atomically with
+    /// any revocation).
+    Session {
+        /// The session's grant.
+        source: &'a str,
+    },
+}
+
+/// Stores the grant (the legacy token sealed, looked up by its hash) and a
+/// single-use code for it, in one row; returns the code, or `None` when
+/// the login form it answers already yielded one, or when the session's
+/// grant it would share a token with is no longer live.
+pub async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    grant: &LegacyGrant,
+    issued_for: IssuedFor<'_>,
+    (auth_time, now): (i64, i64),
+) -> Result<Option<Issued>, StoreError> {
+    let code = random_token();
+    let grant_id = random_token();
+    let sealed = SealedTokens::of_login(&state.storage, grant);
+    // Token exchange renews a sign-in's legacy token for
+    // `max_session_seconds` after it: the grant must outlive its first
+    // token that long, or cleanup takes it at the first pass after the
+    // token expires and the user's next exchange finds no session.
+    let keep_until = match &state.settings.token_exchange {
+        Some(exchange) if sealed.refresh_sealed.is_some() && state.upstream.can_renew() => {
+            auth_time + exchange.max_session_seconds
+        }
+        _ => 0,
+    };
+    let row = GrantRow {
+        id: grant_id.clone(),
+        client_id: request.client_id.clone(),
+        subject: grant.profile.subject.clone(),
+        scope: request.scopes.join(" "),
+        profile_json: serde_json::to_string(&grant.profile).unwrap_or_default(),
+        token_hash: sealed.token_hash,
+        token_sealed: sealed.token_sealed,
+        legacy_refresh_sealed: sealed.refresh_sealed,
+        token_expires_at: grant.expires_at,
+        auth_time,
+        revoked: false,
+        created_at: now,
+        claims: request.claims.to_stored(),
+        keep_until,
+    };
+    let id_token = if request.scopes.iter().any(|s| s == "openid") {
+        let input = IdTokenInput {
+            alg: state
+                .settings
+                .clients
+                .get(&request.client_id)
+                .map(|c| c.id_token_alg)
+                .unwrap_or_default(),
+            issuer: &state.settings.issuer,
+            client_id: &request.client_id,
+            profile: &grant.profile,
+            scopes: &request.scopes,
+            requested: &request.claims.id_token,
+            auth_time,
+            nonce: request.nonce.as_deref(),
+            access_token: grant.access_token.secret(),
+            now,
+            ttl: state.settings.tokens.id_token_ttl_seconds,
+        };
+        let signed = id_token::mint(&state.keys, &input)
+            .map_err(|e| StoreError(format!("signing the ID token: {e}")))?;
+        Some(state.storage.seal(Purpose::IdToken, signed.as_bytes()))
+    } else {
+        None
+    };
+    let code_row = CodeRow {
+        code_hash: sha256(code.as_bytes()).to_vec(),
+        id_token_sealed: id_token,
+        redirect_uri: request.redirect_uri.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        expires_at: now + state.settings.tokens.code_ttl_seconds,
+        login: None,
+    };
+    let stored = match issued_for {
+        IssuedFor::SignIn(login, settle) => {
+            let code_row = CodeRow { login, ..code_row };
+            state
+                .store
+                .insert_grant_with_code(&row, &code_row, settle)
+                .await?
+        }
+        IssuedFor::Session { source } => {
+            state
+                .store
+                .insert_grant_from_session(source, &row, &code_row)
+                .await?
+        }
+    };
+    if !stored {
+        return Ok(None);
+    }
+    Ok(Some(Issued { code, grant_id }))
+}
