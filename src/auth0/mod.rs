@@ -16,6 +16,7 @@
 //! the `scope` claim are the caller's policy and are returned for it to
 //! check; `permissions` is not a scope (see [`Auth0Token::scopes`]).
 
+pub mod caller;
 mod jose;
 
 use std::collections::HashMap;

@@ -32,6 +32,9 @@ pub mod path;
 pub mod pool;
 pub mod upgrade;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +50,7 @@ use self::answer::Refused;
 use self::body::ClientFault;
 use self::cache::{Entry, TokenCache, Verified};
 use self::forward::{ForwardError, UpstreamClient};
+use crate::auth0::caller::{self, CallerRefusal};
 use crate::auth0::{Auth0Error, Auth0Verifier};
 use crate::config::Route;
 use crate::crypto::sha256;
@@ -138,13 +142,7 @@ impl Gateway {
     /// ignoring ASCII case (so `/orders/ADMIN` is `/orders/admin`'s on a
     /// legacy server that ignores case, and never a shorter prefix's).
     fn route_for(&self, path: &str) -> Option<usize> {
-        self.config.routes.iter().position(|r| {
-            path.get(..r.prefix.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(&r.prefix))
-                && path
-                    .get(r.prefix.len()..)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+        route_index(&self.config.routes, path)
     }
 
     /// The entry for `token` on `route`: from the cache, or verified and
@@ -160,30 +158,15 @@ impl Gateway {
             check_route(route, &entry.audiences, &entry.scopes)?;
             return Ok(entry);
         }
-        let verified = self.verifier.verify(token).await.map_err(|e| match e {
-            Auth0Error::JwksUnavailable(cause) => {
-                Refused::Unavailable(format!("Auth0 JWKS: {cause}"))
-            }
-            e => Refused::InvalidToken {
-                description: "the access token is not acceptable",
-                cause: e.to_string(),
-                class: e.class(),
-            },
-        })?;
-        check_route(route, &verified.audiences, &verified.scopes)?;
-        let subject =
-            self.verifier
-                .legacy_subject(&verified)
-                .ok_or_else(|| Refused::InvalidToken {
-                    description: "the user is not from a connection the bridge serves",
-                    cause: "no legacy subject in the token".into(),
-                    class: "subject",
-                })?;
+        let caller =
+            caller::verify_caller(&self.verifier, token, &route.audiences, &route.scopes)
+                .await
+                .map_err(|refusal| refused(route, refusal))?;
         let verified = Verified {
-            subject,
-            audiences: verified.audiences,
-            scopes: verified.scopes,
-            exp: verified.exp,
+            subject: caller.subject,
+            audiences: caller.audiences,
+            scopes: caller.scopes,
+            exp: caller.exp,
         };
         self.cache
             .load(key, verified, &self.source)
@@ -284,6 +267,18 @@ impl Gateway {
     }
 }
 
+/// The first of `routes` (longest prefix first, as configured) whose prefix
+/// matches `path` in whole segments, ignoring ASCII case.
+fn route_index(routes: &[Route], path: &str) -> Option<usize> {
+    routes.iter().position(|r| {
+        path.get(..r.prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(&r.prefix))
+            && path
+                .get(r.prefix.len()..)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 /// The one handler.
 async fn handle(
     State(gateway): State<Arc<Gateway>>,
@@ -332,19 +327,35 @@ fn route_label(route: &Route) -> &str {
     }
 }
 
-/// The route's audience (any one) and scopes (all).
+/// The route's audience (any one) and scopes (all), for a cached caller.
 fn check_route(route: &Route, audiences: &[String], scopes: &[String]) -> Result<(), Refused> {
-    if !audiences.iter().any(|a| route.audiences.contains(a)) {
-        return Err(Refused::InvalidToken {
+    caller::check_grants(audiences, scopes, &route.audiences, &route.scopes)
+        .map_err(|refusal| refused(route, refusal))
+}
+
+/// The gateway's answer to a refused Auth0 caller on `route`.
+fn refused(route: &Route, refusal: CallerRefusal) -> Refused {
+    match refusal {
+        CallerRefusal::Token(Auth0Error::JwksUnavailable(cause)) => {
+            Refused::Unavailable(format!("Auth0 JWKS: {cause}"))
+        }
+        CallerRefusal::Token(e) => Refused::InvalidToken {
+            description: "the access token is not acceptable",
+            cause: e.to_string(),
+            class: e.class(),
+        },
+        CallerRefusal::Audience(audiences) => Refused::InvalidToken {
             description: "the access token is not for this API",
             cause: format!("audiences {audiences:?} are not the route's"),
             class: "audience",
-        });
+        },
+        CallerRefusal::Scope => Refused::InsufficientScope(route.scopes.join(" ")),
+        CallerRefusal::Subject => Refused::InvalidToken {
+            description: "the user is not from a connection the bridge serves",
+            cause: "no legacy subject in the token".into(),
+            class: "subject",
+        },
     }
-    if !route.scopes.iter().all(|s| scopes.contains(s)) {
-        return Err(Refused::InsufficientScope(route.scopes.join(" ")));
-    }
-    Ok(())
 }
 
 /// The Bearer token of the request's one `Authorization` header.

@@ -242,7 +242,7 @@ async fn silent(
         profile,
     };
     let source = IssuedFor::Session { source: &grant.id };
-    let issued = issue_code(state, request, &legacy, source, (user.auth_time, now))
+    let issued = issue_code(&state.code_issuer(), request, &legacy, source, (user.auth_time, now))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot store the grant");

@@ -380,7 +380,7 @@ async fn complete(
     let restart = "Go back to the application and start signing in again.";
     let times = (auth_time, now);
     let sign_in = IssuedFor::SignIn(Some(login), None);
-    let issued = match issue_code(state, request, grant, sign_in, times).await {
+    let issued = match issue_code(&state.code_issuer(), request, grant, sign_in, times).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             return page(

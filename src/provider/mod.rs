@@ -14,6 +14,8 @@ pub mod messages;
 pub mod refresh;
 pub mod response;
 pub mod revocation;
+#[cfg(test)]
+mod unit_tests;
 pub mod token;
 pub mod userinfo;
 

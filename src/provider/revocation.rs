@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tracing::instrument;
 
-use super::client_auth::authenticate_client;
+use super::client_auth::{ClientAuth, authenticate_client};
 use super::error::OAuthError;
 use super::form::FormParams;
 use super::messages::Introspection;
@@ -19,8 +19,9 @@ use crate::clock::now_unix;
 use crate::config::Client;
 use crate::crypto::sha256;
 use crate::grant::token_hash;
+use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::store::{GrantRow, RefreshRow, RefreshState};
+use crate::store::{GrantRow, GrantStore, OnceStore, RefreshRow, RefreshState, RefreshStore};
 
 /// The token a request names, resolved.
 enum Found {
@@ -32,8 +33,8 @@ enum Found {
 /// Finds `token` for `client`. A legacy token held by several grants is
 /// the caller's own grant when it holds one (so ownership never depends on
 /// which grant happens to be newest), else the newest.
-async fn find(
-    state: &AppState,
+async fn find<S: GrantStore + RefreshStore + ?Sized>(
+    store: &S,
     client: &Client,
     token: &str,
     hint: Option<&str>,
@@ -46,11 +47,11 @@ async fn find(
     let refresh_first = hint != Some("access_token");
     for refresh in [refresh_first, !refresh_first] {
         if refresh {
-            if let Some(row) = state.store.refresh(&refresh_hash).await? {
+            if let Some(row) = store.refresh(&refresh_hash).await? {
                 return Ok(Found::Refresh(row));
             }
         } else {
-            let grants = state.store.grants_by_token_hash(&access_hash).await?;
+            let grants = store.grants_by_token_hash(&access_hash).await?;
             let position = grants.iter().position(|g| g.client_id == client.id);
             if let Some(grant) = grants.into_iter().nth(position.unwrap_or(0)) {
                 return Ok(Found::Access(grant));
@@ -78,25 +79,31 @@ pub async fn revoke_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match revoke(&state, &headers, &body).await {
+    let store = &*state.store;
+    match revoke(&state.client_auth(store), &state.metrics, &headers, &body).await {
         Ok(()) => no_store(StatusCode::OK, None::<()>),
         Err(e) => e.into_response(),
     }
 }
 
-async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+    auth: &ClientAuth<'_, S>,
+    metrics: &Metrics,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let client = authenticate_client(state, headers, &form).await?;
+    let client = authenticate_client(auth, headers, &form, now_unix()).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
-    let grant_id = match find(state, client, token, form.get("token_type_hint")).await? {
+    let grant_id = match find(auth.store, client, token, form.get("token_type_hint")).await? {
         Found::Refresh(row) => owned(client, &row.client_id).map(|()| row.grant_id)?,
         Found::Access(grant) => owned(client, &grant.client_id).map(|()| grant.id)?,
         // RFC 7009 §2.2: an invalid or unknown token is not an error.
         Found::Nothing => return Ok(()),
     };
-    state.store.revoke_grant(&grant_id).await?;
-    crate::audit!(state.metrics, "token_revoked", client_id = %client.id);
+    auth.store.revoke_grant(&grant_id).await?;
+    crate::audit!(metrics, "token_revoked", client_id = %client.id);
     Ok(())
 }
 
@@ -118,34 +125,36 @@ pub async fn introspect_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match introspect(&state, &headers, &body).await {
+    let store = &*state.store;
+    match introspect(&state.client_auth(store), &headers, &body).await {
         Ok(v) => no_store(StatusCode::OK, Some(v)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn introspect(
-    state: &AppState,
+async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+    auth: &ClientAuth<'_, S>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Introspection, OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let client = authenticate_client(state, headers, &form).await?;
+    let now = now_unix();
+    let client = authenticate_client(auth, headers, &form, now).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
-    let now = now_unix();
+    let store = auth.store;
     let inactive = Introspection::inactive();
     // RFC 7662 §2.2: anything unknown, expired, revoked or not the caller's
     // is simply inactive.
     Ok(
-        match find(state, client, token, form.get("token_type_hint")).await? {
+        match find(store, client, token, form.get("token_type_hint")).await? {
             Found::Refresh(row) if row.client_id == client.id => {
                 let exp = row
                     .family_expires_at
                     .min(row.last_used_at + client.refresh.idle_lifetime_seconds);
                 let live = matches!(row.state, RefreshState::Active | RefreshState::Rotating)
                     && exp >= now;
-                match state.store.grant(&row.grant_id).await? {
+                match store.grant(&row.grant_id).await? {
                     Some(grant) if live && !grant.revoked => Introspection {
                         active: true,
                         token_type: Some("refresh_token"),
@@ -154,7 +163,7 @@ async fn introspect(
                         scope: Some(row.scope),
                         exp: Some(exp),
                         iat: Some(row.created_at),
-                        iss: Some(state.settings.issuer.clone()),
+                        iss: Some(auth.issuer.to_owned()),
                     },
                     _ => inactive,
                 }
@@ -172,7 +181,7 @@ async fn introspect(
                     scope: Some(grant.scope),
                     exp: Some(grant.token_expires_at),
                     iat: None,
-                    iss: Some(state.settings.issuer.clone()),
+                    iss: Some(auth.issuer.to_owned()),
                 }
             }
             _ => inactive,

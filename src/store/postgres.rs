@@ -15,8 +15,10 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 
 use super::{
+    GrantStore, Housekeeping, KeyStore, OnceStore, RefreshStore, RevocationStore, SessionStore,
+    ThrottleStore,
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
-    Store, StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked, sql,
+    StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked, sql,
 };
 
 /// The PostgreSQL store.
@@ -248,11 +250,7 @@ fn grant_from(row: &PgRow) -> Result<GrantRow, StoreError> {
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.run(sqlx::query("SELECT 1")).await
-    }
-
+impl KeyStore for PgStore {
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         sqlx::query_as::<_, StoredKey>(sql::SIGNING_KEYS)
             .fetch_all(&self.pool)
@@ -275,7 +273,10 @@ impl Store for PgStore {
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
         self.run(sqlx::query(sql::DELETE_KEY).bind(kid)).await
     }
+}
 
+#[async_trait]
+impl GrantStore for PgStore {
     async fn insert_grant_with_code(
         &self,
         g: &GrantRow,
@@ -379,6 +380,134 @@ impl Store for PgStore {
         tx.commit().await.map_err(err)
     }
 
+    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(sql::GRANT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(sql::LIVE_GRANT)
+            .bind(subject)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError> {
+        let row = sqlx::query(sql::NEWEST_GRANT)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(grant_from).transpose()
+    }
+
+    async fn claim_grant_renewal(
+        &self,
+        id: &str,
+        seen: &[u8],
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.changed_one(
+            sqlx::query(sql::CLAIM_GRANT_RENEWAL)
+                .bind(id)
+                .bind(now)
+                .bind(seen)
+                .bind(until)
+                .bind(super::STALE_CLAIM_SECONDS),
+        )
+        .await
+    }
+
+    async fn finish_grant_renewal(
+        &self,
+        id: &str,
+        renewed: Option<&GrantRenewal>,
+    ) -> Result<bool, StoreError> {
+        let query = match renewed {
+            None => sqlx::query(sql::END_GRANT_RENEWAL).bind(id),
+            Some(r) => sqlx::query(sql::FINISH_GRANT_RENEWAL)
+                .bind(id)
+                .bind(&r.token_hash)
+                .bind(&r.token_sealed)
+                .bind(r.token_expires_at)
+                .bind(&r.legacy_refresh_sealed)
+                .bind(&r.profile_json),
+        };
+        let done = query.execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl RefreshStore for PgStore {
+    async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
+        static KEEPING: LazyLock<String> = LazyLock::new(sql::insert_refresh_keeping);
+        insert_refresh_row(&self.pool, &KEEPING, r).await
+    }
+
+    async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
+        sqlx::query_as::<_, RefreshRow>(sql::REFRESH_BY_HASH)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        self.changed_one(
+            sqlx::query(sql::CLAIM_REFRESH)
+                .bind(now)
+                .bind(token_hash)
+                .bind(super::STALE_CLAIM_SECONDS),
+        )
+        .await
+    }
+
+    async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        self.run(sqlx::query(sql::RELEASE_REFRESH).bind(token_hash))
+            .await
+    }
+
+    async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let rotated = sqlx::query(sql::ROTATE_GRANT_TOKEN)
+            .bind(&r.token_hash)
+            .bind(&r.token_sealed)
+            .bind(r.token_expires_at)
+            .bind(&r.legacy_refresh_sealed)
+            .bind(&r.profile_json)
+            .bind(&r.old_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if rotated.rows_affected() == 0 {
+            // Revoked meanwhile: the caller finds the grant revoked.
+            return tx.commit().await.map_err(err);
+        }
+        let old = match &r.successor {
+            Some(successor) => {
+                insert_refresh_row(&mut *tx, sql::INSERT_REFRESH, successor).await?;
+                sqlx::query(sql::SPEND_REFRESH)
+                    .bind(r.now)
+                    .bind(&r.successor_sealed)
+            }
+            None => sqlx::query(sql::KEEP_REFRESH).bind(r.now),
+        };
+        old.bind(&r.old_hash).execute(&mut *tx).await.map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+}
+
+#[async_trait]
+impl RevocationStore for PgStore {
     async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
         let record = sql::record_user_revocation(Self::NOW_SQL);
         let mut tx = self.pool.begin().await.map_err(err)?;
@@ -446,143 +575,10 @@ impl Store for PgStore {
             .await
             .map_err(err)
     }
+}
 
-    async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
-        let row = sqlx::query(sql::GRANT_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?;
-        row.as_ref().map(grant_from).transpose()
-    }
-
-    async fn live_grant(&self, subject: &str, now: i64) -> Result<Option<GrantRow>, StoreError> {
-        let row = sqlx::query(sql::LIVE_GRANT)
-            .bind(subject)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?;
-        row.as_ref().map(grant_from).transpose()
-    }
-
-    async fn newest_grant(&self, subject: &str) -> Result<Option<GrantRow>, StoreError> {
-        let row = sqlx::query(sql::NEWEST_GRANT)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?;
-        row.as_ref().map(grant_from).transpose()
-    }
-
-    async fn claim_grant_renewal(
-        &self,
-        id: &str,
-        seen: &[u8],
-        now: i64,
-        until: i64,
-    ) -> Result<bool, StoreError> {
-        self.changed_one(
-            sqlx::query(sql::CLAIM_GRANT_RENEWAL)
-                .bind(id)
-                .bind(now)
-                .bind(seen)
-                .bind(until)
-                .bind(super::STALE_CLAIM_SECONDS),
-        )
-        .await
-    }
-
-    async fn finish_grant_renewal(
-        &self,
-        id: &str,
-        renewed: Option<&GrantRenewal>,
-    ) -> Result<bool, StoreError> {
-        let query = match renewed {
-            None => sqlx::query(sql::END_GRANT_RENEWAL).bind(id),
-            Some(r) => sqlx::query(sql::FINISH_GRANT_RENEWAL)
-                .bind(id)
-                .bind(&r.token_hash)
-                .bind(&r.token_sealed)
-                .bind(r.token_expires_at)
-                .bind(&r.legacy_refresh_sealed)
-                .bind(&r.profile_json),
-        };
-        let done = query.execute(&self.pool).await.map_err(err)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
-        static KEEPING: LazyLock<String> = LazyLock::new(sql::insert_refresh_keeping);
-        insert_refresh_row(&self.pool, &KEEPING, r).await
-    }
-
-    async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
-        sqlx::query_as::<_, RefreshRow>(sql::REFRESH_BY_HASH)
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)
-    }
-
-    async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-        self.changed_one(
-            sqlx::query(sql::CLAIM_REFRESH)
-                .bind(now)
-                .bind(token_hash)
-                .bind(super::STALE_CLAIM_SECONDS),
-        )
-        .await
-    }
-
-    async fn release_refresh(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        self.run(sqlx::query(sql::RELEASE_REFRESH).bind(token_hash))
-            .await
-    }
-
-    async fn complete_rotation(&self, r: &Rotation) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let rotated = sqlx::query(sql::ROTATE_GRANT_TOKEN)
-            .bind(&r.token_hash)
-            .bind(&r.token_sealed)
-            .bind(r.token_expires_at)
-            .bind(&r.legacy_refresh_sealed)
-            .bind(&r.profile_json)
-            .bind(&r.old_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        if rotated.rows_affected() == 0 {
-            // Revoked meanwhile: the caller finds the grant revoked.
-            return tx.commit().await.map_err(err);
-        }
-        let old = match &r.successor {
-            Some(successor) => {
-                insert_refresh_row(&mut *tx, sql::INSERT_REFRESH, successor).await?;
-                sqlx::query(sql::SPEND_REFRESH)
-                    .bind(r.now)
-                    .bind(&r.successor_sealed)
-            }
-            None => sqlx::query(sql::KEEP_REFRESH).bind(r.now),
-        };
-        old.bind(&r.old_hash).execute(&mut *tx).await.map_err(err)?;
-        tx.commit().await.map_err(err)
-    }
-
-    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
-        let mut removed = Vec::with_capacity(sql::CLEANUP.len());
-        for statement in sql::CLEANUP {
-            let done = sqlx::query(statement)
-                .bind(now)
-                .bind(batch)
-                .execute(&self.pool)
-                .await
-                .map_err(err)?;
-            removed.push(done.rows_affected());
-        }
-        Ok(Cleaned::from_counts(&removed))
-    }
-
+#[async_trait]
+impl ThrottleStore for PgStore {
     async fn throttle_reserve(
         &self,
         keys: ThrottleKeys<'_>,
@@ -627,7 +623,10 @@ impl Store for PgStore {
             .map_err(err)?
             .rows_affected())
     }
+}
 
+#[async_trait]
+impl OnceStore for PgStore {
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
         self.changed_one(sqlx::query(sql::USE_ASSERTION).bind(key).bind(expires_at))
             .await
@@ -636,7 +635,10 @@ impl Store for PgStore {
     async fn forget_assertion(&self, key: &str) -> Result<(), StoreError> {
         self.run(sqlx::query(sql::FORGET_ASSERTION).bind(key)).await
     }
+}
 
+#[async_trait]
+impl SessionStore for PgStore {
     async fn insert_session(
         &self,
         id: &str,
@@ -682,5 +684,26 @@ impl Store for PgStore {
 
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
         self.run(sqlx::query(sql::DELETE_SESSION).bind(id)).await
+    }
+}
+
+#[async_trait]
+impl Housekeeping for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(sqlx::query("SELECT 1")).await
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let mut removed = Vec::with_capacity(sql::CLEANUP.len());
+        for statement in sql::CLEANUP {
+            let done = sqlx::query(statement)
+                .bind(now)
+                .bind(batch)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            removed.push(done.rows_affected());
+        }
+        Ok(Cleaned::from_counts(&removed))
     }
 }

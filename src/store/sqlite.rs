@@ -38,8 +38,10 @@ use rusqlite::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::{
+    GrantStore, Housekeeping, KeyStore, OnceStore, RefreshStore, RevocationStore, SessionStore,
+    ThrottleStore,
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow,
-    RefreshState, Rotation, Store, StoreError, StoredKey, ThrottleCount, ThrottleKeys,
+    RefreshState, Rotation, StoreError, StoredKey, ThrottleCount, ThrottleKeys,
     ThrottleRelease, UserRevoked, err, sql,
 };
 
@@ -486,11 +488,7 @@ fn release(c: &Connection, settle: ThrottleRelease<'_>) -> rusqlite::Result<usiz
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
-    }
-
+impl KeyStore for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         self.read(|c| {
             prepare(c, sql::SIGNING_KEYS)?
@@ -517,7 +515,10 @@ impl Store for SqliteStore {
             .await
             .map(drop)
     }
+}
 
+#[async_trait]
+impl GrantStore for SqliteStore {
     async fn insert_grant_with_code(
         &self,
         g: &GrantRow,
@@ -613,44 +614,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
-        let record = sql::record_user_revocation(Self::NOW_SQL);
-        self.transaction(|tx| {
-            let refresh_tokens = prepare(tx, sql::REVOKE_USER_REFRESH)?.execute([subject])?;
-            let grants = prepare(tx, sql::REVOKE_USER_GRANTS)?.execute([subject])?;
-            let sessions = prepare(tx, sql::DELETE_USER_SESSIONS)?.execute([subject])?;
-            prepare(tx, sql::MARK_USER_REVOKED)?.execute(params![subject, now])?;
-            prepare(tx, &record)?.execute([subject])?;
-            Ok(UserRevoked {
-                grants: grants as u64,
-                refresh_tokens: refresh_tokens as u64,
-                sessions: sessions as u64,
-            })
-        })
-        .await
-    }
-
-    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
-        self.read(|c| {
-            prepare(c, sql::USER_REVOKED_AT)?
-                .query_row([subject], |r| r.get(0))
-                .optional()
-        })
-    }
-
-    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
-        let rows = self.read(|c| {
-            prepare(c, sql::REVOCATIONS_SINCE)?
-                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })?;
-        Ok((rows, self.database_now().await?))
-    }
-
-    async fn database_now(&self) -> Result<i64, StoreError> {
-        self.read(|c| c.query_row(&sql::database_now(Self::NOW_SQL), [], |r| r.get(0)))
-    }
-
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
         self.read(|c| {
             prepare(c, sql::GRANT_BY_ID)?
@@ -716,7 +679,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(done == 1)
     }
+}
 
+#[async_trait]
+impl RefreshStore for SqliteStore {
     async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
         self.transaction(|tx| {
             insert_refresh_row(tx, r)?;
@@ -788,19 +754,51 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
-        let (done, removed) = tokio::sync::oneshot::channel();
-        let gone = || err("the sqlite maintenance thread has ended");
-        self.maintenance
-            .send(Maintenance::Cleanup { now, batch, done })
-            .map_err(|_| gone())?;
-        let removed = removed.await.map_err(|_| gone())?.map_err(err)?;
-        self.commits
-            .fetch_add(removed.len() as u64, Ordering::Relaxed);
-        Ok(Cleaned::from_counts(&removed))
+#[async_trait]
+impl RevocationStore for SqliteStore {
+    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
+        let record = sql::record_user_revocation(Self::NOW_SQL);
+        self.transaction(|tx| {
+            let refresh_tokens = prepare(tx, sql::REVOKE_USER_REFRESH)?.execute([subject])?;
+            let grants = prepare(tx, sql::REVOKE_USER_GRANTS)?.execute([subject])?;
+            let sessions = prepare(tx, sql::DELETE_USER_SESSIONS)?.execute([subject])?;
+            prepare(tx, sql::MARK_USER_REVOKED)?.execute(params![subject, now])?;
+            prepare(tx, &record)?.execute([subject])?;
+            Ok(UserRevoked {
+                grants: grants as u64,
+                refresh_tokens: refresh_tokens as u64,
+                sessions: sessions as u64,
+            })
+        })
+        .await
     }
 
+    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::USER_REVOKED_AT)?
+                .query_row([subject], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let rows = self.read(|c| {
+            prepare(c, sql::REVOCATIONS_SINCE)?
+                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        Ok((rows, self.database_now().await?))
+    }
+
+    async fn database_now(&self) -> Result<i64, StoreError> {
+        self.read(|c| c.query_row(&sql::database_now(Self::NOW_SQL), [], |r| r.get(0)))
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
     async fn throttle_reserve(
         &self,
         keys: ThrottleKeys<'_>,
@@ -838,7 +836,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(removed as u64)
     }
+}
 
+#[async_trait]
+impl OnceStore for SqliteStore {
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
         let inserted = self
             .write(|c| prepare(c, sql::USE_ASSERTION)?.execute(params![key, expires_at]))
@@ -851,7 +852,10 @@ impl Store for SqliteStore {
             .await
             .map(drop)
     }
+}
 
+#[async_trait]
+impl SessionStore for SqliteStore {
     async fn insert_session(
         &self,
         id: &str,
@@ -893,6 +897,25 @@ impl Store for SqliteStore {
         self.write(|c| prepare(c, sql::DELETE_SESSION)?.execute([id]))
             .await
             .map(drop)
+    }
+}
+
+#[async_trait]
+impl Housekeeping for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let (done, removed) = tokio::sync::oneshot::channel();
+        let gone = || err("the sqlite maintenance thread has ended");
+        self.maintenance
+            .send(Maintenance::Cleanup { now, batch, done })
+            .map_err(|_| gone())?;
+        let removed = removed.await.map_err(|_| gone())?.map_err(err)?;
+        self.commits
+            .fetch_add(removed.len() as u64, Ordering::Relaxed);
+        Ok(Cleaned::from_counts(&removed))
     }
 
     fn commits(&self) -> Option<u64> {
