@@ -43,8 +43,6 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Version, header};
-use tower_http::request_id::PropagateRequestIdLayer;
-use tower_http::trace::TraceLayer;
 
 use self::answer::Refused;
 use self::body::ClientFault;
@@ -121,21 +119,12 @@ impl Gateway {
     /// (kept from a trusted proxy's `x-request-id` in a bounded form, else
     /// made here; forwarded upstream, sent back).
     pub fn router(self: Arc<Self>) -> Router {
-        let request_ids = crate::request_id::RequestIdLayer::new(&self.config.trusted_proxies);
-        Router::new()
+        let trusted = self.config.trusted_proxies.clone();
+        let routed = Router::new()
             .fallback(handle)
             .with_state(self)
-            .layer(axum::middleware::from_fn(crate::refusal::log_refusal))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let request_id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("gateway", method = %request.method(), path = %request.uri().path(), request_id)
-            }))
-            .layer(request_ids)
+            .layer(axum::middleware::from_fn(crate::refusal::log_refusal));
+        crate::request_id::identified(routed, &trusted, gateway_span)
     }
 
     /// The route for `path`: the longest prefix matching whole segments,
@@ -277,6 +266,12 @@ fn route_index(routes: &[Route], path: &str) -> Option<usize> {
                 .get(r.prefix.len()..)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     })
+}
+
+/// The gateway's request span (the path only: a query may carry anything).
+fn gateway_span(request: &Request) -> tracing::Span {
+    let request_id = crate::request_id::id_of(request);
+    tracing::info_span!("gateway", method = %request.method(), path = %request.uri().path(), request_id)
 }
 
 /// The one handler.
