@@ -361,14 +361,14 @@ impl GrantStore for PgStore {
     }
 
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
-        let record = sql::record_revocation(Self::NOW_SQL);
+        static STATEMENTS: LazyLock<[String; 3]> =
+            LazyLock::new(|| sql::revoke_grant(PgStore::NOW_SQL));
         let mut tx = self.pool.begin().await.map_err(err)?;
-        // The grants first: a rotation holding a grant's row is waited for,
-        // and its successor is then seen by the refresh tokens' statement.
+        let [grants, refresh, record] = &*STATEMENTS;
         for statement in [
             sql::LOCK_SUBJECTS_OF_TOKEN,
-            sql::REVOKE_GRANTS,
-            sql::REVOKE_REFRESH_OF_TOKEN,
+            grants.as_str(),
+            refresh.as_str(),
             record.as_str(),
         ] {
             sqlx::query(statement)
@@ -509,7 +509,8 @@ impl RefreshStore for PgStore {
 #[async_trait]
 impl RevocationStore for PgStore {
     async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
-        let record = sql::record_user_revocation(Self::NOW_SQL);
+        static RECORD: LazyLock<String> =
+            LazyLock::new(|| sql::record_user_revocation(PgStore::NOW_SQL));
         let mut tx = self.pool.begin().await.map_err(err)?;
         sqlx::query(sql::LOCK_SUBJECT)
             .bind(subject)
@@ -517,16 +518,8 @@ impl RevocationStore for PgStore {
             .await
             .map_err(err)?;
         let mut counts = [0u64; 3];
-        // The grants first, as in `revoke_grant`.
-        for (i, statement) in [
-            sql::REVOKE_USER_GRANTS,
-            sql::REVOKE_USER_REFRESH,
-            sql::DELETE_USER_SESSIONS,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            counts[i] = sqlx::query(statement)
+        for (count, statement) in counts.iter_mut().zip(sql::REVOKE_USER_COUNTED) {
+            *count = sqlx::query(statement)
                 .bind(subject)
                 .execute(&mut *tx)
                 .await
@@ -539,17 +532,13 @@ impl RevocationStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
-        sqlx::query(&record)
+        sqlx::query(&RECORD)
             .bind(subject)
             .execute(&mut *tx)
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)?;
-        Ok(UserRevoked {
-            grants: counts[0],
-            refresh_tokens: counts[1],
-            sessions: counts[2],
-        })
+        Ok(sql::user_revoked(counts))
     }
 
     async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {

@@ -600,13 +600,10 @@ impl GrantStore for SqliteStore {
     }
 
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
-        let record = sql::record_revocation(Self::NOW_SQL);
+        static STATEMENTS: LazyLock<[String; 3]> =
+            LazyLock::new(|| sql::revoke_grant(SqliteStore::NOW_SQL));
         self.transaction(|tx| {
-            for statement in [
-                sql::REVOKE_REFRESH_OF_TOKEN,
-                record.as_str(),
-                sql::REVOKE_GRANTS,
-            ] {
+            for statement in STATEMENTS.iter() {
                 prepare(tx, statement)?.execute([id])?;
             }
             Ok(())
@@ -759,18 +756,16 @@ impl RefreshStore for SqliteStore {
 #[async_trait]
 impl RevocationStore for SqliteStore {
     async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
-        let record = sql::record_user_revocation(Self::NOW_SQL);
+        static RECORD: LazyLock<String> =
+            LazyLock::new(|| sql::record_user_revocation(SqliteStore::NOW_SQL));
         self.transaction(|tx| {
-            let refresh_tokens = prepare(tx, sql::REVOKE_USER_REFRESH)?.execute([subject])?;
-            let grants = prepare(tx, sql::REVOKE_USER_GRANTS)?.execute([subject])?;
-            let sessions = prepare(tx, sql::DELETE_USER_SESSIONS)?.execute([subject])?;
+            let mut counts = [0u64; 3];
+            for (count, statement) in counts.iter_mut().zip(sql::REVOKE_USER_COUNTED) {
+                *count = prepare(tx, statement)?.execute([subject])? as u64;
+            }
             prepare(tx, sql::MARK_USER_REVOKED)?.execute(params![subject, now])?;
-            prepare(tx, &record)?.execute([subject])?;
-            Ok(UserRevoked {
-                grants: grants as u64,
-                refresh_tokens: refresh_tokens as u64,
-                sessions: sessions as u64,
-            })
+            prepare(tx, &RECORD)?.execute([subject])?;
+            Ok(sql::user_revoked(counts))
         })
         .await
     }
