@@ -93,11 +93,8 @@ pub async fn verify_caller(
     allowed: &[String],
     required: &[String],
 ) -> Result<Caller, CallerRefusal> {
-    let verified = verifier
-        .verify(token)
-        .await
-        .map_err(CallerRefusal::Token)?;
-    caller(verifier, verified, allowed, required)
+    let token = verifier.verify(token).await.map_err(CallerRefusal::Token)?;
+    caller(verifier, token, allowed, required)
 }
 
 #[cfg(test)]
@@ -129,18 +126,30 @@ mod tests {
             &[],
         )
         .err();
-        assert!(matches!(&refused, Some(CallerRefusal::Audience(a)) if a == &strings(&["https://x.example"])));
+        assert!(
+            matches!(&refused, Some(CallerRefusal::Audience(a)) if a == &strings(&["https://x.example"]))
+        );
         assert_eq!(refused.map(|r| r.class()), Some("audience"));
     }
 
     #[test]
     fn every_required_scope_must_be_in_scope() {
         let aud = strings(&["https://api.example"]);
-        let refused = check_grants(&aud, &strings(&["read"]), &aud, &strings(&["read", "write"]));
+        let refused = check_grants(
+            &aud,
+            &strings(&["read"]),
+            &aud,
+            &strings(&["read", "write"]),
+        );
         assert_eq!(refused.err().map(|r| r.class()), Some("scope"));
         assert!(
-            check_grants(&aud, &strings(&["write", "read", "x"]), &aud, &strings(&["read", "write"]))
-                .is_ok()
+            check_grants(
+                &aud,
+                &strings(&["write", "read", "x"]),
+                &aud,
+                &strings(&["read", "write"])
+            )
+            .is_ok()
         );
     }
 

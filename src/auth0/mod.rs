@@ -308,8 +308,8 @@ impl Auth0Verifier {
         if !answer.status.is_success() {
             return Err(unavailable(format!("status {}", answer.status)));
         }
-        let set: Value =
-            serde_json::from_slice(&answer.body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
+        let set: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| unavailable(format!("not JSON: {e}")))?;
         let keys = set["keys"]
             .as_array()
             .ok_or_else(|| unavailable("no `keys` array".into()))?;

@@ -147,10 +147,9 @@ impl Gateway {
             check_route(route, &entry.audiences, &entry.scopes)?;
             return Ok(entry);
         }
-        let caller =
-            caller::verify_caller(&self.verifier, token, &route.audiences, &route.scopes)
-                .await
-                .map_err(|refusal| refused(route, refusal))?;
+        let caller = caller::verify_caller(&self.verifier, token, &route.audiences, &route.scopes)
+            .await
+            .map_err(|refusal| refused(route, refusal))?;
         let verified = Verified {
             subject: caller.subject,
             audiences: caller.audiences,

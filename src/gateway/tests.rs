@@ -74,7 +74,10 @@ fn one_bearer_token_from_one_authorization_header() {
 
 #[test]
 fn another_scheme_is_no_token_and_an_empty_or_spaced_one_is_malformed() {
-    assert!(matches!(bearer(&request(&["Basic YTpi"])), Err(Refused::NoToken)));
+    assert!(matches!(
+        bearer(&request(&["Basic YTpi"])),
+        Err(Refused::NoToken)
+    ));
     for value in ["Bearer ", "Bearer a b"] {
         let refused = bearer(&request(&[value])).err().map(|r| r.class());
         assert_eq!(refused, Some("malformed"), "{value}");
@@ -86,11 +89,18 @@ fn a_caller_needs_the_routes_audience_and_every_scope() {
     let route = route("/orders");
     let audience = strings(&["https://api.example"]);
     assert!(check_route(&route, &audience, &strings(&["orders:read", "x"])).is_ok());
-    let other = check_route(&route, &strings(&["https://other.example"]), &strings(&["orders:read"]));
+    let other = check_route(
+        &route,
+        &strings(&["https://other.example"]),
+        &strings(&["orders:read"]),
+    );
     assert_eq!(other.err().map(|r| r.class()), Some("audience"));
     match check_route(&route, &audience, &strings(&["orders:write"])) {
         Err(Refused::InsufficientScope(required)) => assert_eq!(required, "orders:read"),
-        other => panic!("expected insufficient_scope, got {:?}", other.err().map(|r| r.class())),
+        other => panic!(
+            "expected insufficient_scope, got {:?}",
+            other.err().map(|r| r.class())
+        ),
     }
 }
 
@@ -99,12 +109,21 @@ fn the_refusals_of_the_shared_caller_check_map_to_rfc_6750_answers() {
     use crate::auth0::Auth0Error;
     use crate::auth0::caller::CallerRefusal;
     let route = route("/orders");
-    let unavailable = super::refused(&route, CallerRefusal::Token(Auth0Error::JwksUnavailable("down".into())));
+    let unavailable = super::refused(
+        &route,
+        CallerRefusal::Token(Auth0Error::JwksUnavailable("down".into())),
+    );
     assert!(matches!(unavailable, Refused::Unavailable(_)));
     let expired = super::refused(&route, CallerRefusal::Token(Auth0Error::Expired));
     assert!(matches!(expired, Refused::InvalidToken { .. }));
-    assert_eq!(super::refused(&route, CallerRefusal::Subject).class(), "subject");
-    assert_eq!(super::refused(&route, CallerRefusal::Scope).class(), "scope");
+    assert_eq!(
+        super::refused(&route, CallerRefusal::Subject).class(),
+        "subject"
+    );
+    assert_eq!(
+        super::refused(&route, CallerRefusal::Scope).class(),
+        "scope"
+    );
 }
 
 #[test]
@@ -122,30 +141,55 @@ fn the_legacy_token_goes_in_the_routes_header_with_its_scheme_and_is_sensitive()
     assert_eq!(value, "Bearer LEGACY");
     assert!(value.is_sensitive());
     with_scheme.scheme = String::new();
-    assert_eq!(legacy_header(&with_scheme, &entry).expect("header"), "LEGACY");
+    assert_eq!(
+        legacy_header(&with_scheme, &entry).expect("header"),
+        "LEGACY"
+    );
     let broken = Entry {
         legacy: LegacyAccessToken::new("bad\ntoken"),
         ..entry
     };
-    assert!(matches!(legacy_header(&with_scheme, &broken), Err(Refused::BadGateway(_))));
+    assert!(matches!(
+        legacy_header(&with_scheme, &broken),
+        Err(Refused::BadGateway(_))
+    ));
 }
 
 #[test]
 fn forwarding_removes_the_auth0_token_hop_by_hop_and_underscored_headers() {
     let mut headers = HeaderMap::new();
-    headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer auth0"));
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer auth0"),
+    );
     headers.insert(header::HOST, HeaderValue::from_static("gateway.example"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close, x-private"));
+    headers.insert(
+        header::CONNECTION,
+        HeaderValue::from_static("close, x-private"),
+    );
     headers.insert("x-private", HeaderValue::from_static("1"));
     headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
     headers.insert("x_legacy_token", HeaderValue::from_static("forged"));
     headers.insert("x-kept", HeaderValue::from_static("yes"));
     forward::clean_request_headers(&mut headers, false, Version::HTTP_11);
-    for gone in ["authorization", "host", "connection", "x-private", "keep-alive", "x_legacy_token"] {
+    for gone in [
+        "authorization",
+        "host",
+        "connection",
+        "x-private",
+        "keep-alive",
+        "x_legacy_token",
+    ] {
         assert!(!headers.contains_key(gone), "{gone} was forwarded");
     }
-    assert_eq!(headers.get("x-kept").map(HeaderValue::as_bytes), Some(&b"yes"[..]));
-    assert_eq!(headers.get(header::VIA).map(HeaderValue::as_bytes), Some(&b"1.1 idp-bridge"[..]));
+    assert_eq!(
+        headers.get("x-kept").map(HeaderValue::as_bytes),
+        Some(&b"yes"[..])
+    );
+    assert_eq!(
+        headers.get(header::VIA).map(HeaderValue::as_bytes),
+        Some(&b"1.1 idp-bridge"[..])
+    );
 }
 
 #[test]
@@ -155,13 +199,19 @@ fn an_untrusted_peers_forwarding_claims_are_replaced_a_trusted_ones_extended() {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.1"));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        headers.insert(header::FORWARDED, HeaderValue::from_static("for=203.0.113.1"));
+        headers.insert(
+            header::FORWARDED,
+            HeaderValue::from_static("for=203.0.113.1"),
+        );
         headers
     };
     let mut untrusted = claims();
     forward::clean_request_headers(&mut untrusted, false, Version::HTTP_11);
     forward::set_forwarded(&mut untrusted, peer, false, None);
-    assert_eq!(untrusted.get("x-forwarded-for").map(HeaderValue::as_bytes), Some(&b"192.0.2.9"[..]));
+    assert_eq!(
+        untrusted.get("x-forwarded-for").map(HeaderValue::as_bytes),
+        Some(&b"192.0.2.9"[..])
+    );
     assert!(!untrusted.contains_key(header::FORWARDED));
     let mut trusted = claims();
     forward::set_forwarded(&mut trusted, peer, true, None);
@@ -169,7 +219,10 @@ fn an_untrusted_peers_forwarding_claims_are_replaced_a_trusted_ones_extended() {
         trusted.get("x-forwarded-for").map(HeaderValue::as_bytes),
         Some(&b"203.0.113.1, 192.0.2.9"[..])
     );
-    assert_eq!(trusted.get("x-forwarded-proto").map(HeaderValue::as_bytes), Some(&b"https"[..]));
+    assert_eq!(
+        trusted.get("x-forwarded-proto").map(HeaderValue::as_bytes),
+        Some(&b"https"[..])
+    );
 }
 
 #[test]
@@ -187,8 +240,14 @@ fn the_upstream_target_strips_the_prefix_onto_the_base_path_and_keeps_the_query(
 
 #[test]
 fn a_v4_mapped_peer_is_named_as_v4() {
-    let mapped = SocketAddr::new(IpAddr::V6(Ipv4Addr::new(198, 51, 100, 4).to_ipv6_mapped()), 1);
-    assert_eq!(forward::peer_ip(mapped), IpAddr::V4(Ipv4Addr::new(198, 51, 100, 4)));
+    let mapped = SocketAddr::new(
+        IpAddr::V6(Ipv4Addr::new(198, 51, 100, 4).to_ipv6_mapped()),
+        1,
+    );
+    assert_eq!(
+        forward::peer_ip(mapped),
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 4))
+    );
     let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 1);
     assert_eq!(forward::peer_ip(v6), IpAddr::V6(Ipv6Addr::LOCALHOST));
 }

@@ -242,14 +242,20 @@ async fn silent(
         profile,
     };
     let source = IssuedFor::Session { source: &grant.id };
-    let issued = issue_code(&state.code_issuer(), request, &legacy, source, (user.auth_time, now))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot store the grant");
-            "temporarily_unavailable"
-        })?
-        // The session's grant was revoked meanwhile.
-        .ok_or("login_required")?;
+    let issued = issue_code(
+        &state.code_issuer(),
+        request,
+        &legacy,
+        source,
+        (user.auth_time, now),
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot store the grant");
+        "temporarily_unavailable"
+    })?
+    // The session's grant was revoked meanwhile.
+    .ok_or("login_required")?;
     crate::audit!(state.metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
     Ok(issued.code)
 }

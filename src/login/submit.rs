@@ -313,7 +313,8 @@ pub async fn login_post(
         expires_at: request.expires_at,
     };
     let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let issued = match issue_code(&state.code_issuer(), request, &grant, sign_in, (now, now)).await {
+    let issued = match issue_code(&state.code_issuer(), request, &grant, sign_in, (now, now)).await
+    {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);

@@ -14,9 +14,9 @@ pub mod messages;
 pub mod refresh;
 pub mod response;
 pub mod revocation;
+pub mod token;
 #[cfg(test)]
 mod unit_tests;
-pub mod token;
 pub mod userinfo;
 
 use axum::Router;

@@ -350,15 +350,15 @@ impl GrantStore for MemoryStore {
         if row.grant.revoked {
             return Ok(false);
         }
-        row.grant.token_hash = renewed.token_hash.clone();
-        row.grant.token_sealed = renewed.token_sealed.clone();
+        row.grant.token_hash.clone_from(&renewed.token_hash);
+        row.grant.token_sealed.clone_from(&renewed.token_sealed);
         row.grant.token_expires_at = renewed.token_expires_at;
         row.grant.keep_until = row.grant.keep_until.max(renewed.token_expires_at);
         if let Some(sealed) = &renewed.legacy_refresh_sealed {
             row.grant.legacy_refresh_sealed = Some(sealed.clone());
         }
         if let Some(profile) = &renewed.profile_json {
-            row.grant.profile_json = profile.clone();
+            row.grant.profile_json.clone_from(profile);
         }
         row.renewing_until = None;
         Ok(true)
@@ -424,33 +424,30 @@ impl RefreshStore for MemoryStore {
             // Revoked meanwhile: the caller finds the grant revoked.
             return Ok(());
         };
-        row.grant.token_hash = r.token_hash.clone();
-        row.grant.token_sealed = r.token_sealed.clone();
+        row.grant.token_hash.clone_from(&r.token_hash);
+        row.grant.token_sealed.clone_from(&r.token_sealed);
         row.grant.token_expires_at = r.token_expires_at;
         row.grant.keep_until = row.grant.keep_until.max(r.token_expires_at);
         if let Some(sealed) = &r.legacy_refresh_sealed {
             row.grant.legacy_refresh_sealed = Some(sealed.clone());
         }
         if let Some(profile) = &r.profile_json {
-            row.grant.profile_json = profile.clone();
+            row.grant.profile_json.clone_from(profile);
         }
-        match &r.successor {
-            Some(successor) => {
-                data.refresh
-                    .insert(successor.token_hash.clone(), successor.clone());
-                if let Some(old) = data.refresh.get_mut(&r.old_hash) {
-                    old.state = RefreshState::Spent;
-                    old.rotated_at = Some(r.now);
-                    old.successor_sealed = r.successor_sealed.clone();
-                }
+        if let Some(successor) = &r.successor {
+            data.refresh
+                .insert(successor.token_hash.clone(), successor.clone());
+            if let Some(old) = data.refresh.get_mut(&r.old_hash) {
+                old.state = RefreshState::Spent;
+                old.rotated_at = Some(r.now);
+                old.successor_sealed.clone_from(&r.successor_sealed);
             }
-            None => {
-                let claimed = data.refresh.get_mut(&r.old_hash);
-                if let Some(old) = claimed.filter(|o| o.state == RefreshState::Rotating) {
-                    old.state = RefreshState::Active;
-                    old.rotated_at = Some(r.now);
-                    old.last_used_at = r.now;
-                }
+        } else {
+            let claimed = data.refresh.get_mut(&r.old_hash);
+            if let Some(old) = claimed.filter(|o| o.state == RefreshState::Rotating) {
+                old.state = RefreshState::Active;
+                old.rotated_at = Some(r.now);
+                old.last_used_at = r.now;
             }
         }
         Ok(())
@@ -645,7 +642,8 @@ impl Housekeeping for MemoryStore {
     async fn cleanup(&self, now: i64, _batch: i64) -> Result<Cleaned, StoreError> {
         let mut data = self.lock();
         let sessions = data.sessions.len();
-        data.sessions.retain(|_, (_, _, expires_at)| *expires_at >= now);
+        data.sessions
+            .retain(|_, (_, _, expires_at)| *expires_at >= now);
         let refresh = data.refresh.len();
         data.refresh
             .retain(|_, r| r.family_expires_at >= now && r.state != RefreshState::Revoked);

@@ -21,7 +21,6 @@ pub use traits::{
     Store, ThrottleStore,
 };
 
-
 /// A store failure (database down, disk full, corrupt row). Never holds a secret.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("store: {0}")]
@@ -347,4 +346,3 @@ pub struct CodeClaim<'a> {
     /// Now: an expired code does not match.
     pub now: i64,
 }
-

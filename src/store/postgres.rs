@@ -15,10 +15,10 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 
 use super::{
-    GrantStore, Housekeeping, KeyStore, OnceStore, RefreshStore, RevocationStore, SessionStore,
-    ThrottleStore,
-    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
-    StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked, sql,
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, GrantStore, Housekeeping, KeyStore,
+    LoginOnce, OnceStore, Redeemed, RefreshRow, RefreshStore, RevocationStore, Rotation,
+    SessionStore, StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease,
+    ThrottleStore, UserRevoked, sql,
 };
 
 /// The PostgreSQL store.

@@ -38,11 +38,10 @@ use rusqlite::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::{
-    GrantStore, Housekeeping, KeyStore, OnceStore, RefreshStore, RevocationStore, SessionStore,
-    ThrottleStore,
-    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow,
-    RefreshState, Rotation, StoreError, StoredKey, ThrottleCount, ThrottleKeys,
-    ThrottleRelease, UserRevoked, err, sql,
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, GrantStore, Housekeeping, KeyStore,
+    LoginOnce, OnceStore, Redeemed, RefreshRow, RefreshState, RefreshStore, RevocationStore,
+    Rotation, SessionStore, StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease,
+    ThrottleStore, UserRevoked, err, sql,
 };
 
 /// How long a statement waits for another process's write lock.

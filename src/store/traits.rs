@@ -5,7 +5,10 @@
 
 use async_trait::async_trait;
 
-use super::*;
+use super::{
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, Redeemed, RefreshRow, Rotation,
+    StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked,
+};
 
 /// Signing keys as stored (sealed by `keys`, never opened here).
 #[async_trait]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use idp_bridge::clock::now_unix;
-use idp_bridge::store::Store;
+use idp_bridge::store::SessionStore;
 use idp_bridge::store::sqlite::SqliteStore;
 
 /// The WAL header's checkpoint sequence number (bytes 12..16, big-endian),

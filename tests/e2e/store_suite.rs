@@ -70,7 +70,7 @@ impl Backend {
     }
 
     /// Two handles on one in-memory store.
-    async fn memory() -> Self {
+    fn memory() -> Self {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         Self {
             stores: vec![store.clone(), store],
@@ -921,7 +921,7 @@ macro_rules! both_backends {
             $(#[tokio::test] async fn $name() { super::$name(super::Backend::postgres().await).await; })*
         }
         mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::memory().await).await; })*
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::memory()).await; })*
         }
     };
 }

@@ -27,8 +27,11 @@ fn form(pairs: &[(&str, &str)]) -> FormParams {
 
 fn basic(id: &str, secret: &str) -> HeaderMap {
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let credentials = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", encode(id), encode(secret)));
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        encode(id),
+        encode(secret)
+    ));
     let mut headers = HeaderMap::new();
     headers.insert(
         header::AUTHORIZATION,
@@ -37,7 +40,11 @@ fn basic(id: &str, secret: &str) -> HeaderMap {
     headers
 }
 
-async fn authenticate(world: &World, headers: &HeaderMap, form: &FormParams) -> Result<String, OAuthError> {
+async fn authenticate(
+    world: &World,
+    headers: &HeaderMap,
+    form: &FormParams,
+) -> Result<String, OAuthError> {
     authenticate_client(&world.client_auth(), headers, form, now_unix())
         .await
         .map(|c: &Client| c.id.clone())
@@ -60,7 +67,12 @@ async fn basic_and_post_authenticate_with_the_right_secret() {
     let by_basic = authenticate(&world, &basic("app", "secret-app"), &form(&[])).await;
     assert_eq!(by_basic.expect("basic"), "app");
     let post = form(&[("client_id", "app"), ("client_secret", "secret-app")]);
-    assert_eq!(authenticate(&world, &HeaderMap::new(), &post).await.expect("post"), "app");
+    assert_eq!(
+        authenticate(&world, &HeaderMap::new(), &post)
+            .await
+            .expect("post"),
+        "app"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +108,11 @@ async fn a_method_the_client_may_not_use_is_refused_even_with_the_right_secret()
         refusal(authenticate(&world, &HeaderMap::new(), &post).await).0,
         "invalid_client"
     );
-    assert!(authenticate(&world, &basic("app", "secret-app"), &form(&[])).await.is_ok());
+    assert!(
+        authenticate(&world, &basic("app", "secret-app"), &form(&[]))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -107,13 +123,22 @@ async fn different_credentials_in_header_and_form_are_refused() {
     assert_eq!(refusal(result), ("invalid_client", true));
     // The same credentials in both places are accepted.
     let same = form(&[("client_id", "app"), ("client_secret", "secret-app")]);
-    assert!(authenticate(&world, &basic("app", "secret-app"), &same).await.is_ok());
+    assert!(
+        authenticate(&world, &basic("app", "secret-app"), &same)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn a_form_client_id_that_is_not_the_basic_one_is_refused() {
     let world = World::new(&["app", "other"]).await;
-    let result = authenticate(&world, &basic("app", "secret-app"), &form(&[("client_id", "other")])).await;
+    let result = authenticate(
+        &world,
+        &basic("app", "secret-app"),
+        &form(&[("client_id", "other")]),
+    )
+    .await;
     assert_eq!(refusal(result), ("invalid_client", true));
 }
 
@@ -146,7 +171,10 @@ async fn an_assertion_and_a_secret_in_one_request_are_refused() {
     let both = form(&[
         ("client_id", "app"),
         ("client_secret", "secret-app"),
-        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
         ("client_assertion", "a.b.c"),
     ]);
     assert_eq!(
@@ -170,13 +198,19 @@ async fn private_key_jwt_refuses_a_wrong_type_a_non_jwt_and_a_client_not_allowed
         ("client_assertion_type", "urn:example:other"),
         ("client_assertion", "a.b.c"),
     ]);
-    assert_eq!(refusal(authenticate(&world, &HeaderMap::new(), &wrong_type).await).0, "invalid_client");
+    assert_eq!(
+        refusal(authenticate(&world, &HeaderMap::new(), &wrong_type).await).0,
+        "invalid_client"
+    );
     let not_jwt = form(&[
         ("client_id", "jwt"),
         ("client_assertion_type", assertion_type),
         ("client_assertion", "not a jwt"),
     ]);
-    assert_eq!(refusal(authenticate(&world, &HeaderMap::new(), &not_jwt).await).0, "invalid_client");
+    assert_eq!(
+        refusal(authenticate(&world, &HeaderMap::new(), &not_jwt).await).0,
+        "invalid_client"
+    );
     // A well-formed JWT for a client that may only use secrets.
     let header = crate::crypto::b64url(br#"{"alg":"RS256","typ":"JWT"}"#);
     let claims = crate::crypto::b64url(br#"{"iss":"app","sub":"app"}"#);
@@ -185,7 +219,10 @@ async fn private_key_jwt_refuses_a_wrong_type_a_non_jwt_and_a_client_not_allowed
         ("client_assertion_type", assertion_type),
         ("client_assertion", &jwt),
     ]);
-    assert_eq!(refusal(authenticate(&world, &HeaderMap::new(), &not_allowed).await).0, "invalid_client");
+    assert_eq!(
+        refusal(authenticate(&world, &HeaderMap::new(), &not_allowed).await).0,
+        "invalid_client"
+    );
     // And the secret-only client cannot slip in through the form either.
     let unsigned = format!("{}.{claims}.", crate::crypto::b64url(br#"{"alg":"none"}"#));
     let none_alg = form(&[
@@ -193,5 +230,8 @@ async fn private_key_jwt_refuses_a_wrong_type_a_non_jwt_and_a_client_not_allowed
         ("client_assertion_type", assertion_type),
         ("client_assertion", &unsigned),
     ]);
-    assert_eq!(refusal(authenticate(&world, &HeaderMap::new(), &none_alg).await).0, "invalid_client");
+    assert_eq!(
+        refusal(authenticate(&world, &HeaderMap::new(), &none_alg).await).0,
+        "invalid_client"
+    );
 }

@@ -29,7 +29,7 @@ fn request(client: &str, scopes: &[&str], pkce: bool) -> AuthorizationRequest {
         prompt_none: false,
         max_age: None,
         hint_sub: None,
-        claims: Default::default(),
+        claims: crate::provider::claims::RequestedClaims::default(),
         expires_at: now_unix() + 600,
     }
 }
@@ -106,7 +106,10 @@ async fn a_code_is_single_use_and_a_replay_revokes_its_grant() {
         .grants_by_token_hash(&crate::grant::token_hash("LEGACY-2"))
         .await
         .expect("read");
-    assert!(grants.iter().all(|g| g.revoked), "the replay revoked the grant");
+    assert!(
+        grants.iter().all(|g| g.revoked),
+        "the replay revoked the grant"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +131,11 @@ async fn a_wrong_redirect_uri_is_refused_and_burns_nothing() {
         refused(redeem(&world, "app", &code, "https://app.example/other", None).await);
     assert_eq!(error, "invalid_grant");
     assert!(description.contains("redirect_uri"), "{description}");
-    assert!(redeem(&world, "app", &code, REDIRECT_URI, None).await.is_ok());
+    assert!(
+        redeem(&world, "app", &code, REDIRECT_URI, None)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -139,8 +146,7 @@ async fn pkce_needs_the_verifier_of_the_challenge_and_a_miss_burns_nothing() {
     assert_eq!(error, "invalid_grant");
     assert!(description.contains("required"), "{description}");
     let wrong = "x".repeat(43);
-    let (_, description) =
-        refused(redeem(&world, "app", &code, REDIRECT_URI, Some(&wrong)).await);
+    let (_, description) = refused(redeem(&world, "app", &code, REDIRECT_URI, Some(&wrong)).await);
     assert!(description.contains("does not match"), "{description}");
     assert!(
         redeem(&world, "app", &code, REDIRECT_URI, Some(VERIFIER))
@@ -167,8 +173,15 @@ async fn another_clients_code_reads_as_unknown_and_stays_its_owners() {
     assert_eq!(error, "invalid_grant");
     assert!(description.contains("invalid"), "{description}");
     let (_, unknown) = refused(redeem(&world, "app", "no-such-code", REDIRECT_URI, None).await);
-    assert_eq!(description, unknown, "another's code answers as an unknown one");
-    assert!(redeem(&world, "app", &code, REDIRECT_URI, None).await.is_ok());
+    assert_eq!(
+        description, unknown,
+        "another's code answers as an unknown one"
+    );
+    assert!(
+        redeem(&world, "app", &code, REDIRECT_URI, None)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -328,13 +341,18 @@ async fn another_clients_refresh_token_is_refused() {
 async fn a_legacy_idp_that_refuses_the_renewal_ends_the_grant() {
     let world = World::new(&["app"]).await;
     let token = refresh_token(&world, "LEGACY-17").await;
-    *world.idp.refuse.lock().expect("lock") = Some(crate::upstream::UpstreamError::InvalidCredentials);
+    *world.idp.refuse.lock().expect("lock") =
+        Some(crate::upstream::UpstreamError::InvalidCredentials);
     let inputs = world.token_issuer();
     let result = refresh::grant(&inputs, world.client("app"), &token, None).await;
     assert_eq!(refused(result).0, "invalid_grant");
     let again = refresh::grant(&inputs, world.client("app"), &token, None).await;
     assert_eq!(refused(again).0, "invalid_grant");
-    assert_eq!(world.idp.renewals(), 1, "a revoked grant is not renewed again");
+    assert_eq!(
+        world.idp.renewals(),
+        1,
+        "a revoked grant is not renewed again"
+    );
 }
 
 #[tokio::test]
@@ -359,7 +377,13 @@ async fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
     let world = World::new(&["app"]).await;
     let token = refresh_token(&world, "LEGACY-19").await;
     let inputs = world.token_issuer();
-    let wider = refresh::grant(&inputs, world.client("app"), &token, Some("offline_access email")).await;
+    let wider = refresh::grant(
+        &inputs,
+        world.client("app"),
+        &token,
+        Some("offline_access email"),
+    )
+    .await;
     assert_eq!(refused(wider).0, "invalid_scope");
     assert_eq!(world.idp.renewals(), 0);
 }

@@ -84,7 +84,10 @@ impl FakeIdp {
 
     /// Renewals asked for so far.
     pub fn renewals(&self) -> u32 {
-        *self.renewals.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .renewals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -104,11 +107,19 @@ impl LegacyIdp for FakeIdp {
         _known: Option<&Profile>,
     ) -> Result<RenewedGrant, UpstreamError> {
         let n = {
-            let mut renewals = self.renewals.lock().unwrap_or_else(|e| e.into_inner());
+            let mut renewals = self
+                .renewals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             *renewals += 1;
             *renewals
         };
-        if let Some(refused) = self.refuse.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(refused) = self
+            .refuse
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             return Err(refused);
         }
         Ok(RenewedGrant {

@@ -24,7 +24,7 @@ async fn signed_in(world: &World, token: &str, expires_at: i64) -> String {
         prompt_none: false,
         max_age: None,
         hint_sub: None,
-        claims: Default::default(),
+        claims: crate::provider::claims::RequestedClaims::default(),
         expires_at: now + 600,
     };
     let grant = legacy_grant("alice", token, expires_at, false);
@@ -75,9 +75,11 @@ async fn no_token_gets_a_bare_challenge() {
     let world = World::new(&["app"]).await;
     let error = userinfo(&world.store, None, now_unix())
         .await
-        .err()
-        .expect("refused");
-    assert_eq!(error.challenge.as_deref(), Some("Bearer realm=\"idp-bridge\""));
+        .expect_err("refused");
+    assert_eq!(
+        error.challenge.as_deref(),
+        Some("Bearer realm=\"idp-bridge\"")
+    );
 }
 
 #[tokio::test]
