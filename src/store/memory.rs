@@ -27,6 +27,20 @@ struct Row {
     code: CodeRow,
     used: bool,
     renewing_until: Option<i64>,
+    /// What `keep_until` rises to at redemption (`INSERT_GRANT_WITH_CODE`).
+    keep_after_redeem: i64,
+}
+
+impl Row {
+    /// A revoked grant is kept only for its code and its form
+    /// (`REVOKE_GRANTS`).
+    fn revoke(&mut self) {
+        self.grant.revoked = true;
+        self.grant.keep_until = self
+            .code
+            .expires_at
+            .max(self.code.login.as_ref().map_or(0, |l| l.expires_at));
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +85,7 @@ impl Data {
         let mut subjects: Vec<String> = Vec::new();
         for id in &ids {
             if let Some(row) = self.grants.get_mut(id) {
-                row.grant.revoked = true;
+                row.revoke();
                 if !subjects.contains(&row.grant.subject) {
                     subjects.push(row.grant.subject.clone());
                 }
@@ -116,8 +130,17 @@ impl Data {
         if login_taken || code_taken || self.grants.contains_key(&grant.id) {
             return false;
         }
+        // Until redeemed, a grant is kept as long as its code and form;
+        // then as long as its token and the caller's floor too.
+        let form = code.login.as_ref().map_or(0, |l| l.expires_at);
         let mut grant = grant.clone();
         grant.revoked = false;
+        let keep_after_redeem = grant
+            .keep_until
+            .max(grant.token_expires_at)
+            .max(code.expires_at)
+            .max(form);
+        grant.keep_until = code.expires_at.max(form);
         self.grants.insert(
             grant.id.clone(),
             Row {
@@ -125,6 +148,7 @@ impl Data {
                 code: code.clone(),
                 used: false,
                 renewing_until: None,
+                keep_after_redeem,
             },
         );
         true
@@ -236,6 +260,9 @@ impl GrantStore for MemoryStore {
             && row.code.code_challenge.as_deref() == claim.challenge;
         if matches {
             row.used = true;
+            if !row.grant.revoked {
+                row.grant.keep_until = row.grant.keep_until.max(row.keep_after_redeem);
+            }
             return Ok(Redeemed::Fresh(Box::new((
                 row.code.clone(),
                 row.grant.clone(),
@@ -473,7 +500,7 @@ impl RevocationStore for MemoryStore {
         }
         for id in &ids {
             if let Some(row) = data.grants.get_mut(id).filter(|r| !r.grant.revoked) {
-                row.grant.revoked = true;
+                row.revoke();
                 revoked.grants += 1;
             }
         }
