@@ -15,6 +15,8 @@ use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::SigningKeys;
 use crate::legacy_source::LegacySource;
+use crate::login::submit::Gate;
+use crate::login::transaction::Spend;
 use crate::metrics::Metrics;
 use crate::provider::client_auth::ClientAuth;
 use crate::provider::code::CodeIssuer;
@@ -79,6 +81,26 @@ impl AppState {
         Exchanger {
             verifier: self.auth0.as_deref(),
             source: self.legacy.as_deref(),
+            metrics: &self.metrics,
+        }
+    }
+
+    /// What a password check uses (`login::submit`).
+    pub fn login_gate(&self) -> Gate<'_, dyn Store> {
+        Gate {
+            store: &*self.store,
+            settings: &self.settings.throttle,
+            upstream: &*self.upstream,
+            metrics: &self.metrics,
+        }
+    }
+
+    /// What opening a redirect sign-in's callback uses (`login::transaction`).
+    pub fn spend(&self) -> Spend<'_, dyn Store> {
+        Spend {
+            storage: &self.storage,
+            store: &*self.store,
+            branding: &self.settings.branding,
             metrics: &self.metrics,
         }
     }

@@ -22,13 +22,15 @@ use super::session::SessionUser;
 use super::throttle::Reserved;
 use super::{csrf, session, throttle};
 use crate::clock::now_unix;
-use crate::config::Branding;
+use crate::config::{Branding, ThrottleSettings};
+use crate::crypto::StorageKey;
+use crate::metrics::Metrics;
 use crate::provider::code::{IssuedFor, issue_code};
 use crate::provider::response::respond;
 use crate::secret::Password;
 use crate::state::AppState;
-use crate::store::LoginOnce;
-use crate::upstream::{LegacyGrant, UpstreamError};
+use crate::store::{LoginOnce, ThrottleStore};
+use crate::upstream::{LegacyGrant, LegacyIdp, UpstreamError};
 
 /// The login form's fields.
 #[derive(Deserialize)]
@@ -147,20 +149,34 @@ struct Attempt<'a> {
 impl<'a> Attempt<'a> {
     /// `username` from the request's client address.
     fn new(
-        state: &AppState,
+        settings: &ThrottleSettings,
+        storage: &StorageKey,
         username: &'a str,
         headers: &HeaderMap,
         peer: std::net::SocketAddr,
     ) -> Self {
-        let settings = &state.settings.throttle;
         let address = throttle::client_address(headers, peer, settings);
         Self {
             username,
             counters: throttle::Counters::new(username, address),
-            user: throttle::audit_user(settings.audit_username, &state.storage, username),
+            user: throttle::audit_user(settings.audit_username, storage, username),
             address,
         }
     }
+}
+
+/// What a password check uses: the throttle counters' store and settings,
+/// the legacy IdP and the audit counters.
+#[derive(Debug)]
+pub struct Gate<'a, S: ?Sized> {
+    /// The throttle counters.
+    pub store: &'a S,
+    /// `[throttle]`.
+    pub settings: &'a ThrottleSettings,
+    /// Checks the password.
+    pub upstream: &'a dyn LegacyIdp,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
 }
 
 /// Asks the legacy IdP with an attempt reserved under the attempt's
@@ -170,14 +186,18 @@ impl<'a> Attempt<'a> {
 /// locked account, throttled) is answered after the same delay for its
 /// count, so timing tells nothing; each is audited with the username (as
 /// configured) and the client address, never the password.
-async fn authenticate_throttled(
-    state: &AppState,
+async fn authenticate_throttled<S: ThrottleStore + ?Sized>(
+    gate: &Gate<'_, S>,
     locale: Locale,
     attempt: &Attempt<'_>,
     password: &Password,
 ) -> Result<LegacyGrant, (StatusCode, String)> {
-    let store = state.store.as_ref();
-    let settings = &state.settings.throttle;
+    let Gate {
+        store,
+        settings,
+        upstream,
+        metrics,
+    } = *gate;
     let (counters, user, address) = (&attempt.counters, &attempt.user, attempt.address);
     let lockout = |left| (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left));
     let counts = match throttle::reserve(store, settings, counters, now_unix()).await {
@@ -187,7 +207,7 @@ async fn authenticate_throttled(
             scope,
             attempt,
         }) => {
-            crate::audit!(state.metrics, "login_failure", reason = "throttled", user = %user, address = %address, scope = scope.as_str());
+            crate::audit!(metrics, "login_failure", reason = "throttled", user = %user, address = %address, scope = scope.as_str());
             tokio::time::sleep(throttle::delay(settings, attempt)).await;
             return Err(lockout(locked_for));
         }
@@ -199,20 +219,17 @@ async fn authenticate_throttled(
             ));
         }
     };
-    let outcome = state
-        .upstream
-        .authenticate(attempt.username, password)
-        .await;
+    let outcome = upstream.authenticate(attempt.username, password).await;
     let settled = match &outcome {
         Ok(_) => Ok(()),
         Err(UpstreamError::InvalidCredentials) => {
-            crate::audit!(state.metrics, "login_failure", reason = "invalid_credentials", user = %user, address = %address);
+            crate::audit!(metrics, "login_failure", reason = "invalid_credentials", user = %user, address = %address);
             match throttle::failed(store, settings, counters, counts, now_unix()).await {
                 Ok(began) => {
                     if let Some(scope) = began {
                         // Counted by scope: many `user` lockouts are a
                         // distributed guess, many `address` ones a spray.
-                        crate::audit!(state.metrics, "login_lockout", reason = scope.as_str(), user = %user, address = %address);
+                        crate::audit!(metrics, "login_lockout", reason = scope.as_str(), user = %user, address = %address);
                     }
                     tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
                     if began.is_some() {
@@ -225,7 +242,7 @@ async fn authenticate_throttled(
         }
         Err(e) => {
             // The cause says which outage: refused, DNS, TLS, timeout, status.
-            crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, user = %user, address = %address);
+            crate::audit!(metrics, "login_failure", reason = e.class(), cause = %e, user = %user, address = %address);
             if *e == UpstreamError::Locked {
                 tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
             }
@@ -275,8 +292,9 @@ pub async fn login_post(
     {
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
-    let attempt = Attempt::new(&state, username, &headers, peer);
-    let grant = match authenticate_throttled(&state, pending.locale, &attempt, &form.password).await
+    let gate = state.login_gate();
+    let attempt = Attempt::new(gate.settings, &state.storage, username, &headers, peer);
+    let grant = match authenticate_throttled(&gate, pending.locale, &attempt, &form.password).await
     {
         Ok(g) => g,
         Err((status, message)) => return form_with(&message, status),

@@ -267,10 +267,11 @@ async fn finish(
         error_page(&settings.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let (tx, expires_at) = match open_and_spend(state, redirect, upstream_state, sealed).await {
-        Ok(opened) => opened,
-        Err(page) => return page,
-    };
+    let (tx, expires_at) =
+        match open_and_spend(&state.spend(), redirect, upstream_state, sealed).await {
+            Ok(opened) => opened,
+            Err(page) => return page,
+        };
     let request = &tx.pending.request;
     if let Err(e) = redirect.check_response_issuer(iss.as_deref()).await {
         crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
