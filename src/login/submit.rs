@@ -22,7 +22,7 @@ use super::session::SessionUser;
 use super::throttle::Reserved;
 use super::{csrf, session, throttle};
 use crate::clock::now_unix;
-use crate::config::{Branding, ThrottleSettings};
+use crate::config::{Branding, Settings, ThrottleSettings};
 use crate::crypto::StorageKey;
 use crate::metrics::Metrics;
 use crate::provider::code::{IssuedFor, issue_code};
@@ -62,12 +62,14 @@ fn failure_message(e: &UpstreamError, texts: &Texts) -> (StatusCode, &'static st
 /// was posted, the page saying this form is not used.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
 fn submission(
-    state: &AppState,
+    settings: &Settings,
+    storage: &StorageKey,
+    redirecting: bool,
     headers: &HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<(LoginForm, PendingLogin), Response> {
-    let branding = &state.settings.branding;
-    if state.redirect.is_some() {
+    let branding = &settings.branding;
+    if redirecting {
         return Err(not_used(branding));
     }
     let Form(form) = form.map_err(|rejection| {
@@ -79,7 +81,7 @@ fn submission(
             &format!("the login form is incomplete: {}", rejection.body_text()),
         )
     })?;
-    let pending = check_submission(state, headers, &form)?;
+    let pending = check_submission(settings, storage, headers, &form)?;
     Ok((form, pending))
 }
 
@@ -99,12 +101,13 @@ fn not_used(branding: &Branding) -> Response {
 /// The CSRF check and the sealed pending request: an error page if either fails.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
 fn check_submission(
-    state: &AppState,
+    settings: &Settings,
+    storage: &StorageKey,
     headers: &HeaderMap,
     form: &LoginForm,
 ) -> Result<PendingLogin, Response> {
-    let branding = &state.settings.branding;
-    if csrf::cross_site(headers, &state.settings.issuer) {
+    let branding = &settings.branding;
+    if csrf::cross_site(headers, &settings.issuer) {
         return Err(error_page(
             branding,
             StatusCode::FORBIDDEN,
@@ -113,7 +116,7 @@ fn check_submission(
             "login form posted from another site",
         ));
     }
-    let cookie = csrf::from_request(headers, state.settings.secure_cookie);
+    let cookie = csrf::from_request(headers, settings.secure_cookie);
     if !csrf::matches(cookie.as_deref(), &form.csrf) {
         return Err(error_page(
             branding,
@@ -124,7 +127,7 @@ fn check_submission(
         ));
     }
     let cookie = cookie.unwrap_or_default();
-    PendingLogin::open(&state.storage, &cookie, &form.request).ok_or_else(|| {
+    PendingLogin::open(storage, &cookie, &form.request).ok_or_else(|| {
         error_page(
             branding,
             StatusCode::BAD_REQUEST,
@@ -267,10 +270,12 @@ pub async fn login_post(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let (form, pending) = match submission(&state, &headers, form) {
-        Ok(checked) => checked,
-        Err(page) => return page,
-    };
+    let redirecting = state.redirect.is_some();
+    let (form, pending) =
+        match submission(&state.settings, &state.storage, redirecting, &headers, form) {
+            Ok(checked) => checked,
+            Err(page) => return page,
+        };
     let request = &pending.request;
     tracing::Span::current().record("client_id", request.client_id.as_str());
     let username = form.username.trim();

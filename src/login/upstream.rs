@@ -28,6 +28,7 @@ use super::transaction::{
 };
 use crate::clock::now_unix;
 use crate::crypto::Purpose;
+use crate::metrics::Metrics;
 use crate::provider::authorize::AuthorizationRequest;
 use crate::provider::code::{IssuedFor, issue_code};
 use crate::provider::response::respond;
@@ -226,7 +227,12 @@ const PASSED_ON: &[&str] = &[
 ];
 
 /// The legacy IdP's error, passed on to Auth0 (see [`PASSED_ON`]).
-fn passed_on(state: &AppState, request: &AuthorizationRequest, error: &str) -> Response {
+fn passed_on(
+    metrics: &Metrics,
+    issuer: &str,
+    request: &AuthorizationRequest,
+    error: &str,
+) -> Response {
     let passed = PASSED_ON
         .iter()
         .find(|e| **e == error)
@@ -235,7 +241,7 @@ fn passed_on(state: &AppState, request: &AuthorizationRequest, error: &str) -> R
     // The upstream's words stay in the log: they are not the bridge's to
     // put in front of Auth0 or the user.
     let shown: String = error.chars().take(64).collect();
-    crate::audit!(state.metrics, "login_failure", reason = "upstream_error", cause = %shown, client_id = %request.client_id);
+    crate::audit!(metrics, "login_failure", reason = "upstream_error", cause = %shown, client_id = %request.client_id);
     respond(
         &request.redirect_uri,
         vec![
@@ -246,7 +252,7 @@ fn passed_on(state: &AppState, request: &AuthorizationRequest, error: &str) -> R
             ),
         ],
         request.state.as_deref(),
-        &state.settings.issuer,
+        issuer,
         request.form_post,
     )
 }
@@ -302,7 +308,7 @@ async fn finish(
         )
     };
     if let Some(error) = error {
-        return passed_on(state, request, &error);
+        return passed_on(&state.metrics, &settings.issuer, request, &error);
     }
     let Some(code) = code else {
         return page(
