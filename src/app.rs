@@ -312,5 +312,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(crate::admin::events::auth0_events_post),
         );
     }
+    // Auth0's custom database scripts call from Auth0's servers: public
+    // listener, only when configured, each request authenticated.
+    if state.settings.migration.is_some() {
+        routes = routes.merge(crate::admin::migration::routes(&state));
+    }
     crate::middleware::apply(routes, &state).with_state(state)
 }
