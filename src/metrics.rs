@@ -166,13 +166,13 @@ impl Metrics {
         );
         Self {
             registry,
-            journey,
             http,
             upstream,
             events,
             gateway,
             gateway_upstream,
             gateway_cache,
+            journey,
         }
     }
 

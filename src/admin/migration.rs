@@ -79,14 +79,13 @@ async fn admit(
                 StatusCode::FORBIDDEN,
                 "access_denied",
                 "this address may not call the migration endpoints",
-                Some(&format!(
-                    "{address} is not in migration.allowed_addresses"
-                )),
+                Some(&format!("{address} is not in migration.allowed_addresses")),
             );
         }
     }
     let presented = credentials(request.headers(), "Bearer");
-    if presented.is_some_and(|token| same_secret(token.as_bytes(), config.token.secret().as_bytes()))
+    if presented
+        .is_some_and(|token| same_secret(token.as_bytes(), config.token.secret().as_bytes()))
     {
         return next.run(request).await;
     }
@@ -108,7 +107,10 @@ async fn admit(
 }
 
 /// A JSON body of type `T` within [`MAX_BODY_BYTES`], or the 4xx to answer.
-fn body<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &[u8]) -> Result<T, Box<Response>> {
+fn body<T: for<'de> Deserialize<'de>>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Box<Response>> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Box::new(refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -155,13 +157,17 @@ async fn migration_login_post(
         );
     }
     let attempt = Attempt::new(&state, username, &headers, peer);
-    let grant =
-        match attempt::authenticate(&state, &attempt, &request.password, SignInPath::MigrationScript)
-            .await
-        {
-            Ok(grant) => grant,
-            Err(failure) => return refused(failure),
-        };
+    let grant = match attempt::authenticate(
+        &state,
+        &attempt,
+        &request.password,
+        SignInPath::MigrationScript,
+    )
+    .await
+    {
+        Ok(grant) => grant,
+        Err(failure) => return refused(failure),
+    };
     if let Err(e) = throttle::settle(state.store.as_ref(), &attempt.counters, true).await {
         tracing::error!(error = %e, "cannot settle a login attempt");
     }
@@ -268,10 +274,7 @@ struct GetUserRequest {
 }
 
 /// `POST /migration/get_user`: "not found" (see the module doc).
-async fn migration_get_user_post(
-    headers: HeaderMap,
-    raw: Bytes,
-) -> Response {
+async fn migration_get_user_post(headers: HeaderMap, raw: Bytes) -> Response {
     let request: GetUserRequest = match body(&headers, &raw) {
         Ok(r) => r,
         Err(refused) => return *refused,

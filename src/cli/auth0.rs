@@ -133,9 +133,14 @@ pub(crate) const SECRET_VAR: &str = "IDP_BRIDGE_CLIENT_SECRET";
 
 /// Prints the connection; `Err` is a message for the operator (exit 2).
 pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
-    if let Some(Auth0Printer::Migration(migration)) = &args.printer {
-        return migration::run(migration);
+    match &args.printer {
+        Some(Auth0Printer::Migration(migration)) => migration::run(migration),
+        None => federation(args),
     }
+}
+
+/// The federation connection for a client.
+fn federation(args: &Auth0Args) -> Result<ExitCode, String> {
     // clap requires these without a printer.
     let (Some(config), Some(wanted), Some(strategy)) = (&args.config, &args.client, args.strategy)
     else {

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use tracing::instrument;
 
+use super::attempt::{self, Attempt, Failure, SignInPath};
 use super::locale::{Locale, Texts};
 use super::pages::{FormContent, error_page, login_form};
 use super::pending::PendingLogin;
 use super::session::SessionUser;
-use super::attempt::{self, Attempt, Failure, SignInPath};
 use super::{csrf, session, throttle};
 use crate::clock::now_unix;
 use crate::config::Branding;

@@ -299,11 +299,19 @@ fn deploy_cli(c: &Connection) -> String {
     let _ = writeln!(out, "      requires_username: {}", c.requires_username);
     out.push_str("      customScripts:\n");
     let _ = writeln!(out, "        login: {}", q(&format!("{folder}/login.js")));
-    let _ = writeln!(out, "        get_user: {}", q(&format!("{folder}/get_user.js")));
+    let _ = writeln!(
+        out,
+        "        get_user: {}",
+        q(&format!("{folder}/get_user.js"))
+    );
     out.push_str("      configuration:\n");
     let _ = writeln!(out, "        BRIDGE_URL: {}", q(&c.bridge_url));
     let _ = writeln!(out, "        BRIDGE_TOKEN: @@{TOKEN_VAR}@@");
-    let _ = writeln!(out, "        BRIDGE_TIMEOUT_MS: {}", q(&c.timeout_ms.to_string()));
+    let _ = writeln!(
+        out,
+        "        BRIDGE_TIMEOUT_MS: {}",
+        q(&c.timeout_ms.to_string())
+    );
     out.push_str("    # enabled_clients: [\"My App\"]\n");
     out
 }

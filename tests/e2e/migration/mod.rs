@@ -52,7 +52,10 @@ pub async fn run_script(script: &str, function: &str, args: Value, configuration
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join(format!("{function}.js"));
     std::fs::write(&file, script).expect("write the script");
-    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/migration/harness.js");
+    let harness = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/e2e/migration/harness.js"
+    );
     let output = tokio::process::Command::new("node")
         .arg(harness)
         .arg(&file)
@@ -89,11 +92,11 @@ fn error_kind(answer: &Value) -> &str {
 }
 
 /// A counter's value in the metrics text (0 when absent).
-pub fn counter(app: &TestApp, series: &str) -> f64 {
+pub fn counter(app: &TestApp, series: &str) -> u64 {
     app.metrics_text()
         .lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or(0)
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> reqwest::Response {
@@ -128,13 +131,13 @@ async fn a_good_password_migrates_the_user_with_the_legacy_subject_as_a_stable_u
     // user_id, or Auth0 would make a second user.
     let again = script_login(&app, "alice", "correct-horse").await;
     assert_eq!(again["profile"]["user_id"], "u-1001");
-    assert_eq!(counter(&app, "idp_bridge_users_migrated_total"), 2.0);
+    assert_eq!(counter(&app, "idp_bridge_users_migrated_total"), 2);
     assert_eq!(
         counter(
             &app,
             "idp_bridge_legacy_sign_ins_total{path=\"migration_script\",outcome=\"ok\"}"
         ),
-        2.0
+        2
     );
 }
 
@@ -142,12 +145,16 @@ async fn a_good_password_migrates_the_user_with_the_legacy_subject_as_a_stable_u
 async fn a_wrong_password_is_wrong_username_or_password() {
     let app = TestApp::spawn_with(&section("")).await;
     let answer = script_login(&app, "alice", "not-her-password").await;
-    assert_eq!(error_kind(&answer), "WrongUsernameOrPasswordError", "{answer}");
+    assert_eq!(
+        error_kind(&answer),
+        "WrongUsernameOrPasswordError",
+        "{answer}"
+    );
     assert_eq!(answer["error"]["user"], "alice");
     assert_eq!(answer["profile"], Value::Null);
     let unknown = script_login(&app, "nobody", "whatever").await;
     assert_eq!(error_kind(&unknown), "WrongUsernameOrPasswordError");
-    assert_eq!(counter(&app, "idp_bridge_users_migrated_total"), 0.0);
+    assert_eq!(counter(&app, "idp_bridge_users_migrated_total"), 0);
 }
 
 #[tokio::test]
@@ -165,7 +172,11 @@ async fn a_user_locked_by_the_throttle_is_refused_by_the_script_and_the_login_pa
     // The right password, but the pair is locked: the legacy IdP is not
     // asked, and Auth0 is told no, never an outage.
     let locked = script_login(&app, "alice", "correct-horse").await;
-    assert_eq!(error_kind(&locked), "WrongUsernameOrPasswordError", "{locked}");
+    assert_eq!(
+        error_kind(&locked),
+        "WrongUsernameOrPasswordError",
+        "{locked}"
+    );
     assert!(
         locked["error"]["message"]
             .as_str()
@@ -173,7 +184,11 @@ async fn a_user_locked_by_the_throttle_is_refused_by_the_script_and_the_login_pa
             .contains("too many"),
         "{locked}"
     );
-    assert_eq!(app.legacy.idp.login_attempts(), before, "a locked user never reaches the legacy IdP");
+    assert_eq!(
+        app.legacy.idp.login_attempts(),
+        before,
+        "a locked user never reaches the legacy IdP"
+    );
     // The login page counts the same attempts: locked there too.
     let page = app
         .attempt_login(&TestApp::browser(), "alice", "correct-horse")
@@ -210,20 +225,45 @@ async fn a_legacy_idp_that_is_down_is_an_error_and_never_a_wrong_password() {
             &app,
             "idp_bridge_legacy_sign_ins_total{path=\"migration_script\",outcome=\"unavailable\"}"
         ),
-        1.0
+        1
     );
 }
 
 #[tokio::test]
 async fn a_wrong_or_missing_credential_is_refused_and_the_script_reports_an_error() {
     let app = TestApp::spawn_with(&section("")).await;
-    let (login, get_user, configuration) = printed(&app, "a-wrong-token-of-forty-characters-000000");
-    let answer = run_script(&login, "login", json!(["alice", "correct-horse"]), &configuration).await;
-    assert_eq!(error_kind(&answer), "Error", "a misconfiguration is not a wrong password: {answer}");
-    let lookup = run_script(&get_user, "getUser", json!(["alice@example.com"]), &configuration).await;
-    assert_eq!(error_kind(&lookup), "Error", "nor a user not found: {lookup}");
+    let (login, get_user, configuration) =
+        printed(&app, "a-wrong-token-of-forty-characters-000000");
+    let answer = run_script(
+        &login,
+        "login",
+        json!(["alice", "correct-horse"]),
+        &configuration,
+    )
+    .await;
+    assert_eq!(
+        error_kind(&answer),
+        "Error",
+        "a misconfiguration is not a wrong password: {answer}"
+    );
+    let lookup = run_script(
+        &get_user,
+        "getUser",
+        json!(["alice@example.com"]),
+        &configuration,
+    )
+    .await;
+    assert_eq!(
+        error_kind(&lookup),
+        "Error",
+        "nor a user not found: {lookup}"
+    );
     let body = r#"{"username":"alice","password":"correct-horse"}"#;
-    for token in [None, Some("migration-token-for-the-tests-012345678"), Some("")] {
+    for token in [
+        None,
+        Some("migration-token-for-the-tests-012345678"),
+        Some(""),
+    ] {
         let response = post(&app, "/migration/login", token, body).await;
         assert_eq!(response.status(), 401, "{token:?}");
         assert!(
@@ -235,7 +275,11 @@ async fn a_wrong_or_missing_credential_is_refused_and_the_script_reports_an_erro
         let error: Value = response.json().await.expect("json");
         assert_eq!(error["error"], "invalid_token");
     }
-    assert_eq!(app.legacy.idp.login_attempts(), 0, "nothing reached the legacy IdP");
+    assert_eq!(
+        app.legacy.idp.login_attempts(),
+        0,
+        "nothing reached the legacy IdP"
+    );
 }
 
 #[tokio::test]
@@ -274,7 +318,13 @@ async fn an_address_off_the_allow_list_is_refused_before_the_credential() {
 async fn get_user_answers_not_found_and_hostile_input_gets_a_400_in_json() {
     let app = TestApp::spawn_with(&section("")).await;
     let (_, get_user, configuration) = printed(&app, TOKEN);
-    let lookup = run_script(&get_user, "getUser", json!(["alice@example.com"]), &configuration).await;
+    let lookup = run_script(
+        &get_user,
+        "getUser",
+        json!(["alice@example.com"]),
+        &configuration,
+    )
+    .await;
     assert_eq!(lookup["error"], Value::Null, "{lookup}");
     assert_eq!(lookup["profile"], Value::Null);
     assert_eq!(lookup["arguments"], 1, "callback(null): not found");
@@ -287,11 +337,19 @@ async fn get_user_answers_not_found_and_hostile_input_gets_a_400_in_json() {
         ("/migration/login", "{}", 400),
         ("/migration/login", r#"{"username":"alice"}"#, 400),
         ("/migration/login", r#"{"username":"","password":"x"}"#, 400),
-        ("/migration/login", r#"{"username":"al\nice","password":"x"}"#, 400),
-        ("/migration/login", r#"{"username":"alice","password":"x","admin":true}"#, 400),
+        (
+            "/migration/login",
+            r#"{"username":"al\nice","password":"x"}"#,
+            400,
+        ),
+        (
+            "/migration/login",
+            r#"{"username":"alice","password":"x","admin":true}"#,
+            400,
+        ),
         ("/migration/login", &long_password, 400),
         ("/migration/get_user", r#"{"email":""}"#, 400),
-        ("/migration/get_user", r#"[1,2]"#, 400),
+        ("/migration/get_user", r"[1,2]", 400),
     ];
     for (path, body, status) in cases {
         let response = post(&app, path, Some(TOKEN), body).await;
@@ -301,10 +359,17 @@ async fn get_user_answers_not_found_and_hostile_input_gets_a_400_in_json() {
         let text = error.to_string();
         assert!(!text.contains("panicked") && !text.contains("correct-horse"));
     }
-    let huge = format!(r#"{{"username":"alice","password":"{}"}}"#, "p".repeat(20_000));
+    let huge = format!(
+        r#"{{"username":"alice","password":"{}"}}"#,
+        "p".repeat(20_000)
+    );
     let response = post(&app, "/migration/login", Some(TOKEN), &huge).await;
     assert_eq!(response.status(), 413);
-    assert_eq!(app.legacy.idp.login_attempts(), 0, "no bad input reached the legacy IdP");
+    assert_eq!(
+        app.legacy.idp.login_attempts(),
+        0,
+        "no bad input reached the legacy IdP"
+    );
 }
 
 #[tokio::test]

@@ -31,10 +31,11 @@ async fn retiring_bridge(tenant: &Tenant) -> TestApp {
         crate::gateway::sections(tenant, "migrated_users = true\n", "", "")
     );
     let mut app = TestApp::spawn_edited(&sections, |_| {}, |text| text + &exchanger_client()).await;
-    app.config_text += &format!(
+    let mint = format!(
         "\n[legacy_token.keys]\ntest = \"{}\"\n[token_exchange.mint_lt1]\nttl_seconds = 600\nscope = \"orders.read\"\n",
         app.legacy.key_hex
     );
+    app.config_text.push_str(&mint);
     app.restart().await;
     app
 }
@@ -50,7 +51,7 @@ async fn a_migrated_user_reaches_the_legacy_api_with_the_legacy_idp_switched_off
             &app,
             "idp_bridge_legacy_sign_ins_total{path=\"login_page\",outcome=\"ok\"}"
         ),
-        1.0
+        1
     );
     // 1. Bob signs in to Auth0 for the first time: the printed script
     // migrates him, and Auth0 stores him as auth0|<his legacy subject>.
@@ -60,12 +61,15 @@ async fn a_migrated_user_reaches_the_legacy_api_with_the_legacy_idp_switched_off
         .unwrap_or_else(|| panic!("bob migrated: {migrated}"))
         .to_owned();
     assert_eq!(user_id, "u-1002");
-    assert_eq!(counter(&app, "idp_bridge_users_migrated_total"), 1.0);
+    assert_eq!(counter(&app, "idp_bridge_users_migrated_total"), 1);
 
     // 2. The legacy IdP is switched off.
     stop_legacy_idp(&mut app).await;
     let down = script_login(&app, "carol", "anything").await;
-    assert_eq!(down["error"]["kind"], "Error", "an outage, not a wrong password: {down}");
+    assert_eq!(
+        down["error"]["kind"], "Error",
+        "an outage, not a wrong password: {down}"
+    );
 
     // 3. An app holding Auth0's token for him exchanges it (RFC 8693).
     let auth0 = tenant.token(&[("sub", json!(format!("auth0|{user_id}")))]);
@@ -79,7 +83,10 @@ async fn a_migrated_user_reaches_the_legacy_api_with_the_legacy_idp_switched_off
         .validate(minted, idp_bridge::clock::now_unix())
         .expect("an LT1 token under the legacy API's key");
     assert_eq!(claims.sub, "u-1002");
-    assert!(app.legacy.api_accepts(minted).await, "the legacy API accepts it");
+    assert!(
+        app.legacy.api_accepts(minted).await,
+        "the legacy API accepts it"
+    );
 
     // 4. And through the gateway, with the Auth0 token only.
     let through = reqwest::Client::new()
@@ -91,7 +98,11 @@ async fn a_migrated_user_reaches_the_legacy_api_with_the_legacy_idp_switched_off
         .send()
         .await
         .expect("gateway reachable");
-    assert_eq!(through.status(), 200, "the legacy API answered through the gateway");
+    assert_eq!(
+        through.status(),
+        200,
+        "the legacy API answered through the gateway"
+    );
 
     // A user of a connection the bridge was not told about maps to no
     // legacy subject: nothing is minted for them.
@@ -99,7 +110,7 @@ async fn a_migrated_user_reaches_the_legacy_api_with_the_legacy_idp_switched_off
     assert_ne!(exchange(&app, &stranger).await.status(), 200);
 
     assert!(
-        counter(&app, "idp_bridge_legacy_tokens_total{origin=\"minted\"}") >= 2.0,
+        counter(&app, "idp_bridge_legacy_tokens_total{origin=\"minted\"}") >= 2,
         "{}",
         app.metrics_text()
     );
@@ -108,6 +119,6 @@ async fn a_migrated_user_reaches_the_legacy_api_with_the_legacy_idp_switched_off
             &app,
             "idp_bridge_legacy_sign_ins_total{path=\"migration_script\",outcome=\"unavailable\"}"
         ),
-        1.0
+        1
     );
 }
