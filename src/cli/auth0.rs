@@ -16,6 +16,7 @@
 mod event_stream;
 mod migration;
 mod render;
+mod syntax;
 
 pub use migration::{MigrationArgs, MigrationFormat, migration_output};
 
@@ -25,6 +26,7 @@ use std::process::ExitCode;
 use serde::Deserialize;
 
 use crate::config::{ClientConfig, load_raw, process_env};
+use syntax::{check_name, unreachable_issuer};
 
 /// The Auth0 connection strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -286,62 +288,6 @@ fn token_vault_notes(
         ));
     }
     notes
-}
-
-/// Why Auth0's cloud cannot call `issuer` (its discovery, token and JWKS
-/// endpoints are fetched from Auth0's servers), or `None`: plain `http://`,
-/// or a loopback, private, link-local or unique-local host.
-fn unreachable_issuer(issuer: &url::Url) -> Option<&'static str> {
-    use std::net::IpAddr;
-    if issuer.scheme() != "https" {
-        return Some("is not https://");
-    }
-    let local = match issuer.host()? {
-        url::Host::Domain(name) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
-        url::Host::Ipv4(ip) => {
-            let ip = IpAddr::V4(ip);
-            ip.is_loopback() || ip.is_unspecified() || is_private(ip)
-        }
-        url::Host::Ipv6(ip) => {
-            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
-            ip.is_loopback() || ip.is_unspecified() || is_private(ip)
-        }
-    };
-    local.then_some("is a loopback or private address")
-}
-
-/// RFC 1918, link-local, CGNAT (RFC 6598), IPv6 unique-local and link-local.
-fn is_private(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
-        }
-        std::net::IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// Auth0's rule for a connection name: letters, digits and dashes, starting
-/// and ending with a letter or digit, at most 128 characters.
-fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "auth0: --name `{name}`: a connection name has letters, digits and dashes, and starts and ends with a letter or digit"
-        ))
-    }
 }
 
 /// A tenant domain, as the host of its callback URL: a bare host name.

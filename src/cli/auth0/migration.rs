@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::render::{hcl_attributes, hcl_identifier, hcl_string};
+use super::syntax::{check_name, hcl_attributes, hcl_identifier, hcl_string, unreachable_issuer};
 use crate::config::{load_raw, process_env};
 
 /// The `login` script.
@@ -107,8 +107,8 @@ pub fn run(args: &MigrationArgs) -> Result<ExitCode, String> {
             args.config.display()
         )
     })?;
-    super::check_name(&args.name)?;
-    if let Some(reason) = super::unreachable_issuer(&source.issuer) {
+    check_name(&args.name)?;
+    if let Some(reason) = unreachable_issuer(&source.issuer) {
         eprintln!(
             "warning: issuer {} {reason}: Auth0's cloud cannot reach it, so the scripts will fail; use the bridge's public https:// address",
             source.issuer

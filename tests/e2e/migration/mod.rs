@@ -124,8 +124,7 @@ async fn a_good_password_migrates_the_user_with_the_legacy_subject_as_a_stable_u
     assert_eq!(profile["email_verified"], false);
     assert_eq!(profile["app_metadata"]["legacy_subject"], "u-1001");
     assert_eq!(
-        profile["app_metadata"]["legacy_attributes"]["roles"],
-        "orders.read,orders.write",
+        profile["app_metadata"]["legacy_attributes"]["roles"], "orders.read,orders.write",
         "the adapter's mapped attributes: {profile}"
     );
     // Auth0 may run the script again (a password reset, a retry): the same
