@@ -388,3 +388,27 @@ async fn the_endpoints_exist_only_when_configured() {
         response.status()
     );
 }
+
+#[tokio::test]
+async fn the_command_prints_the_scripts_the_tests_run() {
+    let app = TestApp::spawn_with(&section("script_timeout_ms = 8000")).await;
+    let run = |format: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+            .args(["auth0", "migration", "--format", format, "--config"])
+            .arg(app.config_path())
+            .output()
+            .expect("idp-bridge runs");
+        assert!(output.status.success(), "{format}: {output:?}");
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let (login, get_user, _) = printed(&app, TOKEN);
+    assert_eq!(run("login-script"), login);
+    assert_eq!(run("get-user-script"), get_user);
+    let json: Value = serde_json::from_str(&run("json")).expect("JSON");
+    assert_eq!(json["options"]["customScripts"]["login"], login.as_str());
+    assert_eq!(json["options"]["configuration"]["BRIDGE_TIMEOUT_MS"], "8000");
+    assert_eq!(json["options"]["configuration"]["BRIDGE_URL"], app.issuer.as_str());
+    let printed = run("all");
+    assert!(!printed.contains(TOKEN), "the printer never resolves the credential");
+    assert!(printed.contains("databases:"));
+}
