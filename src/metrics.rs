@@ -424,4 +424,11 @@ impl LegacyIdp for Timed {
         self.record("mint", started, &result);
         result
     }
+
+    async fn lookup(&self, email: &str) -> Result<Option<Profile>, UpstreamError> {
+        let started = Instant::now();
+        let result = self.inner.lookup(email).await;
+        self.record("lookup", started, &result);
+        result
+    }
 }

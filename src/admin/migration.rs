@@ -12,11 +12,12 @@
 //!   `username`, and `app_metadata.legacy_subject`). The legacy token the
 //!   adapter returns is not kept: Auth0 owns the user from now on.
 //! - `POST /migration/get_user` `{"email"}`: the `get_user` script's
-//!   lookup. No adapter can look a user up without a password (the
-//!   password APIs, the password grant and the command program all take
-//!   one), so it answers `{"profile": null}`, the documented "not found"
-//!   (docs/migration.md says what that means for sign-up and password
-//!   reset).
+//!   lookup, through the adapter's [`crate::upstream::LegacyIdp::lookup`]:
+//!   the same profile, `{"profile": null}` for no such user. Only the
+//!   `http` adapter with `[upstream.http.lookup]` can look a user up
+//!   without a password; with any other it answers `{"profile": null}`,
+//!   Auth0's "not found" (docs/migration.md says what that means for
+//!   sign-up and password reset). A lookup that fails is an outage.
 //!
 //! Every request is checked first against the allow-list of addresses
 //! (when set; the client address as the login page reads it) and then for
@@ -45,7 +46,7 @@ use crate::login::attempt::{self, Attempt, Failure, SignInPath};
 use crate::login::throttle;
 use crate::secret::Password;
 use crate::state::AppState;
-use crate::upstream::{LegacyGrant, UpstreamError};
+use crate::upstream::{Profile, UpstreamError};
 
 /// The `login` script's endpoint.
 pub const LOGIN_PATH: &str = "/migration/login";
@@ -173,7 +174,7 @@ async fn migration_login_post(
     }
     let migration = state.settings.migration.as_ref();
     let trust_email = migration.is_some_and(|m| m.email_verified);
-    let profile = profile(&grant, username, trust_email);
+    let profile = user_profile(&grant.profile, Some(username), trust_email);
     state.metrics.user_migrated();
     crate::audit!(state.metrics, "migration_login", reason = "success", subject = %grant.profile.subject, user = %attempt.user, address = %attempt.address);
     axum::Json(profile).into_response()
@@ -182,12 +183,11 @@ async fn migration_login_post(
 /// Auth0's normalized profile for a custom database user (Auth0 docs,
 /// "Login Script Templates"): a `user_id` that never changes for the user
 /// (Auth0 makes it `auth0|<user_id>`), `email` and `email_verified`,
-/// `name`, `username` when the person signed in with one, and the legacy
-/// subject and attributes under `app_metadata`, where only the tenant's
-/// administrators and Actions can change them.
-fn profile(grant: &LegacyGrant, typed: &str, trust_email: bool) -> Value {
-    let legacy = &grant.profile;
-    let typed_email = typed.contains('@').then_some(typed);
+/// `name`, `username` when the person signed in with one (`typed`), and
+/// the legacy subject and attributes under `app_metadata`, where only the
+/// tenant's administrators and Actions can change them.
+fn user_profile(legacy: &Profile, typed: Option<&str>, trust_email: bool) -> Value {
+    let typed_email = typed.filter(|t| t.contains('@'));
     let email = legacy.email.as_deref().or(typed_email);
     let mut profile = json!({
         "user_id": legacy.subject,
@@ -203,8 +203,8 @@ fn profile(grant: &LegacyGrant, typed: &str, trust_email: bool) -> Value {
     if let Some(name) = &legacy.name {
         profile["name"] = json!(name);
     }
-    if typed_email.is_none() {
-        profile["username"] = json!(typed);
+    if let Some(username) = typed.filter(|t| !t.contains('@')) {
+        profile["username"] = json!(username);
     }
     profile
 }
@@ -273,51 +273,76 @@ struct GetUserRequest {
     email: String,
 }
 
-/// `POST /migration/get_user`: "not found" (see the module doc).
-async fn migration_get_user_post(headers: HeaderMap, raw: Bytes) -> Response {
+/// `POST /migration/get_user`: the adapter's lookup, or "not found" when
+/// it has none (see the module doc). A lookup that fails is an outage,
+/// never "not found": Auth0 would then let someone sign up over the user.
+async fn migration_get_user_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let request: GetUserRequest = match body(&headers, &raw) {
         Ok(r) => r,
         Err(refused) => return *refused,
     };
-    if request.email.trim().is_empty() || request.email.len() > 512 {
+    let email = request.email.trim();
+    if email.is_empty() || email.len() > 512 || email.chars().any(char::is_control) {
         return refuse(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "give the email address (at most 512 bytes)",
+            "give the email address (at most 512 bytes, no control characters)",
             None,
         );
     }
-    axum::Json(json!({
-        "profile": null,
-        "reason": "the legacy IdP's adapter cannot look a user up without a password",
-    }))
-    .into_response()
+    let trust_email = state
+        .settings
+        .migration
+        .as_ref()
+        .is_some_and(|m| m.email_verified);
+    match state.upstream.lookup(email).await {
+        Ok(Some(found)) => {
+            crate::audit!(state.metrics, "migration_lookup", reason = "found", subject = %found.subject);
+            axum::Json(json!({ "profile": user_profile(&found, None, trust_email) }))
+                .into_response()
+        }
+        Ok(None) => axum::Json(json!({ "profile": null })).into_response(),
+        Err(UpstreamError::Unsupported(_)) => axum::Json(json!({
+            "profile": null,
+            "reason": "the legacy IdP's adapter cannot look a user up without a password",
+        }))
+        .into_response(),
+        Err(e @ UpstreamError::Unavailable(_)) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the legacy IdP cannot be reached; try again later",
+            Some(&e.to_string()),
+        ),
+        Err(e) => refuse(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "the legacy IdP did not answer the lookup",
+            Some(&e.to_string()),
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::LegacyAccessToken;
-    use crate::upstream::Profile;
 
-    fn grant(email: Option<&str>, verified: Option<bool>) -> LegacyGrant {
-        LegacyGrant {
-            access_token: LegacyAccessToken::new("t"),
-            expires_at: 0,
-            refresh_token: None,
-            profile: Profile {
-                subject: "uid-42".into(),
-                email: email.map(str::to_owned),
-                email_verified: verified,
-                name: Some("Alice".into()),
-                attributes: serde_json::Map::new(),
-            },
+    fn legacy(email: Option<&str>, verified: Option<bool>) -> Profile {
+        Profile {
+            subject: "uid-42".into(),
+            email: email.map(str::to_owned),
+            email_verified: verified,
+            name: Some("Alice".into()),
+            attributes: serde_json::Map::new(),
         }
     }
 
     #[test]
     fn the_profile_keeps_the_legacy_subject_as_the_user_id() {
-        let p = profile(&grant(Some("a@example.com"), None), "alice", false);
+        let p = user_profile(&legacy(Some("a@example.com"), None), Some("alice"), false);
         assert_eq!(p["user_id"], "uid-42");
         assert_eq!(p["app_metadata"]["legacy_subject"], "uid-42");
         assert_eq!(p["email"], "a@example.com");
@@ -325,12 +350,20 @@ mod tests {
         assert_eq!(p["username"], "alice");
         assert_eq!(p["name"], "Alice");
         // Signed in with an email address: no username, the address as email.
-        let p = profile(&grant(None, None), "alice@example.com", true);
+        let p = user_profile(&legacy(None, None), Some("alice@example.com"), true);
         assert_eq!(p["email"], "alice@example.com");
         assert_eq!(p["email_verified"], true);
         assert!(p.get("username").is_none());
         // The legacy IdP's word wins over the setting.
-        let p = profile(&grant(Some("a@example.com"), Some(false)), "alice", true);
+        let p = user_profile(
+            &legacy(Some("a@example.com"), Some(false)),
+            Some("alice"),
+            true,
+        );
         assert_eq!(p["email_verified"], false);
+        // A lookup: no username was typed.
+        let p = user_profile(&legacy(Some("a@example.com"), None), None, false);
+        assert!(p.get("username").is_none());
+        assert_eq!(p["user_id"], "uid-42");
     }
 }

@@ -406,9 +406,65 @@ async fn the_command_prints_the_scripts_the_tests_run() {
     assert_eq!(run("get-user-script"), get_user);
     let json: Value = serde_json::from_str(&run("json")).expect("JSON");
     assert_eq!(json["options"]["customScripts"]["login"], login.as_str());
-    assert_eq!(json["options"]["configuration"]["BRIDGE_TIMEOUT_MS"], "8000");
-    assert_eq!(json["options"]["configuration"]["BRIDGE_URL"], app.issuer.as_str());
+    assert_eq!(
+        json["options"]["configuration"]["BRIDGE_TIMEOUT_MS"],
+        "8000"
+    );
+    assert_eq!(
+        json["options"]["configuration"]["BRIDGE_URL"],
+        app.issuer.as_str()
+    );
     let printed = run("all");
-    assert!(!printed.contains(TOKEN), "the printer never resolves the credential");
+    assert!(
+        !printed.contains(TOKEN),
+        "the printer never resolves the credential"
+    );
     assert!(printed.contains("databases:"));
+}
+
+#[tokio::test]
+async fn get_user_finds_a_legacy_user_when_the_adapter_can_look_users_up() {
+    let mut app = TestApp::spawn_with(&section("")).await;
+    let lookup = format!(
+        "\n[upstream.http.lookup]\nurl = \"{}/api/v1/users/lookup\"\nheaders = {{ \"X-Api-Key\" = \"{}\" }}\n",
+        app.legacy.idp_url(),
+        idp_bridge::reference::legacy_idp::MINT_API_KEY
+    );
+    app.config_text.push_str(&lookup);
+    app.restart().await;
+    let (_, get_user, configuration) = printed(&app, TOKEN);
+    let found = run_script(
+        &get_user,
+        "getUser",
+        json!(["Alice@Example.com"]),
+        &configuration,
+    )
+    .await;
+    assert_eq!(found["error"], Value::Null, "{found}");
+    assert_eq!(found["arguments"], 2);
+    assert_eq!(found["profile"]["user_id"], "u-1001");
+    assert_eq!(found["profile"]["email"], "alice@example.com");
+    // Auth0 requires get_user and login to agree on the user_id.
+    let login = script_login(&app, "alice", "correct-horse").await;
+    assert_eq!(login["profile"]["user_id"], found["profile"]["user_id"]);
+    let missing = run_script(
+        &get_user,
+        "getUser",
+        json!(["nobody@example.com"]),
+        &configuration,
+    )
+    .await;
+    assert_eq!(missing["error"], Value::Null, "{missing}");
+    assert_eq!(missing["arguments"], 1, "callback(null): not found");
+    // Down is an outage, never "not found" (Auth0 would let someone sign
+    // up over the user).
+    retirement::stop_legacy_idp(&mut app).await;
+    let down = run_script(
+        &get_user,
+        "getUser",
+        json!(["alice@example.com"]),
+        &configuration,
+    )
+    .await;
+    assert_eq!(error_kind(&down), "Error", "{down}");
 }
