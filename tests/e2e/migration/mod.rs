@@ -3,9 +3,12 @@
 //! against a live bridge in front of the reference legacy IdP — a good
 //! password, a wrong one, a throttled user (the same on the login page), a
 //! legacy IdP that is down, a wrong or missing credential, an address off
-//! the allow-list — and the endpoints' answers to hostile input. The
-//! journey's last step, retirement, is in [`retirement`].
+//! the allow-list; `get_user` and hostile input in [`get_user`]; the audit
+//! lines and the logs in [`audit`]. The journey's last step, retirement, is
+//! in [`retirement`].
 
+mod audit;
+mod get_user;
 mod retirement;
 
 use serde_json::{Value, json};
@@ -87,7 +90,7 @@ pub async fn script_login(app: &TestApp, username: &str, password: &str) -> Valu
     run_script(&login, "login", json!([username, password]), &configuration).await
 }
 
-fn error_kind(answer: &Value) -> &str {
+pub fn error_kind(answer: &Value) -> &str {
     answer["error"]["kind"].as_str().unwrap_or("none")
 }
 
@@ -99,7 +102,8 @@ pub fn counter(app: &TestApp, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> reqwest::Response {
+/// A POST of `body` as JSON to the bridge, with `token` as the bearer.
+pub async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> reqwest::Response {
     let mut request = reqwest::Client::new()
         .post(format!("{}{path}", app.issuer))
         .header("content-type", "application/json")
@@ -315,64 +319,6 @@ async fn an_address_off_the_allow_list_is_refused_before_the_credential() {
 }
 
 #[tokio::test]
-async fn get_user_answers_not_found_and_hostile_input_gets_a_400_in_json() {
-    let app = TestApp::spawn_with(&section("")).await;
-    let (_, get_user, configuration) = printed(&app, TOKEN);
-    let lookup = run_script(
-        &get_user,
-        "getUser",
-        json!(["alice@example.com"]),
-        &configuration,
-    )
-    .await;
-    assert_eq!(lookup["error"], Value::Null, "{lookup}");
-    assert_eq!(lookup["profile"], Value::Null);
-    assert_eq!(lookup["arguments"], 1, "callback(null): not found");
-    let long_password = format!(
-        r#"{{"username":"alice","password":"{}"}}"#,
-        "p".repeat(2000)
-    );
-    let cases: [(&str, &str, u16); 9] = [
-        ("/migration/login", "not json", 400),
-        ("/migration/login", "{}", 400),
-        ("/migration/login", r#"{"username":"alice"}"#, 400),
-        ("/migration/login", r#"{"username":"","password":"x"}"#, 400),
-        (
-            "/migration/login",
-            r#"{"username":"al\nice","password":"x"}"#,
-            400,
-        ),
-        (
-            "/migration/login",
-            r#"{"username":"alice","password":"x","admin":true}"#,
-            400,
-        ),
-        ("/migration/login", &long_password, 400),
-        ("/migration/get_user", r#"{"email":""}"#, 400),
-        ("/migration/get_user", r"[1,2]", 400),
-    ];
-    for (path, body, status) in cases {
-        let response = post(&app, path, Some(TOKEN), body).await;
-        assert_eq!(response.status(), status, "{path} {body:.60}");
-        let error: Value = response.json().await.expect("a JSON error");
-        assert_eq!(error["error"], "invalid_request", "{body:.60}");
-        let text = error.to_string();
-        assert!(!text.contains("panicked") && !text.contains("correct-horse"));
-    }
-    let huge = format!(
-        r#"{{"username":"alice","password":"{}"}}"#,
-        "p".repeat(20_000)
-    );
-    let response = post(&app, "/migration/login", Some(TOKEN), &huge).await;
-    assert_eq!(response.status(), 413);
-    assert_eq!(
-        app.legacy.idp.login_attempts(),
-        0,
-        "no bad input reached the legacy IdP"
-    );
-}
-
-#[tokio::test]
 async fn the_endpoints_exist_only_when_configured() {
     let app = TestApp::spawn().await;
     let response = post(
@@ -420,115 +366,4 @@ async fn the_command_prints_the_scripts_the_tests_run() {
         "the printer never resolves the credential"
     );
     assert!(printed.contains("databases:"));
-}
-
-#[tokio::test]
-async fn get_user_finds_a_legacy_user_when_the_adapter_can_look_users_up() {
-    let mut app = TestApp::spawn_with(&section("")).await;
-    let lookup = format!(
-        "\n[upstream.http.lookup]\nurl = \"{}/api/v1/users/lookup\"\nheaders = {{ \"X-Api-Key\" = \"{}\" }}\n",
-        app.legacy.idp_url(),
-        idp_bridge::reference::legacy_idp::MINT_API_KEY
-    );
-    app.config_text.push_str(&lookup);
-    app.restart().await;
-    let (_, get_user, configuration) = printed(&app, TOKEN);
-    let found = run_script(
-        &get_user,
-        "getUser",
-        json!(["Alice@Example.com"]),
-        &configuration,
-    )
-    .await;
-    assert_eq!(found["error"], Value::Null, "{found}");
-    assert_eq!(found["arguments"], 2);
-    assert_eq!(found["profile"]["user_id"], "u-1001");
-    assert_eq!(found["profile"]["email"], "alice@example.com");
-    // Auth0 requires get_user and login to agree on the user_id.
-    let login = script_login(&app, "alice", "correct-horse").await;
-    assert_eq!(login["profile"]["user_id"], found["profile"]["user_id"]);
-    let missing = run_script(
-        &get_user,
-        "getUser",
-        json!(["nobody@example.com"]),
-        &configuration,
-    )
-    .await;
-    assert_eq!(missing["error"], Value::Null, "{missing}");
-    assert_eq!(missing["arguments"], 1, "callback(null): not found");
-    // Down is an outage, never "not found" (Auth0 would let someone sign
-    // up over the user).
-    retirement::stop_legacy_idp(&mut app).await;
-    let down = run_script(
-        &get_user,
-        "getUser",
-        json!(["alice@example.com"]),
-        &configuration,
-    )
-    .await;
-    assert_eq!(error_kind(&down), "Error", "{down}");
-}
-
-#[tokio::test]
-async fn each_migration_sign_in_is_audited_and_each_refusal_logged_once_without_a_secret() {
-    let mut app = TestApp::spawn_with(&section("")).await;
-    app.stop().await;
-    let log_path = app.data_dir.path().join("migration.log");
-    let _child = crate::restart::serve_logging_json(&app.config_path(), &log_path, "debug");
-    crate::cluster::wait_ready(&app.issuer).await;
-    let good = script_login(&app, "alice", "correct-horse").await;
-    assert_eq!(good["profile"]["user_id"], "u-1001");
-    let wrong = script_login(&app, "alice", "wrong-password-SECRET").await;
-    assert_eq!(error_kind(&wrong), "WrongUsernameOrPasswordError");
-    let forged = post(
-        &app,
-        "/migration/login",
-        Some("a-presented-credential-SECRET-0123456789"),
-        r#"{"username":"alice","password":"correct-horse"}"#,
-    )
-    .await;
-    assert_eq!(forged.status(), 401);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-
-    let logs = std::fs::read_to_string(&log_path).expect("logs");
-    let lines: Vec<Value> = logs
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect();
-    let audit = |event: &str| {
-        lines
-            .iter()
-            .filter(|l| l["target"] == "audit" && l["fields"]["event"] == event)
-            .collect::<Vec<_>>()
-    };
-    let migrated = audit("migration_login");
-    assert_eq!(migrated.len(), 1, "{logs}");
-    assert_eq!(migrated[0]["fields"]["subject"], "u-1001");
-    // As [throttle] audit_username says (hashed by default).
-    assert!(
-        migrated[0]["fields"]["user"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("hmac:")),
-        "{}",
-        migrated[0]
-    );
-    let failures = audit("login_failure");
-    assert_eq!(failures.len(), 1, "{logs}");
-    assert_eq!(failures[0]["fields"]["path"], "migration_script");
-    let refusals = |code: &str| {
-        lines
-            .iter()
-            .filter(|l| l["fields"]["message"] == "request refused" && l["fields"]["code"] == code)
-            .count()
-    };
-    assert_eq!(refusals("wrong_credentials"), 1, "{logs}");
-    assert_eq!(refusals("invalid_token"), 1, "{logs}");
-    for (what, secret) in [
-        ("password", "correct-horse"),
-        ("wrong password", "wrong-password-SECRET"),
-        ("migration credential", TOKEN),
-        ("presented credential", "a-presented-credential-SECRET"),
-    ] {
-        assert!(!logs.contains(secret), "the {what} appears in the logs");
-    }
 }
