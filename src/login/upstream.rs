@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use url::Url;
 
+use super::attempt::SignInPath;
 use super::pages::error_page;
 use super::pending::PendingLogin;
 use super::session::{self, SessionUser};
@@ -251,6 +252,15 @@ fn passed_on(state: &AppState, request: &AuthorizationRequest, error: &str) -> R
     )
 }
 
+/// Counts a sign-in at the legacy IdP's own page, through the bridge's
+/// login flow: the `login_page` path of the migration journey's metrics.
+fn count_sign_in(state: &AppState, failed: Option<&UpstreamError>) {
+    state.metrics.legacy_sign_in(
+        SignInPath::LoginPage.as_str(),
+        failed.map_or("ok", UpstreamError::class),
+    );
+}
+
 #[allow(clippy::too_many_arguments)] // the callback's parts, read once above
 async fn finish(
     state: &AppState,
@@ -319,7 +329,9 @@ async fn finish(
             "the issuer does not make a callback URL",
         );
     };
-    let signed_in = match redirect.finish(&callback, &tx.flow, &code).await {
+    let finished = redirect.finish(&callback, &tx.flow, &code).await;
+    count_sign_in(state, finished.as_ref().err());
+    let signed_in = match finished {
         Ok(signed_in) => signed_in,
         Err(e) => {
             crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);

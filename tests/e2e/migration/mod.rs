@@ -367,3 +367,43 @@ async fn the_command_prints_the_scripts_the_tests_run() {
     );
     assert!(printed.contains("databases:"));
 }
+
+#[tokio::test]
+async fn concurrent_guesses_through_the_script_endpoint_reach_the_legacy_idp_at_most_the_limit() {
+    let app = TestApp::spawn_with(&format!(
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 3\n",
+        section("")
+    ))
+    .await;
+    let url = format!("{}/migration/login", app.issuer);
+    let guesses: Vec<_> = (0..16)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"username": "alice", "password": format!("guess-{i}")}))
+                    .send()
+                    .await
+                    .expect("reachable")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("task"));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 403 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        app.legacy.idp.login_attempts() <= 3,
+        "{} guesses reached the legacy IdP",
+        app.legacy.idp.login_attempts()
+    );
+    assert!(statuses.iter().filter(|s| **s == 429).count() >= 13);
+}
