@@ -407,3 +407,29 @@ async fn concurrent_guesses_through_the_script_endpoint_reach_the_legacy_idp_at_
     );
     assert!(statuses.iter().filter(|s| **s == 429).count() >= 13);
 }
+
+#[test]
+fn a_redirect_adapter_cannot_serve_the_login_script() {
+    let file = tempfile::NamedTempFile::new().expect("temp");
+    let text = format!(
+        "issuer = \"https://bridge.example.com\"\n{}\n[[clients]]\nid = \"a\"\nsecret = \"a-client-secret-of-some-length-0123\"\nredirect_uris = [\"https://t.auth0.com/login/callback\"]\n{}",
+        section(""),
+        idp_bridge::reference::legacy_idp::redirect_upstream_toml(
+            "https://legacy.example.com",
+            "oidc",
+            1000
+        )
+    );
+    std::fs::write(file.path(), text).expect("write");
+    let raw: idp_bridge::config::BridgeConfig =
+        idp_bridge::config::load_raw(Some(file.path()), &[]).expect("parses");
+    let problems = idp_bridge::config::Settings::validate(raw)
+        .expect_err("refused")
+        .problems;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("migration: the redirect adapters")),
+        "{problems:?}"
+    );
+}
