@@ -433,3 +433,42 @@ fn a_redirect_adapter_cannot_serve_the_login_script() {
         "{problems:?}"
     );
 }
+
+#[tokio::test]
+async fn renewals_at_the_legacy_idp_count_on_the_renewal_path() {
+    use crate::support::{AUTH0_CALLBACK, REFRESHER_SECRET};
+    let app = TestApp::spawn().await;
+    let params: Vec<(String, String)> = vec![
+        ("response_type".into(), "code".into()),
+        ("client_id".into(), "refresher".into()),
+        ("redirect_uri".into(), AUTH0_CALLBACK.into()),
+        ("scope".into(), "openid offline_access".into()),
+    ];
+    let code = app.login(&params).await.code();
+    let answer: Value = app
+        .redeem_as("refresher", REFRESHER_SECRET, &code)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let refresh_token = answer["refresh_token"].as_str().expect("a refresh token");
+    let before = app.legacy.idp.renewals();
+    let refreshed = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "refresher"),
+            ("client_secret", REFRESHER_SECRET),
+        ])
+        .await;
+    assert_eq!(refreshed.status(), 200);
+    let renewals = app.legacy.idp.renewals() - before;
+    assert!(renewals >= 1, "the refresh renewed at the legacy IdP");
+    assert_eq!(
+        counter(
+            &app,
+            "idp_bridge_legacy_sign_ins_total{path=\"renewal\",outcome=\"ok\"}"
+        ),
+        renewals
+    );
+}
