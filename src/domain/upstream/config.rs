@@ -139,6 +139,9 @@ pub struct HttpRequestConfig {
     /// Field carrying the legacy subject (mint; default `subject`).
     #[serde(default = "default_subject_field")]
     pub subject_field: String,
+    /// Field carrying the email address (lookup; default `email`).
+    #[serde(default = "default_email_field")]
+    pub email_field: String,
     /// Static fields added to the body (a realm, a client id, a client secret).
     #[serde(default)]
     pub extra_fields: BTreeMap<String, SecretSource>,
@@ -294,6 +297,12 @@ pub struct HttpAdapterConfig {
     /// `mint_upstream`: the subject in `subject_field`, answered like a
     /// login. Protect it at the legacy IdP (an API key in `headers`).
     pub mint: Option<HttpRequestConfig>,
+    /// Optional user lookup by email address, for Auth0's `get_user`
+    /// migration script (`[migration]`): the address in `email_field`,
+    /// answered with the user's profile (read with `claims`) or 404 for
+    /// no such user. Protect it at the legacy IdP (an API key in
+    /// `headers`).
+    pub lookup: Option<HttpRequestConfig>,
     /// Status code meanings.
     #[serde(default)]
     pub status: StatusConfig,
@@ -392,6 +401,9 @@ fn default_refresh_field() -> String {
 }
 fn default_subject_field() -> String {
     "subject".into()
+}
+fn default_email_field() -> String {
+    "email".into()
 }
 #[allow(clippy::unnecessary_wraps)]
 fn default_expires_in_pointer() -> Option<String> {
