@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::keys::SigningKeys;
 use crate::legacy_source::LegacySource;
+use crate::legacy_validation::LegacyValidator;
 use crate::metrics::Metrics;
 use crate::server::Protocols;
 use crate::startup::{StartError, fail, open_store, storage_key};
@@ -120,9 +121,17 @@ impl App {
             }
             _ => None,
         };
+        let legacy_validator = match &settings.legacy_validation {
+            Some(config) => Some(Arc::new(
+                LegacyValidator::new(config.clone(), settings.lt1.clone(), store.clone())
+                    .map_err(|e| fail("legacy_validation", e))?,
+            )),
+            None => None,
+        };
         let state = AppState {
             auth0,
             legacy,
+            legacy_validator,
             settings: Arc::new(settings),
             keys,
             store,

@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::SigningKeys;
 use crate::legacy_source::LegacySource;
+use crate::legacy_validation::LegacyValidator;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::upstream::LegacyIdp;
@@ -40,4 +41,7 @@ pub struct AppState {
     pub auth0: Option<Arc<Auth0Verifier>>,
     /// Finds a user's legacy token, when token exchange is configured.
     pub legacy: Option<Arc<LegacySource>>,
+    /// Says whether a legacy token is live, when `[legacy_validation]` is
+    /// configured (`POST /legacy/introspect`).
+    pub legacy_validator: Option<Arc<LegacyValidator>>,
 }

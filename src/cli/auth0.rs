@@ -15,6 +15,7 @@
 
 mod event_stream;
 mod render;
+pub mod token_exchange;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,18 +52,23 @@ pub enum Format {
     All,
 }
 
-/// What `auth0` is told.
+/// What `auth0` is told: the connection's arguments, or a subcommand
+/// printing another Auth0 artefact.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Auth0Args {
+    /// Another Auth0 artefact than the connection.
+    #[command(subcommand)]
+    pub command: Option<Auth0Command>,
     /// The config file.
-    #[arg(long, env = "IDP_BRIDGE_CONFIG")]
-    pub config: PathBuf,
+    #[arg(long, env = "IDP_BRIDGE_CONFIG", required = true)]
+    pub config: Option<PathBuf>,
     /// The `[[clients]]` id the connection authenticates as.
-    #[arg(long)]
-    pub client: String,
+    #[arg(long, required = true)]
+    pub client: Option<String>,
     /// `oidc` (enterprise, back channel) or `oauth2` (custom social).
-    #[arg(long, value_enum)]
-    pub strategy: Strategy,
+    #[arg(long, value_enum, required = true)]
+    pub strategy: Option<Strategy>,
     /// The Auth0 tenant's domain (`acme.eu.auth0.com`, or a custom domain);
     /// repeat for each domain Auth0 may call back on.
     #[arg(long = "tenant", required = true, value_name = "DOMAIN")]
@@ -79,6 +85,16 @@ pub struct Auth0Args {
     /// is printed on stderr).
     #[arg(long)]
     pub token_vault: bool,
+}
+
+/// The Auth0 artefacts besides the connection.
+#[derive(Debug, clap::Subcommand)]
+pub enum Auth0Command {
+    /// Print the Custom Token Exchange Action (trigger
+    /// `custom-token-exchange`) that asks the bridge whether a legacy token
+    /// is live, and its Token Exchange Profile (Management API JSON or
+    /// Terraform).
+    TokenExchange(token_exchange::TokenExchangeArgs),
 }
 
 /// The part of the config file this command reads. Unknown keys are
@@ -116,18 +132,35 @@ pub(crate) const SECRET_VAR: &str = "IDP_BRIDGE_CLIENT_SECRET";
 
 /// Prints the connection; `Err` is a message for the operator (exit 2).
 pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
+    if let Some(Auth0Command::TokenExchange(te)) = &args.command {
+        return token_exchange::run(te);
+    }
+    let (Some(config), Some(client), Some(strategy)) = (&args.config, &args.client, args.strategy)
+    else {
+        return Err("auth0: --config, --client, --strategy and --tenant are required".into());
+    };
+    run_connection(args, config, client, strategy)
+}
+
+/// Prints the connection.
+fn run_connection(
+    args: &Auth0Args,
+    config: &std::path::Path,
+    client_id: &str,
+    strategy: Strategy,
+) -> Result<ExitCode, String> {
     let source: ConnectionSource =
-        load_raw(Some(&args.config), &process_env()).map_err(|e| e.to_string())?;
+        load_raw(Some(config), &process_env()).map_err(|e| e.to_string())?;
     let client = source
         .clients
         .iter()
-        .find(|c| c.id == args.client)
+        .find(|c| c.id == client_id)
         .ok_or_else(|| {
             let known: Vec<&str> = source.clients.iter().map(|c| c.id.as_str()).collect();
             format!(
                 "auth0: {} has no client `{}` (its clients: {})",
-                args.config.display(),
-                args.client,
+                config.display(),
+                client_id,
                 if known.is_empty() {
                     "none".to_owned()
                 } else {
@@ -155,7 +188,7 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
     let token_vault = args.token_vault;
     let connection = Connection {
         name: args.name.clone(),
-        strategy: args.strategy,
+        strategy,
         issuer: source.issuer.as_str().trim_end_matches('/').to_owned(),
         client_id: client.id.clone(),
         scopes: client.scopes.clone(),
@@ -191,7 +224,7 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
         let events = source.auth0_events.as_ref().ok_or_else(|| {
             format!(
                 "auth0: {} has no [auth0_events] section; the Event Stream needs its credential",
-                args.config.display()
+                config.display()
             )
         })?;
         print!("{}", event_stream::output(&issuer, &args.name, events));

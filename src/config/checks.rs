@@ -80,7 +80,11 @@ impl BridgeConfig {
                 ));
             }
         }
-        match self.token_exchange.as_ref()?.validate(can_mint) {
+        match self
+            .token_exchange
+            .as_ref()?
+            .validate(can_mint, self.upstream.can_mint())
+        {
             Ok(t) => Some(t),
             Err(mut p) => {
                 problems.append(&mut p);

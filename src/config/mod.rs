@@ -12,6 +12,7 @@ mod checks;
 mod clients;
 mod exchange;
 mod gateway;
+mod legacy_validation;
 mod load;
 mod sections;
 
@@ -24,6 +25,7 @@ use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use gateway::{DEFAULT_METHODS, Gateway, GatewayConfig, Route, RouteConfig};
+pub use legacy_validation::{LegacyValidation, LegacyValidationConfig, Remote, SourceKind};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use sections::{
     AuditUsername, KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings,
@@ -169,6 +171,9 @@ pub struct BridgeConfig {
     pub admin: AdminConfig,
     /// Auth0 Event Streams deliveries that revoke users (off by default).
     pub auth0_events: Option<Auth0EventsConfig>,
+    /// How `POST /legacy/introspect` validates legacy tokens (for Auth0
+    /// Custom Token Exchange; off by default).
+    pub legacy_validation: Option<LegacyValidationConfig>,
 }
 
 fn default_listen() -> String {
@@ -291,6 +296,8 @@ pub struct Settings {
     pub admin: Option<Admin>,
     /// The Auth0 Event Streams webhook, when configured.
     pub auth0_events: Option<Auth0Events>,
+    /// Legacy token validation, when configured.
+    pub legacy_validation: Option<LegacyValidation>,
 }
 
 impl Settings {
@@ -352,6 +359,18 @@ impl Settings {
         };
         let token_exchange = raw.check_token_exchange(lt1.is_some(), &mut problems);
         let gateway = raw.check_gateway(&mut problems);
+        let legacy_validation = raw
+            .legacy_validation
+            .as_ref()
+            .and_then(|v| v.validate(lt1.is_some(), &mut problems));
+        if raw.legacy_validation.is_none() {
+            for c in raw.clients.iter().filter(|c| c.validate_legacy_tokens) {
+                problems.push(format!(
+                    "clients `{}`.validate_legacy_tokens: needs a [legacy_validation] section",
+                    c.id
+                ));
+            }
+        }
         let (admin, auth0_events) = raw.check_admin(&mut problems);
         let throttle = raw
             .throttle
@@ -397,6 +416,7 @@ impl Settings {
             logout_ends: raw.session.logout_ends,
             admin,
             auth0_events,
+            legacy_validation,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exchange;
 pub mod form;
 pub mod id_token;
+pub mod legacy_introspect;
 pub mod messages;
 pub mod refresh;
 pub mod response;
@@ -25,7 +26,7 @@ use crate::state::AppState;
 use crate::upstream::Profile;
 
 /// The provider's routes that need no browser session: discovery, JWKS,
-/// token, revocation, introspection and userinfo.
+/// token, revocation, introspection (also of legacy tokens) and userinfo.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -36,6 +37,10 @@ pub fn routes() -> Router<AppState> {
         .route("/token", post(token::token_post))
         .route("/revoke", post(revocation::revoke_post))
         .route("/introspect", post(revocation::introspect_post))
+        .route(
+            legacy_introspect::PATH,
+            post(legacy_introspect::legacy_introspect_post),
+        )
         .route(
             "/userinfo",
             get(userinfo::userinfo_get).post(userinfo::userinfo_post),

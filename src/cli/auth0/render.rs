@@ -203,7 +203,7 @@ fn auth0_cli(c: &Connection) -> String {
 /// An HCL string literal: HCL's escapes (`\"`, `\\`, `\n`, `\r`, `\t`,
 /// `\uNNNN`; not JSON's `\b` and `\f`), and `${`/`%{` doubled so
 /// Terraform does not read them as templates.
-fn hcl_string(text: &str) -> String {
+pub(crate) fn hcl_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     let mut chars = text.chars().peekable();
@@ -237,7 +237,7 @@ fn hcl_list(items: &[String]) -> String {
 }
 
 /// Attribute lines with their `=` aligned, as `terraform fmt` writes them.
-fn hcl_attributes(out: &mut String, indent: &str, attributes: &[(&str, String)]) {
+pub(crate) fn hcl_attributes(out: &mut String, indent: &str, attributes: &[(&str, String)]) {
     let width = attributes.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in attributes {
         let _ = writeln!(out, "{indent}{key:width$} = {value}");
@@ -245,7 +245,7 @@ fn hcl_attributes(out: &mut String, indent: &str, attributes: &[(&str, String)])
 }
 
 /// A nested block with attributes, preceded by a blank line.
-fn hcl_block(out: &mut String, indent: &str, name: &str, attributes: &[(&str, String)]) {
+pub(crate) fn hcl_block(out: &mut String, indent: &str, name: &str, attributes: &[(&str, String)]) {
     let _ = writeln!(out, "\n{indent}{name} {{");
     hcl_attributes(out, &format!("{indent}  "), attributes);
     let _ = writeln!(out, "{indent}}}");
