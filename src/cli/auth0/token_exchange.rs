@@ -95,6 +95,21 @@ pub struct Exchange {
 
 /// Prints the Action and the profile; `Err` is a message for the operator.
 pub fn run(args: &TokenExchangeArgs) -> Result<ExitCode, String> {
+    let exchange = load(args)?;
+    match args.format {
+        TokenExchangeFormat::Json => print!("{}", management_json(&exchange)),
+        TokenExchangeFormat::Terraform => print!("{}", terraform(&exchange)),
+        TokenExchangeFormat::Yaml => {
+            return Err("auth0 token-exchange: the Deploy CLI does not manage token exchange profiles; use --format json or terraform".into());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads what the artefacts need from the config file and checks it: the
+/// client exists, may validate legacy tokens and use Basic; the token type
+/// is a URI Auth0 does not reserve; the name fits Auth0's limit.
+pub fn load(args: &TokenExchangeArgs) -> Result<Exchange, String> {
     let source: Source = load_raw(Some(&args.config), &process_env()).map_err(|e| e.to_string())?;
     let client = source
         .clients
@@ -127,7 +142,7 @@ pub fn run(args: &TokenExchangeArgs) -> Result<ExitCode, String> {
             source.issuer
         );
     }
-    let exchange = Exchange {
+    Ok(Exchange {
         introspect_url: format!(
             "{}{}",
             source.issuer.as_str().trim_end_matches('/'),
@@ -136,15 +151,7 @@ pub fn run(args: &TokenExchangeArgs) -> Result<ExitCode, String> {
         client_id: client.id.clone(),
         subject_token_type: args.subject_token_type.clone(),
         name: args.name.clone(),
-    };
-    match args.format {
-        TokenExchangeFormat::Json => print!("{}", management_json(&exchange)),
-        TokenExchangeFormat::Terraform => print!("{}", terraform(&exchange)),
-        TokenExchangeFormat::Yaml => {
-            return Err("auth0 token-exchange: the Deploy CLI does not manage token exchange profiles; use --format json or terraform".into());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Auth0 reserves these `subject_token_type` prefixes.
