@@ -9,7 +9,7 @@
 //! JSON lines need none of this: JSON escapes them already. It imports
 //! nothing of the crate.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::fmt::FormatFields;

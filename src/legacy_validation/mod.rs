@@ -70,13 +70,21 @@ impl From<StoreError> for Unavailable {
 }
 
 /// Validates legacy tokens.
-#[derive(Debug)]
 pub struct LegacyValidator {
     config: LegacyValidation,
     lt1: Option<Lt1Keys>,
     fetcher: Option<Fetcher>,
     cache: cache::AnswerCache<Verdict>,
     store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for LegacyValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegacyValidator")
+            .field("source", &self.config.source)
+            .field("cached", &self.cache.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LegacyValidator {

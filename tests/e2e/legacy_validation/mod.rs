@@ -134,7 +134,6 @@ async fn anything_not_live_is_inactive_and_nothing_more() {
         ("issued in the future", &future),
         ("garbage", "not-a-token"),
         ("a JWT", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1LTEwMDEifQ."),
-        ("empty", ""),
         ("too long", &too_long),
     ] {
         let (status, body) = ask(&app, (CTE, CTE_SECRET), Some(token)).await;
@@ -159,6 +158,12 @@ async fn only_an_authenticated_allowed_client_may_ask() {
     assert!(body.get("active").is_none(), "says nothing about the token");
     let (status, body) = ask(&app, (CTE, CTE_SECRET), None).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    let (status, body) = ask(&app, (CTE, CTE_SECRET), Some("")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "an empty token is no token (RFC 6749 §3.1)"
+    );
 }
 
 #[tokio::test]
