@@ -198,14 +198,8 @@ async fn a_revoked_user_and_a_revoked_grant_are_inactive_everywhere() {
 /// A bridge validating through the reference legacy IdP's userinfo
 /// (`/api/v1/me`, its user id in `id`), answers kept `cache_seconds`.
 async fn userinfo_bridge() -> TestApp {
-    let app = TestApp::spawn_edited("", |_| {}, |t| t + &clients()).await;
-    let mut app = app;
-    app.config_text += &format!(
-        "\n[legacy_validation]\nsource = \"userinfo\"\nurl = \"{}/api/v1/me\"\nsubject_field = \"id\"\ncache_seconds = 60\nnegative_cache_seconds = 0\n",
-        app.legacy.idp_url()
-    );
-    app.restart().await;
-    app
+    let section = "[legacy_validation]\nsource = \"userinfo\"\nurl = \"{LEGACY_IDP}/api/v1/me\"\nsubject_field = \"id\"\ncache_seconds = 60\nnegative_cache_seconds = 0\n";
+    TestApp::spawn_edited(section, |_| {}, |t| t + &clients()).await
 }
 
 #[tokio::test]
