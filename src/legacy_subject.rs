@@ -77,7 +77,13 @@ mod tests {
 
     #[test]
     fn ordinary_ids_pass() {
-        for id in ["u-1001", "alice", "Zoë Müller", "CN=Alice Smith,OU=corp", "用户42"] {
+        for id in [
+            "u-1001",
+            "alice",
+            "Zoë Müller",
+            "CN=Alice Smith,OU=corp",
+            "用户42",
+        ] {
             assert_eq!(check(id), Ok(()), "{id}");
         }
         assert_eq!(check(&"a".repeat(MAX_SUBJECT_LEN)), Ok(()));
@@ -87,7 +93,11 @@ mod tests {
     fn hostile_ids_are_refused() {
         assert_eq!(check(""), Err(Unfit::Empty));
         assert_eq!(check(&"a".repeat(7000)), Err(Unfit::TooLong));
-        assert_eq!(check(&"é".repeat(128)), Err(Unfit::TooLong), "bytes, not chars");
+        assert_eq!(
+            check(&"é".repeat(128)),
+            Err(Unfit::TooLong),
+            "bytes, not chars"
+        );
         for id in [
             "alice\0",
             "alice\nevent=user_revoked",

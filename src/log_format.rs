@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(text.contains("subject=alice\\n2026"), "{text}");
         assert!(text.contains("user=\"alice\\n2026"), "{text}");
-        assert!(text.contains("a message\\r\\nwith \\u{202e}reversed"), "{text}");
+        assert!(
+            text.contains("a message\\r\\nwith \\u{202e}reversed"),
+            "{text}"
+        );
         assert!(text.contains("event=\"token_exchanged\""), "{text}");
     }
 }

@@ -265,7 +265,9 @@ mod tests {
                 false,
             );
             assert!(
-                found.iter().any(|p| p.contains(&format!("claims.{name}: reserved"))),
+                found
+                    .iter()
+                    .any(|p| p.contains(&format!("claims.{name}: reserved"))),
                 "{name}: {found:?}"
             );
         }
@@ -280,7 +282,10 @@ mod tests {
         let found = problems("mint_upstream = true\n", false);
         assert!(found[0].contains("[upstream.http.mint]"), "{found:?}");
         assert!(problems("mint_upstream = true\n", true).is_empty());
-        let both = problems("mint_upstream = true\n[mint_lt1]\nttl_seconds = 600\n", true);
+        let both = problems(
+            "mint_upstream = true\n[mint_lt1]\nttl_seconds = 600\n",
+            true,
+        );
         assert!(both[0].contains("exclusive"), "{both:?}");
     }
 }

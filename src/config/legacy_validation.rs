@@ -150,7 +150,11 @@ pub enum Remote {
 impl LegacyValidationConfig {
     /// Validates the section; `has_lt1_keys` says whether `[legacy_token]`
     /// has keys.
-    pub fn validate(&self, has_lt1_keys: bool, problems: &mut Vec<String>) -> Option<LegacyValidation> {
+    pub fn validate(
+        &self,
+        has_lt1_keys: bool,
+        problems: &mut Vec<String>,
+    ) -> Option<LegacyValidation> {
         let before = problems.len();
         let key = "legacy_validation";
         if !(1..=300).contains(&self.cache_seconds) {
@@ -162,13 +166,17 @@ impl LegacyValidationConfig {
             ));
         }
         if !(1..=1_000_000).contains(&self.cache_entries) {
-            problems.push(format!("{key}.cache_entries: must be between 1 and 1000000"));
+            problems.push(format!(
+                "{key}.cache_entries: must be between 1 and 1000000"
+            ));
         }
         if !(100..=30_000).contains(&self.timeout_ms) {
             problems.push(format!("{key}.timeout_ms: must be between 100 and 30000"));
         }
         if !(64..=65_536).contains(&self.max_token_length) {
-            problems.push(format!("{key}.max_token_length: must be between 64 and 65536"));
+            problems.push(format!(
+                "{key}.max_token_length: must be between 64 and 65536"
+            ));
         }
         if self.subject_field.is_empty() {
             problems.push(format!("{key}.subject_field: must not be empty"));
@@ -205,9 +213,7 @@ impl LegacyValidationConfig {
                     },
                     (None, None) => None,
                     _ => {
-                        problems.push(format!(
-                            "{key}: client_id and client_secret go together"
-                        ));
+                        problems.push(format!("{key}: client_id and client_secret go together"));
                         None
                     }
                 };
@@ -246,7 +252,8 @@ impl LegacyValidationConfig {
 
     fn checked_url(&self, problems: &mut Vec<String>) -> Option<url::Url> {
         let Some(text) = &self.url else {
-            problems.push("legacy_validation.url: required for `introspection` and `userinfo`".into());
+            problems
+                .push("legacy_validation.url: required for `introspection` and `userinfo`".into());
             return None;
         };
         match url::Url::parse(text) {
@@ -269,7 +276,9 @@ impl LegacyValidationConfig {
         let mut out = Vec::new();
         for (name, source) in &self.headers {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                problems.push(format!("legacy_validation.headers.{name}: not a header name"));
+                problems.push(format!(
+                    "legacy_validation.headers.{name}: not a header name"
+                ));
                 continue;
             }
             match source.resolve() {
@@ -298,8 +307,11 @@ mod tests {
         assert!(problems("source = \"lt1\"\n", false)[0].contains("[legacy_token] keys"));
         assert!(problems("source = \"userinfo\"\n", false)[0].contains("url: required"));
         assert!(
-            problems("source = \"userinfo\"\nurl = \"http://legacy.example.com/me\"\n", false)[0]
-                .contains("https")
+            problems(
+                "source = \"userinfo\"\nurl = \"http://legacy.example.com/me\"\n",
+                false
+            )[0]
+            .contains("https")
         );
         assert!(
             problems(
@@ -322,8 +334,11 @@ mod tests {
         let base = "source = \"lt1\"\n";
         assert!(!problems(&format!("{base}cache_seconds = 3600\n"), true).is_empty());
         assert!(
-            !problems(&format!("{base}cache_seconds = 10\nnegative_cache_seconds = 20\n"), true)
-                .is_empty()
+            !problems(
+                &format!("{base}cache_seconds = 10\nnegative_cache_seconds = 20\n"),
+                true
+            )
+            .is_empty()
         );
         assert!(problems(&format!("{base}claims = [\"sub\"]\n"), true)[0].contains("member"));
         assert!(problems(&format!("{base}claims = [\"active\"]\n"), true)[0].contains("member"));

@@ -86,10 +86,7 @@ pub async fn ask(
         sub,
         exp: int("exp"),
         iat: int("iat"),
-        scope: body
-            .get("scope")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        scope: body.get("scope").and_then(Value::as_str).map(str::to_owned),
         claims: claims
             .iter()
             .filter_map(|c| body.get(c).map(|v| (c.clone(), v.clone())))

@@ -18,9 +18,11 @@ async fn minting(tenant: &Tenant) -> TestApp {
         "[token_exchange]\nissuers = [\"{}\"]\nconnections = [\"legacy\"]\njwks_min_refresh_seconds = 1\n\n[token_exchange.mint_lt1]\nttl_seconds = 600\nclaims = {{ realm = \"corp\" }}\n{MINT}",
         tenant.issuer
     );
-    TestApp::spawn_edited(&section, |_| {}, |t| {
-        t + &crate::token_exchange::exchanger_client()
-    })
+    TestApp::spawn_edited(
+        &section,
+        |_| {},
+        |t| t + &crate::token_exchange::exchanger_client(),
+    )
     .await
 }
 
@@ -34,7 +36,10 @@ async fn a_legacy_id_that_cannot_be_carried_is_refused_before_minting() {
     for (what, id) in [
         ("7000 characters", long.as_str()),
         ("NUL", "u-1002\u{0}"),
-        ("newline", "u-1002\n2026-01-01T00:00:00Z INFO audit: event=\"user_unlocked\""),
+        (
+            "newline",
+            "u-1002\n2026-01-01T00:00:00Z INFO audit: event=\"user_unlocked\"",
+        ),
         ("carriage return", "u-1002\r"),
         ("bidi override", "\u{202E}2001-u"),
         ("trailing space", "u-1002 "),
@@ -113,15 +118,24 @@ fn problems(text: &str) -> String {
 async fn the_configuration_refuses_what_would_mint_the_wrong_thing() {
     let tenant = Tenant::start().await;
     let app = bridge(&tenant, "").await;
-    let text = app.config_text.replace("{LT1_KEY_HEX}", &app.legacy.key_hex);
+    let text = app
+        .config_text
+        .replace("{LT1_KEY_HEX}", &app.legacy.key_hex);
     let keys = format!("\n[legacy_token.keys]\ntest = \"{}\"\n", app.legacy.key_hex);
-    let with_exchange = |extra: &str| text.replacen("[token_exchange]\n", &format!("[token_exchange]\n{extra}"), 1);
+    let with_exchange = |extra: &str| {
+        text.replacen(
+            "[token_exchange]\n",
+            &format!("[token_exchange]\n{extra}"),
+            1,
+        )
+    };
     let found = problems(&format!(
         "{}\n[token_exchange.mint_lt1]\nclaims = {{ sub = \"u-admin\", exp = \"99999999999\" }}\n{keys}",
         with_exchange("")
     ));
     assert!(
-        found.contains("mint_lt1.claims.sub: reserved") && found.contains("mint_lt1.claims.exp: reserved"),
+        found.contains("mint_lt1.claims.sub: reserved")
+            && found.contains("mint_lt1.claims.exp: reserved"),
         "{found}"
     );
     let found = problems(&with_exchange("mint_upstream = true\n"));

@@ -115,7 +115,13 @@ pub fn load(args: &TokenExchangeArgs) -> Result<Exchange, String> {
         .clients
         .iter()
         .find(|c| c.id == args.client)
-        .ok_or_else(|| format!("auth0 token-exchange: no client `{}` in {}", args.client, args.config.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "auth0 token-exchange: no client `{}` in {}",
+                args.client,
+                args.config.display()
+            )
+        })?;
     if !client.validate_legacy_tokens {
         return Err(format!(
             "auth0 token-exchange: client `{}` lacks validate_legacy_tokens = true; the bridge would refuse the Action",
@@ -134,7 +140,10 @@ pub fn load(args: &TokenExchangeArgs) -> Result<Exchange, String> {
     }
     check_subject_token_type(&args.subject_token_type)?;
     if !(3..=50).contains(&args.name.chars().count()) {
-        return Err("auth0 token-exchange: --name must be 3 to 50 characters (Auth0's limit for a profile)".into());
+        return Err(
+            "auth0 token-exchange: --name must be 3 to 50 characters (Auth0's limit for a profile)"
+                .into(),
+        );
     }
     if source.issuer.scheme() != "https" {
         eprintln!(
@@ -159,9 +168,14 @@ const RESERVED_TYPES: &[&str] = &["urn:ietf:params:oauth:", "https://auth0.com/"
 
 fn check_subject_token_type(uri: &str) -> Result<(), String> {
     if url::Url::parse(uri).is_err() {
-        return Err(format!("auth0 token-exchange: --subject-token-type `{uri}` is not a URI"));
+        return Err(format!(
+            "auth0 token-exchange: --subject-token-type `{uri}` is not a URI"
+        ));
     }
-    if let Some(reserved) = RESERVED_TYPES.iter().find(|p| uri.to_ascii_lowercase().starts_with(*p)) {
+    if let Some(reserved) = RESERVED_TYPES
+        .iter()
+        .find(|p| uri.to_ascii_lowercase().starts_with(*p))
+    {
         return Err(format!(
             "auth0 token-exchange: --subject-token-type may not start with `{reserved}` (Auth0 reserves it)"
         ));
@@ -282,7 +296,10 @@ fn terraform(e: &Exchange) -> String {
         &[
             (
                 "description",
-                hcl_string(&format!("The secret of the bridge client `{}`", e.client_id)),
+                hcl_string(&format!(
+                    "The secret of the bridge client `{}`",
+                    e.client_id
+                )),
             ),
             ("type", "string".into()),
             ("sensitive", "true".into()),
@@ -362,11 +379,20 @@ mod tests {
         assert!(code.contains(r#"const BRIDGE_URL = "https://bridge.example.com/legacy/introspect\";process.exit(1);//";"#));
         let body = management_body(&e);
         assert_eq!(body["action"]["secrets"][0]["value"], "cte\"client");
-        assert_eq!(body["action"]["secrets"][1]["value"], "${IDP_BRIDGE_CLIENT_SECRET}");
-        assert_eq!(body["token_exchange_profile"]["type"], "custom_authentication");
+        assert_eq!(
+            body["action"]["secrets"][1]["value"],
+            "${IDP_BRIDGE_CLIENT_SECRET}"
+        );
+        assert_eq!(
+            body["token_exchange_profile"]["type"],
+            "custom_authentication"
+        );
         let tf = terraform(&e);
         assert!(tf.contains("value = var.idp_bridge_client_secret"), "{tf}");
-        assert!(!code.contains("${"), "no template syntax for Terraform to read");
+        assert!(
+            !code.contains("${"),
+            "no template syntax for Terraform to read"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use idp_bridge::cli::auth0::token_exchange::{TokenExchangeArgs, TokenExchangeFormat, action_code, load};
+use idp_bridge::cli::auth0::token_exchange::{
+    TokenExchangeArgs, TokenExchangeFormat, action_code, load,
+};
 use serde_json::{Value, json};
 
 use super::{CTE, CTE_SECRET, alice_token, lt1_bridge, lt1_for};
@@ -121,19 +123,31 @@ async fn the_printed_action_sets_the_migrated_user_for_a_live_token_and_rejects_
         ("garbage", "garbage".to_owned()),
     ] {
         let calls = run(token, CTE_SECRET).await;
-        assert_eq!(only(&calls).0, "rejectInvalidSubjectToken", "{what}: {calls}");
+        assert_eq!(
+            only(&calls).0,
+            "rejectInvalidSubjectToken",
+            "{what}: {calls}"
+        );
     }
 
     let calls = run(live.clone(), "not-the-client-secret-012345").await;
     let (name, call) = only(&calls);
-    assert_eq!((name, call[1].as_str()), ("deny", Some("server_error")), "wrong bridge credentials fail closed");
+    assert_eq!(
+        (name, call[1].as_str()),
+        ("deny", Some("server_error")),
+        "wrong bridge credentials fail closed"
+    );
 
     app.store()
         .revoke_user("u-1001", idp_bridge::clock::now_unix())
         .await
         .expect("revoke");
     let calls = run(live, CTE_SECRET).await;
-    assert_eq!(only(&calls).0, "rejectInvalidSubjectToken", "a revoked user: {calls}");
+    assert_eq!(
+        only(&calls).0,
+        "rejectInvalidSubjectToken",
+        "a revoked user: {calls}"
+    );
 }
 
 #[tokio::test]

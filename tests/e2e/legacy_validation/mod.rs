@@ -4,6 +4,7 @@
 //! Action runs against it under Node in `action`.
 
 mod action;
+mod printer;
 
 use serde_json::{Value, json};
 
@@ -28,11 +29,7 @@ pub async fn lt1_bridge() -> TestApp {
 }
 
 /// Asks `/legacy/introspect` as `client` about `token` (absent: no token).
-pub async fn ask(
-    app: &TestApp,
-    client: (&str, &str),
-    token: Option<&str>,
-) -> (u16, Value) {
+pub async fn ask(app: &TestApp, client: (&str, &str), token: Option<&str>) -> (u16, Value) {
     let mut form = vec![];
     if let Some(t) = token {
         form.push(("token", t));
@@ -146,9 +143,15 @@ async fn only_an_authenticated_allowed_client_may_ask() {
     let app = lt1_bridge().await;
     let token = lt1_for(&app, "u-1001", 0, 600);
     let (status, body) = ask(&app, (CTE, "wrong-secret-0123456789"), Some(&token)).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let (status, body) = ask(&app, ("nobody", CTE_SECRET), Some(&token)).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let (status, body) = ask(&app, (BYSTANDER, BYSTANDER_SECRET), Some(&token)).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -157,7 +160,10 @@ async fn only_an_authenticated_allowed_client_may_ask() {
     );
     assert!(body.get("active").is_none(), "says nothing about the token");
     let (status, body) = ask(&app, (CTE, CTE_SECRET), None).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     let (status, body) = ask(&app, (CTE, CTE_SECRET), Some("")).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -171,7 +177,10 @@ async fn a_revoked_user_and_a_revoked_grant_are_inactive_everywhere() {
     let app = lt1_bridge().await;
     let before = lt1_for(&app, "u-1001", -5, 600);
     let bob = lt1_for(&app, "u-1002", -5, 600);
-    assert_eq!(ask(&app, (CTE, CTE_SECRET), Some(&before)).await.1["active"], true);
+    assert_eq!(
+        ask(&app, (CTE, CTE_SECRET), Some(&before)).await.1["active"],
+        true
+    );
     app.store()
         .revoke_user("u-1001", idp_bridge::clock::now_unix())
         .await
@@ -207,7 +216,11 @@ async fn the_userinfo_source_caches_answers_but_never_past_a_revocation() {
     let app = userinfo_bridge().await;
     let token = alice_token(&app).await;
     let (status, body) = ask(&app, (CTE, CTE_SECRET), Some(&token)).await;
-    assert_eq!((status, body["active"].as_bool()), (200, Some(true)), "{body}");
+    assert_eq!(
+        (status, body["active"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
     assert_eq!(body["sub"], "u-1001");
     assert_eq!(body["email"], "alice@example.com");
     // The legacy IdP goes down: the cached answer still serves...
@@ -218,11 +231,17 @@ async fn the_userinfo_source_caches_answers_but_never_past_a_revocation() {
         .await
         .expect("control");
     assert!(faults.status().is_success());
-    assert_eq!(ask(&app, (CTE, CTE_SECRET), Some(&token)).await.1["active"], true);
+    assert_eq!(
+        ask(&app, (CTE, CTE_SECRET), Some(&token)).await.1["active"],
+        true
+    );
     // ...a token it has not seen cannot be told: 503, not "inactive".
     let other = lt1_for(&app, "u-1002", 0, 600);
     let (status, body) = ask(&app, (CTE, CTE_SECRET), Some(&other)).await;
-    assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
     // ...and a revocation wins over the cache at once.
     app.store()
         .revoke_user("u-1001", idp_bridge::clock::now_unix())
