@@ -118,7 +118,12 @@ impl LegacyValidator {
 
     /// Whether `token` is live and whose it is.
     pub async fn check(&self, token: &str) -> Result<Verdict, Unavailable> {
-        if token.is_empty() || token.len() > self.config.max_token_length {
+        // No legacy token is empty, huge or holds a control character: such
+        // input is never sent anywhere (a newline could not even be a header).
+        if token.is_empty()
+            || token.len() > self.config.max_token_length
+            || token.chars().any(char::is_control)
+        {
             return Ok(Verdict::Inactive("malformed"));
         }
         let now = now_unix();

@@ -259,3 +259,83 @@ async fn the_userinfo_source_answers_inactive_for_a_token_the_legacy_idp_refuses
     let (status, body) = ask(&app, (CTE, CTE_SECRET), Some("LT1.test.bogus")).await;
     assert_eq!((status, body), (200, json!({"active": false})));
 }
+
+#[tokio::test]
+async fn a_token_with_a_control_character_is_inactive_and_never_sent_on() {
+    let app = userinfo_bridge().await;
+    for token in ["abc\ndef", "abc\rdef", "abc\0def", "\u{7f}"] {
+        let (status, body) = ask(&app, (CTE, CTE_SECRET), Some(token)).await;
+        assert_eq!((status, body), (200, json!({"active": false})), "{token:?}");
+    }
+}
+
+/// A bridge whose "legacy IdP" introspection endpoint is the bridge's own
+/// `/introspect` (RFC 7662), asked as `auth0-oidc`, whose secret needs
+/// form-encoding in HTTP Basic.
+async fn introspection_bridge(secret: &str) -> TestApp {
+    let secret = secret.to_owned();
+    TestApp::spawn_edited("", |_| {}, move |t| {
+        let issuer = t
+            .lines()
+            .find_map(|l| l.strip_prefix("issuer = "))
+            .expect("issuer")
+            .trim_matches('"')
+            .to_owned();
+        format!(
+            "{t}{}\n[legacy_validation]\nsource = \"introspection\"\nurl = \"{issuer}/introspect\"\nclient_id = \"auth0-oidc\"\nclient_secret = {}\n",
+            clients(),
+            serde_json::Value::String(secret)
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_introspection_source_asks_rfc_7662_and_the_bridge_revocations_win() {
+    let app = introspection_bridge(crate::support::OIDC_SECRET).await;
+    let code = app.login(&app.params()).await.code();
+    let redeemed: Value = app.redeem(&code).await.json().await.expect("json");
+    let token = redeemed["access_token"].as_str().expect("token").to_owned();
+    let (status, body) = ask(&app, (CTE, CTE_SECRET), Some(&token)).await;
+    assert_eq!(
+        (status, body["active"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    assert_eq!(body["sub"], "u-1001");
+    assert!(body["exp"].as_i64().is_some());
+    let unknown = lt1_for(&app, "u-1002", 0, 600);
+    assert_eq!(
+        ask(&app, (CTE, CTE_SECRET), Some(&unknown)).await.1,
+        json!({"active": false}),
+        "the legacy IdP's active: false"
+    );
+    // Revoked at the bridge: inactive at once, the cached "live" notwithstanding.
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/revoke", app.issuer))
+        .form(&[
+            ("client_id", "auth0-oidc"),
+            ("client_secret", crate::support::OIDC_SECRET),
+            ("token", token.as_str()),
+            ("token_type_hint", "access_token"),
+        ])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        ask(&app, (CTE, CTE_SECRET), Some(&token)).await.1,
+        json!({"active": false})
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_at_the_legacy_introspection_endpoint_are_503_not_inactive() {
+    let app = introspection_bridge("not-the-secret-of-auth0-oidc").await;
+    let token = lt1_for(&app, "u-1001", 0, 600);
+    let (status, body) = ask(&app, (CTE, CTE_SECRET), Some(&token)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+}
