@@ -74,7 +74,7 @@ pub struct LegacyValidator {
     config: LegacyValidation,
     lt1: Option<Lt1Keys>,
     fetcher: Option<Fetcher>,
-    cache: cache::AnswerCache<Verdict>,
+    cache: cache::AnswerCache,
     store: Arc<dyn Store>,
 }
 
@@ -111,8 +111,8 @@ impl LegacyValidator {
         })
     }
 
-    /// How many answers the cache holds.
-    pub fn cached(&self) -> usize {
+    /// How many answers the cache holds (approximately).
+    pub fn cached(&self) -> u64 {
         self.cache.len()
     }
 
@@ -165,34 +165,32 @@ impl LegacyValidator {
     }
 
     async fn remote_verdict(&self, token: &str, now: i64) -> Result<Verdict, Unavailable> {
-        let key = sha256(token.as_bytes());
-        if let Some(cached) = self.cache.get(&key) {
-            return Ok(cached);
-        }
         let fetcher = self
             .fetcher
             .as_ref()
             .ok_or_else(|| Unavailable("no HTTP client".into()))?;
-        let verdict = remote::ask(
-            fetcher,
-            &self.config.source,
-            &self.config.subject_field,
-            &self.config.claims,
-            token,
-        )
-        .await
-        .map_err(Unavailable)?;
-        let ttl = match &verdict {
-            Verdict::Active(live) => {
-                let left = live
-                    .exp
-                    .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
-                self.config.cache_ttl.min(Duration::from_secs(left))
-            }
-            Verdict::Inactive(_) => self.config.negative_ttl,
+        let ask = async {
+            let verdict = remote::ask(
+                fetcher,
+                &self.config.source,
+                &self.config.subject_field,
+                &self.config.claims,
+                token,
+            )
+            .await
+            .map_err(Unavailable)?;
+            let ttl = match &verdict {
+                Verdict::Active(live) => {
+                    let left = live
+                        .exp
+                        .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
+                    self.config.cache_ttl.min(Duration::from_secs(left))
+                }
+                Verdict::Inactive(_) => self.config.negative_ttl,
+            };
+            Ok((verdict, ttl))
         };
-        self.cache.put(key, verdict.clone(), ttl);
-        Ok(verdict)
+        self.cache.get_or_ask(sha256(token.as_bytes()), ask).await
     }
 
     /// The bridge's revocations over a live answer.
