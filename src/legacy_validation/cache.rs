@@ -79,7 +79,7 @@ impl AnswerCache {
     }
 
     /// How many answers are held (approximately: moka counts lazily).
-    pub fn len(&self) -> u64 {
+    pub fn entry_count(&self) -> u64 {
         self.entries.entry_count()
     }
 }

@@ -82,7 +82,7 @@ impl std::fmt::Debug for LegacyValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LegacyValidator")
             .field("source", &self.config.source)
-            .field("cached", &self.cache.len())
+            .field("cached", &self.cache.entry_count())
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +113,7 @@ impl LegacyValidator {
 
     /// How many answers the cache holds (approximately).
     pub fn cached(&self) -> u64 {
-        self.cache.len()
+        self.cache.entry_count()
     }
 
     /// Whether `token` is live and whose it is.
