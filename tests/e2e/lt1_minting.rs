@@ -147,3 +147,52 @@ async fn the_configuration_refuses_what_would_mint_the_wrong_thing() {
     assert!(found.contains("exclusive"), "{found}");
     assert_eq!(problems(&text), "", "the unedited file is valid");
 }
+
+#[tokio::test]
+async fn the_gateway_mints_and_refuses_an_id_it_cannot_carry_with_401() {
+    let tenant = Tenant::start().await;
+    let mint = "\n[token_exchange.mint_lt1]\nttl_seconds = 600\n";
+    let text = format!("{}{MINT}", crate::gateway::sections(&tenant, "", "", "")).replacen(
+        "[gateway]\n",
+        &format!("{mint}\n[gateway]\n"),
+        1,
+    );
+    let app = TestApp::spawn_edited(&text, |_| {}, |t| t).await;
+    let get = |sub: &str| {
+        let token = tenant.token(&[("sub", json!(format!("oidc|legacy|{sub}")))]);
+        let url = format!(
+            "{}/orders/c",
+            app.gateway_url.as_deref().expect("a gateway")
+        );
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    let minted = get("u-1002").await;
+    assert_eq!(
+        minted.status(),
+        200,
+        "bob never signed in: the gateway minted"
+    );
+    let seen: Value = minted.json().await.expect("json");
+    assert_eq!(
+        seen["sub"], "u-1002",
+        "the legacy API saw the minted token's user"
+    );
+    for id in ["u-1002 ", "u-1002\u{202E}", &"b".repeat(7000)] {
+        let refused = get(id).await;
+        assert_eq!(refused.status(), 401, "{id:?}");
+        let challenge = refused
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+    }
+}
