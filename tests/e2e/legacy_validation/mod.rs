@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::support::{AUTH0_CALLBACK, TestApp};
 
 pub const CTE: &str = "cte-action";
-pub const CTE_SECRET: &str = "cte-action-client-secret-0123";
+/// Needs form-encoding in HTTP Basic (RFC 6749 §2.3.1), as the Action does it.
+pub const CTE_SECRET: &str = "cte-secret:with+special/chars&=% and (more)!*'~";
 const BYSTANDER: &str = "bystander";
 const BYSTANDER_SECRET: &str = "bystander-client-secret-0123";
 
@@ -36,7 +37,7 @@ pub async fn ask(app: &TestApp, client: (&str, &str), token: Option<&str>) -> (u
     }
     let answer = reqwest::Client::new()
         .post(format!("{}/legacy/introspect", app.issuer))
-        .basic_auth(client.0, Some(client.1))
+        .basic_auth(form_encoded(client.0), Some(form_encoded(client.1)))
         .form(&form)
         .send()
         .await
@@ -50,6 +51,11 @@ pub async fn ask(app: &TestApp, client: (&str, &str), token: Option<&str>) -> (u
         Some("no-store")
     );
     (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+fn form_encoded(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// alice's token from the reference legacy IdP's password API.
