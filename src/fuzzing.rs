@@ -101,6 +101,7 @@ fn clients() -> &'static BTreeMap<String, Client> {
             post_logout_redirect_uris: Vec::new(),
             id_token_alg: crate::domain::keys::SigningAlg::RS256,
             exchange: None,
+            validate_legacy_tokens: false,
         };
         [
             client(

@@ -19,7 +19,8 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr, filtered by `IDP_BRIDGE_LOG` (default `info`), as JSON
-/// when `IDP_BRIDGE_LOG_FORMAT=json`. Text is coloured only on a terminal
+/// when `IDP_BRIDGE_LOG_FORMAT=json`; text fields escape control
+/// characters (`log_format`), so no value can forge a line. Text is coloured only on a terminal
 /// and never when `NO_COLOR` is set (<https://no-color.org>), so a log file
 /// or a supervisor's pipe holds no escape codes.
 fn init_tracing() {
@@ -28,6 +29,7 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .fmt_fields(idp_bridge::util::log_format::escaped_fields())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && !no_color());
     if std::env::var("IDP_BRIDGE_LOG_FORMAT").is_ok_and(|f| f == "json") {

@@ -33,6 +33,7 @@ use crate::domain::auth0::Auth0Verifier;
 use crate::domain::config::Settings;
 use crate::domain::keys::SigningKeys;
 use crate::domain::legacy_source::LegacySource;
+use crate::domain::legacy_validation::LegacyValidator;
 use crate::domain::metrics::Metrics;
 use crate::domain::upstream::redirect::RedirectIdp;
 use crate::domain::upstream::{self, LegacyIdp};
@@ -134,9 +135,17 @@ impl App {
             }
             _ => None,
         };
+        let legacy_validator = match &settings.legacy_validation {
+            Some(config) => Some(Arc::new(
+                LegacyValidator::new(config.clone(), settings.lt1.clone(), store.clone())
+                    .map_err(|e| fail("legacy_validation", e))?,
+            )),
+            None => None,
+        };
         let state = AppState {
             auth0,
             legacy,
+            legacy_validator,
             settings: Arc::new(settings),
             keys,
             store,

@@ -16,6 +16,7 @@ use crate::domain::auth0::Auth0Verifier;
 use crate::domain::config::Settings;
 use crate::domain::keys::SigningKeys;
 use crate::domain::legacy_source::LegacySource;
+use crate::domain::legacy_validation::LegacyValidator;
 use crate::domain::metrics::Metrics;
 use crate::domain::store::Store;
 use crate::domain::upstream::LegacyIdp;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub auth0: Option<Arc<Auth0Verifier>>,
     /// Finds a user's legacy token, when token exchange is configured.
     pub legacy: Option<Arc<LegacySource>>,
+    /// Says whether a legacy token is live, when `[legacy_validation]` is
+    /// configured (`POST /legacy/introspect`).
+    pub legacy_validator: Option<Arc<LegacyValidator>>,
 }
 
 impl AppState {

@@ -19,6 +19,7 @@ mod render;
 mod syntax;
 
 pub use migration::{MigrationArgs, MigrationFormat, migration_output};
+pub mod token_exchange;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +99,10 @@ pub enum Auth0Printer {
     /// the bridge's `[migration]` endpoints (lazy migration): Management
     /// API JSON, Terraform, Deploy CLI YAML, or either script alone.
     Migration(MigrationArgs),
+    /// The Custom Token Exchange Action (trigger `custom-token-exchange`)
+    /// that asks the bridge whether a legacy token is live, and its Token
+    /// Exchange Profile (Management API JSON or Terraform).
+    TokenExchange(token_exchange::TokenExchangeArgs),
 }
 
 /// The part of the config file this command reads. Unknown keys are
@@ -137,6 +142,7 @@ pub(crate) const SECRET_VAR: &str = "IDP_BRIDGE_CLIENT_SECRET";
 pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
     match &args.printer {
         Some(Auth0Printer::Migration(migration)) => migration::run(migration),
+        Some(Auth0Printer::TokenExchange(exchange)) => token_exchange::run(exchange),
         None => federation(args),
     }
 }

@@ -8,10 +8,19 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::domain::config::{self, LegacyConfig};
+use crate::domain::config::{self, LegacyTokenConfig};
 use crate::util::clock::now_unix;
 use crate::util::legacy_token::{Lt1Claims, Lt1Keys};
 use crate::util::secret::Key32;
+
+/// The one section `--config` is read for: a bridge's whole file (or the
+/// reference stack's) works, whatever else it holds, since every other
+/// section is ignored here rather than checked (`check-config` does that).
+#[derive(serde::Deserialize, Default)]
+struct KeysOnly {
+    #[serde(default)]
+    legacy_token: LegacyTokenConfig,
+}
 
 /// Where the LT1 keys come from.
 #[derive(Args, Clone)]
@@ -58,7 +67,7 @@ impl KeyArgs {
         }
         if keys.is_empty() {
             if let Some(path) = &self.config {
-                let mut cfg: LegacyConfig = config::load_raw(Some(path), &config::process_env())
+                let mut cfg: KeysOnly = config::load_raw(Some(path), &config::process_env())
                     .map_err(|e| e.to_string())?;
                 if self.mint_kid.is_some() {
                     cfg.legacy_token.mint_kid.clone_from(&self.mint_kid);

@@ -83,6 +83,10 @@ pub enum SourceError {
         /// Why, for the log.
         cause: String,
     },
+    /// The user's legacy id cannot be minted for (too long, a control
+    /// or bidi character, spaces at an end: `crate::util::legacy_subject`).
+    #[error("the user's legacy id cannot be minted for ({})", .0.as_str())]
+    UnfitSubject(crate::util::legacy_subject::Unfit),
     /// A fault of the bridge's own (a sealed value that does not open).
     #[error("internal: {0}")]
     Internal(String),
@@ -200,6 +204,10 @@ impl LegacySource {
             if newest.is_none_or(|g| g.created_at <= revoked_at) {
                 return Err(SourceError::NoSession);
             }
+        }
+        if self.config.mint_upstream || self.config.mint_lt1.is_some() {
+            // Before any token is made, by either way of minting.
+            crate::util::legacy_subject::check(subject).map_err(SourceError::UnfitSubject)?;
         }
         if let Some(minted) = self.mint_upstream(subject).await? {
             return Ok(minted);

@@ -12,6 +12,7 @@ pub mod auth0;
 pub mod config;
 pub mod keys;
 pub mod legacy_source;
+pub mod legacy_validation;
 pub mod metrics;
 pub mod sealed_grant;
 pub mod store;

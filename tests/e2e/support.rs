@@ -213,7 +213,11 @@ require_pkce = true
             listen = issuer.trim_start_matches("http://"),
         );
         // `{LEGACY_API}` in the extra text is the reference legacy API.
-        let config_text = edit(config_text).replace("{LEGACY_API}", &legacy.api_server.url());
+        // `{LT1_KEY_HEX}` is the legacy stack's LT1 key, `{LEGACY_IDP}` its IdP.
+        let config_text = edit(config_text)
+            .replace("{LEGACY_API}", &legacy.api_server.url())
+            .replace("{LEGACY_IDP}", &legacy.idp_url())
+            .replace("{LT1_KEY_HEX}", &legacy.key_hex);
         let mut app = Self {
             issuer,
             legacy,

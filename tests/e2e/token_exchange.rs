@@ -546,7 +546,7 @@ async fn a_user_without_a_grant_gets_a_minted_lt1_token_when_configured() {
 #[tokio::test]
 async fn the_command_adapter_mints_for_a_user_without_a_grant() {
     let tenant = Tenant::start().await;
-    let mut app = bridge(&tenant, "mint_upstream = true\n").await;
+    let mut app = bridge(&tenant, "").await;
     let start = app
         .config_text
         .find("\n[upstream]")
@@ -561,6 +561,7 @@ async fn the_command_adapter_mints_for_a_user_without_a_grant() {
         app.legacy.key_hex
     );
     app.config_text.replace_range(start..end, &command);
+    with_mint_upstream(&mut app);
     app.restart().await;
     mints_for_bob_and_no_one_unknown(&app, &tenant, "minted by the command").await;
 }
@@ -629,7 +630,8 @@ async fn a_renewal_the_legacy_idp_refuses_ends_the_grant_and_mints_nothing() {
 #[tokio::test]
 async fn the_http_adapter_mints_through_a_token_for_user_endpoint() {
     let tenant = Tenant::start().await;
-    let mut app = bridge(&tenant, "mint_upstream = true\n").await;
+    let mut app = bridge(&tenant, "").await;
+    with_mint_upstream(&mut app);
     let mint = format!(
         "\n[upstream.http.mint]\nurl = \"{}/api/v1/token-for-user\"\nheaders = {{ X-Api-Key = \"{}\" }}\n",
         app.legacy.idp_url(),
@@ -676,6 +678,16 @@ async fn a_target_the_client_may_not_name_is_invalid_target() {
 
 /// With adapter minting configured: bob, who never signed in, gets a token
 /// the legacy API takes; an unknown subject gets `invalid_grant`.
+/// Turns on `mint_upstream` in the running app's config text (valid only
+/// with an adapter that mints: add it before the restart).
+fn with_mint_upstream(app: &mut TestApp) {
+    app.config_text = app.config_text.replacen(
+        "[token_exchange]\n",
+        "[token_exchange]\nmint_upstream = true\n",
+        1,
+    );
+}
+
 async fn mints_for_bob_and_no_one_unknown(app: &TestApp, tenant: &Tenant, by: &str) {
     let answer = exchange(app, &tenant.token(&[("sub", json!("oidc|legacy|u-1002"))])).await;
     assert_eq!(answer.status(), 200);

@@ -207,7 +207,7 @@ fn hcl_list(items: &[String]) -> String {
 }
 
 /// A nested block with attributes, preceded by a blank line.
-fn hcl_block(out: &mut String, indent: &str, name: &str, attributes: &[(&str, String)]) {
+pub(crate) fn hcl_block(out: &mut String, indent: &str, name: &str, attributes: &[(&str, String)]) {
     let _ = writeln!(out, "\n{indent}{name} {{");
     hcl_attributes(out, &format!("{indent}  "), attributes);
     let _ = writeln!(out, "{indent}}}");

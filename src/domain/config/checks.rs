@@ -6,9 +6,40 @@ use super::BridgeConfig;
 use super::admin::{Admin, Auth0Events};
 use super::exchange::TokenExchange;
 use super::gateway::GatewaySettings;
+use super::legacy_validation::LegacyValidation;
+use super::migration::Migration;
+use crate::domain::upstream::UpstreamConfig;
 use crate::util::net::is_loopback;
 
 impl BridgeConfig {
+    /// `[legacy_validation]` (and the clients that need it) and
+    /// `[migration]` (which needs an adapter that sees a password).
+    pub(super) fn check_journey(
+        &self,
+        has_lt1_keys: bool,
+        problems: &mut Vec<String>,
+    ) -> (Option<LegacyValidation>, Option<Migration>) {
+        let legacy_validation = self
+            .legacy_validation
+            .as_ref()
+            .and_then(|v| v.validate(has_lt1_keys, problems));
+        if self.legacy_validation.is_none() {
+            for c in self.clients.iter().filter(|c| c.validate_legacy_tokens) {
+                problems.push(format!(
+                    "clients `{}`.validate_legacy_tokens: needs a [legacy_validation] section",
+                    c.id
+                ));
+            }
+        }
+        let migration = self.migration.as_ref().and_then(|m| m.validate(problems));
+        if migration.is_some() && matches!(self.upstream, UpstreamConfig::Redirect(_)) {
+            problems.push(
+                "migration: the redirect adapters (oidc, oauth2) never see a password, so Auth0's login script has nothing to check; migrate with an adapter that takes one, or with a bulk import".into(),
+            );
+        }
+        (legacy_validation, migration)
+    }
+
     /// The issuer's form and the lifetimes' ranges.
     pub(super) fn check_issuer_and_tokens(&self, problems: &mut Vec<String>) {
         if self.issuer.scheme() != "https" && !is_loopback(&self.issuer) {
@@ -84,7 +115,11 @@ impl BridgeConfig {
                 ));
             }
         }
-        match self.token_exchange.as_ref()?.validate(can_mint) {
+        match self
+            .token_exchange
+            .as_ref()?
+            .validate(can_mint, self.upstream.can_mint())
+        {
             Ok(t) => Some(t),
             Err(mut p) => {
                 problems.append(&mut p);

@@ -50,6 +50,10 @@ pub struct ClientConfig {
     /// Token exchange (RFC 8693): the Auth0 audiences and scopes this
     /// client may exchange for legacy tokens; absent: it may not.
     pub token_exchange: Option<ExchangePolicy>,
+    /// May ask `POST /legacy/introspect` whether a legacy token is live
+    /// (the Auth0 Custom Token Exchange Action's client); default false.
+    #[serde(default)]
+    pub validate_legacy_tokens: bool,
 }
 
 fn default_id_token_alg() -> String {
@@ -174,6 +178,8 @@ pub struct Client {
     pub id_token_alg: SigningAlg,
     /// What it may exchange, if anything (RFC 8693).
     pub exchange: Option<ExchangePolicy>,
+    /// May ask whether a legacy token is live (`/legacy/introspect`).
+    pub validate_legacy_tokens: bool,
 }
 
 /// A client's public key for `private_key_jwt`.
@@ -365,5 +371,6 @@ pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         id_token_alg,
         exchange: c.token_exchange.clone(),
+        validate_legacy_tokens: c.validate_legacy_tokens,
     })
 }

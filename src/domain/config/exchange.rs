@@ -100,6 +100,51 @@ fn default_mint_ttl() -> i64 {
     3600
 }
 
+/// The longest claims template (`scope` and `claims`, form-encoded), so a
+/// minted token stays far below LT1's 8192 characters whatever the subject.
+pub const MAX_MINT_TEMPLATE_LEN: usize = 4096;
+
+/// Minting's rules: one way to mint, through an adapter that can, and a
+/// claims template that can never put a claim in a token twice.
+fn check_minting(config: &TokenExchangeConfig, adapter_mints: bool, problems: &mut Vec<String>) {
+    if config.mint_upstream && config.mint_lt1.is_some() {
+        // Ask-then-mint would hand an LT1 token to a user the legacy IdP
+        // has just said it does not know or has locked: choose one.
+        problems.push(
+            "token_exchange: mint_upstream and [token_exchange.mint_lt1] are exclusive: mint_upstream asks the legacy IdP (a user it refuses gets nothing), mint_lt1 mints without it (to retire it)"
+                .into(),
+        );
+    }
+    if config.mint_upstream && !adapter_mints {
+        problems.push(
+            "token_exchange.mint_upstream: the adapter cannot mint: use the command adapter (its `mint` action) or add an [upstream.http.mint] section"
+                .into(),
+        );
+    }
+    let Some(mint) = &config.mint_lt1 else {
+        return;
+    };
+    let mut template = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in &mint.claims {
+        if name.is_empty() {
+            problems.push("token_exchange.mint_lt1.claims: a claim name is empty".into());
+        } else if crate::util::legacy_token::RESERVED_CLAIMS.contains(&name.as_str()) {
+            problems.push(format!(
+                "token_exchange.mint_lt1.claims.{name}: reserved: LT1 writes sub, iat, exp and scope itself (scope is mint_lt1.scope)"
+            ));
+        }
+        template.append_pair(name, value);
+    }
+    if let Some(scope) = &mint.scope {
+        template.append_pair("scope", scope);
+    }
+    if template.finish().len() > MAX_MINT_TEMPLATE_LEN {
+        problems.push(format!(
+            "token_exchange.mint_lt1: scope and claims come to more than {MAX_MINT_TEMPLATE_LEN} characters encoded"
+        ));
+    }
+}
+
 /// `[token_exchange]` validated.
 #[derive(Debug, Clone)]
 pub struct TokenExchange {
@@ -127,8 +172,13 @@ pub struct TokenExchange {
 
 impl TokenExchangeConfig {
     /// Validates the section; `has_mint_key` says whether `[legacy_token]`
-    /// can mint.
-    pub fn validate(&self, has_mint_key: bool) -> Result<TokenExchange, Vec<String>> {
+    /// can mint, `adapter_mints` whether the legacy IdP's adapter can
+    /// (`command`, or `http` with `[upstream.http.mint]`).
+    pub fn validate(
+        &self,
+        has_mint_key: bool,
+        adapter_mints: bool,
+    ) -> Result<TokenExchange, Vec<String>> {
         let mut problems = Vec::new();
         if self.issuers.is_empty() {
             problems.push("token_exchange.issuers: at least one Auth0 issuer is required".into());
@@ -157,6 +207,7 @@ impl TokenExchangeConfig {
                     .into(),
             );
         }
+        check_minting(self, adapter_mints, &mut problems);
         if self.mint_lt1.is_some() && !has_mint_key {
             problems.push("token_exchange.mint_lt1: needs [legacy_token] keys to mint with".into());
         }
@@ -195,5 +246,56 @@ impl TokenExchangeConfig {
             mint_upstream: self.mint_upstream,
             mint_lt1: self.mint_lt1.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(extra: &str) -> TokenExchangeConfig {
+        toml::from_str(&format!(
+            "issuers = [\"https://tenant.example.com/\"]\nconnections = [\"legacy\"]\n{extra}"
+        ))
+        .expect("section")
+    }
+
+    fn problems(extra: &str, adapter_mints: bool) -> Vec<String> {
+        section(extra)
+            .validate(true, adapter_mints)
+            .err()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_claims_template_may_not_name_what_lt1_writes_itself() {
+        for name in ["sub", "exp", "iat", "scope"] {
+            let found = problems(
+                &format!("[mint_lt1]\nclaims = {{ {name} = \"x\", realm = \"corp\" }}\n"),
+                false,
+            );
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains(&format!("claims.{name}: reserved"))),
+                "{name}: {found:?}"
+            );
+        }
+        assert!(problems("[mint_lt1]\nclaims = { \"\" = \"x\" }\n", false)[0].contains("empty"));
+        assert!(problems("[mint_lt1]\nclaims = { realm = \"corp\" }\n", false).is_empty());
+        let long = "x".repeat(MAX_MINT_TEMPLATE_LEN);
+        assert!(problems(&format!("[mint_lt1]\nscope = \"{long}\"\n"), false)[0].contains("4096"));
+    }
+
+    #[test]
+    fn mint_upstream_needs_an_adapter_that_mints_and_excludes_mint_lt1() {
+        let found = problems("mint_upstream = true\n", false);
+        assert!(found[0].contains("[upstream.http.mint]"), "{found:?}");
+        assert!(problems("mint_upstream = true\n", true).is_empty());
+        let both = problems(
+            "mint_upstream = true\n[mint_lt1]\nttl_seconds = 600\n",
+            true,
+        );
+        assert!(both[0].contains("exclusive"), "{both:?}");
     }
 }

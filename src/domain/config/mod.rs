@@ -12,6 +12,7 @@ mod checks;
 mod clients;
 mod exchange;
 mod gateway;
+mod legacy_validation;
 mod load;
 mod migration;
 mod sections;
@@ -25,6 +26,8 @@ use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use gateway::{DEFAULT_METHODS, GatewayConfig, GatewaySettings, Route, RouteConfig};
+
+pub use legacy_validation::{LegacyValidation, LegacyValidationConfig, Remote, SourceKind};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
 pub use migration::{Migration, MigrationConfig};
 pub use sections::{
@@ -174,6 +177,9 @@ pub struct BridgeConfig {
     /// The endpoints of Auth0's custom database scripts, for lazy
     /// migration (off by default).
     pub migration: Option<MigrationConfig>,
+    /// How `POST /legacy/introspect` validates legacy tokens (for Auth0
+    /// Custom Token Exchange; off by default).
+    pub legacy_validation: Option<LegacyValidationConfig>,
 }
 
 fn default_listen() -> String {
@@ -298,6 +304,8 @@ pub struct Settings {
     pub auth0_events: Option<Auth0Events>,
     /// The custom database scripts' endpoints, when configured.
     pub migration: Option<Migration>,
+    /// Legacy token validation, when configured.
+    pub legacy_validation: Option<LegacyValidation>,
 }
 
 impl Settings {
@@ -360,15 +368,7 @@ impl Settings {
         let token_exchange = raw.check_token_exchange(lt1.is_some(), &mut problems);
         let gateway = raw.check_gateway(&mut problems);
         let (admin, auth0_events) = raw.check_admin(&mut problems);
-        let migration = raw
-            .migration
-            .as_ref()
-            .and_then(|m| m.validate(&mut problems));
-        if migration.is_some() && matches!(raw.upstream, UpstreamConfig::Redirect(_)) {
-            problems.push(
-                "migration: the redirect adapters (oidc, oauth2) never see a password, so Auth0's login script has nothing to check; migrate with an adapter that takes one, or with a bulk import".into(),
-            );
-        }
+        let (legacy_validation, migration) = raw.check_journey(lt1.is_some(), &mut problems);
         let throttle = raw
             .throttle
             .validate()
@@ -414,6 +414,7 @@ impl Settings {
             admin,
             auth0_events,
             migration,
+            legacy_validation,
         })
     }
 }

@@ -33,6 +33,19 @@ pub enum UpstreamConfig {
     Redirect(Box<RedirectConfig>),
 }
 
+impl UpstreamConfig {
+    /// Whether the adapter can mint a token for a user (token exchange's
+    /// `mint_upstream`): the command adapter's `mint` action, or the http
+    /// adapter with an `[upstream.http.mint]` request.
+    pub fn can_mint(&self) -> bool {
+        match self {
+            Self::Http(http) => http.mint.is_some(),
+            Self::Command(_) => true,
+            Self::OAuth2Password(_) | Self::Redirect(_) => false,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUpstream {

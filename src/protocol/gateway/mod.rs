@@ -164,6 +164,11 @@ impl Gateway {
                 SourceError::Unavailable { what, cause } => {
                     Refused::Unavailable(format!("{what}: {cause}"))
                 }
+                SourceError::UnfitSubject(unfit) => Refused::InvalidToken {
+                    description: "the user's legacy id cannot be carried in a legacy token",
+                    cause: e.to_string(),
+                    class: unfit.as_str(),
+                },
                 SourceError::Internal(cause) => Refused::Unavailable(format!("internal: {cause}")),
             })
     }

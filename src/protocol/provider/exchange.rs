@@ -210,6 +210,7 @@ fn source_class(e: &SourceError) -> &'static str {
     match e {
         SourceError::NoSession => "no_legacy_session",
         SourceError::Unavailable { .. } => "unavailable",
+        SourceError::UnfitSubject(unfit) => unfit.as_str(),
         SourceError::Internal(_) => "internal",
     }
 }
@@ -225,6 +226,9 @@ fn source_error(e: SourceError) -> OAuthError {
             error.cause = Some(cause);
             error
         }
+        SourceError::UnfitSubject(_) => OAuthError::invalid_grant(
+            "the user's legacy id cannot be carried in a legacy token (see docs/token-exchange.md)",
+        ),
         SourceError::Internal(cause) => OAuthError::server_error(&cause),
     }
 }

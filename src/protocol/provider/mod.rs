@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod form;
 pub mod id_token;
 pub mod introspection;
+pub mod legacy_introspect;
 pub mod messages;
 pub mod refresh;
 pub mod response;
@@ -28,7 +29,7 @@ use crate::app::state::AppState;
 use crate::domain::upstream::Profile;
 
 /// The provider's routes that need no browser session: discovery, JWKS,
-/// token, revocation, introspection and userinfo.
+/// token, revocation, introspection (also of legacy tokens) and userinfo.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -39,6 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/token", post(token::token_post))
         .route("/revoke", post(revocation::revoke_post))
         .route("/introspect", post(introspection::introspect_post))
+        .route(
+            legacy_introspect::PATH,
+            post(legacy_introspect::legacy_introspect_post),
+        )
         .route(
             "/userinfo",
             get(userinfo::userinfo_get).post(userinfo::userinfo_post),

@@ -28,6 +28,9 @@ pub const MAX_KID_LEN: usize = 32;
 pub const PREFIX: &str = "LT1.";
 /// Default clock leeway for `exp` and `iat`, in seconds.
 pub const DEFAULT_LEEWAY_SECONDS: i64 = 60;
+/// The claim names the format itself writes: an attribute may never carry
+/// one of them, or a token would hold a name twice.
+pub const RESERVED_CLAIMS: &[&str] = &["sub", "iat", "exp", "scope"];
 
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -221,8 +224,12 @@ impl Lt1Keys {
     }
 
     /// Mints a token under the minting key with a fresh random nonce. Fails
-    /// only when the claims make the token longer than [`MAX_TOKEN_LEN`].
+    /// when an attribute has an empty name (`MalformedClaims`) or a name
+    /// that is reserved or given twice (`DuplicateClaim`): a token never
+    /// carries a claim twice, so no reader can pick the "wrong" one; and
+    /// when the claims make the token longer than [`MAX_TOKEN_LEN`].
     pub fn mint(&self, claims: &Lt1Claims) -> Result<String, Lt1Error> {
+        check_attributes(&claims.attributes)?;
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         self.seal(&self.mint_kid, &claims.to_plaintext(), nonce.into())
     }
@@ -289,6 +296,20 @@ impl Lt1Keys {
             )
             .map_err(|_| Lt1Error::BadTag)
     }
+}
+
+/// The attributes' names: none empty, reserved or repeated.
+fn check_attributes(attributes: &[(String, String)]) -> Result<(), Lt1Error> {
+    let mut seen = std::collections::HashSet::new();
+    for (name, _) in attributes {
+        if name.is_empty() {
+            return Err(Lt1Error::MalformedClaims);
+        }
+        if RESERVED_CLAIMS.contains(&name.as_str()) || !seen.insert(name.as_str()) {
+            return Err(Lt1Error::DuplicateClaim);
+        }
+    }
+    Ok(())
 }
 
 /// Whether `token` has the LT1 shape (prefix and kid), without any key. Used
@@ -383,89 +404,4 @@ fn form_decode(raw: &str) -> Result<String, Lt1Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys() -> Lt1Keys {
-        Lt1Keys::new(vec![("k1".into(), Key32::new([1; 32]))], None).expect("keys")
-    }
-
-    #[test]
-    fn plaintext_follows_whatwg_form_encoding() {
-        let claims = Lt1Claims {
-            sub: "a b".into(),
-            iat: 1,
-            exp: 2,
-            scope: Some("x y".into()),
-            attributes: vec![
-                ("email".into(), "a@b.c".into()),
-                ("n".into(), "*-._~".into()),
-            ],
-        };
-        assert_eq!(
-            claims.to_plaintext(),
-            "sub=a+b&iat=1&exp=2&scope=x+y&email=a%40b.c&n=*-._%7E"
-        );
-    }
-
-    #[test]
-    fn integers_must_be_plain_decimal() {
-        assert_eq!(parse_int("12", "exp"), Ok(12));
-        assert_eq!(parse_int("-3", "exp"), Ok(-3));
-        for bad in ["", "+1", "1e3", " 1", "0x10", "-", "99999999999999999999"] {
-            assert_eq!(
-                parse_int(bad, "exp"),
-                Err(Lt1Error::NotInteger("exp")),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn empty_claim_name_is_malformed() {
-        assert_eq!(
-            parse_claims(b"=x&sub=a").unwrap_err(),
-            Lt1Error::MalformedClaims
-        );
-    }
-
-    #[test]
-    fn percent_encoded_invalid_utf8_is_rejected() {
-        assert_eq!(parse_claims(b"sub=%FF").unwrap_err(), Lt1Error::NotUtf8);
-    }
-
-    #[test]
-    fn key_set_rejects_bad_configuration() {
-        assert_eq!(Lt1Keys::new(vec![], None).unwrap_err(), Lt1KeysError::Empty);
-        let k = || Key32::new([0; 32]);
-        assert_eq!(
-            Lt1Keys::new(vec![("a.b".into(), k())], None).unwrap_err(),
-            Lt1KeysError::BadKid("a.b".into())
-        );
-        assert_eq!(
-            Lt1Keys::new(vec![("a".into(), k()), ("a".into(), k())], None).unwrap_err(),
-            Lt1KeysError::DuplicateKid("a".into())
-        );
-        assert_eq!(
-            Lt1Keys::new(vec![("a".into(), k())], Some("b")).unwrap_err(),
-            Lt1KeysError::UnknownMintKid("b".into())
-        );
-    }
-
-    #[test]
-    fn minted_tokens_validate_and_never_repeat() {
-        let keys = keys();
-        let claims = Lt1Claims {
-            sub: "alice".into(),
-            iat: 100,
-            exp: 200,
-            scope: None,
-            attributes: vec![],
-        };
-        let a = keys.mint(&claims).expect("mint");
-        let b = keys.mint(&claims).expect("mint");
-        assert_ne!(a, b, "each token has a fresh nonce");
-        assert_eq!(keys.validate(&a, 150), Ok(claims));
-        assert_eq!(kid_of(&a), Some("k1"));
-    }
-}
+mod tests;

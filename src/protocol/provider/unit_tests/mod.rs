@@ -47,6 +47,7 @@ pub fn client(id: &str) -> Client {
         post_logout_redirect_uris: Vec::new(),
         id_token_alg: SigningAlg::default(),
         exchange: None,
+        validate_legacy_tokens: false,
     }
 }
 
