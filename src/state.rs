@@ -2,9 +2,10 @@
 //! validated settings, the signing keys, the store, the legacy IdP adapter,
 //! the storage key and the metrics. `FromRef` lets a handler ask for just the
 //! part it uses (`State<Arc<dyn Store>>`), and tests build it without HTTP.
-//! Handlers hand the protocol only what it uses ([`AppState::client_auth`],
-//! [`AppState::token_issuer`], [`AppState::code_issuer`],
-//! [`AppState::exchanger`]): nothing below the handlers takes an `AppState`.
+//! Handlers hand the protocol only what it uses (`ClientAuth`,
+//! `TokenIssuer`, `CodeIssuer`, `Exchanger`, `Gate`, `Spend`, each built from the settings
+//! and the parts it names): nothing below the handlers takes an `AppState`,
+//! and this module imports none of the modules that use it.
 
 use std::sync::Arc;
 
@@ -15,13 +16,7 @@ use crate::config::Settings;
 use crate::crypto::StorageKey;
 use crate::keys::SigningKeys;
 use crate::legacy_source::LegacySource;
-use crate::login::submit::Gate;
-use crate::login::transaction::Spend;
 use crate::metrics::Metrics;
-use crate::provider::client_auth::ClientAuth;
-use crate::provider::code::CodeIssuer;
-use crate::provider::exchange::Exchanger;
-use crate::provider::token::TokenIssuer;
 use crate::store::Store;
 use crate::upstream::LegacyIdp;
 use crate::upstream::redirect::RedirectIdp;
@@ -49,77 +44,4 @@ pub struct AppState {
     pub auth0: Option<Arc<Auth0Verifier>>,
     /// Finds a user's legacy token, when token exchange is configured.
     pub legacy: Option<Arc<LegacySource>>,
-}
-
-impl AppState {
-    /// What client authentication reads, over `store` (the state's own,
-    /// borrowed once by the handler).
-    pub fn client_auth<'a, S: ?Sized>(&'a self, store: &'a S) -> ClientAuth<'a, S> {
-        ClientAuth {
-            clients: &self.settings.clients,
-            issuer: &self.settings.issuer,
-            store,
-            metrics: &self.metrics,
-        }
-    }
-
-    /// What the `authorization_code` and `refresh_token` grants use.
-    pub fn token_issuer<'a, S: ?Sized>(&'a self, store: &'a S) -> TokenIssuer<'a, S> {
-        TokenIssuer {
-            store,
-            storage: &self.storage,
-            keys: &self.keys,
-            issuer: &self.settings.issuer,
-            id_token_ttl: self.settings.tokens.id_token_ttl_seconds,
-            upstream: &*self.upstream,
-            metrics: &self.metrics,
-        }
-    }
-
-    /// What token exchange uses.
-    pub fn exchanger(&self) -> Exchanger<'_> {
-        Exchanger {
-            verifier: self.auth0.as_deref(),
-            source: self.legacy.as_deref(),
-            metrics: &self.metrics,
-        }
-    }
-
-    /// What a password check uses (`login::submit`).
-    pub fn login_gate(&self) -> Gate<'_, dyn Store> {
-        Gate {
-            store: &*self.store,
-            settings: &self.settings.throttle,
-            upstream: &*self.upstream,
-            metrics: &self.metrics,
-        }
-    }
-
-    /// What opening a redirect sign-in's callback uses (`login::transaction`).
-    pub fn spend(&self) -> Spend<'_, dyn Store> {
-        Spend {
-            storage: &self.storage,
-            store: &*self.store,
-            branding: &self.settings.branding,
-            metrics: &self.metrics,
-        }
-    }
-
-    /// What issuing an authorization code uses.
-    pub fn code_issuer(&self) -> CodeIssuer<'_, dyn Store> {
-        CodeIssuer {
-            store: &*self.store,
-            storage: &self.storage,
-            keys: &self.keys,
-            issuer: &self.settings.issuer,
-            tokens: &self.settings.tokens,
-            clients: &self.settings.clients,
-            exchange_session_seconds: self
-                .settings
-                .token_exchange
-                .as_ref()
-                .filter(|_| self.upstream.can_renew())
-                .map(|exchange| exchange.max_session_seconds),
-        }
-    }
 }

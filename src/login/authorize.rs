@@ -79,11 +79,23 @@ async fn authorize(
     });
     match validated {
         Ok(request) if request.prompt_none => {
-            let (params, error) =
-                match silent(&state.code_issuer(), &state.metrics, session, &request).await {
-                    Ok(code) => (vec![("code", code)], None),
-                    Err(error) => (Vec::new(), Some(error)),
-                };
+            let (params, error) = match silent(
+                &CodeIssuer::new(
+                    &state.settings,
+                    &*state.store,
+                    &state.storage,
+                    &state.keys,
+                    &*state.upstream,
+                ),
+                &state.metrics,
+                session,
+                &request,
+            )
+            .await
+            {
+                Ok(code) => (vec![("code", code)], None),
+                Err(error) => (Vec::new(), Some(error)),
+            };
             let mut answer: Vec<(&str, &str)> =
                 params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             if let Some(error) = error {

@@ -25,7 +25,7 @@ use crate::clock::now_unix;
 use crate::config::{Branding, Settings, ThrottleSettings};
 use crate::crypto::StorageKey;
 use crate::metrics::Metrics;
-use crate::provider::code::{IssuedFor, issue_code};
+use crate::provider::code::{CodeIssuer, IssuedFor, issue_code};
 use crate::provider::response::respond;
 use crate::secret::Password;
 use crate::state::AppState;
@@ -182,6 +182,23 @@ pub struct Gate<'a, S: ?Sized> {
     pub metrics: &'a Metrics,
 }
 
+impl<'a, S: ?Sized> Gate<'a, S> {
+    /// Over `[throttle]` and the parts named.
+    pub fn new(
+        settings: &'a ThrottleSettings,
+        store: &'a S,
+        upstream: &'a dyn LegacyIdp,
+        metrics: &'a Metrics,
+    ) -> Self {
+        Self {
+            store,
+            settings,
+            upstream,
+            metrics,
+        }
+    }
+}
+
 /// Asks the legacy IdP with an attempt reserved under the attempt's
 /// counters ([`throttle`]); a refused reservation never reaches it. After a
 /// success the reservation is still out: the caller settles it with the
@@ -270,9 +287,9 @@ pub async fn login_post(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let redirecting = state.redirect.is_some();
+    let (settings, storage, store) = (&*state.settings, &*state.storage, &*state.store);
     let (form, pending) =
-        match submission(&state.settings, &state.storage, redirecting, &headers, form) {
+        match submission(settings, storage, state.redirect.is_some(), &headers, form) {
             Ok(checked) => checked,
             Err(page) => return page,
         };
@@ -297,8 +314,8 @@ pub async fn login_post(
     {
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
-    let gate = state.login_gate();
-    let attempt = Attempt::new(gate.settings, &state.storage, username, &headers, peer);
+    let gate = Gate::new(&settings.throttle, store, &*state.upstream, &state.metrics);
+    let attempt = Attempt::new(gate.settings, storage, username, &headers, peer);
     let grant = match authenticate_throttled(&gate, pending.locale, &attempt, &form.password).await
     {
         Ok(g) => g,
@@ -336,8 +353,8 @@ pub async fn login_post(
         expires_at: request.expires_at,
     };
     let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let issued = match issue_code(&state.code_issuer(), request, &grant, sign_in, (now, now)).await
-    {
+    let codes = CodeIssuer::new(settings, store, storage, &state.keys, gate.upstream);
+    let issued = match issue_code(&codes, request, &grant, sign_in, (now, now)).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);

@@ -26,7 +26,7 @@ use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
 use super::messages::TokenResponse;
 use super::split_scope;
-use super::token::TokenIssuer;
+use super::token_issuer::TokenIssuer;
 use crate::clock::now_unix;
 use crate::config::Client;
 use crate::crypto::{Purpose, random_token, sha256};

@@ -79,8 +79,8 @@ pub async fn revoke_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let store = &*state.store;
-    match revoke(&state.client_auth(store), &state.metrics, &headers, &body).await {
+    let auth = ClientAuth::new(&state.settings, &*state.store, &state.metrics);
+    match revoke(&auth, &state.metrics, &headers, &body).await {
         Ok(()) => no_store(StatusCode::OK, None::<()>),
         Err(e) => e.into_response(),
     }
@@ -125,8 +125,8 @@ pub async fn introspect_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let store = &*state.store;
-    match introspect(&state.client_auth(store), &headers, &body).await {
+    let auth = ClientAuth::new(&state.settings, &*state.store, &state.metrics);
+    match introspect(&auth, &headers, &body).await {
         Ok(v) => no_store(StatusCode::OK, Some(v)),
         Err(e) => e.into_response(),
     }

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::{
+use super::rows::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, Redeemed, RefreshRow, Rotation,
     StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked,
 };

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use super::client_auth::ClientAuth;
 use super::code::CodeIssuer;
-use super::token::TokenIssuer;
+use super::token_issuer::TokenIssuer;
 use crate::config::{AuthMethod, Client, RefreshPolicy, TokenSettings};
 use crate::crypto::{StorageKey, sha256};
 use crate::keys::{SigningAlg, SigningKeys};
