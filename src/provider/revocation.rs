@@ -86,7 +86,7 @@ pub async fn revoke_post(
     }
 }
 
-async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+pub(super) async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
     auth: &ClientAuth<'_, S>,
     metrics: &Metrics,
     headers: &HeaderMap,
@@ -132,7 +132,7 @@ pub async fn introspect_post(
     }
 }
 
-async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
     auth: &ClientAuth<'_, S>,
     headers: &HeaderMap,
     body: &[u8],

@@ -8,6 +8,7 @@ mod authorize;
 mod client_auth;
 mod code;
 mod exchange;
+mod revocation;
 mod userinfo;
 
 use std::collections::BTreeMap;
