@@ -214,7 +214,7 @@ fn show_form(
 /// passes from one client to another. The new grant shares the token
 /// (without the legacy refresh token, which stays with the grant that logged
 /// in); revoking either revokes the token for both (see
-/// [`crate::store::Store::revoke_grant`]). A store that cannot answer is
+/// [`crate::store::GrantStore::revoke_grant`]). A store that cannot answer is
 /// `temporarily_unavailable`, not a reason to ask for a login.
 async fn silent(
     codes: &CodeIssuer<'_, dyn Store>,
