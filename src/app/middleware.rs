@@ -57,7 +57,7 @@ fn limits(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
-/// Wraps the routed `router` in the bridge's middleware: [`limits`], then
+/// Wraps the routed `router` in the bridge's middleware: `limits`, then
 /// the request id and span both listeners share
 /// ([`crate::util::request_id::identified`]).
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {

@@ -84,6 +84,23 @@ pub struct Gate<'a, S: ?Sized> {
     pub metrics: &'a Metrics,
 }
 
+impl<'a, S: ?Sized> Gate<'a, S> {
+    /// Over `[throttle]` and the parts named.
+    pub fn new(
+        settings: &'a ThrottleSettings,
+        store: &'a S,
+        upstream: &'a dyn LegacyIdp,
+        metrics: &'a Metrics,
+    ) -> Self {
+        Self {
+            store,
+            settings,
+            upstream,
+            metrics,
+        }
+    }
+}
+
 /// Why a throttled sign-in did not succeed.
 #[derive(Debug)]
 pub enum Failure {

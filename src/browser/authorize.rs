@@ -79,11 +79,23 @@ async fn authorize(
     });
     match validated {
         Ok(request) if request.prompt_none => {
-            let (params, error) =
-                match silent(&state.code_issuer(), &state.metrics, session, &request).await {
-                    Ok(code) => (vec![("code", code)], None),
-                    Err(error) => (Vec::new(), Some(error)),
-                };
+            let (params, error) = match silent(
+                &CodeIssuer::new(
+                    &state.settings,
+                    &*state.store,
+                    &state.storage,
+                    &state.keys,
+                    &*state.upstream,
+                ),
+                &state.metrics,
+                session,
+                &request,
+            )
+            .await
+            {
+                Ok(code) => (vec![("code", code)], None),
+                Err(error) => (Vec::new(), Some(error)),
+            };
             let mut answer: Vec<(&str, &str)> =
                 params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             if let Some(error) = error {
@@ -202,7 +214,7 @@ fn show_form(
 /// passes from one client to another. The new grant shares the token
 /// (without the legacy refresh token, which stays with the grant that logged
 /// in); revoking either revokes the token for both (see
-/// [`crate::domain::store::Store::revoke_grant`]). A store that cannot answer is
+/// [`crate::domain::store::GrantStore::revoke_grant`]). A store that cannot answer is
 /// `temporarily_unavailable`, not a reason to ask for a login.
 async fn silent(
     codes: &CodeIssuer<'_, dyn Store>,

@@ -48,7 +48,7 @@ pub async fn start(
 
 /// tower-sessions over any [`Store`]: each record is stored with the
 /// subject of its signed-in user, so revoking a user ends their sessions
-/// (`Store::revoke_user`).
+/// (`RevocationStore::revoke_user`).
 #[derive(Debug, Clone)]
 pub struct SessionBackend(pub std::sync::Arc<dyn Store>);
 

@@ -25,7 +25,7 @@ use crate::app::state::AppState;
 use crate::domain::config::{Branding, Settings};
 use crate::domain::store::{LoginOnce, ThrottleStore};
 use crate::domain::upstream::{LegacyGrant, UpstreamError};
-use crate::protocol::provider::code::{IssuedFor, issue_code};
+use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
 use crate::util::crypto::StorageKey;
@@ -169,9 +169,9 @@ pub async fn login_post(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let redirecting = state.redirect.is_some();
+    let (settings, storage, store) = (&*state.settings, &*state.storage, &*state.store);
     let (form, pending) =
-        match submission(&state.settings, &state.storage, redirecting, &headers, form) {
+        match submission(settings, storage, state.redirect.is_some(), &headers, form) {
             Ok(checked) => checked,
             Err(page) => return page,
         };
@@ -196,8 +196,8 @@ pub async fn login_post(
     {
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
-    let gate = state.login_gate();
-    let attempt = Attempt::new(gate.settings, &state.storage, username, &headers, peer);
+    let gate = Gate::new(&settings.throttle, store, &*state.upstream, &state.metrics);
+    let attempt = Attempt::new(gate.settings, storage, username, &headers, peer);
     let grant = match authenticate_throttled(&gate, pending.locale, &attempt, &form.password).await
     {
         Ok(g) => g,
@@ -235,8 +235,8 @@ pub async fn login_post(
         expires_at: request.expires_at,
     };
     let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let issued = match issue_code(&state.code_issuer(), request, &grant, sign_in, (now, now)).await
-    {
+    let codes = CodeIssuer::new(settings, store, storage, &state.keys, gate.upstream);
+    let issued = match issue_code(&codes, request, &grant, sign_in, (now, now)).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);

@@ -18,7 +18,7 @@ use tower_sessions::cookie::{Cookie, SameSite};
 
 use super::pages::error_page;
 use super::pending::PendingLogin;
-use crate::domain::config::Branding;
+use crate::domain::config::{Branding, Settings};
 use crate::domain::metrics::Metrics;
 use crate::domain::store::OnceStore;
 use crate::domain::upstream::redirect::{Flow, RedirectIdp};
@@ -137,6 +137,23 @@ pub struct Spend<'a, S: ?Sized> {
     pub branding: &'a Branding,
     /// Audit counters.
     pub metrics: &'a Metrics,
+}
+
+impl<'a, S: ?Sized> Spend<'a, S> {
+    /// Over the configured branding and the parts named.
+    pub fn new(
+        settings: &'a Settings,
+        storage: &'a StorageKey,
+        store: &'a S,
+        metrics: &'a Metrics,
+    ) -> Self {
+        Self {
+            storage,
+            store,
+            branding: &settings.branding,
+            metrics,
+        }
+    }
 }
 
 /// Opens the transaction cookie, checks its age, and spends its id in the

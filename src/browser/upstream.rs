@@ -24,7 +24,7 @@ use super::pages::error_page;
 use super::pending::PendingLogin;
 use super::session::{self, SessionUser};
 use super::transaction::{
-    MAX_TRANSACTIONS, Transaction, beyond_bound, cookie_name, cookie_value, open_and_spend,
+    MAX_TRANSACTIONS, Spend, Transaction, beyond_bound, cookie_name, cookie_value, open_and_spend,
     plausible_state, read_cookie, sealed_part, transaction_cookie,
 };
 use crate::app::state::AppState;
@@ -33,7 +33,7 @@ use crate::domain::store::LoginOnce;
 use crate::domain::upstream::UpstreamError;
 use crate::domain::upstream::redirect::{Hints, RedirectIdp, SignedIn};
 use crate::protocol::provider::authorize::AuthorizationRequest;
-use crate::protocol::provider::code::{IssuedFor, issue_code};
+use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
 use crate::util::crypto::Purpose;
@@ -288,11 +288,11 @@ async fn finish(
         error_page(&settings.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let (tx, expires_at) =
-        match open_and_spend(&state.spend(), redirect, upstream_state, sealed).await {
-            Ok(opened) => opened,
-            Err(page) => return page,
-        };
+    let spend = Spend::new(settings, &state.storage, &*state.store, &state.metrics);
+    let (tx, expires_at) = match open_and_spend(&spend, redirect, upstream_state, sealed).await {
+        Ok(opened) => opened,
+        Err(page) => return page,
+    };
     let request = &tx.pending.request;
     if let Err(e) = redirect.check_response_issuer(iss.as_deref()).await {
         crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
@@ -403,7 +403,21 @@ async fn complete(
     let restart = "Go back to the application and start signing in again.";
     let times = (auth_time, now);
     let sign_in = IssuedFor::SignIn(Some(login), None);
-    let issued = match issue_code(&state.code_issuer(), request, grant, sign_in, times).await {
+    let issued = match issue_code(
+        &CodeIssuer::new(
+            &state.settings,
+            &*state.store,
+            &state.storage,
+            &state.keys,
+            &*state.upstream,
+        ),
+        request,
+        grant,
+        sign_in,
+        times,
+    )
+    .await
+    {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             return page(

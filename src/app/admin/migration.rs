@@ -43,7 +43,7 @@ use tracing::instrument;
 
 use super::{credentials, parse, refuse, same_secret};
 use crate::app::state::AppState;
-use crate::browser::attempt::{self, Attempt, Failure, SignInPath};
+use crate::browser::attempt::{self, Attempt, Failure, Gate, SignInPath};
 use crate::browser::throttle;
 use crate::domain::upstream::{Profile, UpstreamError};
 use crate::util::secret::Password;
@@ -165,7 +165,12 @@ async fn migration_login_post(
         peer,
     );
     let grant = match attempt::authenticate(
-        &state.login_gate(),
+        &Gate::new(
+            &state.settings.throttle,
+            &*state.store,
+            &*state.upstream,
+            &state.metrics,
+        ),
         &attempt,
         &request.password,
         SignInPath::MigrationScript,

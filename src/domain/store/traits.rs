@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::{
+use super::rows::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, Redeemed, RefreshRow, Rotation,
     StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked,
 };
@@ -109,7 +109,7 @@ pub trait RefreshStore: Send + Sync {
     /// A refresh token by hash.
     async fn refresh(&self, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError>;
     /// Claims an active refresh token for a renewal (active → rotating), or
-    /// takes over a claim older than [`STALE_CLAIM_SECONDS`]. Of concurrent
+    /// takes over a claim older than [`crate::domain::store::STALE_CLAIM_SECONDS`]. Of concurrent
     /// claims exactly one returns true.
     async fn claim_refresh(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError>;
     /// Gives a claimed token back (rotating → active) after a failed renewal.

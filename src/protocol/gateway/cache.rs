@@ -9,7 +9,7 @@
 //!   exactly this: bounded, per-entry expiry, and loads of one key joined).
 //! - Concurrent misses for one token make one lookup ([`TokenCache::load`]).
 //! - Revocation: every gateway polls the store's revocation events
-//!   (`Store::revocations_since`, stamped and read with the database's own
+//!   (`RevocationStore::revocations_since`, stamped and read with the database's own
 //!   clock, so instances' clocks never meet) each `revocation_poll_ms` and
 //!   drops the revoked users' entries, so a revocation at any bridge
 //!   instance reaches every gateway within one poll interval plus one

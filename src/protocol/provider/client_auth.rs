@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::OAuthError;
 use super::form::FormParams;
-use crate::domain::config::{AuthMethod, Client};
+use crate::domain::config::{AuthMethod, Client, Settings};
 use crate::domain::metrics::Metrics;
 use crate::domain::store::OnceStore;
 use crate::util::crypto::{b64url, sha256};
@@ -34,6 +34,18 @@ pub struct ClientAuth<'a, S: ?Sized> {
     pub store: &'a S,
     /// Audit counters.
     pub metrics: &'a Metrics,
+}
+
+impl<'a, S: ?Sized> ClientAuth<'a, S> {
+    /// Over the configured clients and issuer, `store` and `metrics`.
+    pub fn new(settings: &'a Settings, store: &'a S, metrics: &'a Metrics) -> Self {
+        Self {
+            clients: &settings.clients,
+            issuer: &settings.issuer,
+            store,
+            metrics,
+        }
+    }
 }
 
 /// Authenticates the client from the Basic header and/or the form, at

@@ -7,11 +7,11 @@ use super::authorize::AuthorizationRequest;
 use super::id_token::{self, IdTokenInput};
 use std::collections::BTreeMap;
 
-use crate::domain::config::{Client, TokenSettings};
+use crate::domain::config::{Client, Settings, TokenSettings};
 use crate::domain::keys::SigningKeys;
 use crate::domain::sealed_grant::SealedTokens;
 use crate::domain::store::{CodeRow, GrantRow, GrantStore, LoginOnce, StoreError, ThrottleRelease};
-use crate::domain::upstream::LegacyGrant;
+use crate::domain::upstream::{LegacyGrant, LegacyIdp};
 use crate::util::crypto::{Purpose, StorageKey, random_token, sha256};
 
 /// What issuing a code uses: where grants go, the storage key that seals
@@ -59,6 +59,32 @@ pub enum IssuedFor<'a> {
         /// The session's grant.
         source: &'a str,
     },
+}
+
+impl<'a, S: ?Sized> CodeIssuer<'a, S> {
+    /// Over the configured issuer, lifetimes, clients and token exchange,
+    /// and the parts named (`upstream`: whether it can renew).
+    pub fn new(
+        settings: &'a Settings,
+        store: &'a S,
+        storage: &'a StorageKey,
+        keys: &'a SigningKeys,
+        upstream: &dyn LegacyIdp,
+    ) -> Self {
+        Self {
+            store,
+            storage,
+            keys,
+            issuer: &settings.issuer,
+            tokens: &settings.tokens,
+            clients: &settings.clients,
+            exchange_session_seconds: settings
+                .token_exchange
+                .as_ref()
+                .filter(|_| upstream.can_renew())
+                .map(|exchange| exchange.max_session_seconds),
+        }
+    }
 }
 
 /// Stores the grant (the legacy token sealed, looked up by its hash) and a

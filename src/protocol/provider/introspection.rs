@@ -26,13 +26,19 @@ pub async fn introspect_post(
     body: Bytes,
 ) -> Response {
     let store = &*state.store;
-    match introspect(&state.client_auth(store), &headers, &body).await {
+    match introspect(
+        &ClientAuth::new(&state.settings, store, &state.metrics),
+        &headers,
+        &body,
+    )
+    .await
+    {
         Ok(v) => no_store(StatusCode::OK, Some(v)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
     auth: &ClientAuth<'_, S>,
     headers: &HeaderMap,
     body: &[u8],

@@ -46,7 +46,7 @@ pub async fn legacy_introspect_post(
     body: Bytes,
 ) -> Response {
     let store = &*state.store;
-    let auth = state.client_auth(store);
+    let auth = ClientAuth::new(&state.settings, store, &state.metrics);
     let validator = state.legacy_validator.as_deref();
     match introspect(&auth, validator, &state.metrics, &headers, &body).await {
         Ok(answer) => {

@@ -17,6 +17,7 @@ pub mod refresh;
 pub mod response;
 pub mod revocation;
 pub mod token;
+pub mod token_issuer;
 #[cfg(test)]
 mod unit_tests;
 pub mod userinfo;

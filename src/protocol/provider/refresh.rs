@@ -26,7 +26,7 @@ use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
 use super::messages::TokenResponse;
 use super::split_scope;
-use super::token::TokenIssuer;
+use super::token_issuer::TokenIssuer;
 use crate::domain::config::Client;
 use crate::domain::sealed_grant;
 use crate::domain::store::{

@@ -79,14 +79,14 @@ pub async fn revoke_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let store = &*state.store;
-    match revoke(&state.client_auth(store), &state.metrics, &headers, &body).await {
+    let auth = ClientAuth::new(&state.settings, &*state.store, &state.metrics);
+    match revoke(&auth, &state.metrics, &headers, &body).await {
         Ok(()) => no_store(StatusCode::OK, None::<()>),
         Err(e) => e.into_response(),
     }
 }
 
-async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+pub(super) async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
     auth: &ClientAuth<'_, S>,
     metrics: &Metrics,
     headers: &HeaderMap,

@@ -18,36 +18,13 @@ use super::error::OAuthError;
 use super::exchange::{self, ExchangeRequest, Exchanger};
 use super::form::FormParams;
 use super::messages::{ExchangeResponse, TokenResponse};
+use super::token_issuer::TokenIssuer;
 use crate::app::state::AppState;
 use crate::domain::config::Client;
-use crate::domain::keys::SigningKeys;
-use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant;
 use crate::domain::store::{CodeClaim, CodeRow, GrantStore, OnceStore, Redeemed, RefreshStore};
-use crate::domain::upstream::LegacyIdp;
 use crate::util::clock::now_unix;
-use crate::util::crypto::{Purpose, StorageKey, b64url, sha256};
-
-/// What the `authorization_code` and `refresh_token` grants use: grants
-/// and refresh families, the storage key, the signing keys, the issuer and
-/// ID token lifetime, the legacy IdP (renewals) and the audit counters.
-#[derive(Debug)]
-pub struct TokenIssuer<'a, S: ?Sized> {
-    /// Grants, codes and refresh families.
-    pub store: &'a S,
-    /// Opens and seals the legacy tokens, ID tokens and successors.
-    pub storage: &'a StorageKey,
-    /// Signs refreshed ID tokens.
-    pub keys: &'a SigningKeys,
-    /// The issuer, without a trailing slash.
-    pub issuer: &'a str,
-    /// ID token lifetime, seconds.
-    pub id_token_ttl: i64,
-    /// The legacy IdP: renews legacy tokens.
-    pub upstream: &'a dyn LegacyIdp,
-    /// Audit counters.
-    pub metrics: &'a Metrics,
-}
+use crate::util::crypto::{Purpose, b64url, sha256};
 
 /// A token request after client authentication, by grant type (its
 /// `Debug` names the grant type only: the fields are credentials).
@@ -172,10 +149,22 @@ pub async fn token_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let store = &*state.store;
-    let auth = state.client_auth(store);
-    let issuer = state.token_issuer(store);
-    let exchanger = state.exchanger();
+    let (settings, store, metrics) = (&state.settings, &*state.store, &*state.metrics);
+    let auth = ClientAuth::new(settings, store, metrics);
+    let upstream = &*state.upstream;
+    let issuer = TokenIssuer::new(
+        settings,
+        store,
+        &state.storage,
+        &state.keys,
+        upstream,
+        metrics,
+    );
+    let exchanger = Exchanger {
+        verifier: state.auth0.as_deref(),
+        source: state.legacy.as_deref(),
+        metrics,
+    };
     match token(&auth, &issuer, &exchanger, &headers, &body).await {
         Ok(Answer::Tokens(v)) => no_store(axum::Json(v).into_response()),
         Ok(Answer::Exchanged(v)) => no_store(axum::Json(v).into_response()),

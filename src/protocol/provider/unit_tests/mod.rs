@@ -8,6 +8,7 @@ mod authorize;
 mod client_auth;
 mod code;
 mod exchange;
+mod revocation;
 mod userinfo;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use async_trait::async_trait;
 
 use super::client_auth::ClientAuth;
 use super::code::CodeIssuer;
-use super::token::TokenIssuer;
+use super::token_issuer::TokenIssuer;
 use crate::domain::config::{AuthMethod, Client, RefreshPolicy, TokenSettings};
 use crate::domain::keys::{SigningAlg, SigningKeys};
 use crate::domain::metrics::Metrics;
