@@ -136,21 +136,9 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
     ("src/browser/logout.rs", "app::state", "AppState"),
     ("src/browser/mod.rs", "app::state", "AppState"),
     ("src/browser/submit.rs", "app::state", "AppState"),
-    ("src/browser/transaction.rs", "app::state", "AppState"),
     ("src/browser/upstream.rs", "app::state", "AppState"),
     (
-        "src/protocol/provider/client_auth.rs",
-        "app::state",
-        "AppState",
-    ),
-    ("src/protocol/provider/code.rs", "app::state", "AppState"),
-    (
         "src/protocol/provider/discovery.rs",
-        "app::state",
-        "AppState",
-    ),
-    (
-        "src/protocol/provider/exchange.rs",
         "app::state",
         "AppState",
     ),
@@ -160,7 +148,6 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "AppState",
     ),
     ("src/protocol/provider/mod.rs", "app::state", "AppState"),
-    ("src/protocol/provider/refresh.rs", "app::state", "AppState"),
     (
         "src/protocol/provider/revocation.rs",
         "app::state",

@@ -1,6 +1,7 @@
 //! The layers every answer passes through, outermost last: a request id
 //! (kept from a trusted proxy's `x-request-id` in a bounded form, the rule
-//! of [`crate::util::request_id`]) in the trace span and the answer;
+//! of [`crate::util::request_id`]) in the trace span and the answer — the one
+//! stack the gateway's listener uses too ([`crate::util::request_id::identified`]);
 //! security headers; limits on the request target, headers and body; the
 //! one log line of each refusal ([`crate::util::refusal`]); request metrics by
 //! route template.
@@ -9,9 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::app::state::AppState;
 
@@ -29,8 +28,10 @@ pub const MAX_URI_BYTES: usize = 16 * 1024;
 /// are well under 1 KiB; proxies commonly allow 8 to 32 KiB).
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// Wraps the routed `router` in the bridge's middleware.
-pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+/// The provider's own layers, inside the request span: route metrics, the
+/// body's size and deadline, the refusal log, the head's limits and the
+/// security headers.
+fn limits(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     router
         // After routing, so requests are counted under their route template.
         .route_layer(axum::middleware::from_fn_with_state(
@@ -54,22 +55,26 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        // Each request gets an id (kept from `x-request-id` if a trusted
-        // proxy set an acceptable one), recorded in its span and sent back;
-        // the span names the path only, never the query (it carries state,
-        // nonce, login hints).
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
-            let request_id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-        }))
-        .layer(crate::util::request_id::RequestIdLayer::new(
-            &state.settings.throttle.trusted_proxies,
-        ))
+}
+
+/// Wraps the routed `router` in the bridge's middleware: [`limits`], then
+/// the request id and span both listeners share
+/// ([`crate::util::request_id::identified`]).
+pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    // Each request gets an id (kept from `x-request-id` if a trusted proxy
+    // set an acceptable one), recorded in its span and sent back.
+    crate::util::request_id::identified(
+        limits(router, state),
+        &state.settings.throttle.trusted_proxies,
+        request_span,
+    )
+}
+
+/// The provider's request span: it names the path only, never the query
+/// (it carries state, nonce, login hints).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = crate::util::request_id::id_of(request);
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
 }
 
 /// Reads the whole request body (at most [`MAX_BODY_BYTES`]) within

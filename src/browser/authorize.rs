@@ -15,16 +15,19 @@ use super::pages::{FormContent, error_page, login_form};
 use super::pending::PendingLogin;
 use super::{csrf, session};
 use crate::app::state::AppState;
+use crate::domain::config::Settings;
+use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant;
+use crate::domain::store::Store;
 use crate::domain::upstream::LegacyGrant;
 use crate::domain::upstream::redirect::Hints;
 use crate::protocol::provider::authorize::{
     AuthorizationParams, AuthorizationRequest, AuthorizeError, check_hint, validate,
 };
-use crate::protocol::provider::code::{IssuedFor, issue_code};
+use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
-use crate::util::crypto::random_token;
+use crate::util::crypto::{StorageKey, random_token};
 
 /// `GET /authorize`.
 pub async fn authorize_get(
@@ -76,10 +79,11 @@ async fn authorize(
     });
     match validated {
         Ok(request) if request.prompt_none => {
-            let (params, error) = match silent(state, session, &request).await {
-                Ok(code) => (vec![("code", code)], None),
-                Err(error) => (Vec::new(), Some(error)),
-            };
+            let (params, error) =
+                match silent(&state.code_issuer(), &state.metrics, session, &request).await {
+                    Ok(code) => (vec![("code", code)], None),
+                    Err(error) => (Vec::new(), Some(error)),
+                };
             let mut answer: Vec<(&str, &str)> =
                 params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             if let Some(error) = error {
@@ -116,7 +120,7 @@ async fn authorize(
                 };
                 return super::upstream::start(state, headers, redirect, pending, &hints).await;
             }
-            show_form(state, headers, &pending)
+            show_form(&state.settings, &state.storage, headers, &pending)
         }
         Err(AuthorizeError::Page { message, cause }) => error_page(
             &settings.branding,
@@ -154,14 +158,18 @@ fn upstream_prompt(prompt: Option<&str>) -> Option<String> {
 
 /// The login form for a valid request, with the CSRF cookie when the
 /// browser has none yet.
-fn show_form(state: &AppState, headers: &HeaderMap, pending: &PendingLogin) -> Response {
-    let settings = &state.settings;
+fn show_form(
+    settings: &Settings,
+    storage: &StorageKey,
+    headers: &HeaderMap,
+    pending: &PendingLogin,
+) -> Response {
     // Double-submit CSRF: a random cookie the form must echo, and the one
     // the sealed request is bound to. No row is written before the password
     // check.
     let existing = csrf::from_request(headers, settings.secure_cookie);
     let token = existing.clone().unwrap_or_else(random_token);
-    let sealed = match pending.seal(&state.storage, &token) {
+    let sealed = match pending.seal(storage, &token) {
         Ok(sealed) => sealed,
         Err(e) => {
             return error_page(
@@ -197,7 +205,8 @@ fn show_form(state: &AppState, headers: &HeaderMap, pending: &PendingLogin) -> R
 /// [`crate::domain::store::Store::revoke_grant`]). A store that cannot answer is
 /// `temporarily_unavailable`, not a reason to ask for a login.
 async fn silent(
-    state: &AppState,
+    codes: &CodeIssuer<'_, dyn Store>,
+    metrics: &Metrics,
     session: &Session,
     request: &AuthorizationRequest,
 ) -> Result<String, &'static str> {
@@ -222,7 +231,7 @@ async fn silent(
     {
         return Err("login_required");
     }
-    let grant = state
+    let grant = codes
         .store
         .grant(&user.grant_id)
         .await
@@ -233,7 +242,7 @@ async fn silent(
         .filter(|g| !g.revoked && g.token_expires_at > now && g.subject == user.sub)
         .filter(|g| g.client_id == request.client_id)
         .ok_or("login_required")?;
-    let token = sealed_grant::access_token(&state.storage, &grant).ok_or("login_required")?;
+    let token = sealed_grant::access_token(codes.storage, &grant).ok_or("login_required")?;
     let profile = serde_json::from_str(&grant.profile_json).map_err(|_| "login_required")?;
     let legacy = LegacyGrant {
         access_token: token,
@@ -242,7 +251,7 @@ async fn silent(
         profile,
     };
     let source = IssuedFor::Session { source: &grant.id };
-    let issued = issue_code(state, request, &legacy, source, (user.auth_time, now))
+    let issued = issue_code(codes, request, &legacy, source, (user.auth_time, now))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "cannot store the grant");
@@ -250,6 +259,6 @@ async fn silent(
         })?
         // The session's grant was revoked meanwhile.
         .ok_or("login_required")?;
-    crate::audit!(state.metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
+    crate::audit!(metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
     Ok(issued.code)
 }

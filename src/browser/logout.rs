@@ -25,7 +25,9 @@ use tower_sessions::Session;
 use super::csrf;
 use super::pages::{Chrome, LogoutPage, error_page};
 use crate::app::state::AppState;
-use crate::domain::config::LogoutEnds;
+use crate::domain::config::{Branding, LogoutEnds};
+use crate::domain::metrics::Metrics;
+use crate::domain::store::Store;
 use crate::domain::user_revocation::{self, RevokedBy};
 use crate::protocol::provider::response::{redirect_with, see_other};
 use crate::util::html::render;
@@ -105,7 +107,7 @@ async fn logout(
     };
     if hinted_client.is_none() {
         if !posted {
-            return confirm(state, params);
+            return confirm(branding, params);
         }
         if csrf::cross_site(headers, &state.settings.issuer) {
             return error_page(
@@ -121,7 +123,9 @@ async fn logout(
     // other sessions end too, on every instance; a store that cannot do it
     // is a page, not a logout that only looks done.
     if state.settings.logout_ends == LogoutEnds::User {
-        if let Err(refused) = end_user(state, &session).await {
+        if let Err(refused) =
+            end_user(branding, state.store.as_ref(), &state.metrics, &session).await
+        {
             return refused;
         }
     }
@@ -160,10 +164,15 @@ async fn logout(
 }
 
 /// Revokes the session's user everywhere (`[session] logout_ends = "user"`).
-async fn end_user(state: &AppState, session: &Session) -> Result<(), Response> {
+async fn end_user(
+    branding: &Branding,
+    store: &dyn Store,
+    metrics: &Metrics,
+    session: &Session,
+) -> Result<(), Response> {
     let unavailable = |cause: String| {
         error_page(
-            &state.settings.branding,
+            branding,
             StatusCode::SERVICE_UNAVAILABLE,
             "You cannot be signed out right now",
             "Please try again in a moment.",
@@ -175,8 +184,8 @@ async fn end_user(state: &AppState, session: &Session) -> Result<(), Response> {
         .map_err(|e| unavailable(e.to_string()))?;
     if let Some(user) = user {
         user_revocation::revoke_user(
-            state.store.as_ref(),
-            &state.metrics,
+            store,
+            metrics,
             &user.sub,
             (RevokedBy::Logout, "the user's own logout"),
         )
@@ -188,7 +197,7 @@ async fn end_user(state: &AppState, session: &Session) -> Result<(), Response> {
 
 /// The confirmation page: the request's own parameters, posted back.
 #[allow(clippy::implicit_hasher)]
-fn confirm(state: &AppState, params: &HashMap<String, String>) -> Response {
+fn confirm(branding: &Branding, params: &HashMap<String, String>) -> Response {
     let fields: Vec<(&str, &str)> = [
         "client_id",
         "post_logout_redirect_uri",
@@ -201,7 +210,7 @@ fn confirm(state: &AppState, params: &HashMap<String, String>) -> Response {
     render(
         StatusCode::OK,
         &LogoutPage {
-            chrome: Chrome::new(&state.settings.branding, "en"),
+            chrome: Chrome::new(branding, "en"),
             fields: &fields,
         },
     )

@@ -22,12 +22,14 @@ use super::session::SessionUser;
 use super::throttle::Reserved;
 use super::{csrf, session, throttle};
 use crate::app::state::AppState;
-use crate::domain::config::Branding;
-use crate::domain::store::LoginOnce;
-use crate::domain::upstream::{LegacyGrant, UpstreamError};
+use crate::domain::config::{Branding, Settings, ThrottleSettings};
+use crate::domain::metrics::Metrics;
+use crate::domain::store::{LoginOnce, ThrottleStore};
+use crate::domain::upstream::{LegacyGrant, LegacyIdp, UpstreamError};
 use crate::protocol::provider::code::{IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
+use crate::util::crypto::StorageKey;
 use crate::util::secret::Password;
 
 /// The login form's fields.
@@ -60,12 +62,14 @@ fn failure_message(e: &UpstreamError, texts: &Texts) -> (StatusCode, &'static st
 /// was posted, the page saying this form is not used.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
 fn submission(
-    state: &AppState,
+    settings: &Settings,
+    storage: &StorageKey,
+    redirecting: bool,
     headers: &HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<(LoginForm, PendingLogin), Response> {
-    let branding = &state.settings.branding;
-    if state.redirect.is_some() {
+    let branding = &settings.branding;
+    if redirecting {
         return Err(not_used(branding));
     }
     let Form(form) = form.map_err(|rejection| {
@@ -77,7 +81,7 @@ fn submission(
             &format!("the login form is incomplete: {}", rejection.body_text()),
         )
     })?;
-    let pending = check_submission(state, headers, &form)?;
+    let pending = check_submission(settings, storage, headers, &form)?;
     Ok((form, pending))
 }
 
@@ -97,12 +101,13 @@ fn not_used(branding: &Branding) -> Response {
 /// The CSRF check and the sealed pending request: an error page if either fails.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
 fn check_submission(
-    state: &AppState,
+    settings: &Settings,
+    storage: &StorageKey,
     headers: &HeaderMap,
     form: &LoginForm,
 ) -> Result<PendingLogin, Response> {
-    let branding = &state.settings.branding;
-    if csrf::cross_site(headers, &state.settings.issuer) {
+    let branding = &settings.branding;
+    if csrf::cross_site(headers, &settings.issuer) {
         return Err(error_page(
             branding,
             StatusCode::FORBIDDEN,
@@ -111,7 +116,7 @@ fn check_submission(
             "login form posted from another site",
         ));
     }
-    let cookie = csrf::from_request(headers, state.settings.secure_cookie);
+    let cookie = csrf::from_request(headers, settings.secure_cookie);
     if !csrf::matches(cookie.as_deref(), &form.csrf) {
         return Err(error_page(
             branding,
@@ -122,7 +127,7 @@ fn check_submission(
         ));
     }
     let cookie = cookie.unwrap_or_default();
-    PendingLogin::open(&state.storage, &cookie, &form.request).ok_or_else(|| {
+    PendingLogin::open(storage, &cookie, &form.request).ok_or_else(|| {
         error_page(
             branding,
             StatusCode::BAD_REQUEST,
@@ -147,20 +152,34 @@ struct Attempt<'a> {
 impl<'a> Attempt<'a> {
     /// `username` from the request's client address.
     fn new(
-        state: &AppState,
+        settings: &ThrottleSettings,
+        storage: &StorageKey,
         username: &'a str,
         headers: &HeaderMap,
         peer: std::net::SocketAddr,
     ) -> Self {
-        let settings = &state.settings.throttle;
         let address = throttle::client_address(headers, peer, settings);
         Self {
             username,
             counters: throttle::Counters::new(username, address),
-            user: throttle::audit_user(settings.audit_username, &state.storage, username),
+            user: throttle::audit_user(settings.audit_username, storage, username),
             address,
         }
     }
+}
+
+/// What a password check uses: the throttle counters' store and settings,
+/// the legacy IdP and the audit counters.
+#[derive(Debug)]
+pub struct Gate<'a, S: ?Sized> {
+    /// The throttle counters.
+    pub store: &'a S,
+    /// `[throttle]`.
+    pub settings: &'a ThrottleSettings,
+    /// Checks the password.
+    pub upstream: &'a dyn LegacyIdp,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
 }
 
 /// Asks the legacy IdP with an attempt reserved under the attempt's
@@ -170,14 +189,18 @@ impl<'a> Attempt<'a> {
 /// locked account, throttled) is answered after the same delay for its
 /// count, so timing tells nothing; each is audited with the username (as
 /// configured) and the client address, never the password.
-async fn authenticate_throttled(
-    state: &AppState,
+async fn authenticate_throttled<S: ThrottleStore + ?Sized>(
+    gate: &Gate<'_, S>,
     locale: Locale,
     attempt: &Attempt<'_>,
     password: &Password,
 ) -> Result<LegacyGrant, (StatusCode, String)> {
-    let store = state.store.as_ref();
-    let settings = &state.settings.throttle;
+    let Gate {
+        store,
+        settings,
+        upstream,
+        metrics,
+    } = *gate;
     let (counters, user, address) = (&attempt.counters, &attempt.user, attempt.address);
     let lockout = |left| (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left));
     let counts = match throttle::reserve(store, settings, counters, now_unix()).await {
@@ -187,7 +210,7 @@ async fn authenticate_throttled(
             scope,
             attempt,
         }) => {
-            crate::audit!(state.metrics, "login_failure", reason = "throttled", user = %user, address = %address, scope = scope.as_str());
+            crate::audit!(metrics, "login_failure", reason = "throttled", user = %user, address = %address, scope = scope.as_str());
             tokio::time::sleep(throttle::delay(settings, attempt)).await;
             return Err(lockout(locked_for));
         }
@@ -199,20 +222,17 @@ async fn authenticate_throttled(
             ));
         }
     };
-    let outcome = state
-        .upstream
-        .authenticate(attempt.username, password)
-        .await;
+    let outcome = upstream.authenticate(attempt.username, password).await;
     let settled = match &outcome {
         Ok(_) => Ok(()),
         Err(UpstreamError::InvalidCredentials) => {
-            crate::audit!(state.metrics, "login_failure", reason = "invalid_credentials", user = %user, address = %address);
+            crate::audit!(metrics, "login_failure", reason = "invalid_credentials", user = %user, address = %address);
             match throttle::failed(store, settings, counters, counts, now_unix()).await {
                 Ok(began) => {
                     if let Some(scope) = began {
                         // Counted by scope: many `user` lockouts are a
                         // distributed guess, many `address` ones a spray.
-                        crate::audit!(state.metrics, "login_lockout", reason = scope.as_str(), user = %user, address = %address);
+                        crate::audit!(metrics, "login_lockout", reason = scope.as_str(), user = %user, address = %address);
                     }
                     tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
                     if began.is_some() {
@@ -225,7 +245,7 @@ async fn authenticate_throttled(
         }
         Err(e) => {
             // The cause says which outage: refused, DNS, TLS, timeout, status.
-            crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, user = %user, address = %address);
+            crate::audit!(metrics, "login_failure", reason = e.class(), cause = %e, user = %user, address = %address);
             if *e == UpstreamError::Locked {
                 tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
             }
@@ -250,10 +270,12 @@ pub async fn login_post(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let (form, pending) = match submission(&state, &headers, form) {
-        Ok(checked) => checked,
-        Err(page) => return page,
-    };
+    let redirecting = state.redirect.is_some();
+    let (form, pending) =
+        match submission(&state.settings, &state.storage, redirecting, &headers, form) {
+            Ok(checked) => checked,
+            Err(page) => return page,
+        };
     let request = &pending.request;
     tracing::Span::current().record("client_id", request.client_id.as_str());
     let username = form.username.trim();
@@ -275,8 +297,9 @@ pub async fn login_post(
     {
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
-    let attempt = Attempt::new(&state, username, &headers, peer);
-    let grant = match authenticate_throttled(&state, pending.locale, &attempt, &form.password).await
+    let gate = state.login_gate();
+    let attempt = Attempt::new(gate.settings, &state.storage, username, &headers, peer);
+    let grant = match authenticate_throttled(&gate, pending.locale, &attempt, &form.password).await
     {
         Ok(g) => g,
         Err((status, message)) => return form_with(&message, status),
@@ -313,7 +336,8 @@ pub async fn login_post(
         expires_at: request.expires_at,
     };
     let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let issued = match issue_code(&state, request, &grant, sign_in, (now, now)).await {
+    let issued = match issue_code(&state.code_issuer(), request, &grant, sign_in, (now, now)).await
+    {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);

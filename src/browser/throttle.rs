@@ -28,7 +28,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 
 use crate::domain::config::{AuditUsername, ThrottleSettings};
-use crate::domain::store::{Store, StoreError, ThrottleKeys, ThrottleRelease};
+use crate::domain::store::{StoreError, ThrottleKeys, ThrottleRelease, ThrottleStore};
 use crate::util::crypto::{Purpose, StorageKey, b64url, sha256};
 
 /// A username's own counter key, `user:<hash>`: the SHA-256 of the
@@ -190,8 +190,8 @@ pub enum Reserved {
 /// refused attempt gives its reservation back at once: attempts at a
 /// locked pair do not add up on the address or the username, so hammering
 /// one's own lockout cannot lock the username everywhere.
-pub async fn reserve(
-    store: &dyn Store,
+pub async fn reserve<S: ThrottleStore + ?Sized>(
+    store: &S,
     settings: &ThrottleSettings,
     counters: &Counters,
     now: i64,
@@ -259,8 +259,8 @@ pub fn delay(settings: &ThrottleSettings, attempt: i64) -> Duration {
 /// last failure to be reserved saw every earlier one, so it is the one
 /// that locks; the store checks the count still stands). Returns the
 /// narrowest lockout that began.
-pub async fn failed(
-    store: &dyn Store,
+pub async fn failed<S: ThrottleStore + ?Sized>(
+    store: &S,
     settings: &ThrottleSettings,
     counters: &Counters,
     counts: Counts,
@@ -284,8 +284,8 @@ pub async fn failed(
 
 /// Anything but a wrong password gives the reservation back; a successful
 /// login also forgets the username-and-address count.
-pub async fn settle(
-    store: &dyn Store,
+pub async fn settle<S: ThrottleStore + ?Sized>(
+    store: &S,
     counters: &Counters,
     success: bool,
 ) -> Result<(), StoreError> {
@@ -297,7 +297,10 @@ pub async fn settle(
 /// afresh; address counters stay (they belong to no username). Returns how
 /// many counters were removed. The caller records the `user_unlocked`
 /// audit event: it knows who asked.
-pub async fn unlock(store: &dyn Store, username: &str) -> Result<u64, StoreError> {
+pub async fn unlock<S: ThrottleStore + ?Sized>(
+    store: &S,
+    username: &str,
+) -> Result<u64, StoreError> {
     store.throttle_clear(&user_key(username)).await
 }
 

@@ -18,10 +18,12 @@ use tower_sessions::cookie::{Cookie, SameSite};
 
 use super::pages::error_page;
 use super::pending::PendingLogin;
-use crate::app::state::AppState;
+use crate::domain::config::Branding;
+use crate::domain::metrics::Metrics;
+use crate::domain::store::OnceStore;
 use crate::domain::upstream::redirect::{Flow, RedirectIdp};
 use crate::util::clock::{now_unix, now_unix_micros};
-use crate::util::crypto::Purpose;
+use crate::util::crypto::{Purpose, StorageKey};
 
 /// One sign-in handed to the legacy IdP.
 #[derive(Serialize, Deserialize)]
@@ -123,19 +125,33 @@ pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
+/// What opening a callback's transaction uses: the storage key that sealed
+/// it, where its id is spent, the pages' branding and the audit counters.
+#[derive(Debug)]
+pub struct Spend<'a, S: ?Sized> {
+    /// Opens the sealed cookie.
+    pub storage: &'a StorageKey,
+    /// Spends the transaction's id once.
+    pub store: &'a S,
+    /// The error pages' branding.
+    pub branding: &'a Branding,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+}
+
 /// Opens the transaction cookie, checks its age, and spends its id in the
 /// store, so no second callback gets past this point.
-pub async fn open_and_spend(
-    state: &AppState,
+pub async fn open_and_spend<S: OnceStore + ?Sized>(
+    spend: &Spend<'_, S>,
     redirect: &RedirectIdp,
     upstream_state: &str,
     sealed: &str,
 ) -> Result<(Transaction, i64), Response> {
     let page = |status, heading: &str, message: &str, cause: &str| {
-        error_page(&state.settings.branding, status, heading, message, cause)
+        error_page(spend.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let Some(tx) = state
+    let Some(tx) = spend
         .storage
         .open_text_bound(
             Purpose::UpstreamTransaction,
@@ -161,10 +177,10 @@ pub async fn open_and_spend(
         ));
     }
     let once_key = format!("upstream-tx:{}", tx.id);
-    match state.store.use_assertion(&once_key, expires_at).await {
+    match spend.store.use_assertion(&once_key, expires_at).await {
         Ok(true) => Ok((tx, expires_at)),
         Ok(false) => {
-            crate::audit_warn!(state.metrics, "login_form_replay", "an upstream callback was replayed", client_id = %tx.pending.request.client_id);
+            crate::audit_warn!(spend.metrics, "login_form_replay", "an upstream callback was replayed", client_id = %tx.pending.request.client_id);
             Err(page(
                 StatusCode::BAD_REQUEST,
                 "This sign-in was already used",

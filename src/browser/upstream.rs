@@ -27,6 +27,7 @@ use super::transaction::{
     plausible_state, read_cookie, sealed_part, transaction_cookie,
 };
 use crate::app::state::AppState;
+use crate::domain::metrics::Metrics;
 use crate::domain::store::LoginOnce;
 use crate::domain::upstream::UpstreamError;
 use crate::domain::upstream::redirect::{Hints, RedirectIdp, SignedIn};
@@ -226,7 +227,12 @@ const PASSED_ON: &[&str] = &[
 ];
 
 /// The legacy IdP's error, passed on to Auth0 (see [`PASSED_ON`]).
-fn passed_on(state: &AppState, request: &AuthorizationRequest, error: &str) -> Response {
+fn passed_on(
+    metrics: &Metrics,
+    issuer: &str,
+    request: &AuthorizationRequest,
+    error: &str,
+) -> Response {
     let passed = PASSED_ON
         .iter()
         .find(|e| **e == error)
@@ -235,7 +241,7 @@ fn passed_on(state: &AppState, request: &AuthorizationRequest, error: &str) -> R
     // The upstream's words stay in the log: they are not the bridge's to
     // put in front of Auth0 or the user.
     let shown: String = error.chars().take(64).collect();
-    crate::audit!(state.metrics, "login_failure", reason = "upstream_error", cause = %shown, client_id = %request.client_id);
+    crate::audit!(metrics, "login_failure", reason = "upstream_error", cause = %shown, client_id = %request.client_id);
     respond(
         &request.redirect_uri,
         vec![
@@ -246,7 +252,7 @@ fn passed_on(state: &AppState, request: &AuthorizationRequest, error: &str) -> R
             ),
         ],
         request.state.as_deref(),
-        &state.settings.issuer,
+        issuer,
         request.form_post,
     )
 }
@@ -267,10 +273,11 @@ async fn finish(
         error_page(&settings.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let (tx, expires_at) = match open_and_spend(state, redirect, upstream_state, sealed).await {
-        Ok(opened) => opened,
-        Err(page) => return page,
-    };
+    let (tx, expires_at) =
+        match open_and_spend(&state.spend(), redirect, upstream_state, sealed).await {
+            Ok(opened) => opened,
+            Err(page) => return page,
+        };
     let request = &tx.pending.request;
     if let Err(e) = redirect.check_response_issuer(iss.as_deref()).await {
         crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
@@ -301,7 +308,7 @@ async fn finish(
         )
     };
     if let Some(error) = error {
-        return passed_on(state, request, &error);
+        return passed_on(&state.metrics, &settings.issuer, request, &error);
     }
     let Some(code) = code else {
         return page(
@@ -380,7 +387,7 @@ async fn complete(
     let restart = "Go back to the application and start signing in again.";
     let times = (auth_time, now);
     let sign_in = IssuedFor::SignIn(Some(login), None);
-    let issued = match issue_code(state, request, grant, sign_in, times).await {
+    let issued = match issue_code(&state.code_issuer(), request, grant, sign_in, times).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             return page(

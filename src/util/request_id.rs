@@ -58,6 +58,34 @@ impl MakeSequentialId {
     }
 }
 
+/// The outer layers of both listeners, one stack: the request's id by the
+/// rule above (believed from `trusted` peers only), a trace span made by
+/// `span` (which reads the id with [`id_of`]), and the id sent back on the
+/// answer. Each listener puts its own layers inside (the provider's
+/// limits and security headers, the refusal log).
+pub fn identified<S>(
+    router: axum::Router<S>,
+    trusted: &[ipnet::IpNet],
+    span: fn(&Request<axum::body::Body>) -> tracing::Span,
+) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(span))
+        .layer(RequestIdLayer::new(trusted))
+}
+
+/// The id [`RequestIdLayer`] gave `request` (empty before it ran).
+pub fn id_of<B>(request: &Request<B>) -> &str {
+    request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 /// Whether `value` has the form of an id a proxy may hand on: 1 to 64 of
 /// `[A-Za-z0-9._-]`.
 pub fn acceptable(value: &[u8]) -> bool {

@@ -56,15 +56,6 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"))
 }
 
-async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}{path}", app.issuer))
-        .form(form)
-        .send()
-        .await
-        .expect("reachable")
-}
-
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // one story, told in order
 async fn full_lifecycle_with_the_openidconnect_client() {
@@ -145,16 +136,13 @@ async fn a_user_may_hold_many_independent_refresh_tokens() {
     let app = TestApp::spawn().await;
     let a = tokens(&app, "refresher", REFRESHER_SECRET, "openid offline_access").await;
     let b = tokens(&app, "refresher", REFRESHER_SECRET, "openid offline_access").await;
-    let revoked = post_form(
-        &app,
-        "/revoke",
-        &[
+    let revoked = app
+        .revoke(&[
             ("token", str_of(&a, "refresh_token")),
             ("client_id", "refresher"),
             ("client_secret", REFRESHER_SECRET),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(revoked.status(), 200);
     assert_eq!(
         refresh(
@@ -391,16 +379,13 @@ async fn introspection_answers_for_both_token_kinds_and_only_to_their_client() {
     let ask = |token: String, client: &'static str, secret: &'static str| {
         let app = &app;
         async move {
-            let r = post_form(
-                app,
-                "/introspect",
-                &[
+            let r = app
+                .introspect(&[
                     ("token", &token),
                     ("client_id", client),
                     ("client_secret", secret),
-                ],
-            )
-            .await;
+                ])
+                .await;
             assert_eq!(r.status(), 200);
             r.json::<Value>().await.expect("json")
         }
@@ -445,7 +430,7 @@ async fn introspection_answers_for_both_token_kinds_and_only_to_their_client() {
         ask("unknown".into(), "refresher", REFRESHER_SECRET).await,
         serde_json::json!({"active": false})
     );
-    let unauthenticated = post_form(&app, "/introspect", &[("token", &rt)]).await;
+    let unauthenticated = app.introspect(&[("token", &rt)]).await;
     assert_eq!(unauthenticated.status(), 401);
 }
 
@@ -461,7 +446,7 @@ async fn revocation_of_either_token_ends_the_grant_and_only_the_owner_may_revoke
     let mut form = creds.to_vec();
     form.push(("token", str_of(&t, "access_token")));
     form.push(("token_type_hint", "access_token"));
-    assert_eq!(post_form(&app, "/revoke", &form).await.status(), 200);
+    assert_eq!(app.revoke(&form).await.status(), 200);
     assert_eq!(app.userinfo(str_of(&t, "access_token")).await.status(), 401);
     assert_eq!(
         error_of(
@@ -482,7 +467,7 @@ async fn revocation_of_either_token_ends_the_grant_and_only_the_owner_may_revoke
     let t = tokens(&app, "refresher", REFRESHER_SECRET, "openid offline_access").await;
     let mut form = creds.to_vec();
     form.push(("token", str_of(&t, "refresh_token")));
-    assert_eq!(post_form(&app, "/revoke", &form).await.status(), 200);
+    assert_eq!(app.revoke(&form).await.status(), 200);
     assert_eq!(
         app.userinfo(str_of(&t, "access_token")).await.status(),
         401,
@@ -490,16 +475,13 @@ async fn revocation_of_either_token_ends_the_grant_and_only_the_owner_may_revoke
     );
     // Another client's token: refused, and the token keeps working.
     let t = tokens(&app, "refresher", REFRESHER_SECRET, "openid offline_access").await;
-    let other = post_form(
-        &app,
-        "/revoke",
-        &[
+    let other = app
+        .revoke(&[
             ("token", str_of(&t, "refresh_token")),
             ("client_id", "auth0-oidc"),
             ("client_secret", OIDC_SECRET),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(error_of(other).await, (400, "unauthorized_client".into()));
     assert_eq!(
         refresh(
@@ -516,7 +498,7 @@ async fn revocation_of_either_token_ends_the_grant_and_only_the_owner_may_revoke
     // Unknown tokens are not an error (RFC 7009 §2.2).
     let mut form = creds.to_vec();
     form.push(("token", "never-issued"));
-    assert_eq!(post_form(&app, "/revoke", &form).await.status(), 200);
+    assert_eq!(app.revoke(&form).await.status(), 200);
 }
 
 #[tokio::test]

@@ -53,16 +53,15 @@ async fn redeem(app: &TestApp, code: &str) -> serde_json::Value {
 }
 
 async fn post(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}{path}", app.issuer))
-        .form(&[
-            ("client_id", "refresher"),
-            ("client_secret", REFRESHER_SECRET),
-            ("token", token),
-        ])
-        .send()
-        .await
-        .expect("reachable")
+    let form = [
+        ("client_id", "refresher"),
+        ("client_secret", REFRESHER_SECRET),
+        ("token", token),
+    ];
+    match path {
+        "/revoke" => app.revoke(&form).await,
+        _ => app.introspect(&form).await,
+    }
 }
 
 /// Two grants of `refresher` sharing one legacy token, made `apart` apart:

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use idp_bridge::domain::store::Store;
+use idp_bridge::domain::store::SessionStore;
 use idp_bridge::domain::store::sqlite::SqliteStore;
 use idp_bridge::util::clock::now_unix;
 

@@ -1,10 +1,13 @@
 //! One store test suite, run against both backends: the embedded SQLite file
-//! and the machine's PostgreSQL (each run in a fresh schema). Set
+//! and the machine's PostgreSQL (each run in a fresh schema); and against
+//! the in-memory fake the unit tests use (`store::memory`), so the fake
+//! keeps the contract it stands in for. Set
 //! `IDP_BRIDGE_TEST_PG_URL` to use another server than
 //! `postgres://root@127.0.0.1:5432/test`.
 
 use std::sync::Arc;
 
+use idp_bridge::domain::store::memory::MemoryStore;
 use idp_bridge::domain::store::postgres::PgStore;
 use idp_bridge::domain::store::sqlite::SqliteStore;
 use idp_bridge::domain::store::{
@@ -62,6 +65,16 @@ impl Backend {
         Self {
             stores: vec![a, b],
             _dir: Some(dir),
+            schema: None,
+        }
+    }
+
+    /// Two handles on one in-memory store.
+    fn memory() -> Self {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        Self {
+            stores: vec![store.clone(), store],
+            _dir: None,
             schema: None,
         }
     }
@@ -906,6 +919,9 @@ macro_rules! both_backends {
         }
         mod postgres {
             $(#[tokio::test] async fn $name() { super::$name(super::Backend::postgres().await).await; })*
+        }
+        mod memory {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::memory()).await; })*
         }
     };
 }

@@ -465,6 +465,47 @@ require_pkce = true
         .await
     }
 
+    /// POST /revoke (RFC 7009) with a form; the caller sends its client
+    /// credentials in it.
+    pub async fn revoke(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form("/revoke", form).await
+    }
+
+    /// POST /introspect (RFC 7662) with a form; the caller sends its client
+    /// credentials in it.
+    pub async fn introspect(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form("/introspect", form).await
+    }
+
+    /// Token exchange (RFC 8693) at /token: `client` (id, secret, by
+    /// client_secret_post) exchanges the Auth0 access token `subject_token`.
+    pub async fn exchange(&self, client: (&str, &str), subject_token: &str) -> reqwest::Response {
+        self.token(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("client_id", client.0),
+            ("client_secret", client.1),
+            ("subject_token", subject_token),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+        ])
+        .await
+    }
+
+    /// POST `path` of the provider with a form.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.issuer))
+            .form(form)
+            .send()
+            .await
+            .expect("reachable")
+    }
+
     pub async fn userinfo(&self, token: &str) -> reqwest::Response {
         reqwest::Client::new()
             .get(format!("{}/userinfo", self.issuer))

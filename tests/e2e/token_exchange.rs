@@ -178,14 +178,7 @@ pub fn exchanger_client() -> String {
 }
 
 pub async fn exchange_as(app: &TestApp, client: (&str, &str), token: &str) -> reqwest::Response {
-    app.token(&[
-        ("grant_type", GRANT),
-        ("client_id", client.0),
-        ("client_secret", client.1),
-        ("subject_token", token),
-        ("subject_token_type", ACCESS),
-    ])
-    .await
+    app.exchange(client, token).await
 }
 
 pub async fn exchange(app: &TestApp, token: &str) -> reqwest::Response {

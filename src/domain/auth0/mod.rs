@@ -13,9 +13,13 @@
 //! of leeway; and it is a user's token, not a machine-to-machine one (`gty`
 //! of `client-credentials` in any case, a `sub` ending in `@clients`, a
 //! `sub` equal to `azp` or `client_id`), nor an ID token. Audiences and
-//! the `scope` claim are the caller's policy and are returned for it to
-//! check; `permissions` is not a scope (see [`Auth0Token::scopes`]).
+//! the `scope` claim are the caller's policy, checked against it by
+//! [`caller`] (one check for token exchange and the gateway); `permissions`
+//! is not a scope (see [`Auth0Token::scopes`]). The JWKS is read through
+//! the bounded HTTP client of `upstream::fetch` (no redirects, timeouts,
+//! a size cap enforced while the answer streams in).
 
+pub mod caller;
 mod jose;
 
 use std::collections::HashMap;
@@ -27,6 +31,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use crate::domain::config::TokenExchange;
+use crate::domain::upstream::fetch::Fetcher;
 
 /// Why an Auth0 token was refused; the variants follow the checks' order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,7 +128,7 @@ pub struct Auth0Verifier {
     connections: Vec<String>,
     subject_claim: Option<String>,
     min_refresh: Duration,
-    http: reqwest::Client,
+    http: Fetcher,
 }
 
 impl std::fmt::Debug for Auth0Verifier {
@@ -143,10 +148,9 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 impl Auth0Verifier {
     /// A verifier for the configured tenants.
     pub fn new(config: &TokenExchange) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.jwks_timeout)
-            .build()
+        // The one bounded HTTP client (`upstream::fetch`): no redirects,
+        // timeouts, and a JWKS larger than the cap is never read whole.
+        let http = Fetcher::new(config.jwks_timeout, config.jwks_timeout, MAX_JWKS_BYTES)
             .map_err(|e| format!("cannot build the JWKS client: {e}"))?;
         Ok(Self {
             tenants: config
@@ -289,30 +293,23 @@ impl Auth0Verifier {
         tenant: &Tenant,
     ) -> Result<HashMap<String, (Option<Algorithm>, DecodingKey)>, Auth0Error> {
         let unavailable = |why: String| Auth0Error::JwksUnavailable(why);
-        let response = self
+        let request = self
             .http
+            .client()
             .get(&tenant.jwks_uri)
-            .send()
-            .await
+            .build()
             .map_err(|e| unavailable(e.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(unavailable(format!("status {}", response.status())));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
-        {
-            return Err(unavailable("the JWKS is too large".into()));
-        }
-        let body = response
-            .bytes()
+        // Read through the cap: a larger answer fails as it streams in.
+        let answer = self
+            .http
+            .send(request)
             .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err(unavailable("the JWKS is too large".into()));
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !answer.status.is_success() {
+            return Err(unavailable(format!("status {}", answer.status)));
         }
-        let set: Value =
-            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
+        let set: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| unavailable(format!("not JSON: {e}")))?;
         let keys = set["keys"]
             .as_array()
             .ok_or_else(|| unavailable("no `keys` array".into()))?;

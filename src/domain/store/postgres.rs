@@ -15,8 +15,10 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 
 use super::{
-    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow, Rotation,
-    Store, StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease, UserRevoked, sql,
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, GrantStore, Housekeeping, KeyStore,
+    LoginOnce, OnceStore, Redeemed, RefreshRow, RefreshStore, RevocationStore, Rotation,
+    SessionStore, StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease,
+    ThrottleStore, UserRevoked, sql,
 };
 
 /// The PostgreSQL store.
@@ -248,11 +250,7 @@ fn grant_from(row: &PgRow) -> Result<GrantRow, StoreError> {
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.run(sqlx::query("SELECT 1")).await
-    }
-
+impl KeyStore for PgStore {
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         sqlx::query_as::<_, StoredKey>(sql::SIGNING_KEYS)
             .fetch_all(&self.pool)
@@ -275,7 +273,10 @@ impl Store for PgStore {
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
         self.run(sqlx::query(sql::DELETE_KEY).bind(kid)).await
     }
+}
 
+#[async_trait]
+impl GrantStore for PgStore {
     async fn insert_grant_with_code(
         &self,
         g: &GrantRow,
@@ -360,14 +361,14 @@ impl Store for PgStore {
     }
 
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
-        let record = sql::record_revocation(Self::NOW_SQL);
+        static STATEMENTS: LazyLock<[String; 3]> =
+            LazyLock::new(|| sql::revoke_grant(PgStore::NOW_SQL));
         let mut tx = self.pool.begin().await.map_err(err)?;
-        // The grants first: a rotation holding a grant's row is waited for,
-        // and its successor is then seen by the refresh tokens' statement.
+        let [grants, refresh, record] = &*STATEMENTS;
         for statement in [
             sql::LOCK_SUBJECTS_OF_TOKEN,
-            sql::REVOKE_GRANTS,
-            sql::REVOKE_REFRESH_OF_TOKEN,
+            grants.as_str(),
+            refresh.as_str(),
             record.as_str(),
         ] {
             sqlx::query(statement)
@@ -377,74 +378,6 @@ impl Store for PgStore {
                 .map_err(err)?;
         }
         tx.commit().await.map_err(err)
-    }
-
-    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
-        let record = sql::record_user_revocation(Self::NOW_SQL);
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query(sql::LOCK_SUBJECT)
-            .bind(subject)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        let mut counts = [0u64; 3];
-        // The grants first, as in `revoke_grant`.
-        for (i, statement) in [
-            sql::REVOKE_USER_GRANTS,
-            sql::REVOKE_USER_REFRESH,
-            sql::DELETE_USER_SESSIONS,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            counts[i] = sqlx::query(statement)
-                .bind(subject)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?
-                .rows_affected();
-        }
-        sqlx::query(sql::MARK_USER_REVOKED)
-            .bind(subject)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        sqlx::query(&record)
-            .bind(subject)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(UserRevoked {
-            grants: counts[0],
-            refresh_tokens: counts[1],
-            sessions: counts[2],
-        })
-    }
-
-    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
-        sqlx::query_scalar::<_, i64>(sql::USER_REVOKED_AT)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)
-    }
-
-    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
-        let rows = sqlx::query_as::<_, (String, i64)>(sql::REVOCATIONS_SINCE)
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok((rows, self.database_now().await?))
-    }
-
-    async fn database_now(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar::<_, i64>(&sql::database_now(Self::NOW_SQL))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
@@ -511,7 +444,10 @@ impl Store for PgStore {
         let done = query.execute(&self.pool).await.map_err(err)?;
         Ok(done.rows_affected() == 1)
     }
+}
 
+#[async_trait]
+impl RefreshStore for PgStore {
     async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
         static KEEPING: LazyLock<String> = LazyLock::new(sql::insert_refresh_keeping);
         insert_refresh_row(&self.pool, &KEEPING, r).await
@@ -568,21 +504,70 @@ impl Store for PgStore {
         old.bind(&r.old_hash).execute(&mut *tx).await.map_err(err)?;
         tx.commit().await.map_err(err)
     }
+}
 
-    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
-        let mut removed = Vec::with_capacity(sql::CLEANUP.len());
-        for statement in sql::CLEANUP {
-            let done = sqlx::query(statement)
-                .bind(now)
-                .bind(batch)
-                .execute(&self.pool)
+#[async_trait]
+impl RevocationStore for PgStore {
+    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
+        static RECORD: LazyLock<String> =
+            LazyLock::new(|| sql::record_user_revocation(PgStore::NOW_SQL));
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(sql::LOCK_SUBJECT)
+            .bind(subject)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        let mut counts = [0u64; 3];
+        for (count, statement) in counts.iter_mut().zip(sql::REVOKE_USER_COUNTED) {
+            *count = sqlx::query(statement)
+                .bind(subject)
+                .execute(&mut *tx)
                 .await
-                .map_err(err)?;
-            removed.push(done.rows_affected());
+                .map_err(err)?
+                .rows_affected();
         }
-        Ok(Cleaned::from_counts(&removed))
+        sqlx::query(sql::MARK_USER_REVOKED)
+            .bind(subject)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query(&RECORD)
+            .bind(subject)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(sql::user_revoked(counts))
     }
 
+    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar::<_, i64>(sql::USER_REVOKED_AT)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)
+    }
+
+    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let rows = sqlx::query_as::<_, (String, i64)>(sql::REVOCATIONS_SINCE)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok((rows, self.database_now().await?))
+    }
+
+    async fn database_now(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>(&sql::database_now(Self::NOW_SQL))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for PgStore {
     async fn throttle_reserve(
         &self,
         keys: ThrottleKeys<'_>,
@@ -627,7 +612,10 @@ impl Store for PgStore {
             .map_err(err)?
             .rows_affected())
     }
+}
 
+#[async_trait]
+impl OnceStore for PgStore {
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
         self.changed_one(sqlx::query(sql::USE_ASSERTION).bind(key).bind(expires_at))
             .await
@@ -636,7 +624,10 @@ impl Store for PgStore {
     async fn forget_assertion(&self, key: &str) -> Result<(), StoreError> {
         self.run(sqlx::query(sql::FORGET_ASSERTION).bind(key)).await
     }
+}
 
+#[async_trait]
+impl SessionStore for PgStore {
     async fn insert_session(
         &self,
         id: &str,
@@ -682,5 +673,26 @@ impl Store for PgStore {
 
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
         self.run(sqlx::query(sql::DELETE_SESSION).bind(id)).await
+    }
+}
+
+#[async_trait]
+impl Housekeeping for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(sqlx::query("SELECT 1")).await
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let mut removed = Vec::with_capacity(sql::CLEANUP.len());
+        for statement in sql::CLEANUP {
+            let done = sqlx::query(statement)
+                .bind(now)
+                .bind(batch)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            removed.push(done.rows_affected());
+        }
+        Ok(Cleaned::from_counts(&removed))
     }
 }

@@ -145,6 +145,38 @@ pub(super) fn record_revocation(now_sql: &str) -> String {
 pub(super) const REVOKE_GRANTS: &str = "UPDATE grants SET revoked = 1, keep_until = \
        CASE WHEN code_expires_at >= COALESCE(login_expires_at, 0) THEN code_expires_at ELSE login_expires_at END \
      WHERE token_hash = (SELECT token_hash FROM grants WHERE id = $1)";
+/// Revoking a grant, in this order on both backends, each statement bound
+/// to the grant's id: the grants first (on PostgreSQL a rotation holding a
+/// grant's row is waited for, and its successor is then seen by the
+/// refresh tokens' statement), then their refresh tokens, then the event
+/// for the gateways. PostgreSQL takes [`LOCK_SUBJECTS_OF_TOKEN`] before.
+pub(super) fn revoke_grant(now_sql: &str) -> [String; 3] {
+    [
+        REVOKE_GRANTS.to_owned(),
+        REVOKE_REFRESH_OF_TOKEN.to_owned(),
+        record_revocation(now_sql),
+    ]
+}
+
+/// Revoking a user, the counted steps in this order on both backends, each
+/// bound to the subject: grants (first, as in [`revoke_grant`]), refresh
+/// tokens, sessions; then [`MARK_USER_REVOKED`] and
+/// [`record_user_revocation`]. PostgreSQL takes [`LOCK_SUBJECT`] before.
+pub(super) const REVOKE_USER_COUNTED: [&str; 3] = [
+    REVOKE_USER_GRANTS,
+    REVOKE_USER_REFRESH,
+    DELETE_USER_SESSIONS,
+];
+
+/// What revoking a user ended, from the rows of [`REVOKE_USER_COUNTED`].
+pub(super) fn user_revoked(counts: [u64; 3]) -> super::UserRevoked {
+    super::UserRevoked {
+        grants: counts[0],
+        refresh_tokens: counts[1],
+        sessions: counts[2],
+    }
+}
+
 /// Revoking a user, step one: every refresh token of the user's grants.
 pub(super) const REVOKE_USER_REFRESH: &str = "UPDATE refresh_tokens SET state = 3 WHERE state < 3 AND grant_id IN \
      (SELECT id FROM grants WHERE subject = $1)";

@@ -38,9 +38,10 @@ use rusqlite::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::{
-    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow,
-    RefreshState, Rotation, Store, StoreError, StoredKey, ThrottleCount, ThrottleKeys,
-    ThrottleRelease, UserRevoked, err, sql,
+    Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, GrantStore, Housekeeping, KeyStore,
+    LoginOnce, OnceStore, Redeemed, RefreshRow, RefreshState, RefreshStore, RevocationStore,
+    Rotation, SessionStore, StoreError, StoredKey, ThrottleCount, ThrottleKeys, ThrottleRelease,
+    ThrottleStore, UserRevoked, err, sql,
 };
 
 /// How long a statement waits for another process's write lock.
@@ -486,11 +487,7 @@ fn release(c: &Connection, settle: ThrottleRelease<'_>) -> rusqlite::Result<usiz
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
-    }
-
+impl KeyStore for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         self.read(|c| {
             prepare(c, sql::SIGNING_KEYS)?
@@ -517,7 +514,10 @@ impl Store for SqliteStore {
             .await
             .map(drop)
     }
+}
 
+#[async_trait]
+impl GrantStore for SqliteStore {
     async fn insert_grant_with_code(
         &self,
         g: &GrantRow,
@@ -599,56 +599,15 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_grant(&self, id: &str) -> Result<(), StoreError> {
-        let record = sql::record_revocation(Self::NOW_SQL);
+        static STATEMENTS: LazyLock<[String; 3]> =
+            LazyLock::new(|| sql::revoke_grant(SqliteStore::NOW_SQL));
         self.transaction(|tx| {
-            for statement in [
-                sql::REVOKE_REFRESH_OF_TOKEN,
-                record.as_str(),
-                sql::REVOKE_GRANTS,
-            ] {
+            for statement in STATEMENTS.iter() {
                 prepare(tx, statement)?.execute([id])?;
             }
             Ok(())
         })
         .await
-    }
-
-    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
-        let record = sql::record_user_revocation(Self::NOW_SQL);
-        self.transaction(|tx| {
-            let refresh_tokens = prepare(tx, sql::REVOKE_USER_REFRESH)?.execute([subject])?;
-            let grants = prepare(tx, sql::REVOKE_USER_GRANTS)?.execute([subject])?;
-            let sessions = prepare(tx, sql::DELETE_USER_SESSIONS)?.execute([subject])?;
-            prepare(tx, sql::MARK_USER_REVOKED)?.execute(params![subject, now])?;
-            prepare(tx, &record)?.execute([subject])?;
-            Ok(UserRevoked {
-                grants: grants as u64,
-                refresh_tokens: refresh_tokens as u64,
-                sessions: sessions as u64,
-            })
-        })
-        .await
-    }
-
-    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
-        self.read(|c| {
-            prepare(c, sql::USER_REVOKED_AT)?
-                .query_row([subject], |r| r.get(0))
-                .optional()
-        })
-    }
-
-    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
-        let rows = self.read(|c| {
-            prepare(c, sql::REVOCATIONS_SINCE)?
-                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })?;
-        Ok((rows, self.database_now().await?))
-    }
-
-    async fn database_now(&self) -> Result<i64, StoreError> {
-        self.read(|c| c.query_row(&sql::database_now(Self::NOW_SQL), [], |r| r.get(0)))
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRow>, StoreError> {
@@ -716,7 +675,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(done == 1)
     }
+}
 
+#[async_trait]
+impl RefreshStore for SqliteStore {
     async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
         self.transaction(|tx| {
             insert_refresh_row(tx, r)?;
@@ -788,19 +750,49 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
-        let (done, removed) = tokio::sync::oneshot::channel();
-        let gone = || err("the sqlite maintenance thread has ended");
-        self.maintenance
-            .send(Maintenance::Cleanup { now, batch, done })
-            .map_err(|_| gone())?;
-        let removed = removed.await.map_err(|_| gone())?.map_err(err)?;
-        self.commits
-            .fetch_add(removed.len() as u64, Ordering::Relaxed);
-        Ok(Cleaned::from_counts(&removed))
+#[async_trait]
+impl RevocationStore for SqliteStore {
+    async fn revoke_user(&self, subject: &str, now: i64) -> Result<UserRevoked, StoreError> {
+        static RECORD: LazyLock<String> =
+            LazyLock::new(|| sql::record_user_revocation(SqliteStore::NOW_SQL));
+        self.transaction(|tx| {
+            let mut counts = [0u64; 3];
+            for (count, statement) in counts.iter_mut().zip(sql::REVOKE_USER_COUNTED) {
+                *count = prepare(tx, statement)?.execute([subject])? as u64;
+            }
+            prepare(tx, sql::MARK_USER_REVOKED)?.execute(params![subject, now])?;
+            prepare(tx, &RECORD)?.execute([subject])?;
+            Ok(sql::user_revoked(counts))
+        })
+        .await
     }
 
+    async fn user_revoked_at(&self, subject: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            prepare(c, sql::USER_REVOKED_AT)?
+                .query_row([subject], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let rows = self.read(|c| {
+            prepare(c, sql::REVOCATIONS_SINCE)?
+                .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        Ok((rows, self.database_now().await?))
+    }
+
+    async fn database_now(&self) -> Result<i64, StoreError> {
+        self.read(|c| c.query_row(&sql::database_now(Self::NOW_SQL), [], |r| r.get(0)))
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
     async fn throttle_reserve(
         &self,
         keys: ThrottleKeys<'_>,
@@ -838,7 +830,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(removed as u64)
     }
+}
 
+#[async_trait]
+impl OnceStore for SqliteStore {
     async fn use_assertion(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
         let inserted = self
             .write(|c| prepare(c, sql::USE_ASSERTION)?.execute(params![key, expires_at]))
@@ -851,7 +846,10 @@ impl Store for SqliteStore {
             .await
             .map(drop)
     }
+}
 
+#[async_trait]
+impl SessionStore for SqliteStore {
     async fn insert_session(
         &self,
         id: &str,
@@ -893,6 +891,25 @@ impl Store for SqliteStore {
         self.write(|c| prepare(c, sql::DELETE_SESSION)?.execute([id]))
             .await
             .map(drop)
+    }
+}
+
+#[async_trait]
+impl Housekeeping for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError> {
+        let (done, removed) = tokio::sync::oneshot::channel();
+        let gone = || err("the sqlite maintenance thread has ended");
+        self.maintenance
+            .send(Maintenance::Cleanup { now, batch, done })
+            .map_err(|_| gone())?;
+        let removed = removed.await.map_err(|_| gone())?.map_err(err)?;
+        self.commits
+            .fetch_add(removed.len() as u64, Ordering::Relaxed);
+        Ok(Cleaned::from_counts(&removed))
     }
 
     fn commits(&self) -> Option<u64> {

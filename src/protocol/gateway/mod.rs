@@ -20,7 +20,7 @@
 //! body the client breaks (400) or lets lag (408) ([`body`]); the legacy
 //! API unreachable (502) or slow (504), or a `101` that is not the
 //! WebSocket handshake asked for (502, connection closed), with no
-//! legacy API detail in the body. Each refusal is logged once and audited by
+//! upstream detail in the body. Each refusal is logged once and audited by
 //! reason class. The request id follows the provider's rule
 //! ([`crate::util::request_id`]), with the gateway's `trusted_proxies`.
 
@@ -32,6 +32,9 @@ pub mod path;
 pub mod pool;
 pub mod upgrade;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,13 +43,12 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Version, header};
-use tower_http::request_id::PropagateRequestIdLayer;
-use tower_http::trace::TraceLayer;
 
 use self::answer::Refused;
 use self::body::ClientFault;
 use self::cache::{Entry, TokenCache, Verified};
 use self::forward::{BackendClient, ForwardError};
+use crate::domain::auth0::caller::{self, CallerRefusal};
 use crate::domain::auth0::{Auth0Error, Auth0Verifier};
 use crate::domain::config::Route;
 use crate::domain::legacy_source::{LegacySource, SourceError};
@@ -115,37 +117,21 @@ impl Gateway {
 
     /// Every request goes to one handler, inside a request span with an id
     /// (kept from a trusted proxy's `x-request-id` in a bounded form, else
-    /// made here; forwarded to the legacy API, sent back).
+    /// made here; forwarded upstream, sent back).
     pub fn router(self: Arc<Self>) -> Router {
-        let request_ids =
-            crate::util::request_id::RequestIdLayer::new(&self.config.trusted_proxies);
-        Router::new()
+        let trusted = self.config.trusted_proxies.clone();
+        let routed = Router::new()
             .fallback(handle)
             .with_state(self)
-            .layer(axum::middleware::from_fn(crate::util::refusal::log_refusal))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let request_id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("gateway", method = %request.method(), path = %request.uri().path(), request_id)
-            }))
-            .layer(request_ids)
+            .layer(axum::middleware::from_fn(crate::util::refusal::log_refusal));
+        crate::util::request_id::identified(routed, &trusted, gateway_span)
     }
 
     /// The route for `path`: the longest prefix matching whole segments,
     /// ignoring ASCII case (so `/orders/ADMIN` is `/orders/admin`'s on a
     /// legacy server that ignores case, and never a shorter prefix's).
     fn route_for(&self, path: &str) -> Option<usize> {
-        self.config.routes.iter().position(|r| {
-            path.get(..r.prefix.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(&r.prefix))
-                && path
-                    .get(r.prefix.len()..)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+        route_index(&self.config.routes, path)
     }
 
     /// The entry for `token` on `route`: from the cache, or verified and
@@ -161,30 +147,14 @@ impl Gateway {
             check_route(route, &entry.audiences, &entry.scopes)?;
             return Ok(entry);
         }
-        let verified = self.verifier.verify(token).await.map_err(|e| match e {
-            Auth0Error::JwksUnavailable(cause) => {
-                Refused::Unavailable(format!("Auth0 JWKS: {cause}"))
-            }
-            e => Refused::InvalidToken {
-                description: "the access token is not acceptable",
-                cause: e.to_string(),
-                class: e.class(),
-            },
-        })?;
-        check_route(route, &verified.audiences, &verified.scopes)?;
-        let subject =
-            self.verifier
-                .legacy_subject(&verified)
-                .ok_or_else(|| Refused::InvalidToken {
-                    description: "the user is not from a connection the bridge serves",
-                    cause: "no legacy subject in the token".into(),
-                    class: "subject",
-                })?;
+        let caller = caller::verify_caller(&self.verifier, token, &route.audiences, &route.scopes)
+            .await
+            .map_err(|refusal| refused(route, refusal))?;
         let verified = Verified {
-            subject,
-            audiences: verified.audiences,
-            scopes: verified.scopes,
-            exp: verified.exp,
+            subject: caller.subject,
+            audiences: caller.audiences,
+            scopes: caller.scopes,
+            exp: caller.exp,
         };
         self.cache
             .load(key, verified, &self.source)
@@ -285,6 +255,24 @@ impl Gateway {
     }
 }
 
+/// The first of `routes` (longest prefix first, as configured) whose prefix
+/// matches `path` in whole segments, ignoring ASCII case.
+fn route_index(routes: &[Route], path: &str) -> Option<usize> {
+    routes.iter().position(|r| {
+        path.get(..r.prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(&r.prefix))
+            && path
+                .get(r.prefix.len()..)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// The gateway's request span (the path only: a query may carry anything).
+fn gateway_span(request: &Request) -> tracing::Span {
+    let request_id = crate::util::request_id::id_of(request);
+    tracing::info_span!("gateway", method = %request.method(), path = %request.uri().path(), request_id)
+}
+
 /// The one handler.
 async fn handle(
     State(gateway): State<Arc<Gateway>>,
@@ -333,19 +321,35 @@ fn route_label(route: &Route) -> &str {
     }
 }
 
-/// The route's audience (any one) and scopes (all).
+/// The route's audience (any one) and scopes (all), for a cached caller.
 fn check_route(route: &Route, audiences: &[String], scopes: &[String]) -> Result<(), Refused> {
-    if !audiences.iter().any(|a| route.audiences.contains(a)) {
-        return Err(Refused::InvalidToken {
+    caller::check_grants(audiences, scopes, &route.audiences, &route.scopes)
+        .map_err(|refusal| refused(route, refusal))
+}
+
+/// The gateway's answer to a refused Auth0 caller on `route`.
+fn refused(route: &Route, refusal: CallerRefusal) -> Refused {
+    match refusal {
+        CallerRefusal::Token(Auth0Error::JwksUnavailable(cause)) => {
+            Refused::Unavailable(format!("Auth0 JWKS: {cause}"))
+        }
+        CallerRefusal::Token(e) => Refused::InvalidToken {
+            description: "the access token is not acceptable",
+            cause: e.to_string(),
+            class: e.class(),
+        },
+        CallerRefusal::Audience(audiences) => Refused::InvalidToken {
             description: "the access token is not for this API",
             cause: format!("audiences {audiences:?} are not the route's"),
             class: "audience",
-        });
+        },
+        CallerRefusal::Scope => Refused::InsufficientScope(route.scopes.join(" ")),
+        CallerRefusal::Subject => Refused::InvalidToken {
+            description: "the user is not from a connection the bridge serves",
+            cause: "no legacy subject in the token".into(),
+            class: "subject",
+        },
     }
-    if !route.scopes.iter().all(|s| scopes.contains(s)) {
-        return Err(Refused::InsufficientScope(route.scopes.join(" ")));
-    }
-    Ok(())
 }
 
 /// The Bearer token of the request's one `Authorization` header.

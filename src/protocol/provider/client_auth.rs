@@ -6,6 +6,8 @@
 //! are compared by SHA-256 in constant time; every failure is
 //! `invalid_client`, with a Basic challenge when Basic was used.
 
+use std::collections::BTreeMap;
+
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use serde_json::Value;
@@ -13,19 +15,36 @@ use subtle::ConstantTimeEq;
 
 use super::error::OAuthError;
 use super::form::FormParams;
-use crate::app::state::AppState;
 use crate::domain::config::{AuthMethod, Client};
-use crate::util::clock::now_unix;
+use crate::domain::metrics::Metrics;
+use crate::domain::store::OnceStore;
 use crate::util::crypto::{b64url, sha256};
 use crate::util::refusal::shown;
 
-/// Authenticates the client from the Basic header and/or the form.
+/// What client authentication reads: the registered clients, the issuer
+/// (an assertion's audience), where an assertion's `jti` is spent, and the
+/// audit counters.
+#[derive(Debug)]
+pub struct ClientAuth<'a, S: ?Sized> {
+    /// Clients by id.
+    pub clients: &'a BTreeMap<String, Client>,
+    /// The issuer, without a trailing slash.
+    pub issuer: &'a str,
+    /// Spends each assertion's `jti` once.
+    pub store: &'a S,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+}
+
+/// Authenticates the client from the Basic header and/or the form, at
+/// `now` (an assertion's `exp`).
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
 /// The same credentials in both places are accepted; different ones are not.
-pub async fn authenticate_client<'a>(
-    state: &'a AppState,
+pub async fn authenticate_client<'a, S: OnceStore + ?Sized>(
+    auth: &ClientAuth<'a, S>,
     headers: &HeaderMap,
     form: &FormParams,
+    now: i64,
 ) -> Result<&'a Client, OAuthError> {
     if form.contains("client_assertion_type") || form.contains("client_assertion") {
         // RFC 6749 §2.3: one authentication method per request.
@@ -35,16 +54,16 @@ pub async fn authenticate_client<'a>(
                 "a client assertion and a client secret in one request (RFC 6749 §2.3: one method)",
             ));
         }
-        return assertion_client(state, form).await;
+        return assertion_client(auth, form, now).await;
     }
-    secret_client(headers, form, &state.settings.clients)
+    secret_client(headers, form, auth.clients)
 }
 
 /// `client_secret_basic` and `client_secret_post`.
 pub fn secret_client<'a>(
     headers: &HeaderMap,
     form: &FormParams,
-    clients: &'a std::collections::BTreeMap<String, Client>,
+    clients: &'a BTreeMap<String, Client>,
 ) -> Result<&'a Client, OAuthError> {
     let from_basic = basic_credentials(headers)?;
     let basic_used = from_basic.is_some();
@@ -172,9 +191,10 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// client's key (RS256, PS256 or ES256), `iss` = `sub` = the client id, `aud`
 /// the token endpoint or the issuer, `exp` at most 60 s ahead, and a `jti`
 /// used once.
-async fn assertion_client<'a>(
-    state: &'a AppState,
+async fn assertion_client<'a, S: OnceStore + ?Sized>(
+    auth: &ClientAuth<'a, S>,
     form: &FormParams,
+    now: i64,
 ) -> Result<&'a Client, OAuthError> {
     use jsonwebtoken::Algorithm;
     let fail = |why: &str| OAuthError::invalid_client(false, format!("private_key_jwt: {why}"));
@@ -212,7 +232,7 @@ async fn assertion_client<'a>(
         .map(str::to_owned)
         .or(unverified_iss)
         .ok_or_else(|| fail("no client_id and no iss in the assertion"))?;
-    let client = state.settings.clients.get(&client_id).ok_or_else(|| {
+    let client = auth.clients.get(&client_id).ok_or_else(|| {
         fail(&format!(
             "client_id {} is not registered",
             shown(&client_id)
@@ -224,11 +244,11 @@ async fn assertion_client<'a>(
             shown(&client.id)
         )));
     }
-    let issuer = &state.settings.issuer;
+    let issuer = auth.issuer;
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_issuer(&[&client.id]);
     validation.sub = Some(client.id.clone());
-    validation.set_audience(&[format!("{issuer}/token"), issuer.clone()]);
+    validation.set_audience(&[format!("{issuer}/token"), issuer.to_owned()]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.leeway = 5;
     let claims = client
@@ -245,7 +265,6 @@ async fn assertion_client<'a>(
             ))
         })?
         .claims;
-    let now = now_unix();
     let exp = claims["exp"]
         .as_i64()
         .ok_or_else(|| fail("exp is not a number"))?;
@@ -260,8 +279,8 @@ async fn assertion_client<'a>(
         .filter(|j| !j.is_empty())
         .ok_or_else(|| fail("no jti"))?;
     let key = format!("{}:{}", client.id, b64url(&sha256(jti.as_bytes())));
-    if !state.store.use_assertion(&key, exp + 60).await? {
-        crate::audit_warn!(state.metrics, "client_assertion_replay", "a client assertion was replayed", client_id = %client.id);
+    if !auth.store.use_assertion(&key, exp + 60).await? {
+        crate::audit_warn!(auth.metrics, "client_assertion_replay", "a client assertion was replayed", client_id = %client.id);
         return Err(fail("the assertion's jti was used before (replay)"));
     }
     Ok(client)

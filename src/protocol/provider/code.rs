@@ -5,11 +5,37 @@
 
 use super::authorize::AuthorizationRequest;
 use super::id_token::{self, IdTokenInput};
-use crate::app::state::AppState;
+use std::collections::BTreeMap;
+
+use crate::domain::config::{Client, TokenSettings};
+use crate::domain::keys::SigningKeys;
 use crate::domain::sealed_grant::SealedTokens;
-use crate::domain::store::{CodeRow, GrantRow, LoginOnce, StoreError, ThrottleRelease};
+use crate::domain::store::{CodeRow, GrantRow, GrantStore, LoginOnce, StoreError, ThrottleRelease};
 use crate::domain::upstream::LegacyGrant;
-use crate::util::crypto::{Purpose, random_token, sha256};
+use crate::util::crypto::{Purpose, StorageKey, random_token, sha256};
+
+/// What issuing a code uses: where grants go, the storage key that seals
+/// the legacy tokens and the ID token, the signing keys, the issuer, the
+/// lifetimes, the clients (each one's ID token algorithm) and how long
+/// token exchange may renew a sign-in's token after it.
+#[derive(Debug)]
+pub struct CodeIssuer<'a, S: ?Sized> {
+    /// Where the grant and its code are stored.
+    pub store: &'a S,
+    /// Seals the legacy tokens and the ID token.
+    pub storage: &'a StorageKey,
+    /// Signs the ID token.
+    pub keys: &'a SigningKeys,
+    /// The issuer, without a trailing slash.
+    pub issuer: &'a str,
+    /// Code and ID token lifetimes.
+    pub tokens: &'a TokenSettings,
+    /// Clients by id.
+    pub clients: &'a BTreeMap<String, Client>,
+    /// `[token_exchange] max_session_seconds` when token exchange is
+    /// configured and the legacy IdP can renew (`None` otherwise).
+    pub exchange_session_seconds: Option<i64>,
+}
 
 /// A code just issued, and the grant it redeems into.
 #[derive(Debug)]
@@ -39,8 +65,8 @@ pub enum IssuedFor<'a> {
 /// single-use code for it, in one row; returns the code, or `None` when
 /// the login form it answers already yielded one, or when the session's
 /// grant it would share a token with is no longer live.
-pub async fn issue_code(
-    state: &AppState,
+pub async fn issue_code<S: GrantStore + ?Sized>(
+    issuer: &CodeIssuer<'_, S>,
     request: &AuthorizationRequest,
     grant: &LegacyGrant,
     issued_for: IssuedFor<'_>,
@@ -48,15 +74,13 @@ pub async fn issue_code(
 ) -> Result<Option<Issued>, StoreError> {
     let code = random_token();
     let grant_id = random_token();
-    let sealed = SealedTokens::of_login(&state.storage, grant);
+    let sealed = SealedTokens::of_login(issuer.storage, grant);
     // Token exchange renews a sign-in's legacy token for
     // `max_session_seconds` after it: the grant must outlive its first
     // token that long, or cleanup takes it at the first pass after the
     // token expires and the user's next exchange finds no session.
-    let keep_until = match &state.settings.token_exchange {
-        Some(exchange) if sealed.refresh_sealed.is_some() && state.upstream.can_renew() => {
-            auth_time + exchange.max_session_seconds
-        }
+    let keep_until = match issuer.exchange_session_seconds {
+        Some(seconds) if sealed.refresh_sealed.is_some() => auth_time + seconds,
         _ => 0,
     };
     let row = GrantRow {
@@ -77,13 +101,12 @@ pub async fn issue_code(
     };
     let id_token = if request.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
-            alg: state
-                .settings
+            alg: issuer
                 .clients
                 .get(&request.client_id)
                 .map(|c| c.id_token_alg)
                 .unwrap_or_default(),
-            issuer: &state.settings.issuer,
+            issuer: issuer.issuer,
             client_id: &request.client_id,
             profile: &grant.profile,
             scopes: &request.scopes,
@@ -92,11 +115,11 @@ pub async fn issue_code(
             nonce: request.nonce.as_deref(),
             access_token: grant.access_token.secret(),
             now,
-            ttl: state.settings.tokens.id_token_ttl_seconds,
+            ttl: issuer.tokens.id_token_ttl_seconds,
         };
-        let signed = id_token::mint(&state.keys, &input)
+        let signed = id_token::mint(issuer.keys, &input)
             .map_err(|e| StoreError(format!("signing the ID token: {e}")))?;
-        Some(state.storage.seal(Purpose::IdToken, signed.as_bytes()))
+        Some(issuer.storage.seal(Purpose::IdToken, signed.as_bytes()))
     } else {
         None
     };
@@ -106,19 +129,19 @@ pub async fn issue_code(
         redirect_uri: request.redirect_uri.clone(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
-        expires_at: now + state.settings.tokens.code_ttl_seconds,
+        expires_at: now + issuer.tokens.code_ttl_seconds,
         login: None,
     };
     let stored = match issued_for {
         IssuedFor::SignIn(login, settle) => {
             let code_row = CodeRow { login, ..code_row };
-            state
+            issuer
                 .store
                 .insert_grant_with_code(&row, &code_row, settle)
                 .await?
         }
         IssuedFor::Session { source } => {
-            state
+            issuer
                 .store
                 .insert_grant_from_session(source, &row, &code_row)
                 .await?

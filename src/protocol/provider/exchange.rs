@@ -23,10 +23,25 @@
 
 use super::error::OAuthError;
 use super::messages::ExchangeResponse;
-use crate::app::state::AppState;
+use crate::domain::auth0::Auth0Verifier;
+use crate::domain::auth0::caller::{CallerRefusal, verify_caller};
 use crate::domain::config::{Client, ExchangePolicy};
-use crate::domain::legacy_source::SourceError;
+use crate::domain::legacy_source::{LegacySource, SourceError};
+use crate::domain::metrics::Metrics;
 use crate::util::clock::now_unix;
+
+/// What token exchange uses: the Auth0 verifier and the legacy token
+/// source (both `None` when token exchange is not configured) and the
+/// audit counters.
+#[derive(Debug)]
+pub struct Exchanger<'a> {
+    /// Verifies Auth0 access tokens.
+    pub verifier: Option<&'a Auth0Verifier>,
+    /// Finds the user's legacy token.
+    pub source: Option<&'a LegacySource>,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+}
 
 /// The token type URIs of RFC 8693 §3.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -62,15 +77,15 @@ impl std::fmt::Debug for ExchangeRequest<'_> {
 
 /// The token exchange grant.
 pub async fn exchange(
-    state: &AppState,
+    exchanger: &Exchanger<'_>,
     client: &Client,
     request: &ExchangeRequest<'_>,
 ) -> Result<ExchangeResponse, OAuthError> {
     let refuse = |reason: &'static str, error: OAuthError| {
-        crate::audit!(state.metrics, "token_exchange_failure", reason = reason, client_id = %client.id);
+        crate::audit!(exchanger.metrics, "token_exchange_failure", reason = reason, client_id = %client.id);
         error
     };
-    let (Some(verifier), Some(source)) = (&state.auth0, &state.legacy) else {
+    let (Some(verifier), Some(source)) = (exchanger.verifier, exchanger.source) else {
         return Err(OAuthError::unsupported_grant_type());
     };
     let Some(policy) = &client.exchange else {
@@ -80,44 +95,21 @@ pub async fn exchange(
         ));
     };
     check_request(policy, request).map_err(|(reason, error)| refuse(reason, error))?;
-    let token = verifier.verify(request.subject_token).await.map_err(|e| {
-        let class = e.class();
-        let mut error = if matches!(e, crate::domain::auth0::Auth0Error::JwksUnavailable(_)) {
-            OAuthError::temporarily_unavailable("Auth0's signing keys cannot be fetched; try again")
-        } else {
-            OAuthError::invalid_request("the subject_token is not an acceptable Auth0 access token")
-        };
-        error.cause = Some(e.to_string());
-        refuse(class, error)
-    })?;
-    if !token.audiences.iter().any(|a| policy.audiences.contains(a)) {
-        return Err(refuse(
-            "audience",
-            OAuthError::invalid_request(
-                "the subject_token's audience is not one this client may exchange",
-            ),
-        ));
-    }
-    if !policy.scopes.iter().all(|s| token.scopes.contains(s)) {
-        return Err(refuse(
-            "scope",
-            OAuthError::invalid_request(
-                "the subject_token lacks a scope this client's exchanges require",
-            ),
-        ));
-    }
-    let subject = verifier.legacy_subject(&token).ok_or_else(|| {
-        refuse(
-            "subject",
-            OAuthError::invalid_request("the Auth0 user is not from a configured connection"),
-        )
-    })?;
+    let subject = verify_caller(
+        verifier,
+        request.subject_token,
+        &policy.audiences,
+        &policy.scopes,
+    )
+    .await
+    .map_err(|refusal| refuse(refusal.class(), caller_error(refusal)))?
+    .subject;
     let sourced = source
         .token_for(&subject)
         .await
         .map_err(|e| refuse(source_class(&e), source_error(e)))?;
     // Counted always, a line only at debug: see the module doc.
-    crate::audit_debug!(state.metrics, "token_exchanged", reason = sourced.origin.as_str(), client_id = %client.id, subject = %subject);
+    crate::audit_debug!(exchanger.metrics, "token_exchanged", reason = sourced.origin.as_str(), client_id = %client.id, subject = %subject);
     Ok(ExchangeResponse::new(
         sourced.token,
         sourced.expires_at,
@@ -127,7 +119,7 @@ pub async fn exchange(
 
 /// The request's own rules, before the subject token is looked at: the
 /// refusal's audit class and answer.
-fn check_request(
+pub(super) fn check_request(
     policy: &ExchangePolicy,
     request: &ExchangeRequest<'_>,
 ) -> Result<(), (&'static str, OAuthError)> {
@@ -183,6 +175,34 @@ fn check_request(
         return Err(("requested_scope", error));
     }
     Ok(())
+}
+
+/// The token endpoint's answer to a refused Auth0 caller.
+fn caller_error(refusal: CallerRefusal) -> OAuthError {
+    match refusal {
+        CallerRefusal::Token(e) => {
+            let mut error = if matches!(e, crate::domain::auth0::Auth0Error::JwksUnavailable(_)) {
+                OAuthError::temporarily_unavailable(
+                    "Auth0's signing keys cannot be fetched; try again",
+                )
+            } else {
+                OAuthError::invalid_request(
+                    "the subject_token is not an acceptable Auth0 access token",
+                )
+            };
+            error.cause = Some(e.to_string());
+            error
+        }
+        CallerRefusal::Audience(_) => OAuthError::invalid_request(
+            "the subject_token's audience is not one this client may exchange",
+        ),
+        CallerRefusal::Scope => OAuthError::invalid_request(
+            "the subject_token lacks a scope this client's exchanges require",
+        ),
+        CallerRefusal::Subject => {
+            OAuthError::invalid_request("the Auth0 user is not from a configured connection")
+        }
+    }
 }
 
 /// The audit class of a source failure.

@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tracing::instrument;
 
-use super::client_auth::authenticate_client;
+use super::client_auth::{ClientAuth, authenticate_client};
 use super::error::OAuthError;
 use super::form::FormParams;
 use super::messages::Introspection;
 use super::revocation::{Found, find, no_store};
 use crate::app::state::AppState;
-use crate::domain::store::RefreshState;
+use crate::domain::store::{GrantStore, OnceStore, RefreshState, RefreshStore};
 use crate::util::clock::now_unix;
 
 /// `POST /introspect`.
@@ -25,34 +25,36 @@ pub async fn introspect_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match introspect(&state, &headers, &body).await {
+    let store = &*state.store;
+    match introspect(&state.client_auth(store), &headers, &body).await {
         Ok(v) => no_store(StatusCode::OK, Some(v)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn introspect(
-    state: &AppState,
+async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+    auth: &ClientAuth<'_, S>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Introspection, OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let client = authenticate_client(state, headers, &form).await?;
+    let now = now_unix();
+    let client = authenticate_client(auth, headers, &form, now).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
-    let now = now_unix();
+    let store = auth.store;
     let inactive = Introspection::inactive();
     // RFC 7662 §2.2: anything unknown, expired, revoked or not the caller's
     // is simply inactive.
     Ok(
-        match find(state, client, token, form.get("token_type_hint")).await? {
+        match find(store, client, token, form.get("token_type_hint")).await? {
             Found::Refresh(row) if row.client_id == client.id => {
                 let exp = row
                     .family_expires_at
                     .min(row.last_used_at + client.refresh.idle_lifetime_seconds);
                 let live = matches!(row.state, RefreshState::Active | RefreshState::Rotating)
                     && exp >= now;
-                match state.store.grant(&row.grant_id).await? {
+                match store.grant(&row.grant_id).await? {
                     Some(grant) if live && !grant.revoked => Introspection {
                         active: true,
                         token_type: Some("refresh_token"),
@@ -61,7 +63,7 @@ async fn introspect(
                         scope: Some(row.scope),
                         exp: Some(exp),
                         iat: Some(row.created_at),
-                        iss: Some(state.settings.issuer.clone()),
+                        iss: Some(auth.issuer.to_owned()),
                     },
                     _ => inactive,
                 }
@@ -79,7 +81,7 @@ async fn introspect(
                     scope: Some(grant.scope),
                     exp: Some(grant.token_expires_at),
                     iat: None,
-                    iss: Some(state.settings.issuer.clone()),
+                    iss: Some(auth.issuer.to_owned()),
                 }
             }
             _ => inactive,

@@ -16,6 +16,8 @@ pub mod refresh;
 pub mod response;
 pub mod revocation;
 pub mod token;
+#[cfg(test)]
+mod unit_tests;
 pub mod userinfo;
 
 use axum::Router;

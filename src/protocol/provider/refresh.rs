@@ -26,10 +26,12 @@ use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
 use super::messages::TokenResponse;
 use super::split_scope;
-use crate::app::state::AppState;
+use super::token::TokenIssuer;
 use crate::domain::config::Client;
 use crate::domain::sealed_grant;
-use crate::domain::store::{GrantRow, RefreshRow, RefreshState, Rotation};
+use crate::domain::store::{
+    GrantRow, GrantStore, RefreshRow, RefreshState, RefreshStore, Rotation,
+};
 use crate::domain::upstream::{Profile, UpstreamError};
 use crate::util::clock::now_unix;
 use crate::util::crypto::{Purpose, random_token, sha256};
@@ -38,25 +40,24 @@ const WAIT_FOR_ROTATION: Duration = Duration::from_secs(15);
 
 /// Whether a code redemption should come with a refresh token: the client
 /// may have `offline_access` and asked for it, and the legacy grant can be
-/// renewed at all.
-pub fn wanted(state: &AppState, grant: &GrantRow) -> bool {
+/// renewed at all (the legacy IdP `can_renew`, and it gave a refresh token).
+pub fn wanted(can_renew: bool, grant: &GrantRow) -> bool {
     split_scope(&grant.scope)
         .iter()
         .any(|s| s == "offline_access")
-        && state.upstream.can_renew()
+        && can_renew
         && grant.legacy_refresh_sealed.is_some()
 }
 
 /// Issues the first refresh token of a grant's family.
-pub async fn issue(
-    state: &AppState,
+pub async fn issue<S: RefreshStore + ?Sized>(
+    store: &S,
     client: &Client,
     grant: &GrantRow,
     now: i64,
 ) -> Result<String, OAuthError> {
     let token = random_token();
-    state
-        .store
+    store
         .insert_refresh(&RefreshRow {
             token_hash: sha256(token.as_bytes()).to_vec(),
             grant_id: grant.id.clone(),
@@ -91,8 +92,8 @@ fn narrow(granted: &str, requested: Option<&str>) -> Result<Vec<String>, OAuthEr
 }
 
 /// The `refresh_token` grant.
-pub async fn grant(
-    state: &AppState,
+pub async fn grant<S: GrantStore + RefreshStore + ?Sized>(
+    inputs: &TokenIssuer<'_, S>,
     client: &Client,
     presented: &str,
     requested_scope: Option<&str>,
@@ -102,7 +103,7 @@ pub async fn grant(
     let policy = &client.refresh;
     let started = std::time::Instant::now();
     loop {
-        let row = state
+        let row = inputs
             .store
             .refresh(&hash)
             .await?
@@ -128,16 +129,16 @@ pub async fn grant(
                         .rotated_at
                         .is_some_and(|t| now - t < policy.reuse_grace_seconds)
                 {
-                    return answer(state, client, &row.grant_id, presented, &scopes).await;
+                    return answer(inputs, client, &row.grant_id, presented, &scopes).await;
                 }
-                if state.store.claim_refresh(&hash, now).await? {
-                    return renew(state, client, &row, presented, &scopes, now).await;
+                if inputs.store.claim_refresh(&hash, now).await? {
+                    return renew(inputs, client, &row, presented, &scopes, now).await;
                 }
             }
             RefreshState::Rotating => {
-                if state.store.claim_refresh(&hash, now).await? {
+                if inputs.store.claim_refresh(&hash, now).await? {
                     // The previous claim was abandoned (see STALE_CLAIM_SECONDS).
-                    return renew(state, client, &row, presented, &scopes, now).await;
+                    return renew(inputs, client, &row, presented, &scopes, now).await;
                 }
             }
             RefreshState::Spent => {
@@ -148,15 +149,15 @@ pub async fn grant(
                     .successor_sealed
                     .as_ref()
                     .filter(|_| within_grace)
-                    .and_then(|s| state.storage.open(Purpose::RefreshSuccessor, s))
+                    .and_then(|s| inputs.storage.open(Purpose::RefreshSuccessor, s))
                     .and_then(|s| String::from_utf8(s).ok());
                 if let Some(successor) = successor {
-                    return answer(state, client, &row.grant_id, &successor, &scopes).await;
+                    return answer(inputs, client, &row.grant_id, &successor, &scopes).await;
                 }
                 // RFC 9700 §4.14.2: reuse of a rotated refresh token means it
                 // leaked; end the family and its legacy grant.
-                state.store.revoke_grant(&row.grant_id).await?;
-                crate::audit_warn!(state.metrics, "refresh_token_reuse", "spent refresh token reused; family revoked", client_id = %client.id);
+                inputs.store.revoke_grant(&row.grant_id).await?;
+                crate::audit_warn!(inputs.metrics, "refresh_token_reuse", "spent refresh token reused; family revoked", client_id = %client.id);
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was already used",
                 ));
@@ -173,8 +174,8 @@ pub async fn grant(
 }
 
 /// Renews upstream with a claimed token and records the outcome.
-async fn renew(
-    state: &AppState,
+async fn renew<S: GrantStore + RefreshStore + ?Sized>(
+    inputs: &TokenIssuer<'_, S>,
     client: &Client,
     row: &RefreshRow,
     presented: &str,
@@ -182,9 +183,9 @@ async fn renew(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let release = || async {
-        let _ = state.store.release_refresh(&row.token_hash).await;
+        let _ = inputs.store.release_refresh(&row.token_hash).await;
     };
-    let grant = match state.store.grant(&row.grant_id).await {
+    let grant = match inputs.store.grant(&row.grant_id).await {
         Ok(Some(g)) if !g.revoked => g,
         Ok(_) => return Err(OAuthError::invalid_grant("the grant was revoked")),
         Err(e) => {
@@ -192,20 +193,20 @@ async fn renew(
             return Err(e.into());
         }
     };
-    let Some(legacy_refresh) = sealed_grant::refresh_token(&state.storage, &grant) else {
+    let Some(legacy_refresh) = sealed_grant::refresh_token(inputs.storage, &grant) else {
         release().await;
         return Err(OAuthError::invalid_grant(
             "the legacy IdP issued no refresh token for this grant; sign in again",
         ));
     };
     let known: Option<Profile> = serde_json::from_str(&grant.profile_json).ok();
-    let renewed = match state.upstream.renew(&legacy_refresh, known.as_ref()).await {
+    let renewed = match inputs.upstream.renew(&legacy_refresh, known.as_ref()).await {
         Ok(r) => r,
         Err(e) => {
-            crate::audit!(state.metrics, "token_refresh_failure", reason = e.class(), client_id = %client.id);
+            crate::audit!(inputs.metrics, "token_refresh_failure", reason = e.class(), client_id = %client.id);
             return Err(match e {
                 UpstreamError::InvalidCredentials | UpstreamError::Locked => {
-                    state.store.revoke_grant(&grant.id).await?;
+                    inputs.store.revoke_grant(&grant.id).await?;
                     OAuthError::invalid_grant(
                         "the legacy IdP refused to renew the grant; sign in again",
                     )
@@ -231,7 +232,7 @@ async fn renew(
         }
     };
     let successor = client.refresh.rotation.then(random_token);
-    let renewal = sealed_grant::renewal(&state.storage, &renewed);
+    let renewal = sealed_grant::renewal(inputs.storage, &renewed);
     let rotation = Rotation {
         old_hash: row.token_hash.clone(),
         successor: successor.as_ref().map(|s| RefreshRow {
@@ -248,7 +249,7 @@ async fn renew(
         }),
         successor_sealed: successor
             .as_ref()
-            .map(|s| state.storage.seal(Purpose::RefreshSuccessor, s.as_bytes())),
+            .map(|s| inputs.storage.seal(Purpose::RefreshSuccessor, s.as_bytes())),
         token_hash: renewal.token_hash,
         token_sealed: renewal.token_sealed,
         token_expires_at: renewal.token_expires_at,
@@ -256,31 +257,31 @@ async fn renew(
         profile_json: renewal.profile_json,
         now,
     };
-    if let Err(e) = state.store.complete_rotation(&rotation).await {
+    if let Err(e) = inputs.store.complete_rotation(&rotation).await {
         release().await;
         return Err(e.into());
     }
-    crate::audit!(state.metrics, "token_refreshed", client_id = %client.id, subject = %grant.subject);
+    crate::audit!(inputs.metrics, "token_refreshed", client_id = %client.id, subject = %grant.subject);
     let refresh_token = successor.as_deref().unwrap_or(presented);
-    answer(state, client, &row.grant_id, refresh_token, scopes).await
+    answer(inputs, client, &row.grant_id, refresh_token, scopes).await
 }
 
 /// The token answer from the grant's current legacy token.
-async fn answer(
-    state: &AppState,
+async fn answer<S: GrantStore + ?Sized>(
+    inputs: &TokenIssuer<'_, S>,
     client: &Client,
     grant_id: &str,
     refresh_token: &str,
     scopes: &[String],
 ) -> Result<TokenResponse, OAuthError> {
     let now = now_unix();
-    let grant = state
+    let grant = inputs
         .store
         .grant(grant_id)
         .await?
         .filter(|g| !g.revoked)
         .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
-    let token = sealed_grant::access_token(&state.storage, &grant)
+    let token = sealed_grant::access_token(inputs.storage, &grant)
         .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
     let id_token = if scopes.iter().any(|s| s == "openid") {
         let profile: Profile =
@@ -289,7 +290,7 @@ async fn answer(
         // and carries no nonce.
         let input = IdTokenInput {
             alg: client.id_token_alg,
-            issuer: &state.settings.issuer,
+            issuer: inputs.issuer,
             client_id: &client.id,
             profile: &profile,
             scopes,
@@ -298,9 +299,9 @@ async fn answer(
             nonce: None,
             access_token: token.secret(),
             now,
-            ttl: state.settings.tokens.id_token_ttl_seconds,
+            ttl: inputs.id_token_ttl,
         };
-        Some(id_token::mint(&state.keys, &input).map_err(|e| OAuthError::server_error(&e))?)
+        Some(id_token::mint(inputs.keys, &input).map_err(|e| OAuthError::server_error(&e))?)
     } else {
         None
     };

@@ -12,13 +12,15 @@ use bytes::Bytes;
 use serde::Serialize;
 use tracing::instrument;
 
-use super::client_auth::authenticate_client;
+use super::client_auth::{ClientAuth, authenticate_client};
 use super::error::OAuthError;
 use super::form::FormParams;
 use crate::app::state::AppState;
 use crate::domain::config::Client;
+use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant::token_hash;
-use crate::domain::store::{GrantRow, RefreshRow};
+use crate::domain::store::{GrantRow, GrantStore, OnceStore, RefreshRow, RefreshStore};
+use crate::util::clock::now_unix;
 use crate::util::crypto::sha256;
 
 /// The token a request names, resolved.
@@ -31,8 +33,8 @@ pub(super) enum Found {
 /// Finds `token` for `client`. A legacy token held by several grants is
 /// the caller's own grant when it holds one (so ownership never depends on
 /// which grant happens to be newest), else the newest.
-pub(super) async fn find(
-    state: &AppState,
+pub(super) async fn find<S: GrantStore + RefreshStore + ?Sized>(
+    store: &S,
     client: &Client,
     token: &str,
     hint: Option<&str>,
@@ -45,11 +47,11 @@ pub(super) async fn find(
     let refresh_first = hint != Some("access_token");
     for refresh in [refresh_first, !refresh_first] {
         if refresh {
-            if let Some(row) = state.store.refresh(&refresh_hash).await? {
+            if let Some(row) = store.refresh(&refresh_hash).await? {
                 return Ok(Found::Refresh(row));
             }
         } else {
-            let grants = state.store.grants_by_token_hash(&access_hash).await?;
+            let grants = store.grants_by_token_hash(&access_hash).await?;
             let position = grants.iter().position(|g| g.client_id == client.id);
             if let Some(grant) = grants.into_iter().nth(position.unwrap_or(0)) {
                 return Ok(Found::Access(grant));
@@ -77,25 +79,31 @@ pub async fn revoke_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match revoke(&state, &headers, &body).await {
+    let store = &*state.store;
+    match revoke(&state.client_auth(store), &state.metrics, &headers, &body).await {
         Ok(()) => no_store(StatusCode::OK, None::<()>),
         Err(e) => e.into_response(),
     }
 }
 
-async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+    auth: &ClientAuth<'_, S>,
+    metrics: &Metrics,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let client = authenticate_client(state, headers, &form).await?;
+    let client = authenticate_client(auth, headers, &form, now_unix()).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
-    let grant_id = match find(state, client, token, form.get("token_type_hint")).await? {
+    let grant_id = match find(auth.store, client, token, form.get("token_type_hint")).await? {
         Found::Refresh(row) => owned(client, &row.client_id).map(|()| row.grant_id)?,
         Found::Access(grant) => owned(client, &grant.client_id).map(|()| grant.id)?,
         // RFC 7009 §2.2: an invalid or unknown token is not an error.
         Found::Nothing => return Ok(()),
     };
-    state.store.revoke_grant(&grant_id).await?;
-    crate::audit!(state.metrics, "token_revoked", client_id = %client.id);
+    auth.store.revoke_grant(&grant_id).await?;
+    crate::audit!(metrics, "token_revoked", client_id = %client.id);
     Ok(())
 }
 

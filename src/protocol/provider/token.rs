@@ -13,17 +13,41 @@ use bytes::Bytes;
 use subtle::ConstantTimeEq;
 use tracing::instrument;
 
-use super::client_auth::authenticate_client;
+use super::client_auth::{ClientAuth, authenticate_client};
 use super::error::OAuthError;
-use super::exchange::{self, ExchangeRequest};
+use super::exchange::{self, ExchangeRequest, Exchanger};
 use super::form::FormParams;
 use super::messages::{ExchangeResponse, TokenResponse};
 use crate::app::state::AppState;
 use crate::domain::config::Client;
+use crate::domain::keys::SigningKeys;
+use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant;
-use crate::domain::store::{CodeClaim, CodeRow, Redeemed};
+use crate::domain::store::{CodeClaim, CodeRow, GrantStore, OnceStore, Redeemed, RefreshStore};
+use crate::domain::upstream::LegacyIdp;
 use crate::util::clock::now_unix;
-use crate::util::crypto::{Purpose, b64url, sha256};
+use crate::util::crypto::{Purpose, StorageKey, b64url, sha256};
+
+/// What the `authorization_code` and `refresh_token` grants use: grants
+/// and refresh families, the storage key, the signing keys, the issuer and
+/// ID token lifetime, the legacy IdP (renewals) and the audit counters.
+#[derive(Debug)]
+pub struct TokenIssuer<'a, S: ?Sized> {
+    /// Grants, codes and refresh families.
+    pub store: &'a S,
+    /// Opens and seals the legacy tokens, ID tokens and successors.
+    pub storage: &'a StorageKey,
+    /// Signs refreshed ID tokens.
+    pub keys: &'a SigningKeys,
+    /// The issuer, without a trailing slash.
+    pub issuer: &'a str,
+    /// ID token lifetime, seconds.
+    pub id_token_ttl: i64,
+    /// The legacy IdP: renews legacy tokens.
+    pub upstream: &'a dyn LegacyIdp,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+}
 
 /// A token request after client authentication, by grant type (its
 /// `Debug` names the grant type only: the fields are credentials).
@@ -148,7 +172,11 @@ pub async fn token_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match token(&state, &headers, &body).await {
+    let store = &*state.store;
+    let auth = state.client_auth(store);
+    let issuer = state.token_issuer(store);
+    let exchanger = state.exchanger();
+    match token(&auth, &issuer, &exchanger, &headers, &body).await {
         Ok(Answer::Tokens(v)) => no_store(axum::Json(v).into_response()),
         Ok(Answer::Exchanged(v)) => no_store(axum::Json(v).into_response()),
         Err(e) => e.into_response(),
@@ -161,9 +189,16 @@ enum Answer {
     Exchanged(ExchangeResponse),
 }
 
-async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Answer, OAuthError> {
+async fn token<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
+    auth: &ClientAuth<'_, S>,
+    issuer: &TokenIssuer<'_, S>,
+    exchanger: &Exchanger<'_>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Answer, OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let client = authenticate_client(state, headers, &form).await?;
+    let now = now_unix();
+    let client = authenticate_client(auth, headers, &form, now).await?;
     let span = tracing::Span::current();
     span.record("client_id", client.id.as_str());
     if let Some(grant_type) = form.get("grant_type") {
@@ -174,29 +209,57 @@ async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Ans
             code,
             redirect_uri,
             code_verifier,
-        } => authorization_code(state, client, code, redirect_uri, code_verifier)
-            .await
-            .map(Answer::Tokens),
+        } => {
+            let presented = Presented {
+                code,
+                redirect_uri,
+                code_verifier,
+            };
+            authorization_code(issuer, client, &presented, now)
+                .await
+                .map(Answer::Tokens)
+        }
         TokenRequest::RefreshToken {
             refresh_token,
             scope,
-        } => super::refresh::grant(state, client, refresh_token, scope)
+        } => super::refresh::grant(issuer, client, refresh_token, scope)
             .await
             .map(Answer::Tokens),
-        TokenRequest::TokenExchange(request) => exchange::exchange(state, client, &request)
+        TokenRequest::TokenExchange(request) => exchange::exchange(exchanger, client, &request)
             .await
             .map(Answer::Exchanged),
     }
 }
 
-async fn authorization_code(
-    state: &AppState,
+/// What a client presents with a code (its `Debug` shows none of it).
+pub struct Presented<'a> {
+    /// The code.
+    pub code: &'a str,
+    /// The redirect URI of the authorization request.
+    pub redirect_uri: &'a str,
+    /// The PKCE verifier.
+    pub code_verifier: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented").finish_non_exhaustive()
+    }
+}
+
+/// The `authorization_code` grant at `now` (RFC 6749 §4.1.3): the code
+/// spent only by a claim matching it in full, a replay revoking its grant.
+pub async fn authorization_code<S: GrantStore + RefreshStore + ?Sized>(
+    issuer: &TokenIssuer<'_, S>,
     client: &Client,
-    code: &str,
-    redirect_uri: &str,
-    code_verifier: Option<&str>,
+    presented: &Presented<'_>,
+    now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let now = now_unix();
+    let Presented {
+        code,
+        redirect_uri,
+        code_verifier,
+    } = *presented;
     // The code is spent only by a claim that matches it in full, so a
     // wrong redirect_uri or verifier, or another client, burns nothing.
     let challenge = code_verifier.map(|v| {
@@ -213,7 +276,7 @@ async fn authorization_code(
         challenge: challenge.as_deref(),
         now,
     };
-    let (row, grant) = match state
+    let (row, grant) = match issuer
         .store
         .redeem_code(&sha256(code.as_bytes()), &claim)
         .await?
@@ -225,8 +288,8 @@ async fn authorization_code(
         }
         Redeemed::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a replayed code revokes what it issued.
-            state.store.revoke_grant(&grant_id).await?;
-            crate::audit_warn!(state.metrics, "code_replay", "authorization code replayed; grant revoked", client_id = %client.id);
+            issuer.store.revoke_grant(&grant_id).await?;
+            crate::audit_warn!(issuer.metrics, "code_replay", "authorization code replayed; grant revoked", client_id = %client.id);
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
             ));
@@ -241,22 +304,23 @@ async fn authorization_code(
     if grant.revoked {
         return Err(OAuthError::invalid_grant("the grant was revoked"));
     }
-    let token = sealed_grant::access_token(&state.storage, &grant)
+    let token = sealed_grant::access_token(issuer.storage, &grant)
         .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
     let mut answer = TokenResponse::bearer(token, grant.token_expires_at, now, grant.scope.clone());
     // The ID token was signed at login (so this endpoint stays fast) and
     // sealed beside the code; it exists only when `openid` was granted.
     if let Some(sealed) = &row.id_token_sealed {
-        let id_token = state
+        let id_token = issuer
             .storage
             .open(Purpose::IdToken, sealed)
             .and_then(|t| String::from_utf8(t).ok())
             .ok_or_else(|| OAuthError::server_error(&"a sealed ID token does not open"))?;
         answer.id_token = Some(id_token);
     }
-    if super::refresh::wanted(state, &grant) {
-        answer.refresh_token = Some(super::refresh::issue(state, client, &grant, now).await?);
+    if super::refresh::wanted(issuer.upstream.can_renew(), &grant) {
+        answer.refresh_token =
+            Some(super::refresh::issue(issuer.store, client, &grant, now).await?);
     }
-    crate::audit!(state.metrics, "token_issued", client_id = %client.id, subject = %grant.subject);
+    crate::audit!(issuer.metrics, "token_issued", client_id = %client.id, subject = %grant.subject);
     Ok(answer)
 }

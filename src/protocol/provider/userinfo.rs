@@ -13,6 +13,7 @@ use super::error::OAuthError;
 use super::{profile_claims, split_scope};
 use crate::app::state::AppState;
 use crate::domain::sealed_grant::token_hash;
+use crate::domain::store::GrantStore;
 use crate::domain::upstream::Profile;
 use crate::util::clock::now_unix;
 
@@ -26,7 +27,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// `GET /userinfo`.
 pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(&state, bearer(&headers)).await
+    respond(&*state.store, bearer(&headers)).await
 }
 
 /// `POST /userinfo`: the token in the header or as `access_token` in a form body.
@@ -43,26 +44,30 @@ pub async fn userinfo_post(
         (Some(_), Some(_)) => {
             OAuthError::invalid_request("the token was sent in more than one way").into_response()
         }
-        (h, b) => respond(&state, h.or(b)).await,
+        (h, b) => respond(&*state.store, h.or(b)).await,
     }
 }
 
-async fn respond(state: &AppState, token: Option<String>) -> Response {
-    match userinfo(state, token).await {
+async fn respond<S: GrantStore + ?Sized>(store: &S, token: Option<String>) -> Response {
+    match userinfo(store, token, now_unix()).await {
         Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn userinfo(state: &AppState, token: Option<String>) -> Result<Value, OAuthError> {
+/// The claims for the Bearer `token` at `now`.
+pub(super) async fn userinfo<S: GrantStore + ?Sized>(
+    store: &S,
+    token: Option<String>,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
         let mut e = OAuthError::invalid_token("a Bearer token is required");
         // RFC 6750 §3.1: no error code when the request had no token at all.
         e.challenge = Some("Bearer realm=\"idp-bridge\"".into());
         e
     })?;
-    let grant = state
-        .store
+    let grant = store
         .grants_by_token_hash(&token_hash(&token))
         .await?
         // Live first: every grant holding the token is revoked together.
@@ -72,7 +77,7 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Result<Value, OAut
     if grant.revoked {
         return Err(OAuthError::invalid_token("the access token was revoked"));
     }
-    if grant.token_expires_at < now_unix() {
+    if grant.token_expires_at < now {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
     let profile: Profile =
