@@ -27,9 +27,9 @@ fi
 target="${CARGO_TARGET_DIR:-target}"
 bin="$target/debug/idp-bridge"
 # cargo decides whether the binary is up to date (a no-op when it is); .ci/run
-# has built it and sets IDP_BRIDGE_BIN_BUILT, so this does not wait on cargo's
+# has built it and sets CI_BINARY_BUILT, so this does not wait on cargo's
 # lock while clippy runs beside it.
-[ -n "${IDP_BRIDGE_BIN_BUILT:-}" ] || cargo build --locked --quiet --bin idp-bridge
+[ -n "${CI_BINARY_BUILT:-}" ] || cargo build --locked --quiet --bin idp-bridge
 [ -x "$bin" ] || { echo "a11y: no binary at $bin" >&2; exit 1; }
 export A11Y_BRIDGE_BIN="$(cd "$(dirname "$bin")" && pwd)/idp-bridge"
 

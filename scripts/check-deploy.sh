@@ -43,9 +43,9 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "check-deploy: FAIL: $*" >&2; exit 1; }
 
 # The binary, for check-config and as the unit's ExecStart. .ci/run builds it
-# first and sets IDP_BRIDGE_BIN_BUILT, so this does not wait on cargo's lock
+# first and sets CI_BINARY_BUILT, so this does not wait on cargo's lock
 # while clippy runs beside it.
-[ -n "${IDP_BRIDGE_BIN_BUILT:-}" ] || cargo build --locked --quiet --bin idp-bridge
+[ -n "${CI_BINARY_BUILT:-}" ] || cargo build --locked --quiet --bin idp-bridge
 bin="${CARGO_TARGET_DIR:-target}/debug/idp-bridge"
 [ -x "$bin" ] || fail "no binary at $bin"
 
