@@ -18,6 +18,9 @@ plain=() lean=()
 command -v jq >/dev/null || plain+=(jq)
 command -v npm >/dev/null || plain+=(npm)
 [ -x /usr/bin/chromium ] || plain+=(chromium)
+# mdbook comes prebuilt from PyPI into a venv (scripts/check-docs.sh); Debian's
+# python3 makes venvs only with python3-venv (without it: an 11-minute build).
+python3 -c 'import ensurepip' 2>/dev/null || plain+=(python3-venv)
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && ! command -v pg_ctlcluster >/dev/null; then
   plain+=(postgresql)
 fi
