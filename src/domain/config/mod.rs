@@ -14,6 +14,7 @@ mod exchange;
 mod gateway;
 mod load;
 mod sections;
+mod signing_alg;
 
 pub use admin::{Admin, AdminConfig, Auth0Events, Auth0EventsConfig, WebhookAuth};
 pub use branding::{
@@ -29,13 +30,13 @@ pub use sections::{
     AuditUsername, KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings,
     ThrottleConfig, ThrottleSettings, TlsConfig, TokenSettings,
 };
+pub use signing_alg::SigningAlg;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::keys::SigningAlg;
 use crate::domain::upstream::UpstreamConfig;
 use crate::util::legacy_token::{DEFAULT_LEEWAY_SECONDS, Lt1Keys};
 use crate::util::net::is_loopback;
