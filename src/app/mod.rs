@@ -326,5 +326,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(crate::app::admin::events::auth0_events_post),
         );
     }
+    // Auth0's custom database scripts call from Auth0's servers: public
+    // listener, only when configured, each request authenticated.
+    if state.settings.migration.is_some() {
+        routes = routes.merge(crate::app::admin::migration::routes(&state));
+    }
     crate::app::middleware::apply(routes, &state).with_state(state)
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use crate::browser::submit::Gate;
+use crate::browser::attempt::Gate;
 use crate::browser::transaction::Spend;
 use crate::domain::auth0::Auth0Verifier;
 use crate::domain::config::Settings;

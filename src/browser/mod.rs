@@ -12,6 +12,7 @@
 //! request, issuing the code, shaping the authorization response); the
 //! provider never depends back on it.
 
+pub mod attempt;
 pub mod authorize;
 pub mod csrf;
 pub mod locale;

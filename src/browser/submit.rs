@@ -15,17 +15,16 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use tracing::instrument;
 
+use super::attempt::{self, Attempt, Failure, Gate, SignInPath};
 use super::locale::{Locale, Texts};
 use super::pages::{FormContent, error_page, login_form};
 use super::pending::PendingLogin;
 use super::session::SessionUser;
-use super::throttle::Reserved;
 use super::{csrf, session, throttle};
 use crate::app::state::AppState;
-use crate::domain::config::{Branding, Settings, ThrottleSettings};
-use crate::domain::metrics::Metrics;
+use crate::domain::config::{Branding, Settings};
 use crate::domain::store::{LoginOnce, ThrottleStore};
-use crate::domain::upstream::{LegacyGrant, LegacyIdp, UpstreamError};
+use crate::domain::upstream::{LegacyGrant, UpstreamError};
 use crate::protocol::provider::code::{IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
@@ -138,127 +137,27 @@ fn check_submission(
     })
 }
 
-/// Who is attempting, as the throttle counts it and the audit lines name
-/// it.
-struct Attempt<'a> {
-    username: &'a str,
-    counters: throttle::Counters,
-    /// The username as audit lines show it ([`throttle::audit_user`]).
-    user: String,
-    /// The client address ([`throttle::client_address`]).
-    address: std::net::IpAddr,
-}
-
-impl<'a> Attempt<'a> {
-    /// `username` from the request's client address.
-    fn new(
-        settings: &ThrottleSettings,
-        storage: &StorageKey,
-        username: &'a str,
-        headers: &HeaderMap,
-        peer: std::net::SocketAddr,
-    ) -> Self {
-        let address = throttle::client_address(headers, peer, settings);
-        Self {
-            username,
-            counters: throttle::Counters::new(username, address),
-            user: throttle::audit_user(settings.audit_username, storage, username),
-            address,
-        }
-    }
-}
-
-/// What a password check uses: the throttle counters' store and settings,
-/// the legacy IdP and the audit counters.
-#[derive(Debug)]
-pub struct Gate<'a, S: ?Sized> {
-    /// The throttle counters.
-    pub store: &'a S,
-    /// `[throttle]`.
-    pub settings: &'a ThrottleSettings,
-    /// Checks the password.
-    pub upstream: &'a dyn LegacyIdp,
-    /// Audit counters.
-    pub metrics: &'a Metrics,
-}
-
-/// Asks the legacy IdP with an attempt reserved under the attempt's
-/// counters ([`throttle`]); a refused reservation never reaches it. After a
-/// success the reservation is still out: the caller settles it with the
-/// grant's write. Every failure with a credential in it (wrong password,
-/// locked account, throttled) is answered after the same delay for its
-/// count, so timing tells nothing; each is audited with the username (as
-/// configured) and the client address, never the password.
+/// Asks the legacy IdP under the throttle ([`attempt::authenticate`]) and
+/// turns a failure into the page's status and message.
 async fn authenticate_throttled<S: ThrottleStore + ?Sized>(
     gate: &Gate<'_, S>,
     locale: Locale,
     attempt: &Attempt<'_>,
     password: &Password,
 ) -> Result<LegacyGrant, (StatusCode, String)> {
-    let Gate {
-        store,
-        settings,
-        upstream,
-        metrics,
-    } = *gate;
-    let (counters, user, address) = (&attempt.counters, &attempt.user, attempt.address);
-    let lockout = |left| (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left));
-    let counts = match throttle::reserve(store, settings, counters, now_unix()).await {
-        Ok(Reserved::Go(counts)) => counts,
-        Ok(Reserved::Refused {
-            locked_for,
-            scope,
-            attempt,
-        }) => {
-            crate::audit!(metrics, "login_failure", reason = "throttled", user = %user, address = %address, scope = scope.as_str());
-            tokio::time::sleep(throttle::delay(settings, attempt)).await;
-            return Err(lockout(locked_for));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot reserve a login attempt");
-            return Err((
+    attempt::authenticate(gate, attempt, password, SignInPath::LoginPage)
+        .await
+        .map_err(|failure| match failure {
+            Failure::Throttled(left) => (StatusCode::TOO_MANY_REQUESTS, locale.lockout(left)),
+            Failure::Upstream(e) => {
+                let (status, message) = failure_message(&e, locale.texts());
+                (status, message.to_owned())
+            }
+            Failure::Store => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 locale.texts().unavailable.to_owned(),
-            ));
-        }
-    };
-    let outcome = upstream.authenticate(attempt.username, password).await;
-    let settled = match &outcome {
-        Ok(_) => Ok(()),
-        Err(UpstreamError::InvalidCredentials) => {
-            crate::audit!(metrics, "login_failure", reason = "invalid_credentials", user = %user, address = %address);
-            match throttle::failed(store, settings, counters, counts, now_unix()).await {
-                Ok(began) => {
-                    if let Some(scope) = began {
-                        // Counted by scope: many `user` lockouts are a
-                        // distributed guess, many `address` ones a spray.
-                        crate::audit!(metrics, "login_lockout", reason = scope.as_str(), user = %user, address = %address);
-                    }
-                    tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
-                    if began.is_some() {
-                        return Err(lockout(settings.lockout_seconds));
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => {
-            // The cause says which outage: refused, DNS, TLS, timeout, status.
-            crate::audit!(metrics, "login_failure", reason = e.class(), cause = %e, user = %user, address = %address);
-            if *e == UpstreamError::Locked {
-                tokio::time::sleep(throttle::delay(settings, counts.user_address)).await;
-            }
-            throttle::settle(store, counters, false).await
-        }
-    };
-    if let Err(e) = settled {
-        tracing::error!(error = %e, "cannot settle a login attempt");
-    }
-    outcome.map_err(|e| {
-        let (status, message) = failure_message(&e, locale.texts());
-        (status, message.to_owned())
-    })
+            ),
+        })
 }
 
 /// `POST /login`.

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use url::Url;
 
+use super::attempt::SignInPath;
 use super::pages::error_page;
 use super::pending::PendingLogin;
 use super::session::{self, SessionUser};
@@ -257,6 +258,20 @@ fn passed_on(
     )
 }
 
+/// Counts a sign-in at the legacy IdP's own page, through the bridge's
+/// login flow (the `login_page` path of the migration journey's metrics),
+/// and hands the outcome on.
+fn count_sign_in<T>(
+    state: &AppState,
+    finished: Result<T, UpstreamError>,
+) -> Result<T, UpstreamError> {
+    state.metrics.legacy_sign_in(
+        SignInPath::LoginPage.as_str(),
+        finished.as_ref().err().map_or("ok", UpstreamError::class),
+    );
+    finished
+}
+
 #[allow(clippy::too_many_arguments)] // the callback's parts, read once above
 async fn finish(
     state: &AppState,
@@ -326,7 +341,8 @@ async fn finish(
             "the issuer does not make a callback URL",
         );
     };
-    let signed_in = match redirect.finish(&callback, &tx.flow, &code).await {
+    let finished = redirect.finish(&callback, &tx.flow, &code).await;
+    let signed_in = match count_sign_in(state, finished) {
         Ok(signed_in) => signed_in,
         Err(e) => {
             crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);

@@ -14,7 +14,11 @@
 //! `--token-vault`, and what it changes is said on stderr.
 
 mod event_stream;
+mod migration;
 mod render;
+mod syntax;
+
+pub use migration::{MigrationArgs, MigrationFormat, migration_output};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +26,7 @@ use std::process::ExitCode;
 use serde::Deserialize;
 
 use crate::domain::config::{ClientConfig, load_raw, process_env};
+use syntax::{check_name, unreachable_issuer};
 
 /// The Auth0 connection strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,18 +56,23 @@ pub enum Format {
     All,
 }
 
-/// What `auth0` is told.
+/// What `auth0` is told: the federation connection for a client, or a
+/// printer of its own (`auth0 migration`).
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Auth0Args {
+    /// Another Auth0 artefact than the federation connection.
+    #[command(subcommand)]
+    pub printer: Option<Auth0Printer>,
     /// The config file.
-    #[arg(long, env = "IDP_BRIDGE_CONFIG")]
-    pub config: PathBuf,
+    #[arg(long, env = "IDP_BRIDGE_CONFIG", required = true)]
+    pub config: Option<PathBuf>,
     /// The `[[clients]]` id the connection authenticates as.
-    #[arg(long)]
-    pub client: String,
+    #[arg(long, required = true)]
+    pub client: Option<String>,
     /// `oidc` (enterprise, back channel) or `oauth2` (custom social).
-    #[arg(long, value_enum)]
-    pub strategy: Strategy,
+    #[arg(long, value_enum, required = true)]
+    pub strategy: Option<Strategy>,
     /// The Auth0 tenant's domain (`acme.eu.auth0.com`, or a custom domain);
     /// repeat for each domain Auth0 may call back on.
     #[arg(long = "tenant", required = true, value_name = "DOMAIN")]
@@ -79,6 +89,15 @@ pub struct Auth0Args {
     /// is printed on stderr).
     #[arg(long)]
     pub token_vault: bool,
+}
+
+/// The printers besides the federation connection.
+#[derive(Debug, clap::Subcommand)]
+pub enum Auth0Printer {
+    /// The custom database connection in import mode whose scripts call
+    /// the bridge's `[migration]` endpoints (lazy migration): Management
+    /// API JSON, Terraform, Deploy CLI YAML, or either script alone.
+    Migration(MigrationArgs),
 }
 
 /// The part of the config file this command reads. Unknown keys are
@@ -116,18 +135,31 @@ pub(crate) const SECRET_VAR: &str = "IDP_BRIDGE_CLIENT_SECRET";
 
 /// Prints the connection; `Err` is a message for the operator (exit 2).
 pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
+    match &args.printer {
+        Some(Auth0Printer::Migration(migration)) => migration::run(migration),
+        None => federation(args),
+    }
+}
+
+/// The federation connection for a client.
+fn federation(args: &Auth0Args) -> Result<ExitCode, String> {
+    // clap requires these without a printer.
+    let (Some(config), Some(wanted), Some(strategy)) = (&args.config, &args.client, args.strategy)
+    else {
+        return Err("auth0: give --config, --client, --strategy and --tenant".into());
+    };
     let source: ConnectionSource =
-        load_raw(Some(&args.config), &process_env()).map_err(|e| e.to_string())?;
+        load_raw(Some(config), &process_env()).map_err(|e| e.to_string())?;
     let client = source
         .clients
         .iter()
-        .find(|c| c.id == args.client)
+        .find(|c| c.id == *wanted)
         .ok_or_else(|| {
             let known: Vec<&str> = source.clients.iter().map(|c| c.id.as_str()).collect();
             format!(
                 "auth0: {} has no client `{}` (its clients: {})",
-                args.config.display(),
-                args.client,
+                config.display(),
+                wanted,
                 if known.is_empty() {
                     "none".to_owned()
                 } else {
@@ -155,7 +187,7 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
     let token_vault = args.token_vault;
     let connection = Connection {
         name: args.name.clone(),
-        strategy: args.strategy,
+        strategy,
         issuer: source.issuer.as_str().trim_end_matches('/').to_owned(),
         client_id: client.id.clone(),
         scopes: client.scopes.clone(),
@@ -191,7 +223,7 @@ pub fn run(args: &Auth0Args) -> Result<ExitCode, String> {
         let events = source.auth0_events.as_ref().ok_or_else(|| {
             format!(
                 "auth0: {} has no [auth0_events] section; the Event Stream needs its credential",
-                args.config.display()
+                config.display()
             )
         })?;
         print!("{}", event_stream::output(&issuer, &args.name, events));
@@ -256,62 +288,6 @@ fn token_vault_notes(
         ));
     }
     notes
-}
-
-/// Why Auth0's cloud cannot call `issuer` (its discovery, token and JWKS
-/// endpoints are fetched from Auth0's servers), or `None`: plain `http://`,
-/// or a loopback, private, link-local or unique-local host.
-fn unreachable_issuer(issuer: &url::Url) -> Option<&'static str> {
-    use std::net::IpAddr;
-    if issuer.scheme() != "https" {
-        return Some("is not https://");
-    }
-    let local = match issuer.host()? {
-        url::Host::Domain(name) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
-        url::Host::Ipv4(ip) => {
-            let ip = IpAddr::V4(ip);
-            ip.is_loopback() || ip.is_unspecified() || is_private(ip)
-        }
-        url::Host::Ipv6(ip) => {
-            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
-            ip.is_loopback() || ip.is_unspecified() || is_private(ip)
-        }
-    };
-    local.then_some("is a loopback or private address")
-}
-
-/// RFC 1918, link-local, CGNAT (RFC 6598), IPv6 unique-local and link-local.
-fn is_private(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
-        }
-        std::net::IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// Auth0's rule for a connection name: letters, digits and dashes, starting
-/// and ending with a letter or digit, at most 128 characters.
-fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "auth0: --name `{name}`: a connection name has letters, digits and dashes, and starts and ends with a letter or digit"
-        ))
-    }
 }
 
 /// A tenant domain, as the host of its callback URL: a bare host name.

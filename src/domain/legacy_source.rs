@@ -158,6 +158,15 @@ impl LegacySource {
     /// legacy IdP refuses to renew is revoked and yields nothing, not a
     /// minted token.
     pub async fn token_for(&self, subject: &str) -> Result<Sourced, SourceError> {
+        let sourced = self.source(subject).await?;
+        // Passed through (a grant, renewed or not) or minted: the share
+        // minted tells an operator how far the legacy IdP is from retiring.
+        self.metrics.legacy_token(sourced.origin.as_str());
+        Ok(sourced)
+    }
+
+    /// [`Self::token_for`] without the count.
+    async fn source(&self, subject: &str) -> Result<Sourced, SourceError> {
         let now = now_unix();
         if let Some(grant) = self.store.live_grant(subject, now).await? {
             if let Some(fresh) = self.live(&grant, now + self.config.renew_skew_seconds)? {

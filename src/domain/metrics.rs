@@ -55,6 +55,17 @@ struct CacheLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignInLabels {
+    path: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OriginLabels {
+    origin: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     event: &'static str,
     reason: &'static str,
@@ -77,6 +88,17 @@ pub struct Metrics {
     gateway: HistogramFamily<GatewayLabels>,
     gateway_upstream: HistogramFamily<GatewayUpstreamLabels>,
     gateway_cache: Family<CacheLabels, Counter>,
+    journey: Journey,
+}
+
+/// Where a company is on its way from the legacy IdP to Auth0
+/// (docs/migration.md): sign-ins that still reach the legacy IdP by path,
+/// users migrated, and legacy tokens handed out by origin.
+#[derive(Debug, Default)]
+struct Journey {
+    legacy_sign_ins: Family<SignInLabels, Counter>,
+    users_migrated: Counter,
+    legacy_tokens: Family<OriginLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -126,6 +148,22 @@ impl Metrics {
             "Gateway token cache: hits, misses, and lookups of a legacy token (one per miss, however many requests wait on it)",
             gateway_cache.clone(),
         );
+        let journey = Journey::default();
+        registry.register(
+            "legacy_sign_ins",
+            "Sign-ins that reached the legacy IdP, by path (login_page, migration_script, renewal) and outcome",
+            journey.legacy_sign_ins.clone(),
+        );
+        registry.register(
+            "users_migrated",
+            "Migration logins answered with a profile (Auth0 imports the user)",
+            journey.users_migrated.clone(),
+        );
+        registry.register(
+            "legacy_tokens",
+            "Legacy tokens handed to token exchange and the gateway, by origin (grant and renewed: passed through; minted)",
+            journey.legacy_tokens.clone(),
+        );
         Self {
             registry,
             http,
@@ -134,6 +172,7 @@ impl Metrics {
             gateway,
             gateway_upstream,
             gateway_cache,
+            journey,
         }
     }
 
@@ -141,6 +180,30 @@ impl Metrics {
     pub fn event(&self, event: &'static str, reason: &'static str) {
         self.events
             .get_or_create(&EventLabels { event, reason })
+            .inc();
+    }
+
+    /// Counts a sign-in that reached the legacy IdP: `path` is
+    /// `login_page`, `migration_script` or `renewal`; `outcome` is `ok` or
+    /// the failure's class.
+    pub fn legacy_sign_in(&self, path: &'static str, outcome: &'static str) {
+        self.journey
+            .legacy_sign_ins
+            .get_or_create(&SignInLabels { path, outcome })
+            .inc();
+    }
+
+    /// Counts a user answered to Auth0's migration script.
+    pub fn user_migrated(&self) {
+        self.journey.users_migrated.inc();
+    }
+
+    /// Counts a legacy token handed out by `origin` (`grant`, `renewed`,
+    /// `minted`).
+    pub fn legacy_token(&self, origin: &'static str) {
+        self.journey
+            .legacy_tokens
+            .get_or_create(&OriginLabels { origin })
             .inc();
     }
 
@@ -335,6 +398,12 @@ impl LegacyIdp for Timed {
         let started = Instant::now();
         let result = self.inner.renew(refresh_token, known).await;
         self.record("renew", started, &result);
+        // A renewal keeps a session at the legacy IdP alive: a sign-in
+        // that still depends on it.
+        self.metrics.legacy_sign_in(
+            "renewal",
+            result.as_ref().map_or_else(UpstreamError::class, |_| "ok"),
+        );
         result
     }
 
@@ -353,6 +422,13 @@ impl LegacyIdp for Timed {
         let started = Instant::now();
         let result = self.inner.mint(subject).await;
         self.record("mint", started, &result);
+        result
+    }
+
+    async fn lookup(&self, email: &str) -> Result<Option<Profile>, UpstreamError> {
+        let started = Instant::now();
+        let result = self.inner.lookup(email).await;
+        self.record("lookup", started, &result);
         result
     }
 }

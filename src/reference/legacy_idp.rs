@@ -363,6 +363,7 @@ impl ReferenceIdp {
             .route("/api/v1/login", post(api_login))
             .route("/api/v1/renew", post(api_renew))
             .route("/api/v1/token-for-user", post(api_token_for_user))
+            .route("/api/v1/users/lookup", post(api_lookup))
             .route("/api/v1/me", get(api_me))
             .route("/legacy/login.do", post(legacy_login))
             .route("/legacy/profile", get(legacy_profile))
@@ -716,6 +717,31 @@ async fn api_token_for_user(
         }))
         .into_response(),
         Err(status) => error_json(status),
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiLookup {
+    email: String,
+}
+
+/// `POST /api/v1/users/lookup` `{"email"}`: the user's profile, or 404; with
+/// the same API key as token-for-user (a directory lookup, for Auth0's
+/// `get_user` migration script through the bridge).
+async fn api_lookup(
+    State(idp): State<ReferenceIdp>,
+    headers: HeaderMap,
+    Json(body): Json<ApiLookup>,
+) -> Response {
+    let key_ok = headers
+        .get("x-api-key")
+        .is_some_and(|k| k.as_bytes() == MINT_API_KEY.as_bytes());
+    if !key_ok {
+        return error_json(StatusCode::FORBIDDEN);
+    }
+    match idp.options().users.by_email(&body.email) {
+        Some(user) => Json(json!({ "user": profile_json(user) })).into_response(),
+        None => error_json(StatusCode::NOT_FOUND),
     }
 }
 

@@ -92,6 +92,15 @@ impl Users {
         self.by_name.values().find(|u| u.sub == sub)
     }
 
+    /// A user by email address, in any case.
+    pub fn by_email(&self, email: &str) -> Option<&User> {
+        self.by_name.values().find(|u| {
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email.trim()))
+        })
+    }
+
     /// Checks a password. A missing user costs the same as a wrong password,
     /// so the answer time does not tell whether the user exists.
     pub fn verify(&self, username: &str, password: &str) -> Option<&User> {

@@ -26,6 +26,7 @@ mod login_page;
 mod logout;
 mod lt1_vectors;
 mod metrics;
+mod migration;
 mod oauth2_connection;
 mod oidc_connection;
 mod private_key_jwt;

@@ -66,20 +66,18 @@ fn authorized(headers: &HeaderMap, config: &Auth0Events) -> bool {
 }
 
 /// The legacy subject of an Auth0 user object, through the configured
-/// connections: its `user_id`, else a linked identity's.
-fn legacy_subject(user: &Value, connections: &[String]) -> Option<String> {
+/// connections (and migrated database users, when so configured,
+/// [`crate::domain::auth0::subject_from_user_id`]): its `user_id`, else a linked
+/// identity's.
+fn legacy_subject(user: &Value, connections: &[String], migrated_users: bool) -> Option<String> {
     let ours = |strategy: &str, connection: &str| {
         matches!(strategy, "oidc" | "oauth2") && connections.iter().any(|c| c == connection)
     };
-    if let Some(user_id) = user["user_id"].as_str() {
-        let mut parts = user_id.splitn(3, '|');
-        if let (Some(strategy), Some(connection), Some(id)) =
-            (parts.next(), parts.next(), parts.next())
-        {
-            if ours(strategy, connection) && !id.is_empty() {
-                return Some(id.to_owned());
-            }
-        }
+    if let Some(subject) = user["user_id"]
+        .as_str()
+        .and_then(|id| crate::domain::auth0::subject_from_user_id(id, connections, migrated_users))
+    {
+        return Some(subject);
     }
     user["identities"].as_array()?.iter().find_map(|identity| {
         let provider = identity["provider"].as_str()?;
@@ -175,7 +173,7 @@ pub async fn auth0_events_post(
     if !revokes {
         return acknowledged(&id, "ignored", None);
     }
-    let Some(subject) = legacy_subject(user, &config.connections) else {
+    let Some(subject) = legacy_subject(user, &config.connections, config.migrated_users) else {
         return acknowledged(&id, "not a user of the bridge's connections", None);
     };
     let key = format!("auth0-event:{id}");
@@ -231,18 +229,23 @@ mod tests {
         let connections = ["legacy-bridge".to_owned()];
         let direct = json!({"user_id": "oidc|legacy-bridge|alice"});
         assert_eq!(
-            legacy_subject(&direct, &connections).as_deref(),
+            legacy_subject(&direct, &connections, false).as_deref(),
             Some("alice")
         );
         let piped = json!({"user_id": "oauth2|legacy-bridge|uid=a|b"});
         assert_eq!(
-            legacy_subject(&piped, &connections).as_deref(),
+            legacy_subject(&piped, &connections, false).as_deref(),
             Some("uid=a|b")
         );
         let other = json!({"user_id": "oidc|another|alice"});
-        assert_eq!(legacy_subject(&other, &connections), None);
+        assert_eq!(legacy_subject(&other, &connections, false), None);
         let database = json!({"user_id": "auth0|alice"});
-        assert_eq!(legacy_subject(&database, &connections), None);
+        assert_eq!(legacy_subject(&database, &connections, false), None);
+        assert_eq!(
+            legacy_subject(&database, &connections, true).as_deref(),
+            Some("alice"),
+            "a migrated database user"
+        );
         let linked = json!({
             "user_id": "auth0|123",
             "identities": [
@@ -251,7 +254,7 @@ mod tests {
             ]
         });
         assert_eq!(
-            legacy_subject(&linked, &connections).as_deref(),
+            legacy_subject(&linked, &connections, false).as_deref(),
             Some("bob")
         );
     }

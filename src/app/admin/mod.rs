@@ -15,6 +15,7 @@
 //!   counters, from every address (`login::throttle::unlock`).
 
 pub mod events;
+pub mod migration;
 
 use axum::Router;
 use axum::body::Bytes;

@@ -32,6 +32,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use super::syntax::{hcl_attributes, hcl_identifier, hcl_string};
 use super::{Connection, Format, SECRET_VAR, Strategy};
 
 /// What `auth0 --format FORMAT` prints on stdout.
@@ -200,48 +201,9 @@ fn auth0_cli(c: &Connection) -> String {
     )
 }
 
-/// An HCL string literal: HCL's escapes (`\"`, `\\`, `\n`, `\r`, `\t`,
-/// `\uNNNN`; not JSON's `\b` and `\f`), and `${`/`%{` doubled so
-/// Terraform does not read them as templates.
-fn hcl_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(ch);
-                out.push(ch);
-            }
-            ch if ch.is_control() => {
-                let mut units = [0u16; 2];
-                for unit in ch.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-            ch => out.push(ch),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn hcl_list(items: &[String]) -> String {
     let items: Vec<String> = items.iter().map(|i| hcl_string(i)).collect();
     format!("[{}]", items.join(", "))
-}
-
-/// Attribute lines with their `=` aligned, as `terraform fmt` writes them.
-fn hcl_attributes(out: &mut String, indent: &str, attributes: &[(&str, String)]) {
-    let width = attributes.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (key, value) in attributes {
-        let _ = writeln!(out, "{indent}{key:width$} = {value}");
-    }
 }
 
 /// A nested block with attributes, preceded by a blank line.
@@ -249,16 +211,6 @@ fn hcl_block(out: &mut String, indent: &str, name: &str, attributes: &[(&str, St
     let _ = writeln!(out, "\n{indent}{name} {{");
     hcl_attributes(out, &format!("{indent}  "), attributes);
     let _ = writeln!(out, "{indent}}}");
-}
-
-/// A Terraform identifier from the connection name.
-fn hcl_identifier(name: &str) -> String {
-    let id = name.replace('-', "_");
-    if id.starts_with(|ch: char| ch.is_ascii_digit()) {
-        format!("c_{id}")
-    } else {
-        id
-    }
 }
 
 fn terraform(c: &Connection) -> String {

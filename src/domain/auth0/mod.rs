@@ -127,6 +127,7 @@ pub struct Auth0Verifier {
     tenants: Vec<Tenant>,
     connections: Vec<String>,
     subject_claim: Option<String>,
+    migrated_users: bool,
     min_refresh: Duration,
     http: Fetcher,
 }
@@ -165,6 +166,7 @@ impl Auth0Verifier {
                 .collect(),
             connections: config.connections.clone(),
             subject_claim: config.subject_claim.clone(),
+            migrated_users: config.migrated_users,
             min_refresh: config.jwks_min_refresh,
             http,
         })
@@ -236,8 +238,7 @@ impl Auth0Verifier {
     }
 
     /// The legacy subject of a verified token: the configured claim, else
-    /// the id inside `oauth2|CONNECTION|ID` or `oidc|CONNECTION|ID` for a
-    /// configured connection.
+    /// the user id mapped by [`subject_from_user_id`].
     pub fn legacy_subject(&self, token: &Auth0Token) -> Option<String> {
         if let Some(claim) = &self.subject_claim {
             match &token.claims[claim] {
@@ -250,12 +251,7 @@ impl Auth0Verifier {
                 _ => return None,
             }
         }
-        let mut parts = token.sub.splitn(3, '|');
-        let (strategy, connection, id) = (parts.next()?, parts.next()?, parts.next()?);
-        (matches!(strategy, "oauth2" | "oidc")
-            && self.connections.iter().any(|c| c == connection)
-            && !id.is_empty())
-        .then(|| id.to_owned())
+        subject_from_user_id(&token.sub, &self.connections, self.migrated_users)
     }
 
     /// The tenant's key `kid`, fetching the JWKS on first use, or again
@@ -336,6 +332,28 @@ impl Auth0Verifier {
             })
             .collect())
     }
+}
+
+/// The legacy subject inside an Auth0 user id: `ID` of `oauth2|CONN|ID` or
+/// `oidc|CONN|ID` for a configured connection `CONN`; with
+/// `migrated_users`, `ID` of `auth0|ID` too — a user the bridge's migration
+/// endpoint answered for, whose `user_id` Auth0 prefixes with `auth0|`
+/// (Auth0's `sub` for a database user carries no connection name, so the
+/// setting says every database user of the tenant is a migrated one).
+pub fn subject_from_user_id(
+    user_id: &str,
+    connections: &[String],
+    migrated_users: bool,
+) -> Option<String> {
+    if let Some(id) = user_id.strip_prefix("auth0|") {
+        return (migrated_users && !id.is_empty()).then(|| id.to_owned());
+    }
+    let mut parts = user_id.splitn(3, '|');
+    let (strategy, connection, id) = (parts.next()?, parts.next()?, parts.next()?);
+    (matches!(strategy, "oauth2" | "oidc")
+        && connections.iter().any(|c| c == connection)
+        && !id.is_empty())
+    .then(|| id.to_owned())
 }
 
 fn cached(tenant: &Tenant, kid: &str) -> Option<(Option<Algorithm>, DecodingKey)> {
@@ -453,5 +471,21 @@ mod tests {
         ] {
             assert_eq!(gty(user), Ok(()));
         }
+    }
+
+    #[test]
+    fn migrated_database_users_map_only_when_configured() {
+        let connections = ["legacy".to_owned()];
+        let map = |id: &str, migrated| subject_from_user_id(id, &connections, migrated);
+        assert_eq!(map("oidc|legacy|alice", false).as_deref(), Some("alice"));
+        assert_eq!(map("oauth2|legacy|a|b", false).as_deref(), Some("a|b"));
+        assert_eq!(map("oidc|other|alice", true), None);
+        assert_eq!(map("auth0|alice", false), None);
+        assert_eq!(map("auth0|alice", true).as_deref(), Some("alice"));
+        // The id keeps its own bars: a legacy subject may have them.
+        assert_eq!(map("auth0|uid=a|b", true).as_deref(), Some("uid=a|b"));
+        assert_eq!(map("auth0|", true), None);
+        assert_eq!(map("google-oauth2|123", true), None);
+        assert_eq!(map("", true), None);
     }
 }

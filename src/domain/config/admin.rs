@@ -94,6 +94,9 @@ pub struct Auth0Events {
     pub auth: WebhookAuth,
     /// The connections whose users map to legacy subjects.
     pub connections: Vec<String>,
+    /// Whether `auth0|ID` users are migrated users (`[token_exchange]
+    /// migrated_users`).
+    pub migrated_users: bool,
 }
 
 impl Auth0EventsConfig {
@@ -101,6 +104,7 @@ impl Auth0EventsConfig {
     pub fn validate(
         &self,
         exchange_connections: &[String],
+        migrated_users: bool,
         problems: &mut Vec<String>,
     ) -> Option<Auth0Events> {
         let auth = match (&self.token, &self.username, &self.password) {
@@ -124,19 +128,27 @@ impl Auth0EventsConfig {
         } else {
             self.connections.clone()
         };
-        if connections.is_empty() {
+        if connections.is_empty() && !migrated_users {
             problems.push(
                 "auth0_events.connections: name the Auth0 connections whose users are the bridge's (or set [token_exchange] connections)"
                     .into(),
             );
             return None;
         }
-        Some(Auth0Events { auth, connections })
+        Some(Auth0Events {
+            auth,
+            connections,
+            migrated_users,
+        })
     }
 }
 
 /// A credential, resolved and long enough.
-fn credential(key: &str, source: &SecretSource, problems: &mut Vec<String>) -> Option<SecretValue> {
+pub(super) fn credential(
+    key: &str,
+    source: &SecretSource,
+    problems: &mut Vec<String>,
+) -> Option<SecretValue> {
     match source.resolve() {
         Ok(value) if value.secret().chars().count() >= MIN_CREDENTIAL_CHARS => Some(value),
         Ok(_) => {
@@ -191,18 +203,18 @@ mod tests {
             password: literal(&long),
             connections: vec!["legacy".into()],
         };
-        assert!(both.validate(&[], &mut problems).is_none());
+        assert!(both.validate(&[], false, &mut problems).is_none());
         assert!(problems[0].starts_with("auth0_events: set either"));
         problems.clear();
         let bearer = Auth0EventsConfig {
             token: literal(&long),
             ..Auth0EventsConfig::default()
         };
-        assert!(bearer.validate(&[], &mut problems).is_none());
+        assert!(bearer.validate(&[], false, &mut problems).is_none());
         assert!(problems[0].starts_with("auth0_events.connections"));
         problems.clear();
         let events = bearer
-            .validate(&["legacy".into()], &mut problems)
+            .validate(&["legacy".into()], false, &mut problems)
             .expect("valid");
         assert_eq!(events.connections, ["legacy"]);
         assert!(matches!(events.auth, WebhookAuth::Bearer(_)));

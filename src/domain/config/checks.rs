@@ -61,7 +61,11 @@ impl BridgeConfig {
                 .as_ref()
                 .map(|t| t.connections.clone())
                 .unwrap_or_default();
-            events.validate(&connections, problems)
+            let migrated = self
+                .token_exchange
+                .as_ref()
+                .is_some_and(|t| t.migrated_users);
+            events.validate(&connections, migrated, problems)
         });
         (admin, auth0_events)
     }

@@ -21,6 +21,13 @@ pub struct TokenExchangeConfig {
     /// A namespaced claim that carries the legacy subject (set by an Auth0
     /// Action), for linked accounts and other connections.
     pub subject_claim: Option<String>,
+    /// Whether Auth0 database users (`auth0|ID`) are users migrated through
+    /// the bridge's custom database scripts (`[migration]`), whose `ID` is
+    /// the legacy subject. Auth0's `sub` for a database user does not name
+    /// its connection, so set this only when no other database connection
+    /// of the tenant has users who may exchange (docs/migration.md).
+    #[serde(default)]
+    pub migrated_users: bool,
     /// The least time between two fetches of a tenant's JWKS caused by an
     /// unknown `kid` (default 30).
     #[serde(default = "default_jwks_min_refresh")]
@@ -102,6 +109,8 @@ pub struct TokenExchange {
     pub connections: Vec<String>,
     /// The claim carrying the legacy subject, if any.
     pub subject_claim: Option<String>,
+    /// Whether `auth0|ID` users are migrated users with legacy subject `ID`.
+    pub migrated_users: bool,
     /// Least time between JWKS refetches.
     pub jwks_min_refresh: std::time::Duration,
     /// JWKS fetch timeout.
@@ -142,9 +151,9 @@ impl TokenExchangeConfig {
                 Err(e) => problems.push(format!("{key}: not a URL ({e})")),
             }
         }
-        if self.connections.is_empty() && self.subject_claim.is_none() {
+        if self.connections.is_empty() && self.subject_claim.is_none() && !self.migrated_users {
             problems.push(
-                "token_exchange: name the Auth0 `connections` or a `subject_claim` that carry the legacy subject"
+                "token_exchange: name the Auth0 `connections`, a `subject_claim` or `migrated_users = true` that carry the legacy subject"
                     .into(),
             );
         }
@@ -178,6 +187,7 @@ impl TokenExchangeConfig {
             issuers: self.issuers.clone(),
             connections: self.connections.clone(),
             subject_claim: self.subject_claim.clone(),
+            migrated_users: self.migrated_users,
             jwks_min_refresh: std::time::Duration::from_secs(self.jwks_min_refresh_seconds),
             jwks_timeout: std::time::Duration::from_millis(self.jwks_timeout_ms.max(100)),
             max_session_seconds: self.max_session_seconds,

@@ -13,6 +13,7 @@ mod clients;
 mod exchange;
 mod gateway;
 mod load;
+mod migration;
 mod sections;
 mod signing_alg;
 
@@ -26,6 +27,7 @@ pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy}
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use gateway::{DEFAULT_METHODS, GatewayConfig, GatewaySettings, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
+pub use migration::{Migration, MigrationConfig};
 pub use sections::{
     AuditUsername, KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings,
     ThrottleConfig, ThrottleSettings, TlsConfig, TokenSettings,
@@ -170,6 +172,9 @@ pub struct BridgeConfig {
     pub admin: AdminConfig,
     /// Auth0 Event Streams deliveries that revoke users (off by default).
     pub auth0_events: Option<Auth0EventsConfig>,
+    /// The endpoints of Auth0's custom database scripts, for lazy
+    /// migration (off by default).
+    pub migration: Option<MigrationConfig>,
 }
 
 fn default_listen() -> String {
@@ -292,6 +297,8 @@ pub struct Settings {
     pub admin: Option<Admin>,
     /// The Auth0 Event Streams webhook, when configured.
     pub auth0_events: Option<Auth0Events>,
+    /// The custom database scripts' endpoints, when configured.
+    pub migration: Option<Migration>,
 }
 
 impl Settings {
@@ -354,6 +361,15 @@ impl Settings {
         let token_exchange = raw.check_token_exchange(lt1.is_some(), &mut problems);
         let gateway = raw.check_gateway(&mut problems);
         let (admin, auth0_events) = raw.check_admin(&mut problems);
+        let migration = raw
+            .migration
+            .as_ref()
+            .and_then(|m| m.validate(&mut problems));
+        if migration.is_some() && matches!(raw.upstream, UpstreamConfig::Redirect(_)) {
+            problems.push(
+                "migration: the redirect adapters (oidc, oauth2) never see a password, so Auth0's login script has nothing to check; migrate with an adapter that takes one, or with a bulk import".into(),
+            );
+        }
         let throttle = raw
             .throttle
             .validate()
@@ -398,6 +414,7 @@ impl Settings {
             logout_ends: raw.session.logout_ends,
             admin,
             auth0_events,
+            migration,
         })
     }
 }

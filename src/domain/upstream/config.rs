@@ -140,6 +140,9 @@ pub struct HttpRequestConfig {
     /// Field carrying the legacy subject (mint; default `subject`).
     #[serde(default = "defaults::subject_field")]
     pub subject_field: String,
+    /// Field carrying the email address (lookup; default `email`).
+    #[serde(default = "defaults::email_field")]
+    pub email_field: String,
     /// Static fields added to the body (a realm, a client id, a client secret).
     #[serde(default)]
     pub extra_fields: BTreeMap<String, SecretSource>,
@@ -295,6 +298,12 @@ pub struct HttpAdapterConfig {
     /// `mint_upstream`: the subject in `subject_field`, answered like a
     /// login. Protect it at the legacy IdP (an API key in `headers`).
     pub mint: Option<HttpRequestConfig>,
+    /// Optional user lookup by email address, for Auth0's `get_user`
+    /// migration script (`[migration]`): the address in `email_field`,
+    /// answered with the user's profile (read with `claims`) or 404 for
+    /// no such user. Protect it at the legacy IdP (an API key in
+    /// `headers`).
+    pub lookup: Option<HttpRequestConfig>,
     /// Status code meanings.
     #[serde(default)]
     pub status: StatusConfig,

@@ -49,6 +49,9 @@ pub(crate) fn refresh_field() -> String {
 pub(crate) fn subject_field() -> String {
     "subject".into()
 }
+pub(crate) fn email_field() -> String {
+    "email".into()
+}
 #[allow(clippy::unnecessary_wraps)]
 pub(crate) fn expires_in_pointer() -> Option<String> {
     Some("/expires_in".into())

@@ -59,6 +59,7 @@ pub struct HttpIdp {
     login: PreparedRequest,
     renew: Option<PreparedRequest>,
     mint: Option<PreparedRequest>,
+    lookup: Option<PreparedRequest>,
     profile_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -80,6 +81,11 @@ impl HttpIdp {
             .mint
             .as_ref()
             .map(|r| prepare(r, &common, &format!("{base}.mint")))
+            .transpose()?;
+        let lookup = config
+            .lookup
+            .as_ref()
+            .map(|r| prepare(r, &common, &format!("{base}.lookup")))
             .transpose()?;
         let profile_headers = match &config.profile {
             Some(p) => {
@@ -122,6 +128,7 @@ impl HttpIdp {
             login,
             renew,
             mint,
+            lookup,
             profile_headers,
         })
     }
@@ -364,6 +371,23 @@ impl LegacyIdp for HttpIdp {
             refresh_token,
             profile,
         })
+    }
+
+    #[instrument(skip_all, fields(adapter = "http"))]
+    async fn lookup(&self, email: &str) -> Result<Option<Profile>, UpstreamError> {
+        let lookup = self
+            .lookup
+            .as_ref()
+            .ok_or(UpstreamError::Unsupported("user lookup"))?;
+        let request = self.build(lookup, &[(lookup.config.email_field.as_str(), email)])?;
+        let answer = self.fetch.send(request).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        classify_status(answer.status, &self.config.status)?;
+        let json: Value = serde_json::from_slice(&answer.body)
+            .map_err(|_| UpstreamError::Protocol("the lookup answer is not JSON".into()))?;
+        pointer::profile_from(&json, &self.config.claims).map(Some)
     }
 }
 

@@ -159,6 +159,15 @@ pub trait LegacyIdp: Send + Sync + std::fmt::Debug {
         let _ = subject;
         Err(UpstreamError::Unsupported("minting"))
     }
+
+    /// Looks a user up by email address without a password, for Auth0's
+    /// `get_user` migration script: `Ok(None)` when there is no such user.
+    /// Most legacy IdPs offer no such call; only the `http` adapter with
+    /// `[upstream.http.lookup]` makes one.
+    async fn lookup(&self, email: &str) -> Result<Option<Profile>, UpstreamError> {
+        let _ = email;
+        Err(UpstreamError::Unsupported("user lookup"))
+    }
 }
 
 /// The profile read after a renewal's token call, or `None` to keep the
