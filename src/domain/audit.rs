@@ -1,6 +1,6 @@
 //! Audit events: one structured log line per security-relevant fact, on the
 //! `audit` target (at info; a fact as routine and frequent as a successful
-//! token exchange at debug, [`audit_debug!`], so it never dominates the
+//! token exchange at debug, [`audit_debug!`](crate::audit_debug!), so it never dominates the
 //! log; its counter still sees each one), inside the request's span (which carries its
 //! `request_id`, also sent back as `x-request-id`). They name the client,
 //! the subject and the reason class, never a secret: no password, token,

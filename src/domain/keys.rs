@@ -20,46 +20,22 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+/// The algorithms are named by the settings (`config`), which sit below the
+/// keys; they are the keys' vocabulary too.
+pub use crate::domain::config::SigningAlg;
 use crate::domain::store::{Store, StoreError, StoredKey};
 use crate::util::clock::now_unix;
 use crate::util::crypto::{Purpose, StorageKey, b64url, sha256};
 
-/// An ID token signing algorithm the bridge offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 over RSA-2048: the default.
-    #[default]
-    RS256,
-    /// ECDSA with P-256 and SHA-256: smaller tokens, far cheaper to sign.
-    ES256,
-}
-
-impl SigningAlg {
-    /// Every algorithm, in the order discovery lists them.
-    pub const ALL: [Self; 2] = [Self::RS256, Self::ES256];
-
-    /// The JOSE name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
-        }
-    }
-
-    /// The algorithm named `name`, if offered.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == name)
-    }
-
-    fn jwt(self) -> Algorithm {
-        match self {
-            Self::RS256 => Algorithm::RS256,
-            Self::ES256 => Algorithm::ES256,
-        }
+/// `jsonwebtoken`'s name for `alg`.
+fn jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::ES256 => Algorithm::ES256,
     }
 }
 
@@ -106,7 +82,7 @@ impl JwtSigner {
 
     /// Signs `claims` as a compact JWT with this key's `alg` and `kid`.
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
-        let mut header = Header::new(self.alg.jwt());
+        let mut header = Header::new(jwt_alg(self.alg));
         header.kid = Some(self.kid.clone());
         match &self.key {
             SignerKey::Jwt(encoding) => jsonwebtoken::encode(&header, claims, encoding),

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::exchange::ExchangePolicy;
-use crate::domain::keys::SigningAlg;
+use super::signing_alg::SigningAlg;
 use crate::util::net::is_loopback;
 use crate::util::secret::SecretSource;
 

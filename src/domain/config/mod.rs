@@ -16,6 +16,7 @@ mod legacy_validation;
 mod load;
 mod migration;
 mod sections;
+mod signing_alg;
 
 pub use admin::{Admin, AdminConfig, Auth0Events, Auth0EventsConfig, WebhookAuth};
 pub use branding::{
@@ -34,13 +35,13 @@ pub use sections::{
     AuditUsername, KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings,
     ThrottleConfig, ThrottleSettings, TlsConfig, TokenSettings,
 };
+pub use signing_alg::SigningAlg;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::keys::SigningAlg;
 use crate::domain::upstream::UpstreamConfig;
 use crate::util::legacy_token::{DEFAULT_LEEWAY_SECONDS, Lt1Keys};
 use crate::util::net::is_loopback;

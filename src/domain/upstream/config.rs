@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use url::Url;
 
+use crate::domain::upstream::defaults;
 pub use crate::domain::upstream::problem::UpstreamConfigError;
 pub(crate) use crate::domain::upstream::problem::check_http_url;
 pub use crate::domain::upstream::redirect::config::{Protocol, RedirectConfig};
@@ -133,7 +134,7 @@ impl Default for TokenLocation {
 #[serde(deny_unknown_fields)]
 pub struct HttpRequestConfig {
     /// HTTP method (default POST).
-    #[serde(default = "default_post")]
+    #[serde(default = "defaults::post")]
     pub method: String,
     /// The endpoint.
     pub url: Url,
@@ -141,19 +142,19 @@ pub struct HttpRequestConfig {
     #[serde(default)]
     pub body: BodyFormat,
     /// Field carrying the username (login; default `username`).
-    #[serde(default = "default_username_field")]
+    #[serde(default = "defaults::username_field")]
     pub username_field: String,
     /// Field carrying the password (login; default `password`).
-    #[serde(default = "default_password_field")]
+    #[serde(default = "defaults::password_field")]
     pub password_field: String,
     /// Field carrying the refresh token (renew; default `refresh_token`).
-    #[serde(default = "default_refresh_field")]
+    #[serde(default = "defaults::refresh_field")]
     pub refresh_token_field: String,
     /// Field carrying the legacy subject (mint; default `subject`).
-    #[serde(default = "default_subject_field")]
+    #[serde(default = "defaults::subject_field")]
     pub subject_field: String,
     /// Field carrying the email address (lookup; default `email`).
-    #[serde(default = "default_email_field")]
+    #[serde(default = "defaults::email_field")]
     pub email_field: String,
     /// Static fields added to the body (a realm, a client id, a client secret).
     #[serde(default)]
@@ -171,7 +172,7 @@ pub struct ResponseConfig {
     #[serde(default)]
     pub token: TokenLocation,
     /// JSON pointer to a seconds-to-live number (default `/expires_in`, if present).
-    #[serde(default = "default_expires_in_pointer")]
+    #[serde(default = "defaults::expires_in_pointer")]
     pub expires_in_pointer: Option<String>,
     /// JSON pointer to an absolute expiry: unix seconds, or an RFC 3339 time.
     pub expires_at_pointer: Option<String>,
@@ -181,7 +182,7 @@ pub struct ResponseConfig {
     #[serde(default)]
     pub expiry_from_lt1: bool,
     /// JSON pointer to the refresh token (default `/refresh_token`, if present).
-    #[serde(default = "default_refresh_pointer")]
+    #[serde(default = "defaults::refresh_pointer")]
     pub refresh_token_pointer: Option<String>,
 }
 
@@ -189,11 +190,11 @@ impl Default for ResponseConfig {
     fn default() -> Self {
         Self {
             token: TokenLocation::default(),
-            expires_in_pointer: default_expires_in_pointer(),
+            expires_in_pointer: defaults::expires_in_pointer(),
             expires_at_pointer: None,
             expires_at_header: None,
             expiry_from_lt1: false,
-            refresh_token_pointer: default_refresh_pointer(),
+            refresh_token_pointer: defaults::refresh_pointer(),
         }
     }
 }
@@ -205,13 +206,13 @@ impl Default for ResponseConfig {
 #[serde(deny_unknown_fields)]
 pub struct ClaimsConfig {
     /// The stable user id (default `/sub`).
-    #[serde(default = "default_subject_pointer")]
+    #[serde(default = "defaults::subject_pointer")]
     pub subject: String,
     /// Email address (default `/email`, if present).
-    #[serde(default = "default_email_pointer")]
+    #[serde(default = "defaults::email_pointer")]
     pub email: Option<String>,
     /// Display name (default `/name`, if present).
-    #[serde(default = "default_name_pointer")]
+    #[serde(default = "defaults::name_pointer")]
     pub name: Option<String>,
     /// Further attributes: claim name = JSON pointer.
     #[serde(default)]
@@ -221,9 +222,9 @@ pub struct ClaimsConfig {
 impl Default for ClaimsConfig {
     fn default() -> Self {
         Self {
-            subject: default_subject_pointer(),
-            email: default_email_pointer(),
-            name: default_name_pointer(),
+            subject: defaults::subject_pointer(),
+            email: defaults::email_pointer(),
+            name: defaults::name_pointer(),
             extra: BTreeMap::new(),
         }
     }
@@ -234,15 +235,15 @@ impl Default for ClaimsConfig {
 #[serde(deny_unknown_fields)]
 pub struct ProfileEndpointConfig {
     /// HTTP method (default GET).
-    #[serde(default = "default_get")]
+    #[serde(default = "defaults::get")]
     pub method: String,
     /// The endpoint.
     pub url: Url,
     /// Header that carries the token (default `Authorization`).
-    #[serde(default = "default_token_header")]
+    #[serde(default = "defaults::token_header")]
     pub token_header: String,
     /// Scheme before the token (default `Bearer`; empty for the bare token).
-    #[serde(default = "default_token_scheme")]
+    #[serde(default = "defaults::token_scheme")]
     pub token_scheme: String,
     /// Further headers.
     #[serde(default)]
@@ -255,22 +256,22 @@ pub struct ProfileEndpointConfig {
 #[serde(deny_unknown_fields)]
 pub struct StatusConfig {
     /// Default 400, 401, 403.
-    #[serde(default = "default_invalid_statuses")]
+    #[serde(default = "defaults::invalid_statuses")]
     pub invalid_credentials: Vec<u16>,
     /// Default 423.
-    #[serde(default = "default_locked_statuses")]
+    #[serde(default = "defaults::locked_statuses")]
     pub locked: Vec<u16>,
     /// Default 408, 429 (and every 5xx).
-    #[serde(default = "default_unavailable_statuses")]
+    #[serde(default = "defaults::unavailable_statuses")]
     pub unavailable: Vec<u16>,
 }
 
 impl Default for StatusConfig {
     fn default() -> Self {
         Self {
-            invalid_credentials: default_invalid_statuses(),
-            locked: default_locked_statuses(),
-            unavailable: default_unavailable_statuses(),
+            invalid_credentials: defaults::invalid_statuses(),
+            locked: defaults::locked_statuses(),
+            unavailable: defaults::unavailable_statuses(),
         }
     }
 }
@@ -280,16 +281,16 @@ impl Default for StatusConfig {
 #[serde(deny_unknown_fields)]
 pub struct HttpAdapterConfig {
     /// Whole-request timeout, milliseconds (default 5000).
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "defaults::timeout_ms")]
     pub timeout_ms: u64,
     /// Connect timeout, milliseconds (default 2000).
-    #[serde(default = "default_connect_timeout_ms")]
+    #[serde(default = "defaults::connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     /// Largest answer read, bytes (default 65536).
-    #[serde(default = "default_max_response_bytes")]
+    #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: usize,
     /// Token lifetime when the answer does not say, seconds (default 3600).
-    #[serde(default = "default_expires_in")]
+    #[serde(default = "defaults::expires_in")]
     pub default_expires_in: i64,
     /// Headers sent on every request.
     #[serde(default)]
@@ -341,13 +342,13 @@ pub struct OAuth2PasswordConfig {
     #[serde(default)]
     pub scopes: Vec<String>,
     /// Whole-request timeout, milliseconds (default 5000).
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "defaults::timeout_ms")]
     pub timeout_ms: u64,
     /// Largest answer read, bytes (default 65536).
-    #[serde(default = "default_max_response_bytes")]
+    #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: usize,
     /// Token lifetime when the answer has no `expires_in` (default 3600).
-    #[serde(default = "default_expires_in")]
+    #[serde(default = "defaults::expires_in")]
     pub default_expires_in: i64,
     /// Pointers into the userinfo answer.
     #[serde(default)]
@@ -357,7 +358,7 @@ pub struct OAuth2PasswordConfig {
     pub locked_error_codes: Vec<String>,
     /// Words in an `invalid_grant` description that mean "locked", case-insensitive
     /// (default "locked", "disabled").
-    #[serde(default = "default_locked_words")]
+    #[serde(default = "defaults::locked_words")]
     pub locked_description_contains: Vec<String>,
 }
 
@@ -387,86 +388,12 @@ pub struct CommandConfig {
     #[serde(default)]
     pub env: BTreeMap<String, SecretSource>,
     /// How long it may run, milliseconds (default 10000).
-    #[serde(default = "default_command_timeout_ms")]
+    #[serde(default = "defaults::command_timeout_ms")]
     pub timeout_ms: u64,
     /// Largest answer read from stdout, bytes (default 65536).
-    #[serde(default = "default_max_response_bytes")]
+    #[serde(default = "defaults::max_response_bytes")]
     pub max_output_bytes: usize,
     /// Token lifetime when the answer does not say (default 3600).
-    #[serde(default = "default_expires_in")]
+    #[serde(default = "defaults::expires_in")]
     pub default_expires_in: i64,
-}
-
-fn default_post() -> String {
-    "POST".into()
-}
-fn default_get() -> String {
-    "GET".into()
-}
-fn default_username_field() -> String {
-    "username".into()
-}
-fn default_password_field() -> String {
-    "password".into()
-}
-fn default_refresh_field() -> String {
-    "refresh_token".into()
-}
-fn default_subject_field() -> String {
-    "subject".into()
-}
-fn default_email_field() -> String {
-    "email".into()
-}
-#[allow(clippy::unnecessary_wraps)]
-fn default_expires_in_pointer() -> Option<String> {
-    Some("/expires_in".into())
-}
-#[allow(clippy::unnecessary_wraps)]
-fn default_refresh_pointer() -> Option<String> {
-    Some("/refresh_token".into())
-}
-fn default_subject_pointer() -> String {
-    "/sub".into()
-}
-#[allow(clippy::unnecessary_wraps)]
-fn default_email_pointer() -> Option<String> {
-    Some("/email".into())
-}
-#[allow(clippy::unnecessary_wraps)]
-fn default_name_pointer() -> Option<String> {
-    Some("/name".into())
-}
-fn default_token_header() -> String {
-    "Authorization".into()
-}
-fn default_token_scheme() -> String {
-    "Bearer".into()
-}
-fn default_invalid_statuses() -> Vec<u16> {
-    vec![400, 401, 403]
-}
-fn default_locked_statuses() -> Vec<u16> {
-    vec![423]
-}
-fn default_unavailable_statuses() -> Vec<u16> {
-    vec![408, 429]
-}
-fn default_timeout_ms() -> u64 {
-    5000
-}
-fn default_connect_timeout_ms() -> u64 {
-    2000
-}
-fn default_command_timeout_ms() -> u64 {
-    10_000
-}
-fn default_max_response_bytes() -> usize {
-    65_536
-}
-fn default_expires_in() -> i64 {
-    3600
-}
-fn default_locked_words() -> Vec<String> {
-    vec!["locked".into(), "disabled".into()]
 }

@@ -21,6 +21,7 @@
 
 pub mod command;
 pub mod config;
+pub mod defaults;
 pub mod fetch;
 pub mod http;
 pub mod oauth2_password;

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use url::Url;
 
+use crate::domain::upstream::defaults;
 use crate::domain::upstream::problem::{UpstreamConfigError, check_http_url};
 use crate::util::secret::SecretSource;
 
@@ -106,7 +107,7 @@ pub struct RedirectConfig {
     /// (default true): OIDC Core §11 has the OP ignore `offline_access`
     /// without it, and the sign-in then yields no refresh token. Off for a
     /// legacy IdP that grants offline access without asking.
-    #[serde(default = "default_true")]
+    #[serde(default = "defaults::enabled")]
     pub prompt_consent_for_offline_access: bool,
     /// Also read the userinfo endpoint after the ID token (Dex's
     /// `getUserInfo`); always done for oauth2.
@@ -129,36 +130,36 @@ pub struct RedirectConfig {
     #[serde(default)]
     pub upstream_logout: bool,
     /// ID token signature algorithms accepted (default RS256).
-    #[serde(default = "default_algs")]
+    #[serde(default = "defaults::algs")]
     pub id_token_signing_algs: Vec<String>,
     /// Which claims make the profile.
     #[serde(default)]
     pub claims: RedirectClaims,
     /// Whole-request timeout, milliseconds (default 5000).
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "defaults::timeout_ms")]
     pub timeout_ms: u64,
     /// Largest answer read, bytes (default 65536).
-    #[serde(default = "default_max_response_bytes")]
+    #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: usize,
     /// Token lifetime when the answer has no `expires_in`, seconds (default 3600).
-    #[serde(default = "default_expires_in")]
+    #[serde(default = "defaults::expires_in")]
     pub default_expires_in: i64,
     /// How long a sign-in at the legacy IdP may take, seconds (default and
     /// most 600: the callback is refused after it).
-    #[serde(default = "default_transaction_seconds")]
+    #[serde(default = "defaults::transaction_seconds")]
     pub transaction_seconds: i64,
     /// How long discovery and the JWKS are kept before being read again,
     /// seconds (default 3600; an ID token whose key is unknown or whose
     /// signature fails reads them again sooner, see
     /// `jwks_min_refresh_seconds`).
-    #[serde(default = "default_discovery_ttl")]
+    #[serde(default = "defaults::discovery_ttl")]
     pub discovery_ttl_seconds: u64,
     /// An ID token naming an unknown `kid`, or whose signature fails under
     /// the known key (a legacy IdP that re-keys under the same `kid`),
     /// reads discovery and the JWKS again at most this often, seconds
     /// (default 30, at least 1), so a broken legacy IdP is not asked again
     /// at every sign-in.
-    #[serde(default = "default_jwks_min_refresh")]
+    #[serde(default = "defaults::jwks_min_refresh")]
     pub jwks_min_refresh_seconds: u64,
 }
 
@@ -169,19 +170,19 @@ pub struct RedirectConfig {
 #[serde(deny_unknown_fields)]
 pub struct RedirectClaims {
     /// The stable user id (default `sub`); numbers become strings.
-    #[serde(default = "default_user_id")]
+    #[serde(default = "defaults::user_id")]
     pub user_id: String,
     /// Display name (default `name`, else `preferred_username`).
-    #[serde(default = "default_name")]
+    #[serde(default = "defaults::name")]
     pub name: String,
     /// Email address (default `email`).
-    #[serde(default = "default_email")]
+    #[serde(default = "defaults::email")]
     pub email: String,
     /// Whether the email is verified (default `email_verified`).
-    #[serde(default = "default_email_verified")]
+    #[serde(default = "defaults::email_verified")]
     pub email_verified: String,
     /// Group memberships, released as the `groups` claim (default `groups`).
-    #[serde(default = "default_groups")]
+    #[serde(default = "defaults::groups")]
     pub groups: String,
     /// Further attributes: released claim name = upstream claim.
     #[serde(default)]
@@ -191,11 +192,11 @@ pub struct RedirectClaims {
 impl Default for RedirectClaims {
     fn default() -> Self {
         Self {
-            user_id: default_user_id(),
-            name: default_name(),
-            email: default_email(),
-            email_verified: default_email_verified(),
-            groups: default_groups(),
+            user_id: defaults::user_id(),
+            name: defaults::name(),
+            email: defaults::email(),
+            email_verified: defaults::email_verified(),
+            groups: defaults::groups(),
             extra: BTreeMap::new(),
         }
     }
@@ -329,44 +330,4 @@ impl RedirectConfig {
         }
         Ok(())
     }
-}
-
-fn default_algs() -> Vec<String> {
-    vec!["RS256".into()]
-}
-fn default_timeout_ms() -> u64 {
-    5000
-}
-fn default_max_response_bytes() -> usize {
-    65_536
-}
-fn default_expires_in() -> i64 {
-    3600
-}
-fn default_transaction_seconds() -> i64 {
-    600
-}
-fn default_discovery_ttl() -> u64 {
-    3600
-}
-fn default_jwks_min_refresh() -> u64 {
-    30
-}
-fn default_true() -> bool {
-    true
-}
-fn default_user_id() -> String {
-    "sub".into()
-}
-fn default_name() -> String {
-    "name".into()
-}
-fn default_email() -> String {
-    "email".into()
-}
-fn default_email_verified() -> String {
-    "email_verified".into()
-}
-fn default_groups() -> String {
-    "groups".into()
 }
