@@ -142,7 +142,7 @@ pub enum KeyParseError {
 }
 
 /// A secret given literally, from an environment variable, or from a file.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SecretSource {
     /// `key = "value"`.
@@ -159,6 +159,19 @@ pub enum SecretSource {
     },
 }
 
+impl schemars::JsonSchema for SecretValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "The secret itself (prefer { env = \"NAME\" } or { file = \"/path\" })."
+        })
+    }
+}
+
 impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -170,15 +183,55 @@ impl fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the secret. The error names the variable or file, never a value.
+    /// Reads the secret. The error names the variable or file, never a
+    /// value; a published placeholder is refused (see [`placeholder`]).
     pub fn resolve(&self) -> Result<SecretValue, String> {
-        match self {
-            Self::Literal(v) => Ok(v.clone()),
+        let value = match self {
+            Self::Literal(v) => v.clone(),
             Self::Env { env } => std::env::var(env)
                 .map(SecretValue::new)
-                .map_err(|_| format!("the environment variable {env} is not set")),
-            Self::File { file } => read_secret_file(file).map(SecretValue::new),
+                .map_err(|_| format!("the environment variable {env} is not set"))?,
+            Self::File { file } => read_secret_file(file).map(SecretValue::new)?,
+        };
+        match placeholder(value.secret()) {
+            Some(why) => Err(format!(
+                "{}is a placeholder ({why}), not a secret: set a real one",
+                match self {
+                    Self::Literal(_) => String::new(),
+                    Self::Env { env } => format!("the environment variable {env} "),
+                    Self::File { file } => format!("{} ", file.display()),
+                }
+            )),
+            None => Ok(value),
         }
+    }
+}
+
+/// Why `value` is a placeholder the manifests, the examples or the docs
+/// print, or `None`. Such a value is known to everyone who read them, so it
+/// is refused wherever a secret is read: `deploy/kubernetes/secret.yaml`'s
+/// `REPLACE-with-…` (and the `REPLACE` password in its database URL), the
+/// `change-me` family, `<the client secret>`, a Deploy CLI `@@KEY@@` and a
+/// shell `${VAR}` pasted unexpanded. A test reads every published example
+/// and proves each is refused. The reason never echoes the value.
+pub fn placeholder(value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    if v.contains("REPLACE") {
+        Some("it says REPLACE, as the published examples do")
+    } else if ["change-me", "changeme", "change_me", "change-this", "changethis"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        Some("it says change me")
+    } else if v.starts_with('<') && v.ends_with('>') {
+        Some("a <…> placeholder from the docs")
+    } else if v.starts_with("@@") && v.ends_with("@@") {
+        Some("an unreplaced Deploy CLI @@KEY@@ keyword")
+    } else if v.starts_with("${") && v.ends_with('}') {
+        Some("a ${VAR} the shell did not expand")
+    } else {
+        None
     }
 }
 

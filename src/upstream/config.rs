@@ -33,7 +33,7 @@ pub enum UpstreamConfig {
     Redirect(Box<RedirectConfig>),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawUpstream {
     adapter: AdapterKind,
@@ -45,7 +45,7 @@ struct RawUpstream {
     oauth2: Option<RedirectConfig>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 enum AdapterKind {
     Http,
@@ -54,6 +54,18 @@ enum AdapterKind {
     Command,
     Oidc,
     Oauth2,
+}
+
+/// The file's form of `[upstream]` (the adapter and its section), which
+/// is what an editor completes.
+impl schemars::JsonSchema for UpstreamConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        RawUpstream::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawUpstream::json_schema(generator)
+    }
 }
 
 impl<'de> Deserialize<'de> for UpstreamConfig {
@@ -87,7 +99,7 @@ impl<'de> Deserialize<'de> for UpstreamConfig {
 }
 
 /// How a request body is encoded.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyFormat {
     /// `application/json`.
@@ -98,7 +110,7 @@ pub enum BodyFormat {
 }
 
 /// Where the access token is in a login or renew answer.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenLocation {
     /// `token = { json_pointer = "/access_token" }`.
@@ -116,7 +128,7 @@ impl Default for TokenLocation {
 }
 
 /// One request to the legacy IdP (login or renew).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRequestConfig {
     /// HTTP method (default POST).
@@ -148,7 +160,7 @@ pub struct HttpRequestConfig {
 }
 
 /// How to read a login or renew answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseConfig {
     /// Where the access token is (default the JSON pointer `/access_token`).
@@ -185,7 +197,7 @@ impl Default for ResponseConfig {
 /// Which JSON pointers hold the subject, email, name and other attributes,
 /// in the login answer or, when `[upstream.http.profile]` is set, in the
 /// profile answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsConfig {
     /// The stable user id (default `/sub`).
@@ -214,7 +226,7 @@ impl Default for ClaimsConfig {
 }
 
 /// A profile endpoint called with the access token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileEndpointConfig {
     /// HTTP method (default GET).
@@ -235,7 +247,7 @@ pub struct ProfileEndpointConfig {
 
 /// Which HTTP statuses mean what. Any other 4xx is a protocol error; any 5xx
 /// is "unavailable"; a 3xx is never followed and is a protocol error.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusConfig {
     /// Default 400, 401, 403.
@@ -260,7 +272,7 @@ impl Default for StatusConfig {
 }
 
 /// `[upstream.http]`: a legacy password API reached by configuration alone.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAdapterConfig {
     /// Whole-request timeout, milliseconds (default 5000).
@@ -301,7 +313,7 @@ pub struct HttpAdapterConfig {
 
 /// `[upstream.oauth2-password]`: a legacy IdP speaking the OAuth 2.0 password
 /// and refresh grants.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2PasswordConfig {
     /// The token endpoint.
@@ -340,7 +352,7 @@ pub struct OAuth2PasswordConfig {
 }
 
 /// How the bridge authenticates to an OAuth 2.0 legacy IdP.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     /// HTTP Basic (`client_secret_basic`).
@@ -352,7 +364,7 @@ pub enum ClientAuth {
 
 /// `[upstream.command]`: an external program speaking one JSON request on
 /// stdin and one JSON answer on stdout (see `docs/command-adapter.md`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandConfig {
     /// The program to run.
