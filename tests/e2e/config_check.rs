@@ -60,11 +60,20 @@ const EXPECTED: [(&str, usize); 12] = [
 /// Runs the binary with `args` and the twelve's environment; exit code and
 /// the problem lines (`  - …`) of its standard error.
 fn run(args: &[&str], config: &std::path::Path) -> (Option<i32>, Vec<String>, String) {
+    run_with(args, config, &[("IDP_BRIDGE_HEADER_READ_TIMEOUT_MS", "5")])
+}
+
+/// [`run`] with `env` (and none of the twelve's overrides).
+fn run_with(
+    args: &[&str],
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Option<i32>, Vec<String>, String) {
     let out = Command::new(BIN)
         .args(args)
         .arg(config)
         .env_remove("IDP_BRIDGE_TEST_UNSET_DATABASE_URL")
-        .env("IDP_BRIDGE_HEADER_READ_TIMEOUT_MS", "5")
+        .envs(env.iter().copied())
         .env("LEGACY_CLIENT_SECRET", "a-real-legacy-client-secret")
         .env("IDP_BRIDGE_LOG", "off")
         .output()
@@ -141,7 +150,7 @@ client_id = "idp-bridge"
     let check = |extra: &str| {
         let path = dir.path().join("bridge.toml");
         std::fs::write(&path, format!("{base}{extra}")).expect("write");
-        let (code, problems, err) = run(&["check-config", "--config"], &path);
+        let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
         (code, problems.join("\n"), err)
     };
     let (code, _, err) = check("");
@@ -163,7 +172,7 @@ client_id = "idp-bridge"
         format!("data_dir = {:?}\n{base}", data.display().to_string()),
     )
     .expect("write");
-    let (code, problems, err) = run(&["check-config", "--config"], &path);
+    let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         problems.iter().any(|p| p.contains("storage.key") && p.contains("neither 64 hex digits")),

@@ -128,7 +128,7 @@ fn the_example_config_and_every_toml_block_in_the_docs_match_the_schema() {
             }
         }
     }
-    assert!(checked > 20, "the scan finds the docs' blocks ({checked})");
+    assert!(checked >= 15, "the scan finds the docs' blocks ({checked})");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -140,10 +140,8 @@ fn the_schema_check_catches_an_unknown_key_a_wrong_type_and_a_bad_enum() {
         ("max_connections = \"many\"\n", "/max_connections"),
         ("[upstream]\nadapter = \"ldap\"\n", "/upstream/adapter"),
         ("[tokens]\ncode_ttl_seconds = 600\n", "/tokens/code_ttl_seconds"),
-        (
-            "[[clients]]\nid = \"a\"\nredirect_uris = []\nid_token_signed_response_alg = \"HS256\"\n",
-            "/clients/0/id_token_signed_response_alg",
-        ),
+        ("[session]\nlogout_ends = \"everything\"\n", "/session/logout_ends"),
+        ("[[clients]]\nid = 7\n", "/clients/0/id"),
     ] {
         let found = violations(&part, block).expect("TOML");
         assert!(
