@@ -29,7 +29,9 @@ use crate::crypto::{Purpose, StorageKey, b64url, sha256};
 use crate::store::{Store, StoreError, StoredKey};
 
 /// An ID token signing algorithm the bridge offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256 over RSA-2048: the default.
     #[default]

@@ -219,9 +219,15 @@ pub fn placeholder(value: &str) -> Option<&'static str> {
     let lower = v.to_ascii_lowercase();
     if v.contains("REPLACE") {
         Some("it says REPLACE, as the published examples do")
-    } else if ["change-me", "changeme", "change_me", "change-this", "changethis"]
-        .iter()
-        .any(|p| lower.contains(p))
+    } else if [
+        "change-me",
+        "changeme",
+        "change_me",
+        "change-this",
+        "changethis",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
     {
         Some("it says change me")
     } else if v.starts_with('<') && v.ends_with('>') {

@@ -347,6 +347,17 @@ impl Settings {
         if problems.is_empty() {
             problems.push("the configuration could not be read".to_owned());
         }
+        // In the file's order (what a variable set, and what names no key,
+        // after), so the list reads top to bottom beside the file.
+        let file = format!("{}:", path.display());
+        problems.sort_by_key(|p| {
+            let mut at = p.strip_prefix(&file).unwrap_or("").split(':');
+            let mut next = || at.next().and_then(|n| n.parse::<usize>().ok());
+            match (next(), next()) {
+                (Some(line), Some(column)) => (0, line, column),
+                _ => (1, 0, 0),
+            }
+        });
         Err(ConfigError { problems })
     }
 

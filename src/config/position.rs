@@ -202,7 +202,10 @@ mod tests {
     fn keys_become_positions_or_variables() {
         let o = origin(
             "issuer = \"x\"\n[tokens]\ncode_ttl_seconds = 600\n[[clients]]\nid = \"a\"\nredirect_uris = [\"x\", \"y\"]\n",
-            &[("header_read_timeout_ms", "IDP_BRIDGE_HEADER_READ_TIMEOUT_MS")],
+            &[(
+                "header_read_timeout_ms",
+                "IDP_BRIDGE_HEADER_READ_TIMEOUT_MS",
+            )],
         );
         assert_eq!(
             o.annotate("tokens.code_ttl_seconds: must be between 1 and 60"),
@@ -210,7 +213,7 @@ mod tests {
         );
         assert_eq!(
             o.annotate("clients[0].redirect_uris[1]: not a URL"),
-            "bridge.toml:6:24: clients[0].redirect_uris[1]: not a URL"
+            "bridge.toml:6:23: clients[0].redirect_uris[1]: not a URL"
         );
         // A key the file lacks: where its table is.
         assert_eq!(

@@ -18,7 +18,10 @@ pub fn json_schema() -> serde_json::Value {
     let schema = generator.into_root_schema_for::<BridgeConfig>();
     let mut value = schema.to_value();
     if let Some(object) = value.as_object_mut() {
-        object.insert("title".into(), "idp-bridge configuration (bridge.toml)".into());
+        object.insert(
+            "title".into(),
+            "idp-bridge configuration (bridge.toml)".into(),
+        );
     }
     value
 }

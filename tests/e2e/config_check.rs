@@ -116,7 +116,10 @@ fn twelve_mistakes_are_reported_in_one_run_with_positions_by_check_config_and_se
         }
     }
     // What serve refused alone before: the variable, the clash, the file.
-    assert!(err.contains("IDP_BRIDGE_TEST_UNSET_DATABASE_URL is not set"), "{err}");
+    assert!(
+        err.contains("IDP_BRIDGE_TEST_UNSET_DATABASE_URL is not set"),
+        "{err}"
+    );
     assert!(err.contains("clashes with `listen`"), "{err}");
     assert!(err.contains("/nonexistent/idp-bridge/storage.key"), "{err}");
     assert!(err.contains("placeholder"), "{err}");
@@ -158,9 +161,15 @@ client_id = "idp-bridge"
     // The wildcard takes the port on every address.
     let (code, problems, _) = check("[metrics]\nlisten = \"127.0.0.1:8080\"\n");
     assert_eq!(code, Some(1));
-    assert!(problems.contains("metrics.listen: `127.0.0.1:8080` clashes with `listen`"), "{problems}");
+    assert!(
+        problems.contains("metrics.listen: `127.0.0.1:8080` clashes with `listen`"),
+        "{problems}"
+    );
     let (_, problems, _) = check("[store]\nurl = \"mysql://db/bridge\"\n");
-    assert!(problems.contains("store.url: only postgres:// URLs are supported"), "{problems}");
+    assert!(
+        problems.contains("store.url: only postgres:// URLs are supported"),
+        "{problems}"
+    );
     // The storage key the data directory holds must be one.
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("mkdir");
@@ -175,7 +184,9 @@ client_id = "idp-bridge"
     let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        problems.iter().any(|p| p.contains("storage.key") && p.contains("neither 64 hex digits")),
+        problems
+            .iter()
+            .any(|p| p.contains("storage.key") && p.contains("neither 64 hex digits")),
         "{err}"
     );
 }
@@ -285,11 +296,18 @@ token = "change-me-admin-token-0123456789abcdef"
         "admin.token",
     ] {
         assert!(
-            err.lines().any(|l| l.contains(key) && l.contains("placeholder")),
+            err.lines()
+                .any(|l| l.contains(key) && l.contains("placeholder")),
             "{key} not refused as a placeholder:\n{err}"
         );
     }
-    assert!(err.contains("K8S_CLIENT_SECRET"), "names the variable: {err}");
+    assert!(
+        err.contains("K8S_CLIENT_SECRET"),
+        "names the variable: {err}"
+    );
     assert!(!err.contains("32-character"), "no value echoed: {err}");
-    assert!(!err.contains("postgres.example.svc"), "no URL echoed: {err}");
+    assert!(
+        !err.contains("postgres.example.svc"),
+        "no URL echoed: {err}"
+    );
 }

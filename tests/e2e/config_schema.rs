@@ -111,20 +111,30 @@ fn the_example_config_and_every_toml_block_in_the_docs_match_the_schema() {
     let whole = jsonschema::draft7::new(&schema()).expect("the schema compiles");
     let example = std::fs::read_to_string(root().join("config.example.toml")).expect("example");
     let found = violations(&whole, &example).expect("the example parses");
-    assert!(found.is_empty(), "config.example.toml:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "config.example.toml:\n{}",
+        found.join("\n")
+    );
 
     let part = jsonschema::draft7::new(&part_schema()).expect("the schema compiles");
     let mut failures = Vec::new();
     let mut checked = 0;
     for file in markdown_files() {
         let text = std::fs::read_to_string(&file).expect("read");
-        let name = file.strip_prefix(root()).unwrap_or(&file).display().to_string();
+        let name = file
+            .strip_prefix(root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         for (line, block) in toml_blocks(&text) {
             checked += 1;
             match violations(&part, &block) {
                 Ok(found) if found.is_empty() => {}
                 Ok(found) => failures.push(format!("{name}:{line}: {}", found.join("; "))),
-                Err(e) => failures.push(format!("{name}:{line}: {e} (mark it {FRAGMENT} if it is one)")),
+                Err(e) => failures.push(format!(
+                    "{name}:{line}: {e} (mark it {FRAGMENT} if it is one)"
+                )),
             }
         }
     }
@@ -139,8 +149,14 @@ fn the_schema_check_catches_an_unknown_key_a_wrong_type_and_a_bad_enum() {
         ("[store]\nbatch = 1\n", "/store"),
         ("max_connections = \"many\"\n", "/max_connections"),
         ("[upstream]\nadapter = \"ldap\"\n", "/upstream/adapter"),
-        ("[tokens]\ncode_ttl_seconds = 600\n", "/tokens/code_ttl_seconds"),
-        ("[session]\nlogout_ends = \"everything\"\n", "/session/logout_ends"),
+        (
+            "[tokens]\ncode_ttl_seconds = 600\n",
+            "/tokens/code_ttl_seconds",
+        ),
+        (
+            "[session]\nlogout_ends = \"everything\"\n",
+            "/session/logout_ends",
+        ),
         ("[[clients]]\nid = 7\n", "/clients/0/id"),
     ] {
         let found = violations(&part, block).expect("TOML");
@@ -149,6 +165,7 @@ fn the_schema_check_catches_an_unknown_key_a_wrong_type_and_a_bad_enum() {
             "{block:?} not refused at {path}: {found:?}"
         );
     }
-    let blocks = toml_blocks("text\n<!-- fragment -->\n\n```toml\nx = ...\n```\n```toml\na = 1\n```\n");
+    let blocks =
+        toml_blocks("text\n<!-- fragment -->\n\n```toml\nx = ...\n```\n```toml\na = 1\n```\n");
     assert_eq!(blocks, vec![(7, "a = 1\n".to_owned())]);
 }
