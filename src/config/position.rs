@@ -128,7 +128,9 @@ pub(super) fn dotted(segments: &[String]) -> String {
     let mut out = String::new();
     for s in segments {
         if s.parse::<usize>().is_ok() {
-            out.push_str(&format!("[{s}]"));
+            out.push('[');
+            out.push_str(s);
+            out.push(']');
         } else {
             if !out.is_empty() {
                 out.push('.');
