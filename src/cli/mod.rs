@@ -133,7 +133,7 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
             None => Err("check-config: name the config file (--config FILE)".into()),
         },
         Command::Config(ConfigCommand::Schema) => {
-            print!("{}", crate::config::json_schema_text());
+            print!("{}", crate::config::schema::json_schema_text());
             Ok(ExitCode::SUCCESS)
         }
         Command::HashSecret { generate } => hash_secret(generate),

@@ -4,7 +4,10 @@
 //! file's top level and its validation are here; the tunable sections
 //! (`[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`,
 //! `[metrics]`, `[tls]`) are in `sections`, `[branding]` in `branding`; the relying parties are in
-//! `clients`.
+//! `clients`. [`Settings::load`] is the one check `serve` and `check-config`
+//! both run: every problem in one pass, each placed by `position`
+//! (`file:line:column`, or the variable that set it). `schema` derives the
+//! file's JSON Schema from these same types.
 
 mod admin;
 mod branding;
@@ -14,7 +17,7 @@ mod exchange;
 mod gateway;
 mod load;
 mod position;
-mod schema;
+pub mod schema;
 mod sections;
 
 pub use admin::{Admin, AdminConfig, Auth0Events, Auth0EventsConfig, WebhookAuth};
@@ -27,7 +30,6 @@ pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy}
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use gateway::{DEFAULT_METHODS, Gateway, GatewayConfig, Route, RouteConfig};
 pub use load::{ConfigError, ENV_PREFIX, load_raw, process_env};
-pub use schema::{json_schema, json_schema_text};
 pub use sections::{
     AuditUsername, KeySettings, LogoutEnds, MetricsConfig, SessionSettings, StoreSettings,
     ThrottleConfig, ThrottleSettings, TlsConfig, TokenSettings,

@@ -16,7 +16,7 @@ fn root() -> &'static Path {
 }
 
 fn schema() -> serde_json::Value {
-    idp_bridge::config::json_schema()
+    idp_bridge::config::schema::json_schema()
 }
 
 /// The schema for a part of a file: the top level's `required` dropped (a
@@ -88,7 +88,7 @@ fn the_committed_schema_is_what_config_schema_prints() {
         .expect("runs");
     assert!(out.status.success());
     let printed = String::from_utf8(out.stdout).expect("utf-8");
-    assert_eq!(printed, idp_bridge::config::json_schema_text());
+    assert_eq!(printed, idp_bridge::config::schema::json_schema_text());
     assert!(
         committed == printed,
         "docs/bridge.schema.json is stale: run `idp-bridge config schema > docs/bridge.schema.json`"
