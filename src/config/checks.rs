@@ -185,6 +185,19 @@ impl BridgeConfig {
         }
     }
 
+    /// The command adapter's `env`, which the bridge reads at each call:
+    /// checked now, so an unset variable or a placeholder stops the start
+    /// instead of failing every sign-in.
+    pub(super) fn check_command_env(&self, problems: &mut Vec<String>) {
+        if let crate::upstream::UpstreamConfig::Command(c) = &self.upstream {
+            for (name, source) in &c.env {
+                if let Err(e) = source.resolve() {
+                    problems.push(format!("upstream.command.env.{name}: {e}"));
+                }
+            }
+        }
+    }
+
     /// The generated storage key `serve` would read from `data_dir` (when
     /// none is configured): a file that is there must hold a key.
     pub(super) fn check_data_dir(&self, problems: &mut Vec<String>) {

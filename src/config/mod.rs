@@ -17,6 +17,7 @@ mod exchange;
 mod gateway;
 mod load;
 mod position;
+mod repair;
 pub mod schema;
 mod sections;
 
@@ -372,6 +373,7 @@ impl Settings {
         raw.check_listeners(&mut problems);
         raw.check_store(&mut problems);
         raw.check_data_dir(&mut problems);
+        raw.check_command_env(&mut problems);
         let tls = raw.check_tls(&mut problems);
         let mut branding = raw.branding.clone();
         branding.check(&mut problems);

@@ -311,3 +311,38 @@ token = "change-me-admin-token-0123456789abcdef"
         "no URL echoed: {err}"
     );
 }
+
+#[test]
+fn the_command_adapters_environment_is_checked_before_the_first_sign_in() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(
+        &path,
+        r#"issuer = "http://127.0.0.1:8080"
+[[clients]]
+id = "auth0"
+secret = "a-long-enough-client-secret-0123"
+redirect_uris = ["https://example.us.auth0.com/login/callback"]
+[upstream]
+adapter = "command"
+[upstream.command]
+program = "/bin/true"
+env = { API_KEY = { env = "IDP_BRIDGE_TEST_UNSET_API_KEY" }, TOKEN = "change-me", MODE = "plain" }
+"#,
+    )
+    .expect("write");
+    let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(problems.len(), 2, "{err}");
+    let file = path.display().to_string();
+    assert!(
+        problems[0].starts_with(&format!("{file}:10:"))
+            && problems[0].contains("upstream.command.env.API_KEY")
+            && problems[0].contains("IDP_BRIDGE_TEST_UNSET_API_KEY is not set"),
+        "{err}"
+    );
+    assert!(
+        problems[1].contains("upstream.command.env.TOKEN") && problems[1].contains("placeholder"),
+        "{err}"
+    );
+}
