@@ -290,6 +290,39 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_are_refused_and_real_secrets_are_not() {
+        for published in [
+            "REPLACE-with-a-32-character-or-longer-secret",
+            "postgres://idp_bridge:REPLACE@postgres.example.svc:5432/idp_bridge",
+            "change-me",
+            "ChangeMe-admin-token",
+            "<the client secret>",
+            "@@IDP_BRIDGE_CLIENT_SECRET@@",
+            "${IDP_BRIDGE_CLIENT_SECRET}",
+            "  REPLACE  ",
+        ] {
+            assert!(placeholder(published).is_some(), "{published}");
+        }
+        for real in [
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+            "a-long-enough-client-secret-0123",
+            "postgres://app:s3cret@db.internal:5432/bridge",
+            "replace-me-not: lower case is a word, not the marker",
+            "$ecret{with}braces",
+        ] {
+            assert!(placeholder(real).is_none(), "{real}");
+        }
+        // The refusal names where the value came from, never the value.
+        let err = SecretSource::Literal(SecretValue::new("REPLACE-with-x"))
+            .resolve()
+            .unwrap_err();
+        assert!(
+            err.contains("placeholder") && !err.contains("with-x"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn equality_is_by_value() {
         assert!(LegacyAccessToken::new("a").ct_eq(&LegacyAccessToken::new("a")));
         assert!(!LegacyAccessToken::new("a").ct_eq(&LegacyAccessToken::new("b")));

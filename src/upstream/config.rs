@@ -36,12 +36,19 @@ pub enum UpstreamConfig {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawUpstream {
+    /// Which adapter reaches the legacy IdP; the section of the same name
+    /// below is required.
     adapter: AdapterKind,
+    /// `adapter = "http"`: a password API reached by configuration.
     http: Option<HttpAdapterConfig>,
+    /// `adapter = "oauth2-password"`: an OAuth 2.0 password-grant server.
     #[serde(rename = "oauth2-password", alias = "oauth2_password")]
     oauth2_password: Option<OAuth2PasswordConfig>,
+    /// `adapter = "command"`: an external program.
     command: Option<CommandConfig>,
+    /// `adapter = "oidc"`: an OpenID Connect IdP with its own login page.
     oidc: Option<RedirectConfig>,
+    /// `adapter = "oauth2"`: an OAuth 2.0 IdP with its own login page.
     oauth2: Option<RedirectConfig>,
 }
 
