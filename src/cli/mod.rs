@@ -59,6 +59,10 @@ pub enum Command {
         #[arg(long)]
         probe: bool,
     },
+    /// Configuration tooling: `config schema` prints the JSON Schema of
+    /// `bridge.toml` (for editors: Taplo, Even Better TOML).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Write a starter configuration (a generated client secret and storage
     /// key) for one adapter, and print the next steps.
     Init(init::InitArgs),
@@ -108,6 +112,14 @@ pub enum Command {
     Reference(reference::ReferenceCommand),
 }
 
+/// `idp-bridge config …`.
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration's JSON Schema (draft-07), generated from the
+    /// types `serve` reads; `docs/bridge.schema.json` is the same text.
+    Schema,
+}
+
 /// Runs one command; `Err` is a message for the operator (exit code 2).
 pub fn run(command: Command) -> Result<ExitCode, String> {
     match command {
@@ -120,6 +132,10 @@ pub fn run(command: Command) -> Result<ExitCode, String> {
             Some(config) => check_config(&config, probe),
             None => Err("check-config: name the config file (--config FILE)".into()),
         },
+        Command::Config(ConfigCommand::Schema) => {
+            print!("{}", crate::domain::config::schema::json_schema_text());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::HashSecret { generate } => hash_secret(generate),
         Command::Init(args) => init::run(&args),
         Command::Auth0(args) => auth0::run(&args),

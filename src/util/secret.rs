@@ -142,7 +142,7 @@ pub enum KeyParseError {
 }
 
 /// A secret given literally, from an environment variable, or from a file.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SecretSource {
     /// `key = "value"`.
@@ -159,6 +159,19 @@ pub enum SecretSource {
     },
 }
 
+impl schemars::JsonSchema for SecretValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "The secret itself (prefer { env = \"NAME\" } or { file = \"/path\" })."
+        })
+    }
+}
+
 impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -170,15 +183,61 @@ impl fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the secret. The error names the variable or file, never a value.
+    /// Reads the secret. The error names the variable or file, never a
+    /// value; a published placeholder is refused (see [`placeholder`]).
     pub fn resolve(&self) -> Result<SecretValue, String> {
-        match self {
-            Self::Literal(v) => Ok(v.clone()),
+        let value = match self {
+            Self::Literal(v) => v.clone(),
             Self::Env { env } => std::env::var(env)
                 .map(SecretValue::new)
-                .map_err(|_| format!("the environment variable {env} is not set")),
-            Self::File { file } => read_secret_file(file).map(SecretValue::new),
+                .map_err(|_| format!("the environment variable {env} is not set"))?,
+            Self::File { file } => read_secret_file(file).map(SecretValue::new)?,
+        };
+        match placeholder(value.secret()) {
+            Some(why) => Err(format!(
+                "{}is a placeholder ({why}), not a secret: set a real one",
+                match self {
+                    Self::Literal(_) => String::new(),
+                    Self::Env { env } => format!("the environment variable {env} "),
+                    Self::File { file } => format!("{} ", file.display()),
+                }
+            )),
+            None => Ok(value),
         }
+    }
+}
+
+/// Why `value` is a placeholder the manifests, the examples or the docs
+/// print, or `None`. Such a value is known to everyone who read them, so it
+/// is refused wherever a secret is read: `deploy/kubernetes/secret.yaml`'s
+/// `REPLACE-with-…` (and the `REPLACE` password in its database URL), the
+/// `change-me` family, `<the client secret>`, a Deploy CLI `@@KEY@@` and a
+/// shell `${VAR}` pasted unexpanded. A test reads every published example
+/// and proves each is refused. The reason never echoes the value.
+pub fn placeholder(value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    if v.contains("REPLACE") {
+        Some("it says REPLACE, as the published examples do")
+    } else if [
+        "change-me",
+        "changeme",
+        "change_me",
+        "change-this",
+        "changethis",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+    {
+        Some("it says change me")
+    } else if v.starts_with('<') && v.ends_with('>') {
+        Some("a <…> placeholder from the docs")
+    } else if v.starts_with("@@") && v.ends_with("@@") {
+        Some("an unreplaced Deploy CLI @@KEY@@ keyword")
+    } else if v.starts_with("${") && v.ends_with('}') {
+        Some("a ${VAR} the shell did not expand")
+    } else {
+        None
     }
 }
 
@@ -227,6 +286,39 @@ mod tests {
         assert_eq!(
             Key32::parse("!!").unwrap_err(),
             KeyParseError::NotHexOrBase64
+        );
+    }
+
+    #[test]
+    fn placeholders_are_refused_and_real_secrets_are_not() {
+        for published in [
+            "REPLACE-with-a-32-character-or-longer-secret",
+            "postgres://idp_bridge:REPLACE@postgres.example.svc:5432/idp_bridge",
+            "change-me",
+            "ChangeMe-admin-token",
+            "<the client secret>",
+            "@@IDP_BRIDGE_CLIENT_SECRET@@",
+            "${IDP_BRIDGE_CLIENT_SECRET}",
+            "  REPLACE  ",
+        ] {
+            assert!(placeholder(published).is_some(), "{published}");
+        }
+        for real in [
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+            "a-long-enough-client-secret-0123",
+            "postgres://app:s3cret@db.internal:5432/bridge",
+            "replace-me-not: lower case is a word, not the marker",
+            "$ecret{with}braces",
+        ] {
+            assert!(placeholder(real).is_none(), "{real}");
+        }
+        // The refusal names where the value came from, never the value.
+        let err = SecretSource::Literal(SecretValue::new("REPLACE-with-x"))
+            .resolve()
+            .unwrap_err();
+        assert!(
+            err.contains("placeholder") && !err.contains("with-x"),
+            "{err}"
         );
     }
 

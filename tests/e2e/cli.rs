@@ -341,11 +341,11 @@ fn check_config_reports_every_wrong_value_and_syntax_errors_with_line_and_column
         "issuer = \"http://127.0.0.1:8080\"\nlisten = 5\nmax_connections = \"x\"\n[store]\nbatch = 1\n[[clients]]\nid = 7\n[upstream]\nadapter = \"command\"\n",
     );
     for expected in [
-        "listen (line 2, column 1): invalid type",
-        "max_connections (line 3, column 1): invalid type",
-        "store.batch (line 5, column 1): unknown field",
-        "clients[0].id (line 7, column 1): invalid type",
-        "clients[0] (line 6, column 1): missing field `redirect_uris`",
+        "bridge.toml:2:1: listen: invalid type",
+        "bridge.toml:3:1: max_connections: invalid type",
+        "bridge.toml:5:1: store.batch: unknown field",
+        "bridge.toml:7:1: clients[0].id: invalid type",
+        "bridge.toml:6:1: clients[0]: missing field `redirect_uris`",
         "adapter = \"command\" needs an [upstream.command] section",
     ] {
         assert!(

@@ -14,6 +14,8 @@ mod check_probe;
 mod claims_request;
 mod cli;
 mod cluster;
+mod config_check;
+mod config_schema;
 mod connections;
 mod db_faults;
 mod demo;

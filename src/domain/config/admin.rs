@@ -13,7 +13,7 @@ const MIN_CREDENTIAL_CHARS: usize = 32;
 
 /// `[admin]`: the admin API (revoke a user or a grant, unlock a user), on a
 /// listener of its own, never the public one.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Where the admin API listens, such as `127.0.0.1:9090` (unset: off).
@@ -57,7 +57,7 @@ impl AdminConfig {
 /// `user.updated` (blocked) events to `POST /events/auth0` on the public
 /// listener; each revokes the user. Auth0's webhook authorization is either
 /// a bearer token or basic credentials: configure exactly one.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth0EventsConfig {
     /// The bearer token Auth0 sends (`webhook_authorization.method =

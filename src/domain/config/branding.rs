@@ -38,7 +38,7 @@ const MAX_LINKS: usize = 8;
 const MAX_TEXT_CHARS: usize = 2048;
 
 /// `[branding]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Branding {
     /// Shown as the page title and heading.
@@ -98,7 +98,7 @@ fn default_accent() -> String {
 }
 
 /// `[[branding.links]]`: one footer link.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FooterLink {
     /// The link's text.
@@ -109,7 +109,7 @@ pub struct FooterLink {
 
 /// `[branding.texts.LANG]`: the configured texts in one language; each
 /// absent one falls back to the `[branding]` value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandTexts {
     /// The organisation's name in this language.

@@ -200,4 +200,115 @@ impl BridgeConfig {
             )
         })
     }
+
+    /// `[store] url`, as `serve` opens it: the variable or file it names
+    /// is read, and only PostgreSQL is spoken. The URL is never echoed (it
+    /// carries the database password).
+    pub(super) fn check_store(&self, problems: &mut Vec<String>) {
+        let Some(source) = &self.store.url else {
+            return;
+        };
+        match source.resolve() {
+            Err(e) => problems.push(format!("store.url: {e}")),
+            Ok(url) => {
+                let url = url.secret();
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    problems.push(
+                        "store.url: only postgres:// URLs are supported (leave it out for SQLite)"
+                            .to_owned(),
+                    );
+                } else if url::Url::parse(url).is_err() {
+                    problems.push("store.url: not a valid postgres:// URL".to_owned());
+                }
+            }
+        }
+    }
+
+    /// The command adapter's `env`, which the bridge reads at each call:
+    /// checked now, so an unset variable or a placeholder stops the start
+    /// instead of failing every sign-in.
+    pub(super) fn check_command_env(&self, problems: &mut Vec<String>) {
+        if let crate::domain::upstream::UpstreamConfig::Command(c) = &self.upstream {
+            for (name, source) in &c.env {
+                if let Err(e) = source.resolve() {
+                    problems.push(format!("upstream.command.env.{name}: {e}"));
+                }
+            }
+        }
+    }
+
+    /// The generated storage key `serve` would read from `data_dir` (when
+    /// none is configured): a file that is there must hold a key.
+    pub(super) fn check_data_dir(&self, problems: &mut Vec<String>) {
+        if self.data_dir.exists() && !self.data_dir.is_dir() {
+            problems.push(format!(
+                "data_dir: {} is not a directory",
+                self.data_dir.display()
+            ));
+            return;
+        }
+        let path = self.data_dir.join("storage.key");
+        if self.storage_key.is_some() || !path.exists() {
+            return;
+        }
+        let read = crate::util::secret::read_secret_file(&path)
+            .and_then(|text| crate::util::secret::Key32::parse(&text).map_err(|e| e.to_string()));
+        if let Err(e) = read {
+            problems.push(format!("data_dir: {}: {e}", path.display()));
+        }
+    }
+
+    /// Every listener on an address of its own: `listen`, `metrics.listen`
+    /// and `gateway.listen` (the admin API's and the gateway's clash with
+    /// `listen` are named by their own checks). `0.0.0.0:8080` clashes with
+    /// `127.0.0.1:8080`; port 0 never clashes (a free port each time).
+    pub(super) fn check_listeners(&self, problems: &mut Vec<String>) {
+        let mut listeners = vec![("listen", self.listen.as_str())];
+        if let Some(metrics) = &self.metrics.listen {
+            listeners.push(("metrics.listen", metrics));
+        }
+        if let Some(gateway) = &self.gateway {
+            listeners.push(("gateway.listen", &gateway.listen));
+        }
+        for (i, (key, addr)) in listeners.iter().enumerate() {
+            for (other, other_addr) in &listeners[..i] {
+                let named_elsewhere = *key == "gateway.listen" && *other == "listen";
+                if !named_elsewhere && clash(addr, other_addr) {
+                    problems.push(format!(
+                        "{key}: `{addr}` clashes with `{other}` (`{other_addr}`); each listener needs an address of its own"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Whether two listen addresses would take the same port: equal, or the
+/// same fixed port where one is the wildcard address.
+pub(super) fn clash(a: &str, b: &str) -> bool {
+    use std::net::SocketAddr;
+    match (a.parse::<SocketAddr>(), b.parse::<SocketAddr>()) {
+        (Ok(a), Ok(b)) => {
+            a.port() != 0
+                && a.port() == b.port()
+                && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+        }
+        _ => a == b && !a.ends_with(":0"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clash;
+
+    #[test]
+    fn listeners_clash_on_one_port_and_the_wildcard() {
+        assert!(clash("127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(clash("0.0.0.0:8080", "127.0.0.1:8080"));
+        assert!(clash("[::]:9090", "[::1]:9090"));
+        assert!(!clash("127.0.0.1:8080", "127.0.0.1:9090"));
+        assert!(!clash("127.0.0.1:0", "127.0.0.1:0"));
+        assert!(!clash("10.0.0.1:8080", "10.0.0.2:8080"));
+        assert!(clash("localhost:8080", "localhost:8080"));
+    }
 }

@@ -12,7 +12,7 @@ use crate::util::net::is_loopback;
 use crate::util::secret::SecretSource;
 
 /// `[[clients]]`: one relying party.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// The client id.
@@ -61,7 +61,7 @@ fn default_id_token_alg() -> String {
 }
 
 /// `[clients.refresh_tokens]`: how this client's refresh tokens behave.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshPolicy {
     /// Each use returns a new refresh token and spends the old one (default

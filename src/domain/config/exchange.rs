@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::util::net::is_loopback;
 
 /// `[token_exchange]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenExchangeConfig {
     /// Auth0 issuers, exactly as their tokens' `iss`: `https://TENANT/` with
@@ -55,7 +55,7 @@ pub struct TokenExchangeConfig {
 }
 
 /// `[token_exchange.mint_lt1]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintLt1Config {
     /// Lifetime of a minted token (default 3600).
@@ -70,7 +70,7 @@ pub struct MintLt1Config {
 }
 
 /// A client's `token_exchange`: what it may exchange.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangePolicy {
     /// Auth0 API audiences whose access tokens it may present.

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 /// `[gateway]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Listen address, never the provider's (`127.0.0.1:8081`).
@@ -56,7 +56,7 @@ pub struct GatewayConfig {
 }
 
 /// `[[gateway.routes]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// The path prefix (`/orders`), matched on whole segments.

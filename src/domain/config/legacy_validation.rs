@@ -14,7 +14,7 @@ use crate::util::net::is_loopback;
 use crate::util::secret::{SecretSource, SecretValue};
 
 /// `[legacy_validation]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LegacyValidationConfig {
     /// `lt1`, `introspection` (RFC 7662) or `userinfo`.
@@ -55,7 +55,7 @@ pub struct LegacyValidationConfig {
 }
 
 /// Where a token's liveness comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// The LT1 codec with `[legacy_token]`'s keys.

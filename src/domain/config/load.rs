@@ -22,6 +22,8 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+use super::position::{Origin, line_column};
+use super::repair::{insert, replace};
 use crate::util::secret::read_secret_file;
 
 /// Prefix of every environment override.
@@ -72,12 +74,44 @@ impl ConfigError {
 /// Reads a TOML file (or nothing), applies the environment overrides in
 /// `env`, and deserializes into `T`. A syntax error names its line and
 /// column. Every wrong value is reported at once (each is taken out and the
-/// rest read again), naming its key, its line and column in the file, or the
+/// rest read again), naming its key and its `file:line:column`, or the
 /// variable when it came from one.
 pub fn load_raw<T: DeserializeOwned>(
     path: Option<&Path>,
     env: &[(String, String)],
 ) -> Result<T, ConfigError> {
+    let read = load_lenient(path, env)?;
+    match read.value {
+        Some(value) if read.problems.is_empty() => Ok(value),
+        _ => Err(ConfigError {
+            problems: read.problems,
+        }),
+    }
+}
+
+/// A configuration read as far as it could be: the wrong values reported,
+/// and the rest (with those values taken out or given a stand-in) for the
+/// validation to go on with.
+pub(super) struct Lenient<T> {
+    /// The value read with every reported key taken out or stood in for;
+    /// `None` when the reading gave up.
+    pub value: Option<T>,
+    /// What was wrong, each with where.
+    pub problems: Vec<String>,
+    /// Keys whose value was reported here: the validation's complaints
+    /// about their stand-ins are not the operator's.
+    pub reported: Vec<String>,
+    /// Where each key is set.
+    pub origin: Origin,
+}
+
+/// [`load_raw`], going on past wrong values: `Err` only when nothing could
+/// be read (the file is missing, the TOML does not parse, an override
+/// cannot be applied).
+pub(super) fn load_lenient<T: DeserializeOwned>(
+    path: Option<&Path>,
+    env: &[(String, String)],
+) -> Result<Lenient<T>, ConfigError> {
     let (mut table, text) = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -98,18 +132,21 @@ pub fn load_raw<T: DeserializeOwned>(
         None => (toml::Table::new(), None),
     };
     let overridden = apply_env(&mut table, env)?;
-    let document = text.and_then(|t| toml_edit::ImDocument::parse(t).ok());
+    let origin = Origin::new(path, text, overridden);
     let mut problems = Vec::new();
     // Keys given a stand-in for a missing field (their own complaints about
     // the stand-in's type are not the operator's problem).
     let mut stood_in: Vec<String> = Vec::new();
     // Keys whose wrong value was replaced or taken out.
     let mut touched: Vec<String> = Vec::new();
+    let mut value = None;
     // At most this many wrong values are taken out and the rest read again.
-    for _ in 0..32 {
+    for _ in 0..64 {
         let error = match serde_path_to_error::deserialize(toml::Value::Table(table.clone())) {
-            Ok(value) if problems.is_empty() => return Ok(value),
-            Ok(_) => break,
+            Ok(read) => {
+                value = Some(read);
+                break;
+            }
             Err(e) => e,
         };
         let segments: Vec<String> = error
@@ -125,15 +162,13 @@ pub fn load_raw<T: DeserializeOwned>(
         let message = error.inner().to_string();
         // toml adds "in `key`" on a line of its own; the key is named already.
         let message = message.split("\nin `").next().unwrap_or("").trim_end();
-        let from_env = overridden
-            .iter()
-            .find(|(path, _)| key == *path || key.starts_with(&format!("{path}.")))
-            .map(|(_, var)| format!(" (set by {var})"));
-        let at = match (&from_env, &document) {
-            (None, Some(doc)) => locate(doc, &segments)
-                .map(|(l, c)| format!(" (line {l}, column {c})"))
+        let from_env = origin.variable(&key).map(|var| format!(" (set by {var})"));
+        let at = match &from_env {
+            None => origin
+                .position(&segments)
+                .map(|at| format!("{at}: "))
                 .unwrap_or_default(),
-            _ => String::new(),
+            Some(_) => String::new(),
         };
         let missing = message
             .strip_prefix("missing field `")
@@ -147,13 +182,13 @@ pub fn load_raw<T: DeserializeOwned>(
         });
         // A key this search took out, now missed, is not a new problem.
         let ours = full_missing.as_ref().is_some_and(|k| touched.contains(k));
-        if !stood_in.contains(&key) && !ours {
+        if !stood_in.contains(&key) && !touched.contains(&key) && !ours {
             let shown = if key == "." {
                 "(top level)".to_owned()
             } else {
                 key.clone()
             };
-            let problem = format!("{shown}{}{at}: {message}", from_env.unwrap_or_default());
+            let problem = format!("{at}{shown}{}: {message}", from_env.unwrap_or_default());
             if !problems.contains(&problem) {
                 problems.push(problem);
             }
@@ -161,7 +196,7 @@ pub fn load_raw<T: DeserializeOwned>(
         // The wrong value is replaced by one of the expected type (so the
         // rest can be read), a missing one is given a stand-in (an empty
         // list; if that is the wrong type, the next round says which), or
-        // the search ends (an array element).
+        // the search ends.
         let fixed = if let Some(field) = missing {
             let mut at = segments.clone();
             at.retain(|s| !s.is_empty());
@@ -173,136 +208,23 @@ pub fn load_raw<T: DeserializeOwned>(
                 insert(&mut table, &at, toml::Value::Array(Vec::new()))
             }
         } else {
+            // A value already given a stand-in that is wrong again is taken
+            // out (so the search ends instead of going round).
+            let again = touched.contains(&key);
             touched.push(key.clone());
-            replace(&mut table, &segments, message)
+            replace(&mut table, &segments, if again { "" } else { message })
         };
         if !fixed {
             break;
         }
     }
-    Err(ConfigError { problems })
-}
-
-/// The 1-based line and column of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-/// Where the key at `segments` is written in the file.
-fn locate(document: &toml_edit::ImDocument<String>, segments: &[String]) -> Option<(usize, usize)> {
-    enum Node<'a> {
-        Item(&'a toml_edit::Item),
-        Table(&'a toml_edit::Table),
-    }
-    let mut node = Node::Table(document.as_table());
-    let mut span = None;
-    for segment in segments {
-        node = match node {
-            Node::Table(table) => {
-                let (key, item) = table.get_key_value(segment)?;
-                span = key.span().or(span);
-                Node::Item(item)
-            }
-            Node::Item(item) => match (segment.parse::<usize>(), item) {
-                (Ok(index), toml_edit::Item::ArrayOfTables(tables)) => {
-                    let table = tables.get(index)?;
-                    span = table.span().or(span);
-                    Node::Table(table)
-                }
-                (Ok(index), toml_edit::Item::Value(toml_edit::Value::Array(values))) => {
-                    span = values.get(index).and_then(toml_edit::Value::span).or(span);
-                    break;
-                }
-                _ => {
-                    let (key, item) = item.as_table_like()?.get_key_value(segment)?;
-                    span = key.span().or(span);
-                    Node::Item(item)
-                }
-            },
-        };
-    }
-    span.map(|s| line_column(document.raw(), s.start))
-}
-
-/// A stand-in of the type serde's `message` ("invalid type: …, expected
-/// …") asks for, or none (the value is then taken out).
-fn stand_in(message: &str) -> Option<toml::Value> {
-    let expected = message.rsplit_once("expected ")?.1;
-    let value = if expected.contains("string") || expected.contains("URL") {
-        toml::Value::String(String::new())
-    } else if ["integer", "u8", "u16", "u32", "u64", "i32", "i64", "usize"]
-        .iter()
-        .any(|t| expected.contains(t))
-    {
-        toml::Value::Integer(0)
-    } else if expected.contains("bool") {
-        toml::Value::Boolean(false)
-    } else if expected.contains("sequence") {
-        toml::Value::Array(Vec::new())
-    } else {
-        return None;
-    };
-    Some(value)
-}
-
-/// Replaces (or takes out) the value at `segments` in `table`, inside array
-/// elements too; false when it cannot (the value is an array element).
-fn replace(table: &mut toml::Table, segments: &[String], message: &str) -> bool {
-    match segments {
-        [] => false,
-        [last] if last.parse::<usize>().is_ok() => false,
-        [last] => match stand_in(message) {
-            Some(value) => table.insert(last.clone(), value).is_some(),
-            None => table.remove(last.as_str()).is_some(),
-        },
-        [first, rest @ ..] => match table.get_mut(first.as_str()) {
-            Some(value) => replace_in(value, rest, message),
-            None => false,
-        },
-    }
-}
-
-/// Inserts `value` at `segments` (whose parents exist).
-fn insert(table: &mut toml::Table, segments: &[String], value: toml::Value) -> bool {
-    match segments {
-        [] => false,
-        [last] => {
-            table.insert(last.clone(), value);
-            true
-        }
-        [first, rest @ ..] => match table.get_mut(first.as_str()) {
-            Some(toml::Value::Table(t)) => insert(t, rest, value),
-            Some(toml::Value::Array(items)) => match rest.split_first() {
-                Some((index, rest)) => match (
-                    index.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
-                    rest.is_empty(),
-                ) {
-                    (Some(toml::Value::Table(t)), false) => insert(t, rest, value),
-                    _ => false,
-                },
-                None => false,
-            },
-            _ => false,
-        },
-    }
-}
-
-fn replace_in(value: &mut toml::Value, segments: &[String], message: &str) -> bool {
-    match value {
-        toml::Value::Table(table) => replace(table, segments, message),
-        toml::Value::Array(items) => match segments.split_first() {
-            Some((index, rest)) if !rest.is_empty() => index
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| items.get_mut(i))
-                .is_some_and(|item| replace_in(item, rest, message)),
-            _ => false,
-        },
-        _ => false,
-    }
+    touched.extend(stood_in);
+    Ok(Lenient {
+        value,
+        problems,
+        reported: touched,
+        origin,
+    })
 }
 
 /// Applies `IDP_BRIDGE_A__B=value` overrides; returns which key paths came

@@ -11,7 +11,7 @@ use super::admin::credential;
 use crate::util::secret::{SecretSource, SecretValue};
 
 /// `[migration]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationConfig {
     /// The bearer credential the scripts present (at least 32 characters;

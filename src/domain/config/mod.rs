@@ -4,7 +4,10 @@
 //! file's top level and its validation are here; the tunable sections
 //! (`[store]`, `[keys]`, `[throttle]`, `[tokens]`, `[session]`,
 //! `[metrics]`, `[tls]`) are in `sections`, `[branding]` in `branding`; the relying parties are in
-//! `clients`.
+//! `clients`. [`Settings::load`] is the one check `serve` and `check-config`
+//! both run: every problem in one pass, each placed by `position`
+//! (`file:line:column`, or the variable that set it). `schema` derives the
+//! file's JSON Schema from these same types.
 
 mod admin;
 mod branding;
@@ -15,6 +18,9 @@ mod gateway;
 mod legacy_validation;
 mod load;
 mod migration;
+mod position;
+mod repair;
+pub mod schema;
 mod sections;
 mod signing_alg;
 
@@ -48,7 +54,7 @@ use crate::util::net::is_loopback;
 use crate::util::secret::{Key32, SecretSource};
 
 /// `[legacy_token]`: the LT1 keys the bridge (and the reference stack) use.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LegacyTokenConfig {
     /// Keys by kid, oldest first. Each key is 64 hex digits or base64 of 32 bytes.
@@ -100,7 +106,7 @@ pub struct LegacyConfig {
 }
 
 /// The bridge's whole configuration file (`idp-bridge serve --config FILE`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeConfig {
     /// The issuer URL: exactly what `iss` says and discovery publishes.
@@ -116,21 +122,25 @@ pub struct BridgeConfig {
     /// milliseconds (default 10000), so slow clients cannot hold
     /// connections open (slowloris).
     #[serde(default = "default_header_read_timeout_ms")]
+    #[schemars(range(min = 100, max = 120_000))]
     pub header_read_timeout_ms: u64,
     /// A request's body must arrive in full within this many milliseconds
     /// of its headers (default 10000): a client that announces a body and
     /// stalls is answered 408 and cut off.
     #[serde(default = "default_header_read_timeout_ms")]
+    #[schemars(range(min = 100, max = 120_000))]
     pub body_read_timeout_ms: u64,
     /// Open connections at most (default 10000); past it a new connection
     /// is answered 503 and closed, so stalled clients cannot exhaust file
     /// descriptors. Keep it below the process's file limit.
     #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 1))]
     pub max_connections: usize,
     /// Open connections from one address at most (default 1000). Behind a
     /// load balancer every connection comes from it: raise this to
     /// `max_connections` there.
     #[serde(default = "default_max_connections_per_address")]
+    #[schemars(range(min = 1))]
     pub max_connections_per_address: usize,
     /// The key sealing secrets at rest (64 hex digits or base64 of 32 bytes).
     /// When absent, one is generated in `data_dir/storage.key` at first start.
@@ -318,10 +328,56 @@ impl Settings {
         algs
     }
 
-    /// Loads `path` with the process environment and validates it.
+    /// Loads `path` with the process environment and validates it: the one
+    /// check `serve` and `check-config` both run. Every problem is
+    /// reported in one go (a wrong value is taken out and the rest still
+    /// validated), each with its `file:line:column` or the variable that
+    /// set it.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let raw: BridgeConfig = load_raw(Some(path), &process_env())?;
-        Self::validate(raw)
+        Self::load_with(path, &process_env())
+    }
+
+    /// [`Settings::load`] with the environment `env`.
+    pub fn load_with(path: &Path, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let read = load::load_lenient::<BridgeConfig>(Some(path), env)?;
+        let mut problems = read.problems;
+        if let Some(raw) = read.value {
+            match Self::validate(raw) {
+                Ok(settings) if problems.is_empty() => return Ok(settings),
+                Ok(_) => {}
+                Err(e) => {
+                    for problem in e.problems {
+                        // A stand-in for a value reported above draws its
+                        // own complaint: that one is not the operator's.
+                        let key = problem.split(": ").next().unwrap_or("");
+                        let stood_in = read.reported.iter().any(|r| {
+                            key == r
+                                || key.starts_with(&format!("{r}."))
+                                || key.starts_with(&format!("{r}["))
+                        });
+                        let problem = read.origin.annotate(&problem);
+                        if !stood_in && !problems.contains(&problem) {
+                            problems.push(problem);
+                        }
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            problems.push("the configuration could not be read".to_owned());
+        }
+        // In the file's order (what a variable set, and what names no key,
+        // after), so the list reads top to bottom beside the file.
+        let file = format!("{}:", path.display());
+        problems.sort_by_key(|p| {
+            let mut at = p.strip_prefix(&file).unwrap_or("").split(':');
+            let mut next = || at.next().and_then(|n| n.parse::<usize>().ok());
+            match (next(), next()) {
+                (Some(line), Some(column)) => (0, line, column),
+                _ => (1, 0, 0),
+            }
+        });
+        Err(ConfigError { problems })
     }
 
     /// Validates a raw configuration, reporting every problem at once.
@@ -330,6 +386,10 @@ impl Settings {
         let issuer = raw.issuer.as_str().trim_end_matches('/').to_owned();
         raw.check_issuer_and_tokens(&mut problems);
         raw.check_connection_limits(&mut problems);
+        raw.check_listeners(&mut problems);
+        raw.check_store(&mut problems);
+        raw.check_data_dir(&mut problems);
+        raw.check_command_env(&mut problems);
         let tls = raw.check_tls(&mut problems);
         let mut branding = raw.branding.clone();
         branding.check(&mut problems);

@@ -8,7 +8,7 @@ use crate::util::secret::SecretSource;
 
 /// `[metrics]`: where `/metrics` is served, on its own listener so it is
 /// never exposed with the login page (default: not served).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Address for the metrics listener, such as `127.0.0.1:9464`.
@@ -18,7 +18,7 @@ pub struct MetricsConfig {
 /// `[tls]`: serve https on `listen` without a proxy. The files are looked
 /// at every `reload_interval_seconds` and a changed pair is served without
 /// a restart; a pair that does not load leaves the previous one in place.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain, leaf first.
@@ -27,6 +27,7 @@ pub struct TlsConfig {
     pub private_key: std::path::PathBuf,
     /// How often the files are checked for a change, seconds (default 30).
     #[serde(default = "default_tls_reload")]
+    #[schemars(range(min = 1, max = 86_400))]
     pub reload_interval_seconds: u64,
 }
 
@@ -41,7 +42,7 @@ fn default_tls_reload() -> u64 {
 /// username across addresses, at a much higher ceiling (many addresses
 /// guessing one account). They protect accounts from guessing and the
 /// legacy IdP from being hammered through the bridge.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Failures of one username from one address within the window before
@@ -100,7 +101,7 @@ impl Default for ThrottleConfig {
 }
 
 /// How the username of a login appears in its audit lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuditUsername {
     /// As typed (control characters escaped). A person who types their
@@ -225,7 +226,7 @@ fn default_max_delay() -> u64 {
 }
 
 /// `[keys]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
     /// How often each instance re-reads the signing keys from the store, so
@@ -255,7 +256,7 @@ fn default_activation_delay() -> i64 {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// `postgres://user@host/db` for PostgreSQL (several instances); absent
@@ -303,14 +304,16 @@ impl Default for StoreSettings {
 }
 
 /// `[tokens]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
     /// Authorization code lifetime, seconds (default 60; at most 60).
     #[serde(default = "default_code_ttl")]
+    #[schemars(range(min = 1, max = 60))]
     pub code_ttl_seconds: i64,
     /// ID token lifetime, seconds (default 3600).
     #[serde(default = "default_id_token_ttl")]
+    #[schemars(range(min = 60))]
     pub id_token_ttl_seconds: i64,
     /// How long a login form stays usable, seconds (default 600).
     #[serde(default = "default_login_ttl")]
@@ -328,7 +331,7 @@ impl Default for TokenSettings {
 }
 
 /// `[session]`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSettings {
     /// Inactivity expiry, seconds (default 1800).
@@ -345,7 +348,7 @@ pub struct SessionSettings {
 }
 
 /// What a logout ends (`[session] logout_ends`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogoutEnds {
     /// The browser's login session only.

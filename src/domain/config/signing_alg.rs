@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 /// An ID token signing algorithm the bridge offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256 over RSA-2048: the default.
     #[default]

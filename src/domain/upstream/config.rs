@@ -47,19 +47,26 @@ impl UpstreamConfig {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawUpstream {
+    /// Which adapter reaches the legacy IdP; the section of the same name
+    /// below is required.
     adapter: AdapterKind,
+    /// `adapter = "http"`: a password API reached by configuration.
     http: Option<HttpAdapterConfig>,
+    /// `adapter = "oauth2-password"`: an OAuth 2.0 password-grant server.
     #[serde(rename = "oauth2-password", alias = "oauth2_password")]
     oauth2_password: Option<OAuth2PasswordConfig>,
+    /// `adapter = "command"`: an external program.
     command: Option<CommandConfig>,
+    /// `adapter = "oidc"`: an OpenID Connect IdP with its own login page.
     oidc: Option<RedirectConfig>,
+    /// `adapter = "oauth2"`: an OAuth 2.0 IdP with its own login page.
     oauth2: Option<RedirectConfig>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 enum AdapterKind {
     Http,
@@ -68,6 +75,18 @@ enum AdapterKind {
     Command,
     Oidc,
     Oauth2,
+}
+
+/// The file's form of `[upstream]` (the adapter and its section), which
+/// is what an editor completes.
+impl schemars::JsonSchema for UpstreamConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        RawUpstream::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawUpstream::json_schema(generator)
+    }
 }
 
 impl<'de> Deserialize<'de> for UpstreamConfig {
@@ -101,7 +120,7 @@ impl<'de> Deserialize<'de> for UpstreamConfig {
 }
 
 /// How a request body is encoded.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyFormat {
     /// `application/json`.
@@ -112,7 +131,7 @@ pub enum BodyFormat {
 }
 
 /// Where the access token is in a login or renew answer.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenLocation {
     /// `token = { json_pointer = "/access_token" }`.
@@ -130,7 +149,7 @@ impl Default for TokenLocation {
 }
 
 /// One request to the legacy IdP (login or renew).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRequestConfig {
     /// HTTP method (default POST).
@@ -165,7 +184,7 @@ pub struct HttpRequestConfig {
 }
 
 /// How to read a login or renew answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseConfig {
     /// Where the access token is (default the JSON pointer `/access_token`).
@@ -202,7 +221,7 @@ impl Default for ResponseConfig {
 /// Which JSON pointers hold the subject, email, name and other attributes,
 /// in the login answer or, when `[upstream.http.profile]` is set, in the
 /// profile answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsConfig {
     /// The stable user id (default `/sub`).
@@ -231,7 +250,7 @@ impl Default for ClaimsConfig {
 }
 
 /// A profile endpoint called with the access token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileEndpointConfig {
     /// HTTP method (default GET).
@@ -252,7 +271,7 @@ pub struct ProfileEndpointConfig {
 
 /// Which HTTP statuses mean what. Any other 4xx is a protocol error; any 5xx
 /// is "unavailable"; a 3xx is never followed and is a protocol error.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusConfig {
     /// Default 400, 401, 403.
@@ -277,7 +296,7 @@ impl Default for StatusConfig {
 }
 
 /// `[upstream.http]`: a legacy password API reached by configuration alone.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAdapterConfig {
     /// Whole-request timeout, milliseconds (default 5000).
@@ -324,7 +343,7 @@ pub struct HttpAdapterConfig {
 
 /// `[upstream.oauth2-password]`: a legacy IdP speaking the OAuth 2.0 password
 /// and refresh grants.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2PasswordConfig {
     /// The token endpoint.
@@ -363,7 +382,7 @@ pub struct OAuth2PasswordConfig {
 }
 
 /// How the bridge authenticates to an OAuth 2.0 legacy IdP.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     /// HTTP Basic (`client_secret_basic`).
@@ -375,7 +394,7 @@ pub enum ClientAuth {
 
 /// `[upstream.command]`: an external program speaking one JSON request on
 /// stdin and one JSON answer on stdout (see `docs/command-adapter.md`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandConfig {
     /// The program to run.

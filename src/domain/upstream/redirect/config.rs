@@ -46,7 +46,7 @@ impl Protocol {
 }
 
 /// How the bridge authenticates to the legacy IdP's token endpoint.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RedirectClientAuth {
     /// `client_secret_basic` (the default, as in RFC 6749 §2.3.1).
@@ -61,7 +61,7 @@ pub enum RedirectClientAuth {
 }
 
 /// `[upstream.oidc]` / `[upstream.oauth2]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(clippy::struct_excessive_bools)] // the file's own switches, one key each
 pub struct RedirectConfig {
@@ -166,7 +166,7 @@ pub struct RedirectConfig {
 /// Dex's claim mapping: each value names a claim of the ID token or the
 /// userinfo answer (userinfo wins where both have it), or a JSON pointer
 /// when it starts with `/` (`/address/country`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedirectClaims {
     /// The stable user id (default `sub`); numbers become strings.
