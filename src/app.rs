@@ -197,6 +197,7 @@ impl App {
             (Some(cert), Some((_, every))) => {
                 let acceptor = crate::tls::acceptor(cert.clone(), Protocols::Http1.alpn())
                     .map_err(std::io::Error::other)?;
+                self.state.metrics.ops.watch_certificate(cert.clone());
                 (Some(acceptor), Some(tokio::spawn(cert.watch(*every))))
             }
             _ => (None, None),
@@ -244,6 +245,7 @@ impl App {
                 limits,
                 Protocols::Http1And2,
                 None,
+                self.state.metrics.ops.connections("gateway"),
                 until_stopped(),
             ));
             (watcher, served)
@@ -254,6 +256,7 @@ impl App {
             limits,
             Protocols::Http1,
             acceptor,
+            self.state.metrics.ops.connections("public"),
             until_stopped(),
         );
         let signal = async move {

@@ -176,7 +176,7 @@ pub fn active(stored: &[StoredKey], alg: SigningAlg, now: i64) -> Option<&Stored
 }
 
 /// The algorithms that have keys in `stored`, RS256 always among them.
-fn algorithms_in(stored: &[StoredKey]) -> Vec<SigningAlg> {
+pub(crate) fn algorithms_in(stored: &[StoredKey]) -> Vec<SigningAlg> {
     SigningAlg::ALL
         .into_iter()
         .filter(|a| *a == SigningAlg::RS256 || stored.iter().any(|k| k.alg == a.as_str()))

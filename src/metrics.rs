@@ -77,6 +77,8 @@ pub struct Metrics {
     gateway: HistogramFamily<GatewayLabels>,
     gateway_upstream: HistogramFamily<GatewayUpstreamLabels>,
     gateway_cache: Family<CacheLabels, Counter>,
+    /// Process, build, connections, store errors, certificate, refusals.
+    pub ops: crate::ops_metrics::OpsMetrics,
 }
 
 impl Default for Metrics {
@@ -126,7 +128,9 @@ impl Metrics {
             "Gateway token cache: hits, misses, and lookups of a legacy token (one per miss, however many requests wait on it)",
             gateway_cache.clone(),
         );
+        let ops = crate::ops_metrics::OpsMetrics::register(&mut registry);
         Self {
+            ops,
             registry,
             http,
             upstream,
@@ -191,8 +195,12 @@ impl Metrics {
 
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, self.ops.process_registry()))
+            .and_then(|()| encode_eof(&mut out));
+        if let Err(e) = encoded {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out

@@ -11,6 +11,7 @@
 //! sqlx, SQLite through rusqlite on the calling thread.
 
 pub mod postgres;
+pub mod sealed;
 mod sql;
 pub mod sqlite;
 
@@ -24,7 +25,17 @@ pub struct StoreError(pub String);
 /// Wraps a database error; its text names no secret (values are bound,
 /// never formatted into SQL).
 pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
+    ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     StoreError(e.to_string())
+}
+
+/// Database errors since the process started (every backend's errors pass
+/// through [`err`]), for `idp_bridge_store_errors_total`.
+static ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many store operations have failed in this process.
+pub fn errors_total() -> u64 {
+    ERRORS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A signing key as stored.
@@ -347,6 +358,28 @@ pub struct CodeClaim<'a> {
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Up to `batch` sealed values of `column` after the row key `after`, in
+    /// key order (`keys rotate-storage-key`).
+    async fn sealed_values(
+        &self,
+        column: sealed::SealedColumn,
+        after: &sealed::RowKey,
+        batch: i64,
+    ) -> Result<Vec<(sealed::RowKey, Vec<u8>)>, StoreError> {
+        let _ = (column, after, batch);
+        Err(StoreError("this store cannot list sealed values".into()))
+    }
+    /// Replaces a sealed value with `new` if it is still `old`; whether it was.
+    async fn replace_sealed(
+        &self,
+        column: sealed::SealedColumn,
+        key: &sealed::RowKey,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let _ = (column, key, old, new);
+        Err(StoreError("this store cannot replace sealed values".into()))
+    }
     /// All signing keys, oldest first.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
     /// Adds the first signing key, only if there is none yet: of instances
