@@ -10,7 +10,8 @@
 //! activation time in the future; it is published in JWKS at once but signs
 //! nothing until it activates, so relying parties see it before they meet a
 //! token signed with it. Superseded keys stay published until every token
-//! they signed has expired, then `keys rotate` prunes them.
+//! they signed has expired, then `keys rotate` or the schedule
+//! (`key_rotation`) prunes them.
 
 use std::sync::RwLock;
 
