@@ -163,7 +163,10 @@ mod tests {
     #[test]
     fn a_published_successor_is_not_replaced_before_its_own_period_ends() {
         let keys = [k("a", "RS256", 0), k("b", "RS256", 1000)];
-        assert!(due(&keys, 950, S).is_empty(), "b is the newest, due at 1900");
+        assert!(
+            due(&keys, 950, S).is_empty(),
+            "b is the newest, due at 1900"
+        );
         assert_eq!(due(&keys, 1900, S)[0].replaces, "b");
     }
 

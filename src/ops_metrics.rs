@@ -130,9 +130,7 @@ pub async fn count_refusals(
     if let Some(refusal) = refused.filter(|_| !response.status().is_success()) {
         refusals
             .0
-            .get_or_create(&RefusalLabels {
-                code: refusal.code,
-            })
+            .get_or_create(&RefusalLabels { code: refusal.code })
             .inc();
     }
     response
@@ -146,8 +144,8 @@ struct BridgeCollector {
 
 impl Collector for BridgeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let info = ConstGauge::new(1);
-        let family = encoder.encode_descriptor(
+        let info = ConstGauge::new(1_i64);
+        let mut family = encoder.encode_descriptor(
             "build_info",
             "The running build: version and commit (always 1)",
             None,
@@ -309,7 +307,10 @@ mod tests {
             max_open_files("Limit Soft Hard Units\nMax open files 1024 4096 files\n"),
             Some(1024)
         );
-        assert_eq!(max_open_files("Max open files unlimited unlimited files"), None);
+        assert_eq!(
+            max_open_files("Max open files unlimited unlimited files"),
+            None
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -264,7 +264,12 @@ fn der_time(tag: u8, value: &[u8]) -> Option<i64> {
     let field = |i: usize| rest[i..i + 2].parse::<i64>().ok();
     let (month, day) = (field(0)?, field(2)?);
     let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -285,15 +290,22 @@ mod tests {
     #[test]
     fn a_certificate_s_not_after_is_read_from_its_der() {
         let key = rcgen::KeyPair::generate().expect("key");
-        for (year, month, day, expected) in [(2031, 5, 6, 1_935_792_000), (2050, 1, 1, 2_524_608_000)] {
-            let mut params = rcgen::CertificateParams::new(vec!["bridge.example".to_owned()]).expect("params");
+        for (year, month, day, expected) in
+            [(2031, 5, 6, 1_935_792_000), (2050, 1, 1, 2_524_608_000)]
+        {
+            let mut params =
+                rcgen::CertificateParams::new(vec!["bridge.example".to_owned()]).expect("params");
             params.not_after = rcgen::date_time_ymd(year, month, day);
             let cert = params.self_signed(&key).expect("cert");
             assert_eq!(not_after(cert.der()), Some(expected), "{year}");
         }
         assert_eq!(der_time(0x17, b"491231235959Z"), Some(2_524_607_999));
         assert_eq!(not_after(b""), None);
-        assert_eq!(not_after(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None, "a length past the end");
+        assert_eq!(
+            not_after(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            None,
+            "a length past the end"
+        );
         assert_eq!(der_time(0x17, b"4912312359+9Z"), None);
     }
 

@@ -122,6 +122,8 @@ async fn rotate_storage_key(
         );
         return Ok(ExitCode::FAILURE);
     }
-    println!("every sealed value is under the current storage key; storage_key_previous can be removed");
+    println!(
+        "every sealed value is under the current storage key; storage_key_previous can be removed"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -22,10 +22,7 @@ pub async fn open_state(
 ) -> Result<(StorageKey, Arc<dyn Store>), String> {
     let mut storage = crate::startup::storage_key_at(&settings.data_dir, storage_key)
         .map_err(|e| e.to_string())?;
-    if let Some(previous) = settings
-        .previous_storage_key()
-        .map_err(|e| e.to_string())?
-    {
+    if let Some(previous) = settings.previous_storage_key().map_err(|e| e.to_string())? {
         storage = storage.with_previous(&previous);
     }
     let store = crate::startup::open_store_at(&settings.data_dir, &settings.store)

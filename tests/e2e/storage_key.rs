@@ -142,9 +142,9 @@ async fn every_sealed_value_moves_to_the_new_key_while_the_bridge_serves() {
     );
 
     // The new key alone opens everything.
-    app.config_text = app
-        .config_text
-        .replacen(&format!("storage_key_previous = \"{OLD}\"\n"), "", 1);
+    app.config_text =
+        app.config_text
+            .replacen(&format!("storage_key_previous = \"{OLD}\"\n"), "", 1);
     app.restart().await;
     for rt in &refresh_tokens {
         assert_eq!(refresh(&app, rt).await.status(), 200, "refresh token {rt}");
