@@ -199,3 +199,25 @@ async fn a_cluster_on_postgresql_rotates_once_and_every_instance_serves_the_succ
     drop(children);
     drop_schema(&schema).await;
 }
+
+#[tokio::test]
+async fn a_period_no_longer_than_the_lead_is_refused_by_check_config() {
+    let app = TestApp::spawn().await;
+    let path = app.data_dir.path().join("short-period.toml");
+    let text = format!(
+        "{}\n[keys]\nactivation_delay_seconds = 600\nrotate_every_seconds = 600\n",
+        app.config_text
+    );
+    std::fs::write(&path, text).expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("keys.rotate_every_seconds: must exceed keys.activation_delay_seconds"),
+        "{stderr}"
+    );
+}
