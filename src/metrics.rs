@@ -130,7 +130,6 @@ impl Metrics {
         );
         let ops = crate::ops_metrics::OpsMetrics::register(&mut registry);
         Self {
-            ops,
             registry,
             http,
             upstream,
@@ -138,6 +137,7 @@ impl Metrics {
             gateway,
             gateway_upstream,
             gateway_cache,
+            ops,
         }
     }
 

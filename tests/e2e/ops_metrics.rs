@@ -84,7 +84,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 #[tokio::test]
-async fn process_build_connection_refusal_and_store_families_appear_and_move() {
+async fn process_build_and_connection_families_appear_and_move() {
     let app = TestApp::spawn_with("[metrics]\nlisten = \"127.0.0.1:0\"\n").await;
     let before = scrape(&app).await;
     for family in [
@@ -112,7 +112,8 @@ async fn process_build_connection_refusal_and_store_families_appear_and_move() {
     let fds = value(&before, "process_open_fds").expect("fds");
     assert!(fds > 0.0);
     let start = value(&before, "process_start_time_seconds").expect("start");
-    assert!((start - idp_bridge::clock::now_unix() as f64).abs() < 3600.0);
+    let now = f64::from(u32::try_from(idp_bridge::clock::now_unix()).expect("before 2106"));
+    assert!((start - now).abs() < 3600.0);
 
     // Held connections are counted on the public listener, and given back.
     let addr = app.issuer.trim_start_matches("http://").to_owned();
@@ -151,7 +152,13 @@ async fn process_build_connection_refusal_and_store_families_appear_and_move() {
         }
     }
     assert!(moved, "CPU seconds grow with logins");
+}
 
+#[tokio::test]
+async fn refusals_by_code_and_store_errors_are_counted_with_bounded_labels() {
+    let app = TestApp::spawn_with("[metrics]\nlisten = \"127.0.0.1:0\"\n").await;
+    let code = app.login(&app.params()).await.code();
+    assert_eq!(app.redeem(&code).await.status(), 200);
     // Refusals by code; a raw path never becomes a label.
     let refused = app
         .token(&[("grant_type", "authorization_code"), ("code", "nope")])
@@ -219,7 +226,7 @@ fn every_family_the_dashboard_and_rules_name_is_listed() {
     for file in ["grafana-dashboard.json", "alerts.yml"] {
         let text = monitoring(file);
         let mut rest = text.as_str();
-        while let Some(at) = rest.find(|c: char| c == 'i' || c == 'p') {
+        while let Some(at) = rest.find(['i', 'p']) {
             rest = &rest[at..];
             let token: String = rest
                 .chars()
