@@ -10,6 +10,12 @@
 #                  and the ConfigMap's bridge.toml through `check-config`
 #   proxies        nginx -t (with a throwaway certificate), caddy validate
 #   Containerfile  hadolint
+#   monitoring     promtool check rules and test rules (deploy/monitoring/
+#                  alerts.yml, alerts.test.yml); the Grafana dashboard's JSON
+#                  parsed, every panel with a query, and every metric the
+#                  dashboard and the rules name listed in families.txt (which
+#                  tests/e2e/ops_metrics.rs compares with a live scrape);
+#                  every runbook anchor a heading of docs/operations.md
 #
 # The image itself is not built here: CI has no container registry to pull
 # a base image from (docs/deploy.md says how it was built and run).
@@ -22,6 +28,8 @@ command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v nginx >/dev/null || need_apt+=(nginx)
 command -v caddy >/dev/null || need_apt+=(caddy)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v jq >/dev/null || need_apt+=(jq)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "check-deploy: installing ${need_apt[*]}" >&2
   as_root apt-get update -qq
@@ -102,5 +110,28 @@ echo "caddy validate: ok"
 echo "== Containerfile"
 hadolint deploy/Containerfile || fail "hadolint"
 echo "hadolint: ok"
+
+echo "== monitoring"
+mon=deploy/monitoring
+promtool check rules "$mon/alerts.yml" || fail "promtool check rules"
+(cd "$mon" && promtool test rules alerts.test.yml) || fail "promtool test rules"
+dashboard="$mon/grafana-dashboard.json"
+jq -e '.panels | length > 0' "$dashboard" >/dev/null || fail "$dashboard: no panels"
+jq -e '[.panels[] | select(.type != "row") | (.targets // []) | length > 0 and all(.expr | length > 0)] | all' \
+  "$dashboard" >/dev/null || fail "$dashboard: a panel without a query"
+families=$(grep -v '^#' "$mon/families.txt" | sed '/^$/d')
+named=$( { jq -r '.panels[] | select(.type != "row") | .targets[].expr' "$dashboard"; \
+           grep -E '^\s+expr:' -A4 "$mon/alerts.yml"; } \
+  | grep -oE '\b(idp_bridge|process)_[a-z0-9_]+' | sort -u)
+for name in $named; do
+  family=$(sed -E 's/_(total|bucket|count|sum)$//' <<<"$name")
+  grep -qxF "$family" <<<"$families" || fail "$name is not a metric the bridge exports ($mon/families.txt)"
+done
+echo "dashboard and rules name $(wc -w <<<"$named") metrics, all exported"
+anchors=$(sed -nE 's/^#+ +//p' docs/operations.md | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9 _-]//g; s/ /-/g')
+for anchor in $(grep -oE 'operations\.md#[a-z0-9-]+' "$mon/alerts.yml" | cut -d'#' -f2 | sort -u); do
+  grep -qxF "$anchor" <<<"$anchors" || fail "runbook anchor #$anchor is no heading of docs/operations.md"
+done
+echo "runbook anchors: ok"
 
 echo "check-deploy: all checks passed"

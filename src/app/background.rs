@@ -1,23 +1,45 @@
 //! Work the bridge does beside requests while it serves: removing expired
-//! state in bounded batches, and re-reading the signing keys so a rotation
-//! made through any instance is served by all of them.
+//! state in bounded batches, rotating the signing keys on their schedule
+//! (`key_rotation`), and re-reading them so a rotation made through any
+//! instance is served by all of them.
 
 use std::sync::Arc;
 
 use crate::app::state::AppState;
 use crate::domain::config::StoreSettings;
+use crate::domain::key_rotation::{Schedule, rotate_due};
 use crate::domain::store::{Cleaned, Store};
 use crate::util::clock::now_unix;
 
-/// Re-reads the signing keys every `[keys] reload_interval_seconds`, so a
-/// rotation made through any instance is served by all of them.
+/// Every `[keys] reload_interval_seconds`: rotates the signing keys when
+/// their schedule says so (once across instances), then re-reads them, so
+/// a rotation made through any instance is served by all of them.
 pub async fn reload_keys_loop(state: AppState) {
-    let every = std::time::Duration::from_secs(state.settings.keys.reload_interval_seconds.max(1));
+    let settings = &state.settings.keys;
+    let every = std::time::Duration::from_secs(settings.reload_interval_seconds.max(1));
+    let schedule = Schedule {
+        every: i64::try_from(settings.rotate_every_seconds).unwrap_or(i64::MAX),
+        lead: settings.activation_delay_seconds,
+        max_token_ttl: state.settings.tokens.id_token_ttl_seconds,
+    };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
+        if schedule.every > 0 {
+            match rotate_due(state.store.as_ref(), &state.storage, schedule, now_unix()).await {
+                Ok(done) => {
+                    for key in &done.published {
+                        tracing::info!(kid = %key.kid, alg = %key.alg, signs_from = key.activates_at, "signing key published by schedule");
+                    }
+                    for kid in &done.retired {
+                        tracing::info!(%kid, "signing key retired: every token it signed has expired");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; will retry"),
+            }
+        }
         if let Err(e) = state
             .keys
             .reload(state.store.as_ref(), &state.storage)

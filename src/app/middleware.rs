@@ -44,6 +44,11 @@ fn limits(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             state.settings.limits.body_read_timeout,
             read_body,
         ))
+        // Counts the refusals `log_refusal` logs, by code.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.ops.refusals(),
+            crate::domain::ops_metrics::count_refusals,
+        ))
         // Inside the request span, so each refusal's line carries its ids.
         .layer(axum::middleware::from_fn(crate::util::refusal::log_refusal))
         .layer(axum::middleware::from_fn(limit_request_head))

@@ -220,6 +220,7 @@ impl App {
             (Some(cert), Some((_, every))) => {
                 let acceptor = crate::util::tls::acceptor(cert.clone(), Protocols::Http1.alpn())
                     .map_err(std::io::Error::other)?;
+                self.state.metrics.ops.watch_certificate(cert.clone());
                 (Some(acceptor), Some(tokio::spawn(cert.watch(*every))))
             }
             _ => (None, None),
@@ -267,6 +268,7 @@ impl App {
                 limits,
                 Protocols::Http1And2,
                 None,
+                self.state.metrics.ops.connections("gateway"),
                 until_stopped(),
             ));
             (watcher, served)
@@ -277,6 +279,7 @@ impl App {
             limits,
             Protocols::Http1,
             acceptor,
+            self.state.metrics.ops.connections("public"),
             until_stopped(),
         );
         let signal = async move {

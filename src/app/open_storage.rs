@@ -124,8 +124,13 @@ fn restrict(path: &Path, mode: u32) -> Result<(), StartError> {
 }
 
 /// The storage key: configured, or generated once in the data directory.
+/// With `storage_key_previous` set, values sealed under that key open too.
 pub fn storage_key(settings: &Settings) -> Result<StorageKey, StartError> {
-    storage_key_at(&settings.data_dir, settings.storage_key.as_ref())
+    let key = storage_key_at(&settings.data_dir, settings.storage_key.as_ref())?;
+    Ok(match &settings.storage_key_previous {
+        Some(previous) => key.with_previous(previous),
+        None => key,
+    })
 }
 
 /// The storage key `configured`, or the one generated in `data_dir`.

@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 
 use crate::domain::config::ConnectionLimits;
@@ -34,12 +35,15 @@ struct Open {
 
 /// One admitted connection; dropping it frees its place.
 struct Admitted {
+    /// The listener's `idp_bridge_open_connections` gauge.
+    gauge: Gauge,
     open: Arc<Mutex<Open>>,
     ip: IpAddr,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        self.gauge.dec();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.total = open.total.saturating_sub(1);
         if let Some(n) = open.by_address.get_mut(&self.ip) {
@@ -52,7 +56,12 @@ impl Drop for Admitted {
 }
 
 /// Admits a connection from `ip` if both caps allow it.
-fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &ConnectionLimits) -> Option<Admitted> {
+fn admit(
+    open: &Arc<Mutex<Open>>,
+    ip: IpAddr,
+    limits: &ConnectionLimits,
+    gauge: &Gauge,
+) -> Option<Admitted> {
     let mut state = open.lock().unwrap_or_else(PoisonError::into_inner);
     let from_ip = state.by_address.get(&ip).copied().unwrap_or(0);
     if state.total >= limits.max_connections || from_ip >= limits.max_per_address {
@@ -70,7 +79,9 @@ fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &ConnectionLimits) -> Opti
     }
     state.total += 1;
     *state.by_address.entry(ip).or_insert(0) += 1;
+    gauge.inc();
     Some(Admitted {
+        gauge: gauge.clone(),
         open: open.clone(),
         ip,
     })
@@ -99,13 +110,14 @@ impl Protocols {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; over TLS when
-/// `tls` is given.
+/// `tls` is given. `open_gauge` counts the connections open now.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     protocols: Protocols,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    open_gauge: Gauge,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -145,7 +157,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(admitted) = admit(&open, peer.ip(), &limits) else {
+        let Some(admitted) = admit(&open, peer.ip(), &limits, &open_gauge) else {
             // A fresh socket's send buffer takes these few bytes at once,
             // so one non-blocking write says why; never wait on a client
             // that is being refused.

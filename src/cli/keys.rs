@@ -28,11 +28,26 @@ pub enum KeysCommand {
         #[arg(long, env = "IDP_BRIDGE_CONFIG")]
         config: PathBuf,
     },
+    /// Re-seal every value in the store under `storage_key`, opening the
+    /// ones sealed under `storage_key_previous`. Runs while the bridge
+    /// serves with both keys set; can be stopped and run again. Remove
+    /// `storage_key_previous` only after it succeeded.
+    RotateStorageKey {
+        /// The config file (`storage_key`: the new key;
+        /// `storage_key_previous`: the old one).
+        #[arg(long, env = "IDP_BRIDGE_CONFIG")]
+        config: PathBuf,
+        /// Rows read per statement.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
 }
 
 /// Runs a `keys` command.
 pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
-    let (KeysCommand::Rotate { config, .. } | KeysCommand::List { config }) = &command;
+    let (KeysCommand::Rotate { config, .. }
+    | KeysCommand::List { config }
+    | KeysCommand::RotateStorageKey { config, .. }) = &command;
     // Only the state sections: no client secret needs to be set for this.
     let (settings, storage_key) =
         crate::domain::config::StateConfig::load(config).map_err(|e| e.to_string())?;
@@ -63,6 +78,9 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
                     println!("pruned {kid}");
                 }
             }
+            KeysCommand::RotateStorageKey { batch, .. } => {
+                return rotate_storage_key(store.as_ref(), &storage, batch).await;
+            }
             KeysCommand::List { .. } => {
                 let stored = store.signing_keys().await.map_err(|e| e.to_string())?;
                 for line in crate::domain::keys::describe(&stored, crate::util::clock::now_unix()) {
@@ -72,4 +90,40 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, String> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `keys rotate-storage-key`: every sealed column, then what was done.
+async fn rotate_storage_key(
+    store: &dyn crate::domain::store::Store,
+    storage: &crate::util::crypto::StorageKey,
+    batch: i64,
+) -> Result<ExitCode, String> {
+    if !storage.has_previous() {
+        return Err("keys rotate-storage-key: set storage_key to the new key and storage_key_previous to the one it replaces (docs/operations.md, \"Rotating the storage key\")".into());
+    }
+    let reports = crate::domain::storage_rotation::reseal_all(store, storage, batch)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut unreadable = 0;
+    for (column, r) in reports {
+        println!(
+            "{}: {} moved, {} already current, {} rewritten meanwhile by the bridge, {} unreadable",
+            column.name(),
+            r.moved,
+            r.current,
+            r.raced,
+            r.unreadable
+        );
+        unreadable += r.unreadable;
+    }
+    if unreadable > 0 {
+        eprintln!(
+            "{unreadable} values open under neither key: keep storage_key_previous set and find the key that sealed them"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "every sealed value is under the current storage key; storage_key_previous can be removed"
+    );
+    Ok(ExitCode::SUCCESS)
 }

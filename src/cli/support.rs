@@ -20,8 +20,11 @@ pub async fn open_state(
     settings: &StateConfig,
     storage_key: Option<&Key32>,
 ) -> Result<(StorageKey, Arc<dyn Store>), String> {
-    let storage = crate::app::open_storage::storage_key_at(&settings.data_dir, storage_key)
+    let mut storage = crate::app::open_storage::storage_key_at(&settings.data_dir, storage_key)
         .map_err(|e| e.to_string())?;
+    if let Some(previous) = settings.previous_storage_key().map_err(|e| e.to_string())? {
+        storage = storage.with_previous(&previous);
+    }
     let store = crate::app::open_storage::open_store_at(&settings.data_dir, &settings.store)
         .await
         .map_err(|e| e.to_string())?;

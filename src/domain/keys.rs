@@ -10,7 +10,8 @@
 //! activation time in the future; it is published in JWKS at once but signs
 //! nothing until it activates, so relying parties see it before they meet a
 //! token signed with it. Superseded keys stay published until every token
-//! they signed has expired, then `keys rotate` prunes them.
+//! they signed has expired, then `keys rotate` or the schedule
+//! (`key_rotation`) prunes them.
 
 use std::sync::RwLock;
 
@@ -152,7 +153,7 @@ pub fn active(stored: &[StoredKey], alg: SigningAlg, now: i64) -> Option<&Stored
 }
 
 /// The algorithms that have keys in `stored`, RS256 always among them.
-fn algorithms_in(stored: &[StoredKey]) -> Vec<SigningAlg> {
+pub(crate) fn algorithms_in(stored: &[StoredKey]) -> Vec<SigningAlg> {
     SigningAlg::ALL
         .into_iter()
         .filter(|a| *a == SigningAlg::RS256 || stored.iter().any(|k| k.alg == a.as_str()))
@@ -383,27 +384,22 @@ fn ec_key() -> Result<(Zeroizing<Vec<u8>>, PublicJwk), KeysError> {
     ))
 }
 
-/// Keys no longer needed at `now`: superseded, within their algorithm, by a
-/// key that has been active for longer than `max_token_ttl`, so every token
-/// they signed has expired.
+/// Keys no longer needed at `now`: within their algorithm, each key whose
+/// successor (the next key by activation) has been signing for longer than
+/// `max_token_ttl`, so every token the key signed has expired. Judged per
+/// key, not by the newest: with rotation more frequent than the token
+/// lifetime the newest is always young, and old keys must still go.
 pub fn prunable(stored: &[StoredKey], now: i64, max_token_ttl: i64) -> Vec<String> {
     let mut out = Vec::new();
     for alg in SigningAlg::ALL {
-        let Some(current) = active(stored, alg, now) else {
-            continue;
-        };
-        if current.activates_at + max_token_ttl >= now {
-            continue;
+        let mut keys: Vec<&StoredKey> = stored.iter().filter(|k| k.alg == alg.as_str()).collect();
+        keys.sort_by_key(|k| (k.activates_at, k.created_at));
+        for pair in keys.windows(2) {
+            let successor = pair[1];
+            if successor.activates_at <= now && successor.activates_at + max_token_ttl < now {
+                out.push(pair[0].kid.clone());
+            }
         }
-        out.extend(
-            stored
-                .iter()
-                .filter(|k| k.alg == alg.as_str() && k.kid != current.kid)
-                .filter(|k| {
-                    (k.activates_at, k.created_at) < (current.activates_at, current.created_at)
-                })
-                .map(|k| k.kid.clone()),
-        );
     }
     out
 }
@@ -535,6 +531,22 @@ mod tests {
             "tokens signed by old may still be valid"
         );
         assert_eq!(prunable(&keys, 100 + 3601, 3600), vec!["old".to_owned()]);
+    }
+
+    #[test]
+    fn with_rotation_faster_than_the_token_lifetime_old_keys_still_go() {
+        // A key every 10 s, tokens live 60 s: at 100 the newest is 0 s old,
+        // yet every key whose successor took over before 40 is done.
+        let keys: Vec<StoredKey> = (0..=10).map(|i| k(&format!("k{i}"), i * 10)).collect();
+        assert_eq!(
+            prunable(&keys, 100, 60),
+            vec!["k0".to_owned(), "k1".to_owned(), "k2".to_owned()]
+        );
+        let pending = [k("a", 0), k("b", 1000)];
+        assert!(
+            prunable(&pending, 500, 60).is_empty(),
+            "a key whose successor does not sign yet is still signing"
+        );
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct Metrics {
     gateway_upstream: HistogramFamily<GatewayUpstreamLabels>,
     gateway_cache: Family<CacheLabels, Counter>,
     journey: Journey,
+    /// Process, build, connections, store errors, certificate, refusals.
+    pub ops: crate::domain::ops_metrics::OpsMetrics,
 }
 
 /// Where a company is on its way from the legacy IdP to Auth0
@@ -164,6 +166,7 @@ impl Metrics {
             "Legacy tokens handed to token exchange and the gateway, by origin (grant and renewed: passed through; minted)",
             journey.legacy_tokens.clone(),
         );
+        let ops = crate::domain::ops_metrics::OpsMetrics::register(&mut registry);
         Self {
             registry,
             http,
@@ -173,6 +176,7 @@ impl Metrics {
             gateway_upstream,
             gateway_cache,
             journey,
+            ops,
         }
     }
 
@@ -254,8 +258,12 @@ impl Metrics {
 
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, self.ops.process_registry()))
+            .and_then(|()| encode_eof(&mut out));
+        if let Err(e) = encoded {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out

@@ -10,11 +10,14 @@
 pub mod audit;
 pub mod auth0;
 pub mod config;
+pub mod key_rotation;
 pub mod keys;
 pub mod legacy_source;
 pub mod legacy_validation;
 pub mod metrics;
+pub mod ops_metrics;
 pub mod sealed_grant;
+pub mod storage_rotation;
 pub mod store;
 pub mod upstream;
 pub mod user_revocation;

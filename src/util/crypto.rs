@@ -84,10 +84,26 @@ impl Purpose {
 /// [`Purpose`] label as associated data so a value sealed for one use cannot be
 /// replayed as another), and keys hashes (HMAC-SHA256 under a key derived
 /// from it, never the cipher's key itself).
+///
+/// During a storage-key rotation it also holds the previous key: values
+/// open under either (the current first), and are always sealed under the
+/// current one. Keyed hashes follow the current key only.
 #[derive(Clone)]
 pub struct StorageKey {
     cipher: Aes256Gcm,
     mac: ring::hmac::Key,
+    previous: Option<Aes256Gcm>,
+}
+
+/// What [`StorageKey::reseal`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resealed {
+    /// Already sealed under the current key: nothing to do.
+    Current,
+    /// Sealed under the previous key; here it is under the current one.
+    Moved(Vec<u8>),
+    /// Opens under neither key (tampered, another purpose, or an older key).
+    Unreadable,
 }
 
 /// What the storage key's HMAC key is derived with (HMAC-SHA256 of this
@@ -111,6 +127,41 @@ impl StorageKey {
         Self {
             cipher: Aes256Gcm::new(key.secret().into()),
             mac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+            previous: None,
+        }
+    }
+
+    /// This key, also opening values sealed under `previous` (while a
+    /// storage-key rotation runs).
+    #[must_use]
+    pub fn with_previous(mut self, previous: &Key32) -> Self {
+        self.previous = Some(Aes256Gcm::new(previous.secret().into()));
+        self
+    }
+
+    /// Whether a previous key is also read.
+    pub fn has_previous(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// A stored value sealed for `purpose`, moved under the current key if
+    /// the previous key sealed it. Idempotent: a value already under the
+    /// current key is left as it is.
+    pub fn reseal(&self, purpose: Purpose, sealed: &[u8]) -> Resealed {
+        let aad = purpose.label().as_bytes();
+        if open_under(&self.cipher, aad, sealed).is_some() {
+            return Resealed::Current;
+        }
+        match self
+            .previous
+            .as_ref()
+            .and_then(|p| open_under(p, aad, sealed))
+        {
+            Some(plain) => {
+                let plain = zeroize::Zeroizing::new(plain);
+                Resealed::Moved(self.seal_with(aad, &plain))
+            }
+            None => Resealed::Unreadable,
         }
     }
 
@@ -172,14 +223,23 @@ impl StorageKey {
     }
 
     fn open_with(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 12 + 16 {
-            return None;
-        }
-        let (nonce, body) = sealed.split_at(12);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad })
-            .ok()
+        open_under(&self.cipher, aad, sealed).or_else(|| {
+            self.previous
+                .as_ref()
+                .and_then(|p| open_under(p, aad, sealed))
+        })
     }
+}
+
+/// Opens `nonce || ciphertext || tag` under `cipher`.
+fn open_under(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 12 + 16 {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(12);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad })
+        .ok()
 }
 
 /// The associated data of a bound value: the purpose, a separator no label
@@ -223,6 +283,46 @@ mod tests {
             key.open_text_bound(Purpose::LegacyToken, b"cookie-a", &bound),
             None,
             "another purpose"
+        );
+    }
+
+    #[test]
+    fn a_previous_key_is_read_and_resealing_moves_values_under_the_current_one() {
+        let old = StorageKey::new(&Key32::new([1; 32]));
+        let sealed = old.seal(Purpose::LegacyToken, b"secret");
+        let bound = old.seal_text_bound(Purpose::PendingLogin, b"c", b"form");
+        let new = StorageKey::new(&Key32::new([2; 32]));
+        assert_eq!(new.open(Purpose::LegacyToken, &sealed), None);
+        let both = new.clone().with_previous(&Key32::new([1; 32]));
+        assert!(both.has_previous() && !new.has_previous());
+        assert_eq!(
+            both.open(Purpose::LegacyToken, &sealed).as_deref(),
+            Some(&b"secret"[..])
+        );
+        assert_eq!(
+            both.open_text_bound(Purpose::PendingLogin, b"c", &bound)
+                .as_deref(),
+            Some(&b"form"[..]),
+            "forms sealed before the switch still open"
+        );
+        let Resealed::Moved(moved) = both.reseal(Purpose::LegacyToken, &sealed) else {
+            panic!("moved");
+        };
+        assert_eq!(
+            new.open(Purpose::LegacyToken, &moved).as_deref(),
+            Some(&b"secret"[..]),
+            "opens with the new key alone"
+        );
+        assert_eq!(both.reseal(Purpose::LegacyToken, &moved), Resealed::Current);
+        assert_eq!(
+            both.reseal(Purpose::LegacyRefreshToken, &sealed),
+            Resealed::Unreadable,
+            "another purpose is never moved"
+        );
+        assert_eq!(
+            both.keyed_hash(Purpose::AuditUsername, b"a"),
+            new.keyed_hash(Purpose::AuditUsername, b"a"),
+            "keyed hashes follow the current key"
         );
     }
 

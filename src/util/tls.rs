@@ -196,9 +196,118 @@ pub fn starts_tls(first_byte: u8) -> bool {
 /// instead of a handshake failure it cannot read.
 pub const PLAIN_HTTP_ON_TLS_PORT: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 37\r\n\r\nthis port speaks https; use https://\n";
 
+impl ReloadingCert {
+    /// When the certificate served now expires (its `notAfter`), unix
+    /// seconds, for the expiry metric.
+    pub fn not_after(&self) -> Option<i64> {
+        not_after(self.current_leaf()?.as_ref())
+    }
+}
+
+/// The `notAfter` of a DER X.509 certificate (RFC 5280 §4.1.2.5), unix
+/// seconds: the walk to `validity` and its second time, nothing more.
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (certificate, _) = sequence(der)?;
+    let (mut tbs, _) = sequence(certificate)?;
+    if tbs.first() == Some(&0xa0) {
+        tbs = tlv(tbs)?.2; // [0] EXPLICIT version
+    }
+    for _ in 0..3 {
+        tbs = tlv(tbs)?.2; // serialNumber, signature, issuer
+    }
+    let (validity, _) = sequence(tbs)?;
+    let not_after = tlv(validity)?.2; // past notBefore
+    let (tag, value, _) = tlv(not_after)?;
+    der_time(tag, value)
+}
+
+/// One DER element: its tag, its value and what follows it.
+fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+fn sequence(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, value, rest) = tlv(der)?;
+    (tag == 0x30).then_some((value, rest))
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`, years 1950–2049) or GeneralizedTime
+/// (`YYYYMMDDHHMMSSZ`) as unix seconds.
+fn der_time(tag: u8, value: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(value).ok()?.strip_suffix('Z')?;
+    // Digits only, so every slice below falls on a character boundary.
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (year, rest) = match (tag, text.len()) {
+        (0x17, 12) => {
+            let yy: i64 = text[..2].parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        (0x18, 14) => (text[..4].parse().ok()?, &text[4..]),
+        _ => return None,
+    };
+    let field = |i: usize| rest[i..i + 2].parse::<i64>().ok();
+    let (month, day) = (field(0)?, field(2)?);
+    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_s_not_after_is_read_from_its_der() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        for (year, month, day, expected) in
+            [(2031, 5, 6, 1_935_792_000), (2050, 1, 1, 2_524_608_000)]
+        {
+            let mut params =
+                rcgen::CertificateParams::new(vec!["bridge.example".to_owned()]).expect("params");
+            params.not_after = rcgen::date_time_ymd(year, month, day);
+            let cert = params.self_signed(&key).expect("cert");
+            assert_eq!(not_after(cert.der()), Some(expected), "{year}");
+        }
+        assert_eq!(der_time(0x17, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(not_after(b""), None);
+        assert_eq!(
+            not_after(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            None,
+            "a length past the end"
+        );
+        assert_eq!(der_time(0x17, b"4912312359+9Z"), None);
+    }
 
     #[test]
     fn the_plain_http_answer_has_the_length_it_says() {

@@ -912,6 +912,100 @@ async fn a_client_assertion_is_used_once_across_instances(b: Backend) {
     b.finish().await;
 }
 
+/// `keys rotate-storage-key`'s walk on each backend: every sealed column,
+/// in batches smaller than the table, moved under the new key only if the
+/// row still holds the value read; a second run moves nothing.
+async fn sealed_values_move_under_a_new_key(b: Backend) {
+    use idp_bridge::domain::storage_rotation::reseal_all;
+    use idp_bridge::domain::store::sealed::{RowKey, SealedColumn};
+    use idp_bridge::util::crypto::{Purpose, StorageKey};
+    use idp_bridge::util::secret::Key32;
+
+    let old = StorageKey::new(&Key32::new([1; 32]));
+    let both = StorageKey::new(&Key32::new([2; 32])).with_previous(&Key32::new([1; 32]));
+    let new = StorageKey::new(&Key32::new([2; 32]));
+    let now = now_unix();
+    let mut signing = key("k1");
+    signing.private_sealed = old.seal(Purpose::SigningKey, b"der");
+    b.a().insert_signing_key(&signing).await.expect("key");
+    for i in 0..3 {
+        let (mut g, mut c) = grant(&format!("g{i}"), now);
+        g.token_sealed = old.seal(Purpose::LegacyToken, format!("at-{i}").as_bytes());
+        g.legacy_refresh_sealed = Some(old.seal(Purpose::LegacyRefreshToken, b"rt"));
+        c.id_token_sealed = Some(old.seal(Purpose::IdToken, b"idt"));
+        assert!(
+            b.a()
+                .insert_grant_with_code(&g, &c, None)
+                .await
+                .expect("grant")
+        );
+        let r = refresh_row(&format!("r{i}"), &g.id, now);
+        b.a().insert_refresh(&r).await.expect("refresh");
+    }
+    // One rotated refresh token: its successor kept sealed for the grace period.
+    let rotation = Rotation {
+        old_hash: b"r0".to_vec(),
+        successor: Some(refresh_row("r0b", "g0", now)),
+        successor_sealed: Some(old.seal(Purpose::RefreshSuccessor, b"r0b")),
+        token_hash: b"th-g0b".to_vec(),
+        token_sealed: old.seal(Purpose::LegacyToken, b"at-0b"),
+        token_expires_at: now + 10,
+        legacy_refresh_sealed: None,
+        profile_json: None,
+        now,
+    };
+    b.a().complete_rotation(&rotation).await.expect("rotate");
+    // A value changed meanwhile is not overwritten.
+    let rows = b
+        .a()
+        .sealed_values(
+            SealedColumn::GrantToken,
+            &SealedColumn::GrantToken.first_key(),
+            10,
+        )
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].0, RowKey::Text("g0".into()));
+    assert!(
+        !b.a()
+            .replace_sealed(
+                SealedColumn::GrantToken,
+                &rows[0].0,
+                b"not what is there",
+                b"x"
+            )
+            .await
+            .expect("replace")
+    );
+    let reports = reseal_all(b.a(), &both, 2).await.expect("reseal");
+    for (column, report) in &reports {
+        let expected = match column {
+            SealedColumn::SigningKey | SealedColumn::RefreshSuccessor => 1,
+            _ => 3,
+        };
+        assert_eq!(
+            (report.moved, report.unreadable),
+            (expected, 0),
+            "{}: {report:?}",
+            column.name()
+        );
+    }
+    let g = b.a().grant("g2").await.expect("read").expect("grant");
+    assert_eq!(
+        new.open(Purpose::LegacyToken, &g.token_sealed).as_deref(),
+        Some(&b"at-2"[..]),
+        "opens under the new key alone"
+    );
+    assert!(old.open(Purpose::LegacyToken, &g.token_sealed).is_none());
+    let again = reseal_all(b.a(), &both, 2).await.expect("again");
+    assert!(
+        again.iter().all(|(_, r)| r.moved == 0 && r.current > 0),
+        "{again:?}"
+    );
+    b.finish().await;
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -940,4 +1034,5 @@ both_backends!(
     one_login_form_yields_one_grant_across_instances,
     a_client_assertion_is_used_once_across_instances,
     revoking_a_user_ends_every_grant_family_and_session,
+    sealed_values_move_under_a_new_key,
 );

@@ -44,8 +44,16 @@ impl Ca {
 
     /// A server certificate for 127.0.0.1 and localhost.
     fn leaf(&self) -> Leaf {
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("params");
+        self.leaf_with(|_| {})
+    }
+
+    /// A server certificate for 127.0.0.1 and localhost, its parameters
+    /// adjusted.
+    fn leaf_with(&self, adjust: impl FnOnce(&mut CertificateParams)) -> Leaf {
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("params");
+        adjust(&mut params);
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("leaf");
         Leaf {
@@ -319,4 +327,49 @@ fn config_check_names_a_bad_pair_and_an_http_issuer() {
     files.write(&leaf.cert_pem, &leaf.key_pem);
     let e = check(&config("http://127.0.0.1:8080", &files.cert, &files.key));
     assert!(e.contains("issuer: must be https when [tls] is set"), "{e}");
+}
+
+/// `idp_bridge_tls_certificate_not_after_seconds` in `text`.
+fn not_after_metric(text: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("idp_bridge_tls_certificate_not_after_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_served_certificate_s_expiry_is_exported_and_follows_a_renewal() {
+    let ca = Ca::new("metrics CA");
+    let until =
+        |year| move |p: &mut CertificateParams| p.not_after = rcgen::date_time_ymd(year, 1, 1);
+    let files = Files::new(&ca.leaf_with(until(2031)));
+    let app = TestApp::spawn_edited(
+        &(files.toml() + "[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+        |_| {},
+        |text| text.replacen("issuer = \"http://", "issuer = \"https://", 1),
+    )
+    .await;
+    let metrics_url = format!("{}/metrics", app.metrics_url.as_deref().expect("metrics"));
+    let scrape = async || {
+        reqwest::get(&metrics_url)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
+    let text = scrape().await;
+    assert_eq!(not_after_metric(&text), Some(1_924_992_000), "2031-01-01");
+    assert!(
+        crate::ops_metrics::families(&text)
+            .contains("idp_bridge_tls_certificate_not_after_seconds")
+    );
+    let renewed = ca.leaf_with(until(2032));
+    files.write(&renewed.cert_pem, &renewed.key_pem);
+    let https = app.issuer.replacen("http://", "https://", 1);
+    assert!(wait_for_leaf(&https, &ca, &renewed.der).await);
+    assert_eq!(
+        not_after_metric(&scrape().await),
+        Some(1_956_528_000),
+        "2032-01-01"
+    );
 }

@@ -12,6 +12,17 @@ use crate::domain::upstream::UpstreamConfig;
 use crate::util::net::is_loopback;
 
 impl BridgeConfig {
+    /// What `serve` needs to run, beside the protocol's settings: the
+    /// listeners, the store, the data directory, the command adapter's
+    /// environment and the key schedule.
+    pub(super) fn check_operations(&self, problems: &mut Vec<String>) {
+        self.check_listeners(problems);
+        self.check_store(problems);
+        self.check_data_dir(problems);
+        self.check_command_env(problems);
+        self.keys.check(problems);
+    }
+
     /// `[legacy_validation]` (and the clients that need it) and
     /// `[migration]` (which needs an adapter that sees a password).
     pub(super) fn check_journey(

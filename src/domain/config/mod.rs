@@ -145,6 +145,10 @@ pub struct BridgeConfig {
     /// The key sealing secrets at rest (64 hex digits or base64 of 32 bytes).
     /// When absent, one is generated in `data_dir/storage.key` at first start.
     pub storage_key: Option<SecretSource>,
+    /// The storage key being replaced, during a storage-key rotation: values
+    /// sealed under it still open (`keys rotate-storage-key` moves them under
+    /// `storage_key`). Remove it once the command has finished.
+    pub storage_key_previous: Option<SecretSource>,
     /// The store.
     #[serde(default)]
     pub store: StoreSettings,
@@ -233,6 +237,8 @@ pub struct StateConfig {
     pub data_dir: PathBuf,
     /// The storage key, if configured.
     pub storage_key: Option<SecretSource>,
+    /// The storage key being replaced, if a rotation is under way.
+    pub storage_key_previous: Option<SecretSource>,
     /// The store.
     #[serde(default)]
     pub store: StoreSettings,
@@ -263,6 +269,22 @@ impl StateConfig {
         };
         Ok((config, key))
     }
+
+    /// `storage_key_previous`, resolved, if set.
+    pub fn previous_storage_key(&self) -> Result<Option<Key32>, ConfigError> {
+        previous_key(self.storage_key_previous.as_ref()).map_err(ConfigError::one)
+    }
+}
+
+/// `storage_key_previous`, resolved and parsed, if set.
+fn previous_key(source: Option<&SecretSource>) -> Result<Option<Key32>, String> {
+    source
+        .map(|s| {
+            s.resolve()
+                .and_then(|v| Key32::parse(v.secret()).map_err(|e| e.to_string()))
+                .map_err(|e| format!("storage_key_previous: {e}"))
+        })
+        .transpose()
 }
 
 /// The validated configuration the bridge runs with.
@@ -283,6 +305,8 @@ pub struct Settings {
     pub tls: Option<(crate::util::tls::TlsFiles, std::time::Duration)>,
     /// Storage key, if configured (else generated in the data dir).
     pub storage_key: Option<Key32>,
+    /// The storage key being replaced, also read while it is set.
+    pub storage_key_previous: Option<Key32>,
     /// Store settings.
     pub store: StoreSettings,
     /// Key settings.
@@ -386,10 +410,7 @@ impl Settings {
         let issuer = raw.issuer.as_str().trim_end_matches('/').to_owned();
         raw.check_issuer_and_tokens(&mut problems);
         raw.check_connection_limits(&mut problems);
-        raw.check_listeners(&mut problems);
-        raw.check_store(&mut problems);
-        raw.check_data_dir(&mut problems);
-        raw.check_command_env(&mut problems);
+        raw.check_operations(&mut problems);
         let tls = raw.check_tls(&mut problems);
         let mut branding = raw.branding.clone();
         branding.check(&mut problems);
@@ -405,6 +426,13 @@ impl Settings {
                 }
             }
         });
+        let storage_key_previous = previous_key(raw.storage_key_previous.as_ref())
+            .map_err(|e| problems.push(e))
+            .ok()
+            .flatten();
+        if storage_key_previous.is_some() && raw.storage_key.is_none() {
+            problems.push("storage_key_previous: needs storage_key, the key replacing it".into());
+        }
         let mut clients = BTreeMap::new();
         if raw.clients.is_empty() {
             problems.push("clients: at least one [[clients]] entry is required".to_owned());
@@ -459,6 +487,7 @@ impl Settings {
             metrics_listen: raw.metrics.listen,
             tls,
             storage_key,
+            storage_key_previous,
             store: raw.store,
             keys: raw.keys,
             throttle,

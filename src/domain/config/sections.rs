@@ -237,6 +237,38 @@ pub struct KeySettings {
     /// 600 s: past the reload interval and the JWKS cache time, 300 s).
     #[serde(default = "default_activation_delay")]
     pub activation_delay_seconds: i64,
+    /// How long a signing key signs before the bridge rotates it by itself
+    /// (default 21600 s, six hours, as Dex; 0 turns scheduled rotation
+    /// off). The successor is published `activation_delay_seconds` before
+    /// it signs, once across instances; the old key is retired when every
+    /// ID token it signed has expired. Must exceed `activation_delay_seconds`.
+    #[serde(default = "default_rotate_every")]
+    pub rotate_every_seconds: u64,
+}
+
+impl KeySettings {
+    /// How long `/jwks` may be cached (the `max-age` it is served with):
+    /// short enough that a key published `activation_delay_seconds` before
+    /// it signs reaches every relying party that honours it, on every
+    /// instance (each learns of the key within `reload_interval_seconds`);
+    /// at most 300 s.
+    pub fn jwks_max_age_seconds(&self) -> u64 {
+        let lead = u64::try_from(self.activation_delay_seconds).unwrap_or(0);
+        lead.saturating_sub(self.reload_interval_seconds).min(300)
+    }
+
+    /// The problems with these settings.
+    pub fn check(&self, problems: &mut Vec<String>) {
+        if self.activation_delay_seconds < 0 {
+            problems.push("keys.activation_delay_seconds: must not be negative".to_owned());
+        }
+        let lead = u64::try_from(self.activation_delay_seconds).unwrap_or(0);
+        if self.rotate_every_seconds != 0 && self.rotate_every_seconds <= lead {
+            problems.push(format!(
+                "keys.rotate_every_seconds: must exceed keys.activation_delay_seconds ({lead}), or be 0 for no scheduled rotation"
+            ));
+        }
+    }
 }
 
 impl Default for KeySettings {
@@ -244,6 +276,7 @@ impl Default for KeySettings {
         Self {
             reload_interval_seconds: default_reload(),
             activation_delay_seconds: default_activation_delay(),
+            rotate_every_seconds: default_rotate_every(),
         }
     }
 }
@@ -253,6 +286,9 @@ fn default_reload() -> u64 {
 }
 fn default_activation_delay() -> i64 {
     600
+}
+fn default_rotate_every() -> u64 {
+    6 * 3600
 }
 
 /// `[store]`.

@@ -13,6 +13,7 @@
 pub mod memory;
 pub mod postgres;
 mod rows;
+pub mod sealed;
 mod sql;
 pub mod sqlite;
 mod traits;
@@ -20,7 +21,7 @@ mod traits;
 pub use rows::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, LoginOnce, Redeemed, RefreshRow,
     RefreshState, Rotation, STALE_CLAIM_SECONDS, StoreError, StoredKey, ThrottleCount,
-    ThrottleKeys, ThrottleRelease, UserRevoked,
+    ThrottleKeys, ThrottleRelease, UserRevoked, errors_total,
 };
 pub(crate) use rows::{err, why_not_redeemed};
 pub use traits::{

@@ -8,11 +8,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Row};
-
-use sqlx::Postgres;
-use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Postgres, Row};
 
 use super::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, GrantStore, Housekeeping, KeyStore,
@@ -28,6 +25,7 @@ pub struct PgStore {
 }
 
 use super::err;
+use super::sealed::{RowKey, SealedColumn};
 
 /// A schema name we are willing to put in SQL: lower-case letters, digits, `_`.
 fn valid_schema(name: &str) -> bool {
@@ -678,6 +676,47 @@ impl SessionStore for PgStore {
 
 #[async_trait]
 impl Housekeeping for PgStore {
+    async fn sealed_values(
+        &self,
+        column: SealedColumn,
+        after: &RowKey,
+        batch: i64,
+    ) -> Result<Vec<(RowKey, Vec<u8>)>, StoreError> {
+        let sql = column.select_batch();
+        let query = match after {
+            RowKey::Text(k) => sqlx::query(&sql).bind(k.clone()),
+            RowKey::Blob(k) => sqlx::query(&sql).bind(k.clone()),
+        };
+        let rows = query.bind(batch).fetch_all(&self.pool).await.map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                let key = if column.text_key() {
+                    RowKey::Text(r.try_get(0)?)
+                } else {
+                    RowKey::Blob(r.try_get(0)?)
+                };
+                Ok((key, r.try_get(1)?))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(err)
+    }
+
+    async fn replace_sealed(
+        &self,
+        column: SealedColumn,
+        key: &RowKey,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let sql = column.replace();
+        let query = sqlx::query(&sql).bind(new.to_vec());
+        let query = match key {
+            RowKey::Text(k) => query.bind(k.clone()),
+            RowKey::Blob(k) => query.bind(k.clone()),
+        };
+        self.changed_one(query.bind(old.to_vec())).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(sqlx::query("SELECT 1")).await
     }

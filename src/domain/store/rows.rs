@@ -10,7 +10,17 @@ pub struct StoreError(pub String);
 /// Wraps a database error; its text names no secret (values are bound,
 /// never formatted into SQL).
 pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
+    ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     StoreError(e.to_string())
+}
+
+/// Database errors since the process started (every backend's errors pass
+/// through [`err`]), for `idp_bridge_store_errors_total`.
+static ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many store operations have failed in this process.
+pub fn errors_total() -> u64 {
+    ERRORS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A signing key as stored.

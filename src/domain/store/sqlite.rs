@@ -37,6 +37,8 @@ use rusqlite::{
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
+use super::sealed::{RowKey, SealedColumn};
+
 use super::{
     Cleaned, CodeClaim, CodeRow, GrantRenewal, GrantRow, GrantStore, Housekeeping, KeyStore,
     LoginOnce, OnceStore, Redeemed, RefreshRow, RefreshState, RefreshStore, RevocationStore,
@@ -896,6 +898,51 @@ impl SessionStore for SqliteStore {
 
 #[async_trait]
 impl Housekeeping for SqliteStore {
+    async fn sealed_values(
+        &self,
+        column: SealedColumn,
+        after: &RowKey,
+        batch: i64,
+    ) -> Result<Vec<(RowKey, Vec<u8>)>, StoreError> {
+        let sql = column.select_batch();
+        let text = column.text_key();
+        self.read(|c| {
+            let mut statement = prepare(c, &sql)?;
+            let row = |r: &Row<'_>| {
+                let key = if text {
+                    RowKey::Text(r.get(0)?)
+                } else {
+                    RowKey::Blob(r.get(0)?)
+                };
+                Ok((key, r.get(1)?))
+            };
+            match after {
+                RowKey::Text(k) => statement.query_map(params![k, batch], row)?.collect(),
+                RowKey::Blob(k) => statement.query_map(params![k, batch], row)?.collect(),
+            }
+        })
+    }
+
+    async fn replace_sealed(
+        &self,
+        column: SealedColumn,
+        key: &RowKey,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let sql = column.replace();
+        let changed = self
+            .write(|c| {
+                let mut statement = prepare(c, &sql)?;
+                match key {
+                    RowKey::Text(k) => statement.execute(params![new, k, old]),
+                    RowKey::Blob(k) => statement.execute(params![new, k, old]),
+                }
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }

@@ -209,6 +209,28 @@ pub trait SessionStore: Send + Sync {
 pub trait Housekeeping: Send + Sync {
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Up to `batch` sealed values of `column` after the row key `after`, in
+    /// key order (`keys rotate-storage-key`).
+    async fn sealed_values(
+        &self,
+        column: super::sealed::SealedColumn,
+        after: &super::sealed::RowKey,
+        batch: i64,
+    ) -> Result<Vec<(super::sealed::RowKey, Vec<u8>)>, StoreError> {
+        let _ = (column, after, batch);
+        Err(StoreError("this store cannot list sealed values".into()))
+    }
+    /// Replaces a sealed value with `new` if it is still `old`; whether it was.
+    async fn replace_sealed(
+        &self,
+        column: super::sealed::SealedColumn,
+        key: &super::sealed::RowKey,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let _ = (column, key, old, new);
+        Err(StoreError("this store cannot replace sealed values".into()))
+    }
     /// Removes up to `batch` expired or revoked rows of each kind.
     async fn cleanup(&self, now: i64, batch: i64) -> Result<Cleaned, StoreError>;
     /// Write statements and transactions this instance has committed since

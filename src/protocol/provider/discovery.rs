@@ -127,9 +127,13 @@ pub async fn discovery_get(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /jwks`.
+/// Cached no longer than a new key is published before it signs
+/// (`KeySettings::jwks_max_age_seconds`), so a relying party that honours
+/// the header never meets a token signed with a key it has not seen.
 pub async fn jwks_get(State(state): State<AppState>) -> impl IntoResponse {
+    let max_age = state.settings.keys.jwks_max_age_seconds();
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
+        [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
         Json(state.keys.jwks()),
     )
 }

@@ -283,6 +283,21 @@ audiences = ["https://reports.example.com"]
 
     // Each refusal is audited by reason class.
     let metrics = app.metrics_text();
+    for family in crate::ops_metrics::GATEWAY_FAMILIES {
+        assert!(
+            crate::ops_metrics::families(&metrics).contains(family),
+            "{family} declared once the gateway served"
+        );
+    }
+    crate::ops_metrics::assert_families_listed(
+        &metrics,
+        &[
+            "idp_bridge_tls_certificate_not_after_seconds",
+            "idp_bridge_refusals",
+            "idp_bridge_upstream_request_duration_seconds",
+            "idp_bridge_http_request_duration_seconds",
+        ],
+    );
     for reason in [
         "no_token",
         "signature",
