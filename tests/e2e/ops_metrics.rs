@@ -45,6 +45,11 @@ pub fn listed_families() -> BTreeSet<String> {
         .collect()
 }
 
+/// The migration journey's labelled families: declared once a sign-in
+/// reached the legacy IdP, or a legacy token went to token exchange or the
+/// gateway.
+pub const JOURNEY_FAMILIES: [&str; 2] = ["idp_bridge_legacy_sign_ins", "idp_bridge_legacy_tokens"];
+
 /// The gateway's families: declared once a gateway has served.
 pub const GATEWAY_FAMILIES: [&str; 3] = [
     "idp_bridge_gateway_cache",
@@ -179,6 +184,7 @@ async fn refusals_by_code_and_store_errors_are_counted_with_bounded_labels() {
         &after,
         &[
             &GATEWAY_FAMILIES[..],
+            &JOURNEY_FAMILIES[..],
             &["idp_bridge_tls_certificate_not_after_seconds"],
         ]
         .concat(),
