@@ -28,6 +28,7 @@ command -v systemd-analyze >/dev/null || lean+=(systemd)
 command -v nginx >/dev/null || lean+=(nginx)
 command -v caddy >/dev/null || lean+=(caddy)
 command -v openssl >/dev/null || lean+=(openssl)
+command -v promtool >/dev/null || lean+=(prometheus)
 if [ $((${#plain[@]} + ${#lean[@]})) -gt 0 ]; then
   echo "ci-tools: apt-get install ${plain[*]} ${lean[*]}" >&2
   as_root apt-get update -qq
