@@ -27,7 +27,9 @@ use std::process::ExitCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::syntax::{check_name, hcl_attributes, hcl_identifier, hcl_string, unreachable_issuer};
+use super::syntax::{
+    check_name, hcl_attributes, hcl_identifier, hcl_string, terraform_prelude, unreachable_issuer,
+};
 use crate::domain::config::{load_raw, process_env};
 
 /// The `login` script.
@@ -215,23 +217,11 @@ fn heredoc(out: &mut String, indent: &str, script: &str) {
 fn terraform(c: &Connection) -> String {
     let var = TOKEN_VAR.to_ascii_lowercase();
     let resource = hcl_identifier(&c.name);
-    let mut out = String::from(
-        "terraform {\n  required_providers {\n    auth0 = {\n      source  = \"auth0/auth0\"\n      version = \">= 1.47\"\n    }\n  }\n}\n\n",
+    let mut out = terraform_prelude(
+        "1.47",
+        &var,
+        "The bridge's [migration] token, for the custom database scripts",
     );
-    let _ = writeln!(out, "variable \"{var}\" {{");
-    hcl_attributes(
-        &mut out,
-        "  ",
-        &[
-            (
-                "description",
-                hcl_string("The bridge's [migration] token, for the custom database scripts"),
-            ),
-            ("type", "string".into()),
-            ("sensitive", "true".into()),
-        ],
-    );
-    out.push_str("}\n\n");
     let _ = writeln!(out, "resource \"auth0_connection\" \"{resource}\" {{");
     hcl_attributes(
         &mut out,

@@ -32,7 +32,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::syntax::{hcl_attributes, hcl_identifier, hcl_string};
+use super::syntax::{hcl_attributes, hcl_identifier, hcl_string, terraform_prelude};
 use super::{Connection, Format, SECRET_VAR, Strategy};
 
 /// What `auth0 --format FORMAT` prints on stdout.
@@ -218,26 +218,11 @@ fn terraform(c: &Connection) -> String {
     let resource = hcl_identifier(&c.name);
     // `connection_settings`, `attribute_map` and `connected_accounts` need
     // provider 1.47 or later.
-    let mut out = String::from(
-        "terraform {\n  required_providers {\n    auth0 = {\n      source  = \"auth0/auth0\"\n      version = \">= 1.47\"\n    }\n  }\n}\n\n",
+    let mut out = terraform_prelude(
+        "1.47",
+        &var,
+        &format!("The secret of the bridge client `{}`", c.client_id),
     );
-    let _ = writeln!(out, "variable \"{var}\" {{");
-    hcl_attributes(
-        &mut out,
-        "  ",
-        &[
-            (
-                "description",
-                hcl_string(&format!(
-                    "The secret of the bridge client `{}`",
-                    c.client_id
-                )),
-            ),
-            ("type", "string".into()),
-            ("sensitive", "true".into()),
-        ],
-    );
-    out.push_str("}\n\n");
     let _ = writeln!(out, "resource \"auth0_connection\" \"{resource}\" {{");
     hcl_attributes(
         &mut out,

@@ -108,3 +108,24 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// A Terraform file's opening: the `auth0/auth0` provider pinned at
+/// `minimum` or later, and the one sensitive string variable (`var`) the
+/// printed resources read their secret from.
+pub(crate) fn terraform_prelude(minimum: &str, var: &str, description: &str) -> String {
+    let mut out = format!(
+        "terraform {{\n  required_providers {{\n    auth0 = {{\n      source  = \"auth0/auth0\"\n      version = \">= {minimum}\"\n    }}\n  }}\n}}\n\n"
+    );
+    let _ = writeln!(out, "variable \"{var}\" {{");
+    hcl_attributes(
+        &mut out,
+        "  ",
+        &[
+            ("description", hcl_string(description)),
+            ("type", "string".into()),
+            ("sensitive", "true".into()),
+        ],
+    );
+    out.push_str("}\n\n");
+    out
+}

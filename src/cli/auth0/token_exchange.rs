@@ -18,7 +18,6 @@
 //! `syntax::hcl_string`); the client secret is only ever a placeholder
 //! (`${IDP_BRIDGE_CLIENT_SECRET}`, `var.idp_bridge_client_secret`).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +26,7 @@ use serde_json::{Value, json};
 
 use super::SECRET_VAR;
 use super::render::hcl_block;
-use super::syntax::{hcl_attributes, hcl_string};
+use super::syntax::{hcl_attributes, hcl_string, terraform_prelude};
 use crate::domain::config::{ClientConfig, load_raw, process_env};
 
 /// The Action's secret holding the bridge client id.
@@ -287,26 +286,11 @@ fn management_json(e: &Exchange) -> String {
 fn terraform(e: &Exchange) -> String {
     let var = SECRET_VAR.to_ascii_lowercase();
     // `auth0_token_exchange_profile` came with provider 1.11.
-    let mut out = String::from(
-        "terraform {\n  required_providers {\n    auth0 = {\n      source  = \"auth0/auth0\"\n      version = \">= 1.11\"\n    }\n  }\n}\n\n",
+    let mut out = terraform_prelude(
+        "1.11",
+        &var,
+        &format!("The secret of the bridge client `{}`", e.client_id),
     );
-    let _ = writeln!(out, "variable \"{var}\" {{");
-    hcl_attributes(
-        &mut out,
-        "  ",
-        &[
-            (
-                "description",
-                hcl_string(&format!(
-                    "The secret of the bridge client `{}`",
-                    e.client_id
-                )),
-            ),
-            ("type", "string".into()),
-            ("sensitive", "true".into()),
-        ],
-    );
-    out.push_str("}\n\n");
     out.push_str("resource \"auth0_action\" \"legacy_token_exchange\" {\n");
     hcl_attributes(
         &mut out,
