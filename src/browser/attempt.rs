@@ -52,18 +52,25 @@ pub struct Attempt<'a> {
 }
 
 impl<'a> Attempt<'a> {
-    /// `username` from the request's client address.
+    /// `username` from the request's client address, through `path`: the
+    /// migration script's client is Auth0's server, so its attempts are
+    /// not counted per address ([`throttle::Counters::for_script`]).
     pub fn new(
         settings: &ThrottleSettings,
         storage: &StorageKey,
         username: &'a str,
         headers: &HeaderMap,
         peer: SocketAddr,
+        path: SignInPath,
     ) -> Self {
         let address = throttle::client_address(headers, peer, settings);
+        let counters = match path {
+            SignInPath::LoginPage => throttle::Counters::new(username, address),
+            SignInPath::MigrationScript => throttle::Counters::for_script(username, address),
+        };
         Self {
             username,
-            counters: throttle::Counters::new(username, address),
+            counters,
             user: throttle::audit_user(settings.audit_username, storage, username),
             address,
         }

@@ -93,6 +93,24 @@ impl Counters {
         }
     }
 
+    /// Counters for `username` tried through Auth0's `login` script, which
+    /// always calls from `server`, one of Auth0's few outbound addresses,
+    /// never the person's. The address counter is then the username's own
+    /// (`addr:script:<hash>`): on Auth0's address it would be every
+    /// person's at once, and `max_failures_per_address` typos, by anyone,
+    /// would stop every migration for the lockout. The username's counters
+    /// are the login page's, so a person is counted once on both paths;
+    /// guessing across accounts from one address is Auth0's to stop (its
+    /// suspicious IP throttling sees the person's address).
+    pub fn for_script(username: &str, server: IpAddr) -> Self {
+        let hash = user_hash(username);
+        Self {
+            user_address: format!("ua:{hash}:{server}"),
+            address: format!("addr:script:{hash}"),
+            user: format!("user:{hash}"),
+        }
+    }
+
     /// The keys, as the store takes them.
     pub fn keys(&self) -> ThrottleKeys<'_> {
         ThrottleKeys {

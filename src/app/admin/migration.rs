@@ -163,6 +163,7 @@ async fn migration_login_post(
         username,
         &headers,
         peer,
+        SignInPath::MigrationScript,
     );
     let grant = match attempt::authenticate(
         &Gate::new(

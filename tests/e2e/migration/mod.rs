@@ -472,3 +472,52 @@ async fn renewals_at_the_legacy_idp_count_on_the_renewal_path() {
         renewals
     );
 }
+
+/// Every script call comes from Auth0's few servers, never the person's
+/// address: counting the script's failures per client address would let
+/// `max_failures_per_address` typos, by anyone, anywhere, stop every
+/// migration for the lockout (a denial of service by a handful of wrong
+/// passwords). The script's attempts are counted per username; the login
+/// page's address counter is untouched.
+#[tokio::test]
+async fn wrong_passwords_of_many_people_through_the_script_do_not_lock_auth0s_address() {
+    let app = TestApp::spawn_with(&format!(
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_address = 3\n",
+        section("")
+    ))
+    .await;
+    for n in 0..5 {
+        let wrong = post(
+            &app,
+            "/migration/login",
+            Some(TOKEN),
+            &json!({"username": format!("someone-{n}"), "password": "typo"}).to_string(),
+        )
+        .await;
+        assert_eq!(wrong.status(), 403, "a wrong password, not a lockout");
+    }
+    let alice = post(
+        &app,
+        "/migration/login",
+        Some(TOKEN),
+        &json!({"username": "alice", "password": "correct-horse"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        alice.status(),
+        200,
+        "other people's typos must not lock alice's migration: {}",
+        alice.text().await.unwrap_or_default()
+    );
+    // The login page still counts per address: three failures from one
+    // browser address lock it out (the third begins the lockout).
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let page = app
+            .attempt_login(&TestApp::browser(), &format!("someone-{n}"), "typo")
+            .await;
+        statuses.push(page.status().as_u16());
+    }
+    assert!(statuses[..2].iter().all(|s| *s != 429), "{statuses:?}");
+    assert_eq!(statuses[2], 429, "the login page's address counter holds");
+}
