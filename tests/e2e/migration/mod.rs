@@ -521,3 +521,38 @@ async fn wrong_passwords_of_many_people_through_the_script_do_not_lock_auth0s_ad
     assert!(statuses[..2].iter().all(|s| *s != 429), "{statuses:?}");
     assert_eq!(statuses[2], 429, "the login page's address counter holds");
 }
+
+/// A username in another Unicode form — full-width letters, a decomposed
+/// accent — is the same person to a legacy IdP that compares names as
+/// LDAP does (RFC 4518: NFKC and case folding), so it must be counted under
+/// the same counters: locked on the login page as `alice`, the script's
+/// `ＡＬＩＣＥ` is locked too and never reaches the legacy IdP.
+#[tokio::test]
+async fn another_unicode_form_of_a_locked_username_is_locked_too() {
+    let app = TestApp::spawn_with(&format!(
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\nmax_failures_per_user = 3\n",
+        section("")
+    ))
+    .await;
+    for _ in 0..3 {
+        let _ = app
+            .attempt_login(&TestApp::browser(), "alice", "guess")
+            .await;
+    }
+    let before = app.legacy.idp.login_attempts();
+    for form in ["ＡＬＩＣＥ", "ａlice", "Alice"] {
+        let answer = post(
+            &app,
+            "/migration/login",
+            Some(TOKEN),
+            &json!({"username": form, "password": "guess-again"}).to_string(),
+        )
+        .await;
+        assert_eq!(answer.status(), 429, "{form} is alice, and alice is locked");
+    }
+    assert_eq!(
+        app.legacy.idp.login_attempts(),
+        before,
+        "no other form of a locked username reaches the legacy IdP"
+    );
+}
