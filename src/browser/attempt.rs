@@ -52,28 +52,32 @@ pub struct Attempt<'a> {
 }
 
 impl<'a> Attempt<'a> {
-    /// `username` from the request's client address, through `path`: the
-    /// migration script's client is Auth0's server, so its attempts are
-    /// not counted per address ([`throttle::Counters::for_script`]).
+    /// `username` from the request's client address.
     pub fn new(
         settings: &ThrottleSettings,
         storage: &StorageKey,
         username: &'a str,
         headers: &HeaderMap,
         peer: SocketAddr,
-        path: SignInPath,
     ) -> Self {
         let address = throttle::client_address(headers, peer, settings);
-        let counters = match path {
-            SignInPath::LoginPage => throttle::Counters::new(username, address),
-            SignInPath::MigrationScript => throttle::Counters::for_script(username, address),
-        };
         Self {
             username,
-            counters,
+            counters: throttle::Counters::new(username, address),
             user: throttle::audit_user(settings.audit_username, storage, username),
             address,
         }
+    }
+}
+
+impl Attempt<'_> {
+    /// The same attempt made through Auth0's `login` script, whose client
+    /// is Auth0's server, not the person: not counted per address
+    /// ([`throttle::Counters::for_script`]).
+    #[must_use]
+    pub fn through_script(mut self) -> Self {
+        self.counters = throttle::Counters::for_script(self.username, self.address);
+        self
     }
 }
 

@@ -197,14 +197,7 @@ pub async fn login_post(
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
     let gate = Gate::new(&settings.throttle, store, &*state.upstream, &state.metrics);
-    let attempt = Attempt::new(
-        gate.settings,
-        storage,
-        username,
-        &headers,
-        peer,
-        SignInPath::LoginPage,
-    );
+    let attempt = Attempt::new(gate.settings, storage, username, &headers, peer);
     let grant = match authenticate_throttled(&gate, pending.locale, &attempt, &form.password).await
     {
         Ok(g) => g,

@@ -163,8 +163,8 @@ async fn migration_login_post(
         username,
         &headers,
         peer,
-        SignInPath::MigrationScript,
-    );
+    )
+    .through_script();
     let grant = match attempt::authenticate(
         &Gate::new(
             &state.settings.throttle,
