@@ -120,6 +120,20 @@ fn body<T: for<'de> Deserialize<'de>>(
             None,
         )));
     }
+    // serde reads a struct from a JSON array too (`["alice", "pw"]`, by
+    // position): only the documented object is taken (another content
+    // type is `parse`'s 415).
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json && body.trim_ascii_start().first().is_some_and(|b| *b != b'{') {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be a JSON object",
+            None,
+        )));
+    }
     parse(headers, body)
 }
 
