@@ -70,6 +70,17 @@ impl<'a> Attempt<'a> {
     }
 }
 
+impl Attempt<'_> {
+    /// The same attempt made through Auth0's `login` script, whose client
+    /// is Auth0's server, not the person: not counted per address
+    /// ([`throttle::Counters::for_script`]).
+    #[must_use]
+    pub fn through_script(mut self) -> Self {
+        self.counters = throttle::Counters::for_script(self.username, self.address);
+        self
+    }
+}
+
 /// What a password check uses: the throttle counters' store and settings,
 /// the legacy IdP and the audit counters.
 #[derive(Debug)]

@@ -32,14 +32,27 @@ use crate::domain::store::{StoreError, ThrottleKeys, ThrottleRelease, ThrottleSt
 use crate::util::crypto::{Purpose, StorageKey, b64url, sha256};
 
 /// A username's own counter key, `user:<hash>`: the SHA-256 of the
-/// trimmed, case-folded username, so the store holds no username. Every
-/// `ua:` key of the username carries the same hash.
+/// username as [`counted_name`] makes it (trimmed, NFKC, lower case), so
+/// the store holds no username. Every `ua:` key of the username carries
+/// the same hash.
 pub fn user_key(username: &str) -> String {
     format!("user:{}", user_hash(username))
 }
 
 fn user_hash(username: &str) -> String {
-    b64url(&sha256(username.trim().to_lowercase().as_bytes()))
+    b64url(&sha256(counted_name(username).as_bytes()))
+}
+
+/// A username as the throttle counts it: trimmed, in Unicode's
+/// compatibility form (NFKC: full-width `ａ`, a decomposed `é` and the
+/// like become the one ordinary character) and lower case, then NFKC
+/// again. A legacy IdP that compares names as LDAP does (RFC 4518) takes
+/// every such form for the same person, so a guesser alternating forms
+/// must not get fresh counters with each.
+fn counted_name(username: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let folded: String = username.trim().nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
 }
 
 /// The request's client address: the peer's, or, when the peer is one of
@@ -66,7 +79,7 @@ pub fn audit_user(mode: AuditUsername, storage: &StorageKey, username: &str) -> 
         AuditUsername::Plain => username.escape_debug().to_string(),
         AuditUsername::Hashed => format!(
             "hmac:{}",
-            b64url(&storage.keyed_hash(Purpose::AuditUsername, username.to_lowercase().as_bytes()))
+            b64url(&storage.keyed_hash(Purpose::AuditUsername, counted_name(username).as_bytes()))
         ),
     }
 }
@@ -89,6 +102,24 @@ impl Counters {
         Self {
             user_address: format!("ua:{hash}:{client}"),
             address: format!("addr:{client}"),
+            user: format!("user:{hash}"),
+        }
+    }
+
+    /// Counters for `username` tried through Auth0's `login` script, which
+    /// always calls from `server`, one of Auth0's few outbound addresses,
+    /// never the person's. The address counter is then the username's own
+    /// (`addr:script:<hash>`): on Auth0's address it would be every
+    /// person's at once, and `max_failures_per_address` typos, by anyone,
+    /// would stop every migration for the lockout. The username's counters
+    /// are the login page's, so a person is counted once on both paths;
+    /// guessing across accounts from one address is Auth0's to stop (its
+    /// suspicious IP throttling sees the person's address).
+    pub fn for_script(username: &str, server: IpAddr) -> Self {
+        let hash = user_hash(username);
+        Self {
+            user_address: format!("ua:{hash}:{server}"),
+            address: format!("addr:script:{hash}"),
             user: format!("user:{hash}"),
         }
     }
@@ -308,6 +339,17 @@ pub async fn unlock<S: ThrottleStore + ?Sized>(
 mod tests {
     use super::*;
     use crate::util::secret::Key32;
+
+    #[test]
+    fn every_unicode_form_of_a_username_is_counted_as_one() {
+        for form in ["ＡＬＩＣＥ", "ａlice", "\u{2003}Alice\u{3000}"] {
+            assert_eq!(user_key(form), user_key("alice"), "{form:?}");
+        }
+        // A decomposed accent and a composed one; a ligature.
+        assert_eq!(user_key("jose\u{301}"), user_key("JOSÉ"));
+        assert_eq!(user_key("ﬁona"), user_key("fiona"));
+        assert_ne!(user_key("alice"), user_key("alice2"));
+    }
 
     #[test]
     fn a_username_s_keys_share_its_hash_and_fold_case() {

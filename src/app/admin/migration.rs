@@ -120,6 +120,20 @@ fn body<T: for<'de> Deserialize<'de>>(
             None,
         )));
     }
+    // serde reads a struct from a JSON array too (`["alice", "pw"]`, by
+    // position): only the documented object is taken (another content
+    // type is `parse`'s 415).
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json && body.trim_ascii_start().first().is_some_and(|b| *b != b'{') {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be a JSON object",
+            None,
+        )));
+    }
     parse(headers, body)
 }
 
@@ -163,7 +177,8 @@ async fn migration_login_post(
         username,
         &headers,
         peer,
-    );
+    )
+    .through_script();
     let grant = match attempt::authenticate(
         &Gate::new(
             &state.settings.throttle,
@@ -200,9 +215,13 @@ async fn migration_login_post(
 fn user_profile(legacy: &Profile, typed: Option<&str>, trust_email: bool) -> Value {
     let typed_email = typed.filter(|t| t.contains('@'));
     let email = legacy.email.as_deref().or(typed_email);
+    // The legacy IdP's word (or the setting) covers its own address only:
+    // an identifier someone typed is no verified address, whatever the
+    // legacy IdP accepted it as.
+    let email_verified = legacy.email.is_some() && legacy.email_verified.unwrap_or(trust_email);
     let mut profile = json!({
         "user_id": legacy.subject,
-        "email_verified": legacy.email_verified.unwrap_or(trust_email),
+        "email_verified": email_verified,
         "app_metadata": {
             "legacy_subject": legacy.subject,
             "legacy_attributes": legacy.attributes,
@@ -360,10 +379,11 @@ mod tests {
         assert_eq!(p["email_verified"], false);
         assert_eq!(p["username"], "alice");
         assert_eq!(p["name"], "Alice");
-        // Signed in with an email address: no username, the address as email.
+        // Signed in with an email address: no username, the address as
+        // email (unverified: see below).
         let p = user_profile(&legacy(None, None), Some("alice@example.com"), true);
         assert_eq!(p["email"], "alice@example.com");
-        assert_eq!(p["email_verified"], true);
+        assert_eq!(p["email_verified"], false);
         assert!(p.get("username").is_none());
         // The legacy IdP's word wins over the setting.
         let p = user_profile(
@@ -376,5 +396,24 @@ mod tests {
         let p = user_profile(&legacy(Some("a@example.com"), None), None, false);
         assert!(p.get("username").is_none());
         assert_eq!(p["user_id"], "uid-42");
+    }
+
+    /// `[migration] email_verified = true` vouches for the addresses the
+    /// legacy IdP keeps, not for whatever identifier someone typed: a legacy
+    /// IdP that takes `victim@example.com` as a *username* would otherwise
+    /// hand Auth0 a verified address nobody verified (and Auth0 links
+    /// accounts, and apps trust, by verified address).
+    #[test]
+    fn a_typed_identifier_is_never_a_verified_address() {
+        let p = user_profile(&legacy(None, None), Some("victim@example.com"), true);
+        assert_eq!(p["email"], "victim@example.com");
+        assert_eq!(p["email_verified"], false, "{p}");
+        // The legacy IdP's own address is what the setting speaks for.
+        let p = user_profile(
+            &legacy(Some("a@example.com"), None),
+            Some("a@example.com"),
+            true,
+        );
+        assert_eq!(p["email_verified"], true, "{p}");
     }
 }

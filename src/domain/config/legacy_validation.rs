@@ -257,6 +257,15 @@ impl LegacyValidationConfig {
             return None;
         };
         match url::Url::parse(text) {
+            // Credentials in the URL would skip `client_secret`'s handling
+            // (file or env, redacted) and show wherever the URL does.
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                problems.push(
+                    "legacy_validation.url: must have no credentials; use client_id and client_secret, or headers"
+                        .into(),
+                );
+                None
+            }
             Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => Some(u),
             Ok(_) => {
                 problems.push(
@@ -299,6 +308,23 @@ mod tests {
         let mut problems = Vec::new();
         let _ = config.validate(keys, &mut problems);
         problems
+    }
+
+    /// Credentials in the URL would bypass the secret handling (no `file`
+    /// or `env`, and the URL is printed by `Debug` of the validator and
+    /// the settings): the section has `client_secret` and `headers` for
+    /// them.
+    #[test]
+    fn a_url_with_credentials_is_refused() {
+        for url in [
+            "https://bridge:s3cret-in-url@legacy.example.com/introspect",
+            "https://s3cret-in-url@legacy.example.com/introspect",
+        ] {
+            let found = problems(&format!("source = \"userinfo\"\nurl = \"{url}\"\n"), false);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(found[0].contains("credentials"), "{found:?}");
+            assert!(!found[0].contains("s3cret-in-url"), "{found:?}");
+        }
     }
 
     #[test]

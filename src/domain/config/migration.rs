@@ -28,8 +28,10 @@ pub struct MigrationConfig {
     /// Auth0 stops a script after about 20 s).
     #[serde(default = "default_script_timeout")]
     pub script_timeout_ms: u64,
-    /// The `email_verified` Auth0 records when the legacy IdP does not say
-    /// (default false: Auth0 then treats the address as unverified).
+    /// The `email_verified` Auth0 records for the legacy IdP's address when
+    /// the legacy IdP does not say (default false: Auth0 then treats the
+    /// address as unverified). An address taken from what the person typed
+    /// is never recorded as verified.
     #[serde(default)]
     pub email_verified: bool,
 }

@@ -181,9 +181,9 @@ impl LegacyValidator {
             .map_err(Unavailable)?;
             let ttl = match &verdict {
                 Verdict::Active(live) => {
-                    let left = live
-                        .exp
-                        .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
+                    let left = live.exp.map_or(u64::MAX, |exp| {
+                        u64::try_from(exp.saturating_sub(now)).unwrap_or(0)
+                    });
                     self.config.cache_ttl.min(Duration::from_secs(left))
                 }
                 Verdict::Inactive(_) => self.config.negative_ttl,

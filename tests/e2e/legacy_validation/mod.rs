@@ -345,3 +345,37 @@ async fn wrong_credentials_at_the_legacy_introspection_endpoint_are_503_not_inac
         (503, Some("temporarily_unavailable"))
     );
 }
+
+/// A userinfo endpoint answering `body` to every call, on port 0.
+async fn userinfo_answering(body: Value) -> String {
+    let router = axum::Router::new().route(
+        "/me",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/me", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// The legacy IdP's numbers are input too: an `exp` at the far end of the
+/// range must not overflow the cache's deadline arithmetic (a panic in the
+/// handler: the connection drops, the Action sees an outage). A token that
+/// expired then is simply not live.
+#[tokio::test]
+async fn an_absurd_exp_from_the_legacy_idp_is_inactive_not_a_panic() {
+    for exp in [i64::MIN, i64::MIN + 1] {
+        let url = userinfo_answering(json!({"id": "u-1001", "exp": exp})).await;
+        let section = format!(
+            "[legacy_validation]\nsource = \"userinfo\"\nurl = \"{url}\"\nsubject_field = \"id\"\ncache_seconds = 60\n"
+        );
+        let app = TestApp::spawn_edited(&section, |_| {}, |t| t + &clients()).await;
+        let (status, body) = ask(&app, (CTE, CTE_SECRET), Some("some-legacy-token")).await;
+        assert_eq!((status, body), (200, json!({"active": false})), "exp {exp}");
+    }
+}

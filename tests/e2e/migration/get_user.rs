@@ -111,3 +111,36 @@ async fn get_user_finds_a_legacy_user_when_the_adapter_can_look_users_up() {
     .await;
     assert_eq!(error_kind(&down), "Error", "{down}");
 }
+
+/// Held attacks, kept: a duplicate key (the second `password` must not win
+/// past the first, nor the second `username`), a content type that is not
+/// JSON, JSON that is not an object: each a 400 or 415 in JSON, never the
+/// legacy IdP, never the password echoed.
+#[tokio::test]
+async fn duplicate_keys_and_wrong_content_types_never_reach_the_legacy_idp() {
+    let app = TestApp::spawn_with(&section("")).await;
+    for body in [
+        r#"{"username":"alice","password":"guess-SECRET","password":"correct-horse"}"#,
+        r#"{"username":"bob","username":"alice","password":"correct-horse"}"#,
+        r#"["alice","correct-horse"]"#,
+        r#"{"username":"alice","password":["correct-horse"]}"#,
+        r#"{"username":"alice","password":"correct-horse""#,
+    ] {
+        let response = post(&app, "/migration/login", Some(TOKEN), body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            !text.contains("correct-horse") && !text.contains("SECRET"),
+            "{text}"
+        );
+    }
+    let form = reqwest::Client::new()
+        .post(format!("{}/migration/login", app.issuer))
+        .bearer_auth(TOKEN)
+        .form(&[("username", "alice"), ("password", "correct-horse")])
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(form.status(), 415);
+    assert_eq!(app.legacy.idp.login_attempts(), 0);
+}

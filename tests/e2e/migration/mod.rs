@@ -472,3 +472,87 @@ async fn renewals_at_the_legacy_idp_count_on_the_renewal_path() {
         renewals
     );
 }
+
+/// Every script call comes from Auth0's few servers, never the person's
+/// address: counting the script's failures per client address would let
+/// `max_failures_per_address` typos, by anyone, anywhere, stop every
+/// migration for the lockout (a denial of service by a handful of wrong
+/// passwords). The script's attempts are counted per username; the login
+/// page's address counter is untouched.
+#[tokio::test]
+async fn wrong_passwords_of_many_people_through_the_script_do_not_lock_auth0s_address() {
+    let app = TestApp::spawn_with(&format!(
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_address = 3\n",
+        section("")
+    ))
+    .await;
+    for n in 0..5 {
+        let wrong = post(
+            &app,
+            "/migration/login",
+            Some(TOKEN),
+            &json!({"username": format!("someone-{n}"), "password": "typo"}).to_string(),
+        )
+        .await;
+        assert_eq!(wrong.status(), 403, "a wrong password, not a lockout");
+    }
+    let alice = post(
+        &app,
+        "/migration/login",
+        Some(TOKEN),
+        &json!({"username": "alice", "password": "correct-horse"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        alice.status(),
+        200,
+        "other people's typos must not lock alice's migration: {}",
+        alice.text().await.unwrap_or_default()
+    );
+    // The login page still counts per address: three failures from one
+    // browser address lock it out (the third begins the lockout).
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let page = app
+            .attempt_login(&TestApp::browser(), &format!("someone-{n}"), "typo")
+            .await;
+        statuses.push(page.status().as_u16());
+    }
+    assert!(statuses[..2].iter().all(|s| *s != 429), "{statuses:?}");
+    assert_eq!(statuses[2], 429, "the login page's address counter holds");
+}
+
+/// A username in another Unicode form — full-width letters, a decomposed
+/// accent — is the same person to a legacy IdP that compares names as
+/// LDAP does (RFC 4518: NFKC and case folding), so it must be counted under
+/// the same counters: locked on the login page as `alice`, the script's
+/// `ＡＬＩＣＥ` is locked too and never reaches the legacy IdP.
+#[tokio::test]
+async fn another_unicode_form_of_a_locked_username_is_locked_too() {
+    let app = TestApp::spawn_with(&format!(
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\nmax_failures_per_user = 3\n",
+        section("")
+    ))
+    .await;
+    for _ in 0..3 {
+        let _ = app
+            .attempt_login(&TestApp::browser(), "alice", "guess")
+            .await;
+    }
+    let before = app.legacy.idp.login_attempts();
+    for form in ["ＡＬＩＣＥ", "ａlice", "Alice"] {
+        let answer = post(
+            &app,
+            "/migration/login",
+            Some(TOKEN),
+            &json!({"username": form, "password": "guess-again"}).to_string(),
+        )
+        .await;
+        assert_eq!(answer.status(), 429, "{form} is alice, and alice is locked");
+    }
+    assert_eq!(
+        app.legacy.idp.login_attempts(),
+        before,
+        "no other form of a locked username reaches the legacy IdP"
+    );
+}
