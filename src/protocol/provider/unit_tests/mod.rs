@@ -239,3 +239,53 @@ impl World {
             .unwrap_or_else(|| panic!("no client {id}"))
     }
 }
+
+/// A whole sign-in of `grant`'s user at client `app` asking for `scopes`:
+/// the code issued, then redeemed at the token endpoint. The issued code
+/// (its grant id) and the token answer.
+pub async fn sign_in(
+    world: &World,
+    scopes: &[&str],
+    grant: &LegacyGrant,
+) -> (super::code::Issued, super::messages::TokenResponse) {
+    let now = crate::util::clock::now_unix();
+    let request = super::authorize::AuthorizationRequest {
+        client_id: "app".into(),
+        redirect_uri: REDIRECT_URI.into(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        login_hint: None,
+        form_post: false,
+        prompt_none: false,
+        max_age: None,
+        hint_sub: None,
+        claims: super::claims::RequestedClaims::default(),
+        expires_at: now + 600,
+    };
+    let issued = super::code::issue_code(
+        &world.code_issuer(),
+        &request,
+        grant,
+        super::code::IssuedFor::SignIn(None, None),
+        (now, now),
+    )
+    .await
+    .expect("stored")
+    .expect("issued");
+    let presented = super::token::Presented {
+        code: &issued.code,
+        redirect_uri: REDIRECT_URI,
+        code_verifier: None,
+    };
+    let answer = super::token::authorization_code(
+        &world.token_issuer(),
+        world.client("app"),
+        &presented,
+        now,
+    )
+    .await
+    .expect("redeemed");
+    (issued, answer)
+}

@@ -4,53 +4,16 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use super::{REDIRECT_URI, World, legacy_grant};
-use crate::protocol::provider::authorize::AuthorizationRequest;
-use crate::protocol::provider::claims::RequestedClaims;
-use crate::protocol::provider::code::{IssuedFor, issue_code};
+use super::{World, legacy_grant, sign_in};
 use crate::protocol::provider::introspection::introspect;
 use crate::protocol::provider::revocation::revoke;
-use crate::protocol::provider::token::{Presented, authorization_code};
 use crate::util::clock::now_unix;
 
 /// `app`'s tokens for a sign-in of alice holding `legacy`: the legacy
 /// access token and the refresh token.
 async fn tokens(world: &World, legacy: &str) -> (String, String) {
-    let now = now_unix();
-    let request = AuthorizationRequest {
-        client_id: "app".into(),
-        redirect_uri: REDIRECT_URI.into(),
-        scopes: vec!["offline_access".into()],
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        login_hint: None,
-        form_post: false,
-        prompt_none: false,
-        max_age: None,
-        hint_sub: None,
-        claims: RequestedClaims::default(),
-        expires_at: now + 600,
-    };
-    let grant = legacy_grant("alice", legacy, now + 600, true);
-    let issued = issue_code(
-        &world.code_issuer(),
-        &request,
-        &grant,
-        IssuedFor::SignIn(None, None),
-        (now, now),
-    )
-    .await
-    .expect("stored")
-    .expect("issued");
-    let presented = Presented {
-        code: &issued.code,
-        redirect_uri: REDIRECT_URI,
-        code_verifier: None,
-    };
-    let answer = authorization_code(&world.token_issuer(), world.client("app"), &presented, now)
-        .await
-        .expect("redeemed");
+    let grant = legacy_grant("alice", legacy, now_unix() + 600, true);
+    let (_, answer) = sign_in(world, &["offline_access"], &grant).await;
     let refresh = answer.refresh_token.expect("a refresh token");
     (answer.access_token.secret().to_owned(), refresh)
 }

@@ -1,52 +1,18 @@
 //! Userinfo's Bearer rules (`provider::userinfo`) on the in-memory store.
 
-use super::{REDIRECT_URI, World, legacy_grant};
+use super::{World, legacy_grant, sign_in};
 use crate::domain::store::GrantStore;
-use crate::protocol::provider::authorize::AuthorizationRequest;
-use crate::protocol::provider::code::{IssuedFor, issue_code};
-use crate::protocol::provider::token::{Presented, authorization_code};
 use crate::protocol::provider::userinfo::userinfo;
 use crate::util::clock::now_unix;
 
 /// A redeemed sign-in of `alice` holding `token`, expiring at `expires_at`;
 /// its grant id.
 async fn signed_in(world: &World, token: &str, expires_at: i64) -> String {
-    let now = now_unix();
-    let request = AuthorizationRequest {
-        client_id: "app".into(),
-        redirect_uri: REDIRECT_URI.into(),
-        scopes: vec!["openid".into(), "email".into()],
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        login_hint: None,
-        form_post: false,
-        prompt_none: false,
-        max_age: None,
-        hint_sub: None,
-        claims: crate::protocol::provider::claims::RequestedClaims::default(),
-        expires_at: now + 600,
-    };
     let grant = legacy_grant("alice", token, expires_at, false);
-    let issued = issue_code(
-        &world.code_issuer(),
-        &request,
-        &grant,
-        IssuedFor::SignIn(None, None),
-        (now, now),
-    )
-    .await
-    .expect("stored")
-    .expect("issued");
-    let presented = Presented {
-        code: &issued.code,
-        redirect_uri: REDIRECT_URI,
-        code_verifier: None,
-    };
-    authorization_code(&world.token_issuer(), world.client("app"), &presented, now)
+    sign_in(world, &["openid", "email"], &grant)
         .await
-        .expect("redeemed");
-    issued.grant_id
+        .0
+        .grant_id
 }
 
 fn description(
