@@ -344,47 +344,69 @@ const SILENT_RACE: &str = "prompt=none must not outlive a revocation (fixed in i
 /// bridge's writer; prompt=none, sent next, reads the session's grant (not
 /// revoked yet: WAL readers do not wait) and queues its insert behind the
 /// revocation. The lock goes: the revocation commits, then the new grant.
+///
+/// The staging needs the revocation to reach the writer within the 300 ms
+/// before prompt=none does. On a machine loaded enough to reverse them
+/// (seen once in CI, with the whole suite on 2 cores), prompt=none's grant is
+/// stored first and the revocation takes it too (2 grants revoked): safe,
+/// and checked as such, but not the race, so the round is staged again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn race_prompt_none_reading_its_grant_before_the_revocation_and_writing_after() {
     let tenant = Tenant::start().await;
     let app = bridge(&tenant, "").await;
-    let browser = TestApp::browser();
-    redeemed(&app, &sign_in(&app, &browser).await).await;
-    let db = rusqlite::Connection::open(app.data_dir.path().join("bridge.db")).unwrap();
-    db.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let (ended, code, ()) = tokio::join!(
-        revoke_user(&app, ALICE),
-        async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            silent(&app, &browser).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            db.execute_batch("COMMIT").unwrap();
+    const ATTEMPTS: u32 = 5;
+    for attempt in 1..=ATTEMPTS {
+        let browser = TestApp::browser();
+        redeemed(&app, &sign_in(&app, &browser).await).await;
+        let db = rusqlite::Connection::open(app.data_dir.path().join("bridge.db")).unwrap();
+        db.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (ended, code, ()) = tokio::join!(
+            revoke_user(&app, ALICE),
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                silent(&app, &browser).await
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                db.execute_batch("COMMIT").unwrap();
+            }
+        );
+        assert_eq!(ended["sessions_ended"], 1, "{ended}");
+        let staged = ended["grants_revoked"] == 1;
+        assert!(
+            staged || ended["grants_revoked"] == 2,
+            "the revocation ends the session's grant, and prompt=none's if it was stored first: {ended}"
+        );
+        match code {
+            Ok(code) => {
+                let answer = app.redeem(&code).await;
+                let status = answer.status().as_u16();
+                let body: Value = answer.json().await.unwrap();
+                let token = body["access_token"].as_str().unwrap_or("");
+                let userinfo = app.userinfo(token).await.status().as_u16();
+                let exchanged = exchange_status(&app, &tenant).await;
+                assert_eq!(
+                    (status, userinfo, exchanged),
+                    (400, 401, 400),
+                    "{SILENT_RACE}: a code issued from a session the revocation had ended redeems ({ended}): {body}"
+                );
+            }
+            // The session's grant was revoked before the new grant could be
+            // stored: no code at all, which is the fix.
+            Err(error) => {
+                assert_eq!(error, "login_required");
+                assert_eq!(exchange_status(&app, &tenant).await, 400);
+            }
         }
-    );
-    assert_eq!(ended["grants_revoked"], 1, "{ended}");
-    assert_eq!(ended["sessions_ended"], 1, "{ended}");
-    let code = match code {
-        Ok(code) => code,
-        // The session's grant was revoked before the new grant could be
-        // stored: no code at all, which is the fix.
-        Err(error) => {
-            assert_eq!(error, "login_required");
-            assert_eq!(exchange_status(&app, &tenant).await, 400);
+        if staged {
             return;
         }
-    };
-    let answer = app.redeem(&code).await;
-    let status = answer.status().as_u16();
-    let body: Value = answer.json().await.unwrap();
-    let token = body["access_token"].as_str().unwrap_or("");
-    let userinfo = app.userinfo(token).await.status().as_u16();
-    let exchanged = exchange_status(&app, &tenant).await;
-    assert_eq!(
-        (status, userinfo, exchanged),
-        (400, 401, 400),
-        "{SILENT_RACE}: a code issued from a session the revocation had ended redeems: {body}"
+        eprintln!(
+            "attempt {attempt}: prompt=none reached the writer first ({ended}); staging again"
+        );
+    }
+    panic!(
+        "in {ATTEMPTS} attempts the revocation never reached the bridge's writer before prompt=none: the machine was too loaded to stage this race"
     );
 }
 
