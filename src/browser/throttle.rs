@@ -93,6 +93,10 @@ pub struct Counters {
     pub address: String,
     /// `user:<hash>`: the username.
     pub user: String,
+    /// Counted through Auth0's `login` script ([`Counters::for_script`]):
+    /// every counter is the username's, so each locks at
+    /// `max_failures_per_user`.
+    pub through_script: bool,
 }
 
 impl Counters {
@@ -103,6 +107,7 @@ impl Counters {
             user_address: format!("ua:{hash}:{client}"),
             address: format!("addr:{client}"),
             user: format!("user:{hash}"),
+            through_script: false,
         }
     }
 
@@ -115,12 +120,21 @@ impl Counters {
     /// are the login page's, so a person is counted once on both paths;
     /// guessing across accounts from one address is Auth0's to stop (its
     /// suspicious IP throttling sees the person's address).
+    ///
+    /// The username-and-address counter is then the username's too (through
+    /// Auth0's address), so at `max_failures_per_user_and_address` it would
+    /// let anyone typing that many wrong passwords at Auth0 lock the person
+    /// out of migration. On this path every counter locks at the username's
+    /// ceiling, `max_failures_per_user`, as the login page's username
+    /// counter does; the username-and-address limit is Auth0's brute-force
+    /// protection's, which counts per user and the person's own address.
     pub fn for_script(username: &str, server: IpAddr) -> Self {
         let hash = user_hash(username);
         Self {
             user_address: format!("ua:{hash}:{server}"),
             address: format!("addr:script:{hash}"),
             user: format!("user:{hash}"),
+            through_script: true,
         }
     }
 
@@ -180,20 +194,26 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Each count with its scope and limit, the narrowest first.
-    fn with_limits(self, settings: &ThrottleSettings) -> [(Scope, i64, i64); 3] {
-        [
+    /// Each count with its scope and limit, the narrowest first; through
+    /// the script, each at the username's ceiling ([`Counters::for_script`]).
+    fn with_limits(
+        self,
+        settings: &ThrottleSettings,
+        through_script: bool,
+    ) -> [(Scope, i64, i64); 3] {
+        let per_user = settings.max_failures_per_user;
+        let (user_address, address) = if through_script {
+            (per_user, per_user)
+        } else {
             (
-                Scope::UserAddress,
-                self.user_address,
                 settings.max_failures_per_user_and_address,
-            ),
-            (
-                Scope::Address,
-                self.address,
                 settings.max_failures_per_address,
-            ),
-            (Scope::User, self.user, settings.max_failures_per_user),
+            )
+        };
+        [
+            (Scope::UserAddress, self.user_address, user_address),
+            (Scope::Address, self.address, address),
+            (Scope::User, self.user, per_user),
         ]
     }
 }
@@ -251,7 +271,7 @@ pub async fn reserve<S: ThrottleStore + ?Sized>(
     let refused = match locked {
         Some((until, scope)) => Some((until - now, scope)),
         None => counts
-            .with_limits(settings)
+            .with_limits(settings, counters.through_script)
             .into_iter()
             .find(|(_, count, max)| count > max)
             .map(|(scope, _, _)| (settings.lockout_seconds, scope)),
@@ -299,7 +319,7 @@ pub async fn failed<S: ThrottleStore + ?Sized>(
 ) -> Result<Option<Scope>, StoreError> {
     let until = now + settings.lockout_seconds;
     let mut began = None;
-    for (scope, count, max) in counts.with_limits(settings) {
+    for (scope, count, max) in counts.with_limits(settings, counters.through_script) {
         if count >= max {
             let key = match scope {
                 Scope::UserAddress => &counters.user_address,

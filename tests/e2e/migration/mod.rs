@@ -164,10 +164,11 @@ async fn a_wrong_password_is_wrong_username_or_password() {
 #[tokio::test]
 async fn a_user_locked_by_the_throttle_is_refused_by_the_script_and_the_login_page_alike() {
     let app = TestApp::spawn_with(&format!(
-        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\n",
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 1\nmax_failures_per_user = 2\n",
         section("")
     ))
     .await;
+    // Through the script every counter locks at the username's ceiling.
     for _ in 0..2 {
         let wrong = script_login(&app, "alice", "guess").await;
         assert_eq!(error_kind(&wrong), "WrongUsernameOrPasswordError");
@@ -370,8 +371,9 @@ async fn the_command_prints_the_scripts_the_tests_run() {
 
 #[tokio::test]
 async fn concurrent_guesses_through_the_script_endpoint_reach_the_legacy_idp_at_most_the_limit() {
+    // The script's limit is the username's ceiling (`for_script`).
     let app = TestApp::spawn_with(&format!(
-        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 3\n",
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\nmax_failures_per_user = 3\n",
         section("")
     ))
     .await;
@@ -520,6 +522,54 @@ async fn wrong_passwords_of_many_people_through_the_script_do_not_lock_auth0s_ad
     }
     assert!(statuses[..2].iter().all(|s| *s != 429), "{statuses:?}");
     assert_eq!(statuses[2], 429, "the login page's address counter holds");
+}
+
+/// Every script call comes from Auth0's address, so a username-and-address
+/// counter there is the username's: at `max_failures_per_user_and_address`
+/// (5 by default) anyone typing wrong passwords for alice at Auth0 would lock
+/// alice out of migration. Through the script, the username locks only at its
+/// ceiling, `max_failures_per_user`, as it does everywhere.
+#[tokio::test]
+async fn wrong_passwords_typed_at_auth0_below_the_username_ceiling_do_not_lock_its_migration() {
+    let app = TestApp::spawn_with(&format!(
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\nmax_failures_per_user = 8\n",
+        section("")
+    ))
+    .await;
+    for n in 0..5 {
+        let wrong = script_login(&app, "alice", &format!("guess-{n}")).await;
+        assert_eq!(error_kind(&wrong), "WrongUsernameOrPasswordError");
+        assert!(
+            !wrong["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("too many"),
+            "failure {n} is a wrong password, not a lockout: {wrong}"
+        );
+    }
+    let alice = script_login(&app, "alice", "correct-horse").await;
+    assert!(
+        alice["error"].is_null() && alice["profile"]["user_id"].is_string(),
+        "five strangers' guesses at Auth0 must not lock alice's migration: {alice}"
+    );
+    // The ceiling still holds: eight failures lock the username on both paths.
+    for n in 0..8 {
+        let _ = script_login(&app, "alice", &format!("again-{n}")).await;
+    }
+    let before = app.legacy.idp.login_attempts();
+    let locked = script_login(&app, "alice", "correct-horse").await;
+    assert!(
+        locked["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("too many"),
+        "{locked}"
+    );
+    assert_eq!(app.legacy.idp.login_attempts(), before);
+    let page = app
+        .attempt_login(&TestApp::browser(), "alice", "correct-horse")
+        .await;
+    assert_eq!(page.status(), 429, "the username's ceiling is shared");
 }
 
 /// A username in another Unicode form — full-width letters, a decomposed
