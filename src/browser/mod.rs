@@ -28,6 +28,8 @@ pub mod session;
 pub mod submit;
 pub mod throttle;
 pub mod transaction;
+#[cfg(test)]
+mod unit_tests;
 pub mod upstream;
 
 pub use handlers::routes;
