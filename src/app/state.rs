@@ -2,10 +2,11 @@
 //! validated settings, the signing keys, the store, the legacy IdP adapter,
 //! the storage key and the metrics. `FromRef` lets a handler ask for just the
 //! part it uses (`State<Arc<dyn Store>>`), and tests build it without HTTP.
-//! Handlers hand the protocol only what it uses (`ClientAuth`,
-//! `TokenIssuer`, `CodeIssuer`, `Exchanger`, `Gate`, `Spend`, each built from the settings
-//! and the parts it names): nothing below the handlers takes an `AppState`,
-//! and this module imports none of the modules that use it.
+//! Handlers hand the protocol and the browser's bodies only what they use
+//! (`ClientAuth`, `TokenIssuer`, `CodeIssuer`, `Exchanger`; `Authorize`,
+//! `PasswordSignIn`, `Logout`, `Callback`, `Gate`; each built from the
+//! settings and the parts it names): nothing below the handlers takes an
+//! `AppState`, and this module imports none of the modules that use it.
 
 use std::sync::Arc;
 

@@ -1,11 +1,11 @@
-//! `GET|POST /authorize`, the browser's entry. The request is checked by
+//! `GET|POST /authorize`, the browser's entry, on an [`Authorize`] (its
+//! handlers are in `handlers`). The request is checked by
 //! [`crate::protocol::provider::authorize`]; a valid one renders the login form with
 //! the request sealed into it ([`super::pending`]) and a double-submit CSRF
 //! cookie ([`super::csrf`]): nothing is written before the password check.
 //! `prompt=none` is answered from the login session without a page. The
 //! form's submission is [`super::submit`].
 
-use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use tower_sessions::Session;
@@ -13,14 +13,15 @@ use tower_sessions::Session;
 use super::locale::Locale;
 use super::pages::{FormContent, error_page, login_form};
 use super::pending::PendingLogin;
+use super::upstream::Start;
 use super::{csrf, session};
-use crate::app::state::AppState;
-use crate::domain::config::Settings;
+use crate::domain::config::{Branding, Settings};
+use crate::domain::keys::SigningKeys;
 use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant;
-use crate::domain::store::Store;
-use crate::domain::upstream::LegacyGrant;
-use crate::domain::upstream::redirect::Hints;
+use crate::domain::store::GrantStore;
+use crate::domain::upstream::redirect::{Hints, RedirectIdp};
+use crate::domain::upstream::{LegacyGrant, LegacyIdp};
 use crate::protocol::provider::authorize::{
     AuthorizationParams, AuthorizationRequest, AuthorizeError, check_hint, validate,
 };
@@ -29,70 +30,67 @@ use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
 use crate::util::crypto::{StorageKey, random_token};
 
-/// `GET /authorize`.
-pub async fn authorize_get(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let params = AuthorizationParams::from_raw(query.unwrap_or_default().as_bytes());
-    authorize(&state, &session, &headers, params).await
+/// What `/authorize` uses: the code issuer for `prompt=none` (the issuer,
+/// clients, lifetimes, storage key and signing keys with it), the pages'
+/// branding, whether cookies are Secure, the audit counters, and the
+/// redirect legacy IdP's hand-off when it signs users in on its own page.
+#[derive(Debug)]
+pub struct Authorize<'a, S: ?Sized> {
+    /// Issues `prompt=none`'s code; its issuer, clients, lifetimes,
+    /// storage key and signing keys serve the whole request.
+    pub codes: CodeIssuer<'a, S>,
+    /// The pages' branding.
+    pub branding: &'a Branding,
+    /// Whether cookies are `Secure` (and `__Host-`).
+    pub secure_cookie: bool,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+    /// The hand-off to a redirect legacy IdP (`oidc`, `oauth2`), instead
+    /// of the password form.
+    pub redirect: Option<Start<'a>>,
 }
 
-/// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
-pub async fn authorize_post(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Response {
-    authorize(
-        &state,
-        &session,
-        &headers,
-        AuthorizationParams::from_raw(&body),
-    )
-    .await
+impl<'a, S: ?Sized> Authorize<'a, S> {
+    /// Over the configured issuer, clients, lifetimes, branding and cookies,
+    /// and the parts named (`upstream`: whether it can renew; `redirect`:
+    /// the adapter when it signs users in on its own page).
+    pub fn new(
+        settings: &'a Settings,
+        store: &'a S,
+        storage: &'a StorageKey,
+        keys: &'a SigningKeys,
+        upstream: &dyn LegacyIdp,
+        metrics: &'a Metrics,
+        redirect: Option<&'a RedirectIdp>,
+    ) -> Self {
+        Self {
+            codes: CodeIssuer::new(settings, store, storage, keys, upstream),
+            branding: &settings.branding,
+            secure_cookie: settings.secure_cookie,
+            metrics,
+            redirect: redirect.map(|r| Start::new(settings, r, storage, metrics)),
+        }
+    }
 }
 
-async fn authorize(
-    state: &AppState,
+/// `/authorize` for its parameters, by `GET` or `POST`.
+pub async fn authorize<S: GrantStore + ?Sized>(
+    input: &Authorize<'_, S>,
     session: &Session,
     headers: &HeaderMap,
     params: AuthorizationParams,
 ) -> Response {
-    let settings = &state.settings;
+    let codes = &input.codes;
     let validated = validate(
         &params,
-        &settings.clients,
+        codes.clients,
         now_unix(),
-        settings.tokens.login_ttl_seconds,
+        codes.tokens.login_ttl_seconds,
     )
-    .and_then(|p| {
-        check_hint(
-            &state.keys,
-            &settings.issuer,
-            p,
-            params.id_token_hint.as_deref(),
-        )
-    });
+    .and_then(|p| check_hint(codes.keys, codes.issuer, p, params.id_token_hint.as_deref()));
     match validated {
         Ok(request) if request.prompt_none => {
-            let (params, error) = match silent(
-                &CodeIssuer::new(
-                    &state.settings,
-                    &*state.store,
-                    &state.storage,
-                    &state.keys,
-                    &*state.upstream,
-                ),
-                &state.metrics,
-                session,
-                &request,
-            )
-            .await
-            {
+            let (params, error) = match silent(codes, input.metrics, session, &request).await {
                 Ok(code) => (vec![("code", code)], None),
                 Err(error) => (Vec::new(), Some(error)),
             };
@@ -106,7 +104,7 @@ async fn authorize(
                 &request.redirect_uri,
                 answer,
                 request.state.as_deref(),
-                &settings.issuer,
+                codes.issuer,
                 request.form_post,
             )
         }
@@ -122,7 +120,7 @@ async fn authorize(
                 request,
                 locale,
             };
-            if let Some(redirect) = &state.redirect {
+            if let Some(start) = &input.redirect {
                 let login_hint = pending.request.login_hint.clone();
                 let hints = Hints {
                     prompt: upstream_prompt(params.prompt.as_deref()),
@@ -130,12 +128,12 @@ async fn authorize(
                     login_hint: login_hint.as_deref(),
                     ui_locales: params.ui_locales.as_deref(),
                 };
-                return super::upstream::start(state, headers, redirect, pending, &hints).await;
+                return super::upstream::start(start, headers, pending, &hints).await;
             }
-            show_form(&state.settings, &state.storage, headers, &pending)
+            show_form(input, headers, &pending)
         }
         Err(AuthorizeError::Page { message, cause }) => error_page(
-            &settings.branding,
+            input.branding,
             StatusCode::BAD_REQUEST,
             "This sign-in request cannot be used",
             message,
@@ -151,7 +149,7 @@ async fn authorize(
             &redirect_uri,
             vec![("error", error), ("error_description", description)],
             st.as_deref(),
-            &settings.issuer,
+            codes.issuer,
             form_post,
         ),
     }
@@ -170,22 +168,22 @@ fn upstream_prompt(prompt: Option<&str>) -> Option<String> {
 
 /// The login form for a valid request, with the CSRF cookie when the
 /// browser has none yet.
-fn show_form(
-    settings: &Settings,
-    storage: &StorageKey,
+fn show_form<S: ?Sized>(
+    input: &Authorize<'_, S>,
     headers: &HeaderMap,
     pending: &PendingLogin,
 ) -> Response {
+    let (branding, secure_cookie) = (input.branding, input.secure_cookie);
     // Double-submit CSRF: a random cookie the form must echo, and the one
     // the sealed request is bound to. No row is written before the password
     // check.
-    let existing = csrf::from_request(headers, settings.secure_cookie);
+    let existing = csrf::from_request(headers, secure_cookie);
     let token = existing.clone().unwrap_or_else(random_token);
-    let sealed = match pending.seal(storage, &token) {
+    let sealed = match pending.seal(input.codes.storage, &token) {
         Ok(sealed) => sealed,
         Err(e) => {
             return error_page(
-                &settings.branding,
+                branding,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "Please try again.",
@@ -200,9 +198,9 @@ fn show_form(
         username: pending.request.login_hint.as_deref().unwrap_or(""),
         message: None,
     };
-    let mut response = login_form(&settings.branding, &content, StatusCode::OK);
+    let mut response = login_form(branding, &content, StatusCode::OK);
     if existing.is_none() {
-        csrf::set(&mut response, &token, settings.secure_cookie);
+        csrf::set(&mut response, &token, secure_cookie);
     }
     response
 }
@@ -216,8 +214,8 @@ fn show_form(
 /// in); revoking either revokes the token for both (see
 /// [`crate::domain::store::GrantStore::revoke_grant`]). A store that cannot answer is
 /// `temporarily_unavailable`, not a reason to ask for a login.
-async fn silent(
-    codes: &CodeIssuer<'_, dyn Store>,
+async fn silent<S: GrantStore + ?Sized>(
+    codes: &CodeIssuer<'_, S>,
     metrics: &Metrics,
     session: &Session,
     request: &AuthorizationRequest,

@@ -13,55 +13,83 @@
 //! With a redirect legacy IdP and `upstream_logout = true`, the browser is
 //! sent on to the legacy IdP's `end_session_endpoint` with the destination
 //! as its `post_logout_redirect_uri`.
+//!
+//! The body runs on a [`Logout`]; its handlers are in `handlers`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use axum::Form;
-use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tower_sessions::Session;
 
 use super::csrf;
 use super::pages::{Chrome, LogoutPage, error_page};
-use crate::app::state::AppState;
-use crate::domain::config::{Branding, LogoutEnds};
+use crate::domain::config::{Branding, Client, LogoutEnds, Settings};
+use crate::domain::keys::SigningKeys;
 use crate::domain::metrics::Metrics;
-use crate::domain::store::Store;
+use crate::domain::store::RevocationStore;
+use crate::domain::upstream::redirect::RedirectIdp;
 use crate::domain::user_revocation::{self, RevokedBy};
 use crate::protocol::provider::response::{redirect_with, see_other};
 use crate::util::html::render;
 
-/// `GET /logout`.
-#[allow(clippy::implicit_hasher)]
-pub async fn logout_get(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    logout(&state, session, &headers, &params, false).await
+/// What `/logout` uses: the signing keys and issuer (an `id_token_hint`
+/// is the bridge's own), the clients (their `post_logout_redirect_uri`s),
+/// the pages' branding, what a logout ends, where a user is revoked, the
+/// audit counters, and the redirect legacy IdP (its own logout).
+#[derive(Debug)]
+pub struct Logout<'a, S: ?Sized> {
+    /// Verifies an `id_token_hint`.
+    pub keys: &'a SigningKeys,
+    /// The issuer, without a trailing slash.
+    pub issuer: &'a str,
+    /// Clients by id.
+    pub clients: &'a BTreeMap<String, Client>,
+    /// The pages' branding.
+    pub branding: &'a Branding,
+    /// `[session] logout_ends`.
+    pub logout_ends: LogoutEnds,
+    /// Revokes the user, with `logout_ends = "user"`.
+    pub store: &'a S,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+    /// The redirect legacy IdP, whose own session may end too.
+    pub redirect: Option<&'a RedirectIdp>,
 }
 
-/// `POST /logout`.
-#[allow(clippy::implicit_hasher)]
-pub async fn logout_post(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(params): Form<HashMap<String, String>>,
-) -> Response {
-    logout(&state, session, &headers, &params, true).await
+impl<'a, S: ?Sized> Logout<'a, S> {
+    /// Over the configured issuer, clients, branding and `logout_ends`, and
+    /// the parts named.
+    pub fn new(
+        settings: &'a Settings,
+        keys: &'a SigningKeys,
+        store: &'a S,
+        metrics: &'a Metrics,
+        redirect: Option<&'a RedirectIdp>,
+    ) -> Self {
+        Self {
+            keys,
+            issuer: &settings.issuer,
+            clients: &settings.clients,
+            branding: &settings.branding,
+            logout_ends: settings.logout_ends,
+            store,
+            metrics,
+            redirect,
+        }
+    }
 }
 
-async fn logout(
-    state: &AppState,
+/// `/logout` for its parameters; `posted` for a `POST`.
+#[allow(clippy::implicit_hasher)]
+pub async fn logout<S: RevocationStore + ?Sized>(
+    input: &Logout<'_, S>,
     session: Session,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
     posted: bool,
 ) -> Response {
-    let branding = &state.settings.branding;
+    let branding = input.branding;
     let get = |k: &str| params.get(k).filter(|v| !v.is_empty());
     let refuse = |message: &str| {
         error_page(
@@ -73,7 +101,7 @@ async fn logout(
         )
     };
     let hinted_client = match get("id_token_hint") {
-        Some(hint) => match state.keys.verify_own(hint, &state.settings.issuer) {
+        Some(hint) => match input.keys.verify_own(hint, input.issuer) {
             Some(claims) => claims["aud"].as_str().map(str::to_owned),
             None => {
                 return refuse(
@@ -94,7 +122,7 @@ async fn logout(
         Some(uri) => {
             let registered = client_id
                 .as_ref()
-                .and_then(|id| state.settings.clients.get(id))
+                .and_then(|id| input.clients.get(id))
                 .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
             if !registered {
                 return refuse(
@@ -109,7 +137,7 @@ async fn logout(
         if !posted {
             return confirm(branding, params);
         }
-        if csrf::cross_site(headers, &state.settings.issuer) {
+        if csrf::cross_site(headers, input.issuer) {
             return error_page(
                 branding,
                 StatusCode::FORBIDDEN,
@@ -122,10 +150,8 @@ async fn logout(
     // With `logout_ends = "user"`, the user's grants, refresh tokens and
     // other sessions end too, on every instance; a store that cannot do it
     // is a page, not a logout that only looks done.
-    if state.settings.logout_ends == LogoutEnds::User {
-        if let Err(refused) =
-            end_user(branding, state.store.as_ref(), &state.metrics, &session).await
-        {
+    if input.logout_ends == LogoutEnds::User {
+        if let Err(refused) = end_user(branding, input.store, input.metrics, &session).await {
             return refused;
         }
     }
@@ -133,7 +159,7 @@ async fn logout(
         tracing::warn!(error = %e, "cannot end the login session");
     }
     crate::audit!(
-        state.metrics,
+        input.metrics,
         "logout",
         client_id = client_id.as_deref().unwrap_or("")
     );
@@ -146,7 +172,7 @@ async fn logout(
     });
     // A redirect legacy IdP's own session ends too, when asked to: the
     // browser goes there and comes back to the same destination.
-    if let Some(redirect) = &state.redirect {
+    if let Some(redirect) = input.redirect {
         if let Some(url) = redirect.logout_url(back.as_deref()).await {
             return see_other(url.as_str());
         }
@@ -164,9 +190,9 @@ async fn logout(
 }
 
 /// Revokes the session's user everywhere (`[session] logout_ends = "user"`).
-async fn end_user(
+async fn end_user<S: RevocationStore + ?Sized>(
     branding: &Branding,
-    store: &dyn Store,
+    store: &S,
     metrics: &Metrics,
     session: &Session,
 ) -> Result<(), Response> {

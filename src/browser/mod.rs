@@ -8,6 +8,10 @@
 //! the pages and their languages ([`pages`], [`locale`]) and login
 //! throttling ([`throttle`]).
 //!
+//! The axum handlers and [`routes`] are in `handlers`, the only module here
+//! that sees the application state: each builds its body's narrow input
+//! (`Authorize`, `PasswordSignIn`, `Logout`, `Callback`) from it.
+//!
 //! It depends on [`crate::protocol::provider`] for the protocol (validating the
 //! request, issuing the code, shaping the authorization response); the
 //! provider never depends back on it.
@@ -15,6 +19,7 @@
 pub mod attempt;
 pub mod authorize;
 pub mod csrf;
+mod handlers;
 pub mod locale;
 pub mod logout;
 pub mod pages;
@@ -23,44 +28,8 @@ pub mod session;
 pub mod submit;
 pub mod throttle;
 pub mod transaction;
+#[cfg(test)]
+mod unit_tests;
 pub mod upstream;
 
-use axum::Router;
-use axum::routing::{get, post};
-use tower_sessions::cookie::SameSite;
-use tower_sessions::cookie::time::Duration as CookieDuration;
-use tower_sessions::{Expiry, SessionManagerLayer};
-
-use crate::app::state::AppState;
-use session::SessionBackend;
-
-/// The browser's routes, under the login session: authorization, the
-/// login form's submission, and logout.
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let settings = &state.settings;
-    let sessions = SessionManagerLayer::new(SessionBackend(state.store.clone()))
-        // `__Host-` when Secure: no subdomain can set or shadow it
-        // (RFC 6265bis §4.1.3.2); it needs Path=/ and no Domain, as here.
-        .with_name(if settings.secure_cookie {
-            "__Host-idp_bridge_session"
-        } else {
-            "idp_bridge_session"
-        })
-        .with_secure(settings.secure_cookie)
-        .with_http_only(true)
-        // Lax: the return from Auth0 and the top-level navigation into
-        // /authorize must carry the cookie.
-        .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(CookieDuration::seconds(
-            settings.session_idle_seconds,
-        )));
-    Router::new()
-        .route(
-            "/authorize",
-            get(authorize::authorize_get).post(authorize::authorize_post),
-        )
-        .route("/login", post(submit::login_post))
-        .route("/logout", get(logout::logout_get).post(logout::logout_post))
-        .route("/upstream/callback", get(upstream::callback))
-        .layer(sessions)
-}
+pub use handlers::routes;

@@ -4,16 +4,15 @@
 //! [`super::throttle`]), the grant is
 //! stored with its single-use code ([`crate::protocol::provider::code`]), the login
 //! session starts with a new id, and the browser is sent back (303) with
-//! `code`, `state`, `iss`.
+//! `code`, `state`, `iss`. The body runs on a [`PasswordSignIn`]; its
+//! handler is in `handlers`.
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use tower_sessions::Session;
-use tracing::instrument;
 
 use super::attempt::{self, Attempt, Failure, Gate, SignInPath};
 use super::locale::{Locale, Texts};
@@ -21,10 +20,11 @@ use super::pages::{FormContent, error_page, login_form};
 use super::pending::PendingLogin;
 use super::session::SessionUser;
 use super::{csrf, session, throttle};
-use crate::app::state::AppState;
 use crate::domain::config::{Branding, Settings};
-use crate::domain::store::{LoginOnce, ThrottleStore};
-use crate::domain::upstream::{LegacyGrant, UpstreamError};
+use crate::domain::keys::SigningKeys;
+use crate::domain::metrics::Metrics;
+use crate::domain::store::{GrantStore, LoginOnce, ThrottleStore};
+use crate::domain::upstream::{LegacyGrant, LegacyIdp, UpstreamError};
 use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
@@ -60,15 +60,13 @@ fn failure_message(e: &UpstreamError, texts: &Texts) -> (StatusCode, &'static st
 /// else is not a person at the form). With a redirect legacy IdP, whatever
 /// was posted, the page saying this form is not used.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
-fn submission(
-    settings: &Settings,
-    storage: &StorageKey,
-    redirecting: bool,
+fn submission<S: ?Sized>(
+    input: &PasswordSignIn<'_, S>,
     headers: &HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<(LoginForm, PendingLogin), Response> {
-    let branding = &settings.branding;
-    if redirecting {
+    let branding = input.branding;
+    if input.redirecting {
         return Err(not_used(branding));
     }
     let Form(form) = form.map_err(|rejection| {
@@ -80,7 +78,7 @@ fn submission(
             &format!("the login form is incomplete: {}", rejection.body_text()),
         )
     })?;
-    let pending = check_submission(settings, storage, headers, &form)?;
+    let pending = check_submission(input, headers, &form)?;
     Ok((form, pending))
 }
 
@@ -99,14 +97,13 @@ fn not_used(branding: &Branding) -> Response {
 
 /// The CSRF check and the sealed pending request: an error page if either fails.
 #[allow(clippy::result_large_err)] // the error is the page, answered at once
-fn check_submission(
-    settings: &Settings,
-    storage: &StorageKey,
+fn check_submission<S: ?Sized>(
+    input: &PasswordSignIn<'_, S>,
     headers: &HeaderMap,
     form: &LoginForm,
 ) -> Result<PendingLogin, Response> {
-    let branding = &settings.branding;
-    if csrf::cross_site(headers, &settings.issuer) {
+    let branding = input.branding;
+    if csrf::cross_site(headers, input.codes.issuer) {
         return Err(error_page(
             branding,
             StatusCode::FORBIDDEN,
@@ -115,7 +112,7 @@ fn check_submission(
             "login form posted from another site",
         ));
     }
-    let cookie = csrf::from_request(headers, settings.secure_cookie);
+    let cookie = csrf::from_request(headers, input.secure_cookie);
     if !csrf::matches(cookie.as_deref(), &form.csrf) {
         return Err(error_page(
             branding,
@@ -126,7 +123,7 @@ fn check_submission(
         ));
     }
     let cookie = cookie.unwrap_or_default();
-    PendingLogin::open(storage, &cookie, &form.request).ok_or_else(|| {
+    PendingLogin::open(input.codes.storage, &cookie, &form.request).ok_or_else(|| {
         error_page(
             branding,
             StatusCode::BAD_REQUEST,
@@ -160,21 +157,60 @@ async fn authenticate_throttled<S: ThrottleStore + ?Sized>(
         })
 }
 
-/// `POST /login`.
-#[instrument(skip_all, fields(client_id))]
-pub async fn login_post(
-    State(state): State<AppState>,
-    session: Session,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+/// What `POST /login` uses: the password check under the throttle (the
+/// counters' store, `[throttle]`, the legacy IdP, the audit counters), the
+/// code issuer (the issuer, storage key and signing keys with it), the
+/// pages' branding, whether cookies are Secure, and whether the legacy IdP
+/// signs users in on its own page instead.
+#[derive(Debug)]
+pub struct PasswordSignIn<'a, S: ?Sized> {
+    /// Checks the password under the throttle.
+    pub gate: Gate<'a, S>,
+    /// Issues the code; its storage key opens the pending request.
+    pub codes: CodeIssuer<'a, S>,
+    /// The pages' branding.
+    pub branding: &'a Branding,
+    /// Whether cookies are `Secure` (and `__Host-`).
+    pub secure_cookie: bool,
+    /// The legacy IdP signs users in on its own page: no password is taken.
+    pub redirecting: bool,
+}
+
+impl<'a, S: ?Sized> PasswordSignIn<'a, S> {
+    /// Over the configured issuer, clients, lifetimes, `[throttle]`,
+    /// branding and cookies, and the parts named.
+    pub fn new(
+        settings: &'a Settings,
+        store: &'a S,
+        storage: &'a StorageKey,
+        keys: &'a SigningKeys,
+        upstream: &'a dyn LegacyIdp,
+        metrics: &'a Metrics,
+        redirecting: bool,
+    ) -> Self {
+        Self {
+            gate: Gate::new(&settings.throttle, store, upstream, metrics),
+            codes: CodeIssuer::new(settings, store, storage, keys, upstream),
+            branding: &settings.branding,
+            secure_cookie: settings.secure_cookie,
+            redirecting,
+        }
+    }
+}
+
+/// `POST /login`, the form as posted by the browser at `peer`.
+pub async fn login<S: GrantStore + ThrottleStore + ?Sized>(
+    input: &PasswordSignIn<'_, S>,
+    session: &Session,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let (settings, storage, store) = (&*state.settings, &*state.storage, &*state.store);
-    let (form, pending) =
-        match submission(settings, storage, state.redirect.is_some(), &headers, form) {
-            Ok(checked) => checked,
-            Err(page) => return page,
-        };
+    let (gate, codes, metrics) = (&input.gate, &input.codes, input.gate.metrics);
+    let (form, pending) = match submission(input, headers, form) {
+        Ok(checked) => checked,
+        Err(page) => return page,
+    };
     let request = &pending.request;
     tracing::Span::current().record("client_id", request.client_id.as_str());
     let username = form.username.trim();
@@ -187,7 +223,7 @@ pub async fn login_post(
             username,
             message: Some(message),
         };
-        login_form(&state.settings.branding, &content, status)
+        login_form(input.branding, &content, status)
     };
     if username.is_empty()
         || username.len() > 256
@@ -196,10 +232,8 @@ pub async fn login_post(
     {
         return form_with(texts.missing_fields, StatusCode::BAD_REQUEST);
     }
-    let gate = Gate::new(&settings.throttle, store, &*state.upstream, &state.metrics);
-    let attempt = Attempt::new(gate.settings, storage, username, &headers, peer);
-    let grant = match authenticate_throttled(&gate, pending.locale, &attempt, &form.password).await
-    {
+    let attempt = Attempt::new(gate.settings, codes.storage, username, headers, peer);
+    let grant = match authenticate_throttled(gate, pending.locale, &attempt, &form.password).await {
         Ok(g) => g,
         Err((status, message)) => return form_with(&message, status),
     };
@@ -211,10 +245,10 @@ pub async fn login_post(
     {
         // OIDC Core §3.1.2.1 (id_token_hint) and §5.5.1 (a sub value): never
         // answer for a different user than the one asked for.
-        if let Err(e) = throttle::settle(state.store.as_ref(), counters, true).await {
+        if let Err(e) = throttle::settle(gate.store, counters, true).await {
             tracing::error!(error = %e, "cannot settle a login attempt");
         }
-        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id, user = %attempt.user, address = %attempt.address);
+        crate::audit!(metrics, "login_failure", reason = "other_subject", client_id = %request.client_id, user = %attempt.user, address = %attempt.address);
         return respond(
             &request.redirect_uri,
             vec![
@@ -225,7 +259,7 @@ pub async fn login_post(
                 ),
             ],
             request.state.as_deref(),
-            &state.settings.issuer,
+            codes.issuer,
             request.form_post,
         );
     }
@@ -235,13 +269,12 @@ pub async fn login_post(
         expires_at: request.expires_at,
     };
     let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let codes = CodeIssuer::new(settings, store, storage, &state.keys, gate.upstream);
-    let issued = match issue_code(&codes, request, &grant, sign_in, (now, now)).await {
+    let issued = match issue_code(codes, request, &grant, sign_in, (now, now)).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
-            crate::audit_warn!(state.metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);
+            crate::audit_warn!(metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);
             return error_page(
-                &state.settings.branding,
+                input.branding,
                 StatusCode::BAD_REQUEST,
                 "This sign-in page was already used",
                 "Go back to the application and start signing in again.",
@@ -258,16 +291,16 @@ pub async fn login_post(
         auth_time: now,
         grant_id: issued.grant_id,
     };
-    if let Err(e) = session::start(&session, user).await {
+    if let Err(e) = session::start(session, user).await {
         // The code is valid; only prompt=none and logout lack a session.
         tracing::warn!(error = %e, "cannot start the login session");
     }
-    crate::audit!(state.metrics, "login_success", reason = "password", subject = %grant.profile.subject);
+    crate::audit!(metrics, "login_success", reason = "password", subject = %grant.profile.subject);
     respond(
         &request.redirect_uri,
         vec![("code", issued.code.as_str())],
         request.state.as_deref(),
-        &state.settings.issuer,
+        codes.issuer,
         request.form_post,
     )
 }

@@ -1,6 +1,7 @@
 //! The browser side of the redirect adapters (`oidc`, `oauth2`): a valid
-//! `/authorize` is handed to the legacy IdP's own login page ([`start`]),
-//! and `GET /upstream/callback` takes its answer ([`callback`]).
+//! `/authorize` is handed to the legacy IdP's own login page ([`start`], on
+//! a [`Start`]), and `GET /upstream/callback` takes its answer
+//! ([`callback`], on a [`Callback`]; its handler is in `handlers`).
 //!
 //! The transaction — the validated Auth0-side request, the upstream
 //! `state`, `nonce` and PKCE verifier — lives in a cookie sealed under the
@@ -12,7 +13,6 @@
 //! [`MAX_TRANSACTIONS`] of these cookies; starting another expires the
 //! oldest.
 
-use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -27,16 +27,17 @@ use super::transaction::{
     MAX_TRANSACTIONS, Spend, Transaction, beyond_bound, cookie_name, cookie_value, open_and_spend,
     plausible_state, read_cookie, sealed_part, transaction_cookie,
 };
-use crate::app::state::AppState;
+use crate::domain::config::{Branding, Settings};
+use crate::domain::keys::SigningKeys;
 use crate::domain::metrics::Metrics;
-use crate::domain::store::LoginOnce;
-use crate::domain::upstream::UpstreamError;
+use crate::domain::store::{GrantStore, LoginOnce, OnceStore};
 use crate::domain::upstream::redirect::{Hints, RedirectIdp, SignedIn};
+use crate::domain::upstream::{LegacyIdp, UpstreamError};
 use crate::protocol::provider::authorize::AuthorizationRequest;
 use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
-use crate::util::crypto::Purpose;
+use crate::util::crypto::{Purpose, StorageKey};
 
 /// The bridge's redirect URI at the legacy IdP.
 pub fn callback_url(issuer: &str) -> Result<Url, url::ParseError> {
@@ -46,36 +47,80 @@ pub fn callback_url(issuer: &str) -> Result<Url, url::ParseError> {
     ))
 }
 
+/// What handing a sign-in to the legacy IdP uses: the adapter, the storage
+/// key that seals the transaction cookie, the issuer (the callback URL),
+/// the pages' branding, whether cookies are Secure, and the audit counters.
+#[derive(Debug)]
+pub struct Start<'a> {
+    /// The redirect adapter.
+    pub redirect: &'a RedirectIdp,
+    /// Seals the transaction cookie.
+    pub storage: &'a StorageKey,
+    /// The issuer, without a trailing slash.
+    pub issuer: &'a str,
+    /// The pages' branding.
+    pub branding: &'a Branding,
+    /// Whether cookies are `Secure` (and `__Host-`).
+    pub secure_cookie: bool,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+}
+
+impl<'a> Start<'a> {
+    /// Over the configured issuer, branding and cookies, and the parts named.
+    pub fn new(
+        settings: &'a Settings,
+        redirect: &'a RedirectIdp,
+        storage: &'a StorageKey,
+        metrics: &'a Metrics,
+    ) -> Self {
+        Self {
+            redirect,
+            storage,
+            issuer: &settings.issuer,
+            branding: &settings.branding,
+            secure_cookie: settings.secure_cookie,
+            metrics,
+        }
+    }
+}
+
 /// Sends the browser to the legacy IdP's login page for a validated
 /// request; `headers` are the browser's (its transaction cookies).
 pub async fn start(
-    state: &AppState,
+    input: &Start<'_>,
     headers: &HeaderMap,
-    redirect: &RedirectIdp,
     pending: PendingLogin,
     hints: &Hints<'_>,
 ) -> Response {
-    let settings = &state.settings;
+    let Start {
+        redirect,
+        storage,
+        issuer,
+        branding,
+        secure_cookie,
+        metrics,
+    } = *input;
     let unavailable = |cause: String| {
         error_page(
-            &settings.branding,
+            branding,
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in is not available right now",
             "The sign-in service cannot be reached. Please try again in a few minutes.",
             &cause,
         )
     };
-    let Ok(callback) = callback_url(&settings.issuer) else {
+    let Ok(callback) = callback_url(issuer) else {
         return unavailable("the issuer does not make a callback URL".into());
     };
     let (url, flow) = match redirect.start(&callback, hints).await {
         Ok(started) => started,
         Err(e) => {
-            crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %pending.request.client_id);
+            crate::audit!(metrics, "login_failure", reason = e.class(), cause = %e, client_id = %pending.request.client_id);
             return unavailable(format!("cannot start the sign-in at the legacy IdP: {e}"));
         }
     };
-    let name = cookie_name(settings.secure_cookie, &flow.state);
+    let name = cookie_name(secure_cookie, &flow.state);
     let transaction = Transaction {
         id: crate::util::crypto::random_token(),
         started_at: now_unix(),
@@ -83,7 +128,7 @@ pub async fn start(
         pending,
     };
     let sealed = match serde_json::to_vec(&transaction) {
-        Ok(json) => cookie_value(&state.storage.seal_text_bound(
+        Ok(json) => cookie_value(&storage.seal_text_bound(
             Purpose::UpstreamTransaction,
             transaction.flow.state.as_bytes(),
             &json,
@@ -94,7 +139,7 @@ pub async fn start(
         // Browsers keep cookies up to 4096 bytes; a longer one would be
         // dropped silently and the callback refused for no visible reason.
         return error_page(
-            &settings.branding,
+            branding,
             StatusCode::BAD_REQUEST,
             "This sign-in request cannot be used",
             "The request is too large. Go back to the application and try again.",
@@ -113,18 +158,13 @@ pub async fn start(
     )
         .into_response();
     let cookies = response.headers_mut();
-    for old in beyond_bound(headers, settings.secure_cookie, MAX_TRANSACTIONS - 1) {
-        let expired = transaction_cookie(old, String::new(), settings.secure_cookie, 0);
+    for old in beyond_bound(headers, secure_cookie, MAX_TRANSACTIONS - 1) {
+        let expired = transaction_cookie(old, String::new(), secure_cookie, 0);
         cookies.append(header::SET_COOKIE, expired);
     }
     cookies.append(
         header::SET_COOKIE,
-        transaction_cookie(
-            name,
-            sealed,
-            settings.secure_cookie,
-            redirect.transaction_seconds(),
-        ),
+        transaction_cookie(name, sealed, secure_cookie, redirect.transaction_seconds()),
     );
     response
 }
@@ -138,19 +178,62 @@ struct CallbackParams {
     iss: Option<String>,
 }
 
-/// `GET /upstream/callback`.
-pub async fn callback(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+/// What the callback uses: the redirect adapter (none when the legacy IdP
+/// does not redirect), the transaction's spending, the code issuer (the
+/// issuer, storage key and signing keys with it), the pages' branding,
+/// whether cookies are Secure, and the audit counters.
+#[derive(Debug)]
+pub struct Callback<'a, S: ?Sized> {
+    /// The redirect adapter, when the legacy IdP signs users in on its own
+    /// page.
+    pub redirect: Option<&'a RedirectIdp>,
+    /// Opens the transaction cookie and spends its id once.
+    pub spend: Spend<'a, S>,
+    /// Issues the bridge's code for the legacy IdP's grant.
+    pub codes: CodeIssuer<'a, S>,
+    /// The pages' branding.
+    pub branding: &'a Branding,
+    /// Whether cookies are `Secure` (and `__Host-`).
+    pub secure_cookie: bool,
+    /// Audit counters.
+    pub metrics: &'a Metrics,
+}
+
+impl<'a, S: ?Sized> Callback<'a, S> {
+    /// Over the configured issuer, lifetimes, clients, branding and
+    /// cookies, and the parts named (`upstream`: whether it can renew).
+    pub fn new(
+        settings: &'a Settings,
+        redirect: Option<&'a RedirectIdp>,
+        store: &'a S,
+        storage: &'a StorageKey,
+        keys: &'a SigningKeys,
+        upstream: &dyn LegacyIdp,
+        metrics: &'a Metrics,
+    ) -> Self {
+        Self {
+            redirect,
+            spend: Spend::new(settings, storage, store, metrics),
+            codes: CodeIssuer::new(settings, store, storage, keys, upstream),
+            branding: &settings.branding,
+            secure_cookie: settings.secure_cookie,
+            metrics,
+        }
+    }
+}
+
+/// `GET /upstream/callback` for its query string.
+pub async fn callback<S: GrantStore + OnceStore + ?Sized>(
+    input: &Callback<'_, S>,
+    session: &Session,
+    headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Response {
-    let settings = &state.settings;
     let page = |status, heading: &str, message: &str, cause: &str| {
-        error_page(&settings.branding, status, heading, message, cause)
+        error_page(input.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let Some(redirect) = state.redirect.clone() else {
+    let Some(redirect) = input.redirect else {
         return page(
             StatusCode::NOT_FOUND,
             "This sign-in cannot be completed",
@@ -188,8 +271,8 @@ pub async fn callback(
             "the upstream callback has no state, or not one the bridge made",
         );
     };
-    let name = cookie_name(settings.secure_cookie, &upstream_state);
-    let Some(value) = read_cookie(&headers, &name) else {
+    let name = cookie_name(input.secure_cookie, &upstream_state);
+    let Some(value) = read_cookie(headers, &name) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This sign-in cannot be completed",
@@ -198,11 +281,11 @@ pub async fn callback(
         );
     };
     // From here on the cookie is spent whatever happens.
-    let clear = transaction_cookie(name, String::new(), settings.secure_cookie, 0);
+    let clear = transaction_cookie(name, String::new(), input.secure_cookie, 0);
     let mut response = finish(
-        &state,
-        &session,
-        &redirect,
+        input,
+        session,
+        redirect,
         &upstream_state,
         sealed_part(&value),
         params.code,
@@ -262,10 +345,10 @@ fn passed_on(
 /// login flow (the `login_page` path of the migration journey's metrics),
 /// and hands the outcome on.
 fn count_sign_in<T>(
-    state: &AppState,
+    metrics: &Metrics,
     finished: Result<T, UpstreamError>,
 ) -> Result<T, UpstreamError> {
-    state.metrics.legacy_sign_in(
+    metrics.legacy_sign_in(
         SignInPath::LoginPage.as_str(),
         finished.as_ref().err().map_or("ok", UpstreamError::class),
     );
@@ -273,8 +356,8 @@ fn count_sign_in<T>(
 }
 
 #[allow(clippy::too_many_arguments)] // the callback's parts, read once above
-async fn finish(
-    state: &AppState,
+async fn finish<S: GrantStore + OnceStore + ?Sized>(
+    input: &Callback<'_, S>,
     session: &Session,
     redirect: &RedirectIdp,
     upstream_state: &str,
@@ -283,19 +366,19 @@ async fn finish(
     error: Option<String>,
     iss: Option<String>,
 ) -> Response {
-    let settings = &state.settings;
+    let (metrics, issuer) = (input.metrics, input.codes.issuer);
     let page = |status, heading: &str, message: &str, cause: &str| {
-        error_page(&settings.branding, status, heading, message, cause)
+        error_page(input.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let spend = Spend::new(settings, &state.storage, &*state.store, &state.metrics);
-    let (tx, expires_at) = match open_and_spend(&spend, redirect, upstream_state, sealed).await {
-        Ok(opened) => opened,
-        Err(page) => return page,
-    };
+    let (tx, expires_at) =
+        match open_and_spend(&input.spend, redirect, upstream_state, sealed).await {
+            Ok(opened) => opened,
+            Err(page) => return page,
+        };
     let request = &tx.pending.request;
     if let Err(e) = redirect.check_response_issuer(iss.as_deref()).await {
-        crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
+        crate::audit!(metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
         if let UpstreamError::Unavailable(_) = e {
             // Discovery, needed to know whether `iss` is promised, cannot
             // be read: an outage, not a refusal.
@@ -318,12 +401,12 @@ async fn finish(
             &request.redirect_uri,
             params,
             request.state.as_deref(),
-            &settings.issuer,
+            issuer,
             request.form_post,
         )
     };
     if let Some(error) = error {
-        return passed_on(&state.metrics, &settings.issuer, request, &error);
+        return passed_on(metrics, issuer, request, &error);
     }
     let Some(code) = code else {
         return page(
@@ -333,7 +416,7 @@ async fn finish(
             "the upstream callback has neither code nor error",
         );
     };
-    let Ok(callback) = callback_url(&settings.issuer) else {
+    let Ok(callback) = callback_url(issuer) else {
         return page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
@@ -342,10 +425,10 @@ async fn finish(
         );
     };
     let finished = redirect.finish(&callback, &tx.flow, &code).await;
-    let signed_in = match count_sign_in(state, finished) {
+    let signed_in = match count_sign_in(metrics, finished) {
         Ok(signed_in) => signed_in,
         Err(e) => {
-            crate::audit!(state.metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
+            crate::audit!(metrics, "login_failure", reason = e.class(), cause = %e, client_id = %request.client_id);
             let (status, heading) = match e {
                 UpstreamError::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -369,7 +452,7 @@ async fn finish(
         .as_ref()
         .is_some_and(|sub| *sub != signed_in.grant.profile.subject)
     {
-        crate::audit!(state.metrics, "login_failure", reason = "other_subject", client_id = %request.client_id);
+        crate::audit!(metrics, "login_failure", reason = "other_subject", client_id = %request.client_id);
         return answer(vec![
             ("error", "login_required"),
             (
@@ -382,15 +465,15 @@ async fn finish(
         id: tx.pending.id.clone(),
         expires_at,
     };
-    complete(state, session, request, &signed_in, login).await
+    complete(input, session, request, &signed_in, login).await
 }
 
 /// Issues the bridge's code for a grant made at the legacy IdP, starts the
 /// login session, and answers Auth0. Both keep the legacy IdP's
 /// `auth_time`, so the bridge's ID tokens and `max_age` see when the user
 /// really authenticated.
-async fn complete(
-    state: &AppState,
+async fn complete<S: GrantStore + ?Sized>(
+    input: &Callback<'_, S>,
     session: &Session,
     request: &AuthorizationRequest,
     signed_in: &SignedIn,
@@ -398,26 +481,12 @@ async fn complete(
 ) -> Response {
     let (grant, auth_time, now) = (&signed_in.grant, signed_in.auth_time, now_unix());
     let page = |status, heading: &str, message: &str, cause: &str| {
-        error_page(&state.settings.branding, status, heading, message, cause)
+        error_page(input.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
     let times = (auth_time, now);
     let sign_in = IssuedFor::SignIn(Some(login), None);
-    let issued = match issue_code(
-        &CodeIssuer::new(
-            &state.settings,
-            &*state.store,
-            &state.storage,
-            &state.keys,
-            &*state.upstream,
-        ),
-        request,
-        grant,
-        sign_in,
-        times,
-    )
-    .await
-    {
+    let issued = match issue_code(&input.codes, request, grant, sign_in, times).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             return page(
@@ -445,12 +514,12 @@ async fn complete(
     if let Err(e) = session::start(session, user).await {
         tracing::warn!(error = %e, "cannot start the login session");
     }
-    crate::audit!(state.metrics, "login_success", reason = "upstream", client_id = %request.client_id, subject = %grant.profile.subject);
+    crate::audit!(input.metrics, "login_success", reason = "upstream", client_id = %request.client_id, subject = %grant.profile.subject);
     respond(
         &request.redirect_uri,
         vec![("code", issued.code.as_str())],
         request.state.as_deref(),
-        &state.settings.issuer,
+        input.codes.issuer,
         request.form_post,
     )
 }

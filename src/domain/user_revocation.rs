@@ -14,7 +14,7 @@
 
 use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant::token_hash;
-use crate::domain::store::{Store, StoreError, UserRevoked};
+use crate::domain::store::{RevocationStore, Store, StoreError, UserRevoked};
 use crate::util::clock::now_unix;
 use crate::util::crypto::sha256;
 
@@ -46,8 +46,8 @@ impl RevokedBy {
 /// Revokes `subject` everywhere and audits `user_revoked` with who asked
 /// (`by`, and `who`: the admin API's peer address, the command's OS user,
 /// the event's id) and how much ended.
-pub async fn revoke_user(
-    store: &dyn Store,
+pub async fn revoke_user<S: RevocationStore + ?Sized>(
+    store: &S,
     metrics: &Metrics,
     subject: &str,
     (by, who): (RevokedBy, &str),
