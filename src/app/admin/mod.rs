@@ -137,12 +137,23 @@ fn parse<T: for<'de> Deserialize<'de>>(
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !json {
         return Err(Box::new(refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "invalid_request",
             "send a JSON body (Content-Type: application/json)",
+            None,
+        )));
+    }
+    // serde reads a struct from a JSON array too (`["u-1001"]`, by
+    // position): only the documented object is taken.
+    if body.trim_ascii_start().first().is_some_and(|b| *b != b'{') {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be a JSON object",
             None,
         )));
     }

@@ -32,6 +32,17 @@ async fn the_admin_api_is_on_its_own_listener_and_refuses_without_its_credential
     )
     .await;
     assert_eq!(bad.status(), 400);
+    // Only the documented object: serde would read a struct from an array
+    // by position, so `["u-1001"]` would revoke alice.
+    for (path, array) in [
+        ("/users/revoke", json!([ALICE])),
+        ("/grants/revoke", json!(["no-such-token"])),
+    ] {
+        let by_position = admin(&url, path, Some(ADMIN_TOKEN), &array).await;
+        assert_eq!(by_position.status(), 400, "{path} {array}");
+        let text = by_position.text().await.unwrap();
+        assert!(text.contains("JSON object"), "{text}");
+    }
     let unknown = admin(
         &url,
         "/grants/revoke",
