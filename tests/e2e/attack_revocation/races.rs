@@ -352,9 +352,9 @@ const SILENT_RACE: &str = "prompt=none must not outlive a revocation (fixed in i
 /// and checked as such, but not the race, so the round is staged again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn race_prompt_none_reading_its_grant_before_the_revocation_and_writing_after() {
+    const ATTEMPTS: u32 = 5;
     let tenant = Tenant::start().await;
     let app = bridge(&tenant, "").await;
-    const ATTEMPTS: u32 = 5;
     for attempt in 1..=ATTEMPTS {
         let browser = TestApp::browser();
         redeemed(&app, &sign_in(&app, &browser).await).await;
