@@ -35,9 +35,12 @@ use crate::domain::keys::SigningKeys;
 use crate::domain::legacy_source::LegacySource;
 use crate::domain::legacy_validation::LegacyValidator;
 use crate::domain::metrics::Metrics;
+use crate::domain::storage_rotation;
+use crate::domain::store::Store;
 use crate::domain::upstream::redirect::RedirectIdp;
 use crate::domain::upstream::{self, LegacyIdp};
 use crate::protocol::gateway::Gateway;
+use crate::util::crypto::StorageKey;
 
 /// A built bridge, bound to its port, not yet serving.
 pub struct App {
@@ -79,6 +82,7 @@ impl App {
                 .await
                 .map_err(|e| fail("cannot load signing keys", e))?,
         );
+        report_sealed_grants(store.as_ref(), &storage).await;
         let metrics = Arc::new(Metrics::new());
         let (adapter, redirect) = match &settings.upstream {
             upstream::UpstreamConfig::Redirect(config) => {
@@ -310,6 +314,32 @@ impl App {
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(crate::app::server::shutdown_signal()).await
+    }
+}
+
+/// Says at start-up what a storage-key change left in the grants (see
+/// [`storage_rotation::sample_grants`]); a store that cannot list sealed
+/// values says nothing.
+async fn report_sealed_grants(store: &dyn Store, storage: &StorageKey) {
+    const SAMPLE: i64 = 100;
+    match storage_rotation::sample_grants(store, storage, SAMPLE).await {
+        Ok(found) if found.unreadable > 0 => tracing::error!(
+            sampled = found.read,
+            unreadable = found.unreadable,
+            "sealed legacy tokens of stored grants open under no configured storage key: \
+             storage_key changed, or storage_key_previous was removed before \
+             `idp-bridge keys rotate-storage-key` moved them (or a backup from before the \
+             rotation was restored); those grants fail as login_required or invalid_grant \
+             until the key that sealed them is configured again as storage_key_previous"
+        ),
+        Ok(found) if found.previous > 0 => tracing::info!(
+            sampled = found.read,
+            under_previous = found.previous,
+            "stored grants are still sealed under storage_key_previous: run \
+             `idp-bridge keys rotate-storage-key` before removing it"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "sealed values not sampled"),
     }
 }
 

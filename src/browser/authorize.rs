@@ -252,7 +252,10 @@ async fn silent<S: GrantStore + ?Sized>(
         .filter(|g| !g.revoked && g.token_expires_at > now && g.subject == user.sub)
         .filter(|g| g.client_id == request.client_id)
         .ok_or("login_required")?;
-    let token = sealed_grant::access_token(codes.storage, &grant).ok_or("login_required")?;
+    let token = sealed_grant::access_token(codes.storage, &grant).ok_or_else(|| {
+        tracing::error!(grant = %grant.id, "the session's grant holds a sealed legacy token no configured storage key opens");
+        "login_required"
+    })?;
     let profile = serde_json::from_str(&grant.profile_json).map_err(|_| "login_required")?;
     let legacy = LegacyGrant {
         access_token: token,

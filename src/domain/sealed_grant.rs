@@ -84,12 +84,17 @@ pub fn access_token(storage: &StorageKey, grant: &GrantRow) -> Option<LegacyAcce
         .map(LegacyAccessToken::new)
 }
 
-/// The grant's legacy refresh token, if it has one that opens.
+/// The grant's legacy refresh token, if it has one that opens. One that is
+/// stored but does not open is logged (its caller answers as if there were
+/// none, which would hide a storage key removed too early).
 pub fn refresh_token(storage: &StorageKey, grant: &GrantRow) -> Option<LegacyRefreshToken> {
-    grant
-        .legacy_refresh_sealed
-        .as_ref()
-        .and_then(|s| storage.open(Purpose::LegacyRefreshToken, s))
+    let sealed = grant.legacy_refresh_sealed.as_ref()?;
+    let opened = storage
+        .open(Purpose::LegacyRefreshToken, sealed)
         .and_then(|s| String::from_utf8(s).ok())
-        .map(LegacyRefreshToken::new)
+        .map(LegacyRefreshToken::new);
+    if opened.is_none() {
+        tracing::error!(grant = %grant.id, "a grant's sealed legacy refresh token opens under no configured storage key");
+    }
+    opened
 }

@@ -91,3 +91,45 @@ pub async fn reseal_all(
     }
     Ok(out)
 }
+
+/// What a look at the first `sample` values of each grant column found at
+/// start-up: how many were read, how many are still under
+/// `storage_key_previous`, how many open under no configured key.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sampled {
+    /// Values read.
+    pub read: u64,
+    /// Still sealed under the previous key.
+    pub previous: u64,
+    /// Opening under neither key.
+    pub unreadable: u64,
+}
+
+/// Looks at the first `sample` sealed values of the grants' columns (row
+/// ids are random, so they are a fair sample) without changing any, so
+/// `serve` can say at start-up what a key change left behind: values still
+/// under `storage_key_previous` (the rotation has not run or not finished),
+/// or values no configured key opens (a key removed too early, a restored
+/// backup) — grants that would otherwise only fail one by one, as
+/// `login_required` or `invalid_grant`.
+pub async fn sample_grants(
+    store: &dyn Store,
+    storage: &StorageKey,
+    sample: i64,
+) -> Result<Sampled, StoreError> {
+    let mut out = Sampled::default();
+    for column in [SealedColumn::GrantToken, SealedColumn::GrantRefreshToken] {
+        let rows = store
+            .sealed_values(column, &column.first_key(), sample.max(1))
+            .await?;
+        for (_, sealed) in &rows {
+            out.read += 1;
+            match storage.reseal(purpose(column), sealed) {
+                Resealed::Current => {}
+                Resealed::Moved(_) => out.previous += 1,
+                Resealed::Unreadable => out.unreadable += 1,
+            }
+        }
+    }
+    Ok(out)
+}

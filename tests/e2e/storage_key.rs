@@ -179,3 +179,66 @@ async fn a_previous_key_without_a_current_one_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The JSON log lines of a `serve` started on `app`'s configuration, once
+/// it is ready (the start-up sample of sealed grants runs before).
+async fn startup_log(app: &TestApp, name: &str) -> String {
+    std::fs::write(app.config_path(), &app.config_text).expect("write config");
+    let log = app.data_dir.path().join(name);
+    let child = crate::restart::serve_logging_json(&app.config_path(), &log, "info");
+    crate::cluster::wait_ready(&app.issuer).await;
+    drop(child);
+    std::fs::read_to_string(&log).expect("log")
+}
+
+/// After a storage-key change, `serve` says at start-up what is left in
+/// the grants: values still under `storage_key_previous` (run the rotation
+/// before removing it), and values no configured key opens (a key removed
+/// too early, a restored backup, a tampered row), which otherwise fail one
+/// by one as `login_required` or `invalid_grant` without a word.
+#[tokio::test]
+async fn serve_says_at_start_up_what_a_storage_key_change_left_in_the_grants() {
+    let mut app = TestApp::spawn_with(&format!("storage_key = \"{OLD}\"\n")).await;
+    let tokens = refresher_tokens(&app).await;
+    app.stop().await;
+    let quiet = startup_log(&app, "same-key.log").await;
+    assert!(
+        !quiet.contains("storage_key_previous") && !quiet.contains("no configured storage key"),
+        "nothing to say under the key that sealed everything: {quiet}"
+    );
+
+    app.config_text = app.config_text.replacen(
+        &format!("storage_key = \"{OLD}\"\n"),
+        &format!("storage_key = \"{NEW}\"\nstorage_key_previous = \"{OLD}\"\n"),
+        1,
+    );
+    let pending = startup_log(&app, "previous.log").await;
+    let line = pending
+        .lines()
+        .find(|l| l.contains("still sealed under storage_key_previous"))
+        .unwrap_or_else(|| panic!("a line about the rotation still to run: {pending}"));
+    assert!(line.contains("rotate-storage-key"), "{line}");
+    assert!(
+        line.contains("\"under_previous\":2"),
+        "the access and refresh tokens: {line}"
+    );
+
+    // A grant whose sealed values open under no configured key.
+    let db = rusqlite::Connection::open(app.data_dir.path().join("bridge.db")).expect("db");
+    db.execute(
+        "UPDATE grants SET token_sealed = X'00112233', legacy_refresh_sealed = X'00112233'",
+        [],
+    )
+    .expect("tamper");
+    drop(db);
+    let broken = startup_log(&app, "unreadable.log").await;
+    let line = broken
+        .lines()
+        .find(|l| l.contains("no configured storage key"))
+        .unwrap_or_else(|| panic!("a line about unreadable grants: {broken}"));
+    assert!(line.contains("\"level\":\"ERROR\""), "{line}");
+    assert!(line.contains("\"unreadable\":2"), "{line}");
+    for secret in [OLD, NEW, tokens["refresh_token"].as_str().expect("rt")] {
+        assert!(!broken.contains(secret), "no key or token in the log");
+    }
+}
