@@ -75,14 +75,7 @@ impl App {
             ),
             None => None,
         };
-        let storage = storage_key(&settings)?;
-        let store = open_store(&settings).await?;
-        let keys = Arc::new(
-            SigningKeys::load_or_generate(store.as_ref(), &storage, &settings.id_token_algs())
-                .await
-                .map_err(|e| fail("cannot load signing keys", e))?,
-        );
-        report_sealed_grants(store.as_ref(), &storage).await;
+        let (storage, store, keys) = open_sealed_state(&settings).await?;
         let metrics = Arc::new(Metrics::new());
         let (adapter, redirect) = match &settings.upstream {
             upstream::UpstreamConfig::Redirect(config) => {
@@ -315,6 +308,22 @@ impl App {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(crate::app::server::shutdown_signal()).await
     }
+}
+
+/// The storage key, the store and the signing keys (which open under it);
+/// then what a storage-key change left in the grants is reported.
+async fn open_sealed_state(
+    settings: &Settings,
+) -> Result<(StorageKey, Arc<dyn Store>, Arc<SigningKeys>), StartError> {
+    let storage = storage_key(settings)?;
+    let store = open_store(settings).await?;
+    let keys = Arc::new(
+        SigningKeys::load_or_generate(store.as_ref(), &storage, &settings.id_token_algs())
+            .await
+            .map_err(|e| fail("cannot load signing keys", e))?,
+    );
+    report_sealed_grants(store.as_ref(), &storage).await;
+    Ok((storage, store, keys))
 }
 
 /// Says at start-up what a storage-key change left in the grants (see
