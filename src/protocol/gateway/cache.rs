@@ -49,6 +49,11 @@ pub struct Entry {
     pub cache_until: i64,
     /// When its lookup started (unix seconds, this instance's clock).
     pub loaded_at: i64,
+    /// The legacy token as a header value, with the scheme it was made
+    /// for: made on the first request, then cloned (a reference count), so
+    /// a cached request copies no token. Marked sensitive; like the
+    /// token, it lives as long as the entry.
+    pub header: std::sync::OnceLock<(String, http::HeaderValue)>,
 }
 
 /// Per-entry lifetime: until `cache_until`.
@@ -147,6 +152,7 @@ impl TokenCache {
                 scopes: verified.scopes,
                 legacy: sourced.token,
                 loaded_at,
+                header: std::sync::OnceLock::new(),
             }))
         };
         let entry = self.entries.try_get_with(key, lookup).await?;
@@ -165,6 +171,7 @@ impl TokenCache {
             scopes: entry.scopes.clone(),
             legacy: sourced.token,
             loaded_at,
+            header: std::sync::OnceLock::new(),
         }))
     }
 

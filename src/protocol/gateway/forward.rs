@@ -18,7 +18,7 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::body::{BodyLimits, ClientBody};
-pub use super::pool::ForwardError;
+pub use super::pool::{ForwardError, Origin};
 use super::upgrade::{ClientSide, Handshake, Tunnel};
 use crate::domain::config::{GatewaySettings, Route};
 
@@ -44,34 +44,46 @@ pub fn client(config: &GatewaySettings) -> Result<BackendClient, String> {
     )))
 }
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-];
+/// Whether `name` describes one connection, never forwarded (RFC 9110
+/// §7.6.1).
+fn hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+    )
+}
 
-/// Headers naming the client or the request's original target, which a
-/// legacy API may believe (IP allow-lists, IIS's and Symfony's URL
-/// rewriting): dropped unless the peer is a trusted proxy.
-const CLIENT_CLAIMS: [&str; 11] = [
-    "x-real-ip",
-    "true-client-ip",
-    "x-client-ip",
-    "cf-connecting-ip",
-    "x-cluster-client-ip",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "x-forwarded-ssl",
-];
+/// Whether `name` is a header naming the client or the request's original
+/// target, which a legacy API may believe (IP allow-lists, IIS's and
+/// Symfony's URL rewriting): dropped unless the peer is a trusted proxy.
+fn client_claim(name: &str) -> bool {
+    matches!(
+        name,
+        "x-real-ip"
+            | "true-client-ip"
+            | "x-client-ip"
+            | "cf-connecting-ip"
+            | "x-cluster-client-ip"
+            | "x-original-url"
+            | "x-rewrite-url"
+            | "x-forwarded-port"
+            | "x-forwarded-prefix"
+            | "x-forwarded-server"
+            | "x-forwarded-ssl"
+    )
+}
+
+const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Prepares the client's headers for the legacy API: hop-by-hop headers
 /// out; the Auth0 token, `Host` (the client sets the API's) and, as nginx
@@ -80,22 +92,16 @@ const CLIENT_CLAIMS: [&str; 11] = [
 /// out unless `trusted`; HTTP/2's split `cookie` headers joined (RFC 9113
 /// §8.2.3); `Via` added (RFC 9110 §7.6.3).
 pub fn clean_request_headers(headers: &mut HeaderMap, trusted: bool, version: Version) {
-    strip_hop_by_hop(headers);
-    headers.remove(header::AUTHORIZATION);
-    headers.remove(header::HOST);
-    let underscored: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().contains('_'))
-        .cloned()
-        .collect();
-    for name in underscored {
-        headers.remove(name);
-    }
-    if !trusted {
-        for name in CLIENT_CLAIMS {
-            headers.remove(name);
-        }
-    }
+    let named = connection_named(headers);
+    remove_where(headers, |name| {
+        let text = name.as_str();
+        hop_by_hop(text)
+            || named.contains(name)
+            || name == header::AUTHORIZATION
+            || name == header::HOST
+            || text.contains('_')
+            || (!trusted && client_claim(text))
+    });
     if version == Version::HTTP_2 && headers.get_all(header::COOKIE).iter().count() > 1 {
         let joined = headers
             .get_all(header::COOKIE)
@@ -117,23 +123,41 @@ pub fn clean_request_headers(headers: &mut HeaderMap, trusted: bool, version: Ve
 
 /// Removes the hop-by-hop headers and those `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+    let named = connection_named(headers);
+    remove_where(headers, |name| {
+        hop_by_hop(name.as_str()) || named.contains(name)
+    });
+}
+
+/// The other headers the `Connection` header names (RFC 9110 §7.6.1);
+/// the usual `keep-alive`, `close` and `upgrade` are no others, so most
+/// messages allocate nothing here.
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove("proxy-authenticate");
+        .map(str::trim)
+        .filter(|name| {
+            !name.eq_ignore_ascii_case("close")
+                && !name.eq_ignore_ascii_case("keep-alive")
+                && !name.eq_ignore_ascii_case("upgrade")
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect()
 }
 
-/// The legacy API URL for `path_and_query` on `route`.
+/// Removes every header `doomed` picks, looking at the names present (a
+/// handful) instead of looking up each name that might be.
+fn remove_where(headers: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
+    while let Some(name) = headers.keys().find(|name| doomed(name)).cloned() {
+        headers.remove(&name);
+    }
+}
+
+/// The origin-form target on `route`'s legacy API for `path` and `query`
+/// (the API's scheme and authority are the route's [`Origin`]).
 pub fn target(route: &Route, path: &str, query: Option<&str>) -> Result<Uri, String> {
     let rest = if route.strip_prefix {
         &path[route.prefix.len()..]
@@ -141,7 +165,7 @@ pub fn target(route: &Route, path: &str, query: Option<&str>) -> Result<Uri, Str
         path
     };
     let base = route.backend.path().trim_end_matches('/');
-    let mut joined = String::with_capacity(base.len() + rest.len() + 1);
+    let mut joined = String::with_capacity(base.len() + rest.len() + 2 + query.map_or(0, str::len));
     joined.push_str(base);
     if !rest.is_empty() && !rest.starts_with('/') {
         joined.push('/');
@@ -154,15 +178,8 @@ pub fn target(route: &Route, path: &str, query: Option<&str>) -> Result<Uri, Str
         joined.push('?');
         joined.push_str(q);
     }
-    let authority = match route.backend.port() {
-        Some(port) => format!("{}:{port}", route.backend.host_str().unwrap_or("")),
-        None => route.backend.host_str().unwrap_or("").to_owned(),
-    };
-    Uri::builder()
-        .scheme(route.backend.scheme())
-        .authority(authority)
-        .path_and_query(joined)
-        .build()
+    http::uri::PathAndQuery::try_from(joined)
+        .map(Uri::from)
         .map_err(|e| e.to_string())
 }
 
@@ -175,11 +192,8 @@ pub fn set_forwarded(
     trusted: bool,
     host: Option<HeaderValue>,
 ) {
-    const XFF: &str = "x-forwarded-for";
-    const XFP: &str = "x-forwarded-proto";
-    const XFH: &str = "x-forwarded-host";
     let prior_for = headers
-        .get_all(XFF)
+        .get_all(&XFF)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
@@ -190,17 +204,17 @@ pub fn set_forwarded(
         peer.to_string()
     };
     if !trusted {
-        headers.remove(XFP);
-        headers.remove(XFH);
+        headers.remove(&XFP);
+        headers.remove(&XFH);
         headers.remove(header::FORWARDED);
     }
     if let Ok(v) = HeaderValue::from_str(&chain) {
         headers.insert(XFF, v);
     }
-    if !headers.contains_key(XFP) {
+    if !headers.contains_key(&XFP) {
         headers.insert(XFP, HeaderValue::from_static("http"));
     }
-    if !headers.contains_key(XFH) {
+    if !headers.contains_key(&XFH) {
         if let Some(host) = host {
             headers.insert(XFH, host);
         }
@@ -215,6 +229,7 @@ pub fn set_forwarded(
 /// body (an upload may take longer while it flows) to the response headers.
 pub async fn send(
     client: &BackendClient,
+    origin: &std::sync::Arc<Origin>,
     request: Request<Body>,
     handshake: Option<Handshake>,
     response_timeout: Duration,
@@ -239,6 +254,55 @@ pub async fn send(
             .headers
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
+    let response = if http_body::Body::is_end_stream(&body) {
+        // No body to send (a GET, say): the clock runs from now, and there
+        // is nothing to watch.
+        let request = Request::from_parts(parts, body);
+        match tokio::time::timeout(response_timeout, client.send(origin, request, limits.idle))
+            .await
+        {
+            Ok(answered) => answered?,
+            Err(_) => return Err(no_headers(response_timeout)),
+        }
+    } else {
+        send_streamed(client, origin, parts, body, response_timeout, limits).await?
+    };
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let (mut parts, _) = super::upgrade::switch(response, client_side, tunnel)?.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return Ok(Response::from_parts(parts, Body::empty()));
+    }
+    // The body ends the exchange after `limits.idle` without a byte
+    // ([`super::pool`] times it).
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, body))
+}
+
+/// The API sent no response headers in time: 504.
+fn no_headers(response_timeout: Duration) -> ForwardError {
+    ForwardError::Timeout(format!(
+        "no response headers within {} ms of the request",
+        response_timeout.as_millis()
+    ))
+}
+
+/// Sends a request whose body streams from the client, under `limits`,
+/// with `response_timeout` running from the end of the body.
+async fn send_streamed(
+    client: &BackendClient,
+    origin: &std::sync::Arc<Origin>,
+    parts: http::request::Parts,
+    body: Body,
+    response_timeout: Duration,
+    limits: BodyLimits,
+) -> Result<Response<Body>, ForwardError> {
     let (sent, body_sent) = tokio::sync::oneshot::channel();
     let (body, watch) = ClientBody::new(body, limits, sent);
     let request = Request::from_parts(parts, Body::new(body));
@@ -257,20 +321,14 @@ pub async fn send(
             seen = now;
         }
     };
-    let timed_out = || {
-        ForwardError::Timeout(format!(
-            "no response headers within {} ms of the request",
-            response_timeout.as_millis()
-        ))
-    };
-    let exchange = client.send(request);
+    let exchange = client.send(origin, request, limits.idle);
     tokio::pin!(exchange);
     let answered = tokio::select! {
         answered = &mut exchange => answered,
         // The body is sent (or dropped): from now on the clock runs.
         _ = body_sent => match tokio::time::timeout(response_timeout, &mut exchange).await {
             Ok(answered) => answered,
-            Err(_) => Err(timed_out()),
+            Err(_) => Err(no_headers(response_timeout)),
         },
         () = stalled => Err(ForwardError::Timeout(format!(
             "the API did not read the request body for {} ms",
@@ -278,24 +336,7 @@ pub async fn send(
         ))),
     };
     // A body the client broke or let lag fails the exchange: its fault.
-    let response = answered.map_err(|e| watch.fault().map_or(e, ForwardError::Client))?;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let (mut parts, _) = super::upgrade::switch(response, client_side, tunnel)?.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts
-            .headers
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        return Ok(Response::from_parts(parts, Body::empty()));
-    }
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(
-        parts,
-        Body::new(tower_http::timeout::TimeoutBody::new(limits.idle, body)),
-    ))
+    answered.map_err(|e| watch.fault().map_or(e, ForwardError::Client))
 }
 
 /// The peer as the forwarding headers name it.

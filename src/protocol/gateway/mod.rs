@@ -60,6 +60,8 @@ pub struct Gateway {
     config: crate::domain::config::GatewaySettings,
     /// Each route's histograms, in the routes' order.
     route_metrics: Vec<crate::domain::metrics::GatewayRouteMetrics>,
+    /// Each route's legacy API, in the routes' order.
+    origins: Vec<Arc<forward::Origin>>,
     verifier: Arc<Auth0Verifier>,
     source: Arc<LegacySource>,
     cache: Arc<TokenCache>,
@@ -95,9 +97,15 @@ impl Gateway {
             .iter()
             .map(|r| metrics.gateway_route(route_label(r)))
             .collect();
+        let origins = config
+            .routes
+            .iter()
+            .map(|r| forward::Origin::new(&r.backend).map(Arc::new))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             config,
             route_metrics,
+            origins,
             verifier,
             source,
             cache,
@@ -228,6 +236,7 @@ impl Gateway {
         };
         let result = forward::send(
             &self.client,
+            &self.origins[index],
             Request::from_parts(parts, body),
             handshake,
             self.config.response_timeout,
@@ -391,8 +400,14 @@ fn bearer(request: &Request) -> Result<&str, Refused> {
 }
 
 /// The legacy token as the route sends it, marked sensitive (never indexed
-/// by HPACK, redacted in `Debug`).
+/// by HPACK, redacted in `Debug`); made once per entry for the scheme it is
+/// first asked with (routes seldom differ), else afresh.
 fn legacy_header(route: &Route, entry: &Entry) -> Result<HeaderValue, Refused> {
+    if let Some((scheme, value)) = entry.header.get() {
+        if *scheme == route.scheme {
+            return Ok(value.clone());
+        }
+    }
     let token = entry.legacy.secret();
     let text = if route.scheme.is_empty() {
         token.to_owned()
@@ -402,5 +417,6 @@ fn legacy_header(route: &Route, entry: &Entry) -> Result<HeaderValue, Refused> {
     let mut value = HeaderValue::from_str(&text)
         .map_err(|_| Refused::BadGateway("the legacy token cannot be sent in a header".into()))?;
     value.set_sensitive(true);
+    let _ = entry.header.set((route.scheme.clone(), value.clone()));
     Ok(value)
 }

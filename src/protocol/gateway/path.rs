@@ -33,6 +33,8 @@
 //! and other names that only look like a route's (`administrators`) pass:
 //! no server reads them as another name.
 
+use std::borrow::Cow;
+
 use crate::domain::config::Route;
 
 /// Why a path is refused, for the client.
@@ -48,22 +50,26 @@ pub fn check(path: &str, routes: &[Route], index: usize) -> Result<(), Refusal> 
     }
     // The route matched: the path starts with its prefix, ignoring case.
     let rest = &path[route.prefix.len()..];
-    let segments: Vec<Vec<u8>> = rest
-        .split('/')
-        .skip(1)
-        .map(|s| percent_encoding::percent_decode_str(s).collect())
-        .collect();
-    for segment in &segments {
-        check_name(segment)?;
+    for segment in segments(rest) {
+        check_name(&segment)?;
     }
     for longer in &routes[..index] {
-        if shadows(&longer.prefix, &route.prefix, &segments) {
+        if shadows(&longer.prefix, &route.prefix, rest) {
             return Err(
                 "a path segment is a longer route's name with a suffix, which some servers read as that route",
             );
         }
     }
     Ok(())
+}
+
+/// The percent-decoded segments of `rest` (which starts with `/` or is
+/// empty), borrowed unless a segment has an escape: no allocation per
+/// request for a plain path.
+fn segments(rest: &str) -> impl Iterator<Item = Cow<'_, [u8]>> {
+    rest.split('/')
+        .skip(1)
+        .map(|s| Cow::from(percent_encoding::percent_decode_str(s)))
 }
 
 /// The structural rules (every route).
@@ -122,10 +128,10 @@ fn check_name(segment: &[u8]) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Whether the request's `segments` after `prefix` name the longer route
-/// `longer` with a suffix: its remaining segments, the last followed by a
-/// dot (`admin.json` for `admin`).
-fn shadows(longer: &str, prefix: &str, segments: &[Vec<u8>]) -> bool {
+/// Whether the request's path after `prefix` (`rest`) names the longer
+/// route `longer` with a suffix: its remaining segments, the last followed
+/// by a dot (`admin.json` for `admin`).
+fn shadows(longer: &str, prefix: &str, rest: &str) -> bool {
     let Some(tail) = longer
         .get(prefix.len()..)
         .filter(|_| longer[..prefix.len()].eq_ignore_ascii_case(prefix))
@@ -133,20 +139,21 @@ fn shadows(longer: &str, prefix: &str, segments: &[Vec<u8>]) -> bool {
     else {
         return false;
     };
-    let names: Vec<&[u8]> = tail.split('/').map(str::as_bytes).collect();
-    let Some((last, before)) = names.split_last() else {
+    let (before, last) = match tail.rsplit_once('/') {
+        Some((before, last)) => (Some(before), last.as_bytes()),
+        None => (None, tail.as_bytes()),
+    };
+    let mut segments = segments(rest);
+    for name in before.into_iter().flat_map(|b| b.split('/')) {
+        match segments.next() {
+            Some(segment) if name.as_bytes().eq_ignore_ascii_case(&segment) => {}
+            _ => return false,
+        }
+    }
+    let Some(candidate) = segments.next() else {
         return false;
     };
-    if segments.len() < names.len() {
-        return false;
-    }
-    let same_before = before
-        .iter()
-        .zip(segments)
-        .all(|(name, segment)| name.eq_ignore_ascii_case(segment));
-    let candidate = &segments[before.len()];
-    same_before
-        && candidate.len() > last.len()
+    candidate.len() > last.len()
         && candidate[..last.len()].eq_ignore_ascii_case(last)
         && candidate[last.len()] == b'.'
 }
