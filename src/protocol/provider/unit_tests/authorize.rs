@@ -23,7 +23,12 @@ fn params() -> AuthorizationParams {
 fn run(params: &AuthorizationParams) -> Result<AuthorizationRequest, AuthorizeError> {
     let mut pkce = client("pkce");
     pkce.require_pkce = true;
-    validate(params, &registry([client("app"), pkce]), 1_000, 600)
+    validate(
+        params,
+        &registry([client("app"), pkce]),
+        crate::domain::types::UnixTime::from_secs(1_000),
+        600,
+    )
 }
 
 /// The redirect's error code and echoed state, or a panic naming what came.
@@ -53,7 +58,7 @@ fn a_valid_request_keeps_what_was_asked_and_expires_after_the_form_ttl() {
     assert_eq!(request.redirect_uri, REDIRECT_URI);
     assert_eq!(request.scopes, vec!["openid", "profile"]);
     assert_eq!(request.state.as_deref(), Some("st-1"));
-    assert_eq!(request.expires_at, 1_600);
+    assert_eq!(request.expires_at.as_secs(), 1_600);
     assert!(!request.prompt_none && !request.form_post);
 }
 
