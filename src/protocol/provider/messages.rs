@@ -118,10 +118,10 @@ pub struct Introspection {
     pub scope: Option<String>,
     /// When it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
+    pub exp: Option<UnixTime>,
     /// When it was issued (refresh tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
+    pub iat: Option<UnixTime>,
     /// The bridge's issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
