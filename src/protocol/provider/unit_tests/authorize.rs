@@ -193,3 +193,22 @@ fn an_essential_acr_is_access_denied_before_any_password() {
     p.claims = Some("{not json".into());
     assert_eq!(redirected(&p).0, "invalid_request");
 }
+
+#[test]
+fn a_request_seals_with_its_values_bare_and_reads_back_through_their_rules() {
+    // The pending form carries the request sealed as JSON: the typed
+    // values serialize as the strings and numbers they were before the
+    // types existed, so a form sealed earlier still opens.
+    let request = run(&params()).expect("valid");
+    let json = serde_json::to_value(&request).expect("serializes");
+    assert_eq!(json["client_id"], "app");
+    assert_eq!(json["redirect_uri"], REDIRECT_URI);
+    assert_eq!(json["expires_at"], 1_600);
+    let back: AuthorizationRequest = serde_json::from_value(json.clone()).expect("reads back");
+    assert_eq!(back.redirect_uri, request.redirect_uri);
+    // A tampered value does not become a request (the seal stops it first;
+    // the types stop it too).
+    let mut bad = json;
+    bad["redirect_uri"] = "https://a.example/cb#fragment".into();
+    assert!(serde_json::from_value::<AuthorizationRequest>(bad).is_err());
+}
