@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::browser::locale::Locale;
 use crate::browser::pending::PendingLogin;
 use crate::domain::config::{AuthMethod, Client, RefreshPolicy};
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::config::HttpAdapterConfig;
 use crate::domain::upstream::fetch::Fetched;
 use crate::domain::upstream::http::HttpIdp;
@@ -136,13 +137,16 @@ pub fn authorize_request(data: &[u8]) -> bool {
     match authorize::validate(
         &authorize::AuthorizationParams::from_map(&params),
         clients(),
-        0,
+        UnixTime::EPOCH,
         600,
     ) {
         Ok(pending) => {
-            assert!(registered(&pending.client_id, &pending.redirect_uri));
+            assert!(registered(
+                pending.client_id.as_str(),
+                pending.redirect_uri.as_str()
+            ));
             assert_eq!(pending.state, params.get("state").cloned());
-            let allowed = &clients()[&pending.client_id].scopes;
+            let allowed = &clients()[pending.client_id.as_str()].scopes;
             assert!(pending.scopes.iter().all(|s| allowed.contains(s)));
             let granted = [
                 pending.claims.id_token.clone(),
@@ -169,7 +173,7 @@ pub fn authorize_request(data: &[u8]) -> bool {
             ..
         }) => {
             assert!(
-                registered(&client_id, &redirect_uri),
+                registered(&client_id, redirect_uri.as_str()),
                 "never redirect elsewhere"
             );
             assert_eq!(state, params.get("state").cloned());

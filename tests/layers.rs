@@ -9,7 +9,7 @@
 //! edge      cli  app  fuzzing  reference
 //! browser   browser
 //! protocol  protocol::provider  protocol::gateway
-//! domain    legacy_source  user_revocation  auth0  sealed_grant  keys  audit  metrics  upstream  store  config
+//! domain    legacy_source  user_revocation  auth0  sealed_grant  keys  audit  metrics  upstream  store  config  types
 //! leaves    util::*
 //! ```
 //!
@@ -78,6 +78,7 @@ const LAYERS: &[Layer] = &[
             "domain::upstream",
             "domain::store",
             "domain::config",
+            "domain::types",
         ],
         within: Within::Downward,
     },

@@ -20,12 +20,13 @@ use crate::domain::keys::SigningKeys;
 use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant;
 use crate::domain::store::GrantStore;
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::redirect::{Hints, RedirectIdp};
 use crate::domain::upstream::{LegacyGrant, LegacyIdp};
 use crate::protocol::provider::authorize::{
     AuthorizationParams, AuthorizationRequest, AuthorizeError, check_hint, validate,
 };
-use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
+use crate::protocol::provider::code::{CodeIssuer, CodeTimes, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
 use crate::util::crypto::{StorageKey, random_token};
@@ -84,7 +85,7 @@ pub async fn authorize<S: GrantStore + ?Sized>(
     let validated = validate(
         &params,
         codes.clients,
-        now_unix(),
+        UnixTime::now(),
         codes.tokens.login_ttl_seconds,
     )
     .and_then(|p| check_hint(codes.keys, codes.issuer, p, params.id_token_hint.as_deref()));
@@ -264,14 +265,29 @@ async fn silent<S: GrantStore + ?Sized>(
         profile,
     };
     let source = IssuedFor::Session { source: &grant.id };
-    let issued = issue_code(codes, request, &legacy, source, (user.auth_time, now))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot store the grant");
-            "temporarily_unavailable"
-        })?
-        // The session's grant was revoked meanwhile.
-        .ok_or("login_required")?;
+    let issued = issue_code(
+        codes,
+        request,
+        &legacy,
+        source,
+        session_times(user.auth_time, now),
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot store the grant");
+        "temporarily_unavailable"
+    })?
+    // The session's grant was revoked meanwhile.
+    .ok_or("login_required")?;
     crate::audit!(metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
     Ok(issued.code)
+}
+
+/// `prompt=none`'s code times: the session's sign-in and now, both read as
+/// unix seconds from the session and the clock.
+fn session_times(auth_time: i64, now: i64) -> CodeTimes {
+    CodeTimes {
+        auth_time: UnixTime::from_secs(auth_time),
+        now: UnixTime::from_secs(now),
+    }
 }

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::locale::Locale;
+use crate::domain::types::UnixTime;
 use crate::protocol::provider::authorize::AuthorizationRequest;
-use crate::util::clock::now_unix;
 use crate::util::crypto::{Purpose, StorageKey};
 
 /// An authorization request that passed validation, waiting for the login.
@@ -41,6 +41,6 @@ impl PendingLogin {
         storage
             .open_text_bound(Purpose::PendingLogin, csrf.as_bytes(), sealed)
             .and_then(|json| serde_json::from_slice::<Self>(&json).ok())
-            .filter(|p| p.request.expires_at >= now_unix())
+            .filter(|p| p.request.expires_at >= UnixTime::now())
     }
 }

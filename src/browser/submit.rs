@@ -24,8 +24,9 @@ use crate::domain::config::{Branding, Settings};
 use crate::domain::keys::SigningKeys;
 use crate::domain::metrics::Metrics;
 use crate::domain::store::{GrantStore, LoginOnce, ThrottleStore};
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::{LegacyGrant, LegacyIdp, UpstreamError};
-use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
+use crate::protocol::provider::code::{CodeIssuer, CodeTimes, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
 use crate::util::crypto::StorageKey;
@@ -266,10 +267,10 @@ pub async fn login<S: GrantStore + ThrottleStore + ?Sized>(
     let now = now_unix();
     let login = LoginOnce {
         id: pending.id.clone(),
-        expires_at: request.expires_at,
+        expires_at: request.expires_at.as_secs(),
     };
     let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let issued = match issue_code(codes, request, &grant, sign_in, (now, now)).await {
+    let issued = match issue_code(codes, request, &grant, sign_in, signed_in_now(now)).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);
@@ -303,4 +304,9 @@ pub async fn login<S: GrantStore + ThrottleStore + ?Sized>(
         codes.issuer,
         request.form_post,
     )
+}
+
+/// A password sign-in's code times: it happened now (unix seconds).
+fn signed_in_now(now: i64) -> CodeTimes {
+    CodeTimes::signed_in_now(UnixTime::from_secs(now))
 }

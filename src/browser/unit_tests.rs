@@ -116,8 +116,8 @@ impl World {
     async fn signed_in(&self, subject: &str) -> (Session, String) {
         let now = now_unix();
         let request = AuthorizationRequest {
-            client_id: "app".into(),
-            redirect_uri: REDIRECT_URI.into(),
+            client_id: crate::domain::types::ClientId::new("app").expect("valid"),
+            redirect_uri: crate::domain::types::RedirectUri::parse(REDIRECT_URI).expect("valid"),
             scopes: vec!["openid".into()],
             state: None,
             nonce: None,
@@ -128,7 +128,7 @@ impl World {
             max_age: None,
             hint_sub: None,
             claims: RequestedClaims::default(),
-            expires_at: now + 600,
+            expires_at: crate::domain::types::UnixTime::from_secs(now + 600),
         };
         let grant = LegacyGrant {
             access_token: LegacyAccessToken::new("legacy-token"),
@@ -143,7 +143,7 @@ impl World {
             },
         };
         let sign_in = IssuedFor::SignIn(None, None);
-        let issued = issue_code(&self.codes(), &request, &grant, sign_in, (now, now))
+        let issued = issue_code(&self.codes(), &request, &grant, sign_in, times(now))
             .await
             .expect("stored")
             .expect("issued");
@@ -317,4 +317,11 @@ async fn a_logout_from_another_site_changes_nothing() {
         .expect("read")
         .expect("kept");
     assert!(!grant.revoked);
+}
+
+/// A sign-in's code times, both `now` (unix seconds).
+fn times(now: i64) -> crate::protocol::provider::code::CodeTimes {
+    crate::protocol::provider::code::CodeTimes::signed_in_now(
+        crate::domain::types::UnixTime::from_secs(now),
+    )
 }

@@ -31,10 +31,11 @@ use crate::domain::config::{Branding, Settings};
 use crate::domain::keys::SigningKeys;
 use crate::domain::metrics::Metrics;
 use crate::domain::store::{GrantStore, LoginOnce, OnceStore};
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::redirect::{Hints, RedirectIdp, SignedIn};
 use crate::domain::upstream::{LegacyIdp, UpstreamError};
 use crate::protocol::provider::authorize::AuthorizationRequest;
-use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
+use crate::protocol::provider::code::{CodeIssuer, CodeTimes, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
 use crate::util::clock::now_unix;
 use crate::util::crypto::{Purpose, StorageKey};
@@ -484,7 +485,10 @@ async fn complete<S: GrantStore + ?Sized>(
         error_page(input.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let times = (auth_time, now);
+    let times = CodeTimes {
+        auth_time: UnixTime::from_secs(auth_time),
+        now: UnixTime::from_secs(now),
+    };
     let sign_in = IssuedFor::SignIn(Some(login), None);
     let issued = match issue_code(&input.codes, request, grant, sign_in, times).await {
         Ok(Some(issued)) => issued,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::exchange::ExchangePolicy;
 use super::signing_alg::SigningAlg;
+use crate::domain::types::{ClientId, RedirectUri};
 use crate::util::net::is_loopback;
 use crate::util::secret::SecretSource;
 
@@ -286,10 +287,8 @@ fn client_secret(
 pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
     let key = format!("clients[{i}]");
     let mut problems = Vec::new();
-    if c.id.is_empty() || c.id.contains(':') {
-        problems.push(format!(
-            "{key}.id: must be non-empty and contain no ':' (RFC 6749 §2.3.1)"
-        ));
+    if let Err(e) = ClientId::new(c.id.as_str()) {
+        problems.push(format!("{key}.id: {e}"));
     }
     let wants_secret = c
         .token_endpoint_auth_methods
@@ -316,11 +315,8 @@ pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<
         problems.push(format!("{key}.redirect_uris: at least one is required"));
     }
     for (j, uri) in c.redirect_uris.iter().enumerate() {
-        match url::Url::parse(uri) {
-            Ok(u) if u.fragment().is_some() => problems.push(format!(
-                "{key}.redirect_uris[{j}]: must not have a fragment (RFC 6749 §3.1.2)"
-            )),
-            Ok(u) if u.scheme() != "https" && !is_loopback(&u) => {
+        match RedirectUri::parse(uri.as_str()).map(|u| u.to_url()) {
+            Ok(Some(u)) if u.scheme() != "https" && !is_loopback(&u) => {
                 problems.push(format!(
                     "{key}.redirect_uris[{j}]: must be https (http only on loopback)"
                 ));

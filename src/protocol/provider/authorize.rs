@@ -15,6 +15,7 @@ use super::claims::{self, ClaimsError, RequestedClaims};
 use super::split_scope;
 use crate::domain::config::Client;
 use crate::domain::keys::SigningKeys;
+use crate::domain::types::{ClientId, RedirectUri, UnixTime};
 use crate::util::refusal::shown;
 
 /// The authorization request's parameters as sent (RFC 6749 §4.1.1, RFC
@@ -127,9 +128,9 @@ fn given(value: Option<&String>) -> Option<String> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
     /// The client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The exact redirect URI.
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     /// Granted scopes.
     pub scopes: Vec<String>,
     /// `state`, echoed byte for byte.
@@ -157,7 +158,7 @@ pub struct AuthorizationRequest {
     #[serde(default)]
     pub claims: RequestedClaims,
     /// Until when the form may be submitted.
-    pub expires_at: i64,
+    pub expires_at: UnixTime,
 }
 
 /// Where an authorization request failed.
@@ -174,7 +175,7 @@ pub enum AuthorizeError {
     /// After: redirected to the client.
     Redirect {
         /// The client's redirect URI.
-        redirect_uri: String,
+        redirect_uri: RedirectUri,
         /// RFC 6749 §4.1.2.1 error code.
         error: &'static str,
         /// Description.
@@ -190,13 +191,14 @@ pub enum AuthorizeError {
 pub fn validate(
     params: &AuthorizationParams,
     clients: &std::collections::BTreeMap<String, Client>,
-    now: i64,
+    now: UnixTime,
     ttl: i64,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let sent_client = given(params.client_id.as_ref());
-    let client = sent_client
-        .as_ref()
-        .and_then(|id| clients.get(id))
+    // Parsed here, where the request enters: the body below takes the types.
+    let (client, client_id) = sent_client
+        .as_deref()
+        .and_then(|id| Some((clients.get(id)?, ClientId::new(id).ok()?)))
         .ok_or_else(|| AuthorizeError::Page {
             message: "The application that sent you here is not registered with this sign-in service.",
             cause: match &sent_client {
@@ -212,6 +214,7 @@ pub fn validate(
     let redirect_uri = sent_uri
         .clone()
         .filter(|r| client.redirect_uris.iter().any(|allowed| allowed == r))
+        .and_then(|r| RedirectUri::parse(r).ok())
         .ok_or_else(|| AuthorizeError::Page {
             message: "The application that sent you here gave a return address that is not registered.",
             cause: format!(
@@ -280,7 +283,7 @@ pub fn validate(
         .filter(|s| client.scopes.contains(s))
         .collect();
     Ok(AuthorizationRequest {
-        client_id: client.id.clone(),
+        client_id,
         redirect_uri,
         scopes,
         state,
@@ -292,7 +295,7 @@ pub fn validate(
         max_age,
         hint_sub: claims.subject,
         claims: claims.requested,
-        expires_at: now + ttl,
+        expires_at: now.plus(ttl),
     })
 }
 

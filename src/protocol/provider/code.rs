@@ -11,6 +11,7 @@ use crate::domain::config::{Client, Settings, TokenSettings};
 use crate::domain::keys::SigningKeys;
 use crate::domain::sealed_grant::SealedTokens;
 use crate::domain::store::{CodeRow, GrantRow, GrantStore, LoginOnce, StoreError, ThrottleRelease};
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::{LegacyGrant, LegacyIdp};
 use crate::util::crypto::{Purpose, StorageKey, random_token, sha256};
 
@@ -87,6 +88,27 @@ impl<'a, S: ?Sized> CodeIssuer<'a, S> {
     }
 }
 
+/// When a code is issued for a sign-in: when the user authenticated (the
+/// ID token's `auth_time`), and now. Named, so the two are never swapped.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeTimes {
+    /// When the user authenticated: now for a password sign-in, the
+    /// session's sign-in for `prompt=none`, the legacy IdP's for a redirect.
+    pub auth_time: UnixTime,
+    /// Now: the grant's creation and the code's and ID token's start.
+    pub now: UnixTime,
+}
+
+impl CodeTimes {
+    /// A sign-in that happened now.
+    pub fn signed_in_now(now: UnixTime) -> Self {
+        Self {
+            auth_time: now,
+            now,
+        }
+    }
+}
+
 /// Stores the grant (the legacy token sealed, looked up by its hash) and a
 /// single-use code for it, in one row; returns the code, or `None` when
 /// the login form it answers already yielded one, or when the session's
@@ -96,7 +118,7 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
     request: &AuthorizationRequest,
     grant: &LegacyGrant,
     issued_for: IssuedFor<'_>,
-    (auth_time, now): (i64, i64),
+    CodeTimes { auth_time, now }: CodeTimes,
 ) -> Result<Option<Issued>, StoreError> {
     let code = random_token();
     let grant_id = random_token();
@@ -106,12 +128,12 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
     // token that long, or cleanup takes it at the first pass after the
     // token expires and the user's next exchange finds no session.
     let keep_until = match issuer.exchange_session_seconds {
-        Some(seconds) if sealed.refresh_sealed.is_some() => auth_time + seconds,
+        Some(seconds) if sealed.refresh_sealed.is_some() => auth_time.plus(seconds).as_secs(),
         _ => 0,
     };
     let row = GrantRow {
         id: grant_id.clone(),
-        client_id: request.client_id.clone(),
+        client_id: request.client_id.to_string(),
         subject: grant.profile.subject.clone(),
         scope: request.scopes.join(" "),
         profile_json: serde_json::to_string(&grant.profile).unwrap_or_default(),
@@ -119,9 +141,9 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
         token_sealed: sealed.token_sealed,
         legacy_refresh_sealed: sealed.refresh_sealed,
         token_expires_at: grant.expires_at,
-        auth_time,
+        auth_time: auth_time.as_secs(),
         revoked: false,
-        created_at: now,
+        created_at: now.as_secs(),
         claims: request.claims.to_stored(),
         keep_until,
     };
@@ -129,11 +151,11 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
         let input = IdTokenInput {
             alg: issuer
                 .clients
-                .get(&request.client_id)
+                .get(request.client_id.as_str())
                 .map(|c| c.id_token_alg)
                 .unwrap_or_default(),
             issuer: issuer.issuer,
-            client_id: &request.client_id,
+            client_id: request.client_id.as_str(),
             profile: &grant.profile,
             scopes: &request.scopes,
             requested: &request.claims.id_token,
@@ -152,10 +174,10 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
     let code_row = CodeRow {
         code_hash: sha256(code.as_bytes()).to_vec(),
         id_token_sealed: id_token,
-        redirect_uri: request.redirect_uri.clone(),
+        redirect_uri: request.redirect_uri.to_string(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
-        expires_at: now + issuer.tokens.code_ttl_seconds,
+        expires_at: now.plus(issuer.tokens.code_ttl_seconds).as_secs(),
         login: None,
     };
     let stored = match issued_for {

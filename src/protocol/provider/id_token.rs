@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::profile_claims;
 use crate::domain::keys::{SigningAlg, SigningKeys};
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::Profile;
 use crate::util::crypto::{b64url, sha256};
 
@@ -17,9 +18,9 @@ pub struct IdTokenClaims<'a> {
     iss: &'a str,
     sub: &'a str,
     aud: &'a str,
-    exp: i64,
-    iat: i64,
-    auth_time: i64,
+    exp: UnixTime,
+    iat: UnixTime,
+    auth_time: UnixTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
@@ -48,13 +49,13 @@ pub struct IdTokenInput<'a> {
     /// Claims asked for one by one for the ID token (`claims` parameter).
     pub requested: &'a [String],
     /// When the user authenticated.
-    pub auth_time: i64,
+    pub auth_time: UnixTime,
     /// The nonce, only if the client sent one.
     pub nonce: Option<&'a str>,
     /// The access token it accompanies (for `at_hash`).
     pub access_token: &'a str,
-    /// Now, unix seconds.
-    pub now: i64,
+    /// Now.
+    pub now: UnixTime,
     /// Lifetime, seconds.
     pub ttl: i64,
 }
@@ -70,7 +71,7 @@ pub fn mint(
             iss: input.issuer,
             sub: &input.profile.subject,
             aud: input.client_id,
-            exp: input.now + input.ttl,
+            exp: input.now.plus(input.ttl),
             iat: input.now,
             auth_time: input.auth_time,
             nonce: input.nonce,

@@ -16,7 +16,7 @@ use super::messages::Introspection;
 use super::revocation::{Found, find, no_store};
 use crate::app::state::AppState;
 use crate::domain::store::{GrantStore, OnceStore, RefreshState, RefreshStore};
-use crate::util::clock::now_unix;
+use crate::domain::types::UnixTime;
 
 /// `POST /introspect`.
 #[instrument(skip_all, fields(client_id))]
@@ -44,8 +44,8 @@ pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized
     body: &[u8],
 ) -> Result<Introspection, OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let now = now_unix();
-    let client = authenticate_client(auth, headers, &form, now).await?;
+    let now = UnixTime::now();
+    let client = authenticate_client(auth, headers, &form, now.as_secs()).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
     let store = auth.store;
@@ -55,9 +55,11 @@ pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized
     Ok(
         match find(store, client, token, form.get("token_type_hint")).await? {
             Found::Refresh(row) if row.client_id == client.id => {
-                let exp = row
-                    .family_expires_at
-                    .min(row.last_used_at + client.refresh.idle_lifetime_seconds);
+                // Rows keep i64 columns; read as times here.
+                let exp = UnixTime::from_secs(row.family_expires_at).min(
+                    UnixTime::from_secs(row.last_used_at)
+                        .plus(client.refresh.idle_lifetime_seconds),
+                );
                 let live = matches!(row.state, RefreshState::Active | RefreshState::Rotating)
                     && exp >= now;
                 match store.grant(&row.grant_id).await? {
@@ -68,7 +70,7 @@ pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized
                         sub: Some(grant.subject),
                         scope: Some(row.scope),
                         exp: Some(exp),
-                        iat: Some(row.created_at),
+                        iat: Some(UnixTime::from_secs(row.created_at)),
                         iss: Some(auth.issuer.to_owned()),
                     },
                     _ => inactive,
@@ -77,7 +79,7 @@ pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized
             Found::Access(grant)
                 if grant.client_id == client.id
                     && !grant.revoked
-                    && grant.token_expires_at >= now =>
+                    && UnixTime::from_secs(grant.token_expires_at) >= now =>
             {
                 Introspection {
                     active: true,
@@ -85,7 +87,7 @@ pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized
                     client_id: Some(grant.client_id),
                     sub: Some(grant.subject),
                     scope: Some(grant.scope),
-                    exp: Some(grant.token_expires_at),
+                    exp: Some(UnixTime::from_secs(grant.token_expires_at)),
                     iat: None,
                     iss: Some(auth.issuer.to_owned()),
                 }

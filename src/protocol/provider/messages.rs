@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::domain::types::UnixTime;
 use crate::util::secret::LegacyAccessToken;
 
 /// A successful token response. The access token is the legacy token,
@@ -41,14 +42,14 @@ impl TokenResponse {
     /// A Bearer answer for `access_token`, valid until `expires_at`.
     pub fn bearer(
         access_token: LegacyAccessToken,
-        expires_at: i64,
-        now: i64,
+        expires_at: UnixTime,
+        now: UnixTime,
         scope: String,
     ) -> Self {
         Self {
             access_token,
             token_type: "Bearer",
-            expires_in: (expires_at - now).max(0),
+            expires_in: expires_at.seconds_since(now).max(0),
             scope,
             refresh_token: None,
             id_token: None,
@@ -117,10 +118,10 @@ pub struct Introspection {
     pub scope: Option<String>,
     /// When it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
+    pub exp: Option<UnixTime>,
     /// When it was issued (refresh tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
+    pub iat: Option<UnixTime>,
     /// The bridge's issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,

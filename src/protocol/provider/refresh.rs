@@ -32,6 +32,7 @@ use crate::domain::sealed_grant;
 use crate::domain::store::{
     GrantRow, GrantStore, RefreshRow, RefreshState, RefreshStore, Rotation,
 };
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::{Profile, UpstreamError};
 use crate::util::clock::now_unix;
 use crate::util::crypto::{Purpose, random_token, sha256};
@@ -54,7 +55,7 @@ pub async fn issue<S: RefreshStore + ?Sized>(
     store: &S,
     client: &Client,
     grant: &GrantRow,
-    now: i64,
+    now: UnixTime,
 ) -> Result<String, OAuthError> {
     let token = random_token();
     store
@@ -64,9 +65,9 @@ pub async fn issue<S: RefreshStore + ?Sized>(
             client_id: client.id.clone(),
             scope: grant.scope.clone(),
             state: RefreshState::Active,
-            created_at: now,
-            family_expires_at: now + client.refresh.absolute_lifetime_seconds,
-            last_used_at: now,
+            created_at: now.as_secs(),
+            family_expires_at: now.plus(client.refresh.absolute_lifetime_seconds).as_secs(),
+            last_used_at: now.as_secs(),
             rotated_at: None,
             successor_sealed: None,
         })
@@ -274,7 +275,7 @@ async fn answer<S: GrantStore + ?Sized>(
     refresh_token: &str,
     scopes: &[String],
 ) -> Result<TokenResponse, OAuthError> {
-    let now = now_unix();
+    let now = UnixTime::now();
     let grant = inputs
         .store
         .grant(grant_id)
@@ -295,7 +296,7 @@ async fn answer<S: GrantStore + ?Sized>(
             profile: &profile,
             scopes,
             requested: &RequestedClaims::from_stored(&grant.claims).id_token,
-            auth_time: grant.auth_time,
+            auth_time: UnixTime::from_secs(grant.auth_time),
             nonce: None,
             access_token: token.secret(),
             now,
@@ -305,7 +306,12 @@ async fn answer<S: GrantStore + ?Sized>(
     } else {
         None
     };
-    let mut body = TokenResponse::bearer(token, grant.token_expires_at, now, scopes.join(" "));
+    let mut body = TokenResponse::bearer(
+        token,
+        UnixTime::from_secs(grant.token_expires_at),
+        now,
+        scopes.join(" "),
+    );
     body.refresh_token = Some(refresh_token.to_owned());
     body.id_token = id_token;
     Ok(body)

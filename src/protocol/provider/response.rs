@@ -8,6 +8,7 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::domain::types::RedirectUri;
 use crate::util::crypto::random_token;
 use crate::util::html::render;
 
@@ -39,7 +40,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 /// sent one, then `iss` (RFC 9207) — as a 303 redirect with the parameters
 /// in the query, or (response_mode=form_post) an auto-submitting form.
 pub fn respond<'a>(
-    redirect_uri: &str,
+    redirect_uri: &RedirectUri,
     mut params: Vec<(&'a str, &'a str)>,
     state: Option<&'a str>,
     issuer: &'a str,
@@ -50,6 +51,7 @@ pub fn respond<'a>(
     }
     params.push(("iss", issuer));
     let params = params.as_slice();
+    let redirect_uri = redirect_uri.as_str();
     if !form_post {
         return see_other(&redirect_with(redirect_uri, params));
     }

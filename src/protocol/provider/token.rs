@@ -23,7 +23,7 @@ use crate::app::state::AppState;
 use crate::domain::config::Client;
 use crate::domain::sealed_grant;
 use crate::domain::store::{CodeClaim, CodeRow, GrantStore, OnceStore, Redeemed, RefreshStore};
-use crate::util::clock::now_unix;
+use crate::domain::types::UnixTime;
 use crate::util::crypto::{Purpose, b64url, sha256};
 
 /// A token request after client authentication, by grant type (its
@@ -98,8 +98,13 @@ fn well_formed_verifier(verifier: &str) -> bool {
 
 /// Why a claim on the client's own unused code did not match, in the order
 /// RFC 6749 §4.1.3 lists the checks.
-fn mismatch(row: &CodeRow, redirect_uri: &str, verifier: Option<&str>, now: i64) -> OAuthError {
-    if row.expires_at < now {
+fn mismatch(
+    row: &CodeRow,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+    now: UnixTime,
+) -> OAuthError {
+    if UnixTime::from_secs(row.expires_at) < now {
         return OAuthError::invalid_grant("the authorization code has expired");
     }
     if row.redirect_uri != redirect_uri {
@@ -186,8 +191,8 @@ async fn token<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
     body: &[u8],
 ) -> Result<Answer, OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let now = now_unix();
-    let client = authenticate_client(auth, headers, &form, now).await?;
+    let now = UnixTime::now();
+    let client = authenticate_client(auth, headers, &form, now.as_secs()).await?;
     let span = tracing::Span::current();
     span.record("client_id", client.id.as_str());
     if let Some(grant_type) = form.get("grant_type") {
@@ -242,7 +247,7 @@ pub async fn authorization_code<S: GrantStore + RefreshStore + ?Sized>(
     issuer: &TokenIssuer<'_, S>,
     client: &Client,
     presented: &Presented<'_>,
-    now: i64,
+    now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
     let Presented {
         code,
@@ -263,7 +268,7 @@ pub async fn authorization_code<S: GrantStore + RefreshStore + ?Sized>(
         client_id: &client.id,
         redirect_uri,
         challenge: challenge.as_deref(),
-        now,
+        now: now.as_secs(),
     };
     let (row, grant) = match issuer
         .store
@@ -295,7 +300,12 @@ pub async fn authorization_code<S: GrantStore + RefreshStore + ?Sized>(
     }
     let token = sealed_grant::access_token(issuer.storage, &grant)
         .ok_or_else(|| OAuthError::server_error(&"a sealed legacy token does not open"))?;
-    let mut answer = TokenResponse::bearer(token, grant.token_expires_at, now, grant.scope.clone());
+    let mut answer = TokenResponse::bearer(
+        token,
+        UnixTime::from_secs(grant.token_expires_at),
+        now,
+        grant.scope.clone(),
+    );
     // The ID token was signed at login (so this endpoint stays fast) and
     // sealed beside the code; it exists only when `openid` was granted.
     if let Some(sealed) = &row.id_token_sealed {

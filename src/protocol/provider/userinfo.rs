@@ -14,8 +14,8 @@ use super::{profile_claims, split_scope};
 use crate::app::state::AppState;
 use crate::domain::sealed_grant::token_hash;
 use crate::domain::store::GrantStore;
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::Profile;
-use crate::util::clock::now_unix;
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -49,7 +49,7 @@ pub async fn userinfo_post(
 }
 
 async fn respond<S: GrantStore + ?Sized>(store: &S, token: Option<String>) -> Response {
-    match userinfo(store, token, now_unix()).await {
+    match userinfo(store, token, UnixTime::now()).await {
         Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -59,7 +59,7 @@ async fn respond<S: GrantStore + ?Sized>(store: &S, token: Option<String>) -> Re
 pub(super) async fn userinfo<S: GrantStore + ?Sized>(
     store: &S,
     token: Option<String>,
-    now: i64,
+    now: UnixTime,
 ) -> Result<Value, OAuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
         let mut e = OAuthError::invalid_token("a Bearer token is required");
@@ -77,7 +77,7 @@ pub(super) async fn userinfo<S: GrantStore + ?Sized>(
     if grant.revoked {
         return Err(OAuthError::invalid_token("the access token was revoked"));
     }
-    if grant.token_expires_at < now {
+    if UnixTime::from_secs(grant.token_expires_at) < now {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
     let profile: Profile =

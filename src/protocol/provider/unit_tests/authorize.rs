@@ -23,7 +23,12 @@ fn params() -> AuthorizationParams {
 fn run(params: &AuthorizationParams) -> Result<AuthorizationRequest, AuthorizeError> {
     let mut pkce = client("pkce");
     pkce.require_pkce = true;
-    validate(params, &registry([client("app"), pkce]), 1_000, 600)
+    validate(
+        params,
+        &registry([client("app"), pkce]),
+        crate::domain::types::UnixTime::from_secs(1_000),
+        600,
+    )
 }
 
 /// The redirect's error code and echoed state, or a panic naming what came.
@@ -53,7 +58,7 @@ fn a_valid_request_keeps_what_was_asked_and_expires_after_the_form_ttl() {
     assert_eq!(request.redirect_uri, REDIRECT_URI);
     assert_eq!(request.scopes, vec!["openid", "profile"]);
     assert_eq!(request.state.as_deref(), Some("st-1"));
-    assert_eq!(request.expires_at, 1_600);
+    assert_eq!(request.expires_at.as_secs(), 1_600);
     assert!(!request.prompt_none && !request.form_post);
 }
 
@@ -187,4 +192,23 @@ fn an_essential_acr_is_access_denied_before_any_password() {
     assert!(run(&p).is_ok());
     p.claims = Some("{not json".into());
     assert_eq!(redirected(&p).0, "invalid_request");
+}
+
+#[test]
+fn a_request_seals_with_its_values_bare_and_reads_back_through_their_rules() {
+    // The pending form carries the request sealed as JSON: the typed
+    // values serialize as the strings and numbers they were before the
+    // types existed, so a form sealed earlier still opens.
+    let request = run(&params()).expect("valid");
+    let json = serde_json::to_value(&request).expect("serializes");
+    assert_eq!(json["client_id"], "app");
+    assert_eq!(json["redirect_uri"], REDIRECT_URI);
+    assert_eq!(json["expires_at"], 1_600);
+    let back: AuthorizationRequest = serde_json::from_value(json.clone()).expect("reads back");
+    assert_eq!(back.redirect_uri, request.redirect_uri);
+    // A tampered value does not become a request (the seal stops it first;
+    // the types stop it too).
+    let mut bad = json;
+    bad["redirect_uri"] = "https://a.example/cb#fragment".into();
+    assert!(serde_json::from_value::<AuthorizationRequest>(bad).is_err());
 }

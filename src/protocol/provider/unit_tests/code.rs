@@ -18,8 +18,8 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9PJsjFh2-0vL6dBjftJeZ4CVP-mJ92K9PJs";
 
 fn request(client: &str, scopes: &[&str], pkce: bool) -> AuthorizationRequest {
     AuthorizationRequest {
-        client_id: client.to_owned(),
-        redirect_uri: REDIRECT_URI.to_owned(),
+        client_id: crate::domain::types::ClientId::new(client).expect("valid"),
+        redirect_uri: crate::domain::types::RedirectUri::parse(REDIRECT_URI).expect("valid"),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         state: None,
         nonce: Some("n-1".into()),
@@ -30,7 +30,7 @@ fn request(client: &str, scopes: &[&str], pkce: bool) -> AuthorizationRequest {
         max_age: None,
         hint_sub: None,
         claims: crate::protocol::provider::claims::RequestedClaims::default(),
-        expires_at: now_unix() + 600,
+        expires_at: crate::domain::types::UnixTime::now().plus(600),
     }
 }
 
@@ -43,7 +43,7 @@ async fn code_for(world: &World, request: &AuthorizationRequest, token: &str) ->
         request,
         &grant,
         IssuedFor::SignIn(None, None),
-        (now, now),
+        times(now),
     )
     .await
     .expect("stored")
@@ -67,7 +67,7 @@ async fn redeem(
         &world.token_issuer(),
         world.client(client),
         &presented,
-        now_unix(),
+        crate::domain::types::UnixTime::now(),
     )
     .await
 }
@@ -204,7 +204,7 @@ async fn a_code_of_a_revoked_grant_yields_nothing() {
         &request("app", &[], false),
         &grant,
         IssuedFor::SignIn(None, None),
-        (now, now),
+        times(now),
     )
     .await
     .expect("stored")
@@ -233,7 +233,7 @@ async fn one_login_form_yields_one_code() {
         &request,
         &grant,
         IssuedFor::SignIn(Some(login()), None),
-        (now, now),
+        times(now),
     )
     .await
     .expect("stored");
@@ -242,7 +242,7 @@ async fn one_login_form_yields_one_code() {
         &request,
         &grant,
         IssuedFor::SignIn(Some(login()), None),
-        (now, now),
+        times(now),
     )
     .await
     .expect("stored");
@@ -387,4 +387,11 @@ async fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
     .await;
     assert_eq!(refused(wider).0, "invalid_scope");
     assert_eq!(world.idp.renewals(), 0);
+}
+
+/// A sign-in's code times, both `now` (unix seconds).
+fn times(now: i64) -> crate::protocol::provider::code::CodeTimes {
+    crate::protocol::provider::code::CodeTimes::signed_in_now(
+        crate::domain::types::UnixTime::from_secs(now),
+    )
 }

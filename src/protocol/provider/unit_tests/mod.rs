@@ -250,8 +250,8 @@ pub async fn sign_in(
 ) -> (super::code::Issued, super::messages::TokenResponse) {
     let now = crate::util::clock::now_unix();
     let request = super::authorize::AuthorizationRequest {
-        client_id: "app".into(),
-        redirect_uri: REDIRECT_URI.into(),
+        client_id: crate::domain::types::ClientId::new("app").expect("valid"),
+        redirect_uri: crate::domain::types::RedirectUri::parse(REDIRECT_URI).expect("valid"),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         state: None,
         nonce: None,
@@ -262,14 +262,14 @@ pub async fn sign_in(
         max_age: None,
         hint_sub: None,
         claims: super::claims::RequestedClaims::default(),
-        expires_at: now + 600,
+        expires_at: crate::domain::types::UnixTime::from_secs(now + 600),
     };
     let issued = super::code::issue_code(
         &world.code_issuer(),
         &request,
         grant,
         super::code::IssuedFor::SignIn(None, None),
-        (now, now),
+        super::code::CodeTimes::signed_in_now(crate::domain::types::UnixTime::from_secs(now)),
     )
     .await
     .expect("stored")
@@ -283,7 +283,7 @@ pub async fn sign_in(
         &world.token_issuer(),
         world.client("app"),
         &presented,
-        now,
+        crate::domain::types::UnixTime::from_secs(now),
     )
     .await
     .expect("redeemed");

@@ -31,9 +31,13 @@ fn description(
 async fn a_live_legacy_token_reads_its_users_claims() {
     let world = World::new(&["app"]).await;
     signed_in(&world, "UI-1", now_unix() + 600).await;
-    let claims = userinfo(&world.store, Some("UI-1".into()), now_unix())
-        .await
-        .expect("claims");
+    let claims = userinfo(
+        &world.store,
+        Some("UI-1".into()),
+        crate::domain::types::UnixTime::now(),
+    )
+    .await
+    .expect("claims");
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["email"], "alice@example.com");
 }
@@ -41,7 +45,7 @@ async fn a_live_legacy_token_reads_its_users_claims() {
 #[tokio::test]
 async fn no_token_gets_a_bare_challenge() {
     let world = World::new(&["app"]).await;
-    let error = userinfo(&world.store, None, now_unix())
+    let error = userinfo(&world.store, None, crate::domain::types::UnixTime::now())
         .await
         .expect_err("refused");
     assert_eq!(
@@ -53,13 +57,28 @@ async fn no_token_gets_a_bare_challenge() {
 #[tokio::test]
 async fn unknown_revoked_and_expired_tokens_are_invalid_token() {
     let world = World::new(&["app"]).await;
-    let unknown = userinfo(&world.store, Some("nope".into()), now_unix()).await;
+    let unknown = userinfo(
+        &world.store,
+        Some("nope".into()),
+        crate::domain::types::UnixTime::now(),
+    )
+    .await;
     assert!(description(unknown).contains("unknown"));
     let grant = signed_in(&world, "UI-2", now_unix() + 600).await;
     world.store.revoke_grant(&grant).await.expect("revoked");
-    let revoked = userinfo(&world.store, Some("UI-2".into()), now_unix()).await;
+    let revoked = userinfo(
+        &world.store,
+        Some("UI-2".into()),
+        crate::domain::types::UnixTime::now(),
+    )
+    .await;
     assert!(description(revoked).contains("revoked"));
     signed_in(&world, "UI-3", now_unix() - 1).await;
-    let expired = userinfo(&world.store, Some("UI-3".into()), now_unix()).await;
+    let expired = userinfo(
+        &world.store,
+        Some("UI-3".into()),
+        crate::domain::types::UnixTime::now(),
+    )
+    .await;
     assert!(description(expired).contains("expired"));
 }
