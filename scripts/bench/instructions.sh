@@ -22,7 +22,7 @@ port=${BENCH_PORT:-18040}
 bridge_port=$port upstream_port=$((port + 1))
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 bin=${BIN:-$target_dir/release/idp-bridge}
-load=$target_dir/release/examples/bench_load
+load=${LOAD:-$target_dir/release/examples/bench_load}
 seconds=${INSN_SECONDS:-20}
 # shellcheck source=scripts/bench/lib.sh
 . "$here/lib.sh"
