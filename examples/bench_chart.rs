@@ -71,7 +71,9 @@ fn targets_line(medians: &serde_json::Map<String, Value>, notes: &Value) -> Stri
             .unwrap_or(f64::NAN)
     };
     let login = figure("idp-bridge", "cpu_us_per_login");
-    let signature = notes["openssl_rsa2048_sign_us"].as_f64().unwrap_or(f64::NAN);
+    let signature = notes["openssl_rsa2048_sign_us"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
     format!(
         "{} ID tokens both sides; a login = {:.1} RSA-2048 signatures (openssl speed, {signature:.0} µs); node ÷ bridge CPU: login {:.1}×, userinfo {:.1}×",
         notes["alg"].as_str().unwrap_or("RS256"),

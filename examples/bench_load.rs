@@ -566,18 +566,21 @@ fn print_targets(medians: &serde_json::Map<String, Value>, notes: &serde_json::M
         return;
     };
     let figure = |m: &Value, k: &str| m[k].as_f64().unwrap_or(f64::NAN);
-    let note = |k: &str| notes.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let in_notes = |k: &str| notes.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
     let alg = notes.get("alg").and_then(Value::as_str).unwrap_or("RS256");
     let login = figure(bridge, "cpu_us_per_login");
     println!("targets (issue 30), both sides signing {alg} ID tokens:");
     println!(
         "  login CPU in RS256 signatures: {:.2} of openssl speed's ({:.1} µs), {:.2} of the bridge's signer's ({:.1} µs)  (target ≤ 2.5)",
-        login / note("openssl_rsa2048_sign_us"),
-        note("openssl_rsa2048_sign_us"),
-        login / note("bridge_rs256_sign_us"),
-        note("bridge_rs256_sign_us"),
+        login / in_notes("openssl_rsa2048_sign_us"),
+        in_notes("openssl_rsa2048_sign_us"),
+        login / in_notes("bridge_rs256_sign_us"),
+        in_notes("bridge_rs256_sign_us"),
     );
-    for (what, key) in [("login", "cpu_us_per_login"), ("userinfo", "cpu_us_per_userinfo")] {
+    for (what, key) in [
+        ("login", "cpu_us_per_login"),
+        ("userinfo", "cpu_us_per_userinfo"),
+    ] {
         let (b, n) = (figure(bridge, key), figure(node, key));
         println!(
             "  CPU per {what}: idp-bridge {b:.1} µs, node-oidc-provider {n:.1} µs: node ÷ bridge {:.2}×  (target ≥ 5×)",

@@ -897,7 +897,10 @@ fn an_oauth2_connection_has_no_id_token_algorithm_and_says_so_for_es256() {
     assert!(out.status.success());
     let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let text = body.to_string();
-    assert!(!text.contains("ES256") && !text.contains("signed_response"), "{text}");
+    assert!(
+        !text.contains("ES256") && !text.contains("signed_response"),
+        "{text}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("takes ES256 ID tokens")
