@@ -52,14 +52,14 @@ alg=${BENCH_ALG:-RS256}
 
 # totals of the newest dump
 dump() {
-  callgrind_control -d "$bridge_pid" >/dev/null
+  callgrind_control -d "$bridge_pid" >/dev/null 2>&1
   sleep 1
   # shellcheck disable=SC2012
   awk '/^(summary|totals):/ {print $2; exit}' "$(ls -t "$work"/callgrind.out.* | head -n 1)"
 }
 login_insn=
 for phase in ${INSN_PHASES:-login userinfo}; do
-  callgrind_control -z "$bridge_pid" >/dev/null
+  callgrind_control -z "$bridge_pid" >/dev/null 2>&1
   "$load" --out "$work/$phase.json" --rounds 1 --seconds "$seconds" --warmup 0 --alg "$alg" \
     --only "$phase" --target "$target" >/dev/null
   total=$(dump)
