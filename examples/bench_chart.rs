@@ -4,7 +4,7 @@
 //!
 //! Four panels, one bar per server, each the median of the rounds: CPU time
 //! per complete login and per userinfo (lower is better), logins/s and
-//! userinfo/s (higher is better).
+//! userinfo/s (higher is better); above them, the same run's ratios.
 
 use plotters::prelude::*;
 use serde_json::Value;
@@ -60,6 +60,30 @@ fn panel(
     Ok(())
 }
 
+/// The same run's ratios (issue 30's targets): both sides' ID token
+/// algorithm, a login's CPU in `openssl speed` RSA-2048 signatures, and
+/// node-oidc-provider's CPU per login and per userinfo over the bridge's.
+fn targets_line(medians: &serde_json::Map<String, Value>, notes: &Value) -> String {
+    let figure = |name: &str, key: &str| {
+        medians
+            .get(name)
+            .and_then(|m| m[key].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    let login = figure("idp-bridge", "cpu_us_per_login");
+    let signature = notes["openssl_rsa2048_sign_us"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    format!(
+        "{} ID tokens both sides; a login = {:.1} RSA-2048 signatures (openssl speed, {signature:.0} µs); node ÷ bridge CPU: login {:.1}×, userinfo {:.1}×",
+        notes["alg"].as_str().unwrap_or("RS256"),
+        login / signature,
+        figure("node-oidc-provider", "cpu_us_per_login") / login,
+        figure("node-oidc-provider", "cpu_us_per_userinfo")
+            / figure("idp-bridge", "cpu_us_per_userinfo"),
+    )
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let input = args
@@ -78,16 +102,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let root = SVGBackend::new(&output, (960, 640)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (head, body) = root.split_vertically(40);
+    let (head, body) = root.split_vertically(64);
     let rounds = results["rounds"].as_u64().unwrap_or(0);
     let c = &results["concurrency"];
+    let notes = &results["notes"];
     head.draw(&Text::new(
         format!(
             "Side by side, one run, medians of {rounds} rounds ({} logins / {} userinfo concurrent, {} cores)",
-            c["login"], c["userinfo"], results["notes"]["cores"].as_f64().unwrap_or(0.0)
+            c["login"], c["userinfo"], notes["cores"].as_f64().unwrap_or(0.0)
         ),
-        (16, 12),
+        (16, 10),
         ("sans-serif", 17).into_font(),
+    ))?;
+    head.draw(&Text::new(
+        targets_line(medians, notes),
+        (16, 36),
+        ("sans-serif", 15).into_font(),
     ))?;
     let panels = body.split_evenly((2, 2));
     panel(

@@ -4,6 +4,7 @@
 # child processes of the calling script.
 
 # bridge_config FILE BRIDGE_PORT UPSTREAM_PORT DATA_DIR STORE_SECTION EXTRA_TOML
+# (the client's ID tokens are signed with BENCH_ALG: RS256, the default, or ES256)
 bridge_config() {
   local file=$1 port=$2 upstream=$3 data=$4 store=$5 extra=$6
   cat >"$file" <<EOF
@@ -24,7 +25,7 @@ secret = "bench-client-secret-0123456789"
 redirect_uris = ["https://example-tenant.us.auth0.com/login/callback"]
 token_endpoint_auth_methods = ["client_secret_post"]
 require_pkce = true
-id_token_signed_response_alg = "RS256"
+id_token_signed_response_alg = "${BENCH_ALG:-RS256}"
 scopes = ["openid", "profile", "email", "offline_access"]
 refresh_tokens = { rotation = true, absolute_lifetime_seconds = 120, idle_lifetime_seconds = 60 }
 [upstream]

@@ -10,6 +10,7 @@
 #   BENCH_ROUNDS=1 BENCH_SECONDS=3 scripts/bench/run.sh
 #   BENCH_STORE=postgres scripts/bench/run.sh   # the bridge on PostgreSQL
 #   BENCH_PERF=login|userinfo scripts/bench/run.sh  # also records a perf profile of the bridge
+#   BENCH_ALG=ES256 scripts/bench/run.sh     # both sides sign the client's ID tokens with ES256
 #
 # Needs node and npm (node-oidc-provider is installed with `npm ci` into
 # $BENCH_WORK, default /tmp/idpb-bench), openssl, curl; BENCH_PERF needs perf
@@ -29,6 +30,8 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 for tool in node npm openssl curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install nodejs npm openssl curl)" >&2; exit 1; }
 done
+alg=${BENCH_ALG:-RS256}
+case $alg in RS256|ES256) ;; *) echo "bench: BENCH_ALG must be RS256 or ES256, not $alg" >&2; exit 1 ;; esac
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 18 ] || { echo "bench: node-oidc-provider 8 needs Node.js 18 or later (have $(node --version))" >&2; exit 1; }
 
@@ -67,7 +70,7 @@ bridge_config "$work/bridge.toml" "$bridge_port" "$upstream_port" "$work/bridge-
 IDP_BRIDGE_LOG=warn "$bin" serve --config "$work/bridge.toml" 2>"$work/bridge.log" &
 bridge_pid=$!; pids+=("$bridge_pid")
 
-(cd "$work/node-op" && NODE_ENV=production NODE_OP_PORT=$node_port NODE_OP_ISSUER="http://127.0.0.1:$node_port" \
+(cd "$work/node-op" && NODE_ENV=production NODE_OP_ALG=$alg NODE_OP_PORT=$node_port NODE_OP_ISSUER="http://127.0.0.1:$node_port" \
   NODE_OP_UPSTREAM="http://127.0.0.1:$upstream_port" NODE_OP_CLIENT_SECRET=bench-client-secret-0123456789 \
   NODE_OP_REDIRECT_URI=https://example-tenant.us.auth0.com/login/callback exec node server.mjs) 2>"$work/node-op.log" &
 node_pid=$!; pids+=("$node_pid")
@@ -83,6 +86,7 @@ idle_node=$(rss_kib "$node_pid")
 openssl_us=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '$1=="rsa" && $2=="2048" {printf "%.1f", $4*1e6}')
 bridge_sign_us=$("$load" --sign-cost)
 ring_sign_us=$("$load" --sign-cost-ring)
+bridge_es256_sign_us=$("$load" --sign-cost-es256)
 
 if [ -n "${BENCH_PERF:-}" ]; then
   command -v perf >/dev/null || { echo "bench: BENCH_PERF needs perf (apt-get install linux-perf)" >&2; exit 1; }
@@ -91,11 +95,12 @@ if [ -n "${BENCH_PERF:-}" ]; then
 fi
 
 "$load" --out "$out" --rounds "${BENCH_ROUNDS:-3}" --seconds "${BENCH_SECONDS:-5}" \
-  ${BENCH_PERF:+--only "$BENCH_PERF"} \
+  ${BENCH_PERF:+--only "$BENCH_PERF"} --alg "$alg" --note "alg=$alg" \
   --target "idp-bridge=http://127.0.0.1:$bridge_port,$bridge_pid" \
   --target "node-oidc-provider=http://127.0.0.1:$node_port,$node_pid" \
   --upstream-pid "$upstream_pid" \
   --note "openssl_rsa2048_sign_us=$openssl_us" --note "bridge_rs256_sign_us=$bridge_sign_us" --note "ring_rs256_sign_us=$ring_sign_us" \
+  --note "bridge_es256_sign_us=$bridge_es256_sign_us" \
   --note "idle_rss_kib_idp-bridge=$idle_bridge" --note "idle_rss_kib_node-oidc-provider=$idle_node" \
   --note "store=${BENCH_STORE:-sqlite}" --note "cores=$(nproc)"
 
@@ -104,6 +109,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
   echo "perf profile of the bridge: $work/bridge-$BENCH_PERF.perf"
 fi
 echo "RSA-2048 signature: openssl speed $openssl_us µs; the bridge (aws-lc-rs) $bridge_sign_us µs; jsonwebtoken 9 + ring $ring_sign_us µs"
+echo "P-256 signature (ES256): the bridge $bridge_es256_sign_us µs"
 echo "idle RSS: idp-bridge $idle_bridge KiB, node-oidc-provider $idle_node KiB"
 echo "results: $out"
 mkdir -p "$(dirname "$chart")"

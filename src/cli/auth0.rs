@@ -26,7 +26,7 @@ use std::process::ExitCode;
 
 use serde::Deserialize;
 
-use crate::domain::config::{ClientConfig, load_raw, process_env};
+use crate::domain::config::{ClientConfig, SigningAlg, load_raw, process_env};
 use syntax::{check_name, unreachable_issuer};
 
 /// The Auth0 connection strategy.
@@ -128,8 +128,9 @@ pub(crate) struct Connection {
     pub client_id: String,
     /// The scopes Auth0 asks for: the client's, in its order.
     pub scopes: Vec<String>,
-    /// The ID token algorithm of the client.
-    pub id_token_alg: String,
+    /// The algorithm the bridge signs the client's ID tokens with: what an
+    /// `oidc` connection must accept (`id_token_signed_response_algs`).
+    pub id_token_alg: SigningAlg,
     /// Whether the connection turns on Connected Accounts for Token Vault:
     /// only when the operator asked (`--token-vault`), never inferred.
     pub token_vault: bool,
@@ -189,6 +190,7 @@ fn federation(args: &Auth0Args) -> Result<ExitCode, String> {
             client.id
         ));
     }
+    let id_token_alg = id_token_alg(client, strategy)?;
     let offline_access = client.scopes.iter().any(|s| s == "offline_access");
     let token_vault = args.token_vault;
     let connection = Connection {
@@ -197,7 +199,7 @@ fn federation(args: &Auth0Args) -> Result<ExitCode, String> {
         issuer: source.issuer.as_str().trim_end_matches('/').to_owned(),
         client_id: client.id.clone(),
         scopes: client.scopes.clone(),
-        id_token_alg: client.id_token_signed_response_alg.clone(),
+        id_token_alg,
         token_vault,
     };
     if let Some(reason) = unreachable_issuer(&source.issuer) {
@@ -294,6 +296,34 @@ fn token_vault_notes(
         ));
     }
     notes
+}
+
+/// The algorithm the bridge signs `client`'s ID tokens with, as `serve`
+/// reads it (`SigningAlg::parse`): a name it would refuse is refused here
+/// too, rather than printed into a connection that could never log in.
+///
+/// An `oauth2` (custom social) connection has no ID token algorithm to set:
+/// Auth0 documents none among its options (`ConnectionOptionsOAuth2`), and
+/// the profile comes from the bridge's `/userinfo` through the
+/// `fetchUserProfile` script, so only a note says that ES256 changes
+/// nothing there.
+fn id_token_alg(client: &ClientConfig, strategy: Strategy) -> Result<SigningAlg, String> {
+    let name = &client.id_token_signed_response_alg;
+    let alg = SigningAlg::parse(name).ok_or_else(|| {
+        format!(
+            "auth0: client `{}` has id_token_signed_response_alg `{name}`, which the bridge does not sign with (RS256 or ES256)",
+            client.id
+        )
+    })?;
+    if strategy == Strategy::Oauth2 && alg != SigningAlg::RS256 {
+        eprintln!(
+            "note: client `{}` takes {} ID tokens; an oauth2 connection has no ID token algorithm to set (Auth0 reads the profile from the bridge's /userinfo through fetchUserProfile), so the output is the same as for RS256. An oidc connection checks the ID token: --strategy oidc prints id_token_signed_response_algs [\"{}\"].",
+            client.id,
+            alg.as_str(),
+            alg.as_str()
+        );
+    }
+    Ok(alg)
 }
 
 /// A tenant domain, as the host of its callback URL: a bare host name.

@@ -37,9 +37,14 @@ fn auth0(args: &[&str]) -> Output {
 /// The arguments the golden files of `strategy` are made with: the Token
 /// Vault client, two tenant domains.
 fn golden_args(strategy: &str) -> Vec<String> {
+    golden_args_for("auth0-vault", strategy)
+}
+
+/// The golden files' arguments for `client`.
+fn golden_args_for(client: &str, strategy: &str) -> Vec<String> {
     [
         "--client",
-        "auth0-vault",
+        client,
         "--strategy",
         strategy,
         "--tenant",
@@ -55,13 +60,17 @@ fn golden_args(strategy: &str) -> Vec<String> {
 }
 
 fn stdout_of(strategy: &str, format: &str) -> String {
-    let mut args = golden_args(strategy);
+    stdout_for("auth0-vault", strategy, format)
+}
+
+fn stdout_for(client: &str, strategy: &str, format: &str) -> String {
+    let mut args = golden_args_for(client, strategy);
     args.extend(["--format".to_owned(), format.to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = auth0(&args);
     assert!(
         out.status.success(),
-        "{strategy} {format}: {}",
+        "{client} {strategy} {format}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
@@ -71,7 +80,13 @@ fn stdout_of(strategy: &str, format: &str) -> String {
 fn the_output_matches_the_golden_files_byte_for_byte() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut mismatches = Vec::new();
-    for strategy in ["oidc", "oauth2"] {
+    // (client, strategy, the files' prefix): the Token Vault client with
+    // each strategy, and the ES256 client with `oidc`.
+    for (client, strategy, prefix) in [
+        ("auth0-vault", "oidc", "oidc"),
+        ("auth0-vault", "oauth2", "oauth2"),
+        ("auth0-es256", "oidc", "oidc-es256"),
+    ] {
         for (format, ext) in [
             ("json", "json"),
             ("auth0-cli", "sh"),
@@ -79,8 +94,8 @@ fn the_output_matches_the_golden_files_byte_for_byte() {
             ("deploy-cli", "yaml"),
             ("all", "txt"),
         ] {
-            let path = golden_dir().join(format!("{strategy}-{format}.{ext}"));
-            let actual = stdout_of(strategy, format);
+            let path = golden_dir().join(format!("{prefix}-{format}.{ext}"));
+            let actual = stdout_for(client, strategy, format);
             if update {
                 std::fs::write(&path, &actual).expect("write golden");
                 continue;
@@ -452,7 +467,7 @@ fn mistakes_get_a_clear_message_and_exit_code_2() {
                 "--tenant",
                 "a.auth0.com",
             ],
-            "has no client `nobody` (its clients: auth0-oidc, auth0-vault, basic-only)",
+            "has no client `nobody` (its clients: auth0-oidc, auth0-vault, auth0-es256, basic-only)",
         ),
         (
             &["--client", "auth0-oidc", "--strategy", "oidc"],
@@ -825,4 +840,94 @@ fn an_issuer_auth0_cloud_cannot_reach_is_warned_about() {
     let out = auth0_on(&config, "auth0-oidc", "oidc", "json");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("warning: issuer"), "{stderr}");
+}
+
+/// The one line of `text` that names `id_token_signed_response_algs`.
+fn algs_line(text: &str) -> &str {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("id_token_signed_response_algs"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    lines[0].trim()
+}
+
+#[test]
+fn an_es256_client_gets_an_oidc_connection_accepting_es256_in_every_format() {
+    let json: Value =
+        serde_json::from_str(&stdout_for("auth0-es256", "oidc", "json")).expect("JSON");
+    assert_eq!(
+        json["options"]["id_token_signed_response_algs"],
+        serde_json::json!(["ES256"])
+    );
+    assert!(
+        stdout_for("auth0-es256", "oidc", "auth0-cli")
+            .contains(r#""id_token_signed_response_algs":["ES256"]"#)
+    );
+    assert_eq!(
+        algs_line(&stdout_for("auth0-es256", "oidc", "terraform")),
+        r#"id_token_signed_response_algs = ["ES256"]"#
+    );
+    assert_eq!(
+        algs_line(&stdout_for("auth0-es256", "oidc", "deploy-cli")),
+        r#"id_token_signed_response_algs: ["ES256"]"#
+    );
+    let all = stdout_for("auth0-es256", "oidc", "all");
+    assert!(!all.contains("RS256"), "{all}");
+    assert_eq!(all.matches("ES256").count(), 4, "{all}");
+    // The RS256 client's connection accepts RS256 only.
+    for format in ["json", "auth0-cli", "terraform", "deploy-cli"] {
+        let out = stdout_of("oidc", format);
+        assert!(out.contains("RS256") && !out.contains("ES256"), "{out}");
+    }
+}
+
+#[test]
+fn an_oauth2_connection_has_no_id_token_algorithm_and_says_so_for_es256() {
+    let out = auth0(&[
+        "--client",
+        "auth0-es256",
+        "--strategy",
+        "oauth2",
+        "--tenant",
+        "example-tenant.us.auth0.com",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let text = body.to_string();
+    assert!(
+        !text.contains("ES256") && !text.contains("signed_response"),
+        "{text}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("takes ES256 ID tokens")
+            && stderr.contains("an oauth2 connection has no ID token algorithm"),
+        "{stderr}"
+    );
+    // An RS256 client hears nothing of it.
+    let out = vault_client("oauth2", "json", &[]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("ID token algorithm"));
+}
+
+#[test]
+fn an_algorithm_the_bridge_does_not_sign_with_is_refused_not_printed() {
+    let (dir, path) = temp_config("https://bridge.example.com", "legacy");
+    let mut text = std::fs::read_to_string(&path).expect("read");
+    text.push_str("id_token_signed_response_alg = \"HS256\"\n");
+    std::fs::write(&path, text).expect("write");
+    for strategy in ["oidc", "oauth2"] {
+        let out = auth0_on(&path, "legacy", strategy, "all");
+        assert_eq!(out.status.code(), Some(2), "{strategy}");
+        assert!(out.stdout.is_empty(), "{strategy}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("id_token_signed_response_alg `HS256`")
+                && stderr.contains("RS256 or ES256"),
+            "{stderr}"
+        );
+    }
+    drop(dir);
 }

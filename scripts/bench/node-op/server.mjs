@@ -1,13 +1,16 @@
 // node-oidc-provider 8 set up to do idp-bridge's job, for the side-by-side
 // benchmark (scripts/bench/run.sh): one confidential client
-// (client_secret_post, RS256 ID tokens, PKCE required), a login form posting
+// (client_secret_post, RS256 ID tokens, or ES256 with NODE_OP_ALG=ES256,
+// PKCE required), a login form posting
 // username and password, checked against the same upstream the bridge uses
 // (the reference legacy IdP's JSON login API, over HTTP), and userinfo
 // answering the profile the upstream returned. Consent is granted for the
 // client's scopes without a page, as the bridge does.
 //
 // Environment: NODE_OP_PORT, NODE_OP_ISSUER, NODE_OP_UPSTREAM (the legacy
-// IdP's base URL), NODE_OP_CLIENT_SECRET, NODE_OP_REDIRECT_URI.
+// IdP's base URL), NODE_OP_CLIENT_SECRET, NODE_OP_REDIRECT_URI, and
+// NODE_OP_ALG (RS256, the default, or ES256: the client's
+// id_token_signed_response_alg, signed with an RSA-2048 or a P-256 key).
 import http from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -92,8 +95,17 @@ setInterval(() => {
   }
 }, 10000).unref();
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench-1', use: 'sig', alg: 'RS256' };
+// One signing key, of the kind the client's algorithm needs: the bridge, too,
+// signs an ES256 client's ID tokens with a P-256 key and nothing else.
+const alg = process.env.NODE_OP_ALG || 'RS256';
+if (alg !== 'RS256' && alg !== 'ES256') {
+  console.error(`node-op: NODE_OP_ALG must be RS256 or ES256, not ${alg}`);
+  process.exit(2);
+}
+const { privateKey } = alg === 'ES256'
+  ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  : generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench-1', use: 'sig', alg };
 
 const provider = new Provider(issuer, {
   // NODE_OP_ADAPTER=lru keeps node-oidc-provider's own LRU (for comparing
@@ -104,7 +116,7 @@ const provider = new Provider(issuer, {
     client_secret: env('NODE_OP_CLIENT_SECRET'),
     redirect_uris: [env('NODE_OP_REDIRECT_URI')],
     token_endpoint_auth_method: 'client_secret_post',
-    id_token_signed_response_alg: 'RS256',
+    id_token_signed_response_alg: alg,
     grant_types: ['authorization_code'],
     response_types: ['code'],
   }],

@@ -8,7 +8,10 @@
 //!   namespace): `type`, `discovery_url`, `issuer`, `authorization_endpoint`,
 //!   `token_endpoint`, `userinfo_endpoint`, `jwks_uri`, `client_id`,
 //!   `client_secret`, `scope` (a space-separated string), `token_endpoint_auth_method`,
-//!   `id_token_signed_response_algs`, `connection_settings.pkce`
+//!   `id_token_signed_response_algs` (oidc only: an array of `RS256`,
+//!   `RS384`, `RS512`, `PS256`, `PS384`, `ES256`, `ES384`,
+//!   `ConnectionIdTokenSignedResponseAlgEnum`; the bridge's one algorithm
+//!   for the client), `connection_settings.pkce`
 //!   (`auto|S256|plain|disabled`), `attribute_map.mapping_mode`,
 //!   oauth2: `authorizationURL`, `tokenURL`, `scope`, `pkce_enabled`,
 //!   `scripts.fetchUserProfile`.
@@ -94,7 +97,9 @@ pub(crate) fn body(c: &Connection) -> Value {
                 "scope": scope,
                 // Auth0 authenticates this way for both strategies.
                 "token_endpoint_auth_method": "client_secret_post",
-                "id_token_signed_response_algs": [c.id_token_alg],
+                // The one algorithm the bridge signs this client's ID
+                // tokens with (RS256, or ES256 when the client sets it).
+                "id_token_signed_response_algs": [c.id_token_alg.as_str()],
                 // The bridge supports S256 only; `auto` would also pick it.
                 "connection_settings": { "pkce": "S256" },
                 // Every claim the bridge puts in the ID token (name, email,
@@ -290,7 +295,7 @@ fn terraform_oidc_options(out: &mut String, c: &Connection, var: &str) {
             ),
             (
                 "id_token_signed_response_algs",
-                hcl_list(std::slice::from_ref(&c.id_token_alg)),
+                hcl_list(&[c.id_token_alg.as_str().to_owned()]),
             ),
         ],
     );
