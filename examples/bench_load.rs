@@ -475,21 +475,11 @@ async fn round(
         .await;
         merge(&mut out, m.json("userinfo"));
     }
-    if let Some((tenant, concurrency)) = exchange.filter(|_| t.exchange) {
-        if phase("exchange") || phase("exchange_fresh") {
-            // Signed in once a round: both phases expect these tokens.
-            let users = exchange_users(http, t, tenant).await;
-            if phase("exchange") {
-                eprintln!("{}: exchange phase", t.name);
-                let m = exchange_phase(t, upstream, tenant, &users, concurrency, duration);
-                merge(&mut out, m.await.json("exchange"));
-            }
-            if phase("exchange_fresh") {
-                eprintln!("{}: exchange_fresh phase", t.name);
-                let m = exchange_fresh_phase(t, upstream, tenant, &users, concurrency);
-                merge(&mut out, m.await.json("exchange_fresh"));
-            }
-        }
+    if let Some(exchange) = exchange.filter(|_| t.exchange) {
+        merge(
+            &mut out,
+            exchange_round(http, t, upstream, exchange, duration, &phase).await,
+        );
     }
     merge(&mut out, json!({"rss_kib": rss_kib(t.pid)}));
     out
@@ -856,6 +846,34 @@ async fn exchange_users(
         users.push((legacy_id, legacy));
     }
     users
+}
+
+/// The exchange phases of a round that `phase` selects.
+async fn exchange_round(
+    http: &reqwest::Client,
+    t: &Target,
+    upstream: Option<u32>,
+    (tenant, concurrency): (&Tenant, usize),
+    duration: Duration,
+    phase: &dyn Fn(&str) -> bool,
+) -> Value {
+    let mut out = json!({});
+    if !phase("exchange") && !phase("exchange_fresh") {
+        return out;
+    }
+    // Signed in once a round: both phases expect these tokens.
+    let users = exchange_users(http, t, tenant).await;
+    if phase("exchange") {
+        eprintln!("{}: exchange phase", t.name);
+        let m = exchange_phase(t, upstream, tenant, &users, concurrency, duration);
+        merge(&mut out, m.await.json("exchange"));
+    }
+    if phase("exchange_fresh") {
+        eprintln!("{}: exchange_fresh phase", t.name);
+        let m = exchange_fresh_phase(t, upstream, tenant, &users, concurrency);
+        merge(&mut out, m.await.json("exchange_fresh"));
+    }
+    out
 }
 
 /// Exchanges at `concurrency` for `duration`, the users round robin, each
