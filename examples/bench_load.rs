@@ -13,8 +13,13 @@
 //! ```text
 //! bench_load --out results.json [--rounds 3] [--seconds 5] [--alg RS256|ES256] [--warmup 50]
 //!   --target NAME=ISSUER,PID [--target …] [--upstream-pid PID] [--note KEY=VALUE …]
+//!   [--only PHASE,…] [--tenant-listen ADDR [--exchange-concurrency 32]]
 //! bench_load --sign-cost | --sign-cost-es256 | --sign-cost-ring   # µs of CPU per signature
 //! ```
+//!
+//! With `--tenant-listen`, it also serves a stand-in Auth0 tenant's JWKS there
+//! and runs the token exchange phases against every target whose discovery
+//! lists RFC 8693's grant type (see `exchange_phase`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -40,6 +45,8 @@ struct Target {
     authorize: String,
     token: String,
     userinfo: String,
+    /// Discovery lists RFC 8693's grant type (the exchange phases).
+    exchange: bool,
 }
 
 /// utime + stime of a process, seconds.
@@ -157,6 +164,15 @@ async fn login(http: &reqwest::Client, t: &Target) -> Result<Value, Failure> {
 
 /// Authorize → form → callback; returns the code and the PKCE verifier.
 async fn authorize(http: &reqwest::Client, t: &Target) -> Result<(String, String), Failure> {
+    authorize_as(http, t, USERNAME).await
+}
+
+/// [`authorize`] as `username` (whose password is [`PASSWORD`] too).
+async fn authorize_as(
+    http: &reqwest::Client,
+    t: &Target,
+    username: &str,
+) -> Result<(String, String), Failure> {
     let mut random = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
     let verifier = b64(&random);
@@ -210,7 +226,7 @@ async fn authorize(http: &reqwest::Client, t: &Target) -> Result<(String, String
             ));
         }
         let (action, mut fields) = form(&body).ok_or_else(|| format!("{current}: no form"))?;
-        fields.push(("username".into(), USERNAME.into()));
+        fields.push(("username".into(), username.into()));
         fields.push(("password".into(), PASSWORD.into()));
         let action = absolute(&current, &action);
         next = http.post(&action).form(&fields);
@@ -364,12 +380,13 @@ async fn round(
     seconds: u64,
     concurrency: (usize, usize, usize),
     only: Option<&str>,
+    exchange: Option<(&Tenant, usize)>,
 ) -> Value {
     let (login_c, token_c, userinfo_c) = concurrency;
     let duration = Duration::from_secs(seconds);
     let mut out = json!({"target": t.name});
 
-    let phase = |name: &str| only.is_none_or(|o| o == name);
+    let phase = |name: &str| only.is_none_or(|o| o.split(',').any(|p| p == name));
     // Complete logins, each a fresh browser.
     if phase("login") {
         let (h, tt) = (http.clone(), t.clone());
@@ -460,6 +477,12 @@ async fn round(
         .await;
         merge(&mut out, m.json("userinfo"));
     }
+    if let Some(exchange) = exchange.filter(|_| t.exchange) {
+        merge(
+            &mut out,
+            exchange_round(http, t, upstream, exchange, duration, &phase).await,
+        );
+    }
     merge(&mut out, json!({"rss_kib": rss_kib(t.pid)}));
     out
 }
@@ -481,6 +504,9 @@ async fn discover(http: &reqwest::Client, name: &str, issuer: &str, pid: u32) ->
         authorize: endpoint("authorization_endpoint"),
         token: endpoint("token_endpoint"),
         userinfo: endpoint("userinfo_endpoint"),
+        exchange: doc["grant_types_supported"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|t| t == EXCHANGE_GRANT)),
     }
 }
 
@@ -751,16 +777,303 @@ async fn soak_run(http: &reqwest::Client, t: &Target, rates: &str, seconds: u64)
     })
 }
 
+// Token exchange (RFC 8693), the bridge's alone (node-oidc-provider has
+// none): Auth0-shaped access tokens minted here, signed by a stand-in
+// tenant whose JWKS this process serves, exchanged by a confidential
+// client for the legacy tokens of several users who signed in first;
+// every answer is compared with the legacy token that user's sign-in gave.
+
+/// The exchanging client (`scripts/bench/run.sh` registers it).
+const EXCHANGER: &str = "exchanger";
+const EXCHANGER_SECRET: &str = "bench-exchanger-secret-0123456789";
+/// The Auth0 API the tokens are for (the client's policy audience).
+const EXCHANGE_AUDIENCE: &str = "https://orders.example.com";
+const EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// How many users exchange, round robin.
+const EXCHANGE_USERS: usize = 8;
+/// Never-seen tokens exchanged by `exchange_fresh` (each minted here).
+const FRESH_TOKENS: usize = 3000;
+
+/// The `i`th exchanging user: login name and legacy id.
+fn exchange_user(i: usize) -> (String, String) {
+    (format!("ex-{}", i + 1), format!("u-{}", 2001 + i))
+}
+
+/// A stand-in Auth0 tenant: one RS256 key, its JWKS served on `listen`.
+struct Tenant {
+    issuer: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+impl Tenant {
+    async fn start(listen: &str) -> Self {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::traits::PublicKeyParts as _;
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa");
+        let public = key.to_public_key();
+        let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "bench-1",
+            "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())}]});
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .unwrap_or_else(|e| panic!("tenant: cannot listen on {listen}: {e}"));
+        let issuer = format!("http://{}/", listener.local_addr().expect("addr"));
+        let router = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let der = key.to_pkcs1_der().expect("der");
+        Self {
+            issuer,
+            key: jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+        }
+    }
+
+    /// An access token for the legacy user `legacy_id` of the `legacy`
+    /// connection, as Auth0 issues one for an API (`at+jwt`, `scope`).
+    fn token(&self, legacy_id: &str) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("bench-1".into());
+        header.typ = Some("at+jwt".into());
+        let now = idp_bridge::util::clock::now_unix();
+        let mut jti = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut jti);
+        let claims = json!({"iss": self.issuer, "sub": format!("oidc|legacy|{legacy_id}"),
+            "aud": [EXCHANGE_AUDIENCE, format!("{}userinfo", self.issuer)],
+            "iat": now, "exp": now + 3600, "azp": "bench-spa", "jti": b64(&jti),
+            "scope": "openid read:orders"});
+        jsonwebtoken::encode(&header, &claims, &self.key).expect("sign")
+    }
+}
+
+/// The exchanging app's HTTP client: keep-alive connections, one per
+/// concurrent caller.
+fn exchange_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// One exchange of `subject_token`; fails unless the answer is
+/// `expected`, the user's legacy token, verbatim.
+async fn exchange(
+    http: &reqwest::Client,
+    t: &Target,
+    subject_token: &str,
+    expected: &str,
+) -> Result<(), Failure> {
+    let response = http
+        .post(&t.token)
+        .basic_auth(EXCHANGER, Some(EXCHANGER_SECRET))
+        .form(&[
+            ("grant_type", EXCHANGE_GRANT),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("subject_token", subject_token),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    if status != 200 || body["issued_token_type"] != ACCESS_TOKEN_TYPE {
+        return Err(format!("exchange: {status} {body}"));
+    }
+    if body["access_token"].as_str() != Some(expected) {
+        return Err(format!(
+            "exchange: status {status} but not the user's legacy token (issued_token_type {})",
+            body["issued_token_type"]
+        ));
+    }
+    Ok(())
+}
+
+/// Signs each exchanging user in (a live grant each); their legacy ids and
+/// legacy tokens, checked once through an exchange.
+async fn exchange_users(
+    http: &reqwest::Client,
+    t: &Target,
+    tenant: &Tenant,
+) -> Vec<(String, String)> {
+    let mut users = Vec::new();
+    for i in 0..EXCHANGE_USERS {
+        let (name, legacy_id) = exchange_user(i);
+        let signed_in = async {
+            let (code, verifier) = authorize_as(http, t, &name).await?;
+            let tokens = redeem(http, t, &code, &verifier).await?;
+            let legacy = tokens["access_token"].as_str().unwrap_or("").to_owned();
+            exchange(http, t, &tenant.token(&legacy_id), &legacy).await?;
+            Ok::<_, Failure>(legacy)
+        };
+        let legacy = signed_in
+            .await
+            .unwrap_or_else(|e| panic!("{}: {name} cannot sign in and exchange: {e}", t.name));
+        users.push((legacy_id, legacy));
+    }
+    users
+}
+
+/// The exchange phases of a round that `phase` selects.
+async fn exchange_round(
+    http: &reqwest::Client,
+    t: &Target,
+    upstream: Option<u32>,
+    (tenant, concurrency): (&Tenant, usize),
+    duration: Duration,
+    phase: &dyn Fn(&str) -> bool,
+) -> Value {
+    let mut out = json!({});
+    if !phase("exchange") && !phase("exchange_fresh") {
+        return out;
+    }
+    // Signed in once a round: both phases expect these tokens.
+    let users = exchange_users(http, t, tenant).await;
+    if phase("exchange") {
+        eprintln!("{}: exchange phase", t.name);
+        let m = exchange_phase(t, upstream, tenant, &users, concurrency, duration);
+        merge(&mut out, m.await.json("exchange"));
+    }
+    if phase("exchange_fresh") {
+        eprintln!("{}: exchange_fresh phase", t.name);
+        let m = exchange_fresh_phase(t, upstream, tenant, &users, concurrency);
+        merge(&mut out, m.await.json("exchange_fresh"));
+    }
+    out
+}
+
+/// Exchanges at `concurrency` for `duration`, the users round robin, each
+/// with one Auth0 token presented again and again (an app exchanging the
+/// token it holds for each legacy call).
+async fn exchange_phase(
+    t: &Target,
+    upstream: Option<u32>,
+    tenant: &Tenant,
+    users: &[(String, String)],
+    concurrency: usize,
+    duration: Duration,
+) -> Measured {
+    let users: Arc<Vec<(String, String)>> = Arc::new(
+        users
+            .iter()
+            .map(|(legacy_id, legacy)| (tenant.token(legacy_id), legacy.clone()))
+            .collect(),
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let (h, tt) = (exchange_client(), t.clone());
+    measured(
+        t,
+        upstream,
+        throughput(concurrency, duration, move || {
+            let (h, tt, users) = (h.clone(), tt.clone(), users.clone());
+            #[allow(clippy::cast_possible_truncation)] // a small index
+            let i = (next.fetch_add(1, Ordering::Relaxed) % users.len() as u64) as usize;
+            async move { exchange(&h, &tt, &users[i].0, &users[i].1).await }
+        }),
+    )
+    .await
+}
+
+/// [`FRESH_TOKENS`] exchanges at `concurrency`, each of an Auth0 token the
+/// bridge has never seen (minted before the clock starts): the cost of a
+/// first exchange, signature check included.
+async fn exchange_fresh_phase(
+    t: &Target,
+    upstream: Option<u32>,
+    tenant: &Tenant,
+    users: &[(String, String)],
+    concurrency: usize,
+) -> Measured {
+    let http = &exchange_client();
+    let pool: Vec<(String, String)> = (0..FRESH_TOKENS)
+        .map(|i| {
+            let (legacy_id, legacy) = &users[i % users.len()];
+            (tenant.token(legacy_id), legacy.clone())
+        })
+        .collect();
+    let pool = Arc::new(tokio::sync::Mutex::new(pool));
+    let run = async {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (h, tt, pool) = (http.clone(), t.clone(), pool.clone());
+                tokio::spawn(async move {
+                    let mut done = 0u64;
+                    loop {
+                        let Some((token, legacy)) = pool.lock().await.pop() else {
+                            break;
+                        };
+                        exchange(&h, &tt, &token, &legacy).await?;
+                        done += 1;
+                    }
+                    Ok::<u64, Failure>(done)
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(n) => done += n,
+                Err(e) => {
+                    eprintln!("bench_load: an exchange failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        (done, started.elapsed().as_secs_f64())
+    };
+    measured(t, upstream, run).await
+}
+
+/// The exchange figures beside issue 30's targets (there is no peer).
+fn print_exchange_targets(
+    targets: &[Target],
+    medians: &serde_json::Map<String, Value>,
+    concurrency: usize,
+) {
+    for t in targets.iter().filter(|t| t.exchange) {
+        let m = |k: &str| medians[&t.name][k].as_f64().unwrap_or(f64::NAN);
+        if m("exchange_per_s").is_finite() {
+            println!(
+                "{}: token exchange ({concurrency} concurrent, {EXCHANGE_USERS} users, a token seen before): {:.0}/s (target >= 30,000), {:.1} µs CPU each (target <= 50)",
+                t.name,
+                m("exchange_per_s"),
+                m("cpu_us_per_exchange")
+            );
+        }
+        if m("exchange_fresh_per_s").is_finite() {
+            println!(
+                "{}: token exchange of {FRESH_TOKENS} never-seen tokens: {:.0}/s, {:.1} µs CPU each",
+                t.name,
+                m("exchange_fresh_per_s"),
+                m("cpu_us_per_exchange_fresh")
+            );
+        }
+    }
+}
+
 /// The upstream's users file: alice with a cheap argon2id hash (8 KiB, one
 /// pass), so the legacy IdP's hashing, which is neither provider's cost,
 /// does not drown what is measured.
 fn write_users(path: &str) {
     let hash = idp_bridge::reference::users::hash_password_with(PASSWORD, 8, 1).expect("hash");
-    let users = json!({"users": [{
+    let mut users = json!({"users": [{
         "username": USERNAME, "password_hash": hash, "sub": "u-1001",
         "name": "Alice Example", "email": "alice@example.com",
         "attributes": {"roles": "orders.read,orders.write"},
     }]});
+    // The exchange phases' users, the same password.
+    if let Some(list) = users["users"].as_array_mut() {
+        list.extend((0..EXCHANGE_USERS).map(|i| {
+            let (name, legacy_id) = exchange_user(i);
+            json!({"username": name, "password_hash": hash, "sub": legacy_id,
+                "name": format!("Exchange User {}", i + 1), "email": format!("{name}@example.com")})
+        }));
+    }
     std::fs::write(path, users.to_string()).expect("write users");
 }
 
@@ -777,6 +1090,7 @@ fn main() {
     let mut alg = "RS256".to_owned();
     // Logins (each with a userinfo) per target before anything is measured.
     let mut warmup = 50usize;
+    let (mut tenant_listen, mut exchange_c): (Option<String>, usize) = (None, 32);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
@@ -790,6 +1104,8 @@ fn main() {
             "--target" => specs.push(value()),
             "--only" => only = Some(value()),
             "--soak" => soak = Some(value()),
+            "--tenant-listen" => tenant_listen = Some(value()),
+            "--exchange-concurrency" => exchange_c = value().parse().expect("number"),
             "--sign-cost" => {
                 println!("{:.1}", sign_cost_micros(Signer::BridgeRs256));
                 return;
@@ -830,6 +1146,10 @@ fn main() {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("client");
+        let tenant = match &tenant_listen {
+            Some(listen) => Some(Tenant::start(listen).await),
+            None => None,
+        };
         let mut targets = Vec::new();
         for spec in &specs {
             let (name, rest) = spec.split_once('=').expect("NAME=ISSUER,PID");
@@ -858,7 +1178,8 @@ fn main() {
         let mut results = Vec::new();
         for r in 0..rounds {
             for t in &targets {
-                let v = round(&http, t, upstream, seconds, concurrency, only.as_deref()).await;
+                let exchange = tenant.as_ref().map(|tenant| (tenant, exchange_c));
+                let v = round(&http, t, upstream, seconds, concurrency, only.as_deref(), exchange).await;
                 eprintln!("round {} {}: {v}", r + 1, t.name);
                 results.push(v);
             }
@@ -871,6 +1192,10 @@ fn main() {
             "token_p99_ms",
             "userinfo_per_s",
             "cpu_us_per_userinfo",
+            "exchange_per_s",
+            "cpu_us_per_exchange",
+            "exchange_fresh_per_s",
+            "cpu_us_per_exchange_fresh",
             "rss_kib",
         ];
         let mut medians = serde_json::Map::new();
@@ -896,6 +1221,7 @@ fn main() {
             println!("{row}");
         }
         print_targets(&medians, &notes);
+        print_exchange_targets(&targets, &medians, exchange_c);
         let report = json!({
             "rounds": rounds,
             "seconds": seconds,

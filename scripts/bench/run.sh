@@ -9,8 +9,14 @@
 #   scripts/bench/run.sh                    # 3 rounds of 5 s phases
 #   BENCH_ROUNDS=1 BENCH_SECONDS=3 scripts/bench/run.sh
 #   BENCH_STORE=postgres scripts/bench/run.sh   # the bridge on PostgreSQL
-#   BENCH_PERF=login|userinfo scripts/bench/run.sh  # also records a perf profile of the bridge
+#   BENCH_PERF=login|userinfo|exchange scripts/bench/run.sh  # also records a perf profile of the bridge
 #   BENCH_ALG=ES256 scripts/bench/run.sh     # both sides sign the client's ID tokens with ES256
+#
+# Token exchange (RFC 8693) is the bridge's alone: the load generator serves
+# a stand-in Auth0 tenant's JWKS on BENCH_TENANT_PORT (default BENCH_PORT + 7),
+# mints RS256 access tokens for several users who signed in first, and checks
+# every answer is that user's legacy token (phases `exchange`, a token seen
+# before, and `exchange_fresh`, never-seen tokens).
 #
 # Needs node and npm (node-oidc-provider is installed with `npm ci` into
 # $BENCH_WORK, default /tmp/idpb-bench), openssl, curl; BENCH_PERF needs perf
@@ -65,8 +71,18 @@ LT1_KEYS="bench=$lt1_key" "$bin" reference legacy-idp --listen "127.0.0.1:$upstr
 upstream_pid=$!; pids+=("$upstream_pid")
 
 rm -rf "$work/bridge-data"; mkdir -p "$work/bridge-data"
+# Token exchange: the stand-in tenant and the exchanging client.
+tenant_port=${BENCH_TENANT_PORT:-$((port + 7))}
+exchange_toml="[token_exchange]
+issuers = [\"http://127.0.0.1:$tenant_port/\"]
+connections = [\"legacy\"]
+[[clients]]
+id = \"exchanger\"
+secret = \"bench-exchanger-secret-0123456789\"
+redirect_uris = [\"https://orders.example.com/unused\"]
+token_exchange = { audiences = [\"https://orders.example.com\"], scopes = [\"read:orders\"] }"
 bridge_config "$work/bridge.toml" "$bridge_port" "$upstream_port" "$work/bridge-data" \
-  "$(store_section "${BENCH_STORE:-sqlite}" "idpb_bench_$$")" ""
+  "$(store_section "${BENCH_STORE:-sqlite}" "idpb_bench_$$")" "$exchange_toml"
 IDP_BRIDGE_LOG=warn "$bin" serve --config "$work/bridge.toml" 2>"$work/bridge.log" &
 bridge_pid=$!; pids+=("$bridge_pid")
 
@@ -98,7 +114,7 @@ fi
   ${BENCH_PERF:+--only "$BENCH_PERF"} --alg "$alg" --note "alg=$alg" \
   --target "idp-bridge=http://127.0.0.1:$bridge_port,$bridge_pid" \
   --target "node-oidc-provider=http://127.0.0.1:$node_port,$node_pid" \
-  --upstream-pid "$upstream_pid" \
+  --upstream-pid "$upstream_pid" --tenant-listen "127.0.0.1:$tenant_port" \
   --note "openssl_rsa2048_sign_us=$openssl_us" --note "bridge_rs256_sign_us=$bridge_sign_us" --note "ring_rs256_sign_us=$ring_sign_us" \
   --note "bridge_es256_sign_us=$bridge_es256_sign_us" \
   --note "idle_rss_kib_idp-bridge=$idle_bridge" --note "idle_rss_kib_node-oidc-provider=$idle_node" \

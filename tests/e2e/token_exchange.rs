@@ -92,6 +92,14 @@ impl Tenant {
         self.keys.push(key);
     }
 
+    /// Auth0 retires a key: the JWKS no longer lists `kid`.
+    fn unpublish(&self, kid: &str) {
+        self.published
+            .lock()
+            .expect("lock")
+            .retain(|k| k["kid"] != kid);
+    }
+
     fn newest(&self) -> &TenantKey {
         self.keys.last().expect("a key")
     }
@@ -399,6 +407,30 @@ async fn an_auth0_key_rotation_needs_no_restart() {
         exchange(&app, &tenant.token(&[])).await.status(),
         200,
         "the new kid was fetched"
+    );
+}
+
+#[tokio::test]
+async fn a_token_verified_before_is_refused_once_its_key_leaves_the_jwks() {
+    let mut tenant = Tenant::start().await;
+    let app = bridge(&tenant, "").await;
+    let _ = signed_in(&app).await;
+    let old = tenant.token(&[]);
+    assert_eq!(exchange(&app, &old).await.status(), 200);
+    assert_eq!(exchange(&app, &old).await.status(), 200, "again");
+    tenant.rotate("k2");
+    tenant.unpublish("k1");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        exchange(&app, &tenant.token(&[])).await.status(),
+        200,
+        "the new kid was fetched"
+    );
+    let (status, error) = refusal(exchange(&app, &old).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_request"),
+        "k1 left the JWKS: a token it signed is refused, verified before or not"
     );
 }
 

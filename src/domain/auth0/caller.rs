@@ -5,7 +5,9 @@
 //! and names a legacy subject ([`Auth0Verifier::legacy_subject`]), in that
 //! order. Each caller maps a [`CallerRefusal`] to its own answer (an OAuth
 //! error at the token endpoint, an RFC 6750 challenge at the gateway); the
-//! audit class is the same for both.
+//! audit class is the same for both. Token exchange checks through the
+//! verifier's kept verifications ([`verify_caller_cached`]); the gateway
+//! keeps whole answers in its own cache.
 
 use super::{Auth0Error, Auth0Token, Auth0Verifier};
 
@@ -82,6 +84,28 @@ pub fn caller(
         subject,
         audiences: token.audiences,
         scopes: token.scopes,
+        exp: token.exp,
+    })
+}
+
+/// [`verify_caller`] through [`Auth0Verifier::verify_cached`]: the same
+/// checks in the same order, the signature verified once per token.
+pub async fn verify_caller_cached(
+    verifier: &Auth0Verifier,
+    token: &str,
+    allowed: &[String],
+    required: &[String],
+) -> Result<Caller, CallerRefusal> {
+    let token = verifier
+        .verify_cached(token)
+        .await
+        .map_err(CallerRefusal::Token)?;
+    check_grants(&token.audiences, &token.scopes, allowed, required)?;
+    let subject = token.legacy_subject.clone().ok_or(CallerRefusal::Subject)?;
+    Ok(Caller {
+        subject,
+        audiences: token.audiences.clone(),
+        scopes: token.scopes.clone(),
         exp: token.exp,
     })
 }

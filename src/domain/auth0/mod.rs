@@ -18,12 +18,23 @@
 //! is not a scope (see [`Auth0Token::scopes`]). The JWKS is read through
 //! the bounded HTTP client of `upstream::fetch` (no redirects, timeouts,
 //! a size cap enforced while the answer streams in).
+//!
+//! Token exchange asks through [`Auth0Verifier::verify_cached`]: a token that
+//! verified is kept, by its SHA-256, with what a caller check reads (its
+//! legacy subject, audiences, scopes, `exp`) until its `exp` and the same
+//! leeway, so an app presenting the token it holds again costs one hash
+//! and one map read instead of an RS256 verification and two strict JSON
+//! parses. Nothing that changes while a token lives decides its
+//! verification but the tenant's keys: when a JWKS fetch drops or changes
+//! a key, every kept token is forgotten (a verification that raced the
+//! fetch is not kept). Refusals are never kept.
 
 pub mod caller;
 mod jose;
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm};
@@ -32,6 +43,14 @@ use serde_json::Value;
 
 use crate::domain::config::TokenExchange;
 use crate::domain::upstream::fetch::Fetcher;
+use crate::util::clock::now_unix;
+use crate::util::crypto::sha256;
+
+/// Leeway on `exp` and `nbf`, seconds (clock skew with Auth0).
+const LEEWAY: i64 = 60;
+/// The most verified tokens kept ([`Auth0Verifier::verify_cached`]): a few
+/// hundred bytes each.
+const VERIFIED_MAX_ENTRIES: usize = 16_384;
 
 /// Why an Auth0 token was refused; the variants follow the checks' order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,11 +132,92 @@ pub struct Auth0Token {
     pub claims: Value,
 }
 
+/// What a verified token stands for, as [`Auth0Verifier::verify_cached`]
+/// keeps it: everything the caller check reads, and no other claim.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    /// The legacy subject ([`Auth0Verifier::legacy_subject`]), `None` when
+    /// the user maps to none.
+    pub legacy_subject: Option<String>,
+    /// `aud`, as a list.
+    pub audiences: Vec<String>,
+    /// `scope`, split at spaces (never `permissions`).
+    pub scopes: Vec<String>,
+    /// Expiry, unix seconds.
+    pub exp: i64,
+}
+
+impl VerifiedToken {
+    /// Whether the token is still within `exp` and the leeway at `now`
+    /// (the rule `verify` applies).
+    fn live_at(&self, now: i64) -> bool {
+        now <= self.exp.saturating_add(LEEWAY)
+    }
+}
+
+/// Verified tokens by SHA-256: a map read under a shared lock. At most
+/// [`VERIFIED_MAX_ENTRIES`]: when full, the expired go, and if that is not
+/// enough, all of them (a verification is only ever redone, never wrong).
+/// No LRU: a hit takes a read lock and nothing else.
+#[derive(Default)]
+struct Kept(RwLock<HashMap<[u8; 32], Arc<VerifiedToken>>>);
+
+impl Kept {
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<VerifiedToken>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn insert(&self, key: [u8; 32], value: Arc<VerifiedToken>) {
+        let mut entries = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= VERIFIED_MAX_ENTRIES {
+            let now = now_unix();
+            entries.retain(|_, v| v.live_at(now));
+            if entries.len() >= VERIFIED_MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, value);
+    }
+
+    fn remove(&self, key: &[u8; 32]) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
+
+    fn clear(&self) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// A tenant's keys by `kid`.
+type Keys = HashMap<String, TenantKey>;
+
+/// One key of a tenant's JWKS.
+struct TenantKey {
+    /// The algorithm the JWKS names for it, if any.
+    alg: Option<Algorithm>,
+    key: DecodingKey,
+    /// The RSA modulus and exponent as published, to tell a changed key.
+    material: (String, String),
+}
+
 /// One tenant (an accepted issuer) and its cached keys.
 struct Tenant {
     issuer: String,
     jwks_uri: String,
-    keys: RwLock<HashMap<String, (Option<Algorithm>, DecodingKey)>>,
+    keys: RwLock<Keys>,
     /// When the JWKS was last fetched; also serializes fetches.
     fetched: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -130,6 +230,11 @@ pub struct Auth0Verifier {
     migrated_users: bool,
     min_refresh: Duration,
     http: Fetcher,
+    /// Verified tokens by SHA-256 ([`Self::verify_cached`]).
+    verified: Kept,
+    /// Bumped whenever a JWKS fetch drops or changes a key, so a
+    /// verification that started before is not kept.
+    keys_changed: AtomicU64,
 }
 
 impl std::fmt::Debug for Auth0Verifier {
@@ -169,7 +274,34 @@ impl Auth0Verifier {
             migrated_users: config.migrated_users,
             min_refresh: config.jwks_min_refresh,
             http,
+            verified: Kept::default(),
+            keys_changed: AtomicU64::new(0),
         })
+    }
+
+    /// [`Self::verify`], kept until the token's `exp` (see the module doc):
+    /// what the caller check reads.
+    pub async fn verify_cached(&self, token: &str) -> Result<Arc<VerifiedToken>, Auth0Error> {
+        let key = sha256(token.as_bytes());
+        if let Some(kept) = self.verified.get(&key) {
+            if kept.live_at(now_unix()) {
+                return Ok(kept);
+            }
+            self.verified.remove(&key);
+            return Err(Auth0Error::Expired);
+        }
+        let keys_seen = self.keys_changed.load(Ordering::Acquire);
+        let verified = self.verify(token).await?;
+        let kept = Arc::new(VerifiedToken {
+            legacy_subject: self.legacy_subject(&verified),
+            audiences: verified.audiences,
+            scopes: verified.scopes,
+            exp: verified.exp,
+        });
+        if self.keys_changed.load(Ordering::Acquire) == keys_seen {
+            self.verified.insert(key, kept.clone());
+        }
+        Ok(kept)
     }
 
     /// Verifies `token` (see the module doc for the checks).
@@ -199,7 +331,7 @@ impl Auth0Verifier {
         validation.set_issuer(&[&tenant.issuer]);
         validation.validate_aud = false;
         validation.validate_nbf = true;
-        validation.leeway = 60;
+        validation.leeway = LEEWAY.unsigned_abs();
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         // The signature, `exp`, `nbf` and `iss`; the claims themselves are
         // the strict parse's, which refused what a lenient parse could read
@@ -277,17 +409,25 @@ impl Auth0Verifier {
         *fetched = Some(Instant::now());
         let keys = self.fetch(tenant).await?;
         tracing::info!(issuer = %tenant.issuer, keys = keys.len(), "Auth0 JWKS fetched");
-        *tenant
-            .keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+        let dropped = {
+            let mut current = tenant
+                .keys
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let dropped = keys_dropped(&current, &keys);
+            *current = keys;
+            dropped
+        };
+        if dropped {
+            // A token verified by a key that is gone, or changed, must not
+            // be accepted from memory either.
+            self.keys_changed.fetch_add(1, Ordering::AcqRel);
+            self.verified.clear();
+        }
         cached(tenant, kid).ok_or(Auth0Error::UnknownKey)
     }
 
-    async fn fetch(
-        &self,
-        tenant: &Tenant,
-    ) -> Result<HashMap<String, (Option<Algorithm>, DecodingKey)>, Auth0Error> {
+    async fn fetch(&self, tenant: &Tenant) -> Result<Keys, Auth0Error> {
         let unavailable = |why: String| Auth0Error::JwksUnavailable(why);
         let request = self
             .http
@@ -318,8 +458,10 @@ impl Auth0Verifier {
             .collect();
         Ok(keys
             .iter()
-            .filter(|k| matches!(k.algorithm, AlgorithmParameters::RSA(_)))
             .filter_map(|k| {
+                let AlgorithmParameters::RSA(rsa) = &k.algorithm else {
+                    return None;
+                };
                 let kid = k.common.key_id.clone()?;
                 let alg = match k.common.key_algorithm {
                     Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
@@ -328,7 +470,12 @@ impl Auth0Verifier {
                     // A key meant for another algorithm verifies nothing here.
                     Some(_) => return None,
                 };
-                Some((kid, (alg, DecodingKey::from_jwk(k).ok()?)))
+                let key = TenantKey {
+                    alg,
+                    key: DecodingKey::from_jwk(k).ok()?,
+                    material: (rsa.n.clone(), rsa.e.clone()),
+                };
+                Some((kid, key))
             })
             .collect())
     }
@@ -356,13 +503,21 @@ pub fn subject_from_user_id(
     .then(|| id.to_owned())
 }
 
+/// Whether a key of `old` is not in `new` as it was.
+fn keys_dropped(old: &Keys, new: &Keys) -> bool {
+    old.iter().any(|(kid, was)| {
+        new.get(kid)
+            .is_none_or(|k| k.alg != was.alg || k.material != was.material)
+    })
+}
+
 fn cached(tenant: &Tenant, kid: &str) -> Option<(Option<Algorithm>, DecodingKey)> {
     tenant
         .keys
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get(kid)
-        .cloned()
+        .map(|k| (k.alg, k.key.clone()))
 }
 
 /// Whether a key the tenant's JWKS publishes with `key_alg` verifies a

@@ -24,7 +24,7 @@
 use super::error::OAuthError;
 use super::messages::ExchangeResponse;
 use crate::domain::auth0::Auth0Verifier;
-use crate::domain::auth0::caller::{CallerRefusal, verify_caller};
+use crate::domain::auth0::caller::{CallerRefusal, verify_caller_cached};
 use crate::domain::config::{Client, ExchangePolicy};
 use crate::domain::legacy_source::{LegacySource, SourceError};
 use crate::domain::metrics::Metrics;
@@ -95,7 +95,7 @@ pub async fn exchange(
         ));
     };
     check_request(policy, request).map_err(|(reason, error)| refuse(reason, error))?;
-    let subject = verify_caller(
+    let subject = verify_caller_cached(
         verifier,
         request.subject_token,
         &policy.audiences,
