@@ -298,11 +298,22 @@ fn no_headers(response_timeout: Duration) -> ForwardError {
 async fn send_streamed(
     client: &BackendClient,
     origin: &std::sync::Arc<Origin>,
-    parts: http::request::Parts,
+    mut parts: http::request::Parts,
     body: Body,
     response_timeout: Duration,
     limits: BodyLimits,
 ) -> Result<Response<Body>, ForwardError> {
+    // A body of no stated length (chunked from the client, HTTP/2 without
+    // `content-length`) is sent chunked, said explicitly: left to hyper, a
+    // GET's or HEAD's such body would be sent as none at all, silently.
+    if !parts.headers.contains_key(header::CONTENT_LENGTH)
+        && http_body::Body::size_hint(&body).exact().is_none()
+    {
+        parts.headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
     let (sent, body_sent) = tokio::sync::oneshot::channel();
     let (body, watch) = ClientBody::new(body, limits, sent);
     let request = Request::from_parts(parts, Body::new(body));

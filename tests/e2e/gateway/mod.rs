@@ -10,6 +10,7 @@
 
 mod bodies;
 mod cache;
+mod framing;
 mod headers;
 mod paths;
 mod requests;
