@@ -74,9 +74,35 @@ async fn unregistered_redirect_uris_are_error_pages() {
         "https://example-tenant.us.auth0.com/login/callback?x=1",
         "https://EXAMPLE-tenant.us.auth0.com/login/callback/",
         "",
+        // Compared as strings (RFC 6749 §3.1.2.3): what a URL parser would
+        // normalize to the registered one is still another URI.
+        "HTTPS://example-tenant.us.auth0.com/login/callback",
+        "https://example-tenant.us.auth0.com:443/login/callback",
+        "https://example-tenant.us.auth0.com./login/callback",
+        "https://example-tenant.us.auth0.com/login/Callback",
+        "https://example-tenant.us.auth0.com/login/%63allback",
+        "https://example-tenant.us.auth0.com/login/./callback",
+        "https://example-tenant.us.auth0.com/login//callback",
+        "https://example-tenant.us.auth0.com/login/callback?",
+        "https://example-tenant.us.auth0.com/login/callback#",
+        "https://example-tenant.us.auth0.com/login/callback#x",
+        "https://example-tenant.us.auth0.com/login/callback ",
+        " https://example-tenant.us.auth0.com/login/callback",
+        "https://alice@example-tenant.us.auth0.com/login/callback",
+        "https://example-tenant.us.auth0.com@evil.example/login/callback",
+        "https://example-tenant.us.auth0.com.evil.example/login/callback",
+        "https://ex\u{430}mple-tenant.us.auth0.com/login/callback",
+        "https://xn--exmple-tenant-5bj.us.auth0.com/login/callback",
+        "http://example-tenant.us.auth0.com/login/callback",
+        "javascript:alert(1)//example-tenant.us.auth0.com/login/callback",
     ] {
         let mut params = app.params();
         set(&mut params, "redirect_uri", bad);
+        let html = page_error(&app, &params).await;
+        assert!(html.contains("return address"), "{bad}: {html}");
+        // An error that would be redirected to a valid URI is a page too.
+        set(&mut params, "response_type", "token");
+        set(&mut params, "code_challenge_method", "plain");
         let html = page_error(&app, &params).await;
         assert!(html.contains("return address"), "{bad}: {html}");
     }

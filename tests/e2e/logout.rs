@@ -174,3 +174,62 @@ async fn another_site_cannot_sign_a_user_out() {
             .contains("You are signed out")
     );
 }
+
+#[tokio::test]
+async fn a_post_logout_uri_is_matched_as_a_string_and_a_repeated_one_never_smuggles_another() {
+    let app = TestApp::spawn().await;
+    let (browser, id_token) = signed_in(&app).await;
+    for near in [
+        "HTTPS://app.example.com/signed-out",
+        "https://app.example.com:443/signed-out",
+        "https://APP.example.com/signed-out",
+        "https://app.example.com/signed-out/",
+        "https://app.example.com/signed%2Dout",
+        "https://app.example.com/./signed-out",
+        "https://app.example.com/signed-out#x",
+        "https://app.example.com/signed-out?",
+        "https://user@app.example.com/signed-out",
+        "https://app.example.com@evil.example/signed-out",
+        "javascript:alert(1)//app.example.com/signed-out",
+    ] {
+        let response = logout(
+            &app,
+            &browser,
+            &[
+                ("id_token_hint", id_token.as_str()),
+                ("post_logout_redirect_uri", near),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{near}");
+        assert!(response.headers().get("location").is_none(), "{near}");
+    }
+    // The registered URI and another, each order: whichever one is taken is
+    // the one checked.
+    for pair in [
+        [SIGNED_OUT, "https://evil.example/"],
+        ["https://evil.example/", SIGNED_OUT],
+    ] {
+        let (browser, id_token) = signed_in(&app).await;
+        let response = logout(
+            &app,
+            &browser,
+            &[
+                ("id_token_hint", id_token.as_str()),
+                ("post_logout_redirect_uri", pair[0]),
+                ("post_logout_redirect_uri", pair[1]),
+            ],
+        )
+        .await;
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .unwrap_or_default();
+        assert!(
+            !location.contains("evil"),
+            "{pair:?}: {} {location}",
+            response.status()
+        );
+    }
+}

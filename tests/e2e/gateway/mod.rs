@@ -3,13 +3,16 @@
 //! token and without the Auth0 token, every refusal, HTTP/2 from clients,
 //! silent connections, and the helpers; then a module per edge: [`headers`]
 //! (hop-by-hop, forwarding, a client's claims about itself), [`bodies`]
-//! (streaming, malformed and slow bodies), [`tunnels`] (WebSockets, what a
+//! (streaming, malformed and slow bodies), [`framing`] (bodies never taken for
+//! requests, `Connection` against the gateway's own headers, stalled response
+//! bodies, the legacy header per route and user), [`tunnels`] (WebSockets, what a
 //! `101` must show, `CONNECT`, when a tunnel ends), [`paths`] (route scopes
 //! against names legacy servers normalize), [`requests`] (methods, request
 //! ids) and [`cache`] (lookups, expiry, revocation across instances).
 
 mod bodies;
 mod cache;
+mod framing;
 mod headers;
 mod paths;
 mod requests;

@@ -142,5 +142,58 @@ async fn duplicate_keys_and_wrong_content_types_never_reach_the_legacy_idp() {
         .await
         .expect("reachable");
     assert_eq!(form.status(), 415);
+    // A byte-order mark, a media type that only starts like JSON's, and
+    // a nested value: refused too.
+    let send = |content_type: &'static str, body: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/migration/login", app.issuer))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    for (content_type, body, status) in [
+        (
+            "application/json",
+            "\u{feff}{\"username\":\"alice\",\"password\":\"correct-horse\"}",
+            400,
+        ),
+        (
+            "application/jsonx",
+            r#"{"username":"alice","password":"correct-horse"}"#,
+            415,
+        ),
+        (
+            "application/json-seq",
+            r#"{"username":"alice","password":"correct-horse"}"#,
+            415,
+        ),
+        (
+            "application/json",
+            r#"{"username":{"username":"alice"},"password":"correct-horse"}"#,
+            400,
+        ),
+        (
+            "application/json",
+            r#"{"username":"alice","password":"correct-horse"} {"x":1}"#,
+            400,
+        ),
+        ("application/json", " \r\n\t", 400),
+    ] {
+        let response = send(content_type, body).await.expect("reachable");
+        assert_eq!(response.status(), status, "{content_type}: {body:?}");
+        let text = response.text().await.unwrap_or_default();
+        assert!(!text.contains("correct-horse"), "{text}");
+    }
     assert_eq!(app.legacy.idp.login_attempts(), 0);
+    // The media type's case and parameters, and whitespace before the
+    // object, are JSON's own: taken.
+    let taken = send(
+        "Application/JSON ; charset=utf-8",
+        " \r\n{\"username\":\"alice\",\"password\":\"correct-horse\"}\n",
+    )
+    .await
+    .expect("reachable");
+    assert_eq!(taken.status(), 200);
+    assert_eq!(app.legacy.idp.login_attempts(), 1);
 }

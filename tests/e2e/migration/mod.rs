@@ -410,6 +410,68 @@ async fn concurrent_guesses_through_the_script_endpoint_reach_the_legacy_idp_at_
     assert!(statuses.iter().filter(|s| **s == 429).count() >= 13);
 }
 
+#[tokio::test]
+async fn the_login_page_and_the_script_guessing_at_once_share_the_username_ceiling() {
+    // Alone, the page could reach the legacy IdP three times (its pair
+    // locks at 3) and the script four: together, still four.
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(&format!(
+            "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 3\nmax_failures_per_user = 4\nmax_failures_per_address = 100\n",
+            section("")
+        ))
+        .await,
+    );
+    let url = format!("{}/migration/login", app.issuer);
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let url = url.clone();
+        guesses.spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"username": "alice", "password": format!("script-{i}")}))
+                .send()
+                .await
+                .expect("reachable")
+                .status()
+                .as_u16()
+        });
+        let app = app.clone();
+        guesses.spawn(async move {
+            app.attempt_login(&TestApp::browser(), "alice", &format!("page-{i}"))
+                .await
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = guesses.join_next().await {
+        statuses.push(status.expect("task"));
+    }
+    assert!(
+        app.legacy.idp.login_attempts() <= 4,
+        "{} guesses reached the legacy IdP: {statuses:?}",
+        app.legacy.idp.login_attempts()
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 20,
+        "{statuses:?}"
+    );
+    // Locked on both paths, whichever path's guesses did it.
+    let locked = script_login(&app, "alice", "correct-horse").await;
+    assert!(
+        locked["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("too many"),
+        "{locked}"
+    );
+    let page = app
+        .attempt_login(&TestApp::browser(), "alice", "correct-horse")
+        .await;
+    assert_eq!(page.status(), 429);
+}
+
 #[test]
 fn a_redirect_adapter_cannot_serve_the_login_script() {
     let file = tempfile::NamedTempFile::new().expect("temp");
