@@ -76,7 +76,7 @@ impl Attempt<'_> {
     /// ([`throttle::Counters::for_script`]).
     #[must_use]
     pub fn through_script(mut self) -> Self {
-        self.counters = throttle::Counters::for_script(self.username, self.address);
+        self.counters = throttle::Counters::for_script(self.username);
         self
     }
 }

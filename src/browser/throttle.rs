@@ -112,26 +112,26 @@ impl Counters {
     }
 
     /// Counters for `username` tried through Auth0's `login` script, which
-    /// always calls from `server`, one of Auth0's few outbound addresses,
-    /// never the person's. The address counter is then the username's own
-    /// (`addr:script:<hash>`): on Auth0's address it would be every
-    /// person's at once, and `max_failures_per_address` typos, by anyone,
-    /// would stop every migration for the lockout. The username's counters
-    /// are the login page's, so a person is counted once on both paths;
-    /// guessing across accounts from one address is Auth0's to stop (its
-    /// suspicious IP throttling sees the person's address).
-    ///
-    /// The username-and-address counter is then the username's too (through
-    /// Auth0's address), so at `max_failures_per_user_and_address` it would
-    /// let anyone typing that many wrong passwords at Auth0 lock the person
-    /// out of migration. On this path every counter locks at the username's
-    /// ceiling, `max_failures_per_user`, as the login page's username
-    /// counter does; the username-and-address limit is Auth0's brute-force
-    /// protection's, which counts per user and the person's own address.
-    pub fn for_script(username: &str, server: IpAddr) -> Self {
+    /// always calls from one of Auth0's few outbound addresses, never the
+    /// person's. Per address, a counter would be every person's at once, and
+    /// `max_failures_per_address` typos, by anyone, would stop every
+    /// migration for the lockout; per username and Auth0's address, anyone
+    /// typing `max_failures_per_user_and_address` wrong passwords at Auth0
+    /// would lock that person out of migration. So the script's two narrow
+    /// counters are the username's own (`ua:script:<hash>`,
+    /// `addr:script:<hash>`, cleared by `unlock` with the rest) and lock only
+    /// at the username's ceiling, `max_failures_per_user`; the username's
+    /// own counter is the login page's, so a person is counted once on both
+    /// paths. The per-user-and-address limit there is Auth0's brute-force
+    /// protection's, and guessing across accounts from one address Auth0's
+    /// suspicious IP throttling's: both see the person's address. The keys
+    /// are not the login page's, so a page reached from Auth0's address (a
+    /// proxy not in `trusted_proxies`) does not lock the script by its own
+    /// lockout.
+    pub fn for_script(username: &str) -> Self {
         let hash = user_hash(username);
         Self {
-            user_address: format!("ua:{hash}:{server}"),
+            user_address: format!("ua:script:{hash}"),
             address: format!("addr:script:{hash}"),
             user: format!("user:{hash}"),
             through_script: true,
@@ -144,6 +144,7 @@ impl Counters {
             user_address: &self.user_address,
             address: &self.address,
             user: &self.user,
+            address_is_users: self.through_script,
         }
     }
 

@@ -629,6 +629,7 @@ fn keys<'a>(user_address: &'a str, address: &'a str, user: &'a str) -> ThrottleK
         user_address,
         address,
         user,
+        address_is_users: false,
     }
 }
 
@@ -722,7 +723,15 @@ async fn unlocking_a_user_clears_its_counters_and_no_one_else_s(b: Backend) {
     let alice_a = Counters::new("alice", ip("192.0.2.1"));
     let alice_b = Counters::new("alice", ip("2001:db8::2"));
     let bob_a = Counters::new("bob", ip("192.0.2.1"));
-    for (store, counters) in [(0, &alice_a), (1, &alice_b), (0, &bob_a), (1, &alice_a)] {
+    // The migration script's counters are all alice's.
+    let alice_script = Counters::for_script("alice");
+    for (store, counters) in [
+        (0, &alice_a),
+        (1, &alice_b),
+        (0, &bob_a),
+        (1, &alice_a),
+        (0, &alice_script),
+    ] {
         b.stores[store]
             .throttle_reserve(counters.keys(), now, 900)
             .await
@@ -736,8 +745,8 @@ async fn unlocking_a_user_clears_its_counters_and_no_one_else_s(b: Backend) {
         unlock(b.stores[1].as_ref(), " ALICE ")
             .await
             .expect("unlock"),
-        3,
-        "alice at A, alice at B, alice everywhere"
+        5,
+        "alice at A, alice at B, alice everywhere, alice through the script (its two own counters)"
     );
     assert_eq!(
         unlock(b.a(), "alice").await.expect("again"),

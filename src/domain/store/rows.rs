@@ -236,10 +236,15 @@ pub struct ThrottleCount {
 pub struct ThrottleKeys<'a> {
     /// The username from this client address: belongs to `user`.
     pub user_address: &'a str,
-    /// The client address, across usernames: belongs to nobody.
+    /// The client address, across usernames: belongs to nobody (unless
+    /// `address_is_users`).
     pub address: &'a str,
     /// The username, across addresses: belongs to itself.
     pub user: &'a str,
+    /// The address counter is the username's own (the migration script's,
+    /// whose client is always Auth0): it belongs to `user`, so clearing the
+    /// username clears it too.
+    pub address_is_users: bool,
 }
 
 /// Reserved login attempts given back after a login that was not a wrong

@@ -394,7 +394,7 @@ fn placeholders(statement: &str, sigil: char, by: u32) -> String {
 pub(crate) fn lock_order(keys: ThrottleKeys<'_>) -> [(&str, Option<&str>); 3] {
     let mut rows = [
         (keys.user_address, Some(keys.user)),
-        (keys.address, None),
+        (keys.address, keys.address_is_users.then_some(keys.user)),
         (keys.user, Some(keys.user)),
     ];
     rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -439,6 +439,7 @@ mod tests {
             user_address: "ua:h:192.0.2.1",
             address: "addr:192.0.2.1",
             user: "user:h",
+            address_is_users: false,
         };
         assert_eq!(
             lock_order(keys),

@@ -634,22 +634,88 @@ async fn wrong_passwords_typed_at_auth0_below_the_username_ceiling_do_not_lock_i
     assert_eq!(page.status(), 429, "the username's ceiling is shared");
 }
 
-/// A username in another Unicode form — full-width letters, a decomposed
-/// accent — is the same person to a legacy IdP that compares names as
-/// LDAP does (RFC 4518: NFKC and case folding), so it must be counted under
-/// the same counters: locked on the login page as `alice`, the script's
-/// `ＡＬＩＣＥ` is locked too and never reaches the legacy IdP.
+/// The script's narrow counters are its own, not the login page's: a login
+/// page reached from the address the script calls from (here both are
+/// 127.0.0.1, as behind a proxy not in `trusted_proxies`) locks the page at
+/// `max_failures_per_user_and_address`, not the script. Once the username's
+/// ceiling locks both, `idp-bridge unlock` clears the script's counters too.
 #[tokio::test]
-async fn another_unicode_form_of_a_locked_username_is_locked_too() {
+async fn the_login_page_s_lockout_at_one_address_does_not_lock_the_script_and_unlock_frees_both() {
     let app = TestApp::spawn_with(&format!(
-        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\nmax_failures_per_user = 3\n",
+        "{}[throttle]\nbase_delay_ms = 0\nmax_failures_per_user_and_address = 2\nmax_failures_per_user = 4\n",
         section("")
     ))
     .await;
-    for _ in 0..3 {
-        let _ = app
-            .attempt_login(&TestApp::browser(), "alice", "guess")
-            .await;
+    let browser = TestApp::browser();
+    let page: Vec<u16> = {
+        let mut statuses = Vec::new();
+        for _ in 0..2 {
+            let answer = app.attempt_login(&browser, "alice", "guess").await;
+            statuses.push(answer.status().as_u16());
+        }
+        statuses
+    };
+    assert_eq!(page[1], 429, "the page's pair is locked: {page:?}");
+    let script = script_login(&app, "alice", "correct-horse").await;
+    assert!(
+        script["error"].is_null(),
+        "the page's lockout at this address is not the script's: {script}"
+    );
+    // Two more wrong passwords reach the username's ceiling (4).
+    for n in 0..2 {
+        let _ = script_login(&app, "alice", &format!("again-{n}")).await;
+    }
+    let locked = script_login(&app, "alice", "correct-horse").await;
+    assert!(
+        locked["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("too many"),
+        "{locked}"
+    );
+    let config = app.config_path();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idp-bridge"))
+            .args(["unlock", "--user", "alice", "--config"])
+            .arg(&config)
+            .env("IDP_BRIDGE_LOG", "warn")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("unlock");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let freed = script_login(&app, "alice", "correct-horse").await;
+    assert!(
+        freed["error"].is_null(),
+        "unlock clears the script's counters too: {freed} ({})",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let page = app
+        .attempt_login(&TestApp::browser(), "alice", "correct-horse")
+        .await;
+    assert_eq!(page.status(), 303, "and the page's");
+}
+
+/// A username in another Unicode form — full-width letters, a decomposed
+/// accent — is the same person to a legacy IdP that compares names as
+/// LDAP does (RFC 4518: NFKC and case folding), so it must be counted under
+/// the same counters: locked everywhere on the login page as `alice` (from
+/// two addresses, up to the username's ceiling), the script's `ＡＬＩＣＥ` is
+/// locked too and never reaches the legacy IdP.
+#[tokio::test]
+async fn another_unicode_form_of_a_locked_username_is_locked_too() {
+    let app = TestApp::spawn_with(&format!(
+        "{}[throttle]\nbase_delay_ms = 0\ntrusted_proxies = [\"127.0.0.1\"]\nmax_failures_per_user_and_address = 2\nmax_failures_per_user = 3\n",
+        section("")
+    ))
+    .await;
+    for from in ["203.0.113.1", "203.0.113.1", "198.51.100.2"] {
+        let _ = crate::throttle::addresses::attempt_from(&app, from, "alice", "guess").await;
     }
     let before = app.legacy.idp.login_attempts();
     for form in ["ＡＬＩＣＥ", "ａlice", "Alice"] {

@@ -20,7 +20,12 @@ async fn behind_a_proxy(extra: &str) -> TestApp {
 
 /// One login attempt whose request carries `X-Forwarded-For: forwarded`;
 /// the status.
-async fn attempt_from(app: &TestApp, forwarded: &str, user: &str, password: &str) -> u16 {
+pub(crate) async fn attempt_from(
+    app: &TestApp,
+    forwarded: &str,
+    user: &str,
+    password: &str,
+) -> u16 {
     let browser = TestApp::browser();
     let page = app
         .authorize(&browser, &app.params())

@@ -4,7 +4,7 @@
 //! account exists; no password check reaching the legacy IdP while locked.
 //! Here every attempt comes from one address; [`addresses`] plays several.
 
-mod addresses;
+pub(crate) mod addresses;
 
 use std::time::{Duration, Instant};
 
