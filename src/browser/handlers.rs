@@ -127,6 +127,7 @@ async fn logout_get(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    // A query always reads (bytes that are not UTF-8 become U+FFFD).
     logout::logout(&logout_input(&state), session, &headers, &params, false).await
 }
 
@@ -135,9 +136,13 @@ async fn logout_post(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Form(params): Form<HashMap<String, String>>,
+    params: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
-    logout::logout(&logout_input(&state), session, &headers, &params, true).await
+    let input = logout_input(&state);
+    match params {
+        Ok(Form(params)) => logout::logout(&input, session, &headers, &params, true).await,
+        Err(rejection) => logout::unreadable(&input, &rejection.body_text()),
+    }
 }
 
 /// `GET /upstream/callback`.

@@ -80,6 +80,20 @@ impl<'a, S: ?Sized> Logout<'a, S> {
     }
 }
 
+/// A `POST /logout` whose parameters cannot be read (its body is not a
+/// form): the bridge's own error page, like every other refusal here,
+/// instead of axum's plain-text rejection. `cause` is the rejection's text,
+/// for the log only.
+pub fn unreadable<S: ?Sized>(input: &Logout<'_, S>, cause: &str) -> Response {
+    error_page(
+        input.branding,
+        StatusCode::BAD_REQUEST,
+        "This sign-out request cannot be used",
+        "The sign-out request could not be read. Go back to the application and sign out there.",
+        &format!("unreadable logout request: {cause}"),
+    )
+}
+
 /// `/logout` for its parameters; `posted` for a `POST`.
 #[allow(clippy::implicit_hasher)]
 pub async fn logout<S: RevocationStore + ?Sized>(

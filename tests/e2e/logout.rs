@@ -233,3 +233,44 @@ async fn a_post_logout_uri_is_matched_as_a_string_and_a_repeated_one_never_smugg
         );
     }
 }
+
+/// A sign-out request the bridge cannot read gets the bridge's own error
+/// page (HTML, 400), like every other refusal of `/logout`, never axum's
+/// plain-text rejection; the session survives it.
+#[tokio::test]
+async fn an_unreadable_logout_request_gets_the_error_page_and_ends_nothing() {
+    let app = TestApp::spawn().await;
+    let (browser, _) = signed_in(&app).await;
+    let no_type = browser
+        .post(format!("{}/logout", app.issuer))
+        .body("state=x")
+        .send()
+        .await
+        .expect("logout");
+    let not_a_form = browser
+        .post(format!("{}/logout", app.issuer))
+        .header("content-type", "text/plain")
+        .body("state=x")
+        .send()
+        .await
+        .expect("logout");
+    for response in [no_type, not_a_form] {
+        assert_eq!(response.status(), 400);
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with("text/html"), "{kind}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("This sign-out request cannot be used"),
+            "{page}"
+        );
+    }
+    // Still signed in: prompt=none answers with a code.
+    let mut params = app.params();
+    params.push(("prompt".into(), "none".into()));
+    let silent = app.authorize(&browser, &params).await;
+    let location = crate::support::location(&silent);
+    assert!(location.contains("code="), "still signed in: {location}");
+}
