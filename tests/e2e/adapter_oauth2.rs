@@ -7,7 +7,16 @@ use idp_bridge::util::secret::{LegacyRefreshToken, Password};
 
 use crate::support::{LegacyStack, adapter, closed_port_url};
 
+/// The adapter's timeout in the tests that expect an answer: generous, so a
+/// loaded two-core CI machine (the reference IdP hashes passwords in a
+/// debug build) never turns a good answer into a timeout.
+const ANSWER_TIMEOUT_MS: u64 = 5000;
+
 fn config(idp: &str, auth: &str, secret: &str) -> String {
+    config_with_timeout(idp, auth, secret, ANSWER_TIMEOUT_MS)
+}
+
+fn config_with_timeout(idp: &str, auth: &str, secret: &str, timeout_ms: u64) -> String {
     format!(
         r#"
 [upstream]
@@ -19,7 +28,7 @@ client_id = "idp-bridge"
 client_secret = "{secret}"
 client_auth = "{auth}"
 scopes = ["openid"]
-timeout_ms = 800
+timeout_ms = {timeout_ms}
 "#
     )
 }
@@ -68,7 +77,14 @@ async fn refusals_are_classified() {
 #[tokio::test]
 async fn outages_are_unavailable_and_garbage_is_a_protocol_error() {
     let stack = LegacyStack::spawn().await;
-    let idp = adapter(&config(&stack.idp_url(), "basic", "legacy-client-secret"));
+    // A short timeout, far below the stalled answer below, yet far above a
+    // fault's quick answer on a loaded machine.
+    let idp = adapter(&config_with_timeout(
+        &stack.idp_url(),
+        "basic",
+        "legacy-client-secret",
+        1500,
+    ));
     let password = Password::new("correct-horse");
     let login = || idp.authenticate("alice", &password);
 
@@ -82,7 +98,7 @@ async fn outages_are_unavailable_and_garbage_is_a_protocol_error() {
     );
 
     stack.idp.set_faults(Faults {
-        latency_ms: 2000,
+        latency_ms: 6000,
         ..Faults::default()
     });
     let e = login().await.unwrap_err();
