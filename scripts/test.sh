@@ -4,7 +4,9 @@
 # 127.0.0.1:5432 (trust auth on loopback, a database `test` owned by the
 # user running the tests). When it does not answer, it is installed (Debian's
 # `postgresql`) and started; as a non-root user this uses sudo. jq (the Auth0
-# printer's tests run its printed commands) is installed when missing. .ci/run calls
+# printer's tests run its printed commands) and Node.js 18 or later (the
+# migration and token-exchange tests run the printed Auth0 scripts and Action
+# under it) are installed when missing. .ci/run calls
 # this script too (and scripts/ci-tools.sh, with TEST_SETUP_ONLY=1, for the
 # setup alone). Arguments go to `cargo test`.
 set -euo pipefail
@@ -43,6 +45,18 @@ if ! command -v jq >/dev/null; then
   echo "jq is missing: installing it (Debian's jq)" >&2
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
+fi
+
+# The printed Auth0 scripts and Action run under Node in the tests
+# (tests/e2e/migration/harness.js, tests/e2e/legacy_validation/action.rs);
+# they need its global fetch and AbortSignal.timeout, as Auth0's Node 18 and
+# 22 sandboxes have.
+node_ready() { node -e 'process.exit(typeof fetch === "function" && typeof AbortSignal.timeout === "function" ? 0 : 1)' 2>/dev/null; }
+if ! node_ready; then
+  echo "Node.js 18 or later is missing: installing it (Debian's nodejs)" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+  node_ready || { echo "the tests need Node.js 18 or later (node on PATH, with fetch)" >&2; exit 1; }
 fi
 
 # TEST_SETUP_ONLY=1: only the setup above (.ci/run does it beside the compile).

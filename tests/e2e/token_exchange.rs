@@ -709,7 +709,8 @@ async fn a_target_the_client_may_not_name_is_invalid_target() {
 }
 
 /// With adapter minting configured: bob, who never signed in, gets a token
-/// the legacy API takes; an unknown subject gets `invalid_grant`.
+/// the legacy API takes; an unknown subject and a user locked at the legacy
+/// IdP get `invalid_grant`.
 /// Turns on `mint_upstream` in the running app's config text (valid only
 /// with an adapter that mints: add it before the restart).
 fn with_mint_upstream(app: &mut TestApp) {
@@ -735,4 +736,12 @@ async fn mints_for_bob_and_no_one_unknown(app: &TestApp, tenant: &Tenant, by: &s
     )
     .await;
     assert_eq!(error, "invalid_grant", "no such legacy user");
+    // mallory (u-1003) is locked at the legacy IdP: its refusal is final,
+    // nothing is minted for her (issue 31 item 5).
+    let (_, error) =
+        refusal(exchange(app, &tenant.token(&[("sub", json!("oidc|legacy|u-1003"))])).await).await;
+    assert_eq!(
+        error, "invalid_grant",
+        "a user locked at the legacy IdP: {by}"
+    );
 }

@@ -163,8 +163,19 @@ pub fn load(args: &TokenExchangeArgs) -> Result<Exchange, String> {
     })
 }
 
-/// Auth0 reserves these `subject_token_type` prefixes.
-const RESERVED_TYPES: &[&str] = &["urn:ietf:params:oauth:", "https://auth0.com/", "urn:auth0:"];
+/// Auth0 reserves these `subject_token_type` namespaces (Auth0, "Call Your
+/// API Using the Custom Token Exchange Flow": `http://auth0.com`,
+/// `https://auth0.com`, `http://okta.com`, `https://okta.com`, `urn:ietf`,
+/// `urn:auth0`, `urn:okta`; its SDKs name only three of them).
+const RESERVED_TYPES: &[&str] = &[
+    "http://auth0.com",
+    "https://auth0.com",
+    "http://okta.com",
+    "https://okta.com",
+    "urn:ietf:",
+    "urn:auth0:",
+    "urn:okta:",
+];
 
 fn check_subject_token_type(uri: &str) -> Result<(), String> {
     if url::Url::parse(uri).is_err() {
@@ -384,8 +395,13 @@ mod tests {
     fn reserved_token_types_are_refused() {
         for uri in [
             "urn:ietf:params:oauth:token-type:access_token",
+            "urn:ietf:wg:legacy",
             "urn:auth0:legacy",
+            "URN:Okta:legacy",
             "https://auth0.com/legacy",
+            "http://auth0.com/legacy",
+            "https://okta.com/legacy",
+            "http://okta.com/legacy",
             "not a uri",
         ] {
             assert!(check_subject_token_type(uri).is_err(), "{uri}");

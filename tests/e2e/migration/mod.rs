@@ -4,11 +4,16 @@
 //! password, a wrong one, a throttled user (the same on the login page), a
 //! legacy IdP that is down, a wrong or missing credential, an address off
 //! the allow-list; `get_user` and hostile input in [`get_user`]; the audit
-//! lines and the logs in [`audit`]. The journey's last step, retirement, is
-//! in [`retirement`].
+//! lines and the logs in [`audit`]; a user locked at the legacy IdP in
+//! [`locked`]; the `auth0|` mapping as an attacker tries it in [`mapping`];
+//! tokens passed through and minted in [`journey_metrics`]. The journey's
+//! last step, retirement, is in [`retirement`].
 
 mod audit;
 mod get_user;
+mod journey_metrics;
+mod locked;
+mod mapping;
 mod retirement;
 
 use serde_json::{Value, json};
