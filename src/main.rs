@@ -9,6 +9,9 @@ use idp_bridge::cli::{Cli, run};
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
+    if !cli.command.serves() {
+        exit_quietly_on_a_closed_stdout();
+    }
     match run(cli.command) {
         Ok(code) => code,
         Err(message) => {
@@ -42,4 +45,27 @@ fn init_tracing() {
 /// Whether `NO_COLOR` asks for no colour: set and not empty.
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// A printing command piped into a reader that stops early
+/// (`idp-bridge config schema | head`) ends as a C program killed by
+/// `SIGPIPE` would, silently with status 141, instead of `print!`'s panic
+/// and backtrace. Rust ignores `SIGPIPE`, and restoring its default needs
+/// `unsafe` (forbidden in this crate), so the panic `print!` raises on a
+/// broken pipe is recognised instead; any other panic keeps the default
+/// report. Not for the serving commands: their stdout is not their output.
+fn exit_quietly_on_a_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -112,6 +112,17 @@ pub enum Command {
     Reference(reference::ReferenceCommand),
 }
 
+impl Command {
+    /// Whether the command serves until it is stopped (`serve`, `demo`, the
+    /// reference stack) rather than printing an answer and exiting.
+    pub fn serves(&self) -> bool {
+        matches!(
+            self,
+            Self::Serve { .. } | Self::Demo { .. } | Self::Reference(_)
+        )
+    }
+}
+
 /// `idp-bridge config …`.
 #[derive(Subcommand)]
 pub enum ConfigCommand {

@@ -600,3 +600,31 @@ async fn healthcheck_exits_0_for_a_live_bridge_and_1_for_none() {
     let missing = healthcheck(format!("{}/no-such-path", app.issuer)).await;
     assert_eq!(missing.status.code(), Some(1), "a 404 is not healthy");
 }
+
+/// A printing command whose reader stops early (`config schema | head`)
+/// ends silently with status 141, as a program killed by `SIGPIPE` does,
+/// not with a panic and a backtrace on stderr. The schema (about 75 KB) is
+/// larger than a pipe's buffer, so the write meets the closed pipe.
+#[test]
+fn a_printing_command_piped_into_a_reader_that_stops_early_ends_quietly() {
+    use std::io::Read as _;
+    let mut child = Command::new(BIN)
+        .args(["config", "schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut head = [0_u8; 100];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut head)
+        .expect("the schema's first bytes");
+    // The reader is gone now (its end of the pipe closed when dropped).
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
