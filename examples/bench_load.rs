@@ -373,6 +373,84 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
+/// The token endpoint alone: codes first (they live 60 s), then the token
+/// requests at `token_c` concurrent, each timed.
+async fn token_phase(
+    http: &reqwest::Client,
+    t: &Target,
+    upstream: Option<u32>,
+    login_c: usize,
+    token_c: usize,
+) -> Value {
+    eprintln!("{}: token phase", t.name);
+    let want = 2000;
+    let codes = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
+    let fill: Vec<_> = (0..login_c)
+        .map(|_| {
+            let (h, tt, codes) = (http.clone(), t.clone(), codes.clone());
+            tokio::spawn(async move {
+                while codes.lock().await.len() < want {
+                    let code = authorize(&h, &tt).await?;
+                    codes.lock().await.push(code);
+                }
+                Ok::<(), Failure>(())
+            })
+        })
+        .collect();
+    for f in fill {
+        if let Err(e) = f.await.expect("task") {
+            eprintln!("bench_load: a login failed: {e}");
+            std::process::exit(1);
+        }
+    }
+    let latencies = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
+    // The redemptions alone are measured (CPU per token request, from
+    // /proc like the other phases: 2,000 requests are a few dozen clock
+    // ticks, so compare medians of rounds).
+    let run = async {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..token_c)
+            .map(|_| {
+                let (h, tt, codes, lat) =
+                    (http.clone(), t.clone(), codes.clone(), latencies.clone());
+                tokio::spawn(async move {
+                    let mut done = 0u64;
+                    loop {
+                        let Some((code, verifier)) = codes.lock().await.pop() else {
+                            break;
+                        };
+                        let started = Instant::now();
+                        redeem(&h, &tt, &code, &verifier).await?;
+                        lat.lock().await.push(started.elapsed().as_secs_f64() * 1e3);
+                        done += 1;
+                    }
+                    Ok::<u64, Failure>(done)
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(n) => done += n,
+                Err(e) => {
+                    eprintln!("bench_load: a token request failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        (done, started.elapsed().as_secs_f64())
+    };
+    let m = measured(t, upstream, run).await;
+    let mut l = latencies.lock().await.clone();
+    l.sort_by(f64::total_cmp);
+    let mut out = m.json("token");
+    merge(
+        &mut out,
+        json!({"token_p50_ms": percentile(&l, 50), "token_p99_ms": percentile(&l, 99)}),
+    );
+    out
+}
+
 async fn round(
     http: &reqwest::Client,
     t: &Target,
@@ -402,59 +480,9 @@ async fn round(
         merge(&mut out, m.json("login"));
     }
     if phase("token") {
-        eprintln!("{}: token phase", t.name);
-
-        // Token endpoint alone: codes first (they live 60 s), then the token
-        // requests at `token_c` concurrent, each timed.
-        let want = 2000;
-        let codes = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
-        let fill: Vec<_> = (0..login_c)
-            .map(|_| {
-                let (h, tt, codes) = (http.clone(), t.clone(), codes.clone());
-                tokio::spawn(async move {
-                    while codes.lock().await.len() < want {
-                        let code = authorize(&h, &tt).await?;
-                        codes.lock().await.push(code);
-                    }
-                    Ok::<(), Failure>(())
-                })
-            })
-            .collect();
-        for f in fill {
-            if let Err(e) = f.await.expect("task") {
-                eprintln!("bench_load: a login failed: {e}");
-                std::process::exit(1);
-            }
-        }
-        let latencies = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(want)));
-        let tasks: Vec<_> = (0..token_c)
-            .map(|_| {
-                let (h, tt, codes, lat) =
-                    (http.clone(), t.clone(), codes.clone(), latencies.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let Some((code, verifier)) = codes.lock().await.pop() else {
-                            break;
-                        };
-                        let started = Instant::now();
-                        redeem(&h, &tt, &code, &verifier).await?;
-                        lat.lock().await.push(started.elapsed().as_secs_f64() * 1e3);
-                    }
-                    Ok::<(), Failure>(())
-                })
-            })
-            .collect();
-        for task in tasks {
-            if let Err(e) = task.await.expect("task") {
-                eprintln!("bench_load: a token request failed: {e}");
-                std::process::exit(1);
-            }
-        }
-        let mut l = latencies.lock().await.clone();
-        l.sort_by(f64::total_cmp);
         merge(
             &mut out,
-            json!({"token_p50_ms": percentile(&l, 50), "token_p99_ms": percentile(&l, 99)}),
+            token_phase(http, t, upstream, login_c, token_c).await,
         );
     }
     if phase("userinfo") {
@@ -1190,6 +1218,8 @@ fn main() {
             "upstream_cpu_us_per_login",
             "token_p50_ms",
             "token_p99_ms",
+            "token_per_s",
+            "cpu_us_per_token",
             "userinfo_per_s",
             "cpu_us_per_userinfo",
             "exchange_per_s",

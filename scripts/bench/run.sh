@@ -11,6 +11,8 @@
 #   BENCH_STORE=postgres scripts/bench/run.sh   # the bridge on PostgreSQL
 #   BENCH_PERF=login|userinfo|exchange scripts/bench/run.sh  # also records a perf profile of the bridge
 #   BENCH_ALG=ES256 scripts/bench/run.sh     # both sides sign the client's ID tokens with ES256
+#   BENCH_WARMUP=1000 scripts/bench/run.sh   # logins per server before the first round (default
+#                                            # 50; node-oidc-provider's JIT needs hundreds)
 #
 # Token exchange (RFC 8693) is the bridge's alone: the load generator serves
 # a stand-in Auth0 tenant's JWKS on BENCH_TENANT_PORT (default BENCH_PORT + 7),
@@ -111,7 +113,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
 fi
 
 "$load" --out "$out" --rounds "${BENCH_ROUNDS:-3}" --seconds "${BENCH_SECONDS:-5}" \
-  ${BENCH_PERF:+--only "$BENCH_PERF"} --alg "$alg" --note "alg=$alg" \
+  ${BENCH_PERF:+--only "$BENCH_PERF"} --alg "$alg" --note "alg=$alg" --warmup "${BENCH_WARMUP:-50}" \
   --target "idp-bridge=http://127.0.0.1:$bridge_port,$bridge_pid" \
   --target "node-oidc-provider=http://127.0.0.1:$node_port,$node_pid" \
   --upstream-pid "$upstream_pid" --tenant-listen "127.0.0.1:$tenant_port" \
