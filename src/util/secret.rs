@@ -143,7 +143,10 @@ pub enum KeyParseError {
 
 /// A secret given literally, from an environment variable, or from a file.
 #[derive(Clone, Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "must be a string, { env = \"NAME\" } or { file = \"/path\" }"
+)]
 pub enum SecretSource {
     /// `key = "value"`.
     Literal(SecretValue),
@@ -241,6 +244,46 @@ pub fn placeholder(value: &str) -> Option<&'static str> {
     }
 }
 
+/// Secrets anyone can guess or has read: common words and the literal
+/// placeholders the manifests and docs publish. A `secret_hash` of one of
+/// them hides nothing (anyone can hash a word), so [`guessable_hash`]
+/// refuses it; a test keeps the published placeholders in this list.
+pub const GUESSABLE_SECRETS: &[&str] = &[
+    "",
+    "test",
+    "testing",
+    "secret",
+    "password",
+    "changeme",
+    "change-me",
+    "admin",
+    "example",
+    "client-secret",
+    "client_secret",
+    "clientsecret",
+    "auth0",
+    "idp-bridge",
+    "123456",
+    "12345678",
+    "qwerty",
+    "letmein",
+    "REPLACE",
+    "REPLACE-with-64-hex-digits",
+    "REPLACE-with-a-32-character-or-longer-secret",
+];
+
+/// Whether `digest` is the SHA-256 of a [`GUESSABLE_SECRETS`] entry (as
+/// typed, or with the newline `echo WORD | sha256sum` adds). Never says
+/// which.
+pub fn guessable_hash(digest: &[u8; 32]) -> bool {
+    use sha2::Digest as _;
+    GUESSABLE_SECRETS.iter().any(|word| {
+        [word.to_string(), format!("{word}\n")]
+            .iter()
+            .any(|typed| sha2::Sha256::digest(typed.as_bytes()).as_slice() == digest)
+    })
+}
+
 /// Reads a secret file, dropping one trailing newline. The error names the file.
 pub fn read_secret_file(path: &Path) -> Result<String, String> {
     let mut text = std::fs::read_to_string(path)
@@ -320,6 +363,36 @@ mod tests {
             err.contains("placeholder") && !err.contains("with-x"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hashes_of_guessable_secrets_are_known_and_random_ones_are_not() {
+        use sha2::Digest as _;
+        let hash = |s: &str| -> [u8; 32] { sha2::Sha256::digest(s.as_bytes()).into() };
+        assert!(guessable_hash(&hash("test")));
+        assert!(guessable_hash(&hash("test\n")), "echo test | sha256sum");
+        assert!(guessable_hash(&hash("")));
+        assert!(!guessable_hash(&hash("a-long-enough-client-secret-0123")));
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_shape_says_which_shapes_are_right() {
+        #[derive(Debug, Deserialize)]
+        struct S {
+            #[allow(dead_code)]
+            token: SecretSource,
+        }
+        for wrong in [
+            "token = 1234",
+            "token = { name = \"X\" }",
+            "token = [\"a\"]",
+        ] {
+            let err = toml::from_str::<S>(wrong).unwrap_err().to_string();
+            assert!(
+                err.contains("must be a string, { env = \"NAME\" } or { file = \"/path\" }"),
+                "{wrong}: {err}"
+            );
+        }
     }
 
     #[test]

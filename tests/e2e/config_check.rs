@@ -346,3 +346,105 @@ env = { API_KEY = { env = "IDP_BRIDGE_TEST_UNSET_API_KEY" }, TOKEN = "change-me"
         "{err}"
     );
 }
+
+/// `sha256:<64 hex>` values the manifests, the example config and the docs
+/// publish, with the file each is in.
+fn published_hashes() -> Vec<(String, [u8; 32])> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("config.example.toml"), root.join("README.md")];
+    for dir in ["docs", "deploy", "deploy/kubernetes", "deploy/systemd"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("dir").flatten() {
+            if entry.path().is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (at, _) in text.match_indices("sha256:") {
+            let hex: String = text[at + 7..]
+                .chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect();
+            if let Some(digest) = hex::decode(&hex)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            {
+                found.push((file.display().to_string(), digest));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_secret_hash_of_a_guessable_or_published_secret_is_refused() {
+    use sha2::Digest as _;
+    let sha = |s: &str| -> [u8; 32] { sha2::Sha256::digest(s.as_bytes()).into() };
+    // What config.example.toml printed: the hash of "test", so a copy of
+    // the example let a client in with the secret "test".
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"issuer = "http://127.0.0.1:8080"
+[[clients]]
+id = "auth0"
+secret_hash = "sha256:{}"
+redirect_uris = ["https://example.us.auth0.com/login/callback"]
+[upstream]
+adapter = "oauth2-password"
+[upstream.oauth2-password]
+token_url = "http://127.0.0.1:9/oauth/token"
+userinfo_url = "http://127.0.0.1:9/oauth/userinfo"
+client_id = "idp-bridge"
+"#,
+            hex::encode(sha("test"))
+        ),
+    )
+    .expect("write");
+    let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    let file = path.display().to_string();
+    assert!(
+        problems.len() == 1
+            && problems[0].starts_with(&format!("{file}:4:"))
+            && problems[0]
+                .contains("clients[0].secret_hash: is the hash of a published or guessable secret"),
+        "{err}"
+    );
+    assert!(!err.contains("\"test\""), "the secret is not named: {err}");
+
+    // No hash the repository publishes is one of a secret anyone knows: a
+    // guessable word, or a placeholder the manifests and docs print.
+    let placeholders = published_placeholders();
+    let hashes = published_hashes();
+    assert!(
+        hashes
+            .iter()
+            .any(|(f, _)| f.ends_with("config.example.toml")),
+        "the scan finds the example's secret_hash"
+    );
+    for (file, digest) in &hashes {
+        assert!(
+            !idp_bridge::util::secret::guessable_hash(digest),
+            "{file} publishes the hash of a guessable secret"
+        );
+        if let Some((_, p)) = placeholders.iter().find(|(_, p)| sha(p) == *digest) {
+            panic!("{file} publishes the hash of the placeholder {p}");
+        }
+    }
+    // The manifests' literal client-secret placeholders are in the list.
+    for (file, p) in &placeholders {
+        if p.starts_with("REPLACE") && !p.contains([':', '@', ' ']) {
+            assert!(
+                idp_bridge::util::secret::guessable_hash(&sha(p)),
+                "{file}: {p} belongs in GUESSABLE_SECRETS"
+            );
+        }
+    }
+}

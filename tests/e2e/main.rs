@@ -26,6 +26,7 @@ mod key_rotation;
 mod key_schedule;
 mod legacy_validation;
 mod limits;
+mod log_colour;
 mod login_page;
 mod logout;
 mod lt1_minting;

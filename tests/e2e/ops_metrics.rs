@@ -3,7 +3,9 @@
 //! code, store errors — each family present and moving — labels bounded
 //! (route templates, never raw paths); and the dashboard and alert rules in
 //! `deploy/monitoring/` name only families the bridge exports
-//! (`deploy/monitoring/families.txt`, compared here with a live scrape).
+//! (`deploy/monitoring/families.txt`, compared here with a live scrape),
+//! and the alert rules' label matchers name labels (and exact values) the
+//! scraped series carry.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -223,6 +225,72 @@ async fn refusals_by_code_and_store_errors_are_counted_with_bounded_labels() {
             || value(&last, "idp_bridge_refusals_total{code=\"server_error\"}").is_some(),
         "the 5xx is a refusal too: {last}"
     );
+    // The alert rules select on labels these series really carry.
+    let checked = assert_rule_selectors_match(&last);
+    assert!(
+        checked.contains(&"idp_bridge_http_request_duration_seconds_count".to_owned())
+            && checked.contains(&"idp_bridge_upstream_request_duration_seconds_count".to_owned()),
+        "{checked:?}"
+    );
+}
+
+/// The label matchers of `deploy/monitoring/alerts.yml`'s expressions
+/// (`metric{label="v", label=~"a|b"}`), beside the scrape `text`: for each
+/// metric with samples there, every label a rule matches on (but `job` and
+/// `instance`, which Prometheus adds) is one its samples carry, and an
+/// exact value (`status="5xx"`) is one a sample has. Returns the metrics
+/// checked (a metric without samples yet is skipped).
+pub fn assert_rule_selectors_match(text: &str) -> Vec<String> {
+    let rules = monitoring("alerts.yml");
+    let mut checked = Vec::new();
+    let mut rest = rules.as_str();
+    while let Some(at) = rest.find(['i', 'p']) {
+        rest = &rest[at..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[name.len().max(1)..];
+        if !(name.starts_with("idp_bridge_") || name.starts_with("process_")) {
+            continue;
+        }
+        let Some(selector) = rest.strip_prefix('{').and_then(|r| r.split_once('}')) else {
+            continue;
+        };
+        let samples: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(name.as_str()))
+            .filter(|l| l.starts_with(['{', ' ']))
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        for matcher in selector.0.split(',').map(str::trim) {
+            let Some(at) = matcher.find(['=', '!']) else {
+                continue;
+            };
+            let (label, op_value) = matcher.split_at(at);
+            if label == "job" || label == "instance" {
+                continue;
+            }
+            assert!(
+                samples.iter().any(|s| s.contains(&format!("{label}=\""))),
+                "alerts.yml matches {name} on `{label}`, which its samples lack:\n{}",
+                samples.join("\n")
+            );
+            if let Some(exact) = op_value.strip_prefix('=').filter(|v| !v.starts_with('~')) {
+                assert!(
+                    samples
+                        .iter()
+                        .any(|s| s.contains(&format!("{label}={exact}"))),
+                    "alerts.yml matches {name}{{{label}={exact}}}, which no sample has:\n{}",
+                    samples.join("\n")
+                );
+            }
+        }
+        checked.push(name);
+    }
+    checked
 }
 
 #[test]

@@ -262,10 +262,21 @@ fn client_secret(
                 .strip_prefix("sha256:")
                 .and_then(|h| hex::decode(h).ok())
                 .and_then(|b| <[u8; 32]>::try_from(b).ok());
-            if digest.is_none() {
-                problems.push(format!("{key}.secret_hash: must be sha256:<64 hex digits>"));
+            match digest {
+                None => {
+                    problems.push(format!("{key}.secret_hash: must be sha256:<64 hex digits>"));
+                    None
+                }
+                // The hash of a word anyone can try (sha256 of "test" is in
+                // every tutorial): the hash hides nothing.
+                Some(d) if crate::util::secret::guessable_hash(&d) => {
+                    problems.push(format!(
+                        "{key}.secret_hash: is the hash of a published or guessable secret, not a secret: `idp-bridge hash-secret --generate` makes a random one"
+                    ));
+                    None
+                }
+                Some(d) => Some(d),
             }
-            digest
         }
         (Some(_), Some(_)) => {
             problems.push(format!(
