@@ -183,3 +183,22 @@ async fn postgres_down_means_503_and_recovery_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop_schema(&schema).await;
 }
+
+/// A PostgreSQL that cannot be reached at start-up is refused with its
+/// cause (here: connection refused), not only the pool's "timed out".
+#[tokio::test]
+async fn an_unreachable_postgresql_is_refused_with_its_cause() {
+    let port = free_port();
+    let error = idp_bridge::domain::store::postgres::PgStore::open(
+        &format!("postgres://root@127.0.0.1:{port}/test"),
+        None,
+        2,
+    )
+    .await
+    .expect_err("nothing listens there");
+    let text = error.to_string();
+    assert!(
+        text.contains("cannot connect to PostgreSQL") && text.to_lowercase().contains("refused"),
+        "{text}"
+    );
+}

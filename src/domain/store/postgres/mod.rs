@@ -77,12 +77,27 @@ impl PgStore {
             }
             None => base,
         };
-        let pool = PgPoolOptions::new()
+        let pool = match PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(err)?;
+        {
+            Ok(pool) => pool,
+            // The pool says only that it waited ("pool timed out while
+            // waiting for an open connection"); one direct connection says
+            // why (refused, no such host, authentication), which is what an
+            // operator reading `serve`'s refusal needs.
+            Err(sqlx::Error::PoolTimedOut) => {
+                return Err(
+                    match tokio::time::timeout(Duration::from_secs(5), options.connect()).await {
+                        Ok(Err(cause)) => err(format!("cannot connect to PostgreSQL: {cause}")),
+                        Ok(Ok(_)) | Err(_) => err(sqlx::Error::PoolTimedOut),
+                    },
+                );
+            }
+            Err(e) => return Err(err(e)),
+        };
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
