@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::domain::store::Store;
+use crate::domain::types::Subject;
 
 /// The session key of the signed-in user.
 const USER_KEY: &str = "user";
@@ -17,7 +18,7 @@ const USER_KEY: &str = "user";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionUser {
     /// Legacy subject.
-    pub sub: String,
+    pub sub: Subject,
     /// When they authenticated.
     pub auth_time: i64,
     /// The grant of that login: its legacy token serves `prompt=none`.
@@ -143,7 +144,7 @@ mod tests {
         };
         assert_eq!(subject_of(&record), None);
         let user = SessionUser {
-            sub: "alice".into(),
+            sub: Subject::new("alice").expect("a subject"),
             auth_time: 1,
             grant_id: "g".into(),
         };

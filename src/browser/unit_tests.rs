@@ -19,6 +19,7 @@ use crate::domain::keys::SigningKeys;
 use crate::domain::metrics::Metrics;
 use crate::domain::store::memory::MemoryStore;
 use crate::domain::store::{CodeClaim, GrantStore, Redeemed, RevocationStore};
+use crate::domain::types::Subject;
 use crate::domain::upstream::{LegacyGrant, Profile};
 use crate::protocol::provider::authorize::{AuthorizationParams, AuthorizationRequest};
 use crate::protocol::provider::claims::RequestedClaims;
@@ -135,7 +136,7 @@ impl World {
             expires_at: now + 3600,
             refresh_token: None,
             profile: Profile {
-                subject: subject.into(),
+                subject: Subject::new(subject).expect("a subject"),
                 email: None,
                 email_verified: None,
                 name: None,
@@ -162,7 +163,7 @@ impl World {
         let sessions = Arc::new(SessionBackend(Arc::new(MemoryStore::new())));
         let session = Session::new(None, sessions, None);
         let user = session::SessionUser {
-            sub: subject.into(),
+            sub: Subject::new(subject).expect("a subject"),
             auth_time: now,
             grant_id: issued.grant_id.clone(),
         };

@@ -149,7 +149,7 @@ pub fn legacy_grant(subject: &str, token: &str, expires_at: i64, refresh: bool) 
         expires_at,
         refresh_token: refresh.then(|| LegacyRefreshToken::new(format!("lrt-{token}"))),
         profile: Profile {
-            subject: subject.to_owned(),
+            subject: crate::domain::types::Subject::new(subject).expect("a subject"),
             email: Some(format!("{subject}@example.com")),
             email_verified: None,
             name: None,
