@@ -164,7 +164,7 @@ impl World {
         let session = Session::new(None, sessions, None);
         let user = session::SessionUser {
             sub: Subject::new(subject).expect("a subject"),
-            auth_time: now,
+            auth_time: crate::domain::types::UnixTime::from_secs(now),
             grant_id: issued.grant_id.clone(),
         };
         session::start(&session, user).await.expect("session");

@@ -192,7 +192,7 @@ async fn token<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
 ) -> Result<Answer, OAuthError> {
     let form = FormParams::parse(headers, body)?;
     let now = UnixTime::now();
-    let client = authenticate_client(auth, headers, &form, now.as_secs()).await?;
+    let client = authenticate_client(auth, headers, &form, now).await?;
     let span = tracing::Span::current();
     span.record("client_id", client.id.as_str());
     if let Some(grant_type) = form.get("grant_type") {

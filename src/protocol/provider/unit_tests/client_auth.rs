@@ -11,7 +11,6 @@ use crate::domain::config::{AuthMethod, Client};
 use crate::protocol::provider::client_auth::authenticate_client;
 use crate::protocol::provider::error::OAuthError;
 use crate::protocol::provider::form::FormParams;
-use crate::util::clock::now_unix;
 
 fn form(pairs: &[(&str, &str)]) -> FormParams {
     let body = form_urlencoded::Serializer::new(String::new())
@@ -45,9 +44,14 @@ async fn authenticate(
     headers: &HeaderMap,
     form: &FormParams,
 ) -> Result<String, OAuthError> {
-    authenticate_client(&world.client_auth(), headers, form, now_unix())
-        .await
-        .map(|c: &Client| c.id.clone())
+    authenticate_client(
+        &world.client_auth(),
+        headers,
+        form,
+        crate::domain::types::UnixTime::now(),
+    )
+    .await
+    .map(|c: &Client| c.id.clone())
 }
 
 /// The refusal's code and whether it challenges with Basic.
