@@ -50,10 +50,12 @@ impl World {
             .await
             .unwrap_or_else(|e| panic!("signing keys: {e}"));
         let app = Client {
-            id: "app".into(),
+            id: crate::domain::types::ClientId::new("app").expect("valid"),
             secret_sha256: None,
             assertion_keys: Vec::new(),
-            redirect_uris: vec![REDIRECT_URI.into()],
+            redirect_uris: vec![
+                crate::domain::types::RedirectUri::parse(REDIRECT_URI).expect("valid"),
+            ],
             scopes: vec!["openid".into()],
             require_pkce: false,
             auth_methods: vec![AuthMethod::ClientSecretBasic],

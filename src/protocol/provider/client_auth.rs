@@ -140,7 +140,7 @@ pub fn secret_client<'a>(
         let why = secret_refusal(client, secret_ok, method);
         return Err(OAuthError::invalid_client(
             basic_used,
-            format!("client {} {why}", shown(&client.id)),
+            format!("client {} {why}", shown(client.id.as_str())),
         ));
     }
     Ok(client)
@@ -254,13 +254,13 @@ async fn assertion_client<'a, S: OnceStore + ?Sized>(
     if !client.auth_methods.contains(&AuthMethod::PrivateKeyJwt) {
         return Err(fail(&format!(
             "client {} may not use private_key_jwt",
-            shown(&client.id)
+            shown(client.id.as_str())
         )));
     }
     let issuer = auth.issuer;
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_issuer(&[&client.id]);
-    validation.sub = Some(client.id.clone());
+    validation.sub = Some(client.id.to_string());
     validation.set_audience(&[format!("{issuer}/token"), issuer.to_owned()]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.leeway = 5;
@@ -274,7 +274,7 @@ async fn assertion_client<'a, S: OnceStore + ?Sized>(
             fail(&format!(
                 "client {}: no registered key verifies the assertion with iss = sub = the client, \
                  aud = the token endpoint or the issuer, and exp in the future",
-                shown(&client.id)
+                shown(client.id.as_str())
             ))
         })?
         .claims;

@@ -61,7 +61,7 @@ pub async fn issue<S: RefreshStore + ?Sized>(
         .insert_refresh(&RefreshRow {
             token_hash: sha256(token.as_bytes()).to_vec(),
             grant_id: grant.id.clone(),
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
             scope: grant.scope.clone(),
             state: RefreshState::Active,
             created_at: now.as_secs(),
@@ -295,7 +295,7 @@ async fn answer<S: GrantStore + ?Sized>(
         let input = IdTokenInput {
             alg: client.id_token_alg,
             issuer: inputs.issuer,
-            client_id: &client.id,
+            client_id: client.id.as_str(),
             profile: &profile,
             scopes,
             requested: &RequestedClaims::from_stored(&grant.claims).id_token,

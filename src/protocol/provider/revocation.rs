@@ -109,7 +109,7 @@ pub(super) async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
 
 /// RFC 7009 §2.1: a client may only revoke its own tokens.
 fn owned(client: &Client, owner: &str) -> Result<(), OAuthError> {
-    if owner == client.id {
+    if client.id == owner {
         Ok(())
     } else {
         Err(OAuthError::unauthorized_client(

@@ -265,7 +265,7 @@ pub async fn authorization_code<S: GrantStore + RefreshStore + ?Sized>(
         }
     });
     let claim = CodeClaim {
-        client_id: &client.id,
+        client_id: client.id.as_str(),
         redirect_uri,
         challenge: challenge.as_deref(),
         now: now.as_secs(),
