@@ -268,16 +268,11 @@ pub async fn login<S: GrantStore + ThrottleStore + ?Sized>(
         id: pending.id.clone(),
         expires_at: request.expires_at.as_secs(),
     };
-    let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let issued = match issue_code(
-        codes,
-        request,
-        &grant,
-        sign_in,
+    let (sign_in, times) = (
+        IssuedFor::SignIn(Some(login), Some(counters.release(true))),
         CodeTimes::signed_in_now(now),
-    )
-    .await
-    {
+    );
+    let issued = match issue_code(codes, request, &grant, sign_in, times).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);
