@@ -18,6 +18,7 @@ use crate::browser::locale::Locale;
 use crate::browser::pending::PendingLogin;
 use crate::domain::config::{AuthMethod, Client, RefreshPolicy};
 use crate::domain::types::UnixTime;
+use crate::domain::types::{ClientId, RedirectUri};
 use crate::domain::upstream::config::HttpAdapterConfig;
 use crate::domain::upstream::fetch::Fetched;
 use crate::domain::upstream::http::HttpIdp;
@@ -88,12 +89,12 @@ fn clients() -> &'static BTreeMap<String, Client> {
     static CLIENTS: OnceLock<BTreeMap<String, Client>> = OnceLock::new();
     CLIENTS.get_or_init(|| {
         let client = |id: &str, secret: &str, scopes: &[&str], pkce: bool| Client {
-            id: id.into(),
+            id: ClientId::new(id).expect("a fixed client id"),
             secret_sha256: Some(sha256(secret.as_bytes())),
             assertion_keys: Vec::new(),
             redirect_uris: vec![
-                "https://tenant.auth0.com/login/callback".into(),
-                "https://rp.example/cb?x=1".into(),
+                RedirectUri::parse("https://tenant.auth0.com/login/callback").expect("fixed"),
+                RedirectUri::parse("https://rp.example/cb?x=1").expect("fixed"),
             ],
             scopes: scopes.iter().map(|&s| s.to_owned()).collect(),
             require_pkce: pkce,
@@ -114,7 +115,7 @@ fn clients() -> &'static BTreeMap<String, Client> {
             client("b", "b-secret", &["openid", "offline_access"], true),
         ]
         .into_iter()
-        .map(|c| (c.id.clone(), c))
+        .map(|c| (c.id.to_string(), c))
         .collect()
     })
 }

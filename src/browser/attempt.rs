@@ -14,8 +14,8 @@ use super::throttle::{self, Reserved};
 use crate::domain::config::ThrottleSettings;
 use crate::domain::metrics::Metrics;
 use crate::domain::store::ThrottleStore;
+use crate::domain::types::UnixTime;
 use crate::domain::upstream::{LegacyGrant, LegacyIdp, UpstreamError};
-use crate::util::clock::now_unix;
 use crate::util::crypto::StorageKey;
 use crate::util::secret::Password;
 
@@ -146,7 +146,7 @@ pub async fn authenticate<S: ThrottleStore + ?Sized>(
     } = *gate;
     let (counters, user, address) = (&attempt.counters, &attempt.user, attempt.address);
     let via = path.as_str();
-    let counts = match throttle::reserve(store, settings, counters, now_unix()).await {
+    let counts = match throttle::reserve(store, settings, counters, UnixTime::now()).await {
         Ok(Reserved::Go(counts)) => counts,
         Ok(Reserved::Refused {
             locked_for,
@@ -171,7 +171,7 @@ pub async fn authenticate<S: ThrottleStore + ?Sized>(
         Ok(_) => Ok(()),
         Err(UpstreamError::InvalidCredentials) => {
             crate::audit!(metrics, "login_failure", reason = "invalid_credentials", user = %user, address = %address, path = via);
-            match throttle::failed(store, settings, counters, counts, now_unix()).await {
+            match throttle::failed(store, settings, counters, counts, UnixTime::now()).await {
                 Ok(began) => {
                     if let Some(scope) = began {
                         // Counted by scope: many `user` lockouts are a

@@ -28,7 +28,6 @@ use crate::protocol::provider::authorize::{
 };
 use crate::protocol::provider::code::{CodeIssuer, CodeTimes, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
-use crate::util::clock::now_unix;
 use crate::util::crypto::{StorageKey, random_token};
 
 /// What `/authorize` uses: the code issuer for `prompt=none` (the issuer,
@@ -221,7 +220,7 @@ async fn silent<S: GrantStore + ?Sized>(
     session: &Session,
     request: &AuthorizationRequest,
 ) -> Result<String, &'static str> {
-    let now = now_unix();
+    let now = UnixTime::now();
     let user = session::user(session)
         .await
         .map_err(|e| {
@@ -231,7 +230,7 @@ async fn silent<S: GrantStore + ?Sized>(
         .ok_or("login_required")?;
     if request
         .max_age
-        .is_some_and(|max| now - user.auth_time > max)
+        .is_some_and(|max| now.seconds_since(user.auth_time) > max)
     {
         return Err("login_required");
     }
@@ -250,7 +249,7 @@ async fn silent<S: GrantStore + ?Sized>(
             tracing::error!(error = %e, "cannot read the session's grant");
             "temporarily_unavailable"
         })?
-        .filter(|g| !g.revoked && g.token_expires_at > now && g.subject == user.sub)
+        .filter(|g| !g.revoked && g.token_expires_at > now.as_secs() && g.subject == user.sub)
         .filter(|g| g.client_id == request.client_id)
         .ok_or("login_required")?;
     let token = sealed_grant::access_token(codes.storage, &grant).ok_or_else(|| {
@@ -270,7 +269,10 @@ async fn silent<S: GrantStore + ?Sized>(
         request,
         &legacy,
         source,
-        session_times(user.auth_time, now),
+        CodeTimes {
+            auth_time: user.auth_time,
+            now,
+        },
     )
     .await
     .map_err(|e| {
@@ -281,13 +283,4 @@ async fn silent<S: GrantStore + ?Sized>(
     .ok_or("login_required")?;
     crate::audit!(metrics, "login_success", reason = "session", client_id = %request.client_id, subject = %user.sub);
     Ok(issued.code)
-}
-
-/// `prompt=none`'s code times: the session's sign-in and now, both read as
-/// unix seconds from the session and the clock.
-fn session_times(auth_time: i64, now: i64) -> CodeTimes {
-    CodeTimes {
-        auth_time: UnixTime::from_secs(auth_time),
-        now: UnixTime::from_secs(now),
-    }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::domain::store::Store;
+use crate::domain::types::{Subject, UnixTime};
 
 /// The session key of the signed-in user.
 const USER_KEY: &str = "user";
@@ -17,9 +18,9 @@ const USER_KEY: &str = "user";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionUser {
     /// Legacy subject.
-    pub sub: String,
-    /// When they authenticated.
-    pub auth_time: i64,
+    pub sub: Subject,
+    /// When they authenticated (stored as the bare number it always was).
+    pub auth_time: UnixTime,
     /// The grant of that login: its legacy token serves `prompt=none`.
     #[serde(default)]
     pub grant_id: String,
@@ -143,8 +144,8 @@ mod tests {
         };
         assert_eq!(subject_of(&record), None);
         let user = SessionUser {
-            sub: "alice".into(),
-            auth_time: 1,
+            sub: Subject::new("alice").expect("a subject"),
+            auth_time: UnixTime::from_secs(1),
             grant_id: "g".into(),
         };
         record.data.insert(
@@ -152,5 +153,20 @@ mod tests {
             serde_json::to_value(user).expect("serialize"),
         );
         assert_eq!(subject_of(&record), Some("alice"));
+    }
+
+    #[test]
+    fn a_record_stored_before_the_types_reads_the_same() {
+        // As `SessionUser` with `sub: String, auth_time: i64` wrote it,
+        // and as the oldest records have it (no `grant_id`).
+        let stored = r#"{"sub":"alice","auth_time":1700000000,"grant_id":"g"}"#;
+        let user: SessionUser = serde_json::from_str(stored).expect("an old record reads");
+        assert_eq!(user.sub, "alice");
+        assert_eq!(user.auth_time, UnixTime::from_secs(1_700_000_000));
+        assert_eq!(user.grant_id, "g");
+        assert_eq!(serde_json::to_string(&user).expect("serialize"), stored);
+        let oldest: SessionUser =
+            serde_json::from_str(r#"{"sub":"bob","auth_time":5}"#).expect("reads");
+        assert_eq!(oldest.grant_id, "");
     }
 }

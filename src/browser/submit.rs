@@ -28,7 +28,6 @@ use crate::domain::types::UnixTime;
 use crate::domain::upstream::{LegacyGrant, LegacyIdp, UpstreamError};
 use crate::protocol::provider::code::{CodeIssuer, CodeTimes, IssuedFor, issue_code};
 use crate::protocol::provider::response::respond;
-use crate::util::clock::now_unix;
 use crate::util::crypto::StorageKey;
 use crate::util::secret::Password;
 
@@ -264,13 +263,16 @@ pub async fn login<S: GrantStore + ThrottleStore + ?Sized>(
             request.form_post,
         );
     }
-    let now = now_unix();
+    let now = UnixTime::now();
     let login = LoginOnce {
         id: pending.id.clone(),
         expires_at: request.expires_at.as_secs(),
     };
-    let sign_in = IssuedFor::SignIn(Some(login), Some(counters.release(true)));
-    let issued = match issue_code(codes, request, &grant, sign_in, signed_in_now(now)).await {
+    let (sign_in, times) = (
+        IssuedFor::SignIn(Some(login), Some(counters.release(true))),
+        CodeTimes::signed_in_now(now),
+    );
+    let issued = match issue_code(codes, request, &grant, sign_in, times).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
             crate::audit_warn!(metrics, "login_form_replay", "a login form was submitted again after it signed in", client_id = %request.client_id);
@@ -304,9 +306,4 @@ pub async fn login<S: GrantStore + ThrottleStore + ?Sized>(
         codes.issuer,
         request.form_post,
     )
-}
-
-/// A password sign-in's code times: it happened now (unix seconds).
-fn signed_in_now(now: i64) -> CodeTimes {
-    CodeTimes::signed_in_now(UnixTime::from_secs(now))
 }

@@ -29,6 +29,7 @@ use axum::http::HeaderMap;
 
 use crate::domain::config::{AuditUsername, ThrottleSettings};
 use crate::domain::store::{StoreError, ThrottleKeys, ThrottleRelease, ThrottleStore};
+use crate::domain::types::UnixTime;
 use crate::util::crypto::{Purpose, StorageKey, b64url, sha256};
 
 /// A username's own counter key, `user:<hash>`: the SHA-256 of the
@@ -246,10 +247,10 @@ pub async fn reserve<S: ThrottleStore + ?Sized>(
     store: &S,
     settings: &ThrottleSettings,
     counters: &Counters,
-    now: i64,
+    now: UnixTime,
 ) -> Result<Reserved, StoreError> {
     let rows = store
-        .throttle_reserve(counters.keys(), now, settings.window_seconds)
+        .throttle_reserve(counters.keys(), now.as_secs(), settings.window_seconds)
         .await?;
     let of = |key: &str| rows.iter().find(|c| c.key == key);
     let counts = Counts {
@@ -265,12 +266,12 @@ pub async fn reserve<S: ThrottleStore + ?Sized>(
     .into_iter()
     .filter_map(|(scope, key)| {
         of(key)
-            .filter(|c| c.locked_until > now)
-            .map(|c| (c.locked_until, scope))
+            .map(|c| (UnixTime::from_secs(c.locked_until), scope))
+            .filter(|(until, _)| *until > now)
     })
     .max_by_key(|(until, _)| *until);
     let refused = match locked {
-        Some((until, scope)) => Some((until - now, scope)),
+        Some((until, scope)) => Some((until.seconds_since(now), scope)),
         None => counts
             .with_limits(settings, counters.through_script)
             .into_iter()
@@ -316,9 +317,9 @@ pub async fn failed<S: ThrottleStore + ?Sized>(
     settings: &ThrottleSettings,
     counters: &Counters,
     counts: Counts,
-    now: i64,
+    now: UnixTime,
 ) -> Result<Option<Scope>, StoreError> {
-    let until = now + settings.lockout_seconds;
+    let until = now.plus(settings.lockout_seconds).as_secs();
     let mut began = None;
     for (scope, count, max) in counts.with_limits(settings, counters.through_script) {
         if count >= max {

@@ -2,7 +2,7 @@
 //! the in-memory store, a login session kept in another in-memory store,
 //! and the inputs built as the handlers would build them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,77 +12,45 @@ use tower_sessions::Session;
 use super::authorize::{Authorize, authorize};
 use super::logout::{Logout, logout};
 use super::session::{self, SessionBackend};
-use crate::domain::config::{
-    AuthMethod, Branding, Client, LogoutEnds, RefreshPolicy, SigningAlg, TokenSettings,
-};
-use crate::domain::keys::SigningKeys;
-use crate::domain::metrics::Metrics;
+use crate::domain::config::{Branding, LogoutEnds};
 use crate::domain::store::memory::MemoryStore;
 use crate::domain::store::{CodeClaim, GrantStore, Redeemed, RevocationStore};
-use crate::domain::upstream::{LegacyGrant, Profile};
+use crate::domain::types::Subject;
 use crate::protocol::provider::authorize::{AuthorizationParams, AuthorizationRequest};
 use crate::protocol::provider::claims::RequestedClaims;
 use crate::protocol::provider::code::{CodeIssuer, IssuedFor, issue_code};
 use crate::util::clock::now_unix;
-use crate::util::crypto::{StorageKey, sha256};
-use crate::util::secret::{Key32, LegacyAccessToken};
+use crate::util::crypto::sha256;
 
-const ISSUER: &str = "https://bridge.example";
-const REDIRECT_URI: &str = "https://app.example/callback";
+use crate::protocol::provider::unit_tests::{
+    ISSUER, REDIRECT_URI, World as ProviderWorld, legacy_grant,
+};
 
-/// The parts a handler would take from the state, owned.
+/// The provider's fixture (store, storage key, signing keys, lifetimes,
+/// the client `app`, counters) and what only the browser adds.
 struct World {
-    store: MemoryStore,
-    storage: StorageKey,
-    keys: SigningKeys,
-    tokens: TokenSettings,
-    clients: BTreeMap<String, Client>,
+    protocol: ProviderWorld,
     branding: Branding,
-    metrics: Metrics,
+}
+
+impl std::ops::Deref for World {
+    type Target = ProviderWorld;
+
+    fn deref(&self) -> &ProviderWorld {
+        &self.protocol
+    }
 }
 
 impl World {
     async fn new() -> Self {
-        let store = MemoryStore::new();
-        let storage = StorageKey::new(&Key32::new([7; 32]));
-        let keys = SigningKeys::load_or_generate(&store, &storage, &[])
-            .await
-            .unwrap_or_else(|e| panic!("signing keys: {e}"));
-        let app = Client {
-            id: "app".into(),
-            secret_sha256: None,
-            assertion_keys: Vec::new(),
-            redirect_uris: vec![REDIRECT_URI.into()],
-            scopes: vec!["openid".into()],
-            require_pkce: false,
-            auth_methods: vec![AuthMethod::ClientSecretBasic],
-            refresh: RefreshPolicy::default(),
-            post_logout_redirect_uris: Vec::new(),
-            id_token_alg: SigningAlg::default(),
-            exchange: None,
-            validate_legacy_tokens: false,
-        };
         Self {
-            store,
-            storage,
-            keys,
-            tokens: TokenSettings::default(),
-            clients: BTreeMap::from([("app".into(), app)]),
+            protocol: ProviderWorld::new(&["app"]).await,
             branding: Branding::default(),
-            metrics: Metrics::new(),
         }
     }
 
     fn codes(&self) -> CodeIssuer<'_, MemoryStore> {
-        CodeIssuer {
-            store: &self.store,
-            storage: &self.storage,
-            keys: &self.keys,
-            issuer: ISSUER,
-            tokens: &self.tokens,
-            clients: &self.clients,
-            exchange_session_seconds: None,
-        }
+        self.protocol.code_issuer()
     }
 
     /// What `/authorize` uses, with the password form (no redirect IdP).
@@ -130,18 +98,7 @@ impl World {
             claims: RequestedClaims::default(),
             expires_at: crate::domain::types::UnixTime::from_secs(now + 600),
         };
-        let grant = LegacyGrant {
-            access_token: LegacyAccessToken::new("legacy-token"),
-            expires_at: now + 3600,
-            refresh_token: None,
-            profile: Profile {
-                subject: subject.into(),
-                email: None,
-                email_verified: None,
-                name: None,
-                attributes: serde_json::Map::new(),
-            },
-        };
+        let grant = legacy_grant(subject, "legacy-token", now + 3600, false);
         let sign_in = IssuedFor::SignIn(None, None);
         let issued = issue_code(&self.codes(), &request, &grant, sign_in, times(now))
             .await
@@ -162,8 +119,8 @@ impl World {
         let sessions = Arc::new(SessionBackend(Arc::new(MemoryStore::new())));
         let session = Session::new(None, sessions, None);
         let user = session::SessionUser {
-            sub: subject.into(),
-            auth_time: now,
+            sub: Subject::new(subject).expect("a subject"),
+            auth_time: crate::domain::types::UnixTime::from_secs(now),
             grant_id: issued.grant_id.clone(),
         };
         session::start(&session, user).await.expect("session");

@@ -480,15 +480,12 @@ async fn complete<S: GrantStore + ?Sized>(
     signed_in: &SignedIn,
     login: LoginOnce,
 ) -> Response {
-    let (grant, auth_time, now) = (&signed_in.grant, signed_in.auth_time, now_unix());
+    let (grant, auth_time, now) = (&signed_in.grant, signed_in.auth_time, UnixTime::now());
     let page = |status, heading: &str, message: &str, cause: &str| {
         error_page(input.branding, status, heading, message, cause)
     };
     let restart = "Go back to the application and start signing in again.";
-    let times = CodeTimes {
-        auth_time: UnixTime::from_secs(auth_time),
-        now: UnixTime::from_secs(now),
-    };
+    let times = CodeTimes { auth_time, now };
     let sign_in = IssuedFor::SignIn(Some(login), None);
     let issued = match issue_code(&input.codes, request, grant, sign_in, times).await {
         Ok(Some(issued)) => issued,

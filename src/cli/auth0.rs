@@ -27,6 +27,7 @@ use std::process::ExitCode;
 use serde::Deserialize;
 
 use crate::domain::config::{ClientConfig, SigningAlg, load_raw, process_env};
+use crate::domain::types::RedirectUri;
 use syntax::{check_name, unreachable_issuer};
 
 /// The Auth0 connection strategy.
@@ -197,7 +198,7 @@ fn federation(args: &Auth0Args) -> Result<ExitCode, String> {
         name: args.name.clone(),
         strategy,
         issuer: source.issuer.as_str().trim_end_matches('/').to_owned(),
-        client_id: client.id.clone(),
+        client_id: client.id.to_string(),
         scopes: client.scopes.clone(),
         id_token_alg,
         token_vault,
@@ -219,7 +220,7 @@ fn federation(args: &Auth0Args) -> Result<ExitCode, String> {
         }
     }
     for note in token_vault_notes(
-        &client.id,
+        client.id.as_str(),
         token_vault,
         offline_access,
         client.refresh_tokens.rotation,
@@ -342,12 +343,12 @@ fn check_tenant(tenant: &str) -> Result<String, String> {
 }
 
 /// Each tenant's callback URL and whether the client registers it.
-fn callbacks(tenants: &[String], redirect_uris: &[String]) -> Vec<(String, bool)> {
+fn callbacks(tenants: &[String], redirect_uris: &[RedirectUri]) -> Vec<(String, bool)> {
     tenants
         .iter()
         .map(|t| {
             let url = format!("https://{t}/login/callback");
-            let registered = redirect_uris.contains(&url);
+            let registered = redirect_uris.iter().any(|r| *r == url);
             (url, registered)
         })
         .collect()

@@ -11,6 +11,7 @@ use clap::Args;
 
 use super::support::{open_state, runtime};
 use crate::domain::metrics::Metrics;
+use crate::domain::types::{Subject, TypeError};
 use crate::domain::user_revocation::{self, RevokedBy, TokenRevoked};
 
 /// `idp-bridge revoke --user SUBJECT` or `--grant` (the token on stdin).
@@ -23,13 +24,18 @@ pub struct RevokeArgs {
     /// Revoke this legacy subject everywhere: every grant, refresh token
     /// and login session; nothing is minted for the user until they sign
     /// in again.
-    #[arg(long, value_name = "SUBJECT")]
-    pub user: Option<String>,
+    #[arg(long, value_name = "SUBJECT", value_parser = subject)]
+    pub user: Option<Subject>,
     /// Revoke the grant holding a token (a bridge refresh token or a legacy
     /// access token), read from standard input so it never lands in a
     /// shell's history or the process list.
     #[arg(long)]
     pub grant: bool,
+}
+
+/// `--user`, parsed by the subject's rule (non-empty).
+fn subject(value: &str) -> Result<Subject, TypeError> {
+    Subject::new(value)
 }
 
 /// Runs `revoke`.

@@ -24,6 +24,7 @@ use crate::domain::config::TokenExchange;
 use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant;
 use crate::domain::store::{GrantRow, Store, StoreError};
+use crate::domain::types::Subject;
 use crate::domain::upstream::{LegacyIdp, Profile, UpstreamError};
 use crate::util::clock::now_unix;
 use crate::util::crypto::StorageKey;
@@ -161,7 +162,7 @@ impl LegacySource {
     /// expires within the skew), else minted, else `NoSession`. A grant the
     /// legacy IdP refuses to renew is revoked and yields nothing, not a
     /// minted token.
-    pub async fn token_for(&self, subject: &str) -> Result<Sourced, SourceError> {
+    pub async fn token_for(&self, subject: &Subject) -> Result<Sourced, SourceError> {
         let sourced = self.source(subject).await?;
         // Passed through (a grant, renewed or not) or minted: the share
         // minted tells an operator how far the legacy IdP is from retiring.
@@ -170,9 +171,9 @@ impl LegacySource {
     }
 
     /// [`Self::token_for`] without the count.
-    async fn source(&self, subject: &str) -> Result<Sourced, SourceError> {
+    async fn source(&self, subject: &Subject) -> Result<Sourced, SourceError> {
         let now = now_unix();
-        if let Some(grant) = self.store.live_grant(subject, now).await? {
+        if let Some(grant) = self.store.live_grant(subject.as_str(), now).await? {
             if let Some(fresh) = self.live(&grant, now + self.config.renew_skew_seconds)? {
                 return Ok(fresh);
             }
@@ -196,18 +197,19 @@ impl LegacySource {
         // a revocation), or who was revoked as a whole and has not signed in
         // since, is not minted for; only one who never signed in, or whose
         // grants merely expired, is.
-        let newest = self.store.newest_grant(subject).await?;
+        let newest = self.store.newest_grant(subject.as_str()).await?;
         if newest.as_ref().is_some_and(|g| g.revoked) {
             return Err(SourceError::NoSession);
         }
-        if let Some(revoked_at) = self.store.user_revoked_at(subject).await? {
+        if let Some(revoked_at) = self.store.user_revoked_at(subject.as_str()).await? {
             if newest.is_none_or(|g| g.created_at <= revoked_at) {
                 return Err(SourceError::NoSession);
             }
         }
         if self.config.mint_upstream || self.config.mint_lt1.is_some() {
             // Before any token is made, by either way of minting.
-            crate::util::legacy_subject::check(subject).map_err(SourceError::UnfitSubject)?;
+            crate::util::legacy_subject::check(subject.as_str())
+                .map_err(SourceError::UnfitSubject)?;
         }
         if let Some(minted) = self.mint_upstream(subject).await? {
             return Ok(minted);
@@ -385,7 +387,7 @@ impl LegacySource {
 
     /// Asks the adapter for a token for `subject` when `mint_upstream` is
     /// set; `None` when it has no such user or cannot mint.
-    async fn mint_upstream(&self, subject: &str) -> Result<Option<Sourced>, SourceError> {
+    async fn mint_upstream(&self, subject: &Subject) -> Result<Option<Sourced>, SourceError> {
         if !self.config.mint_upstream {
             return Ok(None);
         }
@@ -408,14 +410,14 @@ impl LegacySource {
     }
 
     /// Mints an LT1 token for `subject` when `[token_exchange.mint_lt1]` is set.
-    fn mint_lt1(&self, subject: &str, now: i64) -> Result<Option<Sourced>, SourceError> {
+    fn mint_lt1(&self, subject: &Subject, now: i64) -> Result<Option<Sourced>, SourceError> {
         let (Some(config), Some(keys)) = (&self.config.mint_lt1, &self.lt1) else {
             return Ok(None);
         };
         let exp = now + config.ttl_seconds;
         let token = keys
             .mint(&Lt1Claims {
-                sub: subject.to_owned(),
+                sub: subject.as_str().to_owned(),
                 iat: now,
                 exp,
                 scope: config.scope.clone(),

@@ -426,7 +426,10 @@ impl LegacyIdp for Timed {
         self.inner.can_renew()
     }
 
-    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+    async fn mint(
+        &self,
+        subject: &crate::domain::types::Subject,
+    ) -> Result<RenewedGrant, UpstreamError> {
         let started = Instant::now();
         let result = self.inner.mint(subject).await;
         self.record("mint", started, &result);

@@ -97,8 +97,8 @@ impl std::error::Error for TypeError {}
 
 /// A client id: non-empty, without `:` (the rule `[[clients]] id` is
 /// checked by). Compared exactly.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct ClientId(String);
 
 impl ClientId {
@@ -120,8 +120,8 @@ impl ClientId {
 /// A legacy user's subject (`sub`): non-empty, otherwise the legacy IdP's
 /// own (`util::legacy_subject` says which may be minted for). Compared
 /// exactly.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct Subject(String);
 
 impl Subject {
@@ -143,8 +143,8 @@ impl Subject {
 /// A redirect URI: an absolute URL without a fragment (RFC 6749 §3.1.2),
 /// kept as the exact text given and compared as a string (RFC 6749
 /// §3.1.2.3, OIDC Core §3.1.2.1), never normalized.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct RedirectUri(String);
 
 impl RedirectUri {
@@ -170,10 +170,53 @@ impl RedirectUri {
     }
 }
 
-/// `Debug`, `Display`, `TryFrom<String>`, `From<T> for String`,
-/// `AsRef<str>` and comparison with `str` for a string newtype.
+/// What a refused string was expected to be, for serde's "invalid value:
+/// …, expected …" (the configuration's reader stands a value in by it).
+struct Expected<'a>(&'static str, &'a TypeError);
+
+impl serde::de::Expected for Expected<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.0, self.1)
+    }
+}
+
+/// A string, expected as `.0` (so a wrong type says what was expected too).
+struct Text(&'static str);
+
+impl serde::de::Visitor<'_> for Text {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (a string)", self.0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+}
+
+/// `Debug`, `Display`, `TryFrom<String>`, `Deserialize` through the
+/// constructor, `From<T> for String`, `AsRef<str>` and comparison with
+/// `str` for a string newtype. `$what` names the type in a deserializer's
+/// "expected" phrase.
 macro_rules! string_type {
-    ($t:ident, $new:ident) => {
+    ($t:ident, $new:ident, $what:literal) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = d.deserialize_string(Text($what))?;
+                Self::$new(text.as_str()).map_err(|e| {
+                    serde::de::Error::invalid_value(
+                        serde::de::Unexpected::Str(&text),
+                        &Expected($what, &e),
+                    )
+                })
+            }
+        }
+
         impl fmt::Debug for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}({:?})", stringify!($t), self.0)
@@ -237,9 +280,9 @@ macro_rules! string_type {
     };
 }
 
-string_type!(ClientId, new);
-string_type!(Subject, new);
-string_type!(RedirectUri, parse);
+string_type!(ClientId, new, "a client id");
+string_type!(Subject, new, "a subject");
+string_type!(RedirectUri, parse, "an absolute URL");
 
 #[cfg(test)]
 mod tests {
@@ -362,5 +405,40 @@ mod tests {
         assert!(serde_json::from_str::<RedirectUri>("\"https://a.example/#f\"").is_err());
         let uri: RedirectUri = serde_json::from_str("\"HTTPS://A.example/cb\"").expect("parses");
         assert_eq!(uri.as_str(), "HTTPS://A.example/cb");
+    }
+
+    #[test]
+    fn a_refused_string_says_what_was_expected_and_why() {
+        let said = |r: Result<ClientId, serde_json::Error>| r.err().map(|e| e.to_string());
+        let id = said(serde_json::from_str("\"a:b\""));
+        assert!(
+            id.as_deref().is_some_and(|m| m.starts_with(
+                "invalid value: string \"a:b\", expected a client id (must be non-empty"
+            )),
+            "{id:?}"
+        );
+        let uri = serde_json::from_str::<RedirectUri>("\"https://a.example/#f\"")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            uri.as_deref().is_some_and(|m| m
+                .contains("expected an absolute URL (must not have a fragment (RFC 6749 §3.1.2))")),
+            "{uri:?}"
+        );
+        let relative = serde_json::from_str::<RedirectUri>("\"not a url\"")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            relative.as_deref().is_some_and(
+                |m| m.contains("expected an absolute URL (relative URL without a base)")
+            ),
+            "{relative:?}"
+        );
+        assert!(serde_json::from_str::<Subject>("\"\"").is_err());
+        let number = said(serde_json::from_str("7")).unwrap_or_default();
+        assert!(
+            number.starts_with("invalid type: integer `7`, expected a client id (a string)"),
+            "{number}"
+        );
     }
 }

@@ -15,6 +15,7 @@
 use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant::token_hash;
 use crate::domain::store::{RevocationStore, Store, StoreError, UserRevoked};
+use crate::domain::types::Subject;
 use crate::util::clock::now_unix;
 use crate::util::crypto::sha256;
 
@@ -49,10 +50,10 @@ impl RevokedBy {
 pub async fn revoke_user<S: RevocationStore + ?Sized>(
     store: &S,
     metrics: &Metrics,
-    subject: &str,
+    subject: &Subject,
     (by, who): (RevokedBy, &str),
 ) -> Result<UserRevoked, StoreError> {
-    let ended = store.revoke_user(subject, now_unix()).await?;
+    let ended = store.revoke_user(subject.as_str(), now_unix()).await?;
     crate::audit!(
         metrics,
         "user_revoked",

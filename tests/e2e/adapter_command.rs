@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use idp_bridge::domain::types::Subject;
 use idp_bridge::domain::upstream::UpstreamError;
 use idp_bridge::util::secret::{LegacyRefreshToken, Password};
 
@@ -49,12 +50,14 @@ async fn the_reference_program_logs_in_renews_and_fetches_profiles() {
     assert_eq!(profile.email.as_deref(), Some("alice@example.com"));
 
     let minted = idp
-        .mint("u-1002")
+        .mint(&Subject::new("u-1002").expect("a subject"))
         .await
         .expect("a token for bob, no password");
     assert!(stack.api_accepts(minted.access_token.secret()).await);
     assert_eq!(
-        idp.mint("u-nobody").await.unwrap_err(),
+        idp.mint(&Subject::new("u-nobody").expect("a subject"))
+            .await
+            .unwrap_err(),
         UpstreamError::InvalidCredentials,
         "no such user"
     );
@@ -84,7 +87,7 @@ async fn outcome(body: &str, timeout_ms: u64) -> Result<String, UpstreamError> {
     let idp = adapter(&script(&dir, "legacy.sh", body, timeout_ms));
     idp.authenticate("alice", &Password::new("pw-SECRET"))
         .await
-        .map(|g| g.profile.subject)
+        .map(|g| g.profile.subject.into())
 }
 
 #[tokio::test]

@@ -448,3 +448,60 @@ client_id = "idp-bridge"
         }
     }
 }
+
+#[test]
+fn a_bad_client_id_or_redirect_uri_is_reported_at_its_position_and_the_rest_still_checked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(
+        &path,
+        r#"issuer = "http://127.0.0.1:8080"
+[branding]
+accent_color = "red"
+[[clients]]
+id = "auth0:tenant"
+secret = "a-long-enough-client-secret-0123"
+redirect_uris = ["https://example.us.auth0.com/login/callback", "https://a.example/cb#frag"]
+post_logout_redirect_uris = ["/signed-out"]
+[upstream]
+adapter = "oauth2-password"
+[upstream.oauth2-password]
+token_url = "http://127.0.0.1:9/oauth/token"
+userinfo_url = "http://127.0.0.1:9/oauth/userinfo"
+client_id = "idp-bridge"
+"#,
+    )
+    .expect("write");
+    let file = path.display().to_string();
+    let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    for (key, line, why) in [
+        ("branding.accent_color", 3, ""),
+        (
+            "clients[0].id",
+            5,
+            "expected a client id (must be non-empty and contain no ':'",
+        ),
+        (
+            "clients[0].redirect_uris[1]",
+            7,
+            "expected an absolute URL (must not have a fragment",
+        ),
+        (
+            "clients[0].post_logout_redirect_uris[0]",
+            8,
+            "expected an absolute URL (relative URL without a base)",
+        ),
+    ] {
+        let found = problems
+            .iter()
+            .find(|p| p.contains(&format!("{key}:")))
+            .unwrap_or_else(|| panic!("{key} missing from:\n{err}"));
+        assert!(
+            found.starts_with(&format!("{file}:{line}:")),
+            "{key} should be at line {line}: {found}"
+        );
+        assert!(found.contains(why), "{found}");
+    }
+    assert_eq!(problems.len(), 4, "nothing about the stand-ins:\n{err}");
+}

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use super::{credentials, refuse, same_secret, unavailable};
 use crate::app::state::AppState;
 use crate::domain::config::{Auth0Events, WebhookAuth};
+use crate::domain::types::Subject;
 use crate::domain::user_revocation::{self, RevokedBy};
 use crate::util::clock::now_unix;
 
@@ -69,7 +70,7 @@ fn authorized(headers: &HeaderMap, config: &Auth0Events) -> bool {
 /// connections (and migrated database users, when so configured,
 /// [`crate::domain::auth0::subject_from_user_id`]): its `user_id`, else a linked
 /// identity's.
-fn legacy_subject(user: &Value, connections: &[String], migrated_users: bool) -> Option<String> {
+fn legacy_subject(user: &Value, connections: &[String], migrated_users: bool) -> Option<Subject> {
     let ours = |strategy: &str, connection: &str| {
         matches!(strategy, "oidc" | "oauth2") && connections.iter().any(|c| c == connection)
     };
@@ -87,7 +88,9 @@ fn legacy_subject(user: &Value, connections: &[String], migrated_users: bool) ->
             Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
             _ => return None,
         };
-        (ours(provider, connection) && !id.is_empty()).then_some(id)
+        ours(provider, connection)
+            .then(|| Subject::new(id).ok())
+            .flatten()
     })
 }
 
@@ -183,7 +186,7 @@ pub async fn auth0_events_post(
         .await
     {
         Ok(true) => {}
-        Ok(false) => return acknowledged(&id, "duplicate", Some(&subject)),
+        Ok(false) => return acknowledged(&id, "duplicate", Some(subject.as_str())),
         Err(e) => return unavailable(&e),
     }
     match user_revocation::revoke_user(
@@ -224,25 +227,29 @@ fn acknowledged(id: &str, outcome: &str, subject: Option<&str>) -> Response {
 mod tests {
     use super::*;
 
+    fn mapped(user: &Value, connections: &[String], migrated_users: bool) -> Option<String> {
+        legacy_subject(user, connections, migrated_users).map(String::from)
+    }
+
     #[test]
     fn auth0_users_map_through_the_configured_connections_only() {
         let connections = ["legacy-bridge".to_owned()];
         let direct = json!({"user_id": "oidc|legacy-bridge|alice"});
         assert_eq!(
-            legacy_subject(&direct, &connections, false).as_deref(),
+            mapped(&direct, &connections, false).as_deref(),
             Some("alice")
         );
         let piped = json!({"user_id": "oauth2|legacy-bridge|uid=a|b"});
         assert_eq!(
-            legacy_subject(&piped, &connections, false).as_deref(),
+            mapped(&piped, &connections, false).as_deref(),
             Some("uid=a|b")
         );
         let other = json!({"user_id": "oidc|another|alice"});
-        assert_eq!(legacy_subject(&other, &connections, false), None);
+        assert_eq!(mapped(&other, &connections, false), None);
         let database = json!({"user_id": "auth0|alice"});
-        assert_eq!(legacy_subject(&database, &connections, false), None);
+        assert_eq!(mapped(&database, &connections, false), None);
         assert_eq!(
-            legacy_subject(&database, &connections, true).as_deref(),
+            mapped(&database, &connections, true).as_deref(),
             Some("alice"),
             "a migrated database user"
         );
@@ -253,9 +260,6 @@ mod tests {
                 {"provider": "oidc", "connection": "legacy-bridge", "user_id": "bob"}
             ]
         });
-        assert_eq!(
-            legacy_subject(&linked, &connections, false).as_deref(),
-            Some("bob")
-        );
+        assert_eq!(mapped(&linked, &connections, false).as_deref(), Some("bob"));
     }
 }

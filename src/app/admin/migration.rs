@@ -349,7 +349,7 @@ mod tests {
 
     fn legacy(email: Option<&str>, verified: Option<bool>) -> Profile {
         Profile {
-            subject: "uid-42".into(),
+            subject: crate::domain::types::Subject::new("uid-42").expect("valid"),
             email: email.map(str::to_owned),
             email_verified: verified,
             name: Some("Alice".into()),

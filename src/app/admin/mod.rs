@@ -31,6 +31,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::app::state::AppState;
+use crate::domain::types::Subject;
 use crate::domain::user_revocation::{self, RevokedBy, TokenRevoked};
 use crate::util::crypto::sha256;
 use crate::util::refusal::Refusal;
@@ -190,24 +191,24 @@ async fn revoke_user_post(
         Ok(r) => r,
         Err(refused) => return *refused,
     };
-    if request.subject.is_empty() {
+    let Ok(subject) = Subject::new(request.subject) else {
         return refuse(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "name the user's legacy subject",
             None,
         );
-    }
+    };
     match user_revocation::revoke_user(
         state.store.as_ref(),
         &state.metrics,
-        &request.subject,
+        &subject,
         (RevokedBy::AdminApi, &peer.to_string()),
     )
     .await
     {
         Ok(ended) => axum::Json(json!({
-            "subject": request.subject,
+            "subject": subject,
             "grants_revoked": ended.grants,
             "refresh_tokens_revoked": ended.refresh_tokens,
             "sessions_ended": ended.sessions,

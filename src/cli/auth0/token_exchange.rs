@@ -157,7 +157,7 @@ pub fn load(args: &TokenExchangeArgs) -> Result<Exchange, String> {
             source.issuer.as_str().trim_end_matches('/'),
             crate::protocol::provider::legacy_introspect::PATH
         ),
-        client_id: client.id.clone(),
+        client_id: client.id.to_string(),
         subject_token_type: args.subject_token_type.clone(),
         name: args.name.clone(),
     })

@@ -10,12 +10,13 @@
 //! keeps whole answers in its own cache.
 
 use super::{Auth0Error, Auth0Token, Auth0Verifier};
+use crate::domain::types::Subject;
 
 /// A verified Auth0 caller and what its token allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The legacy subject the Auth0 user maps to.
-    pub subject: String,
+    pub subject: Subject,
     /// The token's audiences.
     pub audiences: Vec<String>,
     /// The token's scopes (`scope`).

@@ -42,6 +42,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use crate::domain::config::TokenExchange;
+use crate::domain::types::Subject;
 use crate::domain::upstream::fetch::Fetcher;
 use crate::util::clock::now_unix;
 use crate::util::crypto::sha256;
@@ -138,7 +139,7 @@ pub struct Auth0Token {
 pub struct VerifiedToken {
     /// The legacy subject ([`Auth0Verifier::legacy_subject`]), `None` when
     /// the user maps to none.
-    pub legacy_subject: Option<String>,
+    pub legacy_subject: Option<Subject>,
     /// `aud`, as a list.
     pub audiences: Vec<String>,
     /// `scope`, split at spaces (never `permissions`).
@@ -371,14 +372,17 @@ impl Auth0Verifier {
 
     /// The legacy subject of a verified token: the configured claim, else
     /// the user id mapped by [`subject_from_user_id`].
-    pub fn legacy_subject(&self, token: &Auth0Token) -> Option<String> {
+    pub fn legacy_subject(&self, token: &Auth0Token) -> Option<Subject> {
         if let Some(claim) = &self.subject_claim {
             match &token.claims[claim] {
                 Value::Null => {}
-                Value::String(s) if !s.is_empty() => return Some(s.clone()),
+                // An empty one is refused by `Subject::new`.
+                Value::String(s) => return Subject::new(s.as_str()).ok(),
                 // Integers only: a float or a rounded large number would
                 // name another user.
-                Value::Number(n) if n.is_u64() || n.is_i64() => return Some(n.to_string()),
+                Value::Number(n) if n.is_u64() || n.is_i64() => {
+                    return Subject::new(n.to_string()).ok();
+                }
                 // Present but unusable: refused, never a fallback.
                 _ => return None,
             }
@@ -491,16 +495,15 @@ pub fn subject_from_user_id(
     user_id: &str,
     connections: &[String],
     migrated_users: bool,
-) -> Option<String> {
+) -> Option<Subject> {
     if let Some(id) = user_id.strip_prefix("auth0|") {
-        return (migrated_users && !id.is_empty()).then(|| id.to_owned());
+        return migrated_users.then(|| Subject::new(id).ok()).flatten();
     }
     let mut parts = user_id.splitn(3, '|');
     let (strategy, connection, id) = (parts.next()?, parts.next()?, parts.next()?);
-    (matches!(strategy, "oauth2" | "oidc")
-        && connections.iter().any(|c| c == connection)
-        && !id.is_empty())
-    .then(|| id.to_owned())
+    (matches!(strategy, "oauth2" | "oidc") && connections.iter().any(|c| c == connection))
+        .then(|| Subject::new(id).ok())
+        .flatten()
 }
 
 /// Whether a key of `old` is not in `new` as it was.
@@ -631,7 +634,8 @@ mod tests {
     #[test]
     fn migrated_database_users_map_only_when_configured() {
         let connections = ["legacy".to_owned()];
-        let map = |id: &str, migrated| subject_from_user_id(id, &connections, migrated);
+        let map =
+            |id: &str, migrated| subject_from_user_id(id, &connections, migrated).map(String::from);
         assert_eq!(map("oidc|legacy|alice", false).as_deref(), Some("alice"));
         assert_eq!(map("oauth2|legacy|a|b", false).as_deref(), Some("a|b"));
         assert_eq!(map("oidc|other|alice", true), None);

@@ -16,14 +16,19 @@ use crate::util::secret::SecretSource;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
+    // Read through `ClientId`'s constructor, so a bad one is reported at
+    // its position; a string in the schema.
     /// The client id.
-    pub id: String,
+    #[schemars(with = "String")]
+    pub id: ClientId,
     /// The secret, from env or a file (or literal, for tests).
     pub secret: Option<SecretSource>,
     /// Or only its hash: `sha256:<hex>` (for high-entropy generated secrets).
     pub secret_hash: Option<String>,
+    // Each read through `RedirectUri`'s constructor.
     /// Exact redirect URIs.
-    pub redirect_uris: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub redirect_uris: Vec<RedirectUri>,
     /// Scopes the client may be granted (default openid, profile, email).
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
@@ -39,7 +44,8 @@ pub struct ClientConfig {
     pub refresh_tokens: RefreshPolicy,
     /// Exact URIs the client may send users to after logout.
     #[serde(default)]
-    pub post_logout_redirect_uris: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// For `private_key_jwt`: the client's public keys as a JWK Set (JSON text).
     pub jwks: Option<String>,
     /// For `private_key_jwt`: the client's public key as PEM (RSA or EC P-256).
@@ -158,13 +164,13 @@ impl AuthMethod {
 #[derive(Debug, Clone)]
 pub struct Client {
     /// The client id.
-    pub id: String,
+    pub id: ClientId,
     /// SHA-256 of the secret (absent for a `private_key_jwt`-only client).
     pub secret_sha256: Option<[u8; 32]>,
     /// Public keys for `private_key_jwt`.
     pub assertion_keys: Vec<AssertionKey>,
     /// Exact redirect URIs.
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     /// Allowed scopes.
     pub scopes: Vec<String>,
     /// PKCE required.
@@ -174,7 +180,7 @@ pub struct Client {
     /// Refresh token behaviour.
     pub refresh: RefreshPolicy,
     /// Exact post-logout redirect URIs.
-    pub post_logout_redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// How its ID tokens are signed.
     pub id_token_alg: SigningAlg,
     /// What it may exchange, if anything (RFC 8693).
@@ -298,9 +304,6 @@ fn client_secret(
 pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
     let key = format!("clients[{i}]");
     let mut problems = Vec::new();
-    if let Err(e) = ClientId::new(c.id.as_str()) {
-        problems.push(format!("{key}.id: {e}"));
-    }
     let wants_secret = c
         .token_endpoint_auth_methods
         .iter()
@@ -326,14 +329,12 @@ pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<
         problems.push(format!("{key}.redirect_uris: at least one is required"));
     }
     for (j, uri) in c.redirect_uris.iter().enumerate() {
-        match RedirectUri::parse(uri.as_str()).map(|u| u.to_url()) {
-            Ok(Some(u)) if u.scheme() != "https" && !is_loopback(&u) => {
+        if let Some(u) = uri.to_url() {
+            if u.scheme() != "https" && !is_loopback(&u) {
                 problems.push(format!(
                     "{key}.redirect_uris[{j}]: must be https (http only on loopback)"
                 ));
             }
-            Ok(_) => {}
-            Err(e) => problems.push(format!("{key}.redirect_uris[{j}]: {e}")),
         }
     }
     let r = &c.refresh_tokens;

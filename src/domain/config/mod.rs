@@ -440,7 +440,7 @@ impl Settings {
         for (i, c) in raw.clients.iter().enumerate() {
             match validate_client(c, i) {
                 Ok(client) => {
-                    if clients.insert(client.id.clone(), client).is_some() {
+                    if clients.insert(client.id.to_string(), client).is_some() {
                         problems.push(format!("clients[{i}].id: `{}` appears twice", c.id));
                     }
                 }

@@ -12,6 +12,9 @@ fn stand_in(message: &str) -> Option<toml::Value> {
     let value = if expected.contains("URL") {
         // One that parses, so the URL's own complaint is not repeated.
         toml::Value::String("https://stand-in.invalid/".to_owned())
+    } else if expected.contains("client id") {
+        // One that passes `ClientId::new`, for the same reason.
+        toml::Value::String("stand-in".to_owned())
     } else if expected.contains("string") {
         toml::Value::String(String::new())
     } else if ["integer", "u8", "u16", "u32", "u64", "i32", "i64", "usize"]

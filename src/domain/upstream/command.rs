@@ -39,6 +39,7 @@ use tracing::instrument;
 use super::config::CommandConfig;
 use super::http::check_token;
 use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, profile_after_renewal};
+use crate::domain::types::Subject;
 use crate::util::clock::now_unix;
 use crate::util::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 
@@ -225,7 +226,7 @@ fn profile_of(map: serde_json::Map<String, Value>) -> Result<Profile, UpstreamEr
     let subject = attributes
         .remove("sub")
         .and_then(text)
-        .filter(|s| !s.is_empty())
+        .and_then(|s| Subject::new(s).ok())
         .ok_or_else(|| UpstreamError::Protocol("the command's profile has no sub".into()))?;
     Ok(Profile {
         subject,
@@ -286,7 +287,7 @@ impl LegacyIdp for CommandIdp {
     }
 
     #[instrument(skip_all, fields(adapter = "command"))]
-    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+    async fn mint(&self, subject: &Subject) -> Result<RenewedGrant, UpstreamError> {
         let request = json!({"version": 1, "action": "mint", "subject": subject});
         let (mut minted, profile) = self.token_answer(request).await?;
         minted.profile = profile.map(profile_of).transpose()?;

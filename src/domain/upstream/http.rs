@@ -27,6 +27,7 @@ use super::fetch::{Fetched, Fetcher};
 use super::{
     LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, pointer, profile_after_renewal,
 };
+use crate::domain::types::Subject;
 use crate::util::clock::now_unix;
 use crate::util::legacy_token::{Lt1Keys, looks_like_lt1};
 use crate::util::secret::SecretSource;
@@ -353,12 +354,12 @@ impl LegacyIdp for HttpIdp {
     }
 
     #[instrument(skip_all, fields(adapter = "http"))]
-    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+    async fn mint(&self, subject: &Subject) -> Result<RenewedGrant, UpstreamError> {
         let mint = self
             .mint
             .as_ref()
             .ok_or(UpstreamError::Unsupported("minting"))?;
-        let fields = [(mint.config.subject_field.as_str(), subject)];
+        let fields = [(mint.config.subject_field.as_str(), subject.as_str())];
         let request = self.build(mint, &fields)?;
         let answer = self.fetch.send(request).await?;
         let (access_token, expires_at, refresh_token, json) = self.read_answer(&answer)?;

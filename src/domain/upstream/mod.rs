@@ -34,6 +34,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::types::Subject;
 use crate::util::legacy_token::Lt1Keys;
 use crate::util::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 
@@ -42,8 +43,9 @@ pub use config::UpstreamConfig;
 /// What the legacy IdP says about a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
-    /// The stable legacy user id.
-    pub subject: String,
+    /// The stable legacy user id, parsed where the adapter's answer is
+    /// read (an answer without one is a protocol error).
+    pub subject: Subject,
     /// The user's email address, when known.
     pub email: Option<String>,
     /// Whether the legacy IdP verified the email, when it says (the
@@ -155,7 +157,7 @@ pub trait LegacyIdp: Send + Sync + std::fmt::Debug {
     /// Issues a legacy token for `subject` without a password, for token
     /// exchange when the user has no live grant (a legacy "token for user"
     /// operation). [`UpstreamError::InvalidCredentials`] means no such user.
-    async fn mint(&self, subject: &str) -> Result<RenewedGrant, UpstreamError> {
+    async fn mint(&self, subject: &Subject) -> Result<RenewedGrant, UpstreamError> {
         let _ = subject;
         Err(UpstreamError::Unsupported("minting"))
     }

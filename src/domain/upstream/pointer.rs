@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::config::ClaimsConfig;
 use super::{Profile, UpstreamError};
+use crate::domain::types::Subject;
 
 /// Whether `pointer` is a syntactically valid JSON pointer.
 pub fn is_valid(pointer: &str) -> bool {
@@ -52,7 +53,7 @@ pub fn parse_instant(text: &str) -> Option<i64> {
 /// without a stable id cannot be federated.
 pub fn profile_from(json: &Value, claims: &ClaimsConfig) -> Result<Profile, UpstreamError> {
     let subject = string_at(json, &claims.subject)
-        .filter(|s| !s.is_empty())
+        .and_then(|s| Subject::new(s).ok())
         .ok_or_else(|| {
             UpstreamError::Protocol(format!("no subject at the JSON pointer {}", claims.subject))
         })?;

@@ -27,6 +27,7 @@ use moka::Expiry;
 
 use crate::domain::legacy_source::{LegacySource, SourceError};
 use crate::domain::metrics::GatewayCacheMetrics;
+use crate::domain::types::Subject;
 use crate::util::clock::now_unix;
 use crate::util::secret::LegacyAccessToken;
 
@@ -38,7 +39,7 @@ const REMEMBER_REVOCATION: i64 = 600;
 #[derive(Debug)]
 pub struct Entry {
     /// The legacy subject.
-    pub subject: String,
+    pub subject: Subject,
     /// The Auth0 token's audiences.
     pub audiences: Vec<String>,
     /// Its scopes.
@@ -75,7 +76,7 @@ impl Expiry<[u8; 32], Arc<Entry>> for UntilExpiry {
 #[derive(Debug)]
 pub struct Verified {
     /// The legacy subject.
-    pub subject: String,
+    pub subject: Subject,
     /// Audiences.
     pub audiences: Vec<String>,
     /// Scopes.
@@ -181,7 +182,7 @@ impl TokenCache {
         self.revoked
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&entry.subject)
+            .get(entry.subject.as_str())
             .is_some_and(|&(_, seen)| entry.loaded_at <= seen)
     }
 
@@ -217,10 +218,9 @@ impl TokenCache {
         // Existing entries go now, with one predicate for the whole poll (a
         // hit checks the map as well, so an entry inserted after this by a
         // lookup that started before is caught too).
-        if let Err(e) = self
-            .entries
-            .invalidate_entries_if(move |_, e| fresh.contains(&e.subject) && e.loaded_at <= seen)
-        {
+        if let Err(e) = self.entries.invalidate_entries_if(move |_, e| {
+            fresh.contains(e.subject.as_str()) && e.loaded_at <= seen
+        }) {
             tracing::warn!(error = %e, "cannot invalidate the gateway's cached tokens");
         }
     }

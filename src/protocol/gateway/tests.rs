@@ -129,7 +129,7 @@ fn the_refusals_of_the_shared_caller_check_map_to_rfc_6750_answers() {
 #[test]
 fn the_legacy_token_goes_in_the_routes_header_with_its_scheme_and_is_sensitive() {
     let entry = Entry {
-        subject: "alice".into(),
+        subject: crate::domain::types::Subject::new("alice").expect("valid"),
         audiences: Vec::new(),
         scopes: Vec::new(),
         legacy: LegacyAccessToken::new("LEGACY"),

@@ -219,12 +219,12 @@ pub fn validate(
             message: "The application that sent you here gave a return address that is not registered.",
             cause: format!(
                 "client {}: redirect_uri {} is not one of the registered {}",
-                shown(&client.id),
+                shown(client.id.as_str()),
                 sent_uri.as_deref().map_or_else(|| "(none)".to_owned(), shown),
                 client
                     .redirect_uris
                     .iter()
-                    .map(|u| shown(u))
+                    .map(|u| shown(u.as_str()))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

@@ -18,6 +18,7 @@ use super::form::FormParams;
 use crate::domain::config::{AuthMethod, Client, Settings};
 use crate::domain::metrics::Metrics;
 use crate::domain::store::OnceStore;
+use crate::domain::types::UnixTime;
 use crate::util::crypto::{b64url, sha256};
 use crate::util::refusal::shown;
 
@@ -56,7 +57,7 @@ pub async fn authenticate_client<'a, S: OnceStore + ?Sized>(
     auth: &ClientAuth<'a, S>,
     headers: &HeaderMap,
     form: &FormParams,
-    now: i64,
+    now: UnixTime,
 ) -> Result<&'a Client, OAuthError> {
     if form.contains("client_assertion_type") || form.contains("client_assertion") {
         // RFC 6749 §2.3: one authentication method per request.
@@ -139,7 +140,7 @@ pub fn secret_client<'a>(
         let why = secret_refusal(client, secret_ok, method);
         return Err(OAuthError::invalid_client(
             basic_used,
-            format!("client {} {why}", shown(&client.id)),
+            format!("client {} {why}", shown(client.id.as_str())),
         ));
     }
     Ok(client)
@@ -206,7 +207,7 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 async fn assertion_client<'a, S: OnceStore + ?Sized>(
     auth: &ClientAuth<'a, S>,
     form: &FormParams,
-    now: i64,
+    now: UnixTime,
 ) -> Result<&'a Client, OAuthError> {
     use jsonwebtoken::Algorithm;
     let fail = |why: &str| OAuthError::invalid_client(false, format!("private_key_jwt: {why}"));
@@ -253,13 +254,13 @@ async fn assertion_client<'a, S: OnceStore + ?Sized>(
     if !client.auth_methods.contains(&AuthMethod::PrivateKeyJwt) {
         return Err(fail(&format!(
             "client {} may not use private_key_jwt",
-            shown(&client.id)
+            shown(client.id.as_str())
         )));
     }
     let issuer = auth.issuer;
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_issuer(&[&client.id]);
-    validation.sub = Some(client.id.clone());
+    validation.sub = Some(client.id.to_string());
     validation.set_audience(&[format!("{issuer}/token"), issuer.to_owned()]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.leeway = 5;
@@ -273,17 +274,17 @@ async fn assertion_client<'a, S: OnceStore + ?Sized>(
             fail(&format!(
                 "client {}: no registered key verifies the assertion with iss = sub = the client, \
                  aud = the token endpoint or the issuer, and exp in the future",
-                shown(&client.id)
+                shown(client.id.as_str())
             ))
         })?
         .claims;
     let exp = claims["exp"]
         .as_i64()
         .ok_or_else(|| fail("exp is not a number"))?;
-    if exp > now + 60 {
+    if exp > now.plus(60).as_secs() {
         return Err(fail(&format!(
             "exp is {} s ahead; at most 60 s is accepted",
-            exp - now
+            exp - now.as_secs()
         )));
     }
     let jti = claims["jti"]

@@ -134,7 +134,7 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
     let row = GrantRow {
         id: grant_id.clone(),
         client_id: request.client_id.to_string(),
-        subject: grant.profile.subject.clone(),
+        subject: grant.profile.subject.as_str().to_owned(),
         scope: request.scopes.join(" "),
         profile_json: serde_json::to_string(&grant.profile).unwrap_or_default(),
         token_hash: sealed.token_hash,

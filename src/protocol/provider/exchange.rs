@@ -28,7 +28,7 @@ use crate::domain::auth0::caller::{CallerRefusal, verify_caller_cached};
 use crate::domain::config::{Client, ExchangePolicy};
 use crate::domain::legacy_source::{LegacySource, SourceError};
 use crate::domain::metrics::Metrics;
-use crate::util::clock::now_unix;
+use crate::domain::types::UnixTime;
 
 /// What token exchange uses: the Auth0 verifier and the legacy token
 /// source (both `None` when token exchange is not configured) and the
@@ -112,8 +112,8 @@ pub async fn exchange(
     crate::audit_debug!(exchanger.metrics, "token_exchanged", reason = sourced.origin.as_str(), client_id = %client.id, subject = %subject);
     Ok(ExchangeResponse::new(
         sourced.token,
-        sourced.expires_at,
-        now_unix(),
+        UnixTime::from_secs(sourced.expires_at),
+        UnixTime::now(),
     ))
 }
 

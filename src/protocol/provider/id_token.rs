@@ -69,7 +69,7 @@ pub fn mint(
         input.alg,
         &IdTokenClaims {
             iss: input.issuer,
-            sub: &input.profile.subject,
+            sub: input.profile.subject.as_str(),
             aud: input.client_id,
             exp: input.now.plus(input.ttl),
             iat: input.now,

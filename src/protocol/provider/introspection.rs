@@ -45,7 +45,7 @@ pub(super) async fn introspect<S: GrantStore + RefreshStore + OnceStore + ?Sized
 ) -> Result<Introspection, OAuthError> {
     let form = FormParams::parse(headers, body)?;
     let now = UnixTime::now();
-    let client = authenticate_client(auth, headers, &form, now.as_secs()).await?;
+    let client = authenticate_client(auth, headers, &form, now).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
     let store = auth.store;

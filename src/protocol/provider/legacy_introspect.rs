@@ -33,7 +33,7 @@ use crate::app::state::AppState;
 use crate::domain::legacy_validation::{LegacyValidator, Verdict};
 use crate::domain::metrics::Metrics;
 use crate::domain::store::OnceStore;
-use crate::util::clock::now_unix;
+use crate::domain::types::UnixTime;
 
 /// The path.
 pub const PATH: &str = "/legacy/introspect";
@@ -68,7 +68,7 @@ async fn introspect<S: OnceStore + ?Sized>(
     body: &[u8],
 ) -> Result<Value, OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let client = authenticate_client(auth, headers, &form, now_unix()).await?;
+    let client = authenticate_client(auth, headers, &form, UnixTime::now()).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let validator = match validator {
         Some(v) if client.validate_legacy_tokens => v,

@@ -88,12 +88,12 @@ impl std::fmt::Debug for ExchangeResponse {
 
 impl ExchangeResponse {
     /// The answer for `access_token`, valid until `expires_at`.
-    pub fn new(access_token: LegacyAccessToken, expires_at: i64, now: i64) -> Self {
+    pub fn new(access_token: LegacyAccessToken, expires_at: UnixTime, now: UnixTime) -> Self {
         Self {
             access_token,
             issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
             token_type: "Bearer",
-            expires_in: (expires_at - now).max(0),
+            expires_in: expires_at.seconds_since(now).max(0),
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod revocation;
 pub mod token;
 pub mod token_issuer;
 #[cfg(test)]
-mod unit_tests;
+pub(crate) mod unit_tests;
 pub mod userinfo;
 
 use axum::Router;

@@ -34,7 +34,6 @@ use crate::domain::store::{
 };
 use crate::domain::types::UnixTime;
 use crate::domain::upstream::{Profile, UpstreamError};
-use crate::util::clock::now_unix;
 use crate::util::crypto::{Purpose, random_token, sha256};
 /// How long a request waits for a concurrent renewal of the same token.
 const WAIT_FOR_ROTATION: Duration = Duration::from_secs(15);
@@ -62,7 +61,7 @@ pub async fn issue<S: RefreshStore + ?Sized>(
         .insert_refresh(&RefreshRow {
             token_hash: sha256(token.as_bytes()).to_vec(),
             grant_id: grant.id.clone(),
-            client_id: client.id.clone(),
+            client_id: client.id.to_string(),
             scope: grant.scope.clone(),
             state: RefreshState::Active,
             created_at: now.as_secs(),
@@ -100,7 +99,7 @@ pub async fn grant<S: GrantStore + RefreshStore + ?Sized>(
     requested_scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let hash = sha256(presented.as_bytes());
-    let now = now_unix();
+    let now = UnixTime::now();
     let policy = &client.refresh;
     let started = std::time::Instant::now();
     loop {
@@ -115,7 +114,11 @@ pub async fn grant<S: GrantStore + RefreshStore + ?Sized>(
             ));
         }
         let scopes = narrow(&row.scope, requested_scope)?;
-        if row.family_expires_at < now || row.last_used_at + policy.idle_lifetime_seconds < now {
+        let (family_ends, idle_ends) = (
+            UnixTime::from_secs(row.family_expires_at),
+            UnixTime::from_secs(row.last_used_at).plus(policy.idle_lifetime_seconds),
+        );
+        if family_ends < now || idle_ends < now {
             return Err(OAuthError::invalid_grant("the refresh token has expired"));
         }
         match row.state {
@@ -126,26 +129,26 @@ pub async fn grant<S: GrantStore + RefreshStore + ?Sized>(
                 // Rotation off: a use within the grace period of the last
                 // renewal returns that renewal instead of renewing again.
                 if !policy.rotation
-                    && row
-                        .rotated_at
-                        .is_some_and(|t| now - t < policy.reuse_grace_seconds)
+                    && row.rotated_at.is_some_and(|t| {
+                        now.seconds_since(UnixTime::from_secs(t)) < policy.reuse_grace_seconds
+                    })
                 {
                     return answer(inputs, client, &row.grant_id, presented, &scopes).await;
                 }
-                if inputs.store.claim_refresh(&hash, now).await? {
+                if inputs.store.claim_refresh(&hash, now.as_secs()).await? {
                     return renew(inputs, client, &row, presented, &scopes, now).await;
                 }
             }
             RefreshState::Rotating => {
-                if inputs.store.claim_refresh(&hash, now).await? {
+                if inputs.store.claim_refresh(&hash, now.as_secs()).await? {
                     // The previous claim was abandoned (see STALE_CLAIM_SECONDS).
                     return renew(inputs, client, &row, presented, &scopes, now).await;
                 }
             }
             RefreshState::Spent => {
-                let within_grace = row
-                    .rotated_at
-                    .is_some_and(|t| now - t < policy.reuse_grace_seconds);
+                let within_grace = row.rotated_at.is_some_and(|t| {
+                    now.seconds_since(UnixTime::from_secs(t)) < policy.reuse_grace_seconds
+                });
                 let successor = row
                     .successor_sealed
                     .as_ref()
@@ -181,7 +184,7 @@ async fn renew<S: GrantStore + RefreshStore + ?Sized>(
     row: &RefreshRow,
     presented: &str,
     scopes: &[String],
-    now: i64,
+    now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
     let release = || async {
         let _ = inputs.store.release_refresh(&row.token_hash).await;
@@ -242,9 +245,9 @@ async fn renew<S: GrantStore + RefreshStore + ?Sized>(
             client_id: row.client_id.clone(),
             scope: row.scope.clone(),
             state: RefreshState::Active,
-            created_at: now,
+            created_at: now.as_secs(),
             family_expires_at: row.family_expires_at,
-            last_used_at: now,
+            last_used_at: now.as_secs(),
             rotated_at: None,
             successor_sealed: None,
         }),
@@ -256,7 +259,7 @@ async fn renew<S: GrantStore + RefreshStore + ?Sized>(
         token_expires_at: renewal.token_expires_at,
         legacy_refresh_sealed: renewal.legacy_refresh_sealed,
         profile_json: renewal.profile_json,
-        now,
+        now: now.as_secs(),
     };
     if let Err(e) = inputs.store.complete_rotation(&rotation).await {
         release().await;
@@ -292,7 +295,7 @@ async fn answer<S: GrantStore + ?Sized>(
         let input = IdTokenInput {
             alg: client.id_token_alg,
             issuer: inputs.issuer,
-            client_id: &client.id,
+            client_id: client.id.as_str(),
             profile: &profile,
             scopes,
             requested: &RequestedClaims::from_stored(&grant.claims).id_token,

@@ -20,7 +20,7 @@ use crate::domain::config::Client;
 use crate::domain::metrics::Metrics;
 use crate::domain::sealed_grant::token_hash;
 use crate::domain::store::{GrantRow, GrantStore, OnceStore, RefreshRow, RefreshStore};
-use crate::util::clock::now_unix;
+use crate::domain::types::UnixTime;
 use crate::util::crypto::sha256;
 
 /// The token a request names, resolved.
@@ -93,7 +93,7 @@ pub(super) async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
     body: &[u8],
 ) -> Result<(), OAuthError> {
     let form = FormParams::parse(headers, body)?;
-    let client = authenticate_client(auth, headers, &form, now_unix()).await?;
+    let client = authenticate_client(auth, headers, &form, UnixTime::now()).await?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = form.require("token")?;
     let grant_id = match find(auth.store, client, token, form.get("token_type_hint")).await? {
@@ -109,7 +109,7 @@ pub(super) async fn revoke<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
 
 /// RFC 7009 §2.1: a client may only revoke its own tokens.
 fn owned(client: &Client, owner: &str) -> Result<(), OAuthError> {
-    if owner == client.id {
+    if client.id == owner {
         Ok(())
     } else {
         Err(OAuthError::unauthorized_client(

@@ -192,7 +192,7 @@ async fn token<S: GrantStore + RefreshStore + OnceStore + ?Sized>(
 ) -> Result<Answer, OAuthError> {
     let form = FormParams::parse(headers, body)?;
     let now = UnixTime::now();
-    let client = authenticate_client(auth, headers, &form, now.as_secs()).await?;
+    let client = authenticate_client(auth, headers, &form, now).await?;
     let span = tracing::Span::current();
     span.record("client_id", client.id.as_str());
     if let Some(grant_type) = form.get("grant_type") {
@@ -265,7 +265,7 @@ pub async fn authorization_code<S: GrantStore + RefreshStore + ?Sized>(
         }
     });
     let claim = CodeClaim {
-        client_id: &client.id,
+        client_id: client.id.as_str(),
         redirect_uri,
         challenge: challenge.as_deref(),
         now: now.as_secs(),

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::config::RedirectClaims;
+use crate::domain::types::Subject;
 use crate::domain::upstream::{Profile, UpstreamError};
 
 /// Claims as the legacy IdP sent them, from one or two sources.
@@ -71,7 +72,7 @@ pub fn profile(
     let subject = sources
         .get(&mapping.user_id)
         .and_then(as_text)
-        .filter(|s| !s.is_empty())
+        .and_then(|s| Subject::new(s).ok())
         .ok_or_else(|| {
             UpstreamError::Protocol(format!(
                 "no user id in the claim `{}` (set [upstream.*.claims] user_id)",
@@ -280,7 +281,7 @@ mod tests {
         let mut mapping = RedirectClaims::default();
         mapping.extra.insert("department".into(), "dept".into());
         let known = Profile {
-            subject: "u1".into(),
+            subject: Subject::new("u1").expect("valid"),
             email: Some("old@b".into()),
             email_verified: Some(true),
             name: Some("Old".into()),

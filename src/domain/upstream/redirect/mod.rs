@@ -52,6 +52,7 @@ use super::fetch::Fetcher;
 use super::http::check_token;
 use super::problem::UpstreamConfigError;
 use super::{LegacyGrant, LegacyIdp, Profile, RenewedGrant, UpstreamError, profile_after_renewal};
+use crate::domain::types::UnixTime;
 use crate::util::clock::now_unix;
 use crate::util::crypto::random_token;
 use crate::util::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
@@ -61,9 +62,9 @@ use crate::util::secret::{LegacyAccessToken, LegacyRefreshToken, Password};
 pub struct SignedIn {
     /// The legacy tokens and the profile.
     pub grant: LegacyGrant,
-    /// When the user authenticated there (OIDC Core §2 `auth_time`), unix
-    /// seconds, never later than now.
-    pub auth_time: i64,
+    /// When the user authenticated there (OIDC Core §2 `auth_time`), never
+    /// later than now.
+    pub auth_time: UnixTime,
 }
 
 /// The `oidc` or `oauth2` adapter.
@@ -245,7 +246,7 @@ impl RedirectIdp {
         };
         Ok(SignedIn {
             grant,
-            auth_time: claims::auth_time(stated, now_unix()),
+            auth_time: UnixTime::from_secs(claims::auth_time(stated, now_unix())),
         })
     }
 

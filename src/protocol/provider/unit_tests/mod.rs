@@ -35,10 +35,10 @@ pub const REDIRECT_URI: &str = "https://app.example/callback";
 /// A client `id` with the secret `secret-{id}`, Basic and post allowed.
 pub fn client(id: &str) -> Client {
     Client {
-        id: id.to_owned(),
+        id: crate::domain::types::ClientId::new(id).expect("a client id"),
         secret_sha256: Some(sha256(format!("secret-{id}").as_bytes())),
         assertion_keys: Vec::new(),
-        redirect_uris: vec![REDIRECT_URI.to_owned()],
+        redirect_uris: vec![crate::domain::types::RedirectUri::parse(REDIRECT_URI).expect("valid")],
         scopes: ["openid", "profile", "email", "offline_access"]
             .map(str::to_owned)
             .to_vec(),
@@ -54,7 +54,7 @@ pub fn client(id: &str) -> Client {
 
 /// Clients by id.
 pub fn registry(clients: impl IntoIterator<Item = Client>) -> BTreeMap<String, Client> {
-    clients.into_iter().map(|c| (c.id.clone(), c)).collect()
+    clients.into_iter().map(|c| (c.id.to_string(), c)).collect()
 }
 
 /// A fixed storage key.
@@ -149,7 +149,7 @@ pub fn legacy_grant(subject: &str, token: &str, expires_at: i64, refresh: bool) 
         expires_at,
         refresh_token: refresh.then(|| LegacyRefreshToken::new(format!("lrt-{token}"))),
         profile: Profile {
-            subject: subject.to_owned(),
+            subject: crate::domain::types::Subject::new(subject).expect("a subject"),
             email: Some(format!("{subject}@example.com")),
             email_verified: None,
             name: None,
