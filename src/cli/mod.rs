@@ -195,7 +195,11 @@ fn hash_secret(generate: bool) -> Result<ExitCode, String> {
 fn serve(config: &std::path::Path) -> Result<ExitCode, String> {
     let settings = Settings::load(config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
-        let app = App::build(settings).await.map_err(|e| e.to_string())?;
+        // Boxed: the build's future holds the whole `Settings` and the
+        // store's opening (clippy's large_futures), once per process.
+        let app = Box::pin(App::build(settings))
+            .await
+            .map_err(|e| e.to_string())?;
         tracing::info!(port = app.port(), "idp-bridge listening");
         if let Some(addr) = app.gateway_addr() {
             tracing::info!(%addr, "the gateway listening");

@@ -249,7 +249,7 @@ async fn upstream_timeout_is_unavailable() {
         "{e:?}"
     );
     assert!(
-        started.elapsed() < Duration::from_millis(5000),
+        started.elapsed() < Duration::from_secs(5),
         "the configured 2 s timeout applies (generous: a loaded CI machine must never \
          turn a good answer into a timeout), not the 8 s stall"
     );

@@ -87,10 +87,16 @@ impl PgStore {
             // The pool says only that it waited ("pool timed out while
             // waiting for an open connection"); one direct connection says
             // why (refused, no such host, authentication), which is what an
-            // operator reading `serve`'s refusal needs.
+            // operator reading `serve`'s refusal needs. Boxed: a connection's
+            // future is large, and every caller's future would carry it.
             Err(sqlx::Error::PoolTimedOut) => {
                 return Err(
-                    match tokio::time::timeout(Duration::from_secs(5), options.connect()).await {
+                    match Box::pin(tokio::time::timeout(
+                        Duration::from_secs(5),
+                        options.connect(),
+                    ))
+                    .await
+                    {
                         Ok(Err(cause)) => err(format!("cannot connect to PostgreSQL: {cause}")),
                         Ok(Ok(_)) | Err(_) => err(sqlx::Error::PoolTimedOut),
                     },
