@@ -71,8 +71,9 @@ impl fmt::Display for UnixTime {
 /// never the value (it may come from anyone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeError {
-    /// A client id that is empty or holds `:` (RFC 6749 §2.3.1: the Basic
-    /// header joins id and secret with `:`).
+    /// A client id that is empty, holds `:` (RFC 6749 §2.3.1: the Basic
+    /// header joins id and secret with `:`) or a character outside
+    /// printable ASCII (Appendix A.1: VSCHAR).
     ClientId,
     /// An empty subject.
     Subject,
@@ -85,7 +86,9 @@ pub enum TypeError {
 impl fmt::Display for TypeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ClientId => f.write_str("must be non-empty and contain no ':' (RFC 6749 §2.3.1)"),
+            Self::ClientId => f.write_str(
+                "must be non-empty and contain no ':' (RFC 6749 §2.3.1), printable ASCII only (Appendix A.1)",
+            ),
             Self::Subject => f.write_str("must be non-empty"),
             Self::NotAbsoluteUrl(e) => write!(f, "{e}"),
             Self::Fragment => f.write_str("must not have a fragment (RFC 6749 §3.1.2)"),
@@ -95,8 +98,8 @@ impl fmt::Display for TypeError {
 
 impl std::error::Error for TypeError {}
 
-/// A client id: non-empty, without `:` (the rule `[[clients]] id` is
-/// checked by). Compared exactly.
+/// A client id: non-empty printable ASCII (RFC 6749's VSCHAR), without `:`
+/// (the rule `[[clients]] id` is checked by). Compared exactly.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(into = "String")]
 pub struct ClientId(String);
@@ -105,7 +108,9 @@ impl ClientId {
     /// A client id, or why it cannot be one.
     pub fn new(id: impl Into<String>) -> Result<Self, TypeError> {
         let id = id.into();
-        if id.is_empty() || id.contains(':') {
+        // RFC 6749 Appendix A.1: `client-id = *VSCHAR` (%x20-7E), so no
+        // control character, no look-alike from another script.
+        if id.is_empty() || id.contains(':') || !id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(TypeError::ClientId);
         }
         Ok(Self(id))

@@ -15,6 +15,7 @@ mod claims_request;
 mod cli;
 mod cluster;
 mod config_check;
+mod config_hostile;
 mod config_schema;
 mod connections;
 mod db_faults;

@@ -301,6 +301,34 @@ fn client_secret(
     }
 }
 
+/// Whether a browser may be sent to `u`: https, or http on loopback.
+fn web_address(u: &url::Url) -> bool {
+    u.scheme() == "https" || (u.scheme() == "http" && is_loopback(u))
+}
+
+/// Ids are compared exactly, but two that differ only by case (`Auth0`,
+/// `auth0`) are one client to a person reading a log or a dashboard: each
+/// later one is a problem.
+pub(super) fn ids_differing_only_by_case(clients: &[ClientConfig]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut folded: std::collections::BTreeMap<String, &ClientConfig> =
+        std::collections::BTreeMap::new();
+    for (i, c) in clients.iter().enumerate() {
+        let id = c.id.as_str();
+        match folded.get(&id.to_ascii_lowercase()) {
+            Some(other) if other.id.as_str() != id => problems.push(format!(
+                "clients[{i}].id: `{id}` differs from `{}` only by case",
+                other.id
+            )),
+            Some(_) => {}
+            None => {
+                folded.insert(id.to_ascii_lowercase(), c);
+            }
+        }
+    }
+    problems
+}
+
 pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<String>> {
     let key = format!("clients[{i}]");
     let mut problems = Vec::new();
@@ -328,11 +356,17 @@ pub(super) fn validate_client(c: &ClientConfig, i: usize) -> Result<Client, Vec<
     if c.redirect_uris.is_empty() {
         problems.push(format!("{key}.redirect_uris: at least one is required"));
     }
-    for (j, uri) in c.redirect_uris.iter().enumerate() {
-        if let Some(u) = uri.to_url() {
-            if u.scheme() != "https" && !is_loopback(&u) {
+    // Both lists: a browser is sent there, so https (http only on
+    // loopback); never `javascript:`, `data:` or another scheme on a
+    // loopback host (`javascript://localhost/%0a…`).
+    for (list, uris) in [
+        ("redirect_uris", &c.redirect_uris),
+        ("post_logout_redirect_uris", &c.post_logout_redirect_uris),
+    ] {
+        for (j, uri) in uris.iter().enumerate() {
+            if !uri.to_url().is_some_and(|u| web_address(&u)) {
                 problems.push(format!(
-                    "{key}.redirect_uris[{j}]: must be https (http only on loopback)"
+                    "{key}.{list}[{j}]: must be https (http only on loopback)"
                 ));
             }
         }

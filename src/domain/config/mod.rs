@@ -29,8 +29,8 @@ pub use branding::{
     Asset, BrandAssets, BrandTexts, Branding, FAVICON_PATH, FooterLink, LOGO_PATH, PAGE_LANGUAGES,
     STYLESHEET_PATH,
 };
-use clients::validate_client;
 pub use clients::{AssertionKey, AuthMethod, Client, ClientConfig, RefreshPolicy};
+use clients::{ids_differing_only_by_case, validate_client};
 pub use exchange::{ExchangePolicy, MintLt1Config, TokenExchange, TokenExchangeConfig};
 pub use gateway::{DEFAULT_METHODS, GatewayConfig, GatewaySettings, Route, RouteConfig};
 
@@ -437,6 +437,7 @@ impl Settings {
         if raw.clients.is_empty() {
             problems.push("clients: at least one [[clients]] entry is required".to_owned());
         }
+        problems.extend(ids_differing_only_by_case(&raw.clients));
         for (i, c) in raw.clients.iter().enumerate() {
             match validate_client(c, i) {
                 Ok(client) => {

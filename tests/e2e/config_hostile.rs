@@ -1,0 +1,88 @@
+//! Hostile `[[clients]]` values (brief E): a client id outside RFC 6749's
+//! VSCHAR (a control character, a Cyrillic look-alike), two ids differing
+//! only by case, and addresses a browser must never be sent to
+//! (`javascript:`, `data:`, a scheme other than http on a loopback host)
+//! in `redirect_uris` or `post_logout_redirect_uris`: each refused by
+//! `check-config` at its position, and the acceptable ones not.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_idp-bridge");
+
+const HOSTILE: &str = r#"issuer = "http://127.0.0.1:8080"
+[[clients]]
+id = "Auth0"
+secret = "a-long-enough-client-secret-0123"
+redirect_uris = ["https://a.example/cb", "javascript://localhost/%0aalert(1)", "http://127.0.0.1:9/cb"]
+post_logout_redirect_uris = ["javascript:alert(document.cookie)", "data:text/html,hi", "https://a.example/out", "http://localhost/out"]
+[[clients]]
+id = "auth0"
+secret = "another-long-enough-client-secret-0123"
+redirect_uris = ["https://a.example/cb"]
+[[clients]]
+id = "a\u0000b\nc"
+secret = "a-long-enough-client-secret-0123"
+redirect_uris = ["https://a.example/cb"]
+[[clients]]
+id = "аuth0"
+secret = "a-long-enough-client-secret-0123"
+redirect_uris = ["https://a.example/cb"]
+[upstream]
+adapter = "oauth2-password"
+[upstream.oauth2-password]
+token_url = "http://127.0.0.1:9/oauth/token"
+userinfo_url = "http://127.0.0.1:9/oauth/userinfo"
+client_id = "idp-bridge"
+"#;
+
+#[test]
+fn hostile_client_ids_and_browser_addresses_are_refused_at_their_positions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, HOSTILE).expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("IDP_BRIDGE_LOG", "off")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let problems: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    let file = path.display().to_string();
+    for (key, line, why) in [
+        ("clients[0].redirect_uris[1]", 5, "must be https"),
+        (
+            "clients[0].post_logout_redirect_uris[0]",
+            6,
+            "must be https",
+        ),
+        (
+            "clients[0].post_logout_redirect_uris[1]",
+            6,
+            "must be https",
+        ),
+        (
+            "clients[1].id",
+            8,
+            "`auth0` differs from `Auth0` only by case",
+        ),
+        ("clients[2].id", 12, "printable ASCII only"),
+        ("clients[3].id", 16, "printable ASCII only"),
+    ] {
+        let found = problems
+            .iter()
+            .find(|p| p.contains(&format!("{key}:")))
+            .unwrap_or_else(|| panic!("{key} missing from:\n{err}"));
+        assert!(
+            found.starts_with(&format!("{file}:{line}:")),
+            "{key}: {found}"
+        );
+        assert!(found.contains(why), "{found}");
+    }
+    assert_eq!(problems.len(), 6, "the acceptable addresses pass:\n{err}");
+    assert!(
+        !err.contains('\0') && !err.contains("b\nc"),
+        "a raw control character echoed:\n{err}"
+    );
+}
