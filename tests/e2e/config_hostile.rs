@@ -3,7 +3,8 @@
 //! only by case, and addresses a browser must never be sent to
 //! (`javascript:`, `data:`, a scheme other than http on a loopback host)
 //! in `redirect_uris` or `post_logout_redirect_uris`: each refused by
-//! `check-config` at its position, and the acceptable ones not.
+//! `check-config` at its position, and the acceptable ones not. A `[store]
+//! url` only `serve` refused.
 
 use std::process::Command;
 
@@ -85,4 +86,46 @@ fn hostile_client_ids_and_browser_addresses_are_refused_at_their_positions() {
         !err.contains('\0') && !err.contains("b\nc"),
         "a raw control character echoed:\n{err}"
     );
+}
+
+/// A `[store] url` that parses as a URL but not as PostgreSQL's client
+/// reads it (`sslmode=bogus`), which `serve` refused alone: `check-config`
+/// refuses it too, at its position, and never echoes the password.
+#[test]
+fn a_store_url_serve_cannot_read_fails_check_config_without_its_password() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    let config = HOSTILE
+        .lines()
+        .take(1)
+        .chain([
+            "[store]",
+            "url = \"postgres://u:Pass-w0rd-never-shown@127.0.0.1:5432/test?sslmode=bogus\"",
+        ])
+        .chain(HOSTILE.lines().skip_while(|l| !l.starts_with("[upstream]")))
+        .chain([
+            "[[clients]]",
+            "id = \"auth0\"",
+            "secret = \"a-long-enough-client-secret-0123\"",
+            "redirect_uris = [\"https://a.example/cb\"]",
+        ])
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&path, config).expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("IDP_BRIDGE_LOG", "off")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let problems: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    assert_eq!(problems.len(), 1, "{err}");
+    assert!(
+        problems[0].starts_with(&format!("{}:3:", path.display()))
+            && problems[0].contains("store.url: not a valid postgres:// URL"),
+        "{err}"
+    );
+    assert!(!err.contains("Pass-w0rd"), "{err}");
 }

@@ -230,6 +230,16 @@ impl BridgeConfig {
                     );
                 } else if url::Url::parse(url).is_err() {
                     problems.push("store.url: not a valid postgres:// URL".to_owned());
+                } else if <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+                    .is_err()
+                {
+                    // As `serve` reads it (`sslmode=bogus` parses as a URL);
+                    // the client's reason may quote the URL, so it is not
+                    // given.
+                    problems.push(
+                        "store.url: not a valid postgres:// URL for PostgreSQL's client (a query parameter such as sslmode?)"
+                            .to_owned(),
+                    );
                 }
             }
         }
