@@ -129,3 +129,55 @@ fn a_store_url_serve_cannot_read_fails_check_config_without_its_password() {
     );
     assert!(!err.contains("Pass-w0rd"), "{err}");
 }
+
+/// A `[[clients]]` value set by a variable (`IDP_BRIDGE_CLIENTS__0__ID`)
+/// is reported as set by it, not at the file's line for the value it
+/// replaced; the escape sequence in it is shown escaped.
+#[test]
+fn a_bad_client_value_from_a_variable_names_the_variable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bridge.toml");
+    let config = HOSTILE
+        .lines()
+        .take(1)
+        .chain(HOSTILE.lines().skip_while(|l| !l.starts_with("[upstream]")))
+        .chain([
+            "[[clients]]",
+            "id = \"auth0\"",
+            "secret = \"a-long-enough-client-secret-0123\"",
+            "redirect_uris = [\"https://a.example/cb\"]",
+        ])
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&path, config).expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("IDP_BRIDGE_LOG", "off")
+        .env("IDP_BRIDGE_CLIENTS__0__ID", "Auth\u{1b}[31m0")
+        .env(
+            "IDP_BRIDGE_CLIENTS__0__REDIRECT_URIS",
+            "[\"javascript://localhost/%0aalert(1)\"]",
+        )
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let problems: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    assert_eq!(problems.len(), 2, "{err}");
+    for (key, var) in [
+        ("clients[0].id", "IDP_BRIDGE_CLIENTS__0__ID"),
+        (
+            "clients[0].redirect_uris[0]",
+            "IDP_BRIDGE_CLIENTS__0__REDIRECT_URIS",
+        ),
+    ] {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(&format!("{key} (set by {var}): "))),
+            "{key}: {err}"
+        );
+    }
+    assert!(!err.contains('\u{1b}'), "{err}");
+}

@@ -256,7 +256,9 @@ fn apply_env(
         }
         let set = insert_path(table, &path, value)
             .map_err(|e| ConfigError::one(format!("{name}: {e}")))?;
-        overridden.push((set.join("."), name.clone()));
+        // As problems name it (`clients[0].id`), so an entry of an array is
+        // found too.
+        overridden.push((super::position::dotted(&set), name.clone()));
     }
     Ok(overridden)
 }
