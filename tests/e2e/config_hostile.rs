@@ -2,7 +2,8 @@
 //! VSCHAR (a control character, a Cyrillic look-alike), two ids differing
 //! only by case, and addresses a browser must never be sent to
 //! (`javascript:`, `data:`, a scheme other than http on a loopback host)
-//! in `redirect_uris` or `post_logout_redirect_uris`: each refused by
+//! in `redirect_uris` or `post_logout_redirect_uris`, and a guessable
+//! `secret_hash` in upper-case hex: each refused by
 //! `check-config` at its position, and the acceptable ones not. A `[store]
 //! url` only `serve` refused.
 
@@ -27,6 +28,10 @@ redirect_uris = ["https://a.example/cb"]
 [[clients]]
 id = "аuth0"
 secret = "a-long-enough-client-secret-0123"
+redirect_uris = ["https://a.example/cb"]
+[[clients]]
+id = "e"
+secret_hash = "sha256:5E884898DA28047151D0E56F8DC6292773603D0D6AABBDD62A11EF721D1542D8"
 redirect_uris = ["https://a.example/cb"]
 [upstream]
 adapter = "oauth2-password"
@@ -70,6 +75,12 @@ fn hostile_client_ids_and_browser_addresses_are_refused_at_their_positions() {
         ),
         ("clients[2].id", 12, "printable ASCII only"),
         ("clients[3].id", 16, "printable ASCII only"),
+        // sha256("password") in upper-case hex: read as the same hash.
+        (
+            "clients[4].secret_hash",
+            21,
+            "published or guessable secret",
+        ),
     ] {
         let found = problems
             .iter()
@@ -81,7 +92,11 @@ fn hostile_client_ids_and_browser_addresses_are_refused_at_their_positions() {
         );
         assert!(found.contains(why), "{found}");
     }
-    assert_eq!(problems.len(), 6, "the acceptable addresses pass:\n{err}");
+    assert_eq!(problems.len(), 7, "the acceptable addresses pass:\n{err}");
+    assert!(
+        !err.contains("password"),
+        "the guessed word is not named:\n{err}"
+    );
     assert!(
         !err.contains('\0') && !err.contains("b\nc"),
         "a raw control character echoed:\n{err}"
