@@ -143,8 +143,11 @@ pub enum KeyParseError {
 
 /// A secret given literally, from an environment variable, or from a file.
 #[derive(Clone, Deserialize, schemars::JsonSchema)]
+// No other key beside `env` or `file`: `{ env = "X", file = "/p" }` would
+// otherwise read the variable and drop the file without a word.
 #[serde(
     untagged,
+    deny_unknown_fields,
     expecting = "must be a string, { env = \"NAME\" } or { file = \"/path\" }"
 )]
 pub enum SecretSource {
@@ -386,6 +389,9 @@ mod tests {
             "token = 1234",
             "token = { name = \"X\" }",
             "token = [\"a\"]",
+            // Both sources, or a source with a stray key: which was meant?
+            "token = { env = \"X\", file = \"/p\" }",
+            "token = { env = \"X\", extra = 1 }",
         ] {
             let err = toml::from_str::<S>(wrong).unwrap_err().to_string();
             assert!(
