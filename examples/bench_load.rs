@@ -428,17 +428,10 @@ async fn token_phase(
                 })
             })
             .collect();
-        let mut done = 0;
-        for task in tasks {
-            match task.await.expect("task") {
-                Ok(n) => done += n,
-                Err(e) => {
-                    eprintln!("bench_load: a token request failed: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
-        (done, started.elapsed().as_secs_f64())
+        (
+            sum_or_exit(tasks, "a token request").await,
+            started.elapsed().as_secs_f64(),
+        )
     };
     let m = measured(t, upstream, run).await;
     let mut l = latencies.lock().await.clone();
@@ -1042,17 +1035,10 @@ async fn exchange_fresh_phase(
                 })
             })
             .collect();
-        let mut done = 0;
-        for task in tasks {
-            match task.await.expect("task") {
-                Ok(n) => done += n,
-                Err(e) => {
-                    eprintln!("bench_load: an exchange failed: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
-        (done, started.elapsed().as_secs_f64())
+        (
+            sum_or_exit(tasks, "an exchange").await,
+            started.elapsed().as_secs_f64(),
+        )
     };
     measured(t, upstream, run).await
 }
@@ -1262,4 +1248,20 @@ fn main() {
         });
         std::fs::write(&out, serde_json::to_string_pretty(&report).expect("json")).expect("write results");
     });
+}
+
+/// The operations the worker `tasks` completed, summed; the first failure
+/// ends the run (exit 1), named as `what` failed.
+async fn sum_or_exit(tasks: Vec<tokio::task::JoinHandle<Result<u64, Failure>>>, what: &str) -> u64 {
+    let mut done = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(n) => done += n,
+            Err(e) => {
+                eprintln!("bench_load: {what} failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    done
 }

@@ -63,8 +63,9 @@ fn run(args: &[&str], config: &std::path::Path) -> (Option<i32>, Vec<String>, St
     run_with(args, config, &[("IDP_BRIDGE_HEADER_READ_TIMEOUT_MS", "5")])
 }
 
-/// [`run`] with `env` (and none of the twelve's overrides).
-fn run_with(
+/// [`run`] with `env` (and none of the twelve's overrides); also used by
+/// `config_hostile`.
+pub(crate) fn run_with(
     args: &[&str],
     config: &std::path::Path,
     env: &[(&str, &str)],

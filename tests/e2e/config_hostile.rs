@@ -7,9 +7,7 @@
 //! `check-config` at its position, and the acceptable ones not. A `[store]
 //! url` only `serve` refused.
 
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_idp-bridge");
+use crate::config_check::run_with;
 
 const HOSTILE: &str = r#"issuer = "http://127.0.0.1:8080"
 [[clients]]
@@ -41,20 +39,31 @@ userinfo_url = "http://127.0.0.1:9/oauth/userinfo"
 client_id = "idp-bridge"
 "#;
 
+/// HOSTILE's issuer and `[upstream]` with `middle` between them and one
+/// acceptable client after them.
+fn with_one_good_client(middle: &[&str]) -> String {
+    HOSTILE
+        .lines()
+        .take(1)
+        .chain(middle.iter().copied())
+        .chain(HOSTILE.lines().skip_while(|l| !l.starts_with("[upstream]")))
+        .chain([
+            "[[clients]]",
+            "id = \"auth0\"",
+            "secret = \"a-long-enough-client-secret-0123\"",
+            "redirect_uris = [\"https://a.example/cb\"]",
+        ])
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn hostile_client_ids_and_browser_addresses_are_refused_at_their_positions() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("bridge.toml");
     std::fs::write(&path, HOSTILE).expect("write");
-    let out = Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .env("IDP_BRIDGE_LOG", "off")
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let problems: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
+    assert_eq!(code, Some(1), "{err}");
     let file = path.display().to_string();
     for (key, line, why) in [
         ("clients[0].redirect_uris[1]", 5, "must be https"),
@@ -110,32 +119,13 @@ fn hostile_client_ids_and_browser_addresses_are_refused_at_their_positions() {
 fn a_store_url_serve_cannot_read_fails_check_config_without_its_password() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("bridge.toml");
-    let config = HOSTILE
-        .lines()
-        .take(1)
-        .chain([
-            "[store]",
-            "url = \"postgres://u:Pass-w0rd-never-shown@127.0.0.1:5432/test?sslmode=bogus\"",
-        ])
-        .chain(HOSTILE.lines().skip_while(|l| !l.starts_with("[upstream]")))
-        .chain([
-            "[[clients]]",
-            "id = \"auth0\"",
-            "secret = \"a-long-enough-client-secret-0123\"",
-            "redirect_uris = [\"https://a.example/cb\"]",
-        ])
-        .collect::<Vec<_>>()
-        .join("\n");
+    let config = with_one_good_client(&[
+        "[store]",
+        "url = \"postgres://u:Pass-w0rd-never-shown@127.0.0.1:5432/test?sslmode=bogus\"",
+    ]);
     std::fs::write(&path, config).expect("write");
-    let out = Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .env("IDP_BRIDGE_LOG", "off")
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let problems: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    let (code, problems, err) = run_with(&["check-config", "--config"], &path, &[]);
+    assert_eq!(code, Some(1), "{err}");
     assert_eq!(problems.len(), 1, "{err}");
     assert!(
         problems[0].starts_with(&format!("{}:3:", path.display()))
@@ -152,33 +142,19 @@ fn a_store_url_serve_cannot_read_fails_check_config_without_its_password() {
 fn a_bad_client_value_from_a_variable_names_the_variable() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("bridge.toml");
-    let config = HOSTILE
-        .lines()
-        .take(1)
-        .chain(HOSTILE.lines().skip_while(|l| !l.starts_with("[upstream]")))
-        .chain([
-            "[[clients]]",
-            "id = \"auth0\"",
-            "secret = \"a-long-enough-client-secret-0123\"",
-            "redirect_uris = [\"https://a.example/cb\"]",
-        ])
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&path, config).expect("write");
-    let out = Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .env("IDP_BRIDGE_LOG", "off")
-        .env("IDP_BRIDGE_CLIENTS__0__ID", "Auth\u{1b}[31m0")
-        .env(
-            "IDP_BRIDGE_CLIENTS__0__REDIRECT_URIS",
-            "[\"javascript://localhost/%0aalert(1)\"]",
-        )
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let problems: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    std::fs::write(&path, with_one_good_client(&[])).expect("write");
+    let (code, problems, err) = run_with(
+        &["check-config", "--config"],
+        &path,
+        &[
+            ("IDP_BRIDGE_CLIENTS__0__ID", "Auth\u{1b}[31m0"),
+            (
+                "IDP_BRIDGE_CLIENTS__0__REDIRECT_URIS",
+                "[\"javascript://localhost/%0aalert(1)\"]",
+            ),
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
     assert_eq!(problems.len(), 2, "{err}");
     for (key, var) in [
         ("clients[0].id", "IDP_BRIDGE_CLIENTS__0__ID"),
